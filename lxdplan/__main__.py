@@ -1,0 +1,3 @@
+from lxdplan.cli import main
+
+main()

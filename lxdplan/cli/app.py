@@ -1,0 +1,41 @@
+"""The typer application object, shared by the command modules of this package."""
+
+from __future__ import annotations
+
+import typer
+
+from lxdplan import __version__
+
+app = typer.Typer(
+    name="lxdplan",
+    help="Plan and apply LXD and Incus clusters from one declarative YAML file.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"lxdplan {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """Plan and apply LXD and Incus clusters from one declarative YAML file."""
+
+
+# Shared option for every command that reads the desired-state file.
+FILE_OPTION = typer.Option(
+    "lxdplan.yaml",
+    "--file",
+    "-f",
+    envvar="LXDPLAN_FILE",
+    help="The desired-state file (default lxdplan.yaml, or $LXDPLAN_FILE).",
+)

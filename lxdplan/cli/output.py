@@ -1,0 +1,31 @@
+"""Printing for the CLI layer: the only place lxdplan writes to the terminal."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import typer
+
+
+def use_colour(stream=None) -> bool:
+    stream = stream or sys.stdout
+    return "NO_COLOR" not in os.environ and hasattr(stream, "isatty") and stream.isatty()
+
+
+def style(text: str, colour: str, *, bold: bool = False, stream=None) -> str:
+    if not use_colour(stream):
+        return text
+    return typer.style(text, fg=colour, bold=bold)
+
+
+def out(text: str = "") -> None:
+    typer.echo(text)
+
+
+def warn(text: str) -> None:
+    typer.echo(style("warning: ", "yellow", stream=sys.stderr) + text, err=True)
+
+
+def error(text: str) -> None:
+    typer.echo(style("error: ", "red", bold=True, stream=sys.stderr) + text, err=True)

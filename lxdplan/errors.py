@@ -1,0 +1,73 @@
+"""The one error root of lxdplan and its narrow subclasses.
+
+Only the CLI layer prints errors and picks exit codes; everything else raises these. The text of
+an error is one plain sentence a user can act on, never a traceback.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class LxdplanError(Exception):
+    """Anything a user can cause or fix. ``str(err)`` is the sentence to print."""
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """One finding about the desired-state file, anchored at a file and line."""
+
+    path: str
+    line: int | None
+    message: str
+    severity: str = "error"  # "error" | "warning"
+
+    def __str__(self) -> str:
+        where = f"{self.path}:{self.line}" if self.line else self.path
+        return f"{where}: {self.message}"
+
+
+class ValidationError(LxdplanError):
+    """The desired-state file is not valid; carries every error found, not only the first."""
+
+    def __init__(self, diagnostics: list[Diagnostic]):
+        self.diagnostics = diagnostics
+        errors = [d for d in diagnostics if d.severity == "error"]
+        super().__init__("\n".join(str(d) for d in errors))
+
+
+class ApiError(LxdplanError):
+    """The LXD/Incus server refused a request; the message names the member and quotes LXD."""
+
+    def __init__(self, message: str, *, member: str | None = None, status: int | None = None):
+        self.member = member
+        self.status = status
+        super().__init__(message)
+
+
+class PreconditionFailed(ApiError):
+    """HTTP 412: the object changed since its ETag was read."""
+
+
+class ConnectError(LxdplanError):
+    """A member could not be reached."""
+
+    def __init__(self, message: str, *, member: str | None = None):
+        self.member = member
+        super().__init__(message)
+
+
+class TrustError(LxdplanError):
+    """Certificate pin mismatch or client certificate not trusted."""
+
+
+class LabError(LxdplanError):
+    """`lxdplan lab` could not do what it was asked."""
+
+
+class PlanError(LxdplanError):
+    """The desired state cannot be reached from the observed one (e.g. an immutable change)."""
+
+
+class LockError(LxdplanError):
+    """Another apply holds the lock."""

@@ -1,0 +1,211 @@
+"""What lxdplan saw on the live cluster: plain frozen data, produced by ``lxdplan.providers``.
+
+The planner reads only these types, so it can be tested on recorded state without a server.
+All config maps exclude ``volatile.*`` keys. ``to_dict``/``from_dict`` give the JSON form used by
+golden tests (``tests/cases/*/observed.json``) and by saved plans.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any
+
+# Member status strings as LXD reports them, plus two of lxdplan's own.
+ONLINE = "Online"
+OFFLINE = "Offline"
+EVACUATED = "Evacuated"
+BLOCKED = "Blocked"
+UNREACHABLE = "Unreachable"  # lxdplan could not connect to the member's endpoint
+
+
+@dataclass(frozen=True)
+class Standalone:
+    """A declared member's daemon seen through its own endpoint (before or outside a cluster)."""
+
+    name: str  # the declared member name
+    reachable: bool
+    error: str = ""  # why not reachable, one sentence
+    clustered: bool = False
+    server_name: str = ""  # its cluster member name when clustered
+    trusted: bool = True
+    backend: str = ""  # "lxd" | "incus"
+    version: str = ""
+    api_extensions: tuple[str, ...] = ()
+    certificate_fingerprint: str = ""  # sha256 hex of the certificate it serves
+    config: dict[str, str] = field(default_factory=dict)  # its whole server config
+    etag: str | None = None
+
+
+@dataclass(frozen=True)
+class ObservedMember:
+    name: str
+    url: str = ""  # https://<cluster address>
+    status: str = ONLINE
+    message: str = ""
+    roles: tuple[str, ...] = ()
+    failure_domain: str = "default"
+    description: str = ""
+    groups: tuple[str, ...] = ("default",)
+    database: bool = False
+    version: str = ""  # server version read from the member itself, "" when not read
+    local_config: dict[str, str] = field(default_factory=dict)  # member-local server keys
+    config: dict[str, str] = field(default_factory=dict)  # member's own `config` map (user.*)
+    etag: str | None = None
+    local_etag: str | None = None  # ETag of GET /1.0?target=<member>
+
+
+@dataclass(frozen=True)
+class ObservedPool:
+    name: str
+    driver: str
+    description: str = ""
+    status: str = "Created"  # Created | Pending | Errored | Unknown
+    config: dict[str, str] = field(default_factory=dict)  # cluster-wide keys only
+    members: dict[str, dict[str, str]] = field(default_factory=dict)  # member -> specific keys
+    member_status: dict[str, str] = field(default_factory=dict)  # member -> Created/Pending/...
+    locations: tuple[str, ...] = ()
+    used_by: tuple[str, ...] = ()
+    managed_by_lxdplan: bool = False
+    etag: str | None = None
+
+
+@dataclass(frozen=True)
+class ObservedNetwork:
+    name: str
+    type: str
+    description: str = ""
+    status: str = "Created"
+    config: dict[str, str] = field(default_factory=dict)
+    members: dict[str, dict[str, str]] = field(default_factory=dict)
+    member_status: dict[str, str] = field(default_factory=dict)
+    locations: tuple[str, ...] = ()
+    used_by: tuple[str, ...] = ()
+    managed_by_lxdplan: bool = False
+    etag: str | None = None
+
+
+@dataclass(frozen=True)
+class ObservedProfile:
+    name: str
+    description: str = ""
+    config: dict[str, str] = field(default_factory=dict)
+    devices: dict[str, dict[str, str]] = field(default_factory=dict)
+    project: str = "default"
+    used_by: tuple[str, ...] = ()
+    managed_by_lxdplan: bool = False
+    etag: str | None = None
+
+
+@dataclass(frozen=True)
+class ObservedProject:
+    name: str
+    description: str = ""
+    config: dict[str, str] = field(default_factory=dict)
+    used_by: tuple[str, ...] = ()
+    managed_by_lxdplan: bool = False
+    etag: str | None = None
+
+
+@dataclass(frozen=True)
+class ObservedGroup:
+    name: str
+    description: str = ""
+    members: tuple[str, ...] = ()
+    managed_by_lxdplan: bool = False
+    etag: str | None = None
+
+
+@dataclass(frozen=True)
+class ObservedVolume:
+    pool: str
+    name: str
+    member: str | None = None  # location; None on a remote pool or unclustered server
+    type: str = "custom"
+    content_type: str = "filesystem"
+    description: str = ""
+    config: dict[str, str] = field(default_factory=dict)
+    project: str = "default"
+    managed_by_lxdplan: bool = False
+    etag: str | None = None
+
+
+@dataclass(frozen=True)
+class Observed:
+    """The live state. ``clustered`` False means no cluster exists yet (only ``standalone``)."""
+
+    backend: str = "lxd"  # "lxd" | "incus"
+    server_version: str = ""
+    api_extensions: tuple[str, ...] = ()
+    clustered: bool = False
+    cluster_fingerprint: str = ""  # sha256 hex of the cluster certificate
+    config: dict[str, str] = field(default_factory=dict)  # cluster-wide server config
+    config_etag: str | None = None
+    members: dict[str, ObservedMember] = field(default_factory=dict)
+    standalone: dict[str, Standalone] = field(default_factory=dict)  # by declared member name
+    storage_pools: dict[str, ObservedPool] = field(default_factory=dict)
+    networks: dict[str, ObservedNetwork] = field(default_factory=dict)
+    profiles: dict[str, ObservedProfile] = field(default_factory=dict)  # key "project/name"
+    projects: dict[str, ObservedProject] = field(default_factory=dict)
+    cluster_groups: dict[str, ObservedGroup] = field(default_factory=dict)
+    storage_volumes: dict[str, ObservedVolume] = field(default_factory=dict)  # "pool/member/name"
+
+    def to_dict(self) -> dict[str, Any]:
+        return _to_jsonable(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Observed":
+        return _from_jsonable(cls, data)
+
+    def digest(self) -> str:
+        """A stable hash of everything observed; a saved plan is stale when this changes."""
+        blob = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def profile_key(project: str, name: str) -> str:
+    return f"{project}/{name}"
+
+
+def volume_key(pool: str, member: str | None, name: str, project: str = "default") -> str:
+    return f"{project}/{pool}/{member or ''}/{name}"
+
+
+def _to_jsonable(value: Any) -> Any:
+    if dataclasses.is_dataclass(value):
+        return {f.name: _to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, dict):
+        return {k: _to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, (tuple, list)):
+        return [_to_jsonable(v) for v in value]
+    return value
+
+
+def _from_jsonable(tp: Any, data: Any) -> Any:
+    if data is None:
+        return None
+    if isinstance(tp, str):
+        tp = eval(tp, globals())  # annotations are strings under `from __future__ import annotations`
+    origin = typing.get_origin(tp)
+    if dataclasses.is_dataclass(tp):
+        hints = typing.get_type_hints(tp)
+        kwargs = {
+            f.name: _from_jsonable(hints[f.name], data[f.name])
+            for f in dataclasses.fields(tp)
+            if f.name in data
+        }
+        return tp(**kwargs)
+    if origin is dict:
+        _, vt = typing.get_args(tp)
+        return {k: _from_jsonable(vt, v) for k, v in data.items()}
+    if origin is tuple:
+        (et, *_rest) = typing.get_args(tp)
+        return tuple(_from_jsonable(et, v) for v in data)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        return _from_jsonable(args[0], data) if len(args) == 1 else data
+    return data
