@@ -1,0 +1,212 @@
+"""Load the desired-state file: YAML with lines -> JSON Schema -> semantic rules -> ``Desired``.
+
+Every problem becomes a ``Diagnostic`` (``FILE:LINE: sentence``); all of them are collected and
+raised together as one ``ValidationError``. Warnings are returned next to the model.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import json
+import re
+from functools import lru_cache
+from importlib import resources
+
+from lxdplan.desired import Desired
+from lxdplan.errors import Diagnostic, LxdplanError, ValidationError
+from lxdplan.yamlsource import Source, fmt_path, parse
+
+_TYPE_WORDS = {
+    "string": "a string", "number": "a number", "integer": "a whole number",
+    "boolean": "true or false", "object": "a mapping of keys", "array": "a list", "null": "null",
+}
+
+
+def load(path: str) -> tuple[Desired, list[Diagnostic]]:
+    """Read and validate ``path``; return the model and its warnings, or raise ValidationError."""
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read()
+    except FileNotFoundError:
+        raise LxdplanError(f"{path}: no such file; create it or pass -f FILE") from None
+    except IsADirectoryError:
+        raise LxdplanError(f"{path}: is a directory, not a desired-state file") from None
+    except OSError as exc:
+        raise LxdplanError(f"{path}: cannot be read: {exc.strerror}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise ValidationError([Diagnostic(path, line, f"the file is not valid UTF-8 text "
+                                                      f"(byte {exc.start + 1} cannot be decoded)")]) from None
+    return load_text(text, path)
+
+
+def load_text(text: str, path: str = "lxdplan.yaml") -> tuple[Desired, list[Diagnostic]]:
+    """Validate YAML ``text`` as if read from ``path``; same contract as :func:`load`."""
+    from lxdplan.validation import build
+
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    src, diags = parse(text, path)
+    if src is None:
+        raise ValidationError(diags)
+    schema_diags, bad_paths = schema_diagnostics(src)
+    diags += schema_diags
+    if bad_paths:
+        # Report the semantic errors too (all errors at once): check a copy of the data with the
+        # values the schema rejected removed. Its model is discarded; should the damaged data
+        # trip the rules up, the schema's sentences stand alone.
+        src = _pruned(src, bad_paths)
+        try:
+            _, more = build(src)
+        except Exception:  # noqa: BLE001 - best effort on data already known to be invalid
+            more = []
+        diags += [d for d in more if d.severity == "error"]
+        raise ValidationError(_sorted(diags))
+    desired, more = build(src)
+    diags += more
+    if any(d.severity == "error" for d in diags):
+        raise ValidationError(_sorted(diags))
+    return desired, _sorted(diags)
+
+
+def _sorted(diags: list[Diagnostic]) -> list[Diagnostic]:
+    return sorted(diags, key=lambda d: (d.line or 0))
+
+
+@lru_cache(maxsize=1)
+def schema() -> dict:
+    """The published JSON Schema of the desired-state file."""
+    text = resources.files("lxdplan").joinpath("schema/cluster.schema.json").read_text("utf-8")
+    return json.loads(text)
+
+
+def schema_diagnostics(src: Source) -> tuple[list[Diagnostic], list[tuple]]:
+    """Validate the plain data against the JSON Schema; one plain sentence per problem.
+
+    Also returns the paths of the rejected values (unknown keys included), for pruning.
+    """
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator(schema())
+    out: list[Diagnostic] = []
+    bad: list[tuple] = []
+    seen: set[tuple] = set()
+    for err in validator.iter_errors(src.data):
+        path = tuple(err.absolute_path)
+        if err.validator == "additionalProperties":
+            bad += [path + (k,) for k in _extra_keys(err)]
+        elif err.validator != "required":
+            bad.append(path)
+        else:
+            bad.append(None)  # nothing to prune, but the data is invalid
+        for diag in _translate(err, src):
+            key = (diag.line, diag.message)
+            if key not in seen:
+                seen.add(key)
+                out.append(diag)
+    return out, bad
+
+
+def _extra_keys(err) -> list[str]:
+    """The keys an ``additionalProperties: false`` error is about."""
+    allowed = err.schema.get("properties", {})
+    patterns = [re.compile(p) for p in err.schema.get("patternProperties", {})]
+    return [k for k in err.instance
+            if k not in allowed and not any(p.search(k) for p in patterns)]
+
+
+def _pruned(src: Source, bad_paths: list) -> Source:
+    """A copy of ``src`` without the rejected values: dict keys removed, list items set to None
+    (so the indexes, and with them the lines, of the other items stay put)."""
+    data = copy.deepcopy(src.data)
+    for path in sorted((p for p in bad_paths if p), key=len, reverse=True):
+        parent = data
+        for part in path[:-1]:
+            try:
+                parent = parent[part]
+            except (KeyError, IndexError, TypeError):
+                parent = None
+                break
+        if isinstance(parent, dict):
+            parent.pop(path[-1], None)
+        elif isinstance(parent, list) and isinstance(path[-1], int) and path[-1] < len(parent):
+            parent[path[-1]] = None
+    return Source(src.path, data, src.value_lines, src.key_lines)
+
+
+def _translate(err, src: Source) -> list[Diagnostic]:
+    path = tuple(err.absolute_path)
+    where = fmt_path(path)
+    kind = err.validator
+    if kind == "additionalProperties":
+        allowed = sorted(err.schema.get("properties", {}))
+        extra = _extra_keys(err)
+        place = "at the top level" if not path else f"in {where}"
+        diags = []
+        for key in extra:
+            msg = f'unknown key "{key}" {place}'
+            close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+            msg += f'; did you mean "{close[0]}"?' if close else f" (known keys: {', '.join(allowed)})"
+            diags.append(Diagnostic(src.path, src.key_line(path + (key,)), msg))
+        return diags
+    line = src.line(path)
+    if kind == "required":
+        missing = err.message.split("'")[1] if "'" in err.message else "a key"
+        return [Diagnostic(src.path, line, f"{fmt_path(path + (missing,))} is missing")]
+    if kind == "const" and path == ("version",):
+        return [Diagnostic(src.path, line, f"version must be 1 (the only format version), "
+                                           f"not {json.dumps(err.instance)}")]
+    if kind == "const":
+        return [Diagnostic(src.path, line, f"{where} must be {json.dumps(err.validator_value)}")]
+    if kind == "enum":
+        choices = " or ".join(str(v) for v in err.validator_value)
+        return [Diagnostic(src.path, line, f"{where} must be {choices}, not {json.dumps(err.instance)}")]
+    if kind == "type":
+        types = err.validator_value if isinstance(err.validator_value, list) else [err.validator_value]
+        if {"string", "number", "boolean"} <= set(types):
+            words = "a string, number or boolean"
+        else:
+            words = _or_words([_TYPE_WORDS.get(t, t) for t in types])
+        msg = f"{where} must be {words}, not {_describe(err.instance)}"
+        if err.instance is None and "null" not in types:
+            msg += " (null is only allowed in server config, where it unsets a key)"
+        elif isinstance(err.instance, dict) and set(err.instance) <= {"env", "file"}:
+            msg += " (secrets are only accepted in server config and a member's trust)"
+        return [Diagnostic(src.path, line, msg)]
+    if kind == "anyOf":
+        if isinstance(err.instance, dict):
+            return [Diagnostic(src.path, line, f"{where} must be a secret written as {{env: NAME}} or "
+                                               f"{{file: PATH}}, with exactly one of those keys")]
+        return [Diagnostic(src.path, line, f"{where} must be a string, number or boolean, "
+                                           f"not {_describe(err.instance)}")]
+    if kind == "pattern":
+        return [Diagnostic(src.path, line, f"{where} must be a non-empty name without spaces or "
+                                           f"slashes, not {json.dumps(err.instance)}")]
+    if kind == "minLength":
+        return [Diagnostic(src.path, line, f"{where} must not be empty")]
+    if kind in ("minProperties", "maxProperties"):
+        return [Diagnostic(src.path, line, f"{where} must have exactly one key")]
+    return [Diagnostic(src.path, line, f"{where}: {err.message}")]
+
+
+def _or_words(words: list[str]) -> str:
+    if len(words) <= 1:
+        return "".join(words)
+    return ", ".join(words[:-1]) + " or " + words[-1]
+
+
+def _describe(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return f"the boolean {str(value).lower()}"
+    if isinstance(value, (int, float)):
+        return f"the number {value}"
+    if isinstance(value, str):
+        return f"the string {json.dumps(value)}"
+    if isinstance(value, list):
+        return "a list"
+    return "a mapping"

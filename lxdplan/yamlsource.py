@@ -1,0 +1,134 @@
+"""Reading the desired-state YAML with line numbers: plain data plus a map from JSON path to line.
+
+PyYAML's ``compose`` keeps a start mark on every node; we build the plain data from the node tree
+ourselves so every value's path maps to its line, and so duplicate keys (which PyYAML would
+silently resolve to the last one) are caught.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import yaml
+
+from lxdplan.errors import Diagnostic
+
+Path = tuple  # a JSON path: tuple of str keys and int indexes
+
+
+def fmt_path(path: Path) -> str:
+    """``("storage_pools", 0, "config", "volume.size")`` -> ``storage_pools[0].config["volume.size"]``."""
+    text = ""
+    for part in path:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif part.replace("_", "").replace("-", "").isalnum():
+            text += f".{part}" if text else part
+        else:
+            text += f'["{part}"]'
+    return text or "the top level"
+
+
+@dataclass
+class Source:
+    """Plain data of a YAML document and the lines of every path in it."""
+
+    path: str
+    data: object
+    value_lines: dict[Path, int] = field(default_factory=dict)
+    key_lines: dict[Path, int] = field(default_factory=dict)
+
+    def line(self, path: Path) -> int | None:
+        """Line of the value at ``path``, or of its nearest ancestor that exists."""
+        path = tuple(path)
+        while path:
+            if path in self.value_lines:
+                return self.value_lines[path]
+            path = path[:-1]
+        return self.value_lines.get((), None)
+
+    def key_line(self, path: Path) -> int | None:
+        """Line of the key naming ``path`` (for "unknown key" and "misplaced key" messages)."""
+        path = tuple(path)
+        return self.key_lines.get(path) or self.line(path)
+
+
+class _Loader(yaml.SafeLoader):
+    pass
+
+
+def _json_scalar(loader: _Loader, node: yaml.ScalarNode) -> object:
+    """The scalar as JSON data. Floats, dates and ints in other than plain decimal (0755, 0x1f,
+    1_000) keep the text the user wrote: LXD wants strings, and "1.10" must not become "1.1"."""
+    value = loader.construct_object(node, deep=True)
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int) and re.fullmatch(r"[-+]?(0|[1-9][0-9]*)", node.value):
+        return value
+    return node.value
+
+
+def parse(text: str, path: str) -> tuple[Source | None, list[Diagnostic]]:
+    """Parse YAML text; return the Source (None if unusable) and any errors found on the way."""
+    diags: list[Diagnostic] = []
+    loader = _Loader(text)
+    try:
+        try:
+            root = loader.get_single_node()
+        finally:
+            loader.dispose()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else None
+        problem = exc.problem or exc.context or "it cannot be parsed"
+        return None, [Diagnostic(path, line, f"YAML syntax error: {problem}")]
+    except yaml.YAMLError as exc:
+        return None, [Diagnostic(path, None, f"YAML syntax error: {exc}")]
+    if root is None or (isinstance(root, yaml.ScalarNode) and root.tag.endswith(":null")):
+        return None, [Diagnostic(path, None, "the file is empty; it needs at least "
+                                             "`version: 1` and `cluster: {members: [...]}`")]
+    if not isinstance(root, yaml.MappingNode):
+        kind = "a list" if isinstance(root, yaml.SequenceNode) else "a single value"
+        return None, [Diagnostic(path, root.start_mark.line + 1,
+                                 f"the top level must be a mapping of keys (version, cluster, ...), "
+                                 f"not {kind}")]
+    src = Source(path=path, data=None)
+    try:
+        src.data = _walk(loader, root, (), src, diags)
+    except yaml.MarkedYAMLError as exc:  # e.g. an unknown tag such as !foo
+        mark = exc.problem_mark or exc.context_mark
+        problem = exc.problem or "a value cannot be read"
+        return None, [Diagnostic(path, mark.line + 1 if mark else None, f"YAML error: {problem}")]
+    return src, diags
+
+
+def _walk(loader: _Loader, node: yaml.Node, path: Path, src: Source, diags: list[Diagnostic]):
+    src.value_lines[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        place = f"in {fmt_path(path)}" if path else "at the top level"
+        first_line: dict[str, int] = {}
+        for key_node, _ in node.value:  # the node's own keys; merged ones (<<) may be overridden
+            key_line = key_node.start_mark.line + 1
+            if not isinstance(key_node, yaml.ScalarNode):
+                diags.append(Diagnostic(src.path, key_line, f"a key {place} is a list or mapping; "
+                                                            f"keys must be plain words"))
+            elif key_node.tag != "tag:yaml.org,2002:merge" and key_node.value in first_line:
+                diags.append(Diagnostic(src.path, key_line,
+                                        f'duplicate key "{key_node.value}" {place} (first at line '
+                                        f'{first_line[key_node.value]}); YAML would silently keep '
+                                        f"only the last"))
+            else:
+                first_line.setdefault(key_node.value, key_line)
+        loader.flatten_mapping(node)  # YAML merge keys (<<): merged pairs first, own keys last
+        result: dict = {}
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                continue
+            key = key_node.value
+            src.key_lines[path + (key,)] = key_node.start_mark.line + 1
+            result[key] = _walk(loader, value_node, path + (key,), src, diags)
+        return result
+    if isinstance(node, yaml.SequenceNode):
+        return [_walk(loader, item, path + (i,), src, diags) for i, item in enumerate(node.value)]
+    return _json_scalar(loader, node)
