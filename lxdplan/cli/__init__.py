@@ -6,6 +6,7 @@ below is the set of commands that work.
 
 from __future__ import annotations
 
+import os
 import sys
 
 from lxdplan.cli.app import app
@@ -13,6 +14,8 @@ from lxdplan.cli.output import error
 from lxdplan.errors import LxdplanError
 
 from lxdplan.cli import validate  # noqa: E402,F401  (registers `validate`)
+from lxdplan.cli import lab  # noqa: E402,F401  (registers `lab up|down|status`)
+from lxdplan.cli import auth  # noqa: E402,F401  (registers `auth init|trust`)
 
 
 def main() -> None:
@@ -24,3 +27,9 @@ def main() -> None:
     except KeyboardInterrupt:
         error("interrupted")
         sys.exit(130)
+    except Exception as exc:  # a bug: say so in one line; the traceback only on request
+        if os.environ.get("LXDPLAN_DEBUG"):
+            raise
+        error(f"internal error ({type(exc).__name__}: {exc}); rerun with LXDPLAN_DEBUG=1 "
+              "for the traceback and report it")
+        sys.exit(1)

@@ -29,3 +29,8 @@ def warn(text: str) -> None:
 
 def error(text: str) -> None:
     typer.echo(style("error: ", "red", bold=True, stream=sys.stderr) + text, err=True)
+
+
+def plural(count: int, noun: str, plural_form: str | None = None) -> str:
+    """``1 member``, ``3 members``."""
+    return f"{count} {noun if count == 1 else (plural_form or noun + 's')}"

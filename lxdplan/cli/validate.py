@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from lxdplan.cli.app import FILE_OPTION, app
-from lxdplan.cli.output import error, out, warn
+from lxdplan.cli.output import error, out, plural, warn
 from lxdplan.errors import ValidationError, LxdplanError
 
 
@@ -25,5 +25,10 @@ def validate(file: str = FILE_OPTION) -> None:
         raise typer.Exit(1)
     for diag in warnings:
         warn(str(diag))
-    out(f"{file}: valid ({len(desired.members)} members, {len(desired.storage_pools)} storage pools, "
-        f"{len(desired.networks)} networks, {len(desired.profiles)} profiles).")
+    counts = ", ".join([
+        plural(len(desired.members), "member"),
+        plural(len(desired.storage_pools), "storage pool"),
+        plural(len(desired.networks), "network"),
+        plural(len(desired.profiles), "profile"),
+    ])
+    out(f"{file}: valid ({counts}).")

@@ -1,0 +1,64 @@
+"""A lock on this host, for applies that run before a cluster exists (bootstrap and first joins).
+
+``flock`` on a file under ``$LXDPLAN_LOCK_DIR`` (default ``/run/lxdplan``, else the temp dir),
+named after the desired-state file's first member address, so two applies forming the same
+cluster from this host never interleave. The kernel drops the lock when the process dies, so it
+can never go stale.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+
+from lxdplan.errors import LockError
+
+
+def lock_dir() -> Path:
+    configured = os.environ.get("LXDPLAN_LOCK_DIR")
+    if configured:
+        return Path(configured)
+    run = Path("/run/lxdplan")
+    try:
+        run.mkdir(mode=0o700, exist_ok=True)
+        return run
+    except OSError:
+        return Path(tempfile.gettempdir())
+
+
+class HostLock:
+    def __init__(self, key: str):
+        digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+        self.path = lock_dir() / f"lxdplan-{digest}.lock"
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "another process"
+            os.close(fd)
+            raise LockError(
+                f"another lxdplan apply on this host is forming this cluster ({holder}); wait for "
+                "it to finish"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"pid {os.getpid()}".encode(), 0)
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing drops the flock
+            self._fd = None
+
+    def __enter__(self) -> "HostLock":
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
