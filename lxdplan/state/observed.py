@@ -15,6 +15,8 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any
 
+from lxdplan.keys import LOCK_KEY
+
 # Member status strings as LXD reports them, plus two of lxdplan's own.
 ONLINE = "Online"
 OFFLINE = "Offline"
@@ -145,6 +147,7 @@ class Observed:
     cluster_fingerprint: str = ""  # sha256 hex of the cluster certificate
     config: dict[str, str] = field(default_factory=dict)  # cluster-wide server config
     config_etag: str | None = None
+    config_member: str = ""  # the member whose GET /1.0 gave config_etag (send If-Match there)
     members: dict[str, ObservedMember] = field(default_factory=dict)
     standalone: dict[str, Standalone] = field(default_factory=dict)  # by declared member name
     storage_pools: dict[str, ObservedPool] = field(default_factory=dict)
@@ -162,9 +165,27 @@ class Observed:
         return _from_jsonable(cls, data)
 
     def digest(self) -> str:
-        """A stable hash of everything observed; a saved plan is stale when this changes."""
-        blob = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        """A stable hash of everything observed; a saved plan is stale when this changes.
+
+        ETags and the apply lock are left out: taking the lock changes both, and every change an
+        ETag stands for is already in the content hashed here.
+        """
+        blob = json.dumps(_without_volatile(self.to_dict()), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()
+
+
+_DIGEST_SKIP = frozenset({"etag", "config_etag", "local_etag"})
+
+
+def _without_volatile(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {
+            k: _without_volatile(v) for k, v in value.items()
+            if k not in _DIGEST_SKIP and k != LOCK_KEY
+        }
+    if isinstance(value, list):
+        return [_without_volatile(v) for v in value]
+    return value
 
 
 def profile_key(project: str, name: str) -> str:

@@ -1,0 +1,140 @@
+"""The planner: a pure function from (desired, observed) to an ordered ``Plan``.
+
+No I/O, no clock, no environment: secrets stay ``Secret`` objects and are never compared with a
+value (see ``compare``). Changes LXD cannot make in place raise ``PlanError``; there is never a
+silent delete-and-recreate.
+
+Order (each step's ``depends_on`` names what it waits for; a topological sort keeps it stable):
+
+1. Removals of live members the file no longer lists, one at a time (``remove``/``force-remove``).
+   They come first so a member on its way out needs no pool/network definition and an offline
+   member removed with force does not block the instantiates.
+2. ``bootstrap`` of the first declared member (fresh cluster only), then a server ``update`` with
+   the ``cluster.*`` keys, which LXD accepts only once clustered. Existing cluster: server config
+   updates (cluster-wide in one step, member-local per member).
+3. Cluster groups and projects (create/update).
+4. Pools and networks on the members present *now*: ``define`` on each member, then one
+   ``instantiate``; resumption of ``Pending`` ones; retry of ``Errored`` ones; updates.
+5. ``join`` of each new member, one at a time, after every instantiate: the joining member brings
+   its member-specific keys in ``member_config``, exactly as ``lxd init`` does when it joins a
+   member to a cluster that already has pools and networks. Choosing "objects first, joins after"
+   means one code path for a fresh cluster (bootstrap → objects on the bootstrap member → joins)
+   and for growth (objects → joins), and a joining member never needs a separate ``define``.
+6. Member attribute updates (after the groups they name exist), then ``evacuate``/``restore``.
+7. Volumes (on their member, after its join and the pool), profiles (after the pools, networks
+   and project their devices name).
+8. Deletes of managed objects the file dropped, users first: profiles, volumes, then pools and
+   networks, then projects, then cluster groups.
+
+A step whose dependency is blocked is blocked too ("waits for <id>, which is blocked").
+
+Step ids: ``<kind>/<name>/<action>[/<member>]`` — ``member/node2/join``,
+``storage_pool/data/define/node2``, ``storage_pool/data/instantiate``, ``network/br0/update/node2``
+(member-specific keys), ``server/config/update`` (cluster-wide), ``server/config/update/node1``
+(member-local), ``profile/web/update``, ``profile/staging/web/create`` (project shown when not
+``default``), ``storage_volume/data/web/create/node2``.
+
+Payload contract (``Step.payload``; the executor relies on it; values may be ``Secret``; in a
+``config`` map of a server update ``None`` means "unset"):
+
+=================  ===========================================================================
+action / kind      payload
+=================  ===========================================================================
+bootstrap/member   server_name, address (cluster address), endpoint, config (server keys to PATCH
+                   on the member before ``PUT /1.0/cluster``: member-local incl.
+                   core.https_address and cluster-wide except ``cluster.*``). etag: its /1.0 ETag
+join/member        server_name, address, endpoint, config (member-local keys to PATCH on the
+                   joining member first), member_config (list of {entity: "storage-pool" |
+                   "network", name, key, value}), token_field ("cluster_token" when the joining
+                   server has the ``explicit_trust_token`` extension or is Incus, else
+                   "cluster_password")
+remove/member      force: false        force-remove/member: force: true  (DELETE ?force=1)
+evacuate|restore   action: "evacuate" | "restore"  (POST /1.0/cluster/members/<m>/state)
+update/member      description, failure_domain, groups, roles (database roles as read + declared
+                   assignable ones; re-read database roles at apply for a member that just
+                   joined), config (the member's own config map, as read). Full PUT body; etag
+update/server      config: {key: value | Secret | None}, only changed keys: PATCH /1.0 (with
+                   ``?target=<member>`` when ``member`` is set); etag (If-Match)
+define/pool|net    driver (pools) | type (networks), config: member-specific keys; POST with
+                   ``?target=<member>``
+instantiate        driver | type, description, config (cluster-wide keys + ownership mark), retry
+                   (false). With retry true: config {} and description "" — POST again with no
+                   cluster-wide config, as LXD requires for an Errored object
+update/pool|net    without member: driver | type, description, config (full cluster-wide map to
+                   PUT, keeping ownership marks and auto-filled keys); with member: config (that
+                   member's full member-specific map) for PUT ``?target=<member>``
+delete/pool|net    {} (DELETE /1.0/<collection>/<name>)
+create/group       name, description, owner_key (server key listing managed groups: add name)
+update/group       description, members (as read)
+delete/group       owner_key (remove the name from it)
+create/project     name, description, config (+ ownership mark)
+update/project     description, config (full map to PUT, live ``features.*`` kept)
+delete/project     {}
+create/profile     name, project, description, config (+ ownership mark), devices
+update/profile     name, project, description, config (full, ownership kept), devices (full)
+delete/profile     name, project
+create/volume      pool, name, project, type, content_type, description, config (+ ownership);
+                   ``member`` is the target
+update/volume      pool, name, project, type, description, config (full map to PUT)
+delete/volume      pool, name, project, type
+=================  ===========================================================================
+"""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+from lxdplan.desired import Desired
+from lxdplan.errors import PlanError
+from lxdplan.plan import Kind, Plan
+from lxdplan.planner import members, resources
+from lxdplan.planner.context import Context
+from lxdplan.planner.objects import NETWORKS, POOLS, plan_object_deletes, plan_objects
+from lxdplan.state.observed import Observed
+
+__all__ = ["plan", "PlanError"]
+
+_KIND_ORDER = [Kind.STORAGE_POOL, Kind.NETWORK, Kind.PROFILE, Kind.PROJECT, Kind.CLUSTER_GROUP,
+               Kind.STORAGE_VOLUME]
+
+
+def plan(desired: Desired, observed: Observed, *, force_remove: Iterable[str] = ()) -> Plan:
+    """The ordered steps that make ``observed`` match ``desired``.
+
+    ``force_remove`` adds to the file's ``force_remove`` (the CLI's ``--force-remove``). Raises
+    ``PlanError`` for a change LXD cannot make in place.
+    """
+    ctx = Context(desired, observed, frozenset(desired.force_remove) | frozenset(force_remove))
+    members.diagnose(ctx)
+    members.plan_removals(ctx)
+    members.plan_bootstrap(ctx)
+    members.plan_server_config(ctx)
+    resources.plan_groups(ctx)
+    resources.plan_projects(ctx)
+    made = plan_objects(ctx, POOLS) + plan_objects(ctx, NETWORKS)
+    members.plan_joins(ctx, made)
+    members.plan_member_updates(ctx)
+    resources.plan_volumes(ctx)
+    resources.plan_profiles(ctx)
+    profile_deletes = resources.plan_profile_deletes(ctx)
+    volume_deletes = resources.plan_volume_deletes(ctx)
+    users = (ctx.steps.ids(kind=Kind.PROFILE) + ctx.steps.ids(kind=Kind.STORAGE_VOLUME))
+    plan_object_deletes(ctx, POOLS, users)
+    plan_object_deletes(ctx, NETWORKS, users)
+    resources.plan_project_deletes(ctx, profile_deletes + volume_deletes)
+    resources.plan_group_deletes(ctx)
+
+    version = observed.server_version
+    boot = ctx.bootstrap
+    if not version and boot is not None and boot.name in observed.standalone:
+        version = observed.standalone[boot.name].version
+    unmanaged = sorted(ctx.unmanaged, key=lambda u: (_KIND_ORDER.index(u.kind), u.name))
+    return Plan(
+        backend=ctx.backend(boot.name if boot else None),
+        server_version=version,
+        steps=ctx.steps.ordered(),
+        unmanaged=tuple(unmanaged),
+        diagnostics=tuple(ctx.diagnostics),
+        observed_digest=observed.digest(),
+    )
+

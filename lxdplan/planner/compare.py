@@ -1,0 +1,144 @@
+"""How the planner compares declared config with what LXD reads back.
+
+LXD has habits a naive ``dict ==`` gets wrong; the rules, in one place:
+
+* Keys at their default are omitted on read, so a declared key absent live is a change and a
+  live key absent from the file is a removal (config maps of pools, networks, profiles, projects
+  and volumes are authoritative, SPEC §2) — except the keys below, which are never removed.
+* Never compared: ``volatile.*`` (LXD's own) and ``user.lxdplan.*`` (lxdplan's ownership marks).
+* Keys LXD fills in itself when the user leaves them out are only enforced when declared, never
+  removed: a bridge's ``ipv4.address``/``ipv4.nat``/``ipv6.address``/``ipv6.nat`` (generated at
+  create), a project's ``features.*`` (set at create and frozen while the project is in use), the
+  driver keys of ``AUTO_POOL_KEYS`` (e.g. Ceph's cluster and user names), and a volume key ``k``
+  copied from its pool's ``volume.k`` default.
+* Member-specific keys (``source``, ``size``, ``zfs.pool_name``…) compare only the declared ones:
+  LXD fills in the rest (a dir pool's ``source``).
+* Server config is key by key: declared keys are enforced, ``None`` unsets, others are left. A
+  declared ``Secret`` cannot be compared (``core.trust_password`` reads back as ``true``): it
+  matches when the key is set live and is planned only when the key is absent.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+from lxdplan import keys
+from lxdplan.desired import Secret, Value
+
+OWNED_PREFIX = "user.lxdplan."
+
+AUTO_NETWORK_KEYS: dict[str, frozenset[str]] = {
+    "bridge": frozenset({"ipv4.address", "ipv4.nat", "ipv6.address", "ipv6.nat"}),
+    "ovn": frozenset({"ipv4.address", "ipv4.nat", "ipv6.address", "ipv6.nat", "network"}),
+}
+AUTO_POOL_KEYS: dict[str, frozenset[str]] = {
+    "ceph": frozenset({"ceph.cluster_name", "ceph.osd.pg_num", "ceph.osd.pool_name",
+                       "ceph.user.name"}),
+    "cephfs": frozenset({"cephfs.cluster_name", "cephfs.path", "cephfs.user.name"}),
+    "lvm": frozenset({"lvm.vg.force_reuse"}),
+}
+AUTO_PROJECT_PREFIX = "features."
+
+# Member-specific pool keys that cannot change once the pool exists on the member.
+IMMUTABLE_POOL_MEMBER_KEYS = frozenset({"source", "zfs.pool_name"})
+
+Change = tuple[Value, Value]  # (live, desired); None on one side = absent
+
+
+def ignored(key: str) -> bool:
+    """Keys never compared: LXD's own and lxdplan's ownership marks."""
+    return keys.is_lxd_own(key) or key.startswith(OWNED_PREFIX)
+
+
+def diff_config(
+    live: Mapping[str, str],
+    desired: Mapping[str, str],
+    *,
+    auto: frozenset[str] | None = None,
+    auto_prefix: str | None = None,
+    inherited: Mapping[str, str] | None = None,
+) -> dict[str, Change]:
+    """Authoritative comparison of a config map: ``{key: (live, desired)}`` for each difference.
+
+    ``auto`` keys and keys under ``auto_prefix`` are removed only when declared otherwise;
+    ``inherited`` maps keys to a value LXD copies in (a volume's pool defaults): an undeclared
+    live key holding that value is not a removal.
+    """
+    changes: dict[str, Change] = {}
+    for key in sorted(desired):
+        if ignored(key):
+            continue
+        if live.get(key) != desired[key]:
+            changes[key] = (live.get(key), desired[key])
+    for key in sorted(live):
+        if key in desired or ignored(key):
+            continue
+        if auto and key in auto:
+            continue
+        if auto_prefix and key.startswith(auto_prefix):
+            continue
+        if inherited and inherited.get(key) == live[key]:
+            continue
+        changes[key] = (live[key], None)
+    return changes
+
+
+def diff_declared(live: Mapping[str, str], desired: Mapping[str, str]) -> dict[str, Change]:
+    """Compare only the declared keys (member-specific keys, which LXD fills in)."""
+    return {
+        key: (live.get(key), value)
+        for key, value in sorted(desired.items())
+        if live.get(key) != value
+    }
+
+
+def diff_server(live: Mapping[str, str], desired: Mapping[str, Value]) -> dict[str, Change]:
+    """Server config, key by key: declared enforced, ``None`` unsets, undeclared left alone."""
+    changes: dict[str, Change] = {}
+    for key in sorted(desired):
+        want = desired[key]
+        have = live.get(key)
+        if want is None:
+            if have not in (None, ""):
+                changes[key] = (have, None)
+        elif isinstance(want, Secret):
+            if have in (None, ""):
+                changes[key] = (None, want)
+        elif have != want:
+            changes[key] = (have, want)
+    return changes
+
+
+def split_changes(changes: Mapping[str, Change]) -> tuple[dict[str, Value], dict[str, Value]]:
+    """``(before, after)`` maps of the changed keys, each side omitting keys absent on it."""
+    before = {k: old for k, (old, _new) in changes.items() if old is not None}
+    after = {k: new for k, (_old, new) in changes.items() if new is not None}
+    return before, after
+
+
+def diff_devices(
+    live: Mapping[str, Mapping[str, str]], desired: Mapping[str, Mapping[str, str]]
+) -> tuple[dict, dict]:
+    """Whole-device comparison: ``(before, after)`` of the devices that differ (added, changed,
+    removed)."""
+    before: dict = {}
+    after: dict = {}
+    for name in sorted(set(live) | set(desired)):
+        old, new = live.get(name), desired.get(name)
+        if old == new:
+            continue
+        if old is not None:
+            before[name] = dict(old)
+        if new is not None:
+            after[name] = dict(new)
+    return before, after
+
+
+def _desc(description: str) -> dict[str, str]:
+    """A created object's description in ``after``, left out when empty."""
+    return {"description": description} if description else {}
+
+
+def shown(config: Mapping[str, str]) -> dict[str, str]:
+    """A live config map as a plan shows it: without the keys never compared."""
+    return {k: v for k, v in config.items() if not ignored(k)}

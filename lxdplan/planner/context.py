@@ -1,0 +1,112 @@
+"""Facts the planner derives once from (desired, observed) and every rule reads."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from lxdplan import keys
+from lxdplan.desired import Desired, Member
+from lxdplan.plan import Unmanaged
+from lxdplan.planner.order import StepList
+from lxdplan.state.observed import BLOCKED, OFFLINE, ONLINE, UNREACHABLE, Observed
+
+
+@dataclass
+class Context:
+    """The inputs plus derived membership: who bootstraps, joins, leaves and stays."""
+
+    desired: Desired
+    observed: Observed
+    force_remove: frozenset[str]
+    steps: StepList = field(default_factory=StepList)
+    diagnostics: list[str] = field(default_factory=list)
+    unmanaged: list[Unmanaged] = field(default_factory=list)
+    leaving: set[str] = field(default_factory=set)  # live members removed (not blocked) first
+    bootstrap_step: str | None = None
+    removal_steps: list[str] = field(default_factory=list)
+    join_steps: dict[str, str] = field(default_factory=dict)  # member -> join/bootstrap step id
+
+    @property
+    def fresh(self) -> bool:
+        """No cluster exists yet: the first declared member bootstraps one."""
+        return not self.observed.clustered
+
+    @property
+    def bootstrap(self) -> Member | None:
+        return self.desired.members[0] if self.fresh and self.desired.members else None
+
+    @property
+    def joiners(self) -> list[Member]:
+        """Declared members that join, in file order (the bootstrap member excluded)."""
+        boot = self.bootstrap
+        return [
+            m for m in self.desired.members
+            if m.name not in self.observed.members and (boot is None or m.name != boot.name)
+        ]
+
+    @property
+    def present(self) -> list[str]:
+        """Members in the cluster when pools and networks are defined: after removals, before
+        joins (see the ordering rule in ``lxdplan.planner``)."""
+        if self.fresh:
+            return [self.bootstrap.name] if self.bootstrap else []
+        return [n for n in self.observed.members if n not in self.leaving]
+
+    def status(self, name: str) -> str:
+        live = self.observed.members.get(name)
+        if live is not None:
+            return live.status
+        alone = self.observed.standalone.get(name)
+        if alone is not None and not alone.reachable:
+            return UNREACHABLE
+        return ONLINE
+
+    def member_block(self, name: str) -> str | None:
+        """Why a step on this member cannot run now, or None."""
+        status = self.status(name)
+        if status == OFFLINE:
+            return f"{name} is offline"
+        if status == UNREACHABLE:
+            alone = self.observed.standalone.get(name)
+            why = f": {alone.error}" if alone is not None and alone.error else ""
+            return f"{name} cannot be reached{why}"
+        if status == BLOCKED:
+            return f"{name} is Blocked until every member runs the same version"
+        return None
+
+    def all_members_block(self, what: str) -> str | None:
+        """Why a step needing every member (``what``, e.g. "instantiating storage pool data")
+        cannot run now, or None."""
+        for name in self.present:
+            reason = self.member_block(name)
+            if reason:
+                return f"{reason}, and {what} needs every member"
+        return None
+
+    def api_extensions(self, member: str | None = None) -> tuple[str, ...]:
+        alone = self.observed.standalone.get(member) if member else None
+        if alone is not None and alone.api_extensions:
+            return alone.api_extensions
+        return self.observed.api_extensions
+
+    def backend(self, member: str | None = None) -> str:
+        alone = self.observed.standalone.get(member) if member else None
+        if alone is not None and alone.backend:
+            return alone.backend
+        return self.desired.backend or self.observed.backend
+
+    def join_token_field(self, member: str) -> str:
+        """Which ``PUT /1.0/cluster`` field carries the join token on the joining server."""
+        if keys.JOIN_TOKEN_EXTENSION in self.api_extensions(member) or self.backend(member) == "incus":
+            return "cluster_token"
+        return "cluster_password"
+
+    def after_membership(self) -> list[str]:
+        """Ids every object step waits for: the bootstrap and the removals."""
+        ids = [self.bootstrap_step] if self.bootstrap_step else []
+        return ids + self.removal_steps
+
+    def joined(self, member: str | None) -> list[str]:
+        """The join (or bootstrap) step a step on ``member`` waits for, if it joins now."""
+        sid = self.join_steps.get(member or "")
+        return [sid] if sid else []

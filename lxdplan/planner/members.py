@@ -1,0 +1,259 @@
+"""Membership and server config: bootstrap, join, remove, member attributes, evacuate/restore."""
+
+from __future__ import annotations
+
+from lxdplan import keys
+from lxdplan.desired import Member
+from lxdplan.plan import Action, Kind
+from lxdplan.planner.compare import diff_server, split_changes
+from lxdplan.planner.context import Context
+from lxdplan.state.observed import BLOCKED, EVACUATED, OFFLINE, ObservedMember
+
+
+def diagnose(ctx: Context) -> None:
+    """Version skew and Blocked members, one sentence each."""
+    versions = {n: m.version for n, m in ctx.observed.members.items() if m.version}
+    if len(set(versions.values())) > 1:
+        listing = ", ".join(f"{n} {v}" for n, v in sorted(versions.items()))
+        ctx.diagnostics.append(
+            f"members run different versions ({listing}); upgraded members stay Blocked until "
+            "every member runs the same version"
+        )
+    for name, member in sorted(ctx.observed.members.items()):
+        if member.status == OFFLINE:
+            why = f" ({member.message})" if member.message else ""
+            ctx.diagnostics.append(f"{name} is offline{why}")
+        if member.status == BLOCKED:
+            ctx.diagnostics.append(
+                f"{name} is Blocked waiting for the other members to be upgraded; steps that "
+                "need every member are blocked until then"
+            )
+
+
+def plan_removals(ctx: Context) -> None:
+    """Graceful ``remove`` or ``force-remove`` of live members the file no longer lists.
+
+    Removals run first, one at a time, before pools and networks are defined (so a member on its
+    way out needs no definition and an offline member removed with force does not block them).
+    """
+    declared = {m.name for m in ctx.desired.members}
+    previous: list[str] = []
+    for name, live in ctx.observed.members.items():
+        if name in declared:
+            continue
+        may_force = name in ctx.force_remove
+        if live.status == OFFLINE and may_force:
+            sid = ctx.steps.add(
+                Action.FORCE_REMOVE, Kind.MEMBER, name, member=name, depends_on=previous,
+                before=_member_view(live), reason=f"{name} is not in the file and is offline; "
+                "force_remove allows removing it with force",
+                payload={"force": True},
+            )
+            ctx.leaving.add(name)
+        else:
+            blocked = None
+            if live.status == OFFLINE:
+                blocked = f"{name} is offline; add it to force_remove to remove it with force"
+            reason = f"{name} is not in the file"
+            if may_force:
+                reason += f" (force_remove lists it, but it is {live.status.lower()}, so it leaves gracefully)"
+            sid = ctx.steps.add(
+                Action.REMOVE, Kind.MEMBER, name, member=name, depends_on=previous,
+                before=_member_view(live), reason=reason, blocked=blocked,
+                payload={"force": False},
+            )
+            if blocked is None:
+                ctx.leaving.add(name)
+        if name in ctx.leaving:
+            ctx.removal_steps.append(sid)  # what later steps wait for; a blocked one is not
+        previous = [sid]
+
+
+def _member_view(live: ObservedMember) -> dict:
+    return {"address": live.url.removeprefix("https://"), "status": live.status}
+
+
+def _local_config(member: Member) -> dict:
+    """Member-local config to set before bootstrap/join: core.https_address defaults to the
+    cluster address."""
+    config: dict = {"core.https_address": member.address}
+    config.update(member.config)
+    return config
+
+
+def plan_bootstrap(ctx: Context) -> None:
+    """Fresh cluster: bootstrap the first member, then set the ``cluster.*`` server keys."""
+    boot = ctx.bootstrap
+    if boot is None:
+        return
+    alone = ctx.observed.standalone.get(boot.name)
+    live_config = alone.config if alone is not None else {}
+    wide = {k: v for k, v in ctx.desired.config.items()
+            if not k.startswith(keys.CLUSTER_ONLY_KEY_PREFIX)}
+    changes = diff_server(live_config, {**wide, **_local_config(boot)})
+    before, after = split_changes(changes)
+    ctx.bootstrap_step = ctx.steps.add(
+        Action.BOOTSTRAP, Kind.MEMBER, boot.name, member=boot.name,
+        before={"config": before} if before else None,
+        after={"server_name": boot.name, "address": boot.address,
+               **({"config": after} if after else {})},
+        reason=f"no cluster exists yet: {boot.name}, the first member in the file, forms it",
+        blocked=_standalone_block(ctx, boot),
+        etag=alone.etag if alone is not None else None,
+        payload={"server_name": boot.name, "address": boot.address, "endpoint": boot.endpoint,
+                 "config": {k: new for k, (_old, new) in changes.items()}},
+    )
+    ctx.join_steps[boot.name] = ctx.bootstrap_step
+    late = {k: v for k, v in ctx.desired.config.items()
+            if k.startswith(keys.CLUSTER_ONLY_KEY_PREFIX)}
+    _server_update(ctx, live_config, late, etag=None, depends_on=[ctx.bootstrap_step],
+                   reason="cluster.* keys can only be set once the cluster exists")
+
+
+def _standalone_block(ctx: Context, member: Member) -> str | None:
+    reason = ctx.member_block(member.name)
+    if reason:
+        return reason
+    alone = ctx.observed.standalone.get(member.name)
+    if alone is None:
+        return None
+    if alone.clustered:
+        return f"{member.name} already belongs to a cluster (as {alone.server_name or 'a member'})"
+    if not alone.trusted and member.trust is None:
+        return (f"{member.name} does not trust lxdplan's certificate yet; run lxdplan auth trust "
+                "or declare trust for it")
+    return None
+
+
+def plan_server_config(ctx: Context) -> None:
+    """Existing cluster: cluster-wide keys in one update, member-local keys per member."""
+    if ctx.fresh:
+        return
+    _server_update(ctx, ctx.observed.config, ctx.desired.config, etag=ctx.observed.config_etag,
+                   depends_on=[], reason="cluster-wide server config differs from the file",
+                   via=getattr(ctx.observed, "config_member", "") or None)
+    for member in ctx.desired.members:
+        live = ctx.observed.members.get(member.name)
+        if live is None or not member.config:
+            continue
+        _server_update(ctx, live.local_config, member.config, etag=live.local_etag,
+                       depends_on=[], member=member.name,
+                       reason=f"member-local server config of {member.name} differs from the file")
+
+
+def _server_update(ctx, live, desired, *, etag, depends_on, reason, member=None, via=None) -> None:
+    changes = diff_server(live, desired)
+    if not changes:
+        return
+    before, after = split_changes(changes)
+    ctx.steps.add(
+        Action.UPDATE, Kind.SERVER, "config", member=member, depends_on=depends_on,
+        before={"config": before}, after={"config": after}, reason=reason,
+        blocked=ctx.member_block(member) if member else None, etag=etag,
+        payload={"config": {k: new for k, (_old, new) in changes.items()},
+                 **({"via_member": via} if via else {})},
+    )
+
+
+def plan_joins(ctx: Context, wait_for: list[str]) -> None:
+    """Joins, one at a time, after the pools and networks exist on the current members."""
+    previous = list(ctx.after_membership()) + wait_for
+    for member in ctx.joiners:
+        alone = ctx.observed.standalone.get(member.name)
+        changes = diff_server(alone.config if alone is not None else {}, _local_config(member))
+        member_config = _member_config(ctx, member.name)
+        field = ctx.join_token_field(member.name)
+        display: dict = {}
+        for entry in member_config:
+            display.setdefault(f"{entry['entity']}/{entry['name']}", {})[entry["key"]] = entry["value"]
+        _before, after = split_changes(changes)
+        sid = ctx.steps.add(
+            Action.JOIN, Kind.MEMBER, member.name, member=member.name, depends_on=previous,
+            after={"address": member.address, **({"config": after} if after else {}),
+                   **({"member_config": display} if display else {}), "token_field": field},
+            reason=f"{member.name} is in the file but not in the cluster",
+            blocked=_standalone_block(ctx, member),
+            etag=alone.etag if alone is not None else None,
+            payload={"server_name": member.name, "address": member.address,
+                     "endpoint": member.endpoint,
+                     "config": {k: new for k, (_old, new) in changes.items()},
+                     "member_config": member_config, "token_field": field},
+        )
+        ctx.join_steps[member.name] = sid
+        previous = [sid]
+
+
+def _member_config(ctx: Context, member: str) -> list[dict]:
+    """Member-specific keys of every declared pool and network, as LXD's join expects them."""
+    entries = []
+    for pool in ctx.desired.storage_pools:
+        for key, value in sorted(pool.members.get(member, {}).items()):
+            entries.append({"entity": "storage-pool", "name": pool.name, "key": key, "value": value})
+    for net in ctx.desired.networks:
+        if net.type == "ovn":
+            continue
+        for key, value in sorted(net.members.get(member, {}).items()):
+            entries.append({"entity": "network", "name": net.name, "key": key, "value": value})
+    return entries
+
+
+def plan_member_updates(ctx: Context) -> None:
+    """Member attributes (description, failure domain, groups, roles), then evacuate/restore."""
+    group_steps = {s for s in ctx.steps.ids(kind=Kind.CLUSTER_GROUP)}
+    declared_groups = {g.name for g in ctx.desired.cluster_groups}
+    dropped = {n for n, g in ctx.observed.cluster_groups.items()
+               if g.managed_by_lxdplan and n not in declared_groups and n != "default"}
+    for member in ctx.desired.members:
+        live = ctx.observed.members.get(member.name)
+        current = {
+            "description": live.description if live else "",
+            "failure_domain": live.failure_domain if live else "default",
+            "groups": sorted(live.groups) if live else ["default"],
+            "roles": sorted(r for r in (live.roles if live else ()) if r not in keys.DATABASE_ROLES),
+        }
+        wanted = dict(current)
+        if member.description is not None:
+            wanted["description"] = member.description
+        if member.failure_domain is not None:
+            wanted["failure_domain"] = member.failure_domain
+        if member.groups is not None:
+            wanted["groups"] = sorted(member.groups)
+        # a group about to be deleted must be empty first
+        wanted["groups"] = [g for g in wanted["groups"] if g not in dropped] or ["default"]
+        if member.roles is not None:
+            wanted["roles"] = sorted(member.roles)
+        changed = [k for k in wanted if wanted[k] != current[k]]
+        deps = ctx.joined(member.name)
+        update_id = None
+        if changed:
+            db_roles = [r for r in (live.roles if live else ()) if r in keys.DATABASE_ROLES]
+            groups_deps = [s for s in group_steps
+                           if s.split("/")[1] in wanted["groups"]]
+            update_id = ctx.steps.add(
+                Action.UPDATE, Kind.MEMBER, member.name, member=member.name,
+                depends_on=deps + sorted(groups_deps),
+                before={k: current[k] for k in changed}, after={k: wanted[k] for k in changed},
+                reason=f"member {member.name}'s attributes differ from the file",
+                etag=live.etag if live else None,
+                payload={"description": wanted["description"],
+                         "failure_domain": wanted["failure_domain"],
+                         "groups": wanted["groups"], "roles": db_roles + wanted["roles"],
+                         "config": dict(live.config) if live else {}},
+            )
+        _plan_state(ctx, member, live, deps + ([update_id] if update_id else []))
+
+
+def _plan_state(ctx: Context, member: Member, live: ObservedMember | None, deps: list[str]) -> None:
+    status = live.status if live else "Online"
+    if member.state == "evacuated" and status not in (EVACUATED, "Evacuating"):
+        action, reason = Action.EVACUATE, f"the file wants {member.name} evacuated"
+    elif member.state == "online" and status == EVACUATED:
+        action, reason = Action.RESTORE, f"the file wants {member.name} online and it is evacuated"
+    else:
+        return
+    ctx.steps.add(
+        action, Kind.MEMBER, member.name, member=member.name, depends_on=deps,
+        before={"status": status}, after={"status": "Evacuated" if action == Action.EVACUATE else "Online"},
+        reason=reason, blocked=ctx.member_block(member.name) if live else None,
+        payload={"action": action.value},
+    )

@@ -1,0 +1,108 @@
+"""Collecting steps, ordering them by dependency and propagating ``blocked``.
+
+Steps are collected in the order the planner thinks of them; ``StepList.ordered()`` then runs a
+topological sort (``graphlib``) that always takes, among the steps ready to run, the one collected
+first, so the result is stable for the same inputs. A step whose dependency is blocked is blocked
+too, naming the step it waits for.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import graphlib
+from typing import Any
+
+from lxdplan.errors import PlanError
+from lxdplan.plan import Action, Kind, Step
+
+
+def step_id(kind: Kind, name: str, action: Action, member: str | None = None) -> str:
+    """``<kind>/<name>/<action>[/<member>]``, e.g. ``storage_pool/data/define/node2``; member
+    steps carry no suffix (``member/node2/join``)."""
+    base = f"{kind.value}/{name}/{action.value}"
+    return f"{base}/{member}" if member else base
+
+
+class StepList:
+    """Steps under construction, keyed by id; ids are unique."""
+
+    def __init__(self) -> None:
+        self._steps: dict[str, Step] = {}
+
+    def add(
+        self,
+        action: Action,
+        kind: Kind,
+        name: str,
+        *,
+        member: str | None = None,
+        depends_on: tuple[str, ...] | list[str] = (),
+        before: dict[str, Any] | None = None,
+        after: dict[str, Any] | None = None,
+        reason: str = "",
+        blocked: str | None = None,
+        etag: str | None = None,
+        payload: dict[str, Any] | None = None,
+        id_member: str | None = None,
+    ) -> str:
+        suffix = id_member if id_member is not None else member
+        sid = step_id(kind, name, action, None if kind == Kind.MEMBER else suffix)
+        if sid in self._steps:
+            raise PlanError(f"the plan would hold two steps with the id {sid}")
+        self._steps[sid] = Step(
+            id=sid, action=action, kind=kind, name=name, member=member,
+            depends_on=tuple(dict.fromkeys(depends_on)), before=before, after=after,
+            reason=reason, blocked=blocked, etag=etag, payload=payload or {},
+        )
+        return sid
+
+    def __contains__(self, sid: str) -> bool:
+        return sid in self._steps
+
+    def get(self, sid: str) -> Step | None:
+        return self._steps.get(sid)
+
+    def ids(self, *, kind: Kind | None = None, action: Action | None = None) -> list[str]:
+        return [
+            s.id for s in self._steps.values()
+            if (kind is None or s.kind == kind) and (action is None or s.action == action)
+        ]
+
+    def add_dependency(self, sid: str, *deps: str) -> None:
+        step = self._steps[sid]
+        extra = tuple(d for d in deps if d != sid and d not in step.depends_on)
+        if extra:
+            self._steps[sid] = dataclasses.replace(step, depends_on=step.depends_on + extra)
+
+    def ordered(self) -> tuple[Step, ...]:
+        """Dependency order (stable); dangling dependencies dropped; blocked propagated."""
+        steps = {
+            sid: dataclasses.replace(
+                s, depends_on=tuple(d for d in s.depends_on if d in self._steps)
+            )
+            for sid, s in self._steps.items()
+        }
+        rank = {sid: i for i, sid in enumerate(steps)}
+        sorter = graphlib.TopologicalSorter({sid: s.depends_on for sid, s in steps.items()})
+        try:
+            sorter.prepare()
+        except graphlib.CycleError as exc:
+            cycle = " -> ".join(exc.args[1])
+            raise PlanError(f"the steps depend on each other in a cycle: {cycle}") from None
+        ready: list[str] = []
+        order: list[str] = []
+        while sorter.is_active():
+            ready.extend(sorter.get_ready())
+            ready.sort(key=rank.__getitem__)
+            sid = ready.pop(0)
+            order.append(sid)
+            sorter.done(sid)
+        result: dict[str, Step] = {}
+        for sid in order:
+            step = steps[sid]
+            if step.blocked is None:
+                waiting = next((d for d in step.depends_on if result[d].blocked), None)
+                if waiting:
+                    step = dataclasses.replace(step, blocked=f"waits for {waiting}, which is blocked")
+            result[sid] = step
+        return tuple(result.values())

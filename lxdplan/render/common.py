@@ -1,0 +1,121 @@
+"""Pieces every renderer shares: value display, labels, the summary line. No diff logic."""
+
+from __future__ import annotations
+
+import enum
+import json
+from typing import Any
+
+from lxdplan.desired import SENSITIVE, Secret
+from lxdplan.plan import Kind, Plan, Step
+
+KIND_LABEL = {
+    Kind.SERVER: "server",
+    Kind.MEMBER: "member",
+    Kind.CLUSTER_GROUP: "cluster group",
+    Kind.STORAGE_POOL: "storage pool",
+    Kind.NETWORK: "network",
+    Kind.PROJECT: "project",
+    Kind.PROFILE: "profile",
+    Kind.STORAGE_VOLUME: "storage volume",
+}
+
+
+def jsonable(value: Any) -> Any:
+    """Plain JSON data; every ``Secret`` becomes ``"(sensitive)"``."""
+    if isinstance(value, Secret):
+        return SENSITIVE
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    return value
+
+
+def show(value: Any) -> str:
+    """One value as the text output prints it: strings quoted, secrets ``(sensitive)``."""
+    if isinstance(value, Secret):
+        return SENSITIVE
+    if isinstance(value, dict):
+        inner = ", ".join(f"{k} = {show(v)}" for k, v in value.items())
+        return "{" + inner + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(show(v) for v in value) + "]"
+    return json.dumps(value)
+
+
+def object_label(step: Step) -> str:
+    """``storage pool "data"``, ``server config``, ``member "node2"``."""
+    if step.kind == Kind.SERVER:
+        return "server config"
+    return f'{KIND_LABEL[step.kind]} "{step.name}"'
+
+
+def step_title(step: Step) -> str:
+    """The action and, for a member-specific step on an object, the member: ``define on node1``."""
+    if step.member and step.kind != Kind.MEMBER:
+        return f"{step.action.value} on {step.member}"
+    return step.action.value
+
+
+def _flatten(data: dict | None) -> dict[str, Any]:
+    """One level of nesting as ``key["sub"]`` labels; deeper values stay whole."""
+    flat: dict[str, Any] = {}
+    for key, value in (data or {}).items():
+        if isinstance(value, dict) and value:
+            for sub, inner in value.items():
+                flat[f'{key}["{sub}"]'] = inner
+        elif isinstance(value, dict):
+            continue
+        else:
+            flat[key] = value
+    return flat
+
+
+def change_lines(step: Step) -> list[tuple[str, str]]:
+    """``(sign, text)`` per changed attribute: ``+`` added, ``~`` changed, ``-`` removed."""
+    before, after = _flatten(step.before), _flatten(step.after)
+    lines = []
+    for label in list(dict.fromkeys([*before, *after])):
+        if label in before and label in after:
+            if before[label] != after[label]:
+                lines.append(("~", f"{label} = {show(before[label])} -> {show(after[label])}"))
+        elif label in after:
+            lines.append(("+", f"{label} = {show(after[label])}"))
+        else:
+            lines.append(("-", f"{label} = {show(before[label])}"))
+    return lines
+
+
+def summary_line(plan: Plan) -> str:
+    """``Plan: 2 to add, 1 to change, 0 to destroy, 1 member to join.`` or the no-change line."""
+    if not plan.changes:
+        return "No changes. The cluster matches the file."
+    counts = plan.summary()
+    parts = [f"{counts['add']} to add", f"{counts['change']} to change",
+             f"{counts['destroy']} to destroy"]
+    for key, verb in (("join", "to join"), ("remove", "to remove"),
+                      ("other", "to evacuate or restore")):
+        if counts[key]:
+            parts.append(f"{counts[key]} member{'s' if counts[key] != 1 else ''} {verb}")
+    return "Plan: " + ", ".join(parts) + "."
+
+
+def blocked_line(plan: Plan) -> str | None:
+    blocked = sum(1 for s in plan.steps if s.blocked)
+    if not blocked:
+        return None
+    return (f"{blocked} step{'s are' if blocked != 1 else ' is'} blocked and cannot run now "
+            "(reasons above).")
+
+
+def blocks(plan: Plan) -> list[tuple[str, list[tuple[int, Step]]]]:
+    """Steps grouped per object, in the order each object first appears; numbers are the
+    1-based position in the plan."""
+    grouped: dict[tuple, tuple[str, list]] = {}
+    for number, step in enumerate(plan.steps, 1):
+        key = (step.kind, step.name)
+        grouped.setdefault(key, (object_label(step), []))[1].append((number, step))
+    return list(grouped.values())

@@ -1,0 +1,46 @@
+"""The JSON form of a plan (``--format json``), validated by ``lxdplan/schema/plan.schema.json``."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from lxdplan.plan import FORMAT_VERSION, Plan
+from lxdplan.render.common import jsonable, summary_line
+
+
+def plan_document(plan: Plan) -> dict[str, Any]:
+    """The plan as one JSON-ready dict; secrets are ``"(sensitive)"``."""
+    counts = plan.summary()
+    return {
+        "format_version": FORMAT_VERSION,
+        "backend": {"server": plan.backend, "version": plan.server_version},
+        "changes": plan.changes,
+        "summary": {**counts, "blocked": sum(1 for s in plan.steps if s.blocked),
+                    "text": summary_line(plan)},
+        "steps": [
+            {
+                "id": s.id,
+                "action": s.action.value,
+                "kind": s.kind.value,
+                "name": s.name,
+                "member": s.member,
+                "depends_on": list(s.depends_on),
+                "before": jsonable(s.before),
+                "after": jsonable(s.after),
+                "reason": s.reason,
+                "blocked": s.blocked,
+            }
+            for s in plan.steps
+        ],
+        "unmanaged": [
+            {"kind": u.kind.value, "name": u.name, "note": u.note} for u in plan.unmanaged
+        ],
+        "diagnostics": list(plan.diagnostics),
+        "observed_digest": plan.observed_digest,
+    }
+
+
+def render_json(plan: Plan) -> str:
+    """One JSON document, indented, ending with a newline."""
+    return json.dumps(plan_document(plan), indent=2, ensure_ascii=False) + "\n"

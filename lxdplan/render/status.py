@@ -1,0 +1,70 @@
+"""`lxdplan status` as text: members, then pools and networks with their per-member state."""
+
+from __future__ import annotations
+
+from lxdplan.desired import Desired
+from lxdplan.state.observed import BLOCKED, OFFLINE, ONLINE, Observed
+
+FLAGGED = {OFFLINE, BLOCKED, "Unreachable", "Errored", "Pending"}
+
+
+def _table(rows: list[list[str]]) -> list[str]:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
+
+
+def _flag(text: str) -> str:
+    return f"{text} !" if text in FLAGGED else text
+
+
+def render_status(desired: Desired, observed: Observed) -> str:
+    lines: list[str] = []
+    backend = observed.backend.upper() if observed.backend == "lxd" else observed.backend.capitalize()
+    if not observed.clustered:
+        lines.append(f"No cluster yet: {len(desired.members)} declared member(s), none clustered.")
+        rows = [["MEMBER", "REACHABLE", "VERSION", "NOTE"]]
+        for member in desired.members:
+            alone = observed.standalone.get(member.name)
+            reachable = "yes" if alone and alone.reachable else "no"
+            note = (alone.error if alone and not alone.reachable else "ready to bootstrap or join")
+            rows.append([member.name, reachable, alone.version if alone else "", note])
+        lines.extend(_table(rows))
+        return "\n".join(lines)
+
+    lines.append(f"Cluster ({backend} {observed.server_version}), {len(observed.members)} member(s):")
+    rows = [["MEMBER", "STATUS", "ROLES", "VERSION", "FAILURE DOMAIN", "MESSAGE"]]
+    for name, member in observed.members.items():
+        alone = observed.standalone.get(name)
+        status = member.status
+        if alone is not None and not alone.reachable and status == ONLINE:
+            status = "Unreachable"
+        rows.append([
+            name, _flag(status), ",".join(member.roles) or "-", member.version or "?",
+            member.failure_domain, member.message,
+        ])
+    declared_out = [m.name for m in desired.members if m.name not in observed.members]
+    for name in declared_out:
+        rows.append([name, "not joined", "-", "-", "-", "declared in the file"])
+    lines.extend(_table(rows))
+
+    for title, objects in (("Storage pools", observed.storage_pools), ("Networks", observed.networks)):
+        if not objects:
+            continue
+        lines.append("")
+        lines.append(f"{title}:")
+        rows = [["NAME", "TYPE", "STATE", "PER MEMBER", "MANAGED"]]
+        for name, obj in objects.items():
+            kind = getattr(obj, "driver", None) or getattr(obj, "type", "")
+            per_member = ", ".join(
+                f"{m}={_flag(s)}" for m, s in sorted(obj.member_status.items())
+            ) or "-"
+            rows.append([name, kind, _flag(obj.status), per_member,
+                         "lxdplan" if obj.managed_by_lxdplan else "-"])
+        lines.extend(_table(rows))
+    flagged = [n for n, m in observed.members.items() if m.status in (OFFLINE, BLOCKED)]
+    if flagged:
+        lines.append("")
+        lines.append("Attention: " + ", ".join(
+            f"{n} is {observed.members[n].status}" for n in flagged
+        ) + ".")
+    return "\n".join(lines)

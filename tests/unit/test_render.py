@@ -1,0 +1,80 @@
+"""Renderers: text, JSON (schema-valid), markdown; secrets never shown; colour only on request."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jsonschema
+
+from lxdplan.desired import Secret
+from lxdplan.plan import Action, Kind, Plan, Step, Unmanaged
+from lxdplan.render import plan_document, render_json, render_markdown, render_text
+
+SCHEMA = json.loads((Path(__file__).resolve().parents[2]
+                     / "lxdplan/schema/plan.schema.json").read_text())
+
+PLAN = Plan(
+    backend="lxd", server_version="5.0.2",
+    steps=(
+        Step("server/config/update", Action.UPDATE, Kind.SERVER, "config",
+             before={"config": {"images.x": "1"}},
+             after={"config": {"images.x": "2", "core.trust_password": Secret("env", "PW")}},
+             reason="cluster-wide server config differs from the file",
+             payload={"config": {"core.trust_password": Secret("env", "PW")}}),
+        Step("network/br0/define/n2", Action.DEFINE, Kind.NETWORK, "br0", member="n2",
+             after={"type": "bridge", "config": {"parent": "eth1"}}, reason="r",
+             blocked="n2 is offline"),
+        Step("member/n3/join", Action.JOIN, Kind.MEMBER, "n3", member="n3",
+             depends_on=("network/br0/define/n2",), after={"address": "10.0.0.3:8443"},
+             reason="n3 is in the file but not in the cluster"),
+        Step("profile/p/delete", Action.DELETE, Kind.PROFILE, "p", before={"config": {"a": "b"}},
+             reason="r|pipe"),
+    ),
+    unmanaged=(Unmanaged(Kind.STORAGE_POOL, "local", "used by 2 objects"),),
+    diagnostics=("n2 is offline",),
+)
+
+
+def test_text_reads_like_terraform_and_flags_blocked_steps():
+    text = render_text(PLAN)
+    assert "\033[" not in text
+    assert '  # server config\n  ~ 1. update\n' in text
+    assert '      ~ config["images.x"] = "1" -> "2"\n' in text
+    assert '      + config["core.trust_password"] = (sensitive)\n' in text
+    assert '  # network "br0"\n  ± 2. define on n2\n' in text
+    assert "      ! blocked: n2 is offline\n" in text
+    assert '  - 4. delete\n' in text and '      - config["a"] = "b"\n' in text
+    assert "  storage pool local (used by 2 objects)\n" in text
+    assert "Warnings:\n  ! n2 is offline\n" in text
+    assert text.endswith("Plan: 0 to add, 1 to change, 1 to destroy, 1 member to join.\n"
+                         "1 step is blocked and cannot run now (reasons above).\n")
+
+
+def test_colour_only_when_asked():
+    coloured = render_text(PLAN, colour=True)
+    assert "\033[33m~\033[0m 1. update" in coloured
+
+
+def test_no_change_line():
+    assert render_text(Plan("lxd", "5.0.2")) == "No changes. The cluster matches the file.\n"
+
+
+def test_json_is_schema_valid_and_hides_secrets():
+    document = json.loads(render_json(PLAN))
+    jsonschema.Draft202012Validator(SCHEMA).validate(document)
+    assert document["changes"] is True and document["summary"]["blocked"] == 1
+    assert document["steps"][0]["after"]["config"]["core.trust_password"] == "(sensitive)"
+    assert document["steps"][2]["depends_on"] == ["network/br0/define/n2"]
+    assert "PW" not in json.dumps(document["steps"][0])
+    empty = plan_document(Plan("incus", "6.0.4"))
+    jsonschema.Draft202012Validator(SCHEMA).validate(empty)
+    assert empty["changes"] is False and empty["backend"] == {"server": "incus", "version": "6.0.4"}
+
+
+def test_markdown_has_summary_table_and_fenced_details():
+    md = render_markdown(PLAN)
+    assert "**Plan: 0 to add, 1 to change, 1 to destroy, 1 member to join.**" in md
+    assert "| 2 | `± define` | network `br0` | n2 | r **Blocked:** n2 is offline |" in md
+    assert "r\\|pipe" in md
+    assert "```diff\n" in md and "(sensitive)" in md and "\033[" not in md
