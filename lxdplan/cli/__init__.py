@@ -15,6 +15,11 @@ from lxdplan.errors import LxdplanError
 
 from lxdplan.cli import validate  # noqa: E402,F401  (registers `validate`)
 from lxdplan.cli import lab  # noqa: E402,F401  (registers `lab up|down|status`)
+from lxdplan.cli import plan  # noqa: E402,F401  (registers `plan`)
+from lxdplan.cli import apply  # noqa: E402,F401  (registers `apply`)
+from lxdplan.cli import status  # noqa: E402,F401  (registers `status`)
+from lxdplan.cli import export  # noqa: E402,F401  (registers `export`)
+from lxdplan.cli import adopt  # noqa: E402,F401  (registers `import`)
 from lxdplan.cli import auth  # noqa: E402,F401  (registers `auth init|trust`)
 
 

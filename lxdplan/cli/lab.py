@@ -34,7 +34,7 @@ def lab_up(
     members: int = typer.Option(3, "--members", "-m", min=1, max=7, help="Number of daemons (1-7)."),
     name: str = NAME_OPTION,
     out_file: str = typer.Option(
-        None, "--out", "-o", help="Write the lab's desired-state file here too (default: in the lab dir)."
+        None, "--out", "-o", help="Write the lab's desired-state file here instead of <lab dir>/lxdplan.yaml."
     ),
 ) -> None:
     """Start unclustered daemons and write a ready lxdplan.yaml for them.

@@ -1,0 +1,139 @@
+"""`lxdplan apply`: carry out the plan, with confirmation, progress and a summary."""
+
+from __future__ import annotations
+
+import sys
+from typing import List, Optional
+
+import typer
+
+from lxdplan.cli.app import app
+from lxdplan.cli.common import fail, load_or_exit
+from lxdplan.cli.output import error, out, plural, style, use_colour
+from lxdplan.errors import LxdplanError
+
+PROMPT = "Do you want to perform these actions? Only 'yes' will be accepted: "
+
+
+class Progress:
+    """One line per finished step with its member and time; a start line too when not on a
+    terminal (a log then shows what was running if the process dies)."""
+
+    def __init__(self) -> None:
+        self.tty = use_colour(sys.stdout)
+        self.count = 0
+
+    def __call__(self, event) -> None:
+        from lxdplan.executor import Outcome
+        from lxdplan.render.common import object_label
+
+        step = event.step
+        where = f" on {step.member}" if step.member else ""
+        label = f"{step.action.value} {object_label(step)}{where}"
+        if event.kind == "start":
+            if not self.tty:
+                out(f"start: {label}")
+            return
+        result = event.result
+        if result.outcome == Outcome.DONE:
+            mark, colour = "done", "green"
+        elif result.outcome == Outcome.SKIPPED:
+            mark, colour = "already done", "cyan"
+        elif result.outcome == Outcome.BLOCKED:
+            out(style(f"blocked: {label}: {result.note}", "yellow"))
+            return
+        else:
+            mark, colour = "failed", "red"
+        out(f"{style(mark, colour)}: {label} ({result.seconds:.1f} s)")
+
+
+def confirm_on_terminal(auto_approve: bool):
+    def confirm(plan) -> bool:
+        if auto_approve:
+            return True
+        if not sys.stdin.isatty():
+            raise LxdplanError(
+                "apply asks for confirmation and there is no terminal to ask on: review the plan "
+                "and run `lxdplan apply --auto-approve`"
+            )
+        return input(PROMPT).strip() == "yes"
+
+    return confirm
+
+
+@app.command()
+def apply(
+    plan_file: Optional[str] = typer.Argument(None, metavar="[PLAN]", help="A plan saved with `plan --out`."),
+    file: Optional[str] = typer.Option(
+        None, "--file", "-f", envvar="LXDPLAN_FILE",
+        help="The desired-state file (default lxdplan.yaml, or $LXDPLAN_FILE).",
+    ),
+    auto_approve: bool = typer.Option(False, "--auto-approve", help="Do not ask for confirmation."),
+    force_remove: List[str] = typer.Option(
+        [], "--force-remove", help="Allow force-removing this offline member (repeatable)."
+    ),
+    break_lock: bool = typer.Option(
+        False, "--break-lock", help="Take the cluster lock even if another apply holds it (a dead one)."
+    ),
+) -> None:
+    """Carry out the steps that make the cluster match the file (or a saved plan)."""
+    from lxdplan.cli.plan import Format, render
+    from lxdplan.executor import ApplyFailed, Outcome
+    from lxdplan.workflow import NotConfirmed, file_digest, run_apply
+
+    saved_digest = None
+    if plan_file is not None:
+        from lxdplan.state.saved import load_plan
+
+        try:
+            saved = load_plan(plan_file)
+        except LxdplanError as exc:
+            raise fail(exc)
+        if file is not None and file != saved.desired_path:
+            error(f"{plan_file} was made from {saved.desired_path}, not {file}")
+            raise typer.Exit(1)
+        file = saved.desired_path
+        try:
+            if file_digest(file) != saved.desired_sha256:
+                error(f"saved plan is stale: {file} changed since {plan_file} was made; run plan again")
+                raise typer.Exit(1)
+        except OSError as exc:
+            error(f"{file}, which {plan_file} was made from, cannot be read: {exc.strerror}")
+            raise typer.Exit(1)
+        saved_digest = saved.observed_digest
+    file = file or "lxdplan.yaml"
+    desired = load_or_exit(file)
+
+    def show_plan(plan) -> None:
+        if plan.changes:
+            out(render(plan, Format.text))
+
+    try:
+        result = run_apply(
+            desired,
+            force_remove=force_remove,
+            saved_digest=saved_digest,
+            confirm=confirm_on_terminal(auto_approve),
+            on_plan=show_plan,
+            on_event=Progress(),
+            break_lock=break_lock,
+        )
+    except NotConfirmed as exc:
+        out(str(exc))
+        raise typer.Exit(1)
+    except ApplyFailed as exc:
+        raise fail(exc)
+    except LxdplanError as exc:
+        raise fail(exc)
+    if not result.plan.changes:
+        out("No changes. The cluster matches the file.")
+        return
+    counts = {o: sum(1 for r in result.results if r.outcome == o) for o in Outcome}
+    summary = (
+        f"Apply complete: {plural(counts[Outcome.DONE], 'step')} done, "
+        f"{counts[Outcome.SKIPPED]} already done, {counts[Outcome.BLOCKED]} blocked."
+    )
+    if counts[Outcome.BLOCKED]:
+        error(summary + " Blocked steps wait for the reason shown; run apply again once it is resolved.")
+        raise typer.Exit(1)
+    out(summary)

@@ -1,0 +1,34 @@
+"""Helpers shared by the CLI commands that read the file and talk to the cluster."""
+
+from __future__ import annotations
+
+import typer
+
+from lxdplan.cli.output import error, warn
+from lxdplan.desired import Desired
+from lxdplan.errors import LxdplanError, ValidationError
+
+
+def load_or_exit(file: str, *, quiet_warnings: bool = False) -> Desired:
+    """Load the desired-state file; print every problem and exit 1 when it is invalid."""
+    from lxdplan.loader import load
+
+    try:
+        desired, warnings = load(file)
+    except ValidationError as exc:
+        for diag in exc.diagnostics:
+            (error if diag.severity == "error" else warn)(str(diag))
+        raise typer.Exit(1)
+    except LxdplanError as exc:
+        error(str(exc))
+        raise typer.Exit(1)
+    if not quiet_warnings:
+        for diag in warnings:
+            warn(str(diag))
+    return desired
+
+
+def fail(exc: LxdplanError) -> typer.Exit:
+    """Print one error (several lines for a multi-error) and give the exit to raise."""
+    error(str(exc))
+    return typer.Exit(1)

@@ -1,0 +1,63 @@
+"""`lxdplan export`: write the live cluster as a desired-state file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from lxdplan.cli.app import app
+from lxdplan.cli.common import fail, load_or_exit
+from lxdplan.cli.output import error, out
+from lxdplan.desired import Desired, Member
+from lxdplan.errors import LxdplanError
+
+
+@app.command()
+def export(
+    endpoint: Optional[str] = typer.Option(
+        None, "--endpoint", help="A member to read the cluster through (https://HOST:PORT or unix:///PATH)."
+    ),
+    file: Optional[str] = typer.Option(
+        None, "--file", "-f", help="Reach the members as this desired-state file declares them."
+    ),
+    output: Optional[str] = typer.Option(None, "--output", "-o", help="Write here instead of stdout."),
+    fingerprint: Optional[str] = typer.Option(None, "--fingerprint", help="Pin of --endpoint's certificate."),
+) -> None:
+    """Write the live cluster as a desired-state file, member-specific keys included."""
+    import yaml
+
+    from lxdplan.exporter import export_document
+    from lxdplan.providers.observe import observe
+
+    if (endpoint is None) == (file is None):
+        error("export needs exactly one of --endpoint URL or -f FILE to know where the cluster is")
+        raise typer.Exit(1)
+    if file is not None:
+        desired = load_or_exit(file, quiet_warnings=True)
+    else:
+        if not endpoint.startswith(("https://", "unix://")):
+            error(f"--endpoint {endpoint} must start with https:// or unix://")
+            raise typer.Exit(1)
+        address = endpoint.removeprefix("https://") if endpoint.startswith("https://") else "127.0.0.1:8443"
+        desired = Desired(path="(--endpoint)", members=(
+            Member(name="(endpoint)", address=address, endpoint=endpoint,
+                   fingerprint=fingerprint.replace(":", "").lower() if fingerprint else None),
+        ))
+    try:
+        observed = observe(desired)
+    except LxdplanError as exc:
+        raise fail(exc)
+    if not observed.clustered:
+        reasons = "; ".join(a.error for a in observed.standalone.values() if a.error)
+        error("no clustered member could be read" + (f": {reasons}" if reasons else ""))
+        raise typer.Exit(1)
+    endpoints = {m.name: m.endpoint for m in desired.members}
+    text = yaml.safe_dump(export_document(observed, endpoints), sort_keys=False, default_flow_style=False)
+    header = "# Exported by lxdplan from the live cluster.\n"
+    if output:
+        Path(output).write_text(header + text, encoding="utf-8")
+        out(f"Wrote {output} ({len(observed.members)} members).")
+    else:
+        out(header + text.rstrip("\n"))

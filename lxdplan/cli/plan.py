@@ -1,0 +1,63 @@
+"""`lxdplan plan`: read the live cluster and print the ordered steps that make it match the file."""
+
+from __future__ import annotations
+
+import enum
+import sys
+from typing import List, Optional
+
+import typer
+
+from lxdplan.cli.app import FILE_OPTION, app
+from lxdplan.cli.common import fail, load_or_exit
+from lxdplan.cli.output import out, use_colour, warn
+from lxdplan.errors import LxdplanError
+
+
+class Format(str, enum.Enum):
+    text = "text"
+    json = "json"
+    markdown = "markdown"
+
+
+def render(plan, fmt: Format) -> str:
+    from lxdplan.render.json import render_json
+    from lxdplan.render.markdown import render_markdown
+    from lxdplan.render.text import render_text
+
+    if fmt == Format.json:
+        return render_json(plan)
+    if fmt == Format.markdown:
+        return render_markdown(plan)
+    return render_text(plan, colour=use_colour(sys.stdout))
+
+
+@app.command()
+def plan(
+    file: str = FILE_OPTION,
+    out_path: Optional[str] = typer.Option(None, "--out", "-o", help="Save the plan to this file for `apply PLAN`."),
+    fmt: Format = typer.Option(Format.text, "--format", help="text, json or markdown."),
+    detailed_exitcode: bool = typer.Option(
+        False, "--detailed-exitcode", help="Exit 0 for no changes, 2 for changes, 1 for an error."
+    ),
+    force_remove: List[str] = typer.Option(
+        [], "--force-remove", help="Allow force-removing this offline member (repeatable)."
+    ),
+) -> None:
+    """Read the live cluster and print the ordered steps that make it match the file."""
+    from lxdplan.workflow import make_plan
+
+    desired = load_or_exit(file, quiet_warnings=fmt != Format.text)
+    try:
+        result = make_plan(desired, force_remove=force_remove)
+        if out_path:
+            from lxdplan.state.saved import save_plan
+
+            save_plan(result.plan, result.observed, file, out_path)
+    except LxdplanError as exc:
+        raise fail(exc)
+    out(render(result.plan, fmt))
+    if out_path and fmt == Format.text:
+        out(f"Saved the plan to {out_path}: apply it with `lxdplan apply {out_path}`.")
+    if detailed_exitcode and result.plan.changes:
+        raise typer.Exit(2)

@@ -1,0 +1,24 @@
+"""`lxdplan status`: members and per-member pool/network state, problems flagged."""
+
+from __future__ import annotations
+
+import typer
+
+from lxdplan.cli.app import FILE_OPTION, app
+from lxdplan.cli.common import fail, load_or_exit
+from lxdplan.cli.output import out
+from lxdplan.errors import LxdplanError
+
+
+@app.command()
+def status(file: str = FILE_OPTION) -> None:
+    """Show members (status, roles, version, message) and pools/networks per member."""
+    from lxdplan.providers.observe import observe
+    from lxdplan.render.status import render_status
+
+    desired = load_or_exit(file, quiet_warnings=True)
+    try:
+        observed = observe(desired)
+    except LxdplanError as exc:
+        raise fail(exc)
+    out(render_status(desired, observed))

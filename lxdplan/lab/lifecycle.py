@@ -1,0 +1,282 @@
+"""Bringing a lab up and down: the host network, the daemons, readiness and teardown."""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import ipaddress
+import os
+import re
+import shutil
+import subprocess
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+from lxdplan.errors import LabError
+from lxdplan.lab import host
+from lxdplan.lab.labfile import write_lab_file
+from lxdplan.lab.model import (
+    LAB_FILE,
+    MAX_MEMBERS,
+    STATE_FILE,
+    Lab,
+    LabMember,
+    backend as get_backend,
+    bridge_name,
+    check_name,
+    lab_root,
+    namespace_name,
+    namespace_prefix,
+    veth_name,
+)
+
+READY_TIMEOUT = 60.0
+# Popen objects of daemons started by this process, kept so they are never garbage-collected
+# (which would warn) while the daemon runs; teardown reaps them by pid.
+_children: dict[int, subprocess.Popen] = {}
+
+
+def preflight(backend_name: str) -> None:
+    """Raise one sentence saying what to run when this host cannot run a lab."""
+    b = get_backend(backend_name)
+    if os.geteuid() != 0:
+        raise LabError("lxdplan lab needs root (it creates network namespaces): run it as root, e.g. sudo lxdplan lab up")
+    if not shutil.which("ip"):
+        raise LabError("the ip command is not installed: run apt-get install -y iproute2")
+    if not shutil.which(b.daemon):
+        raise LabError(b.install)
+    if not shutil.which("iptables"):
+        raise LabError("iptables is not installed (bridges need it): run apt-get install -y iptables")
+    if not shutil.which("dnsmasq"):
+        raise LabError("dnsmasq is not installed (bridges need it): run apt-get install -y dnsmasq-base")
+
+
+def find(name: str, root: str | Path | None = None) -> Lab | None:
+    """The saved lab called ``name``, or None when there is none."""
+    state = lab_root(root) / check_name(name) / STATE_FILE
+    return Lab.load(state) if state.exists() else None
+
+
+def list_labs(root: str | Path | None = None) -> list[Lab]:
+    """Every saved lab under the lab root (unreadable states are skipped)."""
+    base = lab_root(root)
+    if not base.is_dir():
+        return []
+    labs = []
+    for path in sorted(base.glob(f"*/{STATE_FILE}")):
+        try:
+            labs.append(Lab.load(path))
+        except LabError:  # being torn down right now, or damaged: not a lab to reckon with
+            continue
+    return labs
+
+
+@contextmanager
+def _root_lock(base: Path):
+    """Serialise subnet and name allocation between concurrent `lab up`s on this root."""
+    base.mkdir(parents=True, exist_ok=True)
+    with open(base / ".lock", "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _taken_networks(base: Path) -> list[ipaddress.IPv4Network]:
+    taken = host.used_networks()
+    for other in list_labs(base):
+        taken.append(ipaddress.ip_network(other.subnet))
+        taken.append(ipaddress.ip_network(other.lxdbr0_address, strict=False))
+    return taken
+
+
+def up(
+    name: str = "lab",
+    backend: str = "lxd",
+    members: int = 3,
+    root: str | Path | None = None,
+    out: str | Path | None = None,
+    timeout: float = READY_TIMEOUT,
+) -> Lab:
+    """Start ``members`` unclustered daemons, one per network namespace, and write the lab file.
+
+    Idempotent: when a lab of this name already runs with the same backend and size, it is
+    returned as is (its file rewritten). A lab of the name that differs or has dead daemons is an
+    error. On any failure midway everything created so far is torn down before raising.
+    """
+    check_name(name)
+    if not 1 <= members <= MAX_MEMBERS:
+        raise LabError(f"--members must be between 1 and {MAX_MEMBERS}, not {members}")
+    preflight(backend)
+    base = lab_root(root)
+    existing = find(name, base)
+    if existing is not None:
+        return _reuse(existing, backend, members, out)
+    labdir = base / name
+
+    with _root_lock(base):
+        if labdir.exists():
+            raise LabError(
+                f"{labdir} exists but holds no lab state: run lxdplan lab down --name {name} first"
+            )
+        bridge = bridge_name(name)
+        if host.link_exists(bridge):
+            raise LabError(f"the bridge {bridge} already exists: run lxdplan lab down --name {name} first")
+        seed = int(hashlib.sha256(name.encode()).hexdigest(), 16)
+        subnet, inner = host.pick_subnets(seed, _taken_networks(base))
+        hosts = list(subnet.hosts())
+        labdir.mkdir(parents=True, mode=0o711)
+        lab = Lab(
+            name=name,
+            backend=backend,
+            dir=str(labdir),
+            bridge=bridge,
+            subnet=str(subnet),
+            host_ip=str(hosts[253]),  # .254
+            lxdbr0_address=f"{inner.network_address + 1}/{inner.prefixlen}",
+            members=[
+                LabMember(
+                    name=f"node{i}",
+                    index=i,
+                    ip=str(hosts[i - 1]),
+                    namespace=namespace_name(name, i),
+                    veth=veth_name(name, i),
+                    daemon_dir=str(labdir / f"node{i}"),
+                )
+                for i in range(1, members + 1)
+            ],
+        )
+        lab.save()
+        try:
+            host.create_bridge(bridge, lab.host_ip, subnet.prefixlen)
+        except BaseException:
+            _teardown(lab.name, base, lab)
+            raise
+    try:
+        for m in lab.members:
+            host.create_namespace(m.namespace, m.veth, bridge, m.ip, subnet.prefixlen)
+        _start_daemons(lab)
+        lab.save()
+        _wait_ready(lab, timeout)
+        lab.file = str(write_lab_file(lab, out or labdir / LAB_FILE))
+        lab.save()
+    except BaseException:
+        _teardown(lab.name, base, lab)
+        raise
+    return lab
+
+
+def _reuse(lab: Lab, backend: str, members: int, out) -> Lab:
+    if lab.backend != backend or len(lab.members) != members:
+        raise LabError(
+            f"a lab named {lab.name} already runs with {lab.backend} and {len(lab.members)} members: "
+            f"run lxdplan lab down --name {lab.name} first, or pick another --name"
+        )
+    dead = [m.name for m in lab.members if not m.alive()]
+    if dead:
+        raise LabError(
+            f"the lab {lab.name} exists but {', '.join(dead)} is not running: "
+            f"run lxdplan lab down --name {lab.name} first"
+        )
+    lab.file = str(write_lab_file(lab, out or Path(lab.dir) / LAB_FILE))
+    lab.save()
+    return lab
+
+
+def _start_daemons(lab: Lab) -> None:
+    b = get_backend(lab.backend)
+    for m in lab.members:
+        os.makedirs(m.daemon_dir, mode=0o711, exist_ok=True)
+        with open(m.log, "ab") as log:
+            proc = subprocess.Popen(
+                ["ip", "netns", "exec", m.namespace, b.daemon, "--group", "root", "--logfile", m.log],
+                env=b.env(m.daemon_dir),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                start_new_session=True,
+                cwd=lab.dir,
+            )
+        _children[proc.pid] = proc  # `ip netns exec` execs the daemon: this is the daemon's pid
+        m.pid = proc.pid
+
+
+def _last_log_line(path: str) -> str:
+    try:
+        lines = [ln for ln in Path(path).read_text(errors="replace").splitlines() if ln.strip()]
+    except OSError:
+        return "no log"
+    return lines[-1].strip() if lines else "empty log"
+
+
+def _wait_ready(lab: Lab, timeout: float) -> None:
+    """Poll every daemon's /internal/ready until all answer, one dies, or the deadline passes."""
+    from lxdplan.lab.unixhttp import ready
+
+    deadline = time.monotonic() + timeout
+    waiting = list(lab.members)
+    while waiting:
+        for m in list(waiting):
+            if not host.pid_alive(m.pid):  # not alive(): the daemon may not have entered its netns yet
+                raise LabError(
+                    f"the {lab.backend} daemon of {m.name} exited while starting ({m.log}: "
+                    f"{_last_log_line(m.log)})"
+                )
+            if os.path.exists(m.socket) and ready(m.socket):
+                waiting.remove(m)
+        if waiting and time.monotonic() > deadline:
+            raise LabError(
+                f"{', '.join(m.name for m in waiting)} did not become ready within {timeout:.0f} s "
+                f"(see {waiting[0].log})"
+            )
+        if waiting:
+            time.sleep(0.05)
+
+
+def down(name: str = "lab", root: str | Path | None = None, missing_ok: bool = False) -> None:
+    """Stop a lab's daemons by pid and remove its namespaces, bridge, mounts and directory.
+
+    Works on a half-started lab (or one whose state file is gone): names are derived from the
+    lab name. Raises ``LabError`` when nothing of the lab exists, unless ``missing_ok``.
+    """
+    check_name(name)
+    base = lab_root(root)
+    lab = find(name, base) if (base / name / STATE_FILE).exists() else None
+    if not _teardown(name, base, lab) and not missing_ok:
+        raise LabError(f"there is no lab named {name} (under {base})")
+
+
+def _teardown(name: str, base: Path, lab: Lab | None) -> bool:
+    """Remove every trace of lab ``name``; return True when there was something to remove."""
+    labdir = base / name
+    pattern = re.compile(re.escape(namespace_prefix(name)) + r"\d+$")
+    nss = {ns for ns in host.namespaces() if pattern.match(ns)}
+    links = {bridge_name(name)} | {veth_name(name, i) for i in range(1, MAX_MEMBERS + 1)}
+    if lab is not None:
+        nss |= {m.namespace for m in lab.members if m.namespace in host.namespaces()}
+        links |= {lab.bridge} | {m.veth for m in lab.members}
+    links = {link for link in links if host.link_exists(link)}
+    found = bool(nss or links or labdir.exists())
+
+    # The daemons first, gracefully (SIGTERM with a bounded wait), then anything left in the
+    # namespaces (dnsmasq, forkdns, …) with SIGKILL.
+    pids = [m.pid for m in (lab.members if lab else []) if m.pid and m.alive()]
+    host.stop_pids(pids, grace=10.0)
+    for ns in sorted(nss):
+        stray = host.namespace_pids(ns)
+        host.signal_pids(stray, 9)
+        left = host.wait_gone(stray, 5.0)
+        if left:
+            raise LabError(f"processes {left} in namespace {ns} did not die")
+    for pid in pids:
+        _children.pop(pid, None)
+    for ns in sorted(nss):
+        host.delete_namespace(ns)
+    for link in sorted(links):
+        host.delete_link(link)
+    if labdir.exists():
+        host.unmount_all(labdir)
+        shutil.rmtree(labdir)
+    return found

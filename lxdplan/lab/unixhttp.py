@@ -1,0 +1,53 @@
+"""A tiny HTTP client over a daemon's unix socket, for readiness checks and test scaffolding.
+
+The real client (with TLS, pins and operations) lives in ``lxdplan/providers/``; this one only
+knows how to send one request and read a JSON answer, with the standard library.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import socket
+
+
+class _UnixConnection(http.client.HTTPConnection):
+    def __init__(self, path: str, timeout: float):
+        super().__init__("lxd", timeout=timeout)
+        self._path = path
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        sock.connect(self._path)
+        self.sock = sock
+
+
+def request(sock_path: str, method: str, path: str, body=None, timeout: float = 30.0) -> tuple[int, dict]:
+    """Send one request; return (HTTP status, decoded JSON envelope or {}).
+
+    Raises ``OSError`` when the socket cannot be reached.
+    """
+    conn = _UnixConnection(sock_path, timeout)
+    try:
+        data = None if body is None else json.dumps(body).encode()
+        headers = {"Content-Type": "application/json"} if data is not None else {}
+        conn.request(method, path, body=data, headers=headers)
+        resp = conn.getresponse()
+        raw = resp.read()
+        try:
+            doc = json.loads(raw) if raw else {}
+        except ValueError:
+            doc = {}
+        return resp.status, doc
+    finally:
+        conn.close()
+
+
+def ready(sock_path: str) -> bool:
+    """True once the daemon answers ``GET /internal/ready`` with 200 (LXD and Incus alike)."""
+    try:
+        status, _ = request(sock_path, "GET", "/internal/ready", timeout=2.0)
+    except (OSError, http.client.HTTPException):
+        return False
+    return status == 200

@@ -1,0 +1,95 @@
+"""Helpers shared by the per-kind actions: secrets, 404s, ETag failures, config comparison."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator
+
+from lxdplan import keys
+from lxdplan.desired import Secret
+from lxdplan.errors import ApiError, PreconditionFailed
+from lxdplan.plan import Kind, Step
+from lxdplan.providers.client import Client, Response
+
+NOUNS = {
+    Kind.SERVER: "server config",
+    Kind.MEMBER: "member",
+    Kind.CLUSTER_GROUP: "cluster group",
+    Kind.STORAGE_POOL: "storage pool",
+    Kind.NETWORK: "network",
+    Kind.PROJECT: "project",
+    Kind.PROFILE: "profile",
+    Kind.STORAGE_VOLUME: "storage volume",
+}
+
+
+def reveal(value: Any) -> Any:
+    """A payload value as sent: ``Secret``s resolved now, maps and lists walked."""
+    if isinstance(value, Secret):
+        return value.resolve()
+    if isinstance(value, dict):
+        return {k: reveal(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [reveal(v) for v in value]
+    return value
+
+
+def get_or_none(client: Client, path: str, params: dict[str, Any] | None = None) -> Response | None:
+    """GET, or None when the object does not exist (404)."""
+    try:
+        return client.get(path, params)
+    except ApiError as exc:
+        if exc.status == 404:
+            return None
+        raise
+
+
+def gone(call: Callable[[], Any]) -> bool:
+    """Run a delete; True when it deleted, False when the object was already gone (404)."""
+    try:
+        call()
+    except ApiError as exc:
+        if exc.status == 404 and not isinstance(exc, PreconditionFailed):
+            return False
+        raise
+    return True
+
+
+@contextmanager
+def precondition(step: Step) -> Iterator[None]:
+    """Turn a 412 into the sentence the user acts on."""
+    try:
+        yield
+    except PreconditionFailed as exc:
+        what = "server config" if step.kind == Kind.SERVER else f"{NOUNS[step.kind]} {step.name}"
+        if step.kind == Kind.SERVER and step.member:
+            what = f"server config of {step.member}"
+        raise PreconditionFailed(
+            f"{what} changed outside lxdplan since the plan; run plan again",
+            member=exc.member, status=412,
+        ) from None
+
+
+def comparable(config: dict[str, Any] | None) -> dict[str, str]:
+    """A config map as compared for "already holds": string values, LXD's own keys dropped."""
+    out = {}
+    for key, value in (config or {}).items():
+        if keys.is_lxd_own(key) or value is None:
+            continue
+        if isinstance(value, bool):
+            value = "true" if value else "false"
+        out[key] = value if isinstance(value, Secret) else str(value)
+    return out
+
+
+def same_config(live: dict[str, Any] | None, wanted: dict[str, Any] | None) -> bool:
+    """Live config equals the config a step would send (a ``Secret`` matches any set value)."""
+    a, b = comparable(live), comparable(wanted)
+    if set(a) != set(b):
+        return False
+    return all(isinstance(b[k], Secret) or a[k] == b[k] for k in b)
+
+
+def owned(config: dict[str, Any] | None) -> dict[str, Any]:
+    """The config of an object lxdplan creates: with its ownership mark (once)."""
+    return {**(config or {}), keys.OWNER_KEY: keys.OWNER_VALUE}

@@ -1,0 +1,286 @@
+"""Membership and server config: bootstrap, join, remove, member attributes, evacuate/restore,
+cluster-wide and member-local server config. Each action re-reads first (level-based)."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+from lxdplan import keys
+from lxdplan.errors import ApiError, ConnectError, LxdplanError, TrustError
+from lxdplan.plan import Action, Step
+from lxdplan.planner.compare import diff_server
+from lxdplan.providers.actions.common import get_or_none, gone, precondition, reveal
+from lxdplan.providers.backend import Backend
+from lxdplan.providers.certs import fingerprint
+from lxdplan.providers.client import Client, path_of, short
+from lxdplan.providers.parse import clean_config, local_keys
+from lxdplan.providers.session import Session
+from lxdplan.state.observed import EVACUATED, OFFLINE, ONLINE
+
+
+def _changes(live: dict[str, Any] | None, wanted: dict[str, Any] | None) -> dict[str, Any]:
+    """The server keys to PATCH so ``wanted`` holds (``None`` = unset, sent as ``""``)."""
+    changes = diff_server(clean_config(live), wanted or {})
+    return {k: ("" if new is None else new) for k, (_old, new) in changes.items()}
+
+
+def _patch_server(client: Client, step: Step, changes: dict[str, Any], params=None) -> None:
+    with precondition(step):
+        client.patch("/1.0", {"config": reveal(changes)}, params=params, etag=step.etag)
+
+
+# -- bootstrap and join ---------------------------------------------------------------------------
+
+def bootstrap(s: Session, step: Step) -> bool:
+    """Set the first member's server config, then ``PUT /1.0/cluster`` to form the cluster."""
+    name = step.member or step.name
+    server_name = step.payload.get("server_name", name)
+    client = s.client(name)
+    meta = s.server(name, fresh=True)
+    env = meta.get("environment") or {}
+    if env.get("server_clustered"):
+        if env.get("server_name") != server_name:
+            raise LxdplanError(
+                f"member {name} already belongs to a cluster as {env.get('server_name')}; "
+                f"it cannot bootstrap one as {server_name}"
+            )
+        _adopt_cluster(s, name, meta)
+        return False
+    changes = _changes(meta.get("config"), step.payload.get("config"))
+    if changes:
+        _patch_server(client, step, changes)
+    client.put("/1.0/cluster", {"server_name": server_name, "enabled": True})
+    _adopt_cluster(s, name, _read_after_change(s, name))
+    return True
+
+
+def _read_after_change(s: Session, name: str) -> dict[str, Any]:
+    """``GET /1.0`` right after the member's certificate changed, over the connection verified
+    before (the new certificate cannot be checked against the old pin on a new connection)."""
+    try:
+        return s.server(name, fresh=True)
+    except (ConnectError, TrustError):
+        raise TrustError(
+            f"member {name} changed its certificate when it joined the cluster and lxdplan lost "
+            f"the verified connection before reading the new one; run `lxdplan auth trust -f "
+            f"{s.desired.path}` to accept the cluster certificate, then apply again"
+        ) from None
+
+
+def _adopt_cluster(s: Session, name: str, meta: dict[str, Any]) -> None:
+    """Pin the cluster certificate (read over a verified connection) and reconnect."""
+    cert = (meta.get("environment") or {}).get("certificate") or ""
+    s.pin_cluster_certificate(cert)
+    s.reconnect(name)
+    s.use_cluster(name)
+
+
+def join(s: Session, step: Step) -> bool:
+    """Join one member with a fresh join token minted on the cluster (never retried)."""
+    name = step.member or step.name
+    p = step.payload
+    joiner = s.client(name)
+    meta = s.server(name, fresh=True)
+    env = meta.get("environment") or {}
+    if env.get("server_clustered"):
+        if env.get("server_name") == name:
+            s.reconnect(name)
+            return False
+        raise LxdplanError(
+            f"member {name} already belongs to a cluster as {env.get('server_name')}; it cannot "
+            f"join as {name}"
+        )
+    cluster = s.cluster()
+    names = [u.rsplit("/", 1)[-1] for u in cluster.get("/1.0/cluster/members").metadata or []]
+    if name in names:
+        raise LxdplanError(
+            f"the cluster already lists a member named {name}, but {joiner.endpoint} is not "
+            f"clustered; remove the stale member {name} from the cluster first"
+        )
+    revoke_join_tokens(cluster, name)
+    cert = (s.server(_cluster_name(s, cluster), fresh=True).get("environment") or {}).get("certificate") or ""
+    cluster_fp = fingerprint(cert) if cert else ""
+    if cluster.server_fingerprint and cluster.server_fingerprint != cluster_fp:
+        raise TrustError(
+            f"member {cluster.who} presented certificate {short(cluster.server_fingerprint)} but "
+            f"reports cluster certificate {short(cluster_fp)}; refusing to join {name}"
+        )
+    op = cluster.post("/1.0/cluster/members", {"server_name": name}, wait=False)
+    operation = op.operation or ""
+    try:
+        md = (op.metadata or {}).get("metadata") or {}
+        if md.get("fingerprint") != cluster_fp:
+            raise TrustError(
+                f"the join token for {name} names certificate {short(md.get('fingerprint', ''))}, "
+                f"but the cluster serves {short(cluster_fp)}; refusing to join"
+            )
+        token = encode_join_token(md)
+        changes = _changes(meta.get("config"), p.get("config"))
+        if changes:
+            _patch_server(joiner, step, changes)
+        address = p.get("address") or s.desired.member(name).address
+        body = Backend.from_server(meta).join_request(
+            server_name=name,
+            server_address=address,
+            cluster_address=_cluster_address(s, cluster, md.get("addresses") or []),
+            cluster_certificate=cert,
+            token=token,
+            member_config=reveal(list(p.get("member_config") or [])),
+        )
+        try:
+            joiner.put("/1.0/cluster", body)
+        except ApiError as exc:
+            message = str(exc).replace(token, "(sensitive)").replace(md.get("secret", "") or "\0", "(sensitive)")
+            raise ApiError(message, member=name, status=exc.status) from None
+    except BaseException:
+        _cancel(cluster, operation)
+        raise
+    s.pin_cluster_certificate(cert)
+    s.reconnect(name)
+    return True
+
+
+def encode_join_token(md: dict[str, Any]) -> str:
+    """The join token (base64 JSON) from the token operation's metadata."""
+    token = {
+        "server_name": md.get("serverName"),
+        "fingerprint": md.get("fingerprint"),
+        "addresses": md.get("addresses") or [],
+        "secret": md.get("secret"),
+        "expires_at": md.get("expiresAt", "0001-01-01T00:00:00Z"),
+    }
+    return base64.b64encode(json.dumps(token).encode()).decode()
+
+
+def revoke_join_tokens(cluster: Client, name: str) -> int:
+    """Cancel join tokens for ``name`` left by an earlier, interrupted apply. Join tokens are
+    running operations of class ``token`` (LXD 5.0 and Incus 6.0 alike)."""
+    ops = cluster.get("/1.0/operations", {"recursion": 1}).metadata or {}
+    count = 0
+    for op in ops.get("running") or []:
+        if op.get("class") == "token" and (op.get("metadata") or {}).get("serverName") == name:
+            count += _cancel(cluster, f"/1.0/operations/{op['id']}")
+    return count
+
+
+def _cancel(client: Client, operation: str) -> int:
+    if not operation:
+        return 0
+    try:
+        return 1 if gone(lambda: client.delete(operation.split("?")[0])) else 0
+    except (ApiError, ConnectError):
+        return 0  # best effort: an unused token expires on its own
+
+
+def _cluster_name(s: Session, cluster: Client) -> str:
+    return cluster.member or ""
+
+
+def _cluster_address(s: Session, cluster: Client, addresses: list[str]) -> str:
+    declared = s.desired.member(cluster.member or "")
+    if declared is not None and (declared.address in addresses or not addresses):
+        return declared.address
+    return addresses[0]
+
+
+# -- membership changes ---------------------------------------------------------------------------
+
+def remove(s: Session, step: Step) -> bool:
+    """Graceful removal, or with force (only of an offline member) for ``force-remove``."""
+    name = step.member or step.name
+    force = step.action == Action.FORCE_REMOVE
+    cluster = s.cluster(avoid=name)
+    path = path_of("cluster", "members", name)
+    live = get_or_none(cluster, path)
+    if live is None:
+        return False
+    status = (live.metadata or {}).get("status", "")
+    if force and status != OFFLINE:
+        raise LxdplanError(
+            f"member {name} is {status or 'not offline'}, and lxdplan removes only offline members "
+            f"with force; plan again"
+        )
+    if not gone(lambda: cluster.delete(path, params={"force": 1} if force else None)):
+        return False
+    s.reconnect(name)
+    return True
+
+
+def update_member(s: Session, step: Step) -> bool:
+    """Description, failure domain, groups and assignable roles (database roles kept as read)."""
+    name = step.member or step.name
+    p = step.payload
+    cluster = s.cluster()
+    path = path_of("cluster", "members", name)
+    live = cluster.get(path)
+    md = live.metadata or {}
+    live_roles = list(md.get("roles") or [])
+    db_roles = [r for r in live_roles if r in keys.DATABASE_ROLES]
+    wanted_roles = sorted(r for r in p.get("roles", live_roles) if r not in keys.DATABASE_ROLES)
+    groups = sorted(p.get("groups") or md.get("groups") or ["default"]) or ["default"]
+    want = {
+        "description": p.get("description", md.get("description", "")),
+        "failure_domain": p.get("failure_domain", md.get("failure_domain", "default")),
+        "groups": groups,
+        "roles": db_roles + wanted_roles,
+        "config": md.get("config") or {},
+    }
+    holds = (
+        (md.get("description") or "") == (want["description"] or "")
+        and (md.get("failure_domain") or "default") == (want["failure_domain"] or "default")
+        and sorted(md.get("groups") or []) == groups
+        and sorted(r for r in live_roles if r not in keys.DATABASE_ROLES) == wanted_roles
+    )
+    if holds:
+        return False
+    with precondition(step):
+        cluster.put(path, want, etag=step.etag)
+    return True
+
+
+def change_state(s: Session, step: Step) -> bool:
+    """Evacuate or restore a member (``POST …/state``, awaited)."""
+    name = step.member or step.name
+    action = step.payload.get("action", step.action.value)
+    cluster = s.cluster()
+    status = (cluster.get(path_of("cluster", "members", name)).metadata or {}).get("status", "")
+    if action == "evacuate" and status in (EVACUATED, "Evacuating"):
+        return False
+    if action == "restore" and status == ONLINE:
+        return False
+    cluster.post(path_of("cluster", "members", name, "state"), {"action": action})
+    return True
+
+
+# -- server config --------------------------------------------------------------------------------
+
+def update_server(s: Session, step: Step) -> bool:
+    """Cluster-wide keys (``PATCH /1.0`` on the member whose ETag the plan read) or one member's
+    local keys (``PATCH /1.0?target=<member>``). Only changed keys are sent; never a full PUT."""
+    wanted = step.payload.get("config") or {}
+    if step.member:
+        client, params = s.at(step.member), {"target": step.member}
+        live = client.get("/1.0", params).metadata or {}
+        local = local_keys(s.observed.backend)
+        config = {k: v for k, v in (live.get("config") or {}).items() if k in local}
+    else:
+        client, params = _config_client(s, step), None
+        live = client.get("/1.0").metadata or {}
+        config = live.get("config") or {}
+    changes = _changes(config, wanted)
+    if not changes:
+        return False
+    _patch_server(client, step, changes, params)
+    return True
+
+
+def _config_client(s: Session, step: Step) -> Client:
+    member = s.observed.config_member
+    if step.etag and member and s.desired.member(member) is not None:
+        try:
+            return s.at(member)
+        except (ApiError, ConnectError):
+            pass
+    return s.cluster()

@@ -1,0 +1,146 @@
+"""Storage pools and networks: define per member, instantiate (or retry), update, delete.
+
+Facts these rely on (seen live on LXD 5.0.2 and Incus 6.0.4):
+- ``GET …/<name>?target=<m>`` of a pool pending elsewhere answers status ``Unknown`` with
+  ``locations`` listing only the members that have a definition.
+- ``PUT …/<name>?target=<m>`` replaces the WHOLE config (cluster-wide keys included) and the
+  description; ``PATCH …?target=<m>`` merges. Member-specific changes are therefore PATCHed.
+- ``PUT …/<name>`` without target keeps every member's specific keys.
+- A network's ETag depends on the view: a targeted GET includes that member's specific keys.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lxdplan import keys
+from lxdplan.errors import PreconditionFailed
+from lxdplan.plan import Kind, Step
+from lxdplan.providers.actions.common import (
+    NOUNS, comparable, get_or_none, gone, owned, precondition, reveal, same_config,
+)
+from lxdplan.providers.client import Client, path_of
+from lxdplan.providers.session import Session
+
+
+def _collection(step: Step) -> tuple[str, str]:
+    if step.kind == Kind.STORAGE_POOL:
+        return "storage-pools", "driver"
+    return "networks", "type"
+
+
+def _member_keys(step: Step, live: dict[str, Any]) -> frozenset[str]:
+    if step.kind == Kind.STORAGE_POOL:
+        return keys.pool_member_keys(live.get("driver", ""))
+    return keys.network_member_keys(live.get("type", ""))
+
+
+def _declared(s: Session, step: Step):
+    objs = s.desired.storage_pools if step.kind == Kind.STORAGE_POOL else s.desired.networks
+    return next((o for o in objs if o.name == step.name), None)
+
+
+def define(s: Session, step: Step) -> bool:
+    """A pending definition on one member with its member-specific keys (``?target=``)."""
+    coll, type_field = _collection(step)
+    member = step.member or ""
+    client = s.at(member)
+    live = get_or_none(client, path_of(coll, step.name), {"target": member})
+    if live is not None and member in ((live.metadata or {}).get("locations") or ()):
+        return False
+    body = {"name": step.name, type_field: step.payload.get(type_field),
+            "config": reveal(step.payload.get("config") or {})}
+    client.post(f"/1.0/{coll}", body, params={"target": member})
+    return True
+
+
+def instantiate(s: Session, step: Step) -> bool:
+    """The cluster-wide create once every member has a definition; an ``Errored`` object is
+    created again with no cluster-wide config, as LXD requires, which completes the members
+    that failed."""
+    coll, type_field = _collection(step)
+    client = s.cluster()
+    live = get_or_none(client, path_of(coll, step.name))
+    status = (live.metadata or {}).get("status", "") if live else ""
+    if status == "Created":
+        return False
+    body: dict[str, Any] = {"name": step.name, type_field: step.payload.get(type_field)}
+    if status == "Errored":
+        body["config"] = {}
+    else:
+        config, description = step.payload.get("config"), step.payload.get("description", "")
+        if step.payload.get("retry") or config is None:  # planned as a retry, found Pending
+            declared = _declared(s, step)
+            config = dict(declared.config) if declared else {}
+            description = declared.description if declared else ""
+        body["config"] = reveal(owned(config))
+        body["description"] = description
+    client.post(f"/1.0/{coll}", body)
+    return True
+
+
+def update(s: Session, step: Step) -> bool:
+    """Cluster-wide config and description (PUT without target), or one member's specific keys
+    (PATCH with ``?target=``)."""
+    if step.member:
+        return _update_member(s, step)
+    coll, _ = _collection(step)
+    client = s.cluster()
+    path = path_of(coll, step.name)
+    live = client.get(path)
+    md = live.metadata or {}
+    wanted = step.payload.get("config") or {}
+    description = step.payload.get("description", md.get("description", ""))
+    specific = _member_keys(step, md)
+    live_config = {k: v for k, v in (md.get("config") or {}).items() if k not in specific}
+    if (md.get("description") or "") == (description or "") and same_config(live_config, wanted):
+        return False
+    etag = _checked_etag(s, client, step, live.etag, md)
+    with precondition(step):
+        client.put(path, {"description": description, "config": reveal(wanted)}, etag=etag)
+    return True
+
+
+def _checked_etag(s: Session, client: Client, step: Step, live_etag: str | None,
+                  md: dict[str, Any]) -> str | None:
+    """The ETag to send. The plan may hold a network ETag read with ``?target=<m>`` (which also
+    covers that member's specific keys): accept it when it matches the untargeted view or any
+    member's view, then guard the write with the live untargeted ETag."""
+    if not step.etag or not live_etag or step.etag == live_etag or step.kind != Kind.NETWORK:
+        return step.etag
+    coll, _ = _collection(step)
+    for member in md.get("locations") or ():
+        view = get_or_none(client, path_of(coll, step.name), {"target": member})
+        if view is not None and view.etag == step.etag:
+            return live_etag
+    with precondition(step):
+        raise PreconditionFailed("etag", status=412)
+    return None  # unreachable
+
+
+def _update_member(s: Session, step: Step) -> bool:
+    coll, _ = _collection(step)
+    member = step.member or ""
+    client = s.at(member)
+    path = path_of(coll, step.name)
+    live = client.get(path, {"target": member})
+    md = live.metadata or {}
+    specific = _member_keys(step, md)
+    current = {k: v for k, v in comparable(md.get("config")).items() if k in specific}
+    wanted = {k: v for k, v in (step.payload.get("config") or {}).items()}
+    changes = {k: v for k, v in wanted.items() if current.get(k) != v}
+    if not changes:
+        return False
+    etag = live.etag if step.etag else None  # the plan's ETag is another view: guard the race
+    with precondition(step):
+        client.patch(path, {"config": reveal(changes)}, params={"target": member}, etag=etag)
+    return True
+
+
+def delete(s: Session, step: Step) -> bool:
+    coll, _ = _collection(step)
+    client = s.cluster()
+    return gone(lambda: client.delete(path_of(coll, step.name)))
+
+
+__all__ = ["define", "instantiate", "update", "delete", "NOUNS"]

@@ -1,0 +1,354 @@
+"""One member's REST API over a unix socket or pinned HTTPS: the only code that speaks HTTP.
+
+Every HTTPS connection is checked before any request is sent: a pre-flight TLS handshake fetches
+the certificate the server presents, its SHA-256 fingerprint must be one of the member's pins, and
+the connection pool then uses an SSL context whose only trust anchor is that exact certificate
+(hostname not checked, as ``lxc`` treats a remote). Any other certificate fails the handshake.
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+from urllib.parse import parse_qsl, quote, urlsplit
+
+import httpx
+
+from lxdplan.errors import ApiError, ConnectError, PreconditionFailed, TrustError
+from lxdplan.providers import pins as pinstore
+from lxdplan.providers.certs import ClientCert, fingerprint, load_client_cert, normalize_fingerprint
+
+CONNECT_TIMEOUT = 5.0
+READ_TIMEOUT = 60.0
+GET_ATTEMPTS = 3
+OPERATION_WAIT = 30  # seconds per /wait request; the wait repeats until ``operation_timeout``
+RUNNING = 103
+
+
+@dataclass
+class Response:
+    """A successful answer. For an awaited async request ``metadata`` is the finished operation
+    (``id``, ``status_code``, ``metadata``, ``resources``…) and ``operation`` its path."""
+
+    status: int
+    metadata: Any
+    etag: str | None = None
+    type: str = "sync"
+    operation: str | None = None
+    location: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def probe_certificate(endpoint: str, timeout: float = CONNECT_TIMEOUT) -> str:
+    """The PEM certificate an HTTPS endpoint presents (no verification: for pinning only)."""
+    parts = urlsplit(endpoint)
+    host, port = parts.hostname, parts.port or 8443
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    with socket.create_connection((host, port), timeout=timeout) as sock:
+        with ctx.wrap_socket(sock) as tls:
+            der = tls.getpeercert(binary_form=True)
+    return ssl.DER_cert_to_PEM_cert(der)
+
+
+def short(fp: str) -> str:
+    return f"{fp[:12]}…" if fp else "(none)"
+
+
+class Client:
+    """REST client for one member. ``member`` names it in every error sentence.
+
+    ``pin`` is the member's declared fingerprint; ``extra_pins`` more accepted fingerprints; the
+    pin store (``known.json``) adds the cluster certificate and fingerprints the user accepted.
+    ``pin_file`` is the desired-state file to name when a pin is wrong. ``cert`` defaults to the
+    stored client certificate (none for unix sockets).
+    """
+
+    def __init__(
+        self,
+        endpoint: str,
+        *,
+        member: str | None,
+        pin: str | None = None,
+        extra_pins: Iterable[str] = (),
+        pin_file: str | None = None,
+        cert: ClientCert | None = None,
+        connect_timeout: float = CONNECT_TIMEOUT,
+        read_timeout: float = READ_TIMEOUT,
+        operation_timeout: float = 600.0,
+        use_store: bool = True,
+    ):
+        self.endpoint = endpoint.rstrip("/")
+        self.member = member
+        self.pin = normalize_fingerprint(pin) if pin else None
+        self.extra_pins = [normalize_fingerprint(p) for p in extra_pins if p]
+        self.pin_file = pin_file or "lxdplan.yaml"
+        self.cert = cert
+        self.use_store = use_store
+        self.operation_timeout = operation_timeout
+        self.timeout = httpx.Timeout(read_timeout, connect=connect_timeout)
+        self.connect_timeout = connect_timeout
+        self.server_certificate: str | None = None  # PEM presented, once verified (HTTPS only)
+        self.server_fingerprint: str | None = None
+        self.label = "LXD"
+        self._http: httpx.Client | None = None
+        self._lock = threading.Lock()
+        parts = urlsplit(self.endpoint)
+        self.scheme = parts.scheme
+        if self.scheme == "unix":
+            self.socket_path = parts.path or parts.netloc
+        elif self.scheme != "https":
+            raise ConnectError(
+                f"member {self.who} has endpoint {endpoint}, which is neither https:// nor unix://",
+                member=member,
+            )
+
+    # -- connection -------------------------------------------------------------------------------
+
+    @property
+    def who(self) -> str:
+        return self.member or self.endpoint
+
+    def pins(self) -> list[str]:
+        """Fingerprints this member may present, in order of authority."""
+        found = [self.pin] if self.pin else []
+        if self.use_store and self.scheme == "https":
+            entry = pinstore.lookup(self.endpoint)
+            if entry:
+                found.append(normalize_fingerprint(entry["fingerprint"]))
+        found.extend(self.extra_pins)
+        return list(dict.fromkeys(found))
+
+    def _connect(self) -> httpx.Client:
+        if self._http is not None:
+            return self._http
+        with self._lock:
+            if self._http is None:
+                self._http = self._open()
+            return self._http
+
+    def _open(self) -> httpx.Client:
+        if self.scheme == "unix":
+            transport = httpx.HTTPTransport(uds=self.socket_path, retries=0)
+            return httpx.Client(transport=transport, base_url="http://lxd", timeout=self.timeout)
+        try:
+            pem = probe_certificate(self.endpoint, self.connect_timeout)
+        except (OSError, ssl.SSLError) as exc:
+            raise self._connect_error(exc) from None
+        self.verify_certificate(pem)
+        ctx = ssl.create_default_context(cadata=pem)
+        ctx.check_hostname = False  # the pinned certificate itself is the only anchor
+        cert = self.cert or load_client_cert()
+        if cert is not None:
+            ctx.load_cert_chain(str(cert.cert_path), str(cert.key_path))
+        transport = httpx.HTTPTransport(verify=ctx, retries=0)
+        return httpx.Client(transport=transport, base_url=self.endpoint, timeout=self.timeout)
+
+    def verify_certificate(self, pem: str) -> None:
+        """Accept ``pem`` only if its fingerprint is pinned; raise ``TrustError`` otherwise."""
+        fp = fingerprint(pem)
+        allowed = self.pins()
+        if fp not in allowed:
+            if allowed:
+                raise TrustError(
+                    f"member {self.who} ({self.endpoint}) presented certificate {short(fp)}, "
+                    f"expected {short(allowed[0])}: if the member was reinstalled, update its "
+                    f"fingerprint in {self.pin_file}"
+                )
+            raise TrustError(
+                f"member {self.who} ({self.endpoint}) presented certificate {short(fp)}, which is "
+                f"not pinned: declare its fingerprint in {self.pin_file} or accept it with "
+                f"`lxdplan auth trust -f {self.pin_file}`"
+            )
+        self.server_certificate = pem
+        self.server_fingerprint = fp
+
+    def adopt_cluster_certificate(self, addresses: Iterable[str] = ()) -> str:
+        """Call right after bootstrap (or join): the member now serves the cluster certificate.
+
+        Reads ``environment.certificate`` over the connection that is still open and verified
+        (keep-alive on the old pin, or the unix socket), pins it in the store for this endpoint and
+        ``addresses``, and reconnects trusting it. Returns the cluster certificate (PEM).
+        """
+        try:
+            meta = self.get("/1.0").metadata or {}
+        except ConnectError:
+            raise TrustError(
+                f"member {self.who} ({self.endpoint}) changed its certificate when it became a "
+                f"cluster member and the verified connection was lost before lxdplan could read "
+                f"the new one: accept it with `lxdplan auth trust -f {self.pin_file}`"
+            ) from None
+        pem = (meta.get("environment") or {}).get("certificate") or ""
+        if not pem:
+            raise TrustError(f"member {self.who} ({self.endpoint}) did not report its certificate")
+        targets = list(addresses) + ([self.endpoint] if self.scheme == "https" else [])
+        if targets:
+            pinstore.remember(targets, certificate=pem, source=pinstore.CLUSTER)
+        self.extra_pins.append(fingerprint(pem))
+        if self.scheme == "https":
+            self.close()  # the next request verifies the new certificate against the new pin
+        return pem
+
+    def close(self) -> None:
+        if self._http is not None:
+            self._http.close()
+            self._http = None
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _connect_error(self, exc: BaseException) -> ConnectError:
+        reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+        return ConnectError(
+            f"cannot reach member {self.who} at {self.endpoint}: {reason}", member=self.member
+        )
+
+    # -- requests ---------------------------------------------------------------------------------
+
+    def get(self, path: str, params: dict[str, Any] | None = None) -> Response:
+        """GET, retried (bounded) on connection errors; a connect timeout is not retried."""
+        last: BaseException | None = None
+        for attempt in range(GET_ATTEMPTS):
+            try:
+                raw = self._connect().request("GET", path, params=_params(params))
+            except ConnectError as exc:  # the pre-flight handshake failed
+                last = exc
+                if "timed out" in str(exc):
+                    break
+            except (httpx.TransportError, OSError) as exc:
+                last = exc
+                if isinstance(exc, (httpx.ConnectTimeout, socket.timeout)):
+                    break
+            else:
+                response = self._answer("GET", path, raw)
+                if path == "/1.0" and isinstance(response.metadata, dict):
+                    env = response.metadata.get("environment") or {}
+                    if env.get("server"):
+                        self.label = "Incus" if env["server"] == "incus" else "LXD"
+                return response
+            if attempt + 1 < GET_ATTEMPTS:
+                time.sleep(0.2 * (attempt + 1))
+        if isinstance(last, ConnectError):
+            raise last
+        raise self._connect_error(last) from None
+
+    def post(self, path: str, json: Any = None, params=None, etag: str | None = None, *, wait=True):
+        return self.send("POST", path, json, params, etag, wait=wait)
+
+    def put(self, path: str, json: Any = None, params=None, etag: str | None = None, *, wait=True):
+        return self.send("PUT", path, json, params, etag, wait=wait)
+
+    def patch(self, path: str, json: Any = None, params=None, etag: str | None = None, *, wait=True):
+        return self.send("PATCH", path, json, params, etag, wait=wait)
+
+    def delete(self, path: str, json: Any = None, params=None, etag: str | None = None, *, wait=True):
+        return self.send("DELETE", path, json, params, etag, wait=wait)
+
+    def send(
+        self,
+        method: str,
+        path: str,
+        json: Any = None,
+        params: dict[str, Any] | None = None,
+        etag: str | None = None,
+        *,
+        wait: bool = True,
+    ) -> Response:
+        """A change: sent once (never retried); an async answer is awaited when ``wait``."""
+        headers = {"If-Match": etag} if etag else {}
+        try:
+            raw = self._connect().request(
+                method, path, json=json, params=_params(params), headers=headers
+            )
+        except (httpx.TransportError, OSError) as exc:
+            raise self._connect_error(exc) from None
+        response = self._answer(method, path, raw)
+        if response.type == "async" and wait and response.operation:
+            return self.wait_operation(response.operation, method=method, path=path)
+        return response
+
+    def wait_operation(self, operation: str, *, method: str = "", path: str = "") -> Response:
+        """Wait for an operation to finish; raise ``ApiError`` if it failed or was cancelled."""
+        op_url = urlsplit(operation if operation.startswith("/") else f"/1.0/operations/{operation}")
+        op_path = op_url.path
+        query = dict(parse_qsl(op_url.query))
+        deadline = time.monotonic() + self.operation_timeout
+        what = f"{method} {path}".strip() or op_path
+        while True:
+            try:
+                answer = self.get(f"{op_path}/wait", params={**query, "timeout": OPERATION_WAIT})
+            except ApiError as exc:
+                if exc.status == 404:
+                    raise ApiError(
+                        f"{self.who}: the result of {what} is unknown: its operation vanished "
+                        f"({getattr(exc, 'lxd_message', exc)})", member=self.member, status=404,
+                    ) from None
+                # Newer servers answer a failed operation's wait with an error envelope.
+                raise ApiError(
+                    f"{self.who}: {self.label} refused {what}: {getattr(exc, 'lxd_message', exc)}",
+                    member=self.member, status=exc.status,
+                ) from None
+            op = answer.metadata or {}
+            code = op.get("status_code")
+            if code == RUNNING or op.get("status") == "Running":
+                if time.monotonic() > deadline:
+                    raise ApiError(
+                        f"{self.who}: {what} did not finish within {self.operation_timeout:.0f} s",
+                        member=self.member,
+                    )
+                continue
+            if code != 200:
+                err = op.get("err") or op.get("status") or f"status code {code}"
+                raise ApiError(
+                    f"{self.who}: {self.label} refused {what}: {err}", member=self.member, status=code
+                )
+            return Response(200, op, type="async", operation=op_path, headers=answer.headers)
+
+    def _answer(self, method: str, path: str, raw: httpx.Response) -> Response:
+        try:
+            body = raw.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            body = {}
+        if raw.status_code == 412:
+            raise PreconditionFailed(
+                f"{self.who}: {method} {path} was refused because the object changed since it was "
+                f"read (ETag mismatch): plan again", member=self.member, status=412,
+            )
+        if body.get("type") == "error" or raw.status_code >= 400 or not body:
+            message = body.get("error") or raw.reason_phrase or f"HTTP {raw.status_code}"
+            err = ApiError(
+                f"{self.who}: {self.label} refused {method} {path}: {message}",
+                member=self.member, status=body.get("error_code") or raw.status_code,
+            )
+            err.lxd_message = message  # LXD's own words, for callers that rephrase
+            raise err
+        return Response(
+            status=raw.status_code,
+            metadata=body.get("metadata"),
+            etag=raw.headers.get("ETag"),
+            type=body.get("type", "sync"),
+            operation=body.get("operation") or None,
+            location=raw.headers.get("Location"),
+            headers=dict(raw.headers),
+        )
+
+
+def path_of(*segments: str) -> str:
+    """``path_of("storage-pools", name)`` -> ``/1.0/storage-pools/<quoted name>``."""
+    return "/1.0/" + "/".join(quote(s, safe="") for s in segments)
+
+
+def _params(params: dict[str, Any] | None) -> dict[str, Any] | None:
+    if not params:
+        return None
+    return {k: v for k, v in params.items() if v is not None}

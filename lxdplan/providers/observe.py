@@ -1,0 +1,313 @@
+"""Read the live state of the declared members and their cluster into ``Observed``.
+
+Order: probe every declared endpoint at once (``GET /1.0``); if a member is clustered, read the
+cluster through one of them (the reader) and fan the member-specific reads out to each member's
+own endpoint (``?target=<member>`` sent to that member, else forwarded through the reader), all in
+flight together on a bounded thread pool. An unreachable or offline member is recorded, never fatal;
+a wrong certificate pin or a backend mismatch is.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+from lxdplan.desired import Desired
+from lxdplan.errors import ApiError, ConnectError, LxdplanError, TrustError
+from lxdplan.providers import parse, pins
+from lxdplan.providers.backend import Backend
+from lxdplan.providers.client import Client, Response, path_of
+from lxdplan.state.observed import Observed, ObservedNetwork, ObservedPool, Standalone
+
+MISSING = (ApiError, ConnectError)
+
+
+def make_clients(desired: Desired) -> dict[str, Client]:
+    """One client per declared member, pinned by its declared fingerprint and the pin store."""
+    return {
+        m.name: Client(m.endpoint, member=m.name, pin=m.fingerprint, pin_file=desired.path)
+        for m in desired.members
+    }
+
+
+def observe(
+    desired: Desired, *, concurrency: int = 8, clients: dict[str, Client] | None = None
+) -> Observed:
+    """The live state for ``desired``'s members. ``clients`` may be passed in to reuse them."""
+    own = clients is None
+    clients = clients if clients is not None else make_clients(desired)
+    try:
+        with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+            return _Observer(desired, clients, pool).run()
+    finally:
+        if own:
+            for client in clients.values():
+                client.close()
+
+
+class _Observer:
+    def __init__(self, desired: Desired, clients: dict[str, Client], pool: ThreadPoolExecutor):
+        self.desired, self.clients, self.pool = desired, clients, pool
+        self.probes: dict[str, Response] = {}
+
+    # -- probing ----------------------------------------------------------------------------------
+
+    def probe_all(self) -> dict[str, Standalone]:
+        futures = {name: self.pool.submit(c.get, "/1.0") for name, c in self.clients.items()}
+        found: dict[str, Standalone] = {}
+        mistrusted: dict[str, TrustError] = {}
+        for name, fut in futures.items():
+            try:
+                found[name] = self._standalone(name, fut.result())
+            except TrustError as exc:
+                mistrusted[name] = exc
+            except MISSING as exc:
+                found[name] = Standalone(name=name, reachable=False, error=str(exc), trusted=False)
+        if mistrusted:
+            # A member that joined since its fingerprint was declared serves the cluster
+            # certificate: learn it from a verified clustered member, then try once more.
+            self.remember_cluster_certificate(found)
+            for name, exc in mistrusted.items():
+                try:
+                    found[name] = self._standalone(name, self.clients[name].get("/1.0"))
+                except TrustError:
+                    raise exc from None
+                except MISSING as err:
+                    found[name] = Standalone(name=name, reachable=False, error=str(err), trusted=False)
+        return {m.name: found[m.name] for m in self.desired.members}
+
+    def _standalone(self, name: str, response: Response) -> Standalone:
+        self.probes[name] = response
+        return parse.parse_server(name, response.metadata or {}, response.etag)
+
+    def remember_cluster_certificate(self, found: dict[str, Standalone]) -> str:
+        """Pin the cluster certificate, read over a verified connection, for every member address."""
+        for name, st in found.items():
+            env = (self.probes[name].metadata or {}).get("environment") or {}
+            if st.reachable and st.trusted and st.clustered and env.get("certificate"):
+                reader = self.clients[name]
+                try:
+                    members = reader.get("/1.0/cluster/members", params={"recursion": 1}).metadata
+                except MISSING:
+                    members = []
+                addresses = [m["url"] for m in members or [] if m.get("url")]
+                addresses += [c.endpoint for c in self.clients.values() if c.scheme == "https"
+                              and any(c.endpoint.endswith(a.split("://")[-1]) for a in addresses)]
+                if addresses:
+                    pins.remember(addresses, certificate=env["certificate"], source=pins.CLUSTER)
+                return env["certificate"]
+        return ""
+
+    # -- the whole read ---------------------------------------------------------------------------
+
+    def run(self) -> Observed:
+        standalone = self.probe_all()
+        live = [s for s in standalone.values() if s.reachable and s.trusted and s.backend]
+        for st in live:
+            if self.desired.backend and st.backend != self.desired.backend:
+                raise LxdplanError(
+                    f"{self.desired.path} declares backend {self.desired.backend}, but member "
+                    f"{st.name} ({self.clients[st.name].endpoint}) runs {st.backend}"
+                )
+        readers = [s for s in live if s.clustered]
+        if not readers:
+            first = live[0] if live else None
+            return Observed(
+                backend=first.backend if first else (self.desired.backend or "lxd"),
+                server_version=first.version if first else "",
+                api_extensions=first.api_extensions if first else (),
+                clustered=False,
+                standalone=standalone,
+            )
+        return self.read_cluster(readers[0], standalone)
+
+    def read_cluster(self, reader_st: Standalone, standalone: dict[str, Standalone]) -> Observed:
+        reader = self.clients[reader_st.name]
+        meta = self.probes[reader_st.name].metadata
+        backend = Backend.from_server(meta)
+        if any(c.scheme == "https" for c in self.clients.values()):
+            self.remember_cluster_certificate({reader_st.name: reader_st})
+        get = reader.get
+        a_members = self.pool.submit(get, "/1.0/cluster/members", {"recursion": 1})
+        a_groups = self.pool.submit(get, "/1.0/cluster/groups", {"recursion": 1})
+        a_pools = self.pool.submit(get, "/1.0/storage-pools", {"recursion": 1})
+        a_nets = self.pool.submit(get, "/1.0/networks", {"recursion": 1})
+        a_projects = self.pool.submit(get, "/1.0/projects", {"recursion": 1})
+        profiles_params = {"recursion": 1, "all-projects": "true"} if backend.all_projects_profiles \
+            else {"recursion": 1}
+        a_profiles = self.pool.submit(get, "/1.0/profiles", profiles_params)
+
+        members_raw = a_members.result().metadata or []
+        names = [m["server_name"] for m in members_raw]
+        # Member name -> client of its own endpoint, when declared, reachable and trusted.
+        direct = {
+            st.server_name: self.clients[st.name]
+            for st in standalone.values()
+            if st.reachable and st.trusted and st.clustered and st.server_name in names
+        }
+        probe_by_member = {st.server_name: self.probes[st.name] for st in standalone.values()
+                           if st.server_name in direct}
+
+        def at(member: str, path: str, params: dict[str, Any] | None = None) -> Future:
+            client = direct.get(member, reader)
+            return self.pool.submit(client.get, path, {**(params or {}), "target": member})
+
+        # Phase B: everything that needs phase A's lists, all at once.
+        local = {m: at(m, "/1.0") for m in names if m not in probe_by_member}
+        pools_raw = a_pools.result().metadata or []
+        nets_raw = parse.managed_networks(a_nets.result().metadata or [])
+        pool_reads = {(p["name"], m): at(m, path_of("storage-pools", p["name"]))
+                      for p in pools_raw for m in (p.get("locations") or ())}
+        net_reads = {}
+        for n in nets_raw:
+            if n.get("type") == "ovn":
+                net_reads[(n["name"], "")] = self.pool.submit(get, path_of("networks", n["name"]))
+            else:
+                for m in n.get("locations") or ():
+                    net_reads[(n["name"], m)] = at(m, path_of("networks", n["name"]))
+        volume_reads = {
+            p["name"]: self.pool.submit(get, path_of("storage-pools", p["name"], "volumes"),
+                                        {"recursion": 1, "all-projects": "true"})
+            for p in pools_raw
+        }
+        projects_raw = a_projects.result().metadata or []
+        extra_profiles: list[tuple[str, Future]] = []
+        if not backend.all_projects_profiles:
+            extra_profiles = [
+                (p["name"], self.pool.submit(get, "/1.0/profiles", {"recursion": 1, "project": p["name"]}))
+                for p in projects_raw
+                if p["name"] != "default" and (p.get("config") or {}).get("features.profiles") == "true"
+            ]
+        etags = self._etag_reads(direct, reader)
+
+        # Assemble.
+        server_config = meta.get("config") or {}
+        cluster_config, _ = parse.split_server_config(server_config, backend.name)
+        members = {}
+        for item in members_raw:
+            name = item["server_name"]
+            if name in probe_by_member:
+                answer: Response | None = probe_by_member[name]
+            else:
+                answer = _result(local[name])
+            md = (answer.metadata or {}) if answer else {}
+            _, local_config = parse.split_server_config(md.get("config") or {}, backend.name)
+            members[name] = parse.parse_member(
+                item,
+                version=str((md.get("environment") or {}).get("server_version", "")),
+                local_config=local_config if answer else {},
+                local_etag=answer.etag if answer else None,
+                etag=_etag(etags.get(("member", name))),
+            )
+        managed_groups = parse.managed_group_names(parse.clean_config(server_config))
+        groups = {
+            g["name"]: parse.parse_group(g, managed_groups, _etag(etags.get(("group", g["name"]))))
+            for g in a_groups.result().metadata or []
+        }
+        storage_pools: dict[str, ObservedPool] = {}
+        for p in pools_raw:
+            per = _per_member(pool_reads, p["name"])
+            storage_pools[p["name"]] = parse.parse_pool(p, per)
+        networks: dict[str, ObservedNetwork] = {}
+        for n in nets_raw:
+            ovn = net_reads.get((n["name"], ""))
+            per = {} if ovn else _per_member(net_reads, n["name"])
+            etag = _etag(ovn) if ovn else next(
+                (f.result().etag for (nn, _), f in net_reads.items() if nn == n["name"] and _ok(f)),
+                None,
+            )
+            networks[n["name"]] = parse.parse_network(n, per, etag)
+        profiles = {}
+        for project, fut in [("default", a_profiles)] + extra_profiles:
+            for item in fut.result().metadata or []:
+                prof = parse.parse_profile(item, project=project)
+                etag = _etag(etags.get(("profile", prof.project, prof.name)))
+                profiles[f"{prof.project}/{prof.name}"] = _with_etag(prof, etag)
+        projects = {
+            p["name"]: parse.parse_project(p, _etag(etags.get(("project", p["name"]))))
+            for p in projects_raw
+        }
+        volumes = {}
+        for pool_name, fut in volume_reads.items():
+            for item in _result(fut).metadata or [] if _ok(fut) else []:
+                vol = parse.parse_volume(item, pool_name)
+                if vol is None:
+                    continue
+                key = ("volume", vol.project, vol.pool, vol.member or "", vol.name)
+                vol = _with_etag(vol, _etag(etags.get(key)))
+                volumes[f"{vol.project}/{vol.pool}/{vol.member or ''}/{vol.name}"] = vol
+        env = meta.get("environment") or {}
+        return Observed(
+            backend=backend.name,
+            server_version=backend.version,
+            api_extensions=tuple(sorted(backend.api_extensions)),
+            clustered=True,
+            cluster_fingerprint=parse.fingerprint(env["certificate"]) if env.get("certificate") else "",
+            config=cluster_config,
+            config_etag=self.probes[reader_st.name].etag,
+            config_member=reader_st.server_name,
+            members=members,
+            standalone=standalone,
+            storage_pools=storage_pools,
+            networks=networks,
+            profiles=profiles,
+            projects=projects,
+            cluster_groups=groups,
+            storage_volumes=volumes,
+        )
+
+    def _etag_reads(self, direct: dict[str, Client], reader: Client) -> dict[tuple, Future]:
+        """ETags come only from single-object GETs: read them for the objects the file declares."""
+        d, get, out = self.desired, reader.get, {}
+        for m in d.members:
+            out[("member", m.name)] = self.pool.submit(get, path_of("cluster", "members", m.name))
+        for g in d.cluster_groups:
+            out[("group", g.name)] = self.pool.submit(get, path_of("cluster", "groups", g.name))
+        for p in d.profiles:
+            out[("profile", p.project, p.name)] = self.pool.submit(
+                get, path_of("profiles", p.name), {"project": p.project})
+        for p in d.projects:
+            out[("project", p.name)] = self.pool.submit(get, path_of("projects", p.name))
+        for v in d.storage_volumes:
+            params = {"project": v.project, "target": v.member}
+            client = direct.get(v.member or "", reader)
+            out[("volume", v.project, v.pool, v.member or "", v.name)] = self.pool.submit(
+                client.get, path_of("storage-pools", v.pool, "volumes", v.type, v.name), params)
+        return out
+
+
+def _ok(fut: Future | None) -> bool:
+    return fut is not None and fut.exception() is None
+
+
+def _result(fut: Future | None) -> Response | None:
+    if fut is None:
+        return None
+    exc = fut.exception()
+    if exc is None:
+        return fut.result()
+    if isinstance(exc, MISSING):
+        return None
+    raise exc
+
+
+def _etag(fut: Future | None) -> str | None:
+    answer = _result(fut)
+    return answer.etag if answer else None
+
+
+def _per_member(reads: dict[tuple[str, str], Future], name: str) -> dict[str, dict[str, Any]]:
+    """Each member's answer for one object; members whose read failed (offline) are left out."""
+    out = {}
+    for (obj, member), fut in reads.items():
+        if obj == name and member:
+            answer = _result(fut)
+            if answer is not None:
+                out[member] = answer.metadata or {}
+    return dict(sorted(out.items()))
+
+
+def _with_etag(obj: Any, etag: str | None) -> Any:
+    return dataclasses.replace(obj, etag=etag) if etag else obj
+

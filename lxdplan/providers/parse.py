@@ -1,0 +1,220 @@
+"""Pure parsers: LXD/Incus JSON (the ``metadata`` of an answer) to lxdplan's observed types.
+
+No I/O here; each function is tested on JSON recorded from real daemons (tests/unit/data/).
+Every config map comes out with string values and without ``volatile.*`` keys.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lxdplan import keys
+from lxdplan.providers.backend import backend_name
+from lxdplan.providers.certs import fingerprint
+from lxdplan.state.observed import (
+    ObservedGroup,
+    ObservedMember,
+    ObservedNetwork,
+    ObservedPool,
+    ObservedProfile,
+    ObservedProject,
+    ObservedVolume,
+    Standalone,
+)
+
+CLUSTER_GROUPS_KEY = "user.lxdplan.cluster_groups"
+
+
+def clean_config(config: dict[str, Any] | None) -> dict[str, str]:
+    """String values (LXD reports ``core.trust_password`` as ``true``), ``volatile.*`` dropped."""
+    out: dict[str, str] = {}
+    for key, value in (config or {}).items():
+        if keys.is_lxd_own(key):
+            continue
+        if isinstance(value, bool):
+            value = "true" if value else "false"
+        out[key] = "" if value is None else str(value)
+    return out
+
+
+def owned(config: dict[str, str]) -> bool:
+    return config.get(keys.OWNER_KEY) == keys.OWNER_VALUE
+
+
+def local_keys(backend: str) -> frozenset[str]:
+    return keys.SERVER_MEMBER_LOCAL_KEYS.get(backend, keys.SERVER_MEMBER_LOCAL_KEYS_ANY)
+
+
+def split_server_config(config: dict[str, Any], backend: str) -> tuple[dict[str, str], dict[str, str]]:
+    """(cluster-wide keys, member-local keys) of a server config."""
+    clean, local = clean_config(config), local_keys(backend)
+    return (
+        {k: v for k, v in clean.items() if k not in local},
+        {k: v for k, v in clean.items() if k in local},
+    )
+
+
+def parse_server(name: str, metadata: dict[str, Any], etag: str | None = None) -> Standalone:
+    """A member's own ``GET /1.0``. Untrusted clients see no ``environment`` and no config."""
+    env = metadata.get("environment") or {}
+    cert = env.get("certificate") or ""
+    return Standalone(
+        name=name,
+        reachable=True,
+        clustered=bool(env.get("server_clustered", False)),
+        server_name=str(env.get("server_name", "")) if env.get("server_clustered") else "",
+        trusted=metadata.get("auth") == "trusted",
+        backend=backend_name(metadata),
+        version=str(env.get("server_version", "")),
+        api_extensions=tuple(metadata.get("api_extensions") or ()),
+        certificate_fingerprint=env.get("certificate_fingerprint") or (fingerprint(cert) if cert else ""),
+        config=clean_config(metadata.get("config")),
+        etag=etag,
+    )
+
+
+def parse_member(
+    item: dict[str, Any],
+    *,
+    version: str = "",
+    local_config: dict[str, str] | None = None,
+    local_etag: str | None = None,
+    etag: str | None = None,
+) -> ObservedMember:
+    """One entry of ``GET /1.0/cluster/members?recursion=1``."""
+    return ObservedMember(
+        name=item["server_name"],
+        url=item.get("url", ""),
+        status=item.get("status", ""),
+        message=item.get("message", ""),
+        roles=tuple(item.get("roles") or ()),
+        failure_domain=item.get("failure_domain") or "default",
+        description=item.get("description", ""),
+        groups=tuple(item.get("groups") or ()),
+        database=bool(item.get("database", False)),
+        version=version,
+        local_config=dict(local_config or {}),
+        config=clean_config(item.get("config")),
+        etag=etag,
+        local_etag=local_etag,
+    )
+
+
+def parse_pool(item: dict[str, Any], per_member: dict[str, dict[str, Any]] | None = None) -> ObservedPool:
+    """A pool from the collection (no target) plus each member's ``?target=`` answer."""
+    driver = item.get("driver", "")
+    specific = keys.pool_member_keys(driver)
+    config = clean_config(item.get("config"))
+    members: dict[str, dict[str, str]] = {}
+    status: dict[str, str] = {}
+    for member, meta in (per_member or {}).items():
+        full = clean_config(meta.get("config"))
+        members[member] = {k: v for k, v in full.items() if k in specific}
+        status[member] = meta.get("status", "")
+    return ObservedPool(
+        name=item["name"],
+        driver=driver,
+        description=item.get("description", ""),
+        status=item.get("status", ""),
+        config={k: v for k, v in config.items() if k not in specific},
+        members=members,
+        member_status=status,
+        locations=tuple(item.get("locations") or ()),
+        used_by=tuple(item.get("used_by") or ()),
+        managed_by_lxdplan=owned(config),
+    )
+
+
+def parse_network(
+    item: dict[str, Any],
+    per_member: dict[str, dict[str, Any]] | None = None,
+    etag: str | None = None,
+) -> ObservedNetwork:
+    net_type = item.get("type", "")
+    specific = keys.network_member_keys(net_type)
+    config = clean_config(item.get("config"))
+    members: dict[str, dict[str, str]] = {}
+    status: dict[str, str] = {}
+    for member, meta in (per_member or {}).items():
+        full = clean_config(meta.get("config"))
+        members[member] = {k: v for k, v in full.items() if k in specific}
+        status[member] = meta.get("status", "")
+    return ObservedNetwork(
+        name=item["name"],
+        type=net_type,
+        description=item.get("description", ""),
+        status=item.get("status", ""),
+        config={k: v for k, v in config.items() if k not in specific},
+        members=members,
+        member_status=status,
+        locations=tuple(item.get("locations") or ()),
+        used_by=tuple(item.get("used_by") or ()),
+        managed_by_lxdplan=owned(config),
+        etag=etag,
+    )
+
+
+def managed_networks(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``GET /1.0/networks`` also lists the host's own interfaces (``managed: false``)."""
+    return [n for n in items if n.get("managed")]
+
+
+def parse_profile(item: dict[str, Any], project: str | None = None, etag: str | None = None) -> ObservedProfile:
+    config = clean_config(item.get("config"))
+    return ObservedProfile(
+        name=item["name"],
+        description=item.get("description", ""),
+        config=config,
+        devices={d: clean_config(dev) for d, dev in (item.get("devices") or {}).items()},
+        project=item.get("project") or project or "default",
+        used_by=tuple(item.get("used_by") or ()),
+        managed_by_lxdplan=owned(config),
+        etag=etag,
+    )
+
+
+def parse_project(item: dict[str, Any], etag: str | None = None) -> ObservedProject:
+    config = clean_config(item.get("config"))
+    return ObservedProject(
+        name=item["name"],
+        description=item.get("description", ""),
+        config=config,
+        used_by=tuple(item.get("used_by") or ()),
+        managed_by_lxdplan=owned(config),
+        etag=etag,
+    )
+
+
+def managed_group_names(server_config: dict[str, str]) -> frozenset[str]:
+    """Cluster groups carry no config: lxdplan lists the ones it manages in a server key."""
+    raw = server_config.get(CLUSTER_GROUPS_KEY, "")
+    return frozenset(n.strip() for n in raw.split(",") if n.strip())
+
+
+def parse_group(item: dict[str, Any], managed: frozenset[str], etag: str | None = None) -> ObservedGroup:
+    return ObservedGroup(
+        name=item["name"],
+        description=item.get("description", ""),
+        members=tuple(item.get("members") or ()),
+        managed_by_lxdplan=item["name"] in managed,
+        etag=etag,
+    )
+
+
+def parse_volume(item: dict[str, Any], pool: str, etag: str | None = None) -> ObservedVolume | None:
+    """A custom volume (``None`` for instance/image volumes, which lxdplan does not manage)."""
+    if item.get("type", "custom") != "custom":
+        return None
+    config = clean_config(item.get("config"))
+    return ObservedVolume(
+        pool=pool,
+        name=item["name"],
+        member=item.get("location") or None,
+        type="custom",
+        content_type=item.get("content_type", "filesystem"),
+        description=item.get("description", ""),
+        config=config,
+        project=item.get("project") or "default",
+        managed_by_lxdplan=owned(config),
+        etag=etag,
+    )
