@@ -32,6 +32,9 @@ from lxdplan.lab.model import (
 )
 
 READY_TIMEOUT = 60.0
+# How long daemons get to stop after SIGTERM before SIGKILL. A clustered LXD whose peers stop at
+# the same moment spends seconds on a role handover nobody needs in a throwaway lab.
+STOP_GRACE = 2.0
 # Popen objects of daemons started by this process, kept so they are never garbage-collected
 # (which would warn) while the daemon runs; teardown reaps them by pid.
 _children: dict[int, subprocess.Popen] = {}
@@ -263,7 +266,7 @@ def _teardown(name: str, base: Path, lab: Lab | None) -> bool:
     # The daemons first, gracefully (SIGTERM with a bounded wait), then anything left in the
     # namespaces (dnsmasq, forkdns, …) with SIGKILL.
     pids = [m.pid for m in (lab.members if lab else []) if m.pid and m.alive()]
-    host.stop_pids(pids, grace=10.0)
+    host.stop_pids(pids, grace=STOP_GRACE)
     for ns in sorted(nss):
         stray = host.namespace_pids(ns)
         host.signal_pids(stray, 9)

@@ -198,15 +198,20 @@ def _pool_defaults(ctx: Context, pool: str) -> dict[str, str]:
 def plan_volumes(ctx: Context) -> None:
     for vol in ctx.desired.storage_volumes:
         name = _volume_name(vol.project, vol.pool, vol.name)
-        live = next(
-            (o for o in ctx.observed.storage_volumes.values()
-             if (o.project, o.pool, o.name, o.type) == (vol.project, vol.pool, vol.name, vol.type)),
-            None,
-        )
-        if live is not None and live.member != vol.member:
+        same_name = [
+            o for o in ctx.observed.storage_volumes.values()
+            if (o.project, o.pool, o.name, o.type) == (vol.project, vol.pool, vol.name, vol.type)
+        ]
+        live = next((o for o in same_name if o.member == vol.member), None)
+        declared_members = {
+            v.member for v in ctx.desired.storage_volumes
+            if (v.project, v.pool, v.name, v.type) == (vol.project, vol.pool, vol.name, vol.type)
+        }
+        elsewhere = [o for o in same_name if o.member not in declared_members]
+        if live is None and elsewhere:
             raise PlanError(
-                f"{where(ctx, vol)}storage volume {name} lives on {live.member or 'no member'} and the file says "
-                f"{vol.member or 'no member'}; lxdplan does not move volumes between members"
+                f"{where(ctx, vol)}storage volume {name} lives on {elsewhere[0].member or 'no member'} and "
+                f"the file says {vol.member or 'no member'}; lxdplan does not move volumes between members"
             )
         if live is None:
             deps = ctx.after_membership() + ctx.joined(vol.member) + [
@@ -246,10 +251,11 @@ def plan_volumes(ctx: Context) -> None:
 
 
 def plan_volume_deletes(ctx: Context) -> list[str]:
-    declared = {(v.project, v.pool, v.name, v.type) for v in ctx.desired.storage_volumes}
+    # A volume's identity includes its member: volumes of one name on two members are two objects.
+    declared = {(v.project, v.pool, v.name, v.type, v.member) for v in ctx.desired.storage_volumes}
     ids = []
     for live in ctx.observed.storage_volumes.values():
-        if (live.project, live.pool, live.name, live.type) in declared:
+        if (live.project, live.pool, live.name, live.type, live.member) in declared:
             continue
         name = _volume_name(live.project, live.pool, live.name)
         if not live.managed_by_lxdplan:

@@ -76,6 +76,13 @@ def instantiate(s: Session, step: Step) -> bool:
         body["config"] = reveal(owned(config))
         body["description"] = description
     client.post(f"/1.0/{coll}", body)
+    if body.get("description"):
+        # LXD keeps the description of the pending record and ignores the instantiate's one.
+        after = client.get(path_of(coll, step.name))
+        md = after.metadata or {}
+        if (md.get("description") or "") != body["description"]:
+            client.patch(path_of(coll, step.name), {"description": body["description"],
+                                                    "config": {}}, etag=after.etag)
     return True
 
 
@@ -140,6 +147,8 @@ def _update_member(s: Session, step: Step) -> bool:
 def delete(s: Session, step: Step) -> bool:
     coll, _ = _collection(step)
     client = s.cluster()
+    if get_or_none(client, path_of(coll, step.name)) is None:
+        return False
     return gone(lambda: client.delete(path_of(coll, step.name)))
 
 

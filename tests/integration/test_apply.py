@@ -1,0 +1,139 @@
+"""`lxdplan apply` end to end on real LXD and Incus clusters; every scenario ends with an empty plan.
+
+One walkthrough cluster per backend (module scope) carries the scenarios that build on each other
+in file order: form it, repair drift, refuse a stale saved plan, evacuate/restore, remove a member.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+
+from applykit import add_interface, cli, client_cmd, member_status, query, walkthrough, write
+from labkit import BACKENDS
+
+
+def assert_converged(path: str) -> None:
+    plan = cli("plan", "-f", path, "--detailed-exitcode")
+    assert plan.returncode == 0, f"plan still shows changes:\n{plan.stdout}\n{plan.stderr}"
+    assert "No changes." in plan.stdout
+
+
+def apply_ok(path: str, *extra: str) -> str:
+    done = cli("apply", "-f", path, "--auto-approve", *extra)
+    assert done.returncode == 0, f"apply failed:\n{done.stdout}\n{done.stderr}"
+    assert "Traceback" not in done.stderr
+    return done.stdout
+
+
+class Walk:
+    """The module's cluster: the lab, the working file and the document it was written from."""
+
+    def __init__(self, lab, workdir: Path):
+        self.lab, self.workdir = lab, workdir
+        self.doc = walkthrough(lab, workdir)
+        self.path = str(workdir / "lxdplan.yaml")
+
+    def write(self, doc: dict | None = None) -> str:
+        if doc is not None:
+            self.doc = doc
+        return write(self.doc, Path(self.path))
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def walk(request, tmp_path_factory):
+    from conftest import _start  # the shared lab starter; torn down below
+    from labkit import lab_root
+    from lxdplan import lab as labapi
+
+    lab = _start(request.param, f"walk-{request.param}")
+    try:
+        for i in range(len(lab.members)):
+            add_interface(lab, i, "ext0")
+        yield Walk(lab, tmp_path_factory.mktemp(f"walk-{request.param}"))
+    finally:
+        labapi.down(lab.name, root=lab_root(), missing_ok=True)
+
+
+def test_walkthrough_forms_the_cluster(walk):
+    out = apply_ok(walk.write())
+    assert "bootstrap" in out and "join" in out
+    assert_converged(walk.path)
+    lab = walk.lab
+    members = {m["server_name"]: m for m in query(lab, "/1.0/cluster/members?recursion=1")}
+    assert sorted(members) == ["node1", "node2", "node3"]
+    assert all(m["status"] == "Online" for m in members.values())
+    assert members["node1"]["failure_domain"] == "rack1" and members["node3"]["failure_domain"] == "rack2"
+    assert "fast" in members["node1"]["groups"] and members["node1"]["description"] == "first member"
+    for i, m in enumerate(lab.members):
+        pool = query(lab, f"/1.0/storage-pools/data?target={m.name}")
+        assert pool["status"] == "Created" and pool["config"]["source"] == str(walk.workdir / f"data-{m.name}")
+        net = query(lab, f"/1.0/networks/lxdbr1?target={m.name}")
+        assert net["status"] == "Created" and net["config"]["bridge.external_interfaces"] == "ext0"
+    volumes = query(lab, "/1.0/storage-pools/data/volumes/custom?recursion=1")
+    assert sorted(v["location"] for v in volumes if v["name"] == "web") == ["node1", "node2"]
+    assert query(lab, "/1.0/projects/staging")["config"]["features.images"] == "false"
+    assert query(lab, "/1.0/profiles/web")["devices"]["eth1"]["parent"] == "lxdbr1"
+    server = query(lab, "/1.0")["config"]
+    assert server["images.auto_update_interval"] == "15" and server["cluster.images_minimal_replica"] == "1"
+
+
+def test_drift_made_by_hand_is_repaired(walk):
+    lab = walk.lab
+    client_cmd(lab, "config", "set", "images.auto_update_interval", "30")
+    client_cmd(lab, "profile", "set", "web", "user.added", "by-hand")
+    client_cmd(lab, "network", "set", "lxdbr0", "ipv4.nat", "true")
+    plan = cli("plan", "-f", walk.path, "--detailed-exitcode")
+    assert plan.returncode == 2, plan.stdout + plan.stderr
+    for expected in ("images.auto_update_interval", "user.added", "ipv4.nat"):
+        assert expected in plan.stdout
+    apply_ok(walk.path)
+    assert_converged(walk.path)
+    assert query(lab, "/1.0")["config"]["images.auto_update_interval"] == "15"
+    assert "user.added" not in query(lab, "/1.0/profiles/web")["config"]
+    assert query(lab, "/1.0/networks/lxdbr0")["config"]["ipv4.nat"] == "false"
+
+
+def test_saved_plan_is_refused_when_the_cluster_moved_on(walk):
+    doc = copy.deepcopy(walk.doc)
+    doc["profiles"][1]["config"]["limits.memory"] = "256MiB"
+    walk.write(doc)
+    saved = str(walk.workdir / "change.plan")
+    plan = cli("plan", "-f", walk.path, "--out", saved, "--detailed-exitcode")
+    assert plan.returncode == 2, plan.stderr
+    client_cmd(walk.lab, "profile", "set", "default", "user.meddled", "yes")
+    refused = cli("apply", saved, "--auto-approve")
+    assert refused.returncode == 1
+    assert "saved plan is stale" in refused.stderr and "Traceback" not in refused.stderr
+    fresh = str(walk.workdir / "fresh.plan")
+    assert cli("plan", "-f", walk.path, "--out", fresh).returncode == 0
+    done = cli("apply", fresh, "--auto-approve")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert query(walk.lab, "/1.0/profiles/web")["config"]["limits.memory"] == "256MiB"
+    assert_converged(walk.path)
+
+
+def test_evacuate_then_restore_through_state(walk):
+    doc = copy.deepcopy(walk.doc)
+    doc["cluster"]["members"][2]["state"] = "evacuated"
+    apply_ok(walk.write(doc))
+    assert member_status(walk.lab, "node3") == "Evacuated"
+    assert_converged(walk.path)
+    doc["cluster"]["members"][2].pop("state")
+    apply_ok(walk.write(doc))
+    assert member_status(walk.lab, "node3") == "Online"
+    assert_converged(walk.path)
+
+
+def test_member_dropped_from_the_file_is_removed_gracefully(walk):
+    doc = copy.deepcopy(walk.doc)
+    doc["cluster"]["members"] = doc["cluster"]["members"][:2]
+    for obj in doc["storage_pools"] + doc["networks"]:
+        obj.get("members", {}).pop("node3", None)
+    plan = cli("plan", "-f", walk.write(doc), "--detailed-exitcode")
+    assert plan.returncode == 2 and "remove" in plan.stdout
+    apply_ok(walk.path)
+    assert member_status(walk.lab, "node3") == "absent"
+    assert_converged(walk.path)

@@ -1,0 +1,77 @@
+"""The pure parts of `lxdplan lab`: names, subnet choice, state round trip, the generated file."""
+
+from __future__ import annotations
+
+import ipaddress
+
+import pytest
+import yaml
+
+from lxdplan.errors import LabError
+from lxdplan.lab import host
+from lxdplan.lab.labfile import lab_document, write_lab_file
+from lxdplan.lab.model import Lab, LabMember, bridge_name, check_name, namespace_name, veth_name
+
+
+def test_bridge_and_veth_names_fit_in_15_characters():
+    assert bridge_name("demo") == "lxp-demo"
+    long = bridge_name("a-very-long-lab-name")
+    assert long.startswith("lxp-h") and len(long) == 15
+    assert long != bridge_name("a-very-long-lab-namf")
+    assert len(veth_name("a-very-long-lab-name", 7)) <= 15
+    assert namespace_name("demo", 2) == "lxdplan-demo-2"
+
+
+@pytest.mark.parametrize("bad", ["", "Lab", "-x", "a_b", "x" * 31, "a/b"])
+def test_bad_lab_names_are_refused(bad):
+    with pytest.raises(LabError, match="is not valid"):
+        check_name(bad)
+
+
+def test_subnets_avoid_taken_networks():
+    first, inner = host.pick_subnets(0, [])
+    assert (str(first), str(inner)) == ("10.64.0.0/24", "10.128.0.0/24")
+    taken = [ipaddress.ip_network("10.64.0.0/16"), ipaddress.ip_network("10.129.0.0/24")]
+    lab, inner = host.pick_subnets(0, taken)
+    assert str(lab) == "10.65.1.0/24" and str(inner) == "10.129.1.0/24"
+    assert not any(lab.overlaps(t) or inner.overlaps(t) for t in taken)
+
+
+def test_mountinfo_escapes_are_decoded():
+    assert host._unescape(r"/tmp/a\040b\011c") == "/tmp/a b\tc"
+
+
+def _lab(tmp_path, backend="lxd") -> Lab:
+    members = [
+        LabMember(name=f"node{i}", index=i, ip=f"10.70.1.{i}", namespace=f"lxdplan-t-{i}",
+                  veth=f"lxvt-{i}", daemon_dir=str(tmp_path / f"node{i}"), pid=100 + i)
+        for i in (1, 2)
+    ]
+    return Lab(name="t", backend=backend, dir=str(tmp_path), bridge="lxp-t", subnet="10.70.1.0/24",
+               host_ip="10.70.1.254", lxdbr0_address="10.134.1.1/24", members=members)
+
+
+def test_state_round_trips_with_addresses_and_sockets(tmp_path):
+    lab = _lab(tmp_path)
+    lab.save()
+    raw = yaml.safe_load(lab.state_path.read_text())  # JSON is YAML
+    assert raw["members"][0]["address"] == "10.70.1.1:8443"
+    assert raw["members"][0]["socket"] == str(tmp_path / "node1" / "unix.socket")
+    assert Lab.load(lab.state_path) == lab
+
+
+@pytest.mark.parametrize("backend", ["lxd", "incus"])
+def test_lab_file_declares_members_pool_bridge_and_profile(tmp_path, backend):
+    lab = _lab(tmp_path, backend)
+    path = write_lab_file(lab, tmp_path / "out" / "lxdplan.yaml")
+    doc = yaml.safe_load(path.read_text())
+    assert doc == lab_document(lab)
+    assert doc["backend"] == backend
+    assert doc["cluster"]["members"][1] == {
+        "name": "node2", "address": "10.70.1.2:8443",
+        "endpoint": f"unix://{tmp_path}/node2/unix.socket",
+    }
+    assert doc["storage_pools"] == [{"name": "default", "driver": "dir"}]
+    assert doc["networks"][0]["config"] == {
+        "ipv4.address": "10.134.1.1/24", "ipv4.nat": "false", "ipv6.address": "none"}
+    assert doc["profiles"][0]["devices"]["root"]["pool"] == "default"
