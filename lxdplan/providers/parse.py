@@ -87,10 +87,10 @@ def parse_member(
         url=item.get("url", ""),
         status=item.get("status", ""),
         message=item.get("message", ""),
-        roles=tuple(item.get("roles") or ()),
+        roles=tuple(sorted(item.get("roles") or ())),
         failure_domain=item.get("failure_domain") or "default",
         description=item.get("description", ""),
-        groups=tuple(item.get("groups") or ()),
+        groups=tuple(sorted(item.get("groups") or ())),
         database=bool(item.get("database", False)),
         version=version,
         local_config=dict(local_config or {}),
@@ -119,8 +119,8 @@ def parse_pool(item: dict[str, Any], per_member: dict[str, dict[str, Any]] | Non
         config={k: v for k, v in config.items() if k not in specific},
         members=members,
         member_status=status,
-        locations=tuple(item.get("locations") or ()),
-        used_by=tuple(item.get("used_by") or ()),
+        locations=tuple(sorted(item.get("locations") or ())),
+        used_by=tuple(sorted(item.get("used_by") or ())),
         managed_by_lxdplan=owned(config),
     )
 
@@ -147,8 +147,8 @@ def parse_network(
         config={k: v for k, v in config.items() if k not in specific},
         members=members,
         member_status=status,
-        locations=tuple(item.get("locations") or ()),
-        used_by=tuple(item.get("used_by") or ()),
+        locations=tuple(sorted(item.get("locations") or ())),
+        used_by=tuple(sorted(item.get("used_by") or ())),
         managed_by_lxdplan=owned(config),
         etag=etag,
     )
@@ -167,7 +167,7 @@ def parse_profile(item: dict[str, Any], project: str | None = None, etag: str | 
         config=config,
         devices={d: clean_config(dev) for d, dev in (item.get("devices") or {}).items()},
         project=item.get("project") or project or "default",
-        used_by=tuple(item.get("used_by") or ()),
+        used_by=tuple(sorted(item.get("used_by") or ())),
         managed_by_lxdplan=owned(config),
         etag=etag,
     )
@@ -179,7 +179,7 @@ def parse_project(item: dict[str, Any], etag: str | None = None) -> ObservedProj
         name=item["name"],
         description=item.get("description", ""),
         config=config,
-        used_by=tuple(item.get("used_by") or ()),
+        used_by=tuple(sorted(item.get("used_by") or ())),
         managed_by_lxdplan=owned(config),
         etag=etag,
     )
