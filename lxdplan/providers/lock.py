@@ -4,7 +4,8 @@ Taken with a compare-and-swap: read ``GET /1.0`` and its ETag, then ``PATCH /1.0
 ``If-Match``; a concurrent taker makes one of the two PATCHes answer 412. The value is JSON with
 the owner, a random id, when it was taken and when it expires, so a lock left by a killed apply is
 reported with its owner and age and can be broken (``lxdplan apply --break-lock``) or simply
-expires. ``lxdplan.state.hostlock`` covers the time before a cluster exists.
+expires. A lock whose holder ran on this host and is no longer alive is stale and taken over at
+once, so an apply killed on this host never blocks the next one here. ``lxdplan.state.hostlock`` covers the time before a cluster exists.
 """
 
 from __future__ import annotations
@@ -30,20 +31,41 @@ class Holder:
     owner: str
     since: float
     expires: float
+    host: str = ""
+    pid: int = 0
 
     @classmethod
     def parse(cls, text: str) -> "Holder | None":
         try:
             data = json.loads(text)
-            return cls(str(data["id"]), str(data["owner"]), float(data["since"]), float(data["expires"]))
+            return cls(str(data["id"]), str(data["owner"]), float(data["since"]),
+                       float(data["expires"]), str(data.get("host", "")), int(data.get("pid", 0)))
         except (ValueError, KeyError, TypeError):
             return None
 
+    @classmethod
+    def mine(cls, ttl: float) -> "Holder":
+        now = time.time()
+        return cls(uuid.uuid4().hex, owner_label(), now, now + ttl, socket.gethostname(), os.getpid())
+
     def dump(self) -> str:
         return json.dumps(
-            {"id": self.id, "owner": self.owner, "since": self.since, "expires": self.expires},
+            {"id": self.id, "owner": self.owner, "since": self.since, "expires": self.expires,
+             "host": self.host, "pid": self.pid},
             sort_keys=True,
         )
+
+    def dead_here(self) -> bool:
+        """The holder ran on this host and its process is gone."""
+        if not self.pid or self.host != socket.gethostname() or self.pid == os.getpid():
+            return False
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return False
+        return False
 
 
 def owner_label() -> str:
@@ -78,13 +100,14 @@ class ClusterLock:
             config = (answer.metadata or {}).get("config") or {}
             now = time.time()
             current = Holder.parse(config.get(LOCK_KEY, "")) if config.get(LOCK_KEY) else None
-            if current is not None and current.expires > now and not self.break_lock:
+            live = current is not None and current.expires > now and not current.dead_here()
+            if live and not self.break_lock:
                 raise LockError(
                     f"the cluster is locked by another apply ({current.owner}, taken "
                     f"{_age(now - current.since)} ago); wait for it to finish, or if it died run "
                     "`lxdplan apply --break-lock`"
                 )
-            mine = Holder(uuid.uuid4().hex, owner_label(), now, now + self.ttl)
+            mine = Holder.mine(self.ttl)
             try:
                 self.client.patch("/1.0", {"config": {LOCK_KEY: mine.dump()}}, etag=answer.etag)
             except PreconditionFailed:
