@@ -94,8 +94,11 @@ def delete_namespace(ns: str) -> None:
 
 
 def delete_link(name: str) -> None:
+    """Delete a link; one that vanished meanwhile (a veth goes with its peer's namespace) is fine."""
     if link_exists(name):
-        run("ip", "link", "del", name)
+        proc = run("ip", "link", "del", name, check=False)
+        if proc.returncode != 0 and link_exists(name):
+            raise LabError(f"`ip link del {name}` failed: {proc.stderr.strip()}")
 
 
 def namespace_pids(ns: str) -> list[int]:

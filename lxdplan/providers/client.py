@@ -225,8 +225,8 @@ class Client:
                     break
             except (httpx.TransportError, OSError) as exc:
                 last = exc
-                if isinstance(exc, (httpx.ConnectTimeout, socket.timeout)):
-                    break
+                if isinstance(exc, (httpx.ConnectTimeout, socket.timeout)) or "[Errno 2]" in str(exc):
+                    break  # a timeout already waited long enough; a missing socket stays missing
             else:
                 response = self._answer("GET", path, raw)
                 if path == "/1.0" and isinstance(response.metadata, dict):

@@ -32,7 +32,7 @@ def make_clients(desired: Desired) -> dict[str, Client]:
 
 
 def observe(
-    desired: Desired, *, concurrency: int = 8, clients: dict[str, Client] | None = None
+    desired: Desired, *, concurrency: int = 64, clients: dict[str, Client] | None = None
 ) -> Observed:
     """The live state for ``desired``'s members. ``clients`` may be passed in to reuse them."""
     own = clients is None
@@ -81,22 +81,32 @@ class _Observer:
         self.probes[name] = response
         return parse.parse_server(name, response.metadata or {}, response.etag)
 
-    def remember_cluster_certificate(self, found: dict[str, Standalone]) -> str:
-        """Pin the cluster certificate, read over a verified connection, for every member address."""
+    def remember_cluster_certificate(
+        self, found: dict[str, Standalone], members: list[dict[str, Any]] | None = None
+    ) -> str:
+        """Pin the cluster certificate, read over a verified connection, for every member address.
+
+        The store is written only when it does not hold that certificate for them already.
+        """
         for name, st in found.items():
             env = (self.probes[name].metadata or {}).get("environment") or {}
-            if st.reachable and st.trusted and st.clustered and env.get("certificate"):
-                reader = self.clients[name]
+            if not (st.reachable and st.trusted and st.clustered and env.get("certificate")):
+                continue
+            if members is None:
                 try:
-                    members = reader.get("/1.0/cluster/members", params={"recursion": 1}).metadata
+                    members = self.clients[name].get(
+                        "/1.0/cluster/members", params={"recursion": 1}).metadata or []
                 except MISSING:
                     members = []
-                addresses = [m["url"] for m in members or [] if m.get("url")]
-                addresses += [c.endpoint for c in self.clients.values() if c.scheme == "https"
-                              and any(c.endpoint.endswith(a.split("://")[-1]) for a in addresses)]
-                if addresses:
-                    pins.remember(addresses, certificate=env["certificate"], source=pins.CLUSTER)
-                return env["certificate"]
+            urls = [m["url"] for m in members if m.get("url")]
+            hosts = {pins.host_key(u) for u in urls}
+            addresses = urls + [c.endpoint for c in self.clients.values()
+                                if c.scheme == "https" and pins.host_key(c.endpoint) in hosts]
+            fp = parse.fingerprint(env["certificate"])
+            known = pins.load()
+            if any(known.get(pins.host_key(a), {}).get("fingerprint") != fp for a in addresses):
+                pins.remember(addresses, certificate=env["certificate"], source=pins.CLUSTER)
+            return env["certificate"]
         return ""
 
     # -- the whole read ---------------------------------------------------------------------------
@@ -126,8 +136,6 @@ class _Observer:
         reader = self.clients[reader_st.name]
         meta = self.probes[reader_st.name].metadata
         backend = Backend.from_server(meta)
-        if any(c.scheme == "https" for c in self.clients.values()):
-            self.remember_cluster_certificate({reader_st.name: reader_st})
         get = reader.get
         a_members = self.pool.submit(get, "/1.0/cluster/members", {"recursion": 1})
         a_groups = self.pool.submit(get, "/1.0/cluster/groups", {"recursion": 1})
@@ -139,6 +147,8 @@ class _Observer:
         a_profiles = self.pool.submit(get, "/1.0/profiles", profiles_params)
 
         members_raw = a_members.result().metadata or []
+        if any(c.scheme == "https" for c in self.clients.values()):
+            self.remember_cluster_certificate({reader_st.name: reader_st}, members_raw)
         names = [m["server_name"] for m in members_raw]
         # Member name -> client of its own endpoint, when declared, reachable and trusted.
         direct = {
@@ -149,23 +159,47 @@ class _Observer:
         probe_by_member = {st.server_name: self.probes[st.name] for st in standalone.values()
                            if st.server_name in direct}
 
-        def at(member: str, path: str, params: dict[str, Any] | None = None) -> Future:
-            client = direct.get(member, reader)
-            return self.pool.submit(client.get, path, {**(params or {}), "target": member})
+        offline = {m["server_name"] for m in members_raw if m.get("status") == "Offline"}
+        local: dict[str, Future] = {}
+
+        def at(member: str, path: str, params: dict[str, Any] | None = None) -> Future | None:
+            """A member-specific GET: to the member's own endpoint, else forwarded by the reader.
+
+            Nothing is asked of an Offline member; a forwarded read waits for the member's
+            forwarded ``GET /1.0`` first, so a dead member costs one server timeout, not one each.
+            """
+            if member in offline:
+                return None
+            params = {**(params or {}), "target": member}
+            if member in direct:
+                return self.pool.submit(direct[member].get, path, params)
+            gate = local.get(member)
+
+            def forwarded() -> Response:
+                if gate is not None and gate.exception() is not None:
+                    raise gate.exception()
+                return reader.get(path, params)
+
+            return self.pool.submit(forwarded)
 
         # Phase B: everything that needs phase A's lists, all at once.
-        local = {m: at(m, "/1.0") for m in names if m not in probe_by_member}
+        for m in names:
+            if m not in probe_by_member:
+                local[m] = at(m, "/1.0")
         pools_raw = a_pools.result().metadata or []
         nets_raw = parse.managed_networks(a_nets.result().metadata or [])
         pool_reads = {(p["name"], m): at(m, path_of("storage-pools", p["name"]))
                       for p in pools_raw for m in (p.get("locations") or ())}
+        pool_reads = {k: f for k, f in pool_reads.items() if f is not None}
         net_reads = {}
         for n in nets_raw:
             if n.get("type") == "ovn":
                 net_reads[(n["name"], "")] = self.pool.submit(get, path_of("networks", n["name"]))
             else:
                 for m in n.get("locations") or ():
-                    net_reads[(n["name"], m)] = at(m, path_of("networks", n["name"]))
+                    fut = at(m, path_of("networks", n["name"]))
+                    if fut is not None:
+                        net_reads[(n["name"], m)] = fut
         volume_reads = {
             p["name"]: self.pool.submit(get, path_of("storage-pools", p["name"], "volumes"),
                                         {"recursion": 1, "all-projects": "true"})
@@ -190,7 +224,7 @@ class _Observer:
             if name in probe_by_member:
                 answer: Response | None = probe_by_member[name]
             else:
-                answer = _result(local[name])
+                answer = _result(local.get(name))
             md = (answer.metadata or {}) if answer else {}
             _, local_config = parse.split_server_config(md.get("config") or {}, backend.name)
             members[name] = parse.parse_member(

@@ -8,6 +8,7 @@ observation saw ``Online``, and remembers which one it picked.
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from lxdplan.desired import Desired
@@ -22,35 +23,42 @@ class Session:
     """Clients for one apply. ``observed`` is the state the plan was made from (for preferences
     only: every action re-reads what it changes)."""
 
-    def __init__(self, desired: Desired, observed: Observed, *, clients: dict[str, Client] | None = None):
+    def __init__(self, desired: Desired, observed: Observed, *,
+                 clients: dict[str, Client] | None = None):
         self.desired = desired
         self.observed = observed
         self._clients: dict[str, Client] = dict(clients or {})
         self._own = set() if clients else None  # clients passed in are closed by their owner
         self._cluster: str | None = None
         self._server: dict[str, dict[str, Any]] = {}
+        self._lock = threading.Lock()  # defines run on several threads at once
 
     # -- clients ----------------------------------------------------------------------------------
 
     def client(self, member: str) -> Client:
         """The client of a declared member's own endpoint."""
-        if member not in self._clients:
-            declared = self.desired.member(member)
-            if declared is None:
-                raise LxdplanError(f"member {member} is not declared in {self.desired.path}")
-            self._clients[member] = Client(
-                declared.endpoint, member=member, pin=declared.fingerprint, pin_file=self.desired.path
-            )
-            if self._own is not None:
-                self._own.add(member)
-        return self._clients[member]
+        with self._lock:
+            if member not in self._clients:
+                declared = self.desired.member(member)
+                if declared is None:
+                    raise LxdplanError(f"member {member} is not declared in {self.desired.path}")
+                self._clients[member] = Client(
+                    declared.endpoint, member=member, pin=declared.fingerprint,
+                    pin_file=self.desired.path,
+                )
+                if self._own is not None:
+                    self._own.add(member)
+            return self._clients[member]
 
     def reconnect(self, member: str) -> None:
-        """Drop a member's connection (its certificate changed at bootstrap or join)."""
+        """Drop a member's connection (its certificate changed at bootstrap or join, or it left
+        the cluster); the next request reconnects and checks the pins again."""
         client = self._clients.get(member)
         if client is not None:
             client.close()
         self._server.pop(member, None)
+        if self._cluster == member:
+            self._cluster = None
 
     def server(self, member: str, *, fresh: bool = False) -> dict[str, Any]:
         """``GET /1.0`` metadata of a member's own endpoint (cached unless ``fresh``)."""

@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 from lxdplan import keys
+from lxdplan.desired import SENSITIVE
 from lxdplan.errors import ApiError, ConnectError, LxdplanError, TrustError
 from lxdplan.plan import Action, Step
 from lxdplan.planner.compare import diff_server
@@ -100,7 +101,8 @@ def join(s: Session, step: Step) -> bool:
             f"clustered; remove the stale member {name} from the cluster first"
         )
     revoke_join_tokens(cluster, name)
-    cert = (s.server(_cluster_name(s, cluster), fresh=True).get("environment") or {}).get("certificate") or ""
+    cluster_env = s.server(cluster.member or "", fresh=True).get("environment") or {}
+    cert = cluster_env.get("certificate") or ""
     cluster_fp = fingerprint(cert) if cert else ""
     if cluster.server_fingerprint and cluster.server_fingerprint != cluster_fp:
         raise TrustError(
@@ -132,7 +134,9 @@ def join(s: Session, step: Step) -> bool:
         try:
             joiner.put("/1.0/cluster", body)
         except ApiError as exc:
-            message = str(exc).replace(token, "(sensitive)").replace(md.get("secret", "") or "\0", "(sensitive)")
+            message = str(exc).replace(token, SENSITIVE)
+            if md.get("secret"):
+                message = message.replace(md["secret"], SENSITIVE)
             raise ApiError(message, member=name, status=exc.status) from None
     except BaseException:
         _cancel(cluster, operation)
@@ -172,10 +176,6 @@ def _cancel(client: Client, operation: str) -> int:
         return 1 if gone(lambda: client.delete(operation.split("?")[0])) else 0
     except (ApiError, ConnectError):
         return 0  # best effort: an unused token expires on its own
-
-
-def _cluster_name(s: Session, cluster: Client) -> str:
-    return cluster.member or ""
 
 
 def _cluster_address(s: Session, cluster: Client, addresses: list[str]) -> str:

@@ -98,6 +98,8 @@ def delete(s: Session, step: Step) -> bool:
     if step.kind == Kind.CLUSTER_GROUP:
         return delete_group(s, step)
     w = _Where(s, step)
+    if get_or_none(w.client, w.path, w.params or None) is None:
+        return False
     return gone(lambda: w.client.delete(w.path, params=w.params or None))
 
 
@@ -127,7 +129,8 @@ def create_group(s: Session, step: Step) -> bool:
 
 def delete_group(s: Session, step: Step) -> bool:
     w = _Where(s, step)
-    deleted = gone(lambda: w.client.delete(w.path))
+    # Check first: LXD 5.0.2 answers a delete of a missing group with 500, not 404.
+    deleted = get_or_none(w.client, w.path) is not None and gone(lambda: w.client.delete(w.path))
     key = step.payload.get("owner_key", keys.CLUSTER_GROUPS_OWNER_KEY)
     names = _owned_groups(w.client, key)
     if w.name in names:

@@ -1,0 +1,181 @@
+"""Fault injection for lxdplan.providers.client: a tiny fake server on a unix socket.
+
+Only what a real daemon cannot be made to do on demand lives here (a connection cut in the middle
+of an operation, a 412, error envelopes); everything else is tested against real LXD and Incus.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socketserver
+import threading
+from http.server import BaseHTTPRequestHandler
+
+import pytest
+
+from lxdplan.errors import ApiError, ConnectError, PreconditionFailed
+from lxdplan.providers.client import Client
+
+OP = "/1.0/operations/abc"
+
+
+def sync(metadata, status=200):
+    return status, {"type": "sync", "status_code": 200, "metadata": metadata}
+
+
+def error(message, code):
+    return code, {"type": "error", "error": message, "error_code": code, "metadata": None}
+
+
+def op_state(code, err=""):
+    return sync({"id": "abc", "status_code": code, "err": err, "metadata": {"secret": "s"},
+                 "status": {200: "Success", 400: "Failure", 103: "Running"}[code]})
+
+
+ASYNC = (202, {"type": "async", "status_code": 100, "operation": OP + "?project=default",
+               "metadata": {"id": "abc", "status_code": 103}})
+CUT = "cut"  # close the connection without answering
+
+
+class FakeLXD:
+    """Answers scripted per ``(method, path)``: a list consumed one answer per request."""
+
+    def __init__(self, path: str):
+        self.script: dict[tuple[str, str], list] = {}
+        self.seen: list[tuple[str, str, dict]] = []
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):  # quiet
+                pass
+
+            def address_string(self):
+                return "unix"
+
+            def _serve(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                if length:
+                    self.rfile.read(length)
+                route = self.path.split("?")[0]
+                fake.seen.append((self.command, self.path, dict(self.headers)))
+                answers = fake.script.get((self.command, route)) or [error("not found", 404)]
+                answer = answers.pop(0) if len(answers) > 1 else answers[0]
+                if answer == CUT:
+                    self.close_connection = True
+                    self.connection.shutdown(2)
+                    return
+                status, body = answer
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                if body.get("type") == "sync" and status == 200:
+                    self.send_header("ETag", '"e1"')
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
+
+        class Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+            daemon_threads = True
+
+        self.server = Server(path, Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
+        self.thread.start()
+
+    def count(self, method: str, route: str) -> int:
+        return sum(1 for m, p, _ in self.seen if m == method and p.split("?")[0] == route)
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def fake(tmp_path):
+    sock = str(tmp_path / "unix.socket")
+    server = FakeLXD(sock)
+    client = Client(f"unix://{sock}", member="node2")
+    server.client = client
+    yield server
+    client.close()
+    server.close()
+
+
+def test_operation_wait_survives_a_connection_cut(fake):
+    fake.script[("POST", "/1.0/storage-pools")] = [ASYNC]
+    fake.script[("GET", OP + "/wait")] = [CUT, op_state(200)]
+    answer = fake.client.post("/1.0/storage-pools", {"name": "p"})
+    assert answer.metadata["metadata"] == {"secret": "s"}
+    assert fake.count("POST", "/1.0/storage-pools") == 1  # the change itself was sent once
+    assert fake.count("GET", OP + "/wait") == 2
+    wait_path = [p for m, p, _ in fake.seen if p.startswith(OP)][-1]
+    assert "project=default" in wait_path and "timeout=" in wait_path
+
+
+def test_running_operation_is_waited_again(fake):
+    fake.script[("PUT", "/1.0/cluster")] = [ASYNC]
+    fake.script[("GET", OP + "/wait")] = [op_state(103), op_state(200)]
+    assert fake.client.put("/1.0/cluster", {}).metadata["status_code"] == 200
+
+
+def test_failed_operation_answered_200_like_lxd_502(fake):
+    fake.script[("POST", "/1.0/storage-pools")] = [ASYNC]
+    fake.script[("GET", OP + "/wait")] = [op_state(400, "Source path doesn't exist")]
+    with pytest.raises(ApiError) as exc:
+        fake.client.post("/1.0/storage-pools", {"name": "p"})
+    assert str(exc.value) == "node2: LXD refused POST /1.0/storage-pools: Source path doesn't exist"
+
+
+def test_failed_operation_answered_with_error_envelope_like_incus(fake):
+    fake.script[("POST", "/1.0/instances")] = [ASYNC]
+    fake.script[("GET", OP + "/wait")] = [(200, {"type": "error", "error": "Image not provided",
+                                                 "error_code": 500})]
+    with pytest.raises(ApiError) as exc:
+        fake.client.post("/1.0/instances", {})
+    assert str(exc.value) == "node2: LXD refused POST /1.0/instances: Image not provided"
+
+
+def test_error_envelope_500_is_quoted_and_not_retried(fake):
+    fake.script[("POST", "/1.0/networks")] = [error("Network is already pending", 500)]
+    with pytest.raises(ApiError) as exc:
+        fake.client.post("/1.0/networks", {"name": "n"})
+    assert str(exc.value) == "node2: LXD refused POST /1.0/networks: Network is already pending"
+    assert exc.value.status == 500 and exc.value.member == "node2"
+    assert fake.count("POST", "/1.0/networks") == 1
+
+
+def test_etag_is_sent_and_412_becomes_precondition_failed(fake):
+    fake.script[("PUT", "/1.0/profiles/web")] = [error("ETag doesn't match", 412)]
+    with pytest.raises(PreconditionFailed) as exc:
+        fake.client.put("/1.0/profiles/web", {"config": {}}, etag='"e0"')
+    assert "node2" in str(exc.value) and "ETag" in str(exc.value)
+    headers = [h for m, p, h in fake.seen if m == "PUT"][0]
+    assert headers.get("If-Match") == '"e0"'
+
+
+def test_get_is_retried_after_a_cut_but_a_change_is_not(fake):
+    fake.script[("GET", "/1.0")] = [CUT, sync({"auth": "trusted"})]
+    answer = fake.client.get("/1.0")
+    assert answer.metadata == {"auth": "trusted"} and answer.etag == '"e1"'
+    fake.script[("PATCH", "/1.0")] = [CUT, sync({})]
+    with pytest.raises(ConnectError) as exc:
+        fake.client.patch("/1.0", {"config": {}})
+    assert "cannot reach member node2 at unix://" in str(exc.value)
+    assert fake.count("PATCH", "/1.0") == 1
+
+
+def test_unreachable_member_is_one_sentence(tmp_path):
+    client = Client(f"unix://{tmp_path}/missing.socket", member="node3")
+    with pytest.raises(ConnectError) as exc:
+        client.get("/1.0")
+    assert str(exc.value).startswith(f"cannot reach member node3 at unix://{tmp_path}/missing.socket: ")
+    assert "\n" not in str(exc.value)
+
+
+def test_bad_endpoint_scheme_is_refused():
+    with pytest.raises(ConnectError, match="member node1 has endpoint http://x"):
+        Client("http://x:8443", member="node1")
