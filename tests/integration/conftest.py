@@ -46,6 +46,24 @@ def pytest_configure(config):
         signal.signal(signal.SIGTERM, _on_sigterm)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def private_lxdplan_dirs(tmp_path_factory):
+    """lxdplan's client certificate, pin store and host locks go to a session temp dir (the
+    CLI subprocesses inherit the environment), never to the user's ~/.config or /run."""
+    saved = {k: os.environ.get(k) for k in ("LXDPLAN_CONFIG_DIR", "LXDPLAN_LOCK_DIR")}
+    base = tmp_path_factory.mktemp("lxdplan-home")
+    os.environ["LXDPLAN_CONFIG_DIR"] = str(base / "config")
+    os.environ["LXDPLAN_LOCK_DIR"] = str(base / "locks")
+    try:
+        yield base
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
 def pytest_collection_modifyitems(config, items):
     here = Path(__file__).parent
     for item in items:

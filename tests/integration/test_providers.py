@@ -129,7 +129,7 @@ def data_local(member) -> dict[str, str]:
     return {"core.https_address": member.address, "cluster.https_address": member.address}
 
 
-def test_https_trust_password_pins_and_bootstrap(make_lab, tmp_path):
+def test_https_trust_password_pins_and_bootstrap(make_lab, tmp_path, monkeypatch):
     lab = make_lab("lxd", 1)
     node = lab.members[0]
     unix(node.socket, "node1").patch(
@@ -145,22 +145,19 @@ def test_https_trust_password_pins_and_bootstrap(make_lab, tmp_path):
     again = cli("auth", "trust", "-f", file, env=env)  # pinned now: no --yes needed
     assert again.returncode == 0 and "is trusted" in again.stdout, again.stderr
 
-    os.environ["LXDPLAN_CONFIG_DIR"] = env["LXDPLAN_CONFIG_DIR"]
-    try:
-        desired, _ = load(file)
-        assert observe(desired).standalone["node1"].trusted
-        # Bootstrap over HTTPS: the member starts serving the cluster certificate.
-        client = Client(f"https://{node.address}", member="node1", pin_file=file)
-        before = client.get("/1.0").metadata["environment"]["certificate"]
-        client.put("/1.0/cluster", {"server_name": "node1", "enabled": True})
-        cluster_pem = client.adopt_cluster_certificate([node.address])
-        assert fingerprint(cluster_pem) != fingerprint(before)
-        assert client.get("/1.0").metadata["environment"]["server_clustered"]
-        client.close()
-        obs = observe(desired)
-        assert obs.clustered and obs.cluster_fingerprint == fingerprint(cluster_pem)
-    finally:
-        del os.environ["LXDPLAN_CONFIG_DIR"]
+    monkeypatch.setenv("LXDPLAN_CONFIG_DIR", env["LXDPLAN_CONFIG_DIR"])
+    desired, _ = load(file)
+    assert observe(desired).standalone["node1"].trusted
+    # Bootstrap over HTTPS: the member starts serving the cluster certificate.
+    client = Client(f"https://{node.address}", member="node1", pin_file=file)
+    before = client.get("/1.0").metadata["environment"]["certificate"]
+    client.put("/1.0/cluster", {"server_name": "node1", "enabled": True})
+    cluster_pem = client.adopt_cluster_certificate([node.address])
+    assert fingerprint(cluster_pem) != fingerprint(before)
+    assert client.get("/1.0").metadata["environment"]["server_clustered"]
+    client.close()
+    obs = observe(desired)
+    assert obs.clustered and obs.cluster_fingerprint == fingerprint(cluster_pem)
     assert cli("auth", "trust", "-f", file, env=env).returncode == 0  # the pin survived bootstrap
 
     # A wrong declared pin (a fresh machine: nothing in the pin store) is one clear sentence.

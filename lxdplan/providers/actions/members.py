@@ -111,6 +111,7 @@ def join(s: Session, step: Step) -> bool:
         )
     op = cluster.post("/1.0/cluster/members", {"server_name": name}, wait=False)
     operation = op.operation or ""
+    sent = False
     try:
         md = (op.metadata or {}).get("metadata") or {}
         if md.get("fingerprint") != cluster_fp:
@@ -131,6 +132,7 @@ def join(s: Session, step: Step) -> bool:
             token=token,
             member_config=reveal(list(p.get("member_config") or [])),
         )
+        sent = True
         try:
             joiner.put("/1.0/cluster", body)
         except ApiError as exc:
@@ -138,8 +140,11 @@ def join(s: Session, step: Step) -> bool:
             if md.get("secret"):
                 message = message.replace(md["secret"], SENSITIVE)
             raise ApiError(message, member=name, status=exc.status) from None
-    except BaseException:
-        _cancel(cluster, operation)
+    except BaseException as exc:
+        # A join cut off mid-way may still complete on the server: leave its token alone then
+        # (the next apply finds the member joined, or revokes the token before minting another).
+        if not sent or isinstance(exc, ApiError):
+            _cancel(cluster, operation)
         raise
     s.pin_cluster_certificate(cert)
     s.reconnect(name)

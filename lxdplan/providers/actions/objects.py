@@ -66,7 +66,10 @@ def instantiate(s: Session, step: Step) -> bool:
         return False
     body: dict[str, Any] = {"name": step.name, type_field: step.payload.get(type_field)}
     if status == "Errored":
+        # No cluster-wide config (LXD refuses it), but the description as it is: a retry
+        # without one resets it to "".
         body["config"] = {}
+        body["description"] = (live.metadata or {}).get("description", "") if live else ""
     else:
         config, description = step.payload.get("config"), step.payload.get("description", "")
         if step.payload.get("retry") or config is None:  # planned as a retry, found Pending

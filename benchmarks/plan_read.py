@@ -1,0 +1,317 @@
+#!/usr/bin/env python3
+"""How fast a no-change `lxdplan plan` reads a cluster, against two baselines in the same run.
+
+Usage (root): python3 benchmarks/plan_read.py [--backend lxd|incus] [--runs N] [--keep] [--name NAME]
+
+1. Brings up a 5-member lab (``lxdplan.lab.up``), torn down at the end unless ``--keep``.
+2. Forms the cluster by hand over the unix sockets (bootstrap, joins with tokens), then creates
+   12 dir pools, 8 bridge networks, 30 profiles and 5 projects (define per member, instantiate).
+3. Exports the live cluster to a desired-state file and checks that `plan` on it shows no change.
+4. Measures, interleaved, N times each:
+   a. ``python -m lxdplan plan --detailed-exitcode -f FILE`` (a subprocess, wall time);
+   b. the same state read with sequential ``lxc``/``incus`` calls;
+   c. the floor: interpreter start + every GET lxdplan needs issued at once in-process, each
+      member-specific one to that member's own socket.
+Prints medians, minimums and the ratios issue 3 asks for. Exits 0 whatever the numbers: it is a
+measurement, not a test (it exits 1 only when the lab cannot be set up).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from lxdplan import lab as labapi  # noqa: E402
+from lxdplan.errors import LxdplanError  # noqa: E402
+from lxdplan.lab.model import BACKENDS  # noqa: E402
+from lxdplan.providers.client import Client  # noqa: E402
+
+POOLS, NETWORKS, PROFILES, PROJECTS = 12, 8, 30, 5
+MEMBERS = 5
+
+
+def _handform():
+    """tests/integration/handform.py, imported by path (it is test code, not part of the package)."""
+    path = REPO / "tests" / "integration" / "handform.py"
+    spec = importlib.util.spec_from_file_location("lxdplan_bench_handform", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# -- building the cluster by hand ---------------------------------------------------------------
+
+def pool_names() -> list[str]:
+    return [f"bpool{i:02d}" for i in range(1, POOLS + 1)]
+
+
+def network_names() -> list[str]:
+    return [f"bnet{i}" for i in range(1, NETWORKS + 1)]
+
+
+def form(lab) -> dict[str, Client]:
+    """Bootstrap node1, join the rest, create the objects; return a unix client per member."""
+    hf = _handform()
+    hf.form_cluster([(m.name, m.socket, m.address) for m in lab.members])
+    clients = {m.name: Client(m.endpoint, member=m.name) for m in lab.members}
+    leader = clients[lab.members[0].name]
+    members = [m.name for m in lab.members]
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        defines = []
+        for p in pool_names():
+            for m in members:
+                defines.append(pool.submit(clients[m].post, "/1.0/storage-pools",
+                                           {"name": p, "driver": "dir"}, {"target": m}))
+        for n in network_names():
+            for m in members:
+                defines.append(pool.submit(clients[m].post, "/1.0/networks",
+                                           {"name": n, "type": "bridge"}, {"target": m}))
+        for f in defines:
+            f.result()
+        creates = [pool.submit(leader.post, "/1.0/storage-pools",
+                               {"name": p, "driver": "dir", "description": f"bench pool {p}",
+                                "config": {"user.bench": p}}) for p in pool_names()]
+        creates += [pool.submit(leader.post, "/1.0/projects", {
+            "name": f"bproj{i}", "description": f"bench project {i}",
+            "config": {"features.images": "false", "user.bench": str(i)},
+        }) for i in range(1, PROJECTS + 1)]
+        # Bridges one at a time: instantiating several at once on LXD 5.0.2 left them Errored
+        # and a POST hanging past the 60 s read timeout.
+        for i, n in enumerate(network_names(), start=1):
+            leader.post("/1.0/networks", {
+                "name": n, "type": "bridge", "description": f"bench network {n}",
+                "config": {"ipv4.address": f"192.168.{200 + i}.1/24", "ipv4.nat": "false",
+                           "ipv6.address": "none"},
+            })
+        for f in creates:
+            f.result()
+        profiles = []
+        for i in range(1, PROFILES + 1):
+            p, n = pool_names()[i % POOLS], network_names()[i % NETWORKS]
+            profiles.append(pool.submit(clients[members[i % len(members)]].post, "/1.0/profiles", {
+                "name": f"bprof{i:02d}", "description": f"bench profile {i}",
+                "config": {"limits.cpu": "1", "limits.memory": f"{128 * (1 + i % 4)}MiB",
+                           "user.bench": str(i)},
+                "devices": {"root": {"type": "disk", "path": "/", "pool": p},
+                            "eth0": {"type": "nic", "name": "eth0", "nictype": "bridged", "parent": n}},
+            }))
+        for f in profiles:
+            f.result()
+    return clients
+
+
+# -- the three measurements ---------------------------------------------------------------------
+
+def run_plan(file: str) -> tuple[float, int, str]:
+    t = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "lxdplan", "plan", "--detailed-exitcode", "-f", file],
+                          cwd=REPO, capture_output=True, text=True, env={**os.environ, "NO_COLOR": "1"})
+    return time.perf_counter() - t, proc.returncode, proc.stdout + proc.stderr
+
+
+def lxc_commands(lab) -> list[list[str]]:
+    cli = BACKENDS[lab.backend].client
+    members = [m.name for m in lab.members]
+    cmds = [[cli, "query", "/1.0"], [cli, "cluster", "list"]]
+    cmds += [[cli, "config", "show", "--target", m] for m in members]
+    cmds += [[cli, "storage", "list"]]
+    cmds += [[cli, "storage", "show", p, "--target", m] for p in pool_names() for m in members]
+    cmds += [[cli, "network", "list"]]
+    cmds += [[cli, "network", "show", n, "--target", m] for n in network_names() for m in members]
+    cmds += [[cli, "profile", "list"]]
+    cmds += [[cli, "profile", "show", "default"]]
+    cmds += [[cli, "profile", "show", f"bprof{i:02d}"] for i in range(1, PROFILES + 1)]
+    cmds += [[cli, "project", "list"], [cli, "cluster", "group", "list"]]
+    cmds += [[cli, "storage", "volume", "list", p] for p in pool_names()]
+    return cmds
+
+
+def run_lxc(lab, cmds: list[list[str]]) -> float:
+    b = BACKENDS[lab.backend]
+    env = b.env(lab.members[0].daemon_dir)
+    t = time.perf_counter()
+    for cmd in cmds:
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise SystemExit(f"{' '.join(cmd)} failed: {proc.stderr.strip()}")
+    return time.perf_counter() - t
+
+
+def floor_requests(lab, clients: dict[str, Client]) -> list[tuple[str, str, dict]]:
+    """(member socket owner, path, params) for every GET lxdplan needs, as the floor sends them."""
+    from lxdplan.providers.backend import Backend
+
+    leader = lab.members[0].name
+    members = [m.name for m in lab.members]
+    backend = Backend.from_server(clients[leader].get("/1.0").metadata)
+    reqs = [(m, "/1.0", {}) for m in members]
+    reqs += [(leader, f"/1.0/{c}", {"recursion": 1}) for c in
+             ("cluster/members", "cluster/groups", "storage-pools", "networks", "projects")]
+    if backend.all_projects_profiles:
+        reqs.append((leader, "/1.0/profiles", {"recursion": 1, "all-projects": "true"}))
+    else:
+        reqs.append((leader, "/1.0/profiles", {"recursion": 1}))
+        projects = clients[leader].get("/1.0/projects", {"recursion": 1}).metadata
+        reqs += [(leader, "/1.0/profiles", {"recursion": 1, "project": p["name"]}) for p in projects
+                 if p["name"] != "default" and p["config"].get("features.profiles") == "true"]
+    pools = [url.rsplit("/", 1)[-1] for url in clients[leader].get("/1.0/storage-pools").metadata]
+    reqs += [(leader, f"/1.0/storage-pools/{p}/volumes", {"recursion": 1, "all-projects": "true"})
+             for p in pools]
+    reqs += [(m, f"/1.0/storage-pools/{p}", {"target": m}) for p in pools for m in members]
+    reqs += [(m, f"/1.0/networks/{n}", {"target": m}) for n in network_names() for m in members]
+    return reqs
+
+
+def run_floor_gets(lab, reqs) -> float:
+    import httpx
+
+    sockets = {m.name: m.socket for m in lab.members}
+    t = time.perf_counter()
+    http = {name: httpx.Client(transport=httpx.HTTPTransport(uds=sock, verify=False), base_url="http://lxd",
+                               timeout=60) for name, sock in sockets.items()}
+    try:
+        def one(req):
+            member, path, params = req
+            r = http[member].get(path, params=params)
+            if r.status_code != 200:
+                raise SystemExit(f"floor GET {path} {params} on {member}: HTTP {r.status_code} {r.text[:200]}")
+            return r.json()
+
+        with ThreadPoolExecutor(max_workers=len(reqs)) as pool:
+            list(pool.map(one, reqs))
+    finally:
+        for c in http.values():
+            c.close()
+    return time.perf_counter() - t
+
+
+def run_interpreter() -> float:
+    t = time.perf_counter()
+    subprocess.run([sys.executable, "-c", "pass"], check=True)
+    return time.perf_counter() - t
+
+
+# -- driver -------------------------------------------------------------------------------------
+
+def prepare_file(lab, workdir: Path) -> Path:
+    out = workdir / "bench.yaml"
+    proc = subprocess.run([sys.executable, "-m", "lxdplan", "export", "-f", lab.file, "-o", str(out)],
+                          cwd=REPO, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"lxdplan export failed ({proc.returncode}): {proc.stdout}{proc.stderr}")
+    text = out.read_text()
+    for m in lab.members:
+        if f"endpoint: {m.endpoint}" not in text:
+            print(f"NOTE: exported file lacks the unix endpoint of {m.name}", flush=True)
+    return out
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:8.0f}"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--backend", choices=["lxd", "incus"], default="lxd")
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--keep", action="store_true", help="leave the lab running afterwards")
+    ap.add_argument("--name", default="bench", help="lab name (default bench)")
+    args = ap.parse_args()
+    if os.geteuid() != 0:
+        print("plan_read.py needs root (it starts a lab in network namespaces)", file=sys.stderr)
+        return 1
+
+    workdir = Path(tempfile.mkdtemp(prefix="lxdplan-bench-"))
+    reused = labapi.find(args.name) is not None
+    lab = None
+    clients: dict[str, Client] = {}
+    try:
+        t0 = time.perf_counter()
+        lab = labapi.up(name=args.name, backend=args.backend, members=MEMBERS,
+                        out=workdir / "lab.yaml")
+        print(f"lab {lab.name} up ({args.backend}, {MEMBERS} members) in {time.perf_counter() - t0:.1f} s",
+              flush=True)
+        t0 = time.perf_counter()
+        clustered = Client(lab.members[0].endpoint, member="node1").get("/1.0").metadata[
+            "environment"].get("server_clustered")
+        if reused and clustered:
+            clients = {m.name: Client(m.endpoint, member=m.name) for m in lab.members}
+            print("reusing the already formed cluster", flush=True)
+        else:
+            clients = form(lab)
+            print(f"formed by hand: {POOLS} pools, {NETWORKS} networks, {PROFILES} profiles, "
+                  f"{PROJECTS} projects in {time.perf_counter() - t0:.1f} s", flush=True)
+        file = prepare_file(lab, workdir)
+        elapsed, code, output = run_plan(str(file))
+        if code != 0:
+            print(f"DISCREPANCY: plan on the exported file exited {code} (expected 0, no changes):")
+            print(output)
+        else:
+            print(f"no-change plan confirmed (exit 0): {output.strip().splitlines()[-1] if output.strip() else ''}")
+
+        cmds = lxc_commands(lab)
+        reqs = floor_requests(lab, clients)
+        print(f"lxc baseline: {len(cmds)} sequential commands; floor: {len(reqs)} concurrent GETs", flush=True)
+        plan_t, lxc_t, floor_t, interp_t, gets_t = [], [], [], [], []
+        for i in range(args.runs):
+            order = [0, 1, 2][i % 3:] + [0, 1, 2][:i % 3]  # rotate so drift hits all alike
+            for which in order:
+                if which == 0:
+                    t, code, output = run_plan(str(file))
+                    if code != 0:
+                        print(f"run {i + 1}: plan exited {code}")
+                    plan_t.append(t)
+                elif which == 1:
+                    lxc_t.append(run_lxc(lab, cmds))
+                else:
+                    it, gt = run_interpreter(), run_floor_gets(lab, reqs)
+                    interp_t.append(it)
+                    gets_t.append(gt)
+                    floor_t.append(it + gt)
+            print(f"run {i + 1}/{args.runs}: plan {ms(plan_t[-1])} ms, lxc {ms(lxc_t[-1])} ms, "
+                  f"floor {ms(floor_t[-1])} ms", flush=True)
+
+        med = statistics.median
+        print()
+        print(f"{'measurement':<34}{'median ms':>10}{'min ms':>10}")
+        for label, xs in [("plan (subprocess)", plan_t), ("lxc sequential", lxc_t),
+                          ("floor = interpreter + GETs", floor_t), ("  interpreter start", interp_t),
+                          ("  all GETs at once", gets_t)]:
+            print(f"{label:<34}{ms(med(xs)):>10}{ms(min(xs)):>10}")
+        speedup = med(lxc_t) / med(plan_t)
+        over_floor = med(plan_t) / med(floor_t)
+        print()
+        print(f"plan / lxc-sequential = {med(plan_t) / med(lxc_t):.2f}  (plan is {speedup:.2f}x faster; "
+              f"target >= 2.5x: {'MET' if speedup >= 2.5 else 'NOT MET'})")
+        print(f"plan / floor          = {over_floor:.2f}  (target <= 1.5: {'MET' if over_floor <= 1.5 else 'NOT MET'})")
+        return 0
+    except LxdplanError as exc:
+        print(f"benchmark setup failed: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        for c in clients.values():
+            c.close()
+        if lab is not None and not args.keep:
+            labapi.down(lab.name, missing_ok=True)
+            print(f"lab {lab.name} torn down")
+        elif lab is not None:
+            print(f"lab {lab.name} kept: lxdplan lab down --name {lab.name}")
+        for p in sorted(workdir.glob("*")):
+            p.unlink()
+        workdir.rmdir()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
