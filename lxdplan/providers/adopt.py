@@ -13,6 +13,19 @@ from lxdplan.providers.client import Client, path_of
 from lxdplan.state.observed import Observed, profile_key
 
 
+def _mark_by_put(client: Client, path: str, params: dict | None = None) -> None:
+    """Read the object and PUT it back with the mark (If-Match). Projects, profiles and volumes
+    are PUT whole: LXD 5.0 treats a project PATCH's config as the whole config (seen live:
+    ``features.*`` were dropped)."""
+    answer = client.get(path, params=params)
+    md = answer.metadata or {}
+    body = {"description": md.get("description", ""),
+            "config": {**(md.get("config") or {}), keys.OWNER_KEY: keys.OWNER_VALUE}}
+    if "devices" in md:
+        body["devices"] = md["devices"]
+    client.put(path, body, params=params, etag=answer.etag)
+
+
 def adopt(client: Client, desired: Desired, observed: Observed) -> list[str]:
     """Mark every declared, live, not yet managed object; return their labels."""
     mark = {"config": {keys.OWNER_KEY: keys.OWNER_VALUE}}
@@ -30,20 +43,20 @@ def adopt(client: Client, desired: Desired, observed: Observed) -> list[str]:
     for proj in desired.projects:
         live = observed.projects.get(proj.name)
         if live and not live.managed_by_lxdplan and proj.name != "default":
-            client.patch(path_of("projects", proj.name), mark)
+            _mark_by_put(client, path_of("projects", proj.name))
             done.append(f"project {proj.name}")
     for prof in desired.profiles:
         live = observed.profiles.get(profile_key(prof.project, prof.name))
         if live and not live.managed_by_lxdplan and prof.name != "default":
-            client.patch(path_of("profiles", prof.name), mark, params={"project": prof.project})
+            _mark_by_put(client, path_of("profiles", prof.name), {"project": prof.project})
             done.append(f"profile {prof.name}")
     for vol in desired.storage_volumes:
         live = next((v for v in observed.storage_volumes.values()
                      if (v.pool, v.name, v.project) == (vol.pool, vol.name, vol.project)
                      and (vol.member is None or v.member == vol.member)), None)
         if live and not live.managed_by_lxdplan:
-            client.patch(path_of("storage-pools", vol.pool, "volumes", vol.type, vol.name), mark,
-                         params={"project": vol.project, "target": vol.member})
+            _mark_by_put(client, path_of("storage-pools", vol.pool, "volumes", vol.type, vol.name),
+                         {"project": vol.project, "target": vol.member})
             done.append(f"storage volume {vol.pool}/{vol.name}" + (f" on {vol.member}" if vol.member else ""))
     groups = [g.name for g in desired.cluster_groups
               if g.name in observed.cluster_groups and not observed.cluster_groups[g.name].managed_by_lxdplan]
