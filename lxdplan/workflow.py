@@ -5,11 +5,10 @@ No printing here: the CLI passes callbacks for confirmation and progress and ren
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterable
 
 from lxdplan.desired import Desired
 from lxdplan.errors import LxdplanError
@@ -52,31 +51,47 @@ def make_plan(desired: Desired, *, force_remove: Iterable[str] = ()) -> PlanResu
     return PlanResult(desired, observed, compute(desired, observed, force_remove=force_remove))
 
 
-@contextlib.contextmanager
-def apply_lock(desired: Desired, observed: Observed, *, break_lock: bool) -> Iterator[None]:
-    """The cluster lock when a cluster exists (through a reachable clustered member), else a
-    lock on this host keyed by the first member's address."""
-    from lxdplan.providers.lock import ClusterLock
-    from lxdplan.providers.observe import make_clients
-    from lxdplan.state.hostlock import HostLock
+class ApplyLocks:
+    """The locks one apply holds: always a lock on this host (keyed by the first member's
+    address), and the cluster lock (through a reachable clustered member) from the moment a
+    cluster exists — at the start, or right after this apply bootstraps it. Two applies on one
+    host meet at the host lock; applies on different hosts meet at the cluster lock."""
 
-    if not observed.clustered:
-        with HostLock(desired.members[0].address if desired.members else desired.path):
-            yield
-        return
-    clients = make_clients(desired)
-    try:
+    def __init__(self, desired: Desired, *, break_lock: bool):
+        from lxdplan.state.hostlock import HostLock
+
+        self.desired = desired
+        self.break_lock = break_lock
+        self.host = HostLock(desired.members[0].address if desired.members else desired.path)
+        self.cluster = None
+
+    def take_cluster(self, client) -> None:
+        from lxdplan.providers.lock import ClusterLock
+
+        if self.cluster is None:
+            lock = ClusterLock(client, break_lock=self.break_lock)
+            lock.acquire()
+            self.cluster = lock
+
+    def take_cluster_through(self, desired: Desired, observed: Observed, clients: dict) -> None:
         ordered = sorted(
-            (name for name, alone in observed.standalone.items() if alone.reachable and alone.clustered),
+            (n for n, alone in observed.standalone.items() if alone.reachable and alone.clustered),
             key=lambda n: observed.members.get(n) is None or observed.members[n].status != "Online",
         )
         if not ordered:
             raise LxdplanError("no declared member of the cluster can be reached to take the apply lock")
-        with ClusterLock(clients[ordered[0]], break_lock=break_lock):
-            yield
-    finally:
-        for client in clients.values():
-            client.close()
+        self.take_cluster(clients[ordered[0]])
+
+    def __enter__(self) -> "ApplyLocks":
+        self.host.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            if self.cluster is not None:
+                self.cluster.release()
+        finally:
+            self.host.release()
 
 
 def run_apply(
@@ -99,10 +114,15 @@ def run_apply(
     from lxdplan.providers.observe import observe
     from lxdplan.providers.session import Session
 
+    from lxdplan.plan import Action
+    from lxdplan.executor import Outcome
+
     first = observe(desired)
     if saved_digest is not None and first.digest() != saved_digest:
         raise StalePlan("saved plan is stale: the cluster changed since it was made; run plan again")
-    with apply_lock(desired, first, break_lock=break_lock):
+    with ApplyLocks(desired, break_lock=break_lock) as locks, Session(desired, first) as session:
+        if first.clustered:
+            locks.take_cluster_through(desired, first, {m.name: session.client(m.name) for m in desired.members})
         observed = observe(desired)
         if saved_digest is not None and observed.digest() != saved_digest:
             raise StalePlan("saved plan is stale: the cluster changed since it was made; run plan again")
@@ -112,6 +132,13 @@ def run_apply(
             return ApplyResult(plan)
         if not confirm(plan):
             raise NotConfirmed("apply cancelled: nothing was changed")
-        with Session(desired, observed) as session:
-            results = execute(plan.steps, lambda step: perform(session, step), on_event=on_event)
+        session.observed = observed
+
+        def event(ev: Event) -> None:
+            if (ev.kind == "end" and ev.step.action == Action.BOOTSTRAP
+                    and ev.result.outcome in (Outcome.DONE, Outcome.SKIPPED)):
+                locks.take_cluster(session.client(ev.step.name))
+            on_event(ev)
+
+        results = execute(plan.steps, lambda step: perform(session, step), on_event=event)
     return ApplyResult(plan, results)

@@ -1,4 +1,4 @@
-"""A lock on this host, for applies that run before a cluster exists (bootstrap and first joins).
+"""A lock on this host around every apply; before a cluster exists, the only lock there is.
 
 ``flock`` on a file under ``$LXDPLAN_LOCK_DIR`` (default ``/run/lxdplan``, else the temp dir),
 named after the desired-state file's first member address, so two applies forming the same
@@ -44,8 +44,8 @@ class HostLock:
             holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "another process"
             os.close(fd)
             raise LockError(
-                f"another lxdplan apply on this host is forming this cluster ({holder}); wait for "
-                "it to finish"
+                f"another lxdplan apply on this host is working on this cluster ({holder}); wait "
+                "for it to finish"
             ) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"pid {os.getpid()}".encode(), 0)
