@@ -28,6 +28,15 @@ def _put(target: dict[str, Any], key: str, value: Any) -> None:
         target[key] = value
 
 
+def _two_phase(obj, type_field: str, type_value: str) -> dict[str, Any]:
+    """A pool or network: cluster-wide config, and member-specific keys under ``members``."""
+    entry: dict[str, Any] = {"name": obj.name, type_field: type_value}
+    _put(entry, "description", obj.description)
+    _put(entry, "config", _config(obj.config))
+    _put(entry, "members", {m: dict(sorted(c.items())) for m, c in sorted(obj.members.items()) if c})
+    return entry
+
+
 def export_document(observed: Observed, endpoints: dict[str, str] | None = None) -> dict[str, Any]:
     """``endpoints`` maps member names to the endpoint lxdplan should keep using for them."""
     endpoints = endpoints or {}
@@ -60,22 +69,9 @@ def export_document(observed: Observed, endpoints: dict[str, str] | None = None)
     ]
     _put(doc, "cluster_groups", groups)
 
-    pools = []
-    for pool in observed.storage_pools.values():
-        entry = {"name": pool.name, "driver": pool.driver}
-        _put(entry, "description", pool.description)
-        _put(entry, "config", _config(pool.config))
-        _put(entry, "members", {m: dict(sorted(c.items())) for m, c in sorted(pool.members.items()) if c})
-        pools.append(entry)
+    pools = [_two_phase(pool, "driver", pool.driver) for pool in observed.storage_pools.values()]
     _put(doc, "storage_pools", pools)
-
-    networks = []
-    for net in observed.networks.values():
-        entry = {"name": net.name, "type": net.type}
-        _put(entry, "description", net.description)
-        _put(entry, "config", _config(net.config))
-        _put(entry, "members", {m: dict(sorted(c.items())) for m, c in sorted(net.members.items()) if c})
-        networks.append(entry)
+    networks = [_two_phase(net, "type", net.type) for net in observed.networks.values()]
     _put(doc, "networks", networks)
 
     profiles = []

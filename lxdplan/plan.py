@@ -51,6 +51,11 @@ class Kind(str, enum.Enum):
     PROFILE = "profile"
     STORAGE_VOLUME = "storage_volume"
 
+    @property
+    def noun(self) -> str:
+        """``storage pool``, ``cluster group``…: the kind in a sentence."""
+        return "server" if self is Kind.SERVER else self.value.replace("_", " ")
+
 
 @dataclass(frozen=True)
 class Step:

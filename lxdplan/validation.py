@@ -329,8 +329,14 @@ def _profile(c: _Checker, raw: dict, i: int, pools: set[str], networks: set[str]
                 c.error(dp + ("network",), f'{fmt_path(dp)} uses network "{values["network"]}", which '
                                            f"is not declared in networks")
             nictype = values.get("nictype")
-            if ("parent" in values and "network" not in values
-                    and nictype not in HOST_PARENT_NICTYPES and values["parent"] not in networks):
+            undeclared = ("parent" in values and "network" not in values
+                          and nictype not in HOST_PARENT_NICTYPES and values["parent"] not in networks)
+            if undeclared and nictype == "bridged":
+                # A bridged nic may use a bridge the hosts made themselves (LXD lists it unmanaged).
+                c.warning(dp + ("parent",), f'{fmt_path(dp)} has parent "{values["parent"]}", which is '
+                                            f"not declared in networks: it must be a bridge that exists "
+                                            f"on every member's host")
+            elif undeclared:
                 c.error(dp + ("parent",), f'{fmt_path(dp)} has parent "{values["parent"]}", which is not '
                                           f"declared in networks (only physical, macvlan, sriov, ipvlan "
                                           f"and routed nics take a host interface as parent)")

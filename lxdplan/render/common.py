@@ -9,16 +9,7 @@ from typing import Any
 from lxdplan.desired import SENSITIVE, Secret
 from lxdplan.plan import Kind, Plan, Step
 
-KIND_LABEL = {
-    Kind.SERVER: "server",
-    Kind.MEMBER: "member",
-    Kind.CLUSTER_GROUP: "cluster group",
-    Kind.STORAGE_POOL: "storage pool",
-    Kind.NETWORK: "network",
-    Kind.PROJECT: "project",
-    Kind.PROFILE: "profile",
-    Kind.STORAGE_VOLUME: "storage volume",
-}
+KIND_LABEL = {kind: kind.noun for kind in Kind}
 
 
 def jsonable(value: Any) -> Any:

@@ -381,7 +381,11 @@ def test_duplicate_networks():
 def test_profile_references():
     base = "storage_pools:\n  - {name: p, driver: dir}\nnetworks:\n  - {name: br}\nprofiles:\n  - name: default\n    devices:\n"
     assert_error(doc(base + "      root: {type: disk, path: /, pool: q}\n"), 14, 'uses storage pool "q"')
-    assert_error(doc(base + "      eth0: {type: nic, nictype: bridged, parent: br9}\n"), 14, 'has parent "br9"')
+    assert_error(doc(base + "      eth0: {type: nic, parent: br9}\n"), 14, 'has parent "br9"')
+    # A bridged nic may use a host bridge LXD does not manage: a warning, not an error.
+    _desired, warnings = ok(doc(base + "      eth0: {type: nic, nictype: bridged, parent: br9}\n"))
+    assert [(w.line, "must be a bridge that exists on every member's host" in w.message)
+            for w in warnings] == [(14, True)]
     assert_error(doc(base + "      eth0: {type: nic, network: br9}\n"), 14, 'uses network "br9"')
     assert_error(doc(base + "      x: {path: /y}\n"), 14, "profiles[0].devices.x.type is missing")
     good = doc(base + "      root: {type: disk, path: /, pool: p}\n"

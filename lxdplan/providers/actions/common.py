@@ -11,16 +11,7 @@ from lxdplan.errors import ApiError, PreconditionFailed
 from lxdplan.plan import Kind, Step
 from lxdplan.providers.client import Client, Response
 
-NOUNS = {
-    Kind.SERVER: "server config",
-    Kind.MEMBER: "member",
-    Kind.CLUSTER_GROUP: "cluster group",
-    Kind.STORAGE_POOL: "storage pool",
-    Kind.NETWORK: "network",
-    Kind.PROJECT: "project",
-    Kind.PROFILE: "profile",
-    Kind.STORAGE_VOLUME: "storage volume",
-}
+NOUNS = {kind: "server config" if kind is Kind.SERVER else kind.noun for kind in Kind}
 
 
 def reveal(value: Any) -> Any:
