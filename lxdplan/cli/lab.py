@@ -31,10 +31,18 @@ NAME_OPTION = typer.Option("lab", "--name", "-n", help="The lab's name; several 
 @lab_app.command("up")
 def lab_up(
     backend: BackendChoice = typer.Option(BackendChoice.lxd, "--backend", "-b", help="Server to run."),
-    members: int = typer.Option(3, "--members", "-m", min=1, max=7, help="Number of daemons (1-7)."),
+    members: int = typer.Option(
+        None, "--members", "-m", min=1, max=7,
+        help="Number of daemons (1-7); default 3, or as many as --from declares.",
+    ),
     name: str = NAME_OPTION,
     out_file: str = typer.Option(
         None, "--out", "-o", help="Write the lab's desired-state file here instead of <lab dir>/lxdplan.yaml."
+    ),
+    from_file: str = typer.Option(
+        None, "--from", help="Fit this desired-state file (e.g. examples/seed-walkthrough.yaml) to the lab "
+        "instead of the default one: its members get the lab's addresses, its dir pool sources and "
+        "external interfaces are made on the lab's members.",
     ),
 ) -> None:
     """Start unclustered daemons and write a ready lxdplan.yaml for them.
@@ -44,9 +52,19 @@ def lab_up(
     from lxdplan import lab
 
     started = time.monotonic()
+    template = None
+    if from_file is not None:
+        from lxdplan.cli.common import load_or_exit
+        import yaml
+
+        load_or_exit(from_file, quiet_warnings=True)  # a broken template is reported as such
+        with open(from_file, encoding="utf-8") as fh:
+            template = yaml.safe_load(fh)
+        members = members or len(template["cluster"]["members"])
     try:
         existing = lab.find(name)
-        result = lab.up(name=name, backend=backend.value, members=members, out=out_file)
+        result = lab.up(name=name, backend=backend.value, members=members or 3, out=out_file,
+                        template=template)
     except LxdplanError as exc:
         error(str(exc))
         raise typer.Exit(1)

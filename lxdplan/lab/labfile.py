@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import copy
+import hashlib
 import os
 from pathlib import Path
 
 import yaml
 
+from lxdplan.errors import LabError
+from lxdplan.lab import host
 from lxdplan.lab.model import Lab
+
+# Server keys an example may carry that a lab reached over unix sockets must not keep:
+# a trust password is a secret the lab does not need (and Incus does not know).
+_DROPPED_SERVER_KEYS = ("core.trust_password",)
 
 
 def lab_document(lab: Lab) -> dict:
@@ -47,15 +55,84 @@ def lab_document(lab: Lab) -> dict:
     }
 
 
-def write_lab_file(lab: Lab, path: str | Path) -> Path:
-    """Write the lab's desired-state file to ``path`` (atomically) and return its path."""
+def from_template(lab: Lab, template: dict) -> dict:
+    """A desired-state document (e.g. ``examples/seed-walkthrough.yaml``) fitted to this lab.
+
+    Members take the lab's addresses and unix-socket endpoints, in order (the file may not
+    declare more members than the lab has); trust settings and pins are dropped (unix sockets are
+    trusted); a dir pool's member-specific ``source`` becomes an empty directory under the lab
+    dir; every ``bridge.external_interfaces`` interface is created (a veth pair) in its member's
+    namespace. ``prepare_host`` makes those directories and interfaces.
+    """
+    doc = copy.deepcopy(template)
+    doc["backend"] = lab.backend
+    cluster = doc.setdefault("cluster", {})
+    declared = cluster.get("members") or []
+    if len(declared) > len(lab.members):
+        raise LabError(
+            f"the file declares {len(declared)} members and the lab {lab.name} has "
+            f"{len(lab.members)}: start the lab with --members {len(declared)}"
+        )
+    renamed = {}
+    for member, live in zip(declared, lab.members):
+        member["address"], member["endpoint"] = live.address, live.endpoint
+        member.pop("trust", None)
+        member.pop("fingerprint", None)
+        renamed[member["name"]] = live
+    config = cluster.get("config") or {}
+    for key in _DROPPED_SERVER_KEYS:
+        config.pop(key, None)
+    for pool in doc.get("storage_pools") or []:
+        if pool.get("driver") != "dir":
+            continue
+        for member, keys in (pool.get("members") or {}).items():
+            if "source" in keys:
+                keys["source"] = str(Path(lab.dir) / "sources" / pool["name"] / member)
+    return doc
+
+
+def prepare_host(lab: Lab, doc: dict) -> None:
+    """Make the directories and interfaces ``doc`` expects on each member (idempotent)."""
+    by_name = {m.name: m for m in lab.members}
+    endpoints = {m["name"]: m.get("endpoint") for m in doc["cluster"].get("members") or []}
+    for pool in doc.get("storage_pools") or []:
+        for keys in (pool.get("members") or {}).values():
+            if pool.get("driver") == "dir" and "source" in keys:
+                Path(keys["source"]).mkdir(parents=True, exist_ok=True)
+    for net in doc.get("networks") or []:
+        for member, keys in (net.get("members") or {}).items():
+            live = next((m for m in lab.members if endpoints.get(member) == m.endpoint), by_name.get(member))
+            if live is None:
+                continue
+            for ifname in str(keys.get("bridge.external_interfaces", "")).split(","):
+                ifname = ifname.strip()
+                if ifname and not _ns_link_exists(live.namespace, ifname):
+                    peer = "lxq" + hashlib.sha256(f"{live.namespace}/{ifname}".encode()).hexdigest()[:10]
+                    host.run("ip", "netns", "exec", live.namespace, "ip", "link", "add", ifname,
+                             "type", "veth", "peer", "name", peer)
+                    host.run("ip", "netns", "exec", live.namespace, "ip", "link", "set", ifname, "up")
+
+
+def _ns_link_exists(namespace: str, name: str) -> bool:
+    return host.run("ip", "netns", "exec", namespace, "ip", "link", "show", name, check=False).returncode == 0
+
+
+def write_lab_file(lab: Lab, path: str | Path, template: dict | None = None) -> Path:
+    """Write the lab's desired-state file to ``path`` (atomically) and return its path; with a
+    ``template``, that file fitted to the lab (and the host prepared for it)."""
     path = Path(path).absolute()
     header = (
         f"# Desired state of the lxdplan lab {lab.name!r} ({lab.backend}, {len(lab.members)} members).\n"
         f"# Written by `lxdplan lab up`; the daemons are unclustered: the first apply bootstraps them.\n"
         f"# Tear down with: lxdplan lab down --name {lab.name}\n"
     )
-    body = yaml.safe_dump(lab_document(lab), sort_keys=False, default_flow_style=False)
+    if template is not None:
+        document = from_template(lab, template)
+        prepare_host(lab, document)
+        header += "# Fitted from a template file: members, sources and interfaces are the lab's.\n"
+    else:
+        document = lab_document(lab)
+    body = yaml.safe_dump(document, sort_keys=False, default_flow_style=False)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(header + body, encoding="utf-8")

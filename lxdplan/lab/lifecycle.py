@@ -102,6 +102,7 @@ def up(
     root: str | Path | None = None,
     out: str | Path | None = None,
     timeout: float = READY_TIMEOUT,
+    template: dict | None = None,
 ) -> Lab:
     """Start ``members`` unclustered daemons, one per network namespace, and write the lab file.
 
@@ -116,7 +117,7 @@ def up(
     base = lab_root(root)
     existing = find(name, base)
     if existing is not None:
-        return _reuse(existing, backend, members, out)
+        return _reuse(existing, backend, members, out, template)
     labdir = base / name
 
     with _root_lock(base):
@@ -163,7 +164,7 @@ def up(
         _start_daemons(lab)
         lab.save()
         _wait_ready(lab, timeout)
-        lab.file = str(write_lab_file(lab, out or labdir / LAB_FILE))
+        lab.file = str(write_lab_file(lab, out or labdir / LAB_FILE, template))
         lab.save()
     except BaseException:
         _teardown(lab.name, base, lab)
@@ -171,7 +172,7 @@ def up(
     return lab
 
 
-def _reuse(lab: Lab, backend: str, members: int, out) -> Lab:
+def _reuse(lab: Lab, backend: str, members: int, out, template: dict | None = None) -> Lab:
     if lab.backend != backend or len(lab.members) != members:
         raise LabError(
             f"a lab named {lab.name} already runs with {lab.backend} and {len(lab.members)} members: "
@@ -183,7 +184,7 @@ def _reuse(lab: Lab, backend: str, members: int, out) -> Lab:
             f"the lab {lab.name} exists but {', '.join(dead)} is not running: "
             f"run lxdplan lab down --name {lab.name} first"
         )
-    lab.file = str(write_lab_file(lab, out or Path(lab.dir) / LAB_FILE))
+    lab.file = str(write_lab_file(lab, out or Path(lab.dir) / LAB_FILE, template))
     lab.save()
     return lab
 

@@ -179,3 +179,28 @@ def test_lab_file_forms_a_cluster_by_hand(backend, make_lab):
     for m in lab.members:
         addr = host.run("ip", "netns", "exec", m.namespace, "ip", "-br", "addr", "show", "lxdbr0").stdout
         assert doc["networks"][0]["config"]["ipv4.address"] in addr
+
+
+@pytest.mark.parametrize("backend", ["lxd", "incus"])
+def test_lab_from_the_walkthrough_example_applies_and_converges(backend, lab_name, lab_env):
+    """The README's main job: the example fitted to a lab, planned, applied, then no changes."""
+    require_backend(backend)
+    name = lab_name("ex")
+    up = cli("lab", "up", "--name", name, "--backend", backend, "--from",
+             "examples/seed-walkthrough.yaml", env=lab_env)
+    assert up.returncode == 0, up.stderr
+    labdir = lab_root() / name
+    doc = yaml.safe_load((labdir / "lxdplan.yaml").read_text())
+    state = json.loads((labdir / "state.json").read_text())
+    assert [m["address"] for m in doc["cluster"]["members"]] == [m["address"] for m in state["members"]]
+    assert "core.trust_password" not in doc["cluster"].get("config", {})
+    data = next(p for p in doc["storage_pools"] if p["name"] == "data")
+    for keys in data["members"].values():
+        assert Path(keys["source"]).is_dir() and keys["source"].startswith(str(labdir))
+    node1 = state["members"][0]["namespace"]
+    assert host.run("ip", "netns", "exec", node1, "ip", "link", "show", "veth-up1", check=False).returncode == 0
+    file = str(labdir / "lxdplan.yaml")
+    applied = cli("apply", "-f", file, "--auto-approve", env=lab_env)
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    again = cli("plan", "-f", file, "--detailed-exitcode", env=lab_env)
+    assert again.returncode == 0 and "No changes." in again.stdout, again.stdout + again.stderr
