@@ -217,7 +217,7 @@ def _last_log_line(path: str) -> str:
 
 def _wait_ready(lab: Lab, timeout: float) -> None:
     """Poll every daemon's /internal/ready until all answer, one dies, or the deadline passes."""
-    from lxdplan.lab.unixhttp import ready
+    from lxdplan.providers.ready import unix_ready as ready
 
     deadline = time.monotonic() + timeout
     waiting = list(lab.members)

@@ -16,9 +16,9 @@ import yaml
 from lxdplan import lab as labapi
 from lxdplan.errors import LabError
 from lxdplan.lab import host
-from lxdplan.lab.unixhttp import request
 
 from labkit import lab_root, require_backend
+from unixhttp import request
 from lxdplan.lab.model import bridge_name
 
 

@@ -1,7 +1,6 @@
-"""A tiny HTTP client over a daemon's unix socket, for readiness checks and test scaffolding.
-
-The real client (with TLS, pins and operations) lives in ``lxdplan/providers/``; this one only
-knows how to send one request and read a JSON answer, with the standard library.
+"""A tiny HTTP client over a daemon's unix socket, for test scaffolding that must not depend on
+lxdplan's own client (``lxdplan/providers/``): it sends one request and reads a JSON answer,
+with the standard library only.
 """
 
 from __future__ import annotations
@@ -43,11 +42,3 @@ def request(sock_path: str, method: str, path: str, body=None, timeout: float = 
     finally:
         conn.close()
 
-
-def ready(sock_path: str) -> bool:
-    """True once the daemon answers ``GET /internal/ready`` with 200 (LXD and Incus alike)."""
-    try:
-        status, _ = request(sock_path, "GET", "/internal/ready", timeout=2.0)
-    except (OSError, http.client.HTTPException):
-        return False
-    return status == 200
