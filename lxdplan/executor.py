@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Callable, Sequence
 
 from lxdplan.errors import LxdplanError
-from lxdplan.plan import Action, Step
+from lxdplan.plan import Action, Kind, Step
 
 PARALLEL_ACTIONS = frozenset({Action.DEFINE})
 
@@ -52,18 +52,37 @@ class Event:
 
 
 class ApplyFailed(LxdplanError):
-    """A step failed; ``results`` holds what had finished (done, skipped, failed)."""
+    """A step failed; ``results`` holds what had finished (done, skipped, failed).
+
+    The message names the step, its member, the cause (LXD's own words), what had completed
+    before it, and that a re-run resumes."""
 
     def __init__(self, step: Step, cause: Exception, results: list[StepResult]):
         self.step = step
         self.cause = cause
         self.results = results
         where = f" on {step.member}" if step.member else ""
-        done = sum(1 for r in results if r.outcome in (Outcome.DONE, Outcome.SKIPPED))
+        done = [r for r in results if r.outcome in (Outcome.DONE, Outcome.SKIPPED)]
+        if done:
+            names = [_label(r.step) for r in done[:MAX_LISTED]]
+            more = f" and {len(done) - MAX_LISTED} more" if len(done) > MAX_LISTED else ""
+            completed = f"{len(done)} step(s) had completed before it ({', '.join(names)}{more})"
+        else:
+            completed = "0 step(s) had completed before it"
         super().__init__(
-            f"step {step.id} ({step.action.value}{where}) failed: {cause}; "
-            f"{done} step(s) had completed before it"
+            f"step {step.id} ({step.action.value}{where}) failed: {cause}\n"
+            f"{completed}; fix the cause and run apply again: it resumes from this step"
         )
+
+
+MAX_LISTED = 8
+
+
+def _label(step: Step) -> str:
+    """``define storage pool data on node2``, ``join member node2``, ``update server config``."""
+    what = step.kind.noun if step.kind == Kind.SERVER else f"{step.kind.noun} {step.name}"
+    where = f" on {step.member}" if step.member and step.kind != Kind.MEMBER else ""
+    return f"{step.action.value} {what}{where}"
 
 
 def execute(

@@ -51,6 +51,37 @@ def make_plan(desired: Desired, *, force_remove: Iterable[str] = ()) -> PlanResu
     return PlanResult(desired, observed, compute(desired, observed, force_remove=force_remove))
 
 
+def _secrets(value) -> Iterable:
+    from lxdplan.desired import Secret
+
+    if isinstance(value, Secret):
+        yield value
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from _secrets(v)
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            yield from _secrets(v)
+
+
+def check_secrets(plan: Plan) -> None:
+    """Every secret the steps will send can be read now, so a missing variable stops the apply
+    before anything changes instead of half-way through. (Values are read and dropped: the
+    actions read them again when they send them.)"""
+    problems: list[str] = []
+    for step in plan.steps:
+        if step.blocked:
+            continue
+        for secret in _secrets(step.payload):
+            try:
+                secret.resolve()
+            except LxdplanError as exc:
+                if str(exc) not in problems:
+                    problems.append(str(exc))
+    if problems:
+        raise LxdplanError("; ".join(problems) + "; nothing was changed")
+
+
 class ApplyLocks:
     """The locks one apply holds: always a lock on this host (keyed by the first member's
     address), and the cluster lock (through a reachable clustered member) from the moment a
@@ -130,6 +161,7 @@ def run_apply(
         on_plan(plan)
         if not plan.changes:
             return ApplyResult(plan)
+        check_secrets(plan)
         if not confirm(plan):
             raise NotConfirmed("apply cancelled: nothing was changed")
         session.observed = observed

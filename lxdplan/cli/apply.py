@@ -61,6 +61,15 @@ def confirm_on_terminal(auto_approve: bool):
     return confirm
 
 
+def _same_file(a: str, b: str) -> bool:
+    import os
+
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return os.path.abspath(a) == os.path.abspath(b)
+
+
 @app.command()
 def apply(
     plan_file: Optional[str] = typer.Argument(None, metavar="[PLAN]", help="A plan saved with `plan --out`."),
@@ -89,10 +98,11 @@ def apply(
             saved = load_plan(plan_file)
         except LxdplanError as exc:
             raise fail(exc)
-        if file is not None and file != saved.desired_path:
-            error(f"{plan_file} was made from {saved.desired_path}, not {file}")
+        if file is not None and not _same_file(file, saved.desired_path):
+            error(f"{plan_file} was made from {saved.desired_path}, not {file}: pass the plan "
+                  f"alone, or with -f {saved.desired_path}")
             raise typer.Exit(1)
-        file = saved.desired_path
+        file = file or saved.desired_path
         try:
             if file_digest(file) != saved.desired_sha256:
                 error(f"saved plan is stale: {file} changed since {plan_file} was made; run plan again")

@@ -70,7 +70,7 @@ def trust(
 
 def _trust_member(desired, member, file: str, accepted: set[str], yes: bool) -> None:
     from lxdplan.desired import Secret
-    from lxdplan.errors import ConnectError, TrustError
+    from lxdplan.errors import ApiError, ConnectError, TrustError
     from lxdplan.providers import pins
     from lxdplan.providers.backend import Backend
     from lxdplan.providers.certs import fingerprint
@@ -112,7 +112,10 @@ def _trust_member(desired, member, file: str, accepted: set[str], yes: bool) -> 
         backend = Backend.from_server(info)
 
         def value(v):
-            return v.resolve() if isinstance(v, Secret) else v
+            try:
+                return v.resolve() if isinstance(v, Secret) else v
+            except LxdplanError as exc:
+                raise TrustError(f"member {member.name}: {exc}") from None
 
         if entry.token is not None:
             body = backend.trust_request(token=value(entry.token))
@@ -123,11 +126,28 @@ def _trust_member(desired, member, file: str, accepted: set[str], yes: bool) -> 
             )
         else:
             body = backend.trust_request(password=value(entry.password))
-        client.post("/1.0/certificates", body)
+        try:
+            client.post("/1.0/certificates", body)
+        except ApiError as exc:
+            said = getattr(exc, "lxd_message", None) or str(exc)
+            if entry.token is not None:
+                raise TrustError(
+                    f"member {member.name} ({member.endpoint}) refused the trust token given in "
+                    f"{file} (\"{said}\"): a token works once and expires; issue a new one on the "
+                    f"member (`{_tool(desired)} config trust add`) and run auth trust again"
+                ) from None
+            raise TrustError(
+                f"member {member.name} ({member.endpoint}) refused the trust password given in "
+                f"{file} (\"{said}\"): check it against the member's core.trust_password"
+            ) from None
         if (client.get("/1.0").metadata or {}).get("auth") != "trusted":
             raise TrustError(f"member {member.name} ({member.endpoint}) accepted the trust request "
                              f"but still does not trust lxdplan's client certificate")
         out(f"{member.name}: lxdplan's client certificate is now trusted")
+
+
+def _tool(desired) -> str:
+    return "incus" if desired.backend == "incus" else "lxc"
 
 
 def _ask(name: str, fp: str) -> bool:

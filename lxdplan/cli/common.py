@@ -32,3 +32,10 @@ def fail(exc: LxdplanError) -> typer.Exit:
     """Print one error (several lines for a multi-error) and give the exit to raise."""
     error(str(exc))
     return typer.Exit(1)
+
+
+def warn_unreachable(observed) -> None:
+    """One sentence per declared member lxdplan could not reach, with the reason."""
+    for alone in observed.standalone.values():
+        if not alone.reachable:
+            warn(alone.error or f"member {alone.name} cannot be reached")

@@ -9,7 +9,7 @@ from typing import List, Optional
 import typer
 
 from lxdplan.cli.app import FILE_OPTION, app
-from lxdplan.cli.common import fail, load_or_exit
+from lxdplan.cli.common import fail, load_or_exit, warn_unreachable
 from lxdplan.cli.output import out, use_colour, warn
 from lxdplan.errors import LxdplanError
 
@@ -56,6 +56,8 @@ def plan(
             save_plan(result.plan, result.observed, file, out_path)
     except LxdplanError as exc:
         raise fail(exc)
+    if fmt == Format.text:
+        warn_unreachable(result.observed)
     out(render(result.plan, fmt))
     if out_path and fmt == Format.text:
         out(f"Saved the plan to {out_path}: apply it with `lxdplan apply {out_path}`.")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from lxdplan.cli.app import FILE_OPTION, app
-from lxdplan.cli.common import fail, load_or_exit
+from lxdplan.cli.common import fail, load_or_exit, warn_unreachable
 from lxdplan.cli.output import out
 from lxdplan.errors import LxdplanError
 
@@ -21,4 +21,5 @@ def status(file: str = FILE_OPTION) -> None:
         observed = observe(desired)
     except LxdplanError as exc:
         raise fail(exc)
+    warn_unreachable(observed)
     out(render_status(desired, observed))

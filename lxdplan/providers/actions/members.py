@@ -100,6 +100,7 @@ def join(s: Session, step: Step) -> bool:
             f"the cluster already lists a member named {name}, but {joiner.endpoint} is not "
             f"clustered; remove the stale member {name} from the cluster first"
         )
+    _drop_join_leftovers(joiner, cluster)
     revoke_join_tokens(cluster, name)
     cluster_env = s.server(cluster.member or "", fresh=True).get("environment") or {}
     cert = cluster_env.get("certificate") or ""
@@ -149,6 +150,28 @@ def join(s: Session, step: Step) -> bool:
     s.pin_cluster_certificate(cert)
     s.reconnect(name)
     return True
+
+
+def _drop_join_leftovers(joiner: Client, cluster: Client) -> None:
+    """Delete what a failed join left on the (still unclustered) joining member.
+
+    A join that fails part-way through creating the cluster's pools and networks (seen live on
+    Incus 6.0: a non-empty ``source``) leaves the ones it made on the joiner, and the next join
+    then fails on them ("Config key "source" is cluster member specific"). Only objects that
+    carry lxdplan's ownership mark (copied from the cluster's definition), are unused, and
+    share a name with a cluster object are removed: nothing a user made by hand.
+    """
+    for coll in ("storage-pools", "networks"):
+        try:
+            local = joiner.get(f"/1.0/{coll}", {"recursion": 1}).metadata or []
+            theirs = {o.get("name") for o in cluster.get(f"/1.0/{coll}", {"recursion": 1}).metadata or []}
+        except ApiError:
+            continue
+        for obj in local:
+            config = obj.get("config") or {}
+            if (obj.get("name") in theirs and obj.get("managed", True)
+                    and config.get(keys.OWNER_KEY) == keys.OWNER_VALUE and not obj.get("used_by")):
+                gone(lambda: joiner.delete(path_of(coll, obj["name"])))
 
 
 def encode_join_token(md: dict[str, Any]) -> str:

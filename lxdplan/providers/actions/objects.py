@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from lxdplan import keys
-from lxdplan.errors import PreconditionFailed
+from lxdplan.errors import ApiError, PreconditionFailed
 from lxdplan.plan import Kind, Step
 from lxdplan.providers.actions.common import (
     NOUNS, comparable, get_or_none, gone, owned, precondition, reveal, same_config,
@@ -78,7 +78,10 @@ def instantiate(s: Session, step: Step) -> bool:
             description = declared.description if declared else ""
         body["config"] = reveal(owned(config))
         body["description"] = description
-    client.post(f"/1.0/{coll}", body)
+    try:
+        client.post(f"/1.0/{coll}", body)
+    except ApiError as exc:
+        raise _name_failed_members(s, step, exc) from None
     if body.get("description"):
         # LXD keeps the description of the pending record and ignores the instantiate's one.
         after = client.get(path_of(coll, step.name))
@@ -87,6 +90,23 @@ def instantiate(s: Session, step: Step) -> bool:
             client.patch(path_of(coll, step.name), {"description": body["description"],
                                                     "config": {}}, etag=after.etag)
     return True
+
+
+def _name_failed_members(s: Session, step: Step, exc: ApiError) -> ApiError:
+    """LXD names the member an instantiate failed on by its cluster address ("failed to notify
+    peer 10.0.0.2:8443"): say which declared member that is, and that the object is left
+    ``Errored`` for the next apply to retry."""
+    text = str(exc)
+    failed = [m.name for m in s.desired.members if m.address and m.address in text]
+    if not failed:
+        return exc
+    err = ApiError(
+        f"{NOUNS[step.kind]} {step.name} could not be created on {', '.join(failed)} "
+        f"(it is left Errored; the next apply retries it): {text}",
+        member=failed[0], status=exc.status,
+    )
+    err.lxd_message = getattr(exc, "lxd_message", text)
+    return err
 
 
 def update(s: Session, step: Step) -> bool:

@@ -1,0 +1,102 @@
+"""What `apply` says when the server changes under it or drops the connection mid-step.
+
+These two faults cannot be staged deterministically on a real daemon (a saved plan is refused as
+stale before any step runs, and a cut must land inside one request), so a fake server on a unix
+socket (``FakeLXD`` of test_provider_client) answers; the real actions, session and executor run.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from lxdplan.desired import Desired, Member
+from lxdplan.executor import ApplyFailed, Outcome, execute
+from lxdplan.plan import Action, Kind, Step
+from lxdplan.providers.actions import performer
+from lxdplan.providers.client import Client
+from lxdplan.providers.session import Session
+from lxdplan.state.observed import Observed
+from test_provider_client import CUT, FakeLXD, sync
+
+SERVER = sync({"environment": {"server": "lxd", "server_clustered": True, "server_name": "node1"},
+               "config": {}, "api_extensions": []})
+
+
+@pytest.fixture
+def session(tmp_path):
+    sock = str(tmp_path / "unix.socket")
+    server = FakeLXD(sock)
+    endpoint = f"unix://{sock}"
+    desired = Desired(path="lxdplan.yaml", members=(Member(name="node1", address="10.9.0.1:8443",
+                                                           endpoint=endpoint),))
+    client = Client(endpoint, member="node1")
+    server.script[("GET", "/1.0")] = [SERVER]
+    with Session(desired, Observed(clustered=True), clients={"node1": client}) as s:
+        s.fake = server
+        yield s
+    client.close()
+    server.close()
+
+
+def profile_update(etag: str = '"e0"') -> Step:
+    return Step("profile/default/web/update", Action.UPDATE, Kind.PROFILE, "web", etag=etag,
+                payload={"name": "web", "description": "web", "config": {"limits.cpu": "2"},
+                         "devices": {}})
+
+
+def test_a_412_stops_the_apply_with_one_sentence(session):
+    fake = session.fake
+    fake.script[("GET", "/1.0/profiles/web")] = [
+        sync({"name": "web", "description": "web", "config": {"limits.cpu": "1"}, "devices": {}})]
+    fake.script[("PUT", "/1.0/profiles/web")] = [
+        (412, {"type": "error", "error": "ETag doesn't match", "error_code": 412})]
+    earlier = Step("project/staging/create", Action.CREATE, Kind.PROJECT, "staging",
+                   payload={"name": "staging"})
+    fake.script[("GET", "/1.0/projects/staging")] = [
+        sync({"name": "staging", "config": {}, "description": ""})]
+    with pytest.raises(ApplyFailed) as info:
+        execute([earlier, profile_update()], performer(session))
+    message = str(info.value)
+    assert "profile web changed outside lxdplan since the plan; run plan again" in message
+    assert message.startswith("step profile/default/web/update (update) failed: ")
+    assert "1 step(s) had completed before it (create project staging)" in message
+    assert "Traceback" not in message and "ETag doesn't match" not in message
+    put = [h for m, p, h in fake.seen if m == "PUT"]
+    assert put and put[0].get("If-Match") == '"e0"'
+    assert [r.outcome for r in info.value.results] == [Outcome.SKIPPED, Outcome.FAILED]
+
+
+def test_a_connection_cut_during_a_change_names_the_member_and_is_not_resent(session):
+    fake = session.fake
+    fake.script[("GET", "/1.0/profiles/web")] = [
+        sync({"name": "web", "description": "web", "config": {"limits.cpu": "1"}, "devices": {}})]
+    fake.script[("PUT", "/1.0/profiles/web")] = [CUT]
+    with pytest.raises(ApplyFailed) as info:
+        execute([profile_update()], performer(session))
+    message = str(info.value)
+    assert message.startswith("step profile/default/web/update (update) failed: cannot reach "
+                              "member node1 at unix://")
+    assert "0 step(s) had completed before it" in message and "run apply again" in message
+    assert fake.count("PUT", "/1.0/profiles/web") == 1  # a change is never retried blindly
+
+
+def test_unset_secrets_stop_the_apply_before_any_step(monkeypatch):
+    from lxdplan.desired import Secret
+    from lxdplan.errors import LxdplanError
+    from lxdplan.workflow import check_secrets
+    from lxdplan.plan import Plan
+
+    monkeypatch.delenv("H_NOPE", raising=False)
+    monkeypatch.setenv("H_SET", "v")
+    steps = (
+        Step("server/update", Action.UPDATE, Kind.SERVER, "config",
+             payload={"config": {"core.trust_password": Secret("env", "H_NOPE"),
+                                 "user.ok": Secret("env", "H_SET")}}),
+        Step("member/node2/join", Action.JOIN, Kind.MEMBER, "node2", blocked="node2 is offline",
+             payload={"member_config": [{"value": Secret("env", "H_BLOCKED")}]}),
+    )
+    with pytest.raises(LxdplanError) as info:
+        check_secrets(Plan("lxd", "5.0.2", steps=steps))
+    assert str(info.value) == ("the secret from environment variable H_NOPE is not set; "
+                               "nothing was changed")
+    check_secrets(Plan("lxd", "5.0.2", steps=steps[1:]))  # a blocked step sends nothing now
