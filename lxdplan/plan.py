@@ -104,7 +104,8 @@ class Plan:
 
     def summary(self) -> dict[str, int]:
         """Counts for the summary line: add/change/destroy plus member operations."""
-        counts = {"add": 0, "change": 0, "destroy": 0, "join": 0, "remove": 0, "other": 0}
+        counts = {"add": 0, "change": 0, "destroy": 0, "bootstrap": 0, "join": 0, "remove": 0,
+                  "other": 0}
         for step in self.steps:
             if step.action in (Action.CREATE, Action.INSTANTIATE):
                 counts["add"] += 1
@@ -112,7 +113,9 @@ class Plan:
                 counts["change"] += 1
             elif step.action == Action.DELETE:
                 counts["destroy"] += 1
-            elif step.action in (Action.JOIN, Action.BOOTSTRAP):
+            elif step.action == Action.BOOTSTRAP:
+                counts["bootstrap"] += 1
+            elif step.action == Action.JOIN:
                 counts["join"] += 1
             elif step.action in (Action.REMOVE, Action.FORCE_REMOVE):
                 counts["remove"] += 1

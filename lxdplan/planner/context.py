@@ -53,10 +53,16 @@ class Context:
         return [n for n in self.observed.members if n not in self.leaving]
 
     def status(self, name: str) -> str:
+        """The member's status as far as planning goes. A member the cluster still calls Online
+        but lxdplan could not reach itself (its daemon just died: LXD notices only after
+        ``cluster.offline_threshold``) counts as unreachable, so nothing is planned on keys that
+        could not be read."""
         live = self.observed.members.get(name)
-        if live is not None:
-            return live.status
         alone = self.observed.standalone.get(name)
+        if live is not None:
+            if live.status == ONLINE and not live.version and alone is not None and not alone.reachable:
+                return UNREACHABLE
+            return live.status
         if alone is not None and not alone.reachable:
             return UNREACHABLE
         return ONLINE

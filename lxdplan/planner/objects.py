@@ -179,6 +179,8 @@ def _updates(ctx: Context, sort: _Sort, obj, live, type_: str, *, after: list[st
 
 
 def _member_update(ctx, sort, obj, live, member, *, pending, after=()) -> str | None:
+    if member not in live.members and ctx.member_block(member):
+        return None  # its keys could not be read (the member is down): nothing is known to differ
     declared = obj.members.get(member, {})
     current = live.members.get(member, {})
     changes = diff_declared(current, declared)

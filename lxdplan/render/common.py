@@ -87,7 +87,7 @@ def summary_line(plan: Plan) -> str:
     counts = plan.summary()
     parts = [f"{counts['add']} to add", f"{counts['change']} to change",
              f"{counts['destroy']} to destroy"]
-    for key, verb in (("join", "to join"), ("remove", "to remove"),
+    for key, verb in (("bootstrap", "to bootstrap"), ("join", "to join"), ("remove", "to remove"),
                       ("other", "to evacuate or restore")):
         if counts[key]:
             parts.append(f"{counts[key]} member{'s' if counts[key] != 1 else ''} {verb}")

@@ -152,6 +152,22 @@ def test_offline_member_blocks_steps_that_need_every_member():
         "n3 is offline, and creating network br0 needs every member")
 
 
+def test_member_down_before_the_cluster_notices_is_unreachable_not_drifted():
+    """The cluster still says Online, but lxdplan could not reach the member itself: its
+    member-specific keys were never read, so nothing is planned on them and what needs it waits."""
+    observed = cluster(
+        members=live_members("n1", "n2", "n3", n1={"version": "5.0.2"}, n2={"version": "5.0.2"}),
+        storage_pools={"data": live_pool(members=("n1", "n2"), member_status={
+            "n1": "Created", "n2": "Created", "n3": "Created"})},
+        standalone={"n3": Standalone(name="n3", reachable=False, error="connection refused")},
+    )
+    want = desired(storage_pools=(pool(members={"n3": {"source": "/srv/n3"}}),), networks=(net(),))
+    steps = by_id(plan(want, observed))
+    assert not any(s.kind == Kind.STORAGE_POOL for s in steps.values())
+    assert steps["network/br0/define/n3"].blocked == "n3 cannot be reached: connection refused"
+    assert steps["network/br0/instantiate"].blocked.startswith("n3 cannot be reached")
+
+
 def test_removal_graceful_force_and_blocked():
     observed = cluster(("n1", "n2", "n3", "n4", "n5"), members=live_members(
         "n1", "n2", "n3", "n4", "n5", status={"n4": "Offline", "n5": "Offline"}))
@@ -249,6 +265,15 @@ def test_volume_created_on_its_member_and_pool_defaults_are_not_removed():
                        storage_volumes={"default/data/n2/web": ObservedVolume(
                            "data", "web", member="n2", config={"size": "1GiB"})})
     assert plan(want, observed).steps == ()
+
+
+def test_volumes_of_one_name_on_two_members_are_two_objects():
+    want = desired(storage_volumes=(StorageVolume("data", "web", member="n1"),
+                                    StorageVolume("data", "web", member="n2")))
+    observed = cluster(storage_volumes={"default/data/n1/web": ObservedVolume(
+        "data", "web", member="n1", managed_by_lxdplan=True)})
+    steps = by_id(plan(want, observed))
+    assert list(steps) == ["storage_volume/data/web/create/n2"]
 
 
 def test_volume_on_another_member_is_refused():
