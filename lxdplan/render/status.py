@@ -35,12 +35,13 @@ def render_status(desired: Desired, observed: Observed) -> str:
     rows = [["MEMBER", "STATUS", "ROLES", "VERSION", "FAILURE DOMAIN", "MESSAGE"]]
     for name, member in observed.members.items():
         alone = observed.standalone.get(name)
-        status = member.status
+        status, message = member.status, member.message
         if alone is not None and not alone.reachable and status == ONLINE:
-            status = "Unreachable"
+            # The cluster has not noticed yet; say what lxdplan saw instead of LXD's message.
+            status, message = "Unreachable", alone.error
         rows.append([
             name, _flag(status), ",".join(member.roles) or "-", member.version or "?",
-            member.failure_domain, member.message,
+            member.failure_domain, message,
         ])
     declared_out = [m.name for m in desired.members if m.name not in observed.members]
     for name in declared_out:
