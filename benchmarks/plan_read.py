@@ -2,6 +2,7 @@
 """How fast a no-change `lxdplan plan` reads a cluster, against two baselines in the same run.
 
 Usage (root): python3 benchmarks/plan_read.py [--backend lxd|incus] [--runs N] [--keep] [--name NAME]
+                                             [--baseline DIR]
 
 1. Brings up a 5-member lab (``lxdplan.lab.up``), torn down at the end unless ``--keep``.
 2. Forms the cluster by hand over the unix sockets (bootstrap, joins with tokens), then creates
@@ -11,7 +12,10 @@ Usage (root): python3 benchmarks/plan_read.py [--backend lxd|incus] [--runs N] [
    a. ``python -m lxdplan plan --detailed-exitcode -f FILE`` (a subprocess, wall time);
    b. the same state read with sequential ``lxc``/``incus`` calls;
    c. the floor: interpreter start + every GET lxdplan needs issued at once in-process, each
-      member-specific one to that member's own socket.
+      member-specific one to that member's own socket, the single-object reads lxdplan makes for
+      ETags (If-Match) included; the floor without them is printed too.
+   d. with ``--baseline DIR`` (another checkout, e.g. ``git archive HEAD | tar -x -C DIR``), the
+      same plan run from there: a before/after comparison in the same run.
 Prints medians, minimums and the ratios issue 3 asks for. Exits 0 whatever the numbers: it is a
 measurement, not a test (it exits 1 only when the lab cannot be set up).
 """
@@ -114,10 +118,10 @@ def form(lab) -> dict[str, Client]:
 
 # -- the three measurements ---------------------------------------------------------------------
 
-def run_plan(file: str) -> tuple[float, int, str]:
+def run_plan(file: str, repo: Path = REPO) -> tuple[float, int, str]:
     t = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "lxdplan", "plan", "--detailed-exitcode", "-f", file],
-                          cwd=REPO, capture_output=True, text=True, env={**os.environ, "NO_COLOR": "1"})
+                          cwd=repo, capture_output=True, text=True, env={**os.environ, "NO_COLOR": "1"})
     return time.perf_counter() - t, proc.returncode, proc.stdout + proc.stderr
 
 
@@ -149,8 +153,27 @@ def run_lxc(lab, cmds: list[list[str]]) -> float:
     return time.perf_counter() - t
 
 
+def etag_requests(lab, file: Path) -> list[tuple[str, str, dict]]:
+    """The single-object GETs lxdplan makes only for their ETag (sent back as If-Match on an
+    update, SPEC §5): one per declared member, group, profile, project and volume."""
+    from lxdplan.loader import load
+    from lxdplan.providers.client import path_of
+
+    desired, _ = load(str(file))
+    leader = lab.members[0].name
+    reqs = [(leader, path_of("cluster", "members", m.name), {}) for m in desired.members]
+    reqs += [(leader, path_of("cluster", "groups", g.name), {}) for g in desired.cluster_groups]
+    reqs += [(leader, path_of("profiles", p.name), {"project": p.project}) for p in desired.profiles]
+    reqs += [(leader, path_of("projects", p.name), {}) for p in desired.projects]
+    reqs += [(v.member or leader, path_of("storage-pools", v.pool, "volumes", v.type, v.name),
+              {k: x for k, x in (("project", v.project), ("target", v.member)) if x})
+             for v in desired.storage_volumes]
+    return reqs
+
+
 def floor_requests(lab, clients: dict[str, Client]) -> list[tuple[str, str, dict]]:
-    """(member socket owner, path, params) for every GET lxdplan needs, as the floor sends them."""
+    """(member socket owner, path, params) for every GET lxdplan needs, as the floor sends them
+    (the ETag reads, see ``etag_requests``, are added by the caller)."""
     from lxdplan.providers.backend import Backend
 
     leader = lab.members[0].name
@@ -228,6 +251,7 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--keep", action="store_true", help="leave the lab running afterwards")
     ap.add_argument("--name", default="bench", help="lab name (default bench)")
+    ap.add_argument("--baseline", type=Path, help="also time `plan` run from this other checkout")
     args = ap.parse_args()
     if os.geteuid() != 0:
         print("plan_read.py needs root (it starts a lab in network namespaces)", file=sys.stderr)
@@ -263,32 +287,50 @@ def main() -> int:
 
         cmds = lxc_commands(lab)
         reqs = floor_requests(lab, clients)
-        print(f"lxc baseline: {len(cmds)} sequential commands; floor: {len(reqs)} concurrent GETs", flush=True)
-        plan_t, lxc_t, floor_t, interp_t, gets_t = [], [], [], [], []
+        etags = etag_requests(lab, file)
+        print(f"lxc baseline: {len(cmds)} sequential commands; floor: {len(reqs)} concurrent GETs "
+              f"+ {len(etags)} ETag reads", flush=True)
+        plan_t, lxc_t, floor_t, interp_t, gets_t, base_t = [], [], [], [], [], []
+        floor0_t, gets0_t = [], []
+        kinds = [0, 1, 2] + ([3] if args.baseline else [])
         for i in range(args.runs):
-            order = [0, 1, 2][i % 3:] + [0, 1, 2][:i % 3]  # rotate so drift hits all alike
+            k = i % len(kinds)
+            order = kinds[k:] + kinds[:k]  # rotate so drift hits all alike
             for which in order:
                 if which == 0:
                     t, code, output = run_plan(str(file))
                     if code != 0:
                         print(f"run {i + 1}: plan exited {code}")
                     plan_t.append(t)
+                elif which == 3:
+                    t, code, output = run_plan(str(file), args.baseline)
+                    if code != 0:
+                        print(f"run {i + 1}: baseline plan exited {code}: {output.strip()[-300:]}")
+                    base_t.append(t)
                 elif which == 1:
                     lxc_t.append(run_lxc(lab, cmds))
                 else:
-                    it, gt = run_interpreter(), run_floor_gets(lab, reqs)
+                    it, gt = run_interpreter(), run_floor_gets(lab, reqs + etags)
+                    g0 = run_floor_gets(lab, reqs)
                     interp_t.append(it)
                     gets_t.append(gt)
                     floor_t.append(it + gt)
+                    gets0_t.append(g0)
+                    floor0_t.append(it + g0)
             print(f"run {i + 1}/{args.runs}: plan {ms(plan_t[-1])} ms, lxc {ms(lxc_t[-1])} ms, "
-                  f"floor {ms(floor_t[-1])} ms", flush=True)
+                  f"floor {ms(floor_t[-1])} ms"
+                  + (f", baseline plan {ms(base_t[-1])} ms" if base_t else ""), flush=True)
 
         med = statistics.median
         print()
         print(f"{'measurement':<34}{'median ms':>10}{'min ms':>10}")
-        for label, xs in [("plan (subprocess)", plan_t), ("lxc sequential", lxc_t),
-                          ("floor = interpreter + GETs", floor_t), ("  interpreter start", interp_t),
-                          ("  all GETs at once", gets_t)]:
+        rows = [("plan (subprocess)", plan_t), ("lxc sequential", lxc_t),
+                ("floor = interpreter + GETs", floor_t), ("  interpreter start", interp_t),
+                ("  all GETs at once", gets_t), ("floor without the ETag reads", floor0_t),
+                ("  GETs at once, no ETag reads", gets0_t)]
+        if base_t:
+            rows.append((f"plan from {args.baseline}", base_t))
+        for label, xs in rows:
             print(f"{label:<34}{ms(med(xs)):>10}{ms(min(xs)):>10}")
         speedup = med(lxc_t) / med(plan_t)
         over_floor = med(plan_t) / med(floor_t)
@@ -296,6 +338,11 @@ def main() -> int:
         print(f"plan / lxc-sequential = {med(plan_t) / med(lxc_t):.2f}  (plan is {speedup:.2f}x faster; "
               f"target >= 2.5x: {'MET' if speedup >= 2.5 else 'NOT MET'})")
         print(f"plan / floor          = {over_floor:.2f}  (target <= 1.5: {'MET' if over_floor <= 1.5 else 'NOT MET'})")
+        print(f"plan / floor without the ETag reads = {med(plan_t) / med(floor0_t):.2f}")
+        if base_t:
+            print(f"baseline: {med(lxc_t) / med(base_t):.2f}x faster than lxc, "
+                  f"{med(base_t) / med(floor_t):.2f} of the floor "
+                  f"({med(base_t) / med(floor0_t):.2f} without the ETag reads)")
         return 0
     except LxdplanError as exc:
         print(f"benchmark setup failed: {exc}", file=sys.stderr)

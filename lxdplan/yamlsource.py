@@ -54,7 +54,13 @@ class Source:
         return self.key_lines.get(path) or self.line(path)
 
 
-class _Loader(yaml.SafeLoader):
+# libyaml's parser (when PyYAML was built with it) is several times faster than the pure-Python
+# one; both give every node its start mark, which is all the line numbers below need.
+class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    pass
+
+
+class _PureLoader(yaml.SafeLoader):
     pass
 
 
@@ -71,8 +77,17 @@ def _json_scalar(loader: _Loader, node: yaml.ScalarNode) -> object:
 
 def parse(text: str, path: str) -> tuple[Source | None, list[Diagnostic]]:
     """Parse YAML text; return the Source (None if unusable) and any errors found on the way."""
+    src, diags = _parse(text, path, _Loader)
+    if src is None and _Loader is not _PureLoader:
+        # libyaml words syntax errors more tersely ("did not find expected key"); an unusable file
+        # is not the hot path, so let the pure-Python parser say it (same line, clearer words).
+        return _parse(text, path, _PureLoader)
+    return src, diags
+
+
+def _parse(text: str, path: str, loader_class: type) -> tuple[Source | None, list[Diagnostic]]:
     diags: list[Diagnostic] = []
-    loader = _Loader(text)
+    loader = loader_class(text)
     try:
         try:
             root = loader.get_single_node()

@@ -3,8 +3,10 @@
 Order: probe every declared endpoint at once (``GET /1.0``); if a member is clustered, read the
 cluster through one of them (the reader) and fan the member-specific reads out to each member's
 own endpoint (``?target=<member>`` sent to that member, else forwarded through the reader), all in
-flight together on a bounded thread pool. An unreachable or offline member is recorded, never fatal;
-a wrong certificate pin or a backend mismatch is.
+flight together on a bounded thread pool. The per-member reads do not wait for the costly
+``recursion=1`` listings: they start from the cheap pool name list and the file's networks, and
+the listings, arriving meanwhile, decide which answers count. An unreachable or offline member is
+recorded, never fatal; a wrong certificate pin or a backend mismatch is.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from lxdplan.desired import Desired
 from lxdplan.errors import ApiError, ConnectError, LxdplanError, TrustError
@@ -21,6 +24,7 @@ from lxdplan.providers.client import Client, Response, path_of
 from lxdplan.state.observed import Observed, ObservedNetwork, ObservedPool, Standalone
 
 MISSING = (ApiError, ConnectError)
+VOLUMES = {"recursion": 1, "all-projects": "true"}
 
 
 def make_clients(desired: Desired) -> dict[str, Client]:
@@ -136,15 +140,18 @@ class _Observer:
         reader = self.clients[reader_st.name]
         meta = self.probes[reader_st.name].metadata
         backend = Backend.from_server(meta)
-        get = reader.get
-        a_members = self.pool.submit(get, "/1.0/cluster/members", {"recursion": 1})
-        a_groups = self.pool.submit(get, "/1.0/cluster/groups", {"recursion": 1})
-        a_pools = self.pool.submit(get, "/1.0/storage-pools", {"recursion": 1})
-        a_nets = self.pool.submit(get, "/1.0/networks", {"recursion": 1})
-        a_projects = self.pool.submit(get, "/1.0/projects", {"recursion": 1})
+        get, submit = reader.get, self.pool.submit
+        # Phase A, all in flight together: the members (cheap; they unlock the per-member reads),
+        # the pool names (cheap, no recursion) and the full listings (the costly ones on LXD).
+        a_members = submit(get, "/1.0/cluster/members", {"recursion": 1})
+        a_pool_names = submit(get, "/1.0/storage-pools")
+        a_nets = submit(get, "/1.0/networks", {"recursion": 1})
+        a_pools = submit(get, "/1.0/storage-pools", {"recursion": 1})
+        a_groups = submit(get, "/1.0/cluster/groups", {"recursion": 1})
+        a_projects = submit(get, "/1.0/projects", {"recursion": 1})
         profiles_params = {"recursion": 1, "all-projects": "true"} if backend.all_projects_profiles \
             else {"recursion": 1}
-        a_profiles = self.pool.submit(get, "/1.0/profiles", profiles_params)
+        a_profiles = submit(get, "/1.0/profiles", profiles_params)
 
         members_raw = a_members.result().metadata or []
         if any(c.scheme == "https" for c in self.clients.values()):
@@ -161,59 +168,81 @@ class _Observer:
 
         offline = {m["server_name"] for m in members_raw if m.get("status") == "Offline"}
         local: dict[str, Future] = {}
+        sent: dict[tuple[str, str, str], Future | None] = {}
 
         def at(member: str, path: str, params: dict[str, Any] | None = None) -> Future | None:
             """A member-specific GET: to the member's own endpoint, else forwarded by the reader.
 
             Nothing is asked of an Offline member; a forwarded read waits for the member's
             forwarded ``GET /1.0`` first, so a dead member costs one server timeout, not one each.
+            A read already sent (ahead of the listings) is not sent again.
             """
             if member in offline:
                 return None
+            key = (member, path, repr(sorted((params or {}).items())))
+            if key in sent:
+                return sent[key]
             params = {**(params or {}), "target": member}
             if member in direct:
-                return self.pool.submit(direct[member].get, path, params)
-            gate = local.get(member)
+                fut = submit(direct[member].get, path, params)
+            else:
+                gate = local.get(member)
 
-            def forwarded() -> Response:
-                if gate is not None and gate.exception() is not None:
-                    raise gate.exception()
-                return reader.get(path, params)
+                def forwarded() -> Response:
+                    if gate is not None and gate.exception() is not None:
+                        raise gate.exception()
+                    return reader.get(path, params)
 
-            return self.pool.submit(forwarded)
+                fut = submit(forwarded)
+            sent[key] = fut
+            return fut
 
-        # Phase B: everything that needs phase A's lists, all at once.
         for m in names:
             if m not in probe_by_member:
                 local[m] = at(m, "/1.0")
-        pools_raw = a_pools.result().metadata or []
+        # Phase B starts before the listings arrive: each member's reads of the declared networks
+        # and of every pool named by the cheap list. The listings then decide which answers count
+        # (a read of an object the member does not hold is simply not used) and add any missing.
+        for n in self.desired.networks:
+            if n.type != "ovn":
+                for m in names:
+                    at(m, path_of("networks", n.name))
+        pool_names = _names(a_pool_names)
+        for p in pool_names:
+            for m in names:
+                at(m, path_of("storage-pools", p))
+        volumes_sent = {
+            p: submit(get, path_of("storage-pools", p, "volumes"), VOLUMES) for p in pool_names
+        }
+        etags = self._etag_reads(direct, reader)
+
         nets_raw = parse.managed_networks(a_nets.result().metadata or [])
-        pool_reads = {(p["name"], m): at(m, path_of("storage-pools", p["name"]))
-                      for p in pools_raw for m in (p.get("locations") or ())}
-        pool_reads = {k: f for k, f in pool_reads.items() if f is not None}
         net_reads = {}
         for n in nets_raw:
             if n.get("type") == "ovn":
-                net_reads[(n["name"], "")] = self.pool.submit(get, path_of("networks", n["name"]))
+                net_reads[(n["name"], "")] = submit(get, path_of("networks", n["name"]))
             else:
                 for m in n.get("locations") or ():
                     fut = at(m, path_of("networks", n["name"]))
                     if fut is not None:
                         net_reads[(n["name"], m)] = fut
+        pools_raw = a_pools.result().metadata or []
+        pool_reads = {(p["name"], m): at(m, path_of("storage-pools", p["name"]))
+                      for p in pools_raw for m in (p.get("locations") or ())}
+        pool_reads = {k: f for k, f in pool_reads.items() if f is not None}
         volume_reads = {
-            p["name"]: self.pool.submit(get, path_of("storage-pools", p["name"], "volumes"),
-                                        {"recursion": 1, "all-projects": "true"})
+            p["name"]: volumes_sent.get(p["name"])
+            or submit(get, path_of("storage-pools", p["name"], "volumes"), VOLUMES)
             for p in pools_raw
         }
         projects_raw = a_projects.result().metadata or []
         extra_profiles: list[tuple[str, Future]] = []
         if not backend.all_projects_profiles:
             extra_profiles = [
-                (p["name"], self.pool.submit(get, "/1.0/profiles", {"recursion": 1, "project": p["name"]}))
+                (p["name"], submit(get, "/1.0/profiles", {"recursion": 1, "project": p["name"]}))
                 for p in projects_raw
                 if p["name"] != "default" and (p.get("config") or {}).get("features.profiles") == "true"
             ]
-        etags = self._etag_reads(direct, reader)
 
         # Assemble.
         server_config = meta.get("config") or {}
@@ -309,6 +338,13 @@ class _Observer:
             out[("volume", v.project, v.pool, v.member or "", v.name)] = self.pool.submit(
                 client.get, path_of("storage-pools", v.pool, "volumes", v.type, v.name), params)
         return out
+
+
+def _names(fut: Future) -> list[str]:
+    """Object names from a collection GET without recursion (a list of URLs); none on failure."""
+    answer = _result(fut)
+    urls = (answer.metadata if answer else None) or []
+    return [unquote(urlsplit(u).path.rsplit("/", 1)[-1]) for u in urls if isinstance(u, str)]
 
 
 def _ok(fut: Future | None) -> bool:
