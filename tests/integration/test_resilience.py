@@ -22,19 +22,19 @@ from lxdplan.lab import host
 from test_apply import apply_ok, assert_converged
 
 
-def minimal(lab, workdir: Path, **cluster_config) -> dict:
+def fresh_walkthrough(make_lab, backend: str, workdir: Path, **cluster_config):
+    """A fresh unclustered lab, its uplink interfaces, and the walkthrough file for it."""
+    lab = make_lab(backend)
+    for i in range(len(lab.members)):
+        add_interface(lab, i, "ext0")
     doc = walkthrough(lab, workdir)
     doc["cluster"]["config"].update(cluster_config)
-    return doc
+    return lab, doc, write(doc, workdir / "lxdplan.yaml")
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_offline_member_blocks_until_force_removed(backend, make_lab, tmp_path):
-    lab = make_lab(backend)
-    for i in range(len(lab.members)):
-        add_interface(lab, i, "ext0")
-    doc = minimal(lab, tmp_path, **{"cluster.offline_threshold": 11})
-    path = write(doc, tmp_path / "lxdplan.yaml")
+    lab, doc, path = fresh_walkthrough(make_lab, backend, tmp_path, **{"cluster.offline_threshold": 11})
     apply_ok(path)
     assert_converged(path)
 
@@ -70,10 +70,7 @@ def test_offline_member_blocks_until_force_removed(backend, make_lab, tmp_path):
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_apply_killed_at_every_step_boundary_resumes(backend, make_lab, tmp_path):
-    lab = make_lab(backend)
-    for i in range(len(lab.members)):
-        add_interface(lab, i, "ext0")
-    path = write(minimal(lab, tmp_path), tmp_path / "lxdplan.yaml")
+    lab, _doc, path = fresh_walkthrough(make_lab, backend, tmp_path)
 
     def steps_left() -> int:
         plan = cli("plan", "-f", path, "--format", "json")
@@ -100,10 +97,7 @@ def test_apply_killed_at_every_step_boundary_resumes(backend, make_lab, tmp_path
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_apply_killed_mid_step_resumes(backend, make_lab, tmp_path):
-    lab = make_lab(backend)
-    for i in range(len(lab.members)):
-        add_interface(lab, i, "ext0")
-    path = write(minimal(lab, tmp_path), tmp_path / "lxdplan.yaml")
+    lab, _doc, path = fresh_walkthrough(make_lab, backend, tmp_path)
     # Kill while a step is in flight: wait for the "start:" line of a join, then SIGKILL.
     for marker in ("start: join member \"node2\"", "start: join member \"node3\"", "start: create"):
         proc = subprocess.Popen(
@@ -125,10 +119,7 @@ def test_apply_killed_mid_step_resumes(backend, make_lab, tmp_path):
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_two_applies_at_once_never_interleave(backend, make_lab, tmp_path):
-    lab = make_lab(backend)
-    for i in range(len(lab.members)):
-        add_interface(lab, i, "ext0")
-    path = write(minimal(lab, tmp_path), tmp_path / "lxdplan.yaml")
+    lab, _doc, path = fresh_walkthrough(make_lab, backend, tmp_path)
     argv = [sys.executable, "-m", "lxdplan", "apply", "-f", path, "--auto-approve"]
     procs = [subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               stdin=subprocess.DEVNULL, text=True) for _ in range(2)]
