@@ -45,9 +45,9 @@ def file_digest(path: str) -> str:
 def make_plan(desired: Desired, *, force_remove: Iterable[str] = ()) -> PlanResult:
     """Read the live cluster and plan against it."""
     from lxdplan.planner import plan as compute
-    from lxdplan.providers.observe import observe
+    from lxdplan.providers.observe import PLAN, observe
 
-    observed = observe(desired)
+    observed = observe(desired, detail=PLAN)
     return PlanResult(desired, observed, compute(desired, observed, force_remove=force_remove))
 
 
@@ -140,37 +140,50 @@ def run_apply(
     With ``saved_digest`` (from a saved plan) the cluster must look exactly as it did when that
     plan was made, else ``StalePlan``.
     """
-    from lxdplan.planner import plan as compute
-    from lxdplan.providers.actions import perform
-    from lxdplan.providers.observe import observe
+    from lxdplan.providers.observe import PLAN, observe
     from lxdplan.providers.session import Session
 
-    from lxdplan.plan import Action
-    from lxdplan.executor import Outcome
-
-    first = observe(desired)
-    if saved_digest is not None and first.digest() != saved_digest:
-        raise StalePlan("saved plan is stale: the cluster changed since it was made; run plan again")
-    with ApplyLocks(desired, break_lock=break_lock) as locks, Session(desired, first) as session:
-        if first.clustered:
-            locks.take_cluster_through(desired, first, {m.name: session.client(m.name) for m in desired.members})
-        observed = observe(desired)
-        if saved_digest is not None and observed.digest() != saved_digest:
+    # The host lock comes first: a second apply on this host stops here with a clear sentence
+    # instead of reading a cluster the first one is bootstrapping (LXD then refuses the reads).
+    # Observations use make_plan's detail, so a saved plan's digest compares like with like.
+    with ApplyLocks(desired, break_lock=break_lock) as locks:
+        first = observe(desired, detail=PLAN)
+        if saved_digest is not None and first.digest() != saved_digest:
             raise StalePlan("saved plan is stale: the cluster changed since it was made; run plan again")
-        plan = compute(desired, observed, force_remove=force_remove)
-        on_plan(plan)
-        if not plan.changes:
-            return ApplyResult(plan)
-        check_secrets(plan)
-        if not confirm(plan):
-            raise NotConfirmed("apply cancelled: nothing was changed")
-        session.observed = observed
+        with Session(desired, first) as session:
+            return _apply_in(desired, first, session, locks, force_remove=force_remove,
+                             saved_digest=saved_digest, confirm=confirm, on_plan=on_plan,
+                             on_event=on_event)
 
-        def event(ev: Event) -> None:
-            if (ev.kind == "end" and ev.step.action == Action.BOOTSTRAP
-                    and ev.result.outcome in (Outcome.DONE, Outcome.SKIPPED)):
-                locks.take_cluster(session.client(ev.step.name))
-            on_event(ev)
 
-        results = execute(plan.steps, lambda step: perform(session, step), on_event=event)
+def _apply_in(desired: Desired, first: Observed, session, locks: ApplyLocks, *, force_remove,
+              saved_digest, confirm, on_plan, on_event) -> ApplyResult:
+    """run_apply under the host lock, with a session opened on the first observation."""
+    from lxdplan.executor import Outcome
+    from lxdplan.plan import Action
+    from lxdplan.planner import plan as compute
+    from lxdplan.providers.actions import perform
+    from lxdplan.providers.observe import PLAN, observe
+
+    if first.clustered:
+        locks.take_cluster_through(desired, first, {m.name: session.client(m.name) for m in desired.members})
+    observed = observe(desired, detail=PLAN)
+    if saved_digest is not None and observed.digest() != saved_digest:
+        raise StalePlan("saved plan is stale: the cluster changed since it was made; run plan again")
+    plan = compute(desired, observed, force_remove=force_remove)
+    on_plan(plan)
+    if not plan.changes:
+        return ApplyResult(plan)
+    check_secrets(plan)
+    if not confirm(plan):
+        raise NotConfirmed("apply cancelled: nothing was changed")
+    session.observed = observed
+
+    def event(ev: Event) -> None:
+        if (ev.kind == "end" and ev.step.action == Action.BOOTSTRAP
+                and ev.result.outcome in (Outcome.DONE, Outcome.SKIPPED)):
+            locks.take_cluster(session.client(ev.step.name))
+        on_event(ev)
+
+    results = execute(plan.steps, lambda step: perform(session, step), on_event=event)
     return ApplyResult(plan, results)

@@ -7,6 +7,14 @@ flight together on a bounded thread pool. The per-member reads do not wait for t
 ``recursion=1`` listings: they start from the cheap pool name list and the file's networks, and
 the listings, arriving meanwhile, decide which answers count. An unreachable or offline member is
 recorded, never fatal; a wrong certificate pin or a backend mismatch is.
+
+Two levels of detail. ``FULL`` reads every member's view of every pool and network (``status``,
+``export`` and ``import`` show or copy them). ``PLAN`` reads only what the planner compares: a
+member's view of a pool or network when the file declares member-specific keys for that member,
+or when the object's cluster-wide status is not ``Created`` (a Pending object resumes from the
+members that lack a definition, an Errored one names the members that failed). A declared
+network read no member's view of gets its ETag from one untargeted GET. Two observations are
+comparable (``Observed.digest``) only at the same detail.
 """
 
 from __future__ import annotations
@@ -24,6 +32,8 @@ from lxdplan.providers.client import Client, Response, path_of
 from lxdplan.state.observed import Observed, ObservedNetwork, ObservedPool, Standalone
 
 MISSING = (ApiError, ConnectError)
+FULL, PLAN = "full", "plan"  # observe(detail=...)
+CREATED = "Created"
 VOLUMES = {"recursion": 1, "all-projects": "true"}
 
 
@@ -36,14 +46,21 @@ def make_clients(desired: Desired) -> dict[str, Client]:
 
 
 def observe(
-    desired: Desired, *, concurrency: int = 64, clients: dict[str, Client] | None = None
+    desired: Desired, *, concurrency: int = 64, clients: dict[str, Client] | None = None,
+    detail: str = FULL,
 ) -> Observed:
-    """The live state for ``desired``'s members. ``clients`` may be passed in to reuse them."""
+    """The live state for ``desired``'s members. ``clients`` may be passed in to reuse them.
+
+    ``detail`` is ``FULL`` (every member's view of every pool and network) or ``PLAN`` (only the
+    member views the planner compares; see the module docstring).
+    """
+    if detail not in (FULL, PLAN):
+        raise ValueError(f"observe detail must be {FULL!r} or {PLAN!r}, not {detail!r}")
     own = clients is None
     clients = clients if clients is not None else make_clients(desired)
     try:
         with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
-            return _Observer(desired, clients, pool).run()
+            return _Observer(desired, clients, pool, detail).run()
     finally:
         if own:
             for client in clients.values():
@@ -51,9 +68,24 @@ def observe(
 
 
 class _Observer:
-    def __init__(self, desired: Desired, clients: dict[str, Client], pool: ThreadPoolExecutor):
+    def __init__(self, desired: Desired, clients: dict[str, Client], pool: ThreadPoolExecutor,
+                 detail: str = FULL):
         self.desired, self.clients, self.pool = desired, clients, pool
+        self.lean = detail == PLAN
         self.probes: dict[str, Response] = {}
+        # Members whose view of a pool / network the file's member-specific keys need.
+        self.keyed_pools = {p.name: {m for m, c in p.members.items() if c}
+                            for p in desired.storage_pools}
+        self.keyed_nets = {n.name: {m for m, c in n.members.items() if c}
+                           for n in desired.networks}
+
+    def wanted(self, keyed: dict[str, set[str]], name: str, member: str,
+               status: str | None = None) -> bool:
+        """Whether to read ``member``'s view of pool/network ``name`` (``status`` from the
+        listing; ``None`` before the listing arrives, when only declared keys justify a read)."""
+        if not self.lean or (status is not None and status != CREATED):
+            return True
+        return member in keyed.get(name, ())
 
     # -- probing ----------------------------------------------------------------------------------
 
@@ -201,16 +233,23 @@ class _Observer:
             if m not in probe_by_member:
                 local[m] = at(m, "/1.0")
         # Phase B starts before the listings arrive: each member's reads of the declared networks
-        # and of every pool named by the cheap list. The listings then decide which answers count
-        # (a read of an object the member does not hold is simply not used) and add any missing.
+        # and of every pool named by the cheap list (at PLAN detail, only the reads the file's
+        # member-specific keys need, and the untargeted ETag read of a declared network that has
+        # none). The listings then decide which answers count (a read of an object the member
+        # does not hold is simply not used) and add any missing.
+        untargeted: dict[str, Future] = {}
         for n in self.desired.networks:
             if n.type != "ovn":
                 for m in names:
-                    at(m, path_of("networks", n.name))
+                    if self.wanted(self.keyed_nets, n.name, m):
+                        at(m, path_of("networks", n.name))
+                if self.lean and not self.keyed_nets.get(n.name):
+                    untargeted[n.name] = submit(get, path_of("networks", n.name))
         pool_names = _names(a_pool_names)
         for p in pool_names:
             for m in names:
-                at(m, path_of("storage-pools", p))
+                if self.wanted(self.keyed_pools, p, m):
+                    at(m, path_of("storage-pools", p))
         volumes_sent = {
             p: submit(get, path_of("storage-pools", p, "volumes"), VOLUMES) for p in pool_names
         }
@@ -218,17 +257,24 @@ class _Observer:
 
         nets_raw = parse.managed_networks(a_nets.result().metadata or [])
         net_reads = {}
+        declared_nets = {n.name for n in self.desired.networks}
         for n in nets_raw:
+            name, status = n["name"], n.get("status", "")
             if n.get("type") == "ovn":
-                net_reads[(n["name"], "")] = submit(get, path_of("networks", n["name"]))
-            else:
-                for m in n.get("locations") or ():
-                    fut = at(m, path_of("networks", n["name"]))
+                net_reads[(name, "")] = submit(get, path_of("networks", name))
+                continue
+            for m in n.get("locations") or ():
+                if self.wanted(self.keyed_nets, name, m, status):
+                    fut = at(m, path_of("networks", name))
                     if fut is not None:
-                        net_reads[(n["name"], m)] = fut
+                        net_reads[(name, m)] = fut
+            if (self.lean and name in declared_nets and name not in untargeted
+                    and not any(nn == name for nn, _ in net_reads)):
+                untargeted[name] = submit(get, path_of("networks", name))
         pools_raw = a_pools.result().metadata or []
         pool_reads = {(p["name"], m): at(m, path_of("storage-pools", p["name"]))
-                      for p in pools_raw for m in (p.get("locations") or ())}
+                      for p in pools_raw for m in (p.get("locations") or ())
+                      if self.wanted(self.keyed_pools, p["name"], m, p.get("status", ""))}
         pool_reads = {k: f for k, f in pool_reads.items() if f is not None}
         volume_reads = {
             p["name"]: volumes_sent.get(p["name"])
@@ -279,7 +325,7 @@ class _Observer:
             etag = _etag(ovn) if ovn else next(
                 (f.result().etag for (nn, _), f in net_reads.items() if nn == n["name"] and _ok(f)),
                 None,
-            )
+            ) or _etag(untargeted.get(n["name"]))
             networks[n["name"]] = parse.parse_network(n, per, etag)
         profiles = {}
         for project, fut in [("default", a_profiles)] + extra_profiles:

@@ -14,12 +14,17 @@ import pytest
 import yaml
 
 from handform import form_cluster, trust_token, unix
-from lxdplan.desired import ClusterGroup, Desired, Member, Profile, Project, StorageVolume
-from lxdplan.errors import LxdplanError
+from lxdplan.desired import (
+    ClusterGroup, Desired, Member, Network, Profile, Project, StoragePool, StorageVolume,
+)
+from lxdplan.errors import ApiError, LxdplanError
 from lxdplan.loader import load
 from lxdplan.providers.certs import fingerprint
 from lxdplan.providers.client import Client, probe_certificate
-from lxdplan.providers.observe import observe
+from lxdplan.providers.observe import FULL, PLAN, observe
+from lxdplan.planner import plan as compute
+from lxdplan.plan import Action, Kind
+from lxdplan.workflow import make_plan
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -192,3 +197,96 @@ def test_https_trust_token_incus(make_lab, tmp_path):
     with_pin = write_file(tmp_path / "pinned.yaml", [{**member, "fingerprint": fp.upper()}], "incus")
     env2 = {**env, "LXDPLAN_CONFIG_DIR": str(tmp_path / "cfg")}
     assert cli("auth", "trust", "-f", with_pin, env=env2).returncode == 0
+
+
+def _steps(plan) -> list[tuple]:
+    """A plan's steps without their ETags (a network's ETag may come from another member's view)."""
+    return [(s.id, s.action, s.kind, s.name, s.member, s.depends_on, s.before, s.after, s.reason,
+             s.blocked, s.payload) for s in plan.steps]
+
+
+@pytest.mark.parametrize("backend", ["lxd", "incus"])
+def test_plan_detail_reads_only_what_the_planner_compares(make_lab, backend):
+    """At PLAN detail a Pending pool still gets its missing defines, an Errored network its retry,
+    and a declared member-specific key that drifted its update; members nothing is declared for
+    are not read, and the plan equals the one made from a FULL read."""
+    lab = make_lab(backend)
+    form_cluster([(m.name, m.socket, m.address) for m in lab.members])
+    c = unix(lab.members[0].socket, "node1")
+    names = [m.name for m in lab.members]
+    ns = {m.name: m.namespace for m in lab.members}
+
+    def link(member: str, *args: str) -> None:
+        subprocess.run(["ip", "netns", "exec", ns[member], "ip", "link", *args], check=True)
+
+    for name, kind, body in (("data", "storage-pools", {"driver": "dir"}),
+                             ("ibr", "networks", {"type": "bridge"}),
+                             ("iplain", "networks", {"type": "bridge"}),
+                             ("ibad", "networks", {"type": "bridge"})):
+        for m in names:
+            c.post(f"/1.0/{kind}", {"name": name, **body}, params={"target": m})
+    c.post("/1.0/storage-pools", {"name": "data", "driver": "dir"})
+    bridge = {"type": "bridge", "config": {"ipv4.address": "none", "ipv6.address": "none"}}
+    c.post("/1.0/networks", {"name": "ibr", **bridge})
+    c.post("/1.0/networks", {"name": "iplain", **bridge})
+    link("node3", "add", "ibad", "type", "veth", "peer", "name", "ibadp")  # the bridge name, taken
+    with pytest.raises(ApiError):
+        c.post("/1.0/networks", {"name": "ibad", **bridge})
+    assert c.get("/1.0/networks/ibad").metadata["status"] == "Errored"
+    c.post("/1.0/storage-pools", {"name": "half", "driver": "dir"}, params={"target": "node1"})
+    # A member-specific key set by hand on node2: an interface inside node2's namespace.
+    for ext in ("iext0", "iext1"):
+        link("node2", "add", ext, "type", "veth", "peer", "name", f"{ext}p")
+    c.patch("/1.0/networks/ibr", {"config": {"bridge.external_interfaces": "iext0"}},
+            params={"target": "node2"})
+
+    def desired(ext: str) -> Desired:
+        return Desired(
+            path="lean.yaml", backend=backend,
+            members=tuple(Member(name=m.name, address=m.address, endpoint=m.endpoint)
+                          for m in lab.members),
+            storage_pools=(StoragePool(name="data", driver="dir"),
+                           StoragePool(name="half", driver="dir")),
+            networks=(Network(name="ibr", config=bridge["config"],
+                              members={"node2": {"bridge.external_interfaces": ext}}),
+                      Network(name="iplain", config=bridge["config"]),
+                      Network(name="ibad", config=bridge["config"])),
+        )
+
+    same = desired("iext0")
+    lean = observe(same, detail=PLAN)
+    # Only the member views the planner compares were read.
+    assert lean.storage_pools["data"].members == {} and lean.storage_pools["data"].status == "Created"
+    assert lean.networks["iplain"].members == {} and lean.networks["iplain"].etag
+    assert lean.networks["ibr"].members == {"node2": {"bridge.external_interfaces": "iext0"}}
+    assert lean.networks["ibr"].etag
+    assert lean.storage_pools["half"].status == "Pending"
+    assert list(lean.storage_pools["half"].members) == ["node1"]
+    assert lean.networks["ibad"].status == "Errored"
+    full = observe(same, detail=FULL)
+    assert sorted(lean.networks["ibad"].member_status) == names  # not Created: every member read
+    assert lean.networks["ibad"].member_status == full.networks["ibad"].member_status
+    assert lean.storage_pools["half"].member_status == full.storage_pools["half"].member_status
+    assert sorted(full.storage_pools["data"].members) == names
+    assert sorted(full.networks["iplain"].members) == names
+
+    plan = make_plan(same).plan  # the CLI's path: PLAN detail
+    assert _steps(plan) == _steps(compute(same, full))
+    by = {(s.action, s.kind, s.name, s.member): s for s in plan.steps}
+    assert {k for k in by if k[2] == "half"} == {
+        (Action.DEFINE, Kind.STORAGE_POOL, "half", "node2"),
+        (Action.DEFINE, Kind.STORAGE_POOL, "half", "node3"),
+        (Action.INSTANTIATE, Kind.STORAGE_POOL, "half", None),
+    }
+    retry = by[(Action.INSTANTIATE, Kind.NETWORK, "ibad", None)]
+    assert retry.payload["retry"] and retry.reason.startswith("network ibad is Errored")
+    assert not [k for k in by if k[2] in ("ibr", "iplain", "data")]  # they match the file
+
+    drifted = desired("iext1")
+    plan = make_plan(drifted).plan
+    assert _steps(plan) == _steps(compute(drifted, observe(drifted, detail=FULL)))
+    by_key = {(s.action, s.name, s.member): s for s in plan.steps}
+    update = by_key[(Action.UPDATE, "ibr", "node2")]
+    assert update.before == {"config": {"bridge.external_interfaces": "iext0"}}
+    assert update.after == {"config": {"bridge.external_interfaces": "iext1"}}
+    assert not [k for k in by_key if k[1] in ("iplain", "data")]
