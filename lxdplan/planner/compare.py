@@ -116,6 +116,18 @@ def split_changes(changes: Mapping[str, Change]) -> tuple[dict[str, Value], dict
     return before, after
 
 
+def config_views(changes: Mapping[str, Change], live_description: str,
+                 description: str) -> tuple[dict, dict]:
+    """The ``before``/``after`` of an update: changed config keys, and the description when it
+    differs. Both empty when nothing differs."""
+    old, new = split_changes(changes)
+    before: dict = {"config": old} if old else {}
+    after: dict = {"config": new} if new else {}
+    if live_description != description:
+        before["description"], after["description"] = live_description, description
+    return before, after
+
+
 def diff_devices(
     live: Mapping[str, Mapping[str, str]], desired: Mapping[str, Mapping[str, str]]
 ) -> tuple[dict, dict]:

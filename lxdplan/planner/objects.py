@@ -9,7 +9,7 @@ from lxdplan.errors import PlanError
 from lxdplan.plan import Action, Kind, Unmanaged
 from lxdplan.planner.compare import (
     AUTO_NETWORK_KEYS, AUTO_POOL_KEYS, IMMUTABLE_POOL_MEMBER_KEYS, diff_config, diff_declared,
-    _desc, ignored, shown, split_changes,
+    _desc, config_views, ignored, shown, split_changes,
 )
 from lxdplan.planner.context import Context
 
@@ -161,12 +161,8 @@ def _retry_errored(ctx: Context, sort: _Sort, obj, live, type_: str) -> str:
 def _updates(ctx: Context, sort: _Sort, obj, live, type_: str, *, after: list[str]) -> None:
     auto = sort.auto(type_)
     changes = diff_config(live.config, obj.config, auto=auto)
-    before, new = split_changes(changes)
-    b: dict = {"config": before} if before else {}
-    a: dict = {"config": new} if new else {}
-    if live.description != obj.description:
-        b["description"], a["description"] = live.description, obj.description
-    if changes or "description" in a:
+    b, a = config_views(changes, live.description, obj.description)
+    if b or a:
         ctx.steps.add(
             Action.UPDATE, sort.kind, obj.name, depends_on=after, before=b, after=a,
             reason=f"cluster-wide config of {sort.noun} {obj.name} differs from the file",

@@ -6,7 +6,7 @@ from lxdplan import keys
 from lxdplan.errors import PlanError
 from lxdplan.plan import Action, Kind, Unmanaged
 from lxdplan.planner.compare import (
-    AUTO_PROJECT_PREFIX, _desc, diff_config, shown, diff_devices, split_changes,
+    AUTO_PROJECT_PREFIX, _desc, diff_config, shown, diff_devices, config_views,
 )
 from lxdplan.planner.context import Context
 from lxdplan.planner.objects import put_config, where
@@ -101,11 +101,7 @@ def plan_projects(ctx: Context) -> None:
 
 def _update(ctx, kind, name, live, description, changes, dev_before, dev_after, *, noun, payload,
             depends_on=()) -> None:
-    before, after = split_changes(changes)
-    b: dict = {"config": before} if before else {}
-    a: dict = {"config": after} if after else {}
-    if live.description != description:
-        b["description"], a["description"] = live.description, description
+    b, a = config_views(changes, live.description, description)
     if dev_before:
         b["devices"] = dev_before
     if dev_after:
@@ -232,11 +228,7 @@ def plan_volumes(ctx: Context) -> None:
             continue
         defaults = _pool_defaults(ctx, vol.pool)
         changes = diff_config(live.config, vol.config, inherited=defaults)
-        before, after = split_changes(changes)
-        b: dict = {"config": before} if before else {}
-        a: dict = {"config": after} if after else {}
-        if live.description != vol.description:
-            b["description"], a["description"] = live.description, vol.description
+        b, a = config_views(changes, live.description, vol.description)
         if b or a:
             inherited = {k: v for k, v in live.config.items()
                          if k not in vol.config and defaults.get(k) == v}

@@ -100,10 +100,10 @@ def parse_member(
     )
 
 
-def parse_pool(item: dict[str, Any], per_member: dict[str, dict[str, Any]] | None = None) -> ObservedPool:
-    """A pool from the collection (no target) plus each member's ``?target=`` answer."""
-    driver = item.get("driver", "")
-    specific = keys.pool_member_keys(driver)
+def _two_phase(item: dict[str, Any], specific: frozenset[str],
+               per_member: dict[str, dict[str, Any]] | None) -> dict[str, Any]:
+    """The fields pools and networks share: cluster-wide config from the collection, each
+    member's specific keys and status from its ``?target=`` answer."""
     config = clean_config(item.get("config"))
     members: dict[str, dict[str, str]] = {}
     status: dict[str, str] = {}
@@ -111,9 +111,8 @@ def parse_pool(item: dict[str, Any], per_member: dict[str, dict[str, Any]] | Non
         full = clean_config(meta.get("config"))
         members[member] = {k: v for k, v in full.items() if k in specific}
         status[member] = meta.get("status", "")
-    return ObservedPool(
+    return dict(
         name=item["name"],
-        driver=driver,
         description=item.get("description", ""),
         status=item.get("status", ""),
         config={k: v for k, v in config.items() if k not in specific},
@@ -123,6 +122,12 @@ def parse_pool(item: dict[str, Any], per_member: dict[str, dict[str, Any]] | Non
         used_by=tuple(sorted(item.get("used_by") or ())),
         managed_by_lxdplan=owned(config),
     )
+
+
+def parse_pool(item: dict[str, Any], per_member: dict[str, dict[str, Any]] | None = None) -> ObservedPool:
+    """A pool from the collection (no target) plus each member's ``?target=`` answer."""
+    driver = item.get("driver", "")
+    return ObservedPool(driver=driver, **_two_phase(item, keys.pool_member_keys(driver), per_member))
 
 
 def parse_network(
@@ -130,28 +135,10 @@ def parse_network(
     per_member: dict[str, dict[str, Any]] | None = None,
     etag: str | None = None,
 ) -> ObservedNetwork:
+    """A managed network from the collection plus each member's ``?target=`` answer."""
     net_type = item.get("type", "")
-    specific = keys.network_member_keys(net_type)
-    config = clean_config(item.get("config"))
-    members: dict[str, dict[str, str]] = {}
-    status: dict[str, str] = {}
-    for member, meta in (per_member or {}).items():
-        full = clean_config(meta.get("config"))
-        members[member] = {k: v for k, v in full.items() if k in specific}
-        status[member] = meta.get("status", "")
-    return ObservedNetwork(
-        name=item["name"],
-        type=net_type,
-        description=item.get("description", ""),
-        status=item.get("status", ""),
-        config={k: v for k, v in config.items() if k not in specific},
-        members=members,
-        member_status=status,
-        locations=tuple(sorted(item.get("locations") or ())),
-        used_by=tuple(sorted(item.get("used_by") or ())),
-        managed_by_lxdplan=owned(config),
-        etag=etag,
-    )
+    fields = _two_phase(item, keys.network_member_keys(net_type), per_member)
+    return ObservedNetwork(type=net_type, etag=etag, **fields)
 
 
 def managed_networks(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
