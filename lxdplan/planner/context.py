@@ -69,6 +69,10 @@ class Context:
 
     def member_block(self, name: str) -> str | None:
         """Why a step on this member cannot run now, or None."""
+        alone = self.observed.standalone.get(name)
+        if alone is not None and alone.reachable and not alone.trusted:
+            return (f"{name} does not trust lxdplan's client certificate yet: run "
+                    f"`lxdplan auth trust -f {self.desired.path}`")
         status = self.status(name)
         if status == OFFLINE:
             return f"{name} is offline"

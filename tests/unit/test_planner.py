@@ -168,6 +168,15 @@ def test_member_down_before_the_cluster_notices_is_unreachable_not_drifted():
     assert steps["network/br0/instantiate"].blocked.startswith("n3 cannot be reached")
 
 
+def test_member_that_does_not_trust_lxdplan_blocks_its_steps_with_the_fix():
+    observed = fresh(("n1", "n2", "n3"))
+    observed.standalone["n2"] = Standalone(name="n2", reachable=True, trusted=False)
+    steps = by_id(plan(desired(), observed))
+    assert steps["member/n1/bootstrap"].blocked is None
+    assert steps["member/n2/join"].blocked == (
+        "n2 does not trust lxdplan's client certificate yet: run `lxdplan auth trust -f lxdplan.yaml`")
+
+
 def test_removal_graceful_force_and_blocked():
     observed = cluster(("n1", "n2", "n3", "n4", "n5"), members=live_members(
         "n1", "n2", "n3", "n4", "n5", status={"n4": "Offline", "n5": "Offline"}))
