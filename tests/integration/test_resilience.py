@@ -146,3 +146,27 @@ def test_two_applies_at_once_never_interleave(backend, make_lab, tmp_path):
     apply_ok(path, "--break-lock")
     assert "user.lxdplan.lock" not in query(lab, "/1.0")["config"]
     assert_converged(path)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_growing_the_cluster_joins_with_the_new_members_specific_keys(backend, make_lab, tmp_path):
+    """Form with two members, then add the third: its join carries its own pool source and bridge
+    uplink (member_config), and the cluster converges."""
+    lab, doc, path = fresh_walkthrough(make_lab, backend, tmp_path)
+    small = copy.deepcopy(doc)
+    small["cluster"]["members"] = small["cluster"]["members"][:2]
+    for obj in small["storage_pools"] + small["networks"]:
+        obj.get("members", {}).pop("node3", None)
+    apply_ok(write(small, Path(path)))
+    assert member_status(lab, "node3") == "absent"
+    assert_converged(path)
+
+    plan = cli("plan", "-f", write(doc, Path(path)), "--detailed-exitcode")
+    assert plan.returncode == 2 and 'member "node3"' in plan.stdout and "join" in plan.stdout
+    apply_ok(path)
+    assert member_status(lab, "node3") == "Online"
+    pool = query(lab, "/1.0/storage-pools/data?target=node3")
+    assert pool["status"] == "Created" and pool["config"]["source"] == str(tmp_path / "data-node3")
+    net = query(lab, "/1.0/networks/lxdbr1?target=node3")
+    assert net["config"]["bridge.external_interfaces"] == "ext0"
+    assert_converged(path)
