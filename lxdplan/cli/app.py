@@ -31,6 +31,12 @@ def _root(
     """Plan and apply LXD and Incus clusters from one declarative YAML file."""
 
 
+# `--version` on every command as well as on `lxdplan` itself (not passed to the function).
+VERSION_OPTION = typer.Option(
+    False, "--version", callback=_version, is_eager=True, expose_value=False,
+    help="Print the version and exit.",
+)
+
 # Shared option for every command that reads the desired-state file.
 FILE_OPTION = typer.Option(
     "lxdplan.yaml",

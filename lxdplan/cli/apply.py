@@ -7,7 +7,7 @@ from typing import List, Optional
 
 import typer
 
-from lxdplan.cli.app import app
+from lxdplan.cli.app import VERSION_OPTION, app
 from lxdplan.cli.common import fail, load_or_exit
 from lxdplan.cli.output import error, out, plural, style, use_colour
 from lxdplan.errors import LxdplanError
@@ -84,6 +84,7 @@ def apply(
     break_lock: bool = typer.Option(
         False, "--break-lock", help="Take the cluster lock even if another apply holds it (a dead one)."
     ),
+    _version: bool = VERSION_OPTION,
 ) -> None:
     """Carry out the steps that make the cluster match the file (or a saved plan)."""
     from lxdplan.cli.plan import Format, render

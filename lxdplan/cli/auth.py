@@ -7,7 +7,7 @@ from typing import List
 
 import typer
 
-from lxdplan.cli.app import FILE_OPTION, app
+from lxdplan.cli.app import FILE_OPTION, VERSION_OPTION, app
 from lxdplan.cli.output import error, out, warn
 from lxdplan.errors import LxdplanError, ValidationError
 
@@ -17,7 +17,7 @@ app.add_typer(auth, name="auth")
 
 
 @auth.command("init")
-def init() -> None:
+def init(_version: bool = VERSION_OPTION) -> None:
     """Make lxdplan's client certificate (reused when it exists); print its path and fingerprint."""
     from lxdplan.providers.certs import ensure_client_cert
 
@@ -39,6 +39,7 @@ def trust(
         "(repeatable); for scripts."),
     yes: bool = typer.Option(False, "--yes", "-y", help="Accept every unpinned member certificate "
                              "without asking (trust on first use)."),
+    _version: bool = VERSION_OPTION,
 ) -> None:
     """Pin each member's certificate and get lxdplan's client certificate trusted by it."""
     from lxdplan.loader import load

@@ -7,7 +7,7 @@ import time
 
 import typer
 
-from lxdplan.cli.app import app
+from lxdplan.cli.app import VERSION_OPTION, app
 from lxdplan.cli.output import error, out, style
 from lxdplan.errors import LxdplanError
 
@@ -44,6 +44,7 @@ def lab_up(
         "instead of the default one: its members get the lab's addresses, its dir pool sources and "
         "external interfaces are made on the lab's members.",
     ),
+    _version: bool = VERSION_OPTION,
 ) -> None:
     """Start unclustered daemons and write a ready lxdplan.yaml for them.
 
@@ -78,7 +79,7 @@ def lab_up(
 
 
 @lab_app.command("down")
-def lab_down(name: str = NAME_OPTION) -> None:
+def lab_down(name: str = NAME_OPTION, _version: bool = VERSION_OPTION) -> None:
     """Stop the lab's daemons and remove its namespaces, bridge, mounts and directory."""
     from lxdplan import lab
 
@@ -91,7 +92,7 @@ def lab_down(name: str = NAME_OPTION) -> None:
 
 
 @lab_app.command("status")
-def lab_status(name: str = NAME_OPTION) -> None:
+def lab_status(name: str = NAME_OPTION, _version: bool = VERSION_OPTION) -> None:
     """Show each daemon of the lab: pid, alive or dead, address, namespace. Exit 1 if there is no such lab."""
     from lxdplan import lab
 

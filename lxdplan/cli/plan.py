@@ -8,7 +8,7 @@ from typing import List, Optional
 
 import typer
 
-from lxdplan.cli.app import FILE_OPTION, app
+from lxdplan.cli.app import FILE_OPTION, VERSION_OPTION, app
 from lxdplan.cli.common import fail, load_or_exit, warn_unreachable
 from lxdplan.cli.output import out, use_colour, warn
 from lxdplan.errors import LxdplanError
@@ -43,6 +43,7 @@ def plan(
     force_remove: List[str] = typer.Option(
         [], "--force-remove", help="Allow force-removing this offline member (repeatable)."
     ),
+    _version: bool = VERSION_OPTION,
 ) -> None:
     """Read the live cluster and print the ordered steps that make it match the file."""
     from lxdplan.workflow import make_plan

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from lxdplan.cli.app import FILE_OPTION, app
+from lxdplan.cli.app import FILE_OPTION, VERSION_OPTION, app
 from lxdplan.cli.common import load_or_exit
 from lxdplan.cli.output import out, plural
 
 
 @app.command()
-def validate(file: str = FILE_OPTION) -> None:
+def validate(file: str = FILE_OPTION, _version: bool = VERSION_OPTION) -> None:
     """Load and check the desired-state file; no network. Exit 0 valid, 1 not."""
     desired = load_or_exit(file)
     counts = ", ".join([
