@@ -88,7 +88,8 @@ def apply(
 ) -> None:
     """Carry out the steps that make the cluster match the file (or a saved plan)."""
     from lxdplan.cli.plan import Format, render
-    from lxdplan.executor import ApplyFailed, Outcome
+    from lxdplan.executor import Outcome
+    from lxdplan.plan import Action
     from lxdplan.workflow import NotConfirmed, file_digest, run_apply
 
     saved_digest = None
@@ -112,6 +113,10 @@ def apply(
             error(f"{file}, which {plan_file} was made from, cannot be read: {exc.strerror}")
             raise typer.Exit(1)
         saved_digest = saved.observed_digest
+        # A plan made with --force-remove carries its force-removes: applying it allows them.
+        force_remove = list(force_remove) + [
+            s.name for s in saved.plan.steps if s.action == Action.FORCE_REMOVE
+        ]
     file = file or "lxdplan.yaml"
     desired = load_or_exit(file)
 
@@ -132,9 +137,7 @@ def apply(
     except NotConfirmed as exc:
         out(str(exc))
         raise typer.Exit(1)
-    except ApplyFailed as exc:
-        raise fail(exc)
-    except LxdplanError as exc:
+    except LxdplanError as exc:  # ApplyFailed included: it names the step, member and what was done
         raise fail(exc)
     if not result.plan.changes:
         out("No changes. The cluster matches the file.")

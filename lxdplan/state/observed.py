@@ -167,14 +167,17 @@ class Observed:
     def digest(self) -> str:
         """A stable hash of everything observed; a saved plan is stale when this changes.
 
-        ETags and the apply lock are left out: taking the lock changes both, and every change an
-        ETag stands for is already in the content hashed here.
+        ETags, the apply lock and members' messages are left out: taking the lock changes the
+        first two, every change an ETag stands for is already in the content hashed here, and a
+        message such as "No heartbeat for 12.3s" changes by itself.
         """
         blob = json.dumps(_without_volatile(self.to_dict()), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()
 
 
-_DIGEST_SKIP = frozenset({"etag", "config_etag", "local_etag"})
+# ETags stand for content hashed anyway; a member's message changes by itself ("No heartbeat
+# for 12.3s") and nothing is planned on it.
+_DIGEST_SKIP = frozenset({"etag", "config_etag", "local_etag", "message"})
 
 
 def _without_volatile(value: Any) -> Any:
