@@ -9,8 +9,9 @@ from lxdplan.desired import Desired
 from lxdplan.errors import LxdplanError, ValidationError
 
 
-def load_or_exit(file: str, *, quiet_warnings: bool = False) -> Desired:
-    """Load the desired-state file; print every problem and exit 1 when it is invalid."""
+def load_with_warnings(file: str) -> tuple[Desired, list[str]]:
+    """Load the desired-state file and return its warnings as sentences; print every problem
+    and exit 1 when it is invalid."""
     from lxdplan.loader import load
 
     try:
@@ -22,9 +23,15 @@ def load_or_exit(file: str, *, quiet_warnings: bool = False) -> Desired:
     except LxdplanError as exc:
         error(str(exc))
         raise typer.Exit(1)
+    return desired, [str(diag) for diag in warnings]
+
+
+def load_or_exit(file: str, *, quiet_warnings: bool = False) -> Desired:
+    """Load the desired-state file, printing its warnings unless ``quiet_warnings``."""
+    desired, warnings = load_with_warnings(file)
     if not quiet_warnings:
-        for diag in warnings:
-            warn(str(diag))
+        for sentence in warnings:
+            warn(sentence)
     return desired
 
 
@@ -34,8 +41,12 @@ def fail(exc: LxdplanError) -> typer.Exit:
     return typer.Exit(1)
 
 
-def warn_unreachable(observed) -> None:
+def unreachable(observed) -> list[str]:
     """One sentence per declared member lxdplan could not reach, with the reason."""
-    for alone in observed.standalone.values():
-        if not alone.reachable:
-            warn(alone.error or f"member {alone.name} cannot be reached")
+    return [alone.error or f"member {alone.name} cannot be reached"
+            for alone in observed.standalone.values() if not alone.reachable]
+
+
+def warn_unreachable(observed) -> None:
+    for sentence in unreachable(observed):
+        warn(sentence)

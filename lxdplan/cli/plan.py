@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import sys
 from typing import List, Optional
@@ -9,7 +10,7 @@ from typing import List, Optional
 import typer
 
 from lxdplan.cli.app import FILE_OPTION, VERSION_OPTION, app
-from lxdplan.cli.common import fail, load_or_exit, warn_unreachable
+from lxdplan.cli.common import fail, load_with_warnings, unreachable, warn_unreachable
 from lxdplan.cli.output import out, use_colour, warn
 from lxdplan.errors import LxdplanError
 
@@ -48,7 +49,10 @@ def plan(
     """Read the live cluster and print the ordered steps that make it match the file."""
     from lxdplan.workflow import make_plan
 
-    desired = load_or_exit(file, quiet_warnings=fmt != Format.text)
+    desired, warnings = load_with_warnings(file)
+    if fmt == Format.text:
+        for sentence in warnings:
+            warn(sentence)
     try:
         result = make_plan(desired, force_remove=force_remove)
         if out_path:
@@ -57,9 +61,13 @@ def plan(
             save_plan(result.plan, result.observed, file, out_path)
     except LxdplanError as exc:
         raise fail(exc)
+    plan_ = result.plan
     if fmt == Format.text:
         warn_unreachable(result.observed)
-    out(render(result.plan, fmt))
+    else:  # JSON and markdown carry the warnings in the document itself
+        extra = tuple(warnings) + tuple(unreachable(result.observed))
+        plan_ = dataclasses.replace(plan_, diagnostics=plan_.diagnostics + extra)
+    out(render(plan_, fmt))
     if out_path and fmt == Format.text:
         out(f"Saved the plan to {out_path}: apply it with `lxdplan apply {out_path}`.")
     if detailed_exitcode and result.plan.changes:

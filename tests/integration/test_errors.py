@@ -110,6 +110,8 @@ def test_unreachable_member_before_the_cluster_exists(errs):
     assert plan.returncode == 2 and "Traceback" not in plan.stderr, plan.stderr
     assert f"warning: {why}" in plan.stderr and "Connection refused" in plan.stderr
     assert "blocked" in plan.stdout and "node2 cannot be reached" in plan.stdout
+    as_json = json.loads(cli("plan", "-f", path, "--format", "json").stdout)
+    assert any(d.startswith(why) for d in as_json["diagnostics"])  # JSON carries it too
     status = cli("status", "-f", path)
     assert status.returncode == 0 and f"warning: {why}" in status.stderr, status.stderr
     assert "node2" in status.stdout
