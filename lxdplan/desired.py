@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Callable
 
 from lxdplan.errors import LxdplanError
 
@@ -42,6 +43,23 @@ class Secret:
         return SENSITIVE
 
     __repr__ = __str__
+
+
+def map_values(value: Any, leaf: Callable[[Any], Any]) -> Any:
+    """``value`` with ``leaf`` applied to every scalar (``Secret`` included) inside its dicts and
+    lists/tuples (tuples come back as lists): how payloads are revealed, saved and printed."""
+    if isinstance(value, dict):
+        return {str(k): map_values(v, leaf) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [map_values(v, leaf) for v in value]
+    return leaf(value)
+
+
+def secrets_in(value: Any) -> list[Secret]:
+    """Every ``Secret`` inside ``value``'s dicts and lists."""
+    found: list[Secret] = []
+    map_values(value, lambda v: found.append(v) if isinstance(v, Secret) else None)
+    return found
 
 
 Value = str | Secret | None

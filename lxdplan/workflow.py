@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
-from lxdplan.desired import Desired
+from lxdplan.desired import Desired, secrets_in
 from lxdplan.errors import LxdplanError
 from lxdplan.executor import Event, StepResult, execute
 from lxdplan.plan import Plan
@@ -51,19 +51,6 @@ def make_plan(desired: Desired, *, force_remove: Iterable[str] = ()) -> PlanResu
     return PlanResult(desired, observed, compute(desired, observed, force_remove=force_remove))
 
 
-def _secrets(value) -> Iterable:
-    from lxdplan.desired import Secret
-
-    if isinstance(value, Secret):
-        yield value
-    elif isinstance(value, dict):
-        for v in value.values():
-            yield from _secrets(v)
-    elif isinstance(value, (list, tuple)):
-        for v in value:
-            yield from _secrets(v)
-
-
 def check_secrets(plan: Plan) -> None:
     """Every secret the steps will send can be read now, so a missing variable stops the apply
     before anything changes instead of half-way through. (Values are read and dropped: the
@@ -72,7 +59,7 @@ def check_secrets(plan: Plan) -> None:
     for step in plan.steps:
         if step.blocked:
             continue
-        for secret in _secrets(step.payload):
+        for secret in secrets_in(step.payload):
             try:
                 secret.resolve()
             except LxdplanError as exc:

@@ -6,7 +6,7 @@ import enum
 import json
 from typing import Any
 
-from lxdplan.desired import SENSITIVE, Secret
+from lxdplan.desired import SENSITIVE, Secret, map_values
 from lxdplan.plan import Kind, Plan, Step
 
 KIND_LABEL = {kind: kind.noun for kind in Kind}
@@ -14,15 +14,12 @@ KIND_LABEL = {kind: kind.noun for kind in Kind}
 
 def jsonable(value: Any) -> Any:
     """Plain JSON data; every ``Secret`` becomes ``"(sensitive)"``."""
-    if isinstance(value, Secret):
-        return SENSITIVE
-    if isinstance(value, enum.Enum):
-        return value.value
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [jsonable(v) for v in value]
-    return value
+    def leaf(v: Any) -> Any:
+        if isinstance(v, Secret):
+            return SENSITIVE
+        return v.value if isinstance(v, enum.Enum) else v
+
+    return map_values(value, leaf)
 
 
 def show(value: Any) -> str:

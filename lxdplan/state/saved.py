@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lxdplan.desired import Secret
+from lxdplan.desired import Secret, map_values
 from lxdplan.errors import LxdplanError
 from lxdplan.plan import Action, Kind, Plan, Step, Unmanaged
 from lxdplan.state.observed import Observed
@@ -45,13 +45,7 @@ def file_sha256(path: str | os.PathLike) -> str:
 
 
 def _encode(value: Any) -> Any:
-    if isinstance(value, Secret):
-        return {_SECRET_TAG: value.as_reference()}
-    if isinstance(value, dict):
-        return {str(k): _encode(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_encode(v) for v in value]
-    return value
+    return map_values(value, lambda v: {_SECRET_TAG: v.as_reference()} if isinstance(v, Secret) else v)
 
 
 def _decode(value: Any) -> Any:

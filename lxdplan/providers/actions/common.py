@@ -6,7 +6,7 @@ from contextlib import contextmanager
 from typing import Any, Callable, Iterator
 
 from lxdplan import keys
-from lxdplan.desired import Secret
+from lxdplan.desired import Secret, map_values
 from lxdplan.errors import ApiError, PreconditionFailed
 from lxdplan.plan import Kind, Step
 from lxdplan.providers.client import Client, Response
@@ -16,13 +16,7 @@ NOUNS = {kind: "server config" if kind is Kind.SERVER else kind.noun for kind in
 
 def reveal(value: Any) -> Any:
     """A payload value as sent: ``Secret``s resolved now, maps and lists walked."""
-    if isinstance(value, Secret):
-        return value.resolve()
-    if isinstance(value, dict):
-        return {k: reveal(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [reveal(v) for v in value]
-    return value
+    return map_values(value, lambda v: v.resolve() if isinstance(v, Secret) else v)
 
 
 def get_or_none(client: Client, path: str, params: dict[str, Any] | None = None) -> Response | None:
