@@ -149,7 +149,7 @@ def _apply_in(desired: Desired, first: Observed, session, locks: ApplyLocks, *, 
     from lxdplan.executor import Outcome
     from lxdplan.plan import Action
     from lxdplan.planner import plan as compute
-    from lxdplan.providers.actions import perform
+    from lxdplan.providers.actions import performer
     from lxdplan.providers.observe import PLAN, observe
 
     if first.clustered:
@@ -172,5 +172,5 @@ def _apply_in(desired: Desired, first: Observed, session, locks: ApplyLocks, *, 
             locks.take_cluster(session.client(ev.step.name))
         on_event(ev)
 
-    results = execute(plan.steps, lambda step: perform(session, step), on_event=event)
+    results = execute(plan.steps, performer(session), on_event=event)
     return ApplyResult(plan, results)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from lxdplan import keys
 from lxdplan.desired import Desired
+from lxdplan.providers.actions.resources import owned_groups, set_owned_groups
 from lxdplan.providers.client import Client, path_of
 from lxdplan.state.observed import Observed, profile_key
 
@@ -61,9 +62,6 @@ def adopt(client: Client, desired: Desired, observed: Observed) -> list[str]:
     groups = [g.name for g in desired.cluster_groups
               if g.name in observed.cluster_groups and not observed.cluster_groups[g.name].managed_by_lxdplan]
     if groups:
-        answer = client.get("/1.0")
-        current = ((answer.metadata or {}).get("config") or {}).get(keys.CLUSTER_GROUPS_OWNER_KEY, "")
-        names = sorted({n for n in current.split(",") if n} | set(groups))
-        client.patch("/1.0", {"config": {keys.CLUSTER_GROUPS_OWNER_KEY: ",".join(names)}}, etag=answer.etag)
+        set_owned_groups(client, owned_groups(client) + groups)
         done.extend(f"cluster group {g}" for g in groups)
     return done

@@ -22,7 +22,6 @@ from lxdplan.state.observed import (
     Standalone,
 )
 
-CLUSTER_GROUPS_KEY = "user.lxdplan.cluster_groups"
 
 
 def clean_config(config: dict[str, Any] | None) -> dict[str, str]:
@@ -172,9 +171,10 @@ def parse_project(item: dict[str, Any], etag: str | None = None) -> ObservedProj
     )
 
 
-def managed_group_names(server_config: dict[str, str]) -> frozenset[str]:
+def managed_group_names(server_config: dict[str, str],
+                        key: str = keys.CLUSTER_GROUPS_OWNER_KEY) -> frozenset[str]:
     """Cluster groups carry no config: lxdplan lists the ones it manages in a server key."""
-    raw = server_config.get(CLUSTER_GROUPS_KEY, "")
+    raw = server_config.get(key, "")
     return frozenset(n.strip() for n in raw.split(",") if n.strip())
 
 

@@ -15,6 +15,7 @@ from lxdplan.providers.actions.common import (
     comparable, get_or_none, gone, owned, precondition, reveal, same_config,
 )
 from lxdplan.providers.client import Client, path_of
+from lxdplan.providers.parse import managed_group_names
 from lxdplan.providers.session import Session
 
 
@@ -105,12 +106,13 @@ def delete(s: Session, step: Step) -> bool:
 
 # -- cluster groups -------------------------------------------------------------------------------
 
-def _owned_groups(client: Client, key: str) -> list[str]:
+def owned_groups(client: Client, key: str = keys.CLUSTER_GROUPS_OWNER_KEY) -> list[str]:
+    """The cluster groups lxdplan manages, from the server key that lists them."""
     config = client.get("/1.0").metadata.get("config") or {}
-    return [n.strip() for n in str(config.get(key, "")).split(",") if n.strip()]
+    return sorted(managed_group_names({key: str(config.get(key, ""))}, key))
 
 
-def _set_owned_groups(client: Client, key: str, names: list[str]) -> None:
+def set_owned_groups(client: Client, names: list[str], key: str = keys.CLUSTER_GROUPS_OWNER_KEY) -> None:
     client.patch("/1.0", {"config": {key: ",".join(sorted(set(names)))}})
 
 
@@ -119,9 +121,9 @@ def create_group(s: Session, step: Step) -> bool:
     if get_or_none(w.client, w.path) is not None:
         return False
     key = step.payload.get("owner_key", keys.CLUSTER_GROUPS_OWNER_KEY)
-    names = _owned_groups(w.client, key)
+    names = owned_groups(w.client, key)
     if w.name not in names:
-        _set_owned_groups(w.client, key, names + [w.name])
+        set_owned_groups(w.client, names + [w.name], key)
     w.client.post(w.collection, {"name": w.name, "description": step.payload.get("description", ""),
                                  "members": []})
     return True
@@ -132,8 +134,8 @@ def delete_group(s: Session, step: Step) -> bool:
     # Check first: LXD 5.0.2 answers a delete of a missing group with 500, not 404.
     deleted = get_or_none(w.client, w.path) is not None and gone(lambda: w.client.delete(w.path))
     key = step.payload.get("owner_key", keys.CLUSTER_GROUPS_OWNER_KEY)
-    names = _owned_groups(w.client, key)
+    names = owned_groups(w.client, key)
     if w.name in names:
-        _set_owned_groups(w.client, key, [n for n in names if n != w.name])
+        set_owned_groups(w.client, [n for n in names if n != w.name], key)
         return True
     return deleted
