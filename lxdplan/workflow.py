@@ -91,14 +91,12 @@ class ApplyLocks:
             lock.acquire()
             self.cluster = lock
 
-    def take_cluster_through(self, desired: Desired, observed: Observed, clients: dict) -> None:
-        ordered = sorted(
-            (n for n, alone in observed.standalone.items() if alone.reachable and alone.clustered),
-            key=lambda n: observed.members.get(n) is None or observed.members[n].status != "Online",
-        )
-        if not ordered:
+    def take_cluster_through(self, standalone: dict, clients: dict) -> None:
+        """The cluster lock through the first declared member that answered clustered."""
+        name = next((n for n, alone in standalone.items() if alone.reachable and alone.clustered), None)
+        if name is None:
             raise LxdplanError("no declared member of the cluster can be reached to take the apply lock")
-        self.take_cluster(clients[ordered[0]])
+        self.take_cluster(clients[name])
 
     def __enter__(self) -> "ApplyLocks":
         self.host.acquire()
@@ -127,50 +125,41 @@ def run_apply(
     With ``saved_digest`` (from a saved plan) the cluster must look exactly as it did when that
     plan was made, else ``StalePlan``.
     """
-    from lxdplan.providers.observe import PLAN, observe
-    from lxdplan.providers.session import Session
-
-    # The host lock comes first: a second apply on this host stops here with a clear sentence
-    # instead of reading a cluster the first one is bootstrapping (LXD then refuses the reads).
-    # Observations use make_plan's detail, so a saved plan's digest compares like with like.
-    with ApplyLocks(desired, break_lock=break_lock) as locks:
-        first = observe(desired, detail=PLAN)
-        if saved_digest is not None and first.digest() != saved_digest:
-            raise StalePlan("saved plan is stale: the cluster changed since it was made; run plan again")
-        with Session(desired, first) as session:
-            return _apply_in(desired, first, session, locks, force_remove=force_remove,
-                             saved_digest=saved_digest, confirm=confirm, on_plan=on_plan,
-                             on_event=on_event)
-
-
-def _apply_in(desired: Desired, first: Observed, session, locks: ApplyLocks, *, force_remove,
-              saved_digest, confirm, on_plan, on_event) -> ApplyResult:
-    """run_apply under the host lock, with a session opened on the first observation."""
     from lxdplan.executor import Outcome
     from lxdplan.plan import Action
     from lxdplan.planner import plan as compute
     from lxdplan.providers.actions import performer
-    from lxdplan.providers.observe import PLAN, observe
+    from lxdplan.providers.observe import PLAN, observe, probe
+    from lxdplan.providers.session import Session
 
-    if first.clustered:
-        locks.take_cluster_through(desired, first, {m.name: session.client(m.name) for m in desired.members})
-    observed = observe(desired, detail=PLAN)
-    if saved_digest is not None and observed.digest() != saved_digest:
-        raise StalePlan("saved plan is stale: the cluster changed since it was made; run plan again")
-    plan = compute(desired, observed, force_remove=force_remove)
-    on_plan(plan)
-    if not plan.changes:
-        return ApplyResult(plan)
-    check_secrets(plan)
-    if not confirm(plan):
-        raise NotConfirmed("apply cancelled: nothing was changed")
-    session.observed = observed
+    # The host lock comes first: a second apply on this host stops here with a clear sentence
+    # instead of reading a cluster the first one is bootstrapping (LXD then refuses the reads).
+    # Then only the members' own GET /1.0, to know whether a cluster lock is needed; the full
+    # read comes once, under the locks. It uses make_plan's detail, so a saved plan's digest
+    # compares like with like.
+    with ApplyLocks(desired, break_lock=break_lock) as locks, \
+            Session(desired, Observed()) as session:
+        clients = {m.name: session.client(m.name) for m in desired.members}
+        standalone = probe(desired, clients=clients)
+        if any(alone.reachable and alone.clustered for alone in standalone.values()):
+            locks.take_cluster_through(standalone, clients)
+        observed = observe(desired, detail=PLAN, clients=clients)
+        if saved_digest is not None and observed.digest() != saved_digest:
+            raise StalePlan("saved plan is stale: the cluster changed since it was made; run plan again")
+        plan = compute(desired, observed, force_remove=force_remove)
+        on_plan(plan)
+        if not plan.changes:
+            return ApplyResult(plan)
+        check_secrets(plan)
+        if not confirm(plan):
+            raise NotConfirmed("apply cancelled: nothing was changed")
+        session.observed = observed
 
-    def event(ev: Event) -> None:
-        if (ev.kind == "end" and ev.step.action == Action.BOOTSTRAP
-                and ev.result.outcome in (Outcome.DONE, Outcome.SKIPPED)):
-            locks.take_cluster(session.client(ev.step.name))
-        on_event(ev)
+        def event(ev: Event) -> None:
+            if (ev.kind == "end" and ev.step.action == Action.BOOTSTRAP
+                    and ev.result.outcome in (Outcome.DONE, Outcome.SKIPPED)):
+                locks.take_cluster(session.client(ev.step.name))
+            on_event(ev)
 
-    results = execute(plan.steps, performer(session), on_event=event)
+        results = execute(plan.steps, performer(session), on_event=event)
     return ApplyResult(plan, results)

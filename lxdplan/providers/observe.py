@@ -67,6 +67,12 @@ def observe(
                 client.close()
 
 
+def probe(desired: Desired, *, clients: dict[str, Client]) -> dict[str, Standalone]:
+    """Only each declared member's own ``GET /1.0``: who is reachable, trusted, clustered."""
+    with ThreadPoolExecutor(max_workers=max(1, len(clients))) as pool:
+        return _Observer(desired, clients, pool).probe_all()
+
+
 class _Observer:
     def __init__(self, desired: Desired, clients: dict[str, Client], pool: ThreadPoolExecutor,
                  detail: str = FULL):
