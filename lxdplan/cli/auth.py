@@ -8,7 +8,7 @@ from typing import List
 import typer
 
 from lxdplan.cli.app import FILE_OPTION, VERSION_OPTION, app
-from lxdplan.cli.output import error, out, warn
+from lxdplan.cli.output import error, out
 from lxdplan.errors import LxdplanError, ValidationError
 
 auth = typer.Typer(help="Make the client certificate and get it trusted by each member.",

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import typer
-
 from lxdplan.cli.app import FILE_OPTION, VERSION_OPTION, app
 from lxdplan.cli.common import fail, load_or_exit, warn_unreachable
 from lxdplan.cli.output import out

@@ -8,7 +8,7 @@ from lxdplan import keys
 from lxdplan.desired import Desired, Member
 from lxdplan.plan import Unmanaged
 from lxdplan.planner.order import StepList
-from lxdplan.state.observed import BLOCKED, OFFLINE, ONLINE, UNREACHABLE, Observed
+from lxdplan.state.observed import BLOCKED, OFFLINE, UNREACHABLE, Observed
 
 
 @dataclass
@@ -53,19 +53,9 @@ class Context:
         return [n for n in self.observed.members if n not in self.leaving]
 
     def status(self, name: str) -> str:
-        """The member's status as far as planning goes. A member the cluster still calls Online
-        but lxdplan could not reach itself (its daemon just died: LXD notices only after
-        ``cluster.offline_threshold``) counts as unreachable, so nothing is planned on keys that
-        could not be read."""
-        live = self.observed.members.get(name)
-        alone = self.observed.standalone.get(name)
-        if live is not None:
-            if live.status == ONLINE and not live.version and alone is not None and not alone.reachable:
-                return UNREACHABLE
-            return live.status
-        if alone is not None and not alone.reachable:
-            return UNREACHABLE
-        return ONLINE
+        """The member's status as far as planning goes (``Observed.member_status``): nothing is
+        planned on keys of a member that could not be read."""
+        return self.observed.member_status(name)
 
     def member_block(self, name: str) -> str | None:
         """Why a step on this member cannot run now, or None."""

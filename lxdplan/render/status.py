@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from lxdplan.desired import Desired
-from lxdplan.state.observed import BLOCKED, OFFLINE, ONLINE, Observed
+from lxdplan.state.observed import BLOCKED, OFFLINE, ONLINE, UNREACHABLE, Observed
 
-FLAGGED = {OFFLINE, BLOCKED, "Unreachable", "Errored", "Pending"}
+FLAGGED = {OFFLINE, BLOCKED, UNREACHABLE, "Errored", "Pending"}
 
 
 def _table(rows: list[list[str]]) -> list[str]:
@@ -34,11 +34,10 @@ def render_status(desired: Desired, observed: Observed) -> str:
     lines.append(f"Cluster ({backend} {observed.server_version}), {len(observed.members)} member(s):")
     rows = [["MEMBER", "STATUS", "ROLES", "VERSION", "FAILURE DOMAIN", "MESSAGE"]]
     for name, member in observed.members.items():
-        alone = observed.standalone.get(name)
-        status, message = member.status, member.message
-        if alone is not None and not alone.reachable and status == ONLINE:
+        status, message = observed.member_status(name), member.message
+        if status == UNREACHABLE and member.status == ONLINE:
             # The cluster has not noticed yet; say what lxdplan saw instead of LXD's message.
-            status, message = "Unreachable", alone.error
+            message = observed.standalone[name].error
         rows.append([
             name, _flag(status), ",".join(member.roles) or "-", member.version or "?",
             member.failure_domain, message,

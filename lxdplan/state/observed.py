@@ -157,6 +157,18 @@ class Observed:
     cluster_groups: dict[str, ObservedGroup] = field(default_factory=dict)
     storage_volumes: dict[str, ObservedVolume] = field(default_factory=dict)  # "pool/member/name"
 
+    def member_status(self, name: str) -> str:
+        """A declared member's status as lxdplan acts on it: the cluster's word, except that a
+        member the cluster still calls Online but lxdplan could not reach itself (its daemon just
+        died: LXD notices only after ``cluster.offline_threshold``) is ``Unreachable``; a member
+        outside the cluster is ``Unreachable`` or ``Online`` by whether it answered."""
+        live = self.members.get(name)
+        alone = self.standalone.get(name)
+        unreachable = alone is not None and not alone.reachable
+        if live is not None:
+            return UNREACHABLE if live.status == ONLINE and not live.version and unreachable else live.status
+        return UNREACHABLE if unreachable else ONLINE
+
     def to_dict(self) -> dict[str, Any]:
         return _to_jsonable(self)
 

@@ -7,7 +7,6 @@ import json
 import os
 import pty
 import select
-import subprocess
 import sys
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import jsonschema
 import pytest
 import yaml
 
-from applykit import cli, client_cmd, query, write
+from applykit import cli, query, write
 from handform import form_cluster, unix
 from labkit import BACKENDS
 from test_apply import apply_ok, assert_converged

@@ -7,7 +7,6 @@ of an operation, a 412, error envelopes); everything else is tested against real
 from __future__ import annotations
 
 import json
-import os
 import socketserver
 import threading
 from http.server import BaseHTTPRequestHandler
