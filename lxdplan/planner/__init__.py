@@ -106,6 +106,7 @@ def plan(desired: Desired, observed: Observed, *, force_remove: Iterable[str] = 
     """
     ctx = Context(desired, observed, frozenset(desired.force_remove) | frozenset(force_remove))
     members.diagnose(ctx)
+    members.check_addresses(ctx)
     members.plan_removals(ctx)
     members.plan_bootstrap(ctx)
     members.plan_server_config(ctx)
