@@ -149,15 +149,18 @@ def _resume_pending(ctx: Context, sort: _Sort, obj, live, type_: str) -> str:
                         f"{sort.noun} {obj.name} is pending (defined on {have}): finish creating it")
 
 
+_UNFINISHED = ("Pending", "Errored")  # a member's own state before its create succeeded
+
+
 def _created_on(live, member: str) -> bool:
     """Whether ``member`` has created the object (its own status, else the object's): only
     there are keys such as a pool's ``source`` fixed. A member where it is Pending or Errored
     takes new member-specific keys (``PATCH ?target=``) before the retry."""
-    return live.member_status.get(member, live.status) == "Created"
+    return live.member_status.get(member, live.status) not in _UNFINISHED
 
 
 def _retry_errored(ctx: Context, sort: _Sort, obj, live, type_: str, deps: list[str]) -> str:
-    failed = sorted(m for m, s in live.member_status.items() if s != "Created")
+    failed = sorted(m for m, s in live.member_status.items() if s in _UNFINISHED)
     where = f" on {', '.join(failed)}" if failed else ""
     return ctx.steps.add(
         Action.INSTANTIATE, sort.kind, obj.name, depends_on=ctx.after_membership() + deps,

@@ -67,3 +67,12 @@ def test_errored_network_fixes_the_failed_member_first_and_created_members_after
     assert later.depends_on == ("network/br0/instantiate",)
     assert later.payload["config"] == {"parent": "eth2"}
     assert "network/br0/update/n3" not in steps
+
+
+def test_an_unavailable_member_counts_as_created():
+    # Created there once (e.g. its source went missing after a restart): source stays immutable.
+    live = live_pool(status="Errored", member_status={"n1": "Pending", "n2": "Unavailable",
+                                                      "n3": "Created"})
+    with pytest.raises(PlanError, match=r"/srv/data-n2 on n2 .* cannot change source"):
+        plan(desired(storage_pools=(pool(members={**SOURCES, "n2": {"source": "/srv/x"}}),)),
+             cluster(storage_pools={"data": live}))
