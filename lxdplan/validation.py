@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-from lxdplan import keys
+from lxdplan import addresses, keys
 from lxdplan.desired import (ClusterGroup, Desired, Member, Network, Profile, Project, Secret,
                              StoragePool, StorageVolume, Trust)
 from lxdplan.errors import Diagnostic
@@ -177,6 +177,12 @@ def _members(c: _Checker, cluster: dict, backend: str | None, group_names: set[s
             if k not in local_keys:
                 c.error(p + ("config", k), f'"{k}" is a cluster-wide server key: put it under '
                                            f'cluster.config, not {fmt_path(p + ("config",))}', key=True)
+        cluster_address = config.get("cluster.https_address", address)
+        if not isinstance(cluster_address, str) or not addresses.same(cluster_address, address or ""):
+            c.error(p + ("config", "cluster.https_address"),
+                    f"{fmt_path(p + ('config', 'cluster.https_address'))} must be the member's "
+                    f"address ({address}): a member's address is its cluster address; leave "
+                    f"cluster.https_address out and set address")
         groups = m.get("groups")
         if groups is not None:
             if not groups:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import yaml
 
+from lxdplan import addresses
 from lxdplan.errors import LabError
 from lxdplan.lab import host
 from lxdplan.lab.model import Lab
@@ -58,8 +59,9 @@ def lab_document(lab: Lab) -> dict:
 def from_template(lab: Lab, template: dict) -> dict:
     """A desired-state document (e.g. ``examples/seed-walkthrough.yaml``) fitted to this lab.
 
-    Members take the lab's addresses and unix-socket endpoints, in order (the file may not
-    declare more members than the lab has); trust settings and pins are dropped (unix sockets are
+    Members take the lab's addresses (keeping the declared ports, and a specific
+    ``core.https_address`` moves to the lab address too; a wildcard one stays) and unix-socket
+    endpoints, in order (the file may not declare more members than the lab has); trust settings and pins are dropped (unix sockets are
     trusted); a dir pool's member-specific ``source`` becomes an empty directory under the lab
     dir; every ``bridge.external_interfaces`` interface is created (a veth pair) in its member's
     namespace. ``prepare_host`` makes those directories and interfaces.
@@ -75,7 +77,11 @@ def from_template(lab: Lab, template: dict) -> dict:
         )
     renamed = {}
     for member, live in zip(declared, lab.members):
-        member["address"], member["endpoint"] = live.address, live.endpoint
+        member["address"], member["endpoint"] = _fit_address(member.get("address"), live), live.endpoint
+        local = member.get("config") or {}
+        rest = local.get("core.https_address")
+        if isinstance(rest, str) and rest and not addresses.is_wildcard(rest):
+            local["core.https_address"] = _fit_address(rest, live)
         member.pop("trust", None)
         member.pop("fingerprint", None)
         renamed[member["name"]] = live
@@ -89,6 +95,14 @@ def from_template(lab: Lab, template: dict) -> dict:
             if "source" in keys:
                 keys["source"] = str(Path(lab.dir) / "sources" / pool["name"] / member)
     return doc
+
+
+def _fit_address(declared, live) -> str:
+    """The lab member's IP with the declared port: a file that separates its cluster address
+    (e.g. :8444) from its REST address keeps that shape in the lab."""
+    if not isinstance(declared, str) or not declared:
+        return live.address
+    return f"{live.ip}:{addresses.canonical(declared)[1]}"
 
 
 def prepare_host(lab: Lab, doc: dict) -> None:

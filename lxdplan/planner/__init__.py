@@ -14,7 +14,11 @@ Order (each step's ``depends_on`` names what it waits for; a topological sort ke
    updates (cluster-wide in one step, member-local per member).
 3. Cluster groups and projects (create/update).
 4. Pools and networks on the members present *now*: ``define`` on each member, then one
-   ``instantiate``; resumption of ``Pending`` ones; retry of ``Errored`` ones; updates.
+   ``instantiate``; resumption of ``Pending`` ones; retry of ``Errored`` ones (after the
+   corrected member-specific keys of the members where it is not created yet); updates.
+
+Before any of this, every live member's ``url`` must be its declared ``address``: LXD cannot
+change a clustered member's cluster address, so a difference is a ``PlanError``.
 5. ``join`` of each new member, one at a time, after every instantiate: the joining member brings
    its member-specific keys in ``member_config``, exactly as ``lxd init`` does when it joins a
    member to a cluster that already has pools and networks. Choosing "objects first, joins after"
@@ -42,7 +46,8 @@ action / kind      payload
 =================  ===========================================================================
 bootstrap/member   server_name, address (cluster address), endpoint, config (server keys to PATCH
                    on the member before ``PUT /1.0/cluster``: member-local incl.
-                   core.https_address and cluster-wide except ``cluster.*``). etag: its /1.0 ETag
+                   core.https_address, cluster.https_address = address when the REST address
+                   differs from it, and cluster-wide except ``cluster.*``). etag: its /1.0 ETag
 join/member        server_name, address, endpoint, config (member-local keys to PATCH on the
                    joining member first), member_config (list of {entity: "storage-pool" |
                    "network", name, key, value}), token_field ("cluster_token" when the joining
@@ -106,6 +111,7 @@ def plan(desired: Desired, observed: Observed, *, force_remove: Iterable[str] = 
     """
     ctx = Context(desired, observed, frozenset(desired.force_remove) | frozenset(force_remove))
     members.diagnose(ctx)
+    members.check_addresses(ctx)
     members.plan_removals(ctx)
     members.plan_bootstrap(ctx)
     members.plan_server_config(ctx)

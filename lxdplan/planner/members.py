@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from lxdplan import keys
+from lxdplan import addresses, keys
 from lxdplan.desired import Member
+from lxdplan.errors import PlanError
 from lxdplan.plan import Action, Kind
 from lxdplan.planner.compare import diff_server, split_changes
 from lxdplan.planner.context import Context
@@ -28,6 +29,33 @@ def diagnose(ctx: Context) -> None:
                 f"{name} is Blocked waiting for the other members to be upgraded; steps that "
                 "need every member are blocked until then"
             )
+
+
+def check_addresses(ctx: Context) -> None:
+    """Every live member's cluster address (its ``url``) is the declared ``address``.
+
+    LXD (5.0 and Incus 6.0 alike, seen live) refuses to change a clustered member's
+    ``cluster.https_address`` ("Changing cluster.https_address is currently not supported"), so
+    a difference is a plan error naming the member, never a silent pass.
+    """
+    problems = []
+    for member in ctx.desired.members:
+        live = ctx.observed.members.get(member.name)
+        if live is None or not live.url:
+            continue
+        current = addresses.of_url(live.url)
+        if addresses.same(current, member.address):
+            continue
+        at = f"{ctx.desired.path}:{member.line}: " if member.line else f"{ctx.desired.path}: "
+        problems.append(
+            f"{at}member {member.name} has cluster address {current} and the file says "
+            f"{member.address}; LXD cannot change a clustered member's cluster address in place: "
+            f"write address: {current} (its REST API address is core.https_address under its "
+            f"config), or remove {member.name} from the cluster and join it again with the new "
+            f"address"
+        )
+    if problems:
+        raise PlanError("\n".join(problems))
 
 
 def plan_removals(ctx: Context) -> None:
@@ -81,6 +109,20 @@ def _local_config(member: Member) -> dict:
     return config
 
 
+def _bootstrap_config(member: Member, live: dict) -> dict:
+    """The bootstrap member's local config. Its cluster address is ``address``: LXD takes it
+    from ``cluster.https_address`` when set, else from ``core.https_address`` (and refuses a
+    wildcard one), and a join carries it in ``server_address``. So ``cluster.https_address``
+    is set whenever the REST address differs, or a stale one is there."""
+    config = _local_config(member)
+    rest = config.get("core.https_address")
+    stale = live.get("cluster.https_address")
+    if (not isinstance(rest, str) or not addresses.same(rest, member.address)
+            or (stale and not addresses.same(stale, member.address))):
+        config.setdefault("cluster.https_address", member.address)
+    return config
+
+
 def plan_bootstrap(ctx: Context) -> None:
     """Fresh cluster: bootstrap the first member, then set the ``cluster.*`` server keys."""
     boot = ctx.bootstrap
@@ -90,7 +132,7 @@ def plan_bootstrap(ctx: Context) -> None:
     live_config = alone.config if alone is not None else {}
     wide = {k: v for k, v in ctx.desired.config.items()
             if not k.startswith(keys.CLUSTER_ONLY_KEY_PREFIX)}
-    changes = diff_server(live_config, {**wide, **_local_config(boot)})
+    changes = diff_server(live_config, {**wide, **_bootstrap_config(boot, live_config)})
     before, after = split_changes(changes)
     ctx.bootstrap_step = ctx.steps.add(
         Action.BOOTSTRAP, Kind.MEMBER, boot.name, member=boot.name,

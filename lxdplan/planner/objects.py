@@ -80,9 +80,13 @@ def plan_objects(ctx: Context, sort: _Sort) -> list[str]:
         if live.status == "Pending":
             made.append(_resume_pending(ctx, sort, obj, live, type_))
         elif live.status == "Errored":
-            sid = _retry_errored(ctx, sort, obj, live, type_)
+            # Members that have not created it yet take corrected keys before the retry.
+            unfinished = [m for m in _define_targets(ctx, sort, type_) if not _created_on(live, m)]
+            fixes = [sid for m in unfinished
+                     if (sid := _member_update(ctx, sort, obj, live, m, pending=True))]
+            sid = _retry_errored(ctx, sort, obj, live, type_, fixes)
             made.append(sid)
-            _updates(ctx, sort, obj, live, type_, after=[sid])
+            _updates(ctx, sort, obj, live, type_, after=[sid], skip=unfinished)
         else:
             _updates(ctx, sort, obj, live, type_, after=[])
     return made
@@ -145,11 +149,21 @@ def _resume_pending(ctx: Context, sort: _Sort, obj, live, type_: str) -> str:
                         f"{sort.noun} {obj.name} is pending (defined on {have}): finish creating it")
 
 
-def _retry_errored(ctx: Context, sort: _Sort, obj, live, type_: str) -> str:
-    failed = sorted(m for m, s in live.member_status.items() if s == "Errored")
+_UNFINISHED = ("Pending", "Errored")  # a member's own state before its create succeeded
+
+
+def _created_on(live, member: str) -> bool:
+    """Whether ``member`` has created the object (its own status, else the object's): only
+    there are keys such as a pool's ``source`` fixed. A member where it is Pending or Errored
+    takes new member-specific keys (``PATCH ?target=``) before the retry."""
+    return live.member_status.get(member, live.status) not in _UNFINISHED
+
+
+def _retry_errored(ctx: Context, sort: _Sort, obj, live, type_: str, deps: list[str]) -> str:
+    failed = sorted(m for m, s in live.member_status.items() if s in _UNFINISHED)
     where = f" on {', '.join(failed)}" if failed else ""
     return ctx.steps.add(
-        Action.INSTANTIATE, sort.kind, obj.name, depends_on=ctx.after_membership(),
+        Action.INSTANTIATE, sort.kind, obj.name, depends_on=ctx.after_membership() + deps,
         before={"status": "Errored"}, after={"status": "Created"},
         reason=(f"{sort.noun} {obj.name} is Errored{where}: retry the create without "
                 "cluster-wide config, as LXD requires"),
@@ -158,7 +172,8 @@ def _retry_errored(ctx: Context, sort: _Sort, obj, live, type_: str) -> str:
     )
 
 
-def _updates(ctx: Context, sort: _Sort, obj, live, type_: str, *, after: list[str]) -> None:
+def _updates(ctx: Context, sort: _Sort, obj, live, type_: str, *, after: list[str],
+             skip: list[str] = ()) -> None:
     auto = sort.auto(type_)
     changes = diff_config(live.config, obj.config, auto=auto)
     b, a = config_views(changes, live.description, obj.description)
@@ -171,7 +186,8 @@ def _updates(ctx: Context, sort: _Sort, obj, live, type_: str, *, after: list[st
                      "config": put_config(live.config, obj.config, auto)},
         )
     for member in _define_targets(ctx, sort, type_):
-        _member_update(ctx, sort, obj, live, member, pending=False, after=after)
+        if member not in skip:
+            _member_update(ctx, sort, obj, live, member, pending=False, after=after)
 
 
 def _member_update(ctx, sort, obj, live, member, *, pending, after=()) -> str | None:
@@ -182,7 +198,7 @@ def _member_update(ctx, sort, obj, live, member, *, pending, after=()) -> str | 
     changes = diff_declared(current, declared)
     if not changes:
         return None
-    if not pending:
+    if not pending and _created_on(live, member):
         for key in sorted(changes):
             if key in sort.immutable() and current.get(key) is not None:
                 raise PlanError(

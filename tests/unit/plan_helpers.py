@@ -11,9 +11,9 @@ from lxdplan.state.observed import (
 def members(*names: str, **overrides) -> tuple[Member, ...]:
     out = []
     for i, name in enumerate(names, 1):
-        extra = overrides.get(name, {})
-        out.append(Member(name=name, address=f"10.9.0.{i}:8443", endpoint=f"https://10.9.0.{i}:8443",
-                          **extra))
+        extra = {"address": f"10.9.0.{i}:8443", "endpoint": f"https://10.9.0.{i}:8443",
+                 **overrides.get(name, {})}
+        out.append(Member(name=name, **extra))
     return tuple(out)
 
 

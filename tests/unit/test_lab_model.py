@@ -75,3 +75,17 @@ def test_lab_file_declares_members_pool_bridge_and_profile(tmp_path, backend):
     assert doc["networks"][0]["config"] == {
         "ipv4.address": "10.134.1.1/24", "ipv4.nat": "false", "ipv6.address": "none"}
     assert doc["profiles"][0]["devices"]["root"]["pool"] == "default"
+
+
+def test_a_fitted_template_keeps_separate_cluster_and_rest_ports(tmp_path):
+    from lxdplan.lab.labfile import from_template
+
+    template = {"version": 1, "cluster": {"members": [
+        {"name": "a", "address": "192.0.2.7:8444", "config": {"core.https_address": "192.0.2.7:8443"}},
+        {"name": "b", "address": "192.0.2.8:8443", "config": {"core.https_address": "[::]:9443"}},
+    ]}}
+    first, second = from_template(_lab(tmp_path), template)["cluster"]["members"]
+    assert first["address"] == "10.70.1.1:8444"
+    assert first["config"] == {"core.https_address": "10.70.1.1:8443"}
+    assert second["address"] == "10.70.1.2:8443"
+    assert second["config"] == {"core.https_address": "[::]:9443"}  # a wildcard fits any lab
