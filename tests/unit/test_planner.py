@@ -254,7 +254,8 @@ def test_deletes_run_users_first_and_unmanaged_objects_are_listed():
     observed = cluster(
         storage_pools={"old": live_pool("old", managed_by_lxdplan=True),
                        "hand": live_pool("hand")},
-        profiles={"default/p": ObservedProfile("p", managed_by_lxdplan=True),
+        profiles={"default/p": ObservedProfile("p", managed_by_lxdplan=True, devices={
+                      "root": {"type": "disk", "path": "/", "pool": "old"}}),
                   "default/default": ObservedProfile("default", managed_by_lxdplan=True)},
     )
     result = plan(desired(), observed)
