@@ -42,7 +42,7 @@ def plan_groups(ctx: Context) -> None:
         live = ctx.observed.cluster_groups.get(group.name)
         if live is None:
             ctx.steps.add(
-                Action.CREATE, Kind.CLUSTER_GROUP, group.name, depends_on=ctx.after_membership(),
+                Action.CREATE, Kind.CLUSTER_GROUP, group.name, depends_on=ctx.after_bootstrap(),
                 after=_desc(group.description),
                 reason=f"cluster group {group.name} is in the file but not in the cluster",
                 payload={"name": group.name, "description": group.description,
@@ -50,7 +50,7 @@ def plan_groups(ctx: Context) -> None:
             )
         elif live.description != group.description:
             ctx.steps.add(
-                Action.UPDATE, Kind.CLUSTER_GROUP, group.name, depends_on=ctx.after_membership(),
+                Action.UPDATE, Kind.CLUSTER_GROUP, group.name, depends_on=ctx.after_bootstrap(),
                 before={"description": live.description}, after=_desc(group.description),
                 reason=f"cluster group {group.name} differs from the file", etag=live.etag,
                 payload={"description": group.description, "members": list(live.members)},
@@ -83,7 +83,7 @@ def plan_projects(ctx: Context) -> None:
             live = ObservedProject(DEFAULT, description=_builtin_description(ctx, "project"))
         if live is None:
             ctx.steps.add(
-                Action.CREATE, Kind.PROJECT, project.name, depends_on=ctx.after_membership(),
+                Action.CREATE, Kind.PROJECT, project.name, depends_on=ctx.after_bootstrap(),
                 after={**_desc(project.description), "config": dict(project.config)},
                 reason=f"project {project.name} is in the file but not in the cluster",
                 payload={"name": project.name, "description": project.description,
@@ -92,7 +92,7 @@ def plan_projects(ctx: Context) -> None:
             continue
         changes = diff_config(live.config, project.config, auto_prefix=AUTO_PROJECT_PREFIX)
         _update(ctx, Kind.PROJECT, project.name, live, project.description, changes, {}, {},
-                noun="project", depends_on=ctx.after_membership(), payload={
+                noun="project", depends_on=ctx.after_bootstrap(), payload={
                     "description": project.description,
                     "config": put_config(live.config, project.config,
                                          auto_prefix=AUTO_PROJECT_PREFIX)})
@@ -123,7 +123,7 @@ def plan_profiles(ctx: Context) -> None:
             live = ObservedProfile(DEFAULT, description=_builtin_description(ctx, "profile"))
         if live is None:
             ctx.steps.add(
-                Action.CREATE, Kind.PROFILE, name, depends_on=ctx.after_membership(),
+                Action.CREATE, Kind.PROFILE, name, depends_on=ctx.after_bootstrap(),
                 after={**_desc(profile.description), "config": dict(profile.config),
                        "devices": {k: dict(v) for k, v in profile.devices.items()}},
                 reason=f"profile {name} is in the file but not in the cluster",
@@ -135,7 +135,7 @@ def plan_profiles(ctx: Context) -> None:
         changes = diff_config(live.config, profile.config)
         dev_before, dev_after = diff_devices(live.devices, profile.devices)
         _update(ctx, Kind.PROFILE, name, live, profile.description, changes, dev_before,
-                dev_after, noun="profile", depends_on=ctx.after_membership(), payload={
+                dev_after, noun="profile", depends_on=ctx.after_bootstrap(), payload={
                     "name": profile.name, "project": profile.project,
                     "description": profile.description,
                     "config": put_config(live.config, profile.config),
@@ -195,7 +195,7 @@ def plan_volumes(ctx: Context) -> None:
                 f"the file says {vol.member or 'no member'}; lxdplan does not move volumes between members"
             )
         if live is None:
-            deps = ctx.after_membership() + ctx.joined(vol.member)
+            deps = ctx.after_bootstrap() + ctx.joined(vol.member)
             ctx.steps.add(
                 Action.CREATE, Kind.STORAGE_VOLUME, name, member=vol.member, depends_on=deps,
                 after={"type": vol.type, "content_type": vol.content_type,

@@ -125,3 +125,14 @@ def test_unrelated_objects_gain_no_edges():
     result = plan(desired(projects=(Project("p"),)), observed)
     assert by_id(result)["network/other/delete"].depends_on == ()
     assert by_id(result)["project/p/create"].depends_on == ()
+
+
+def test_only_pools_and_networks_wait_for_a_removal():
+    from tests.unit.plan_helpers import live_members
+    observed = cluster(("n1", "n2", "n3", "n4"), members=live_members("n1", "n2", "n3", "n4"))
+    want = desired(networks=(net("br1"),), projects=(Project("p"),),
+                   profiles=(Profile("web", devices={"eth0": {"type": "nic", "network": "br1"}}),))
+    steps = by_id(plan(want, observed))
+    assert "member/n4/remove" in steps["network/br1/instantiate"].depends_on
+    assert steps["project/p/create"].depends_on == ()  # a failed removal does not hold it
+    assert steps["profile/web/create"].depends_on == ("network/br1/instantiate",)
