@@ -44,12 +44,12 @@ HOST_PARENT_NICTYPES = frozenset({"physical", "macvlan", "sriov", "ipvlan", "rou
 
 @dataclass(frozen=True)
 class Ref:
-    """``kind``/``ident`` is the object named; ``where`` says where, for messages
-    (``config "restricted.networks.uplinks"``, ``device "eth0" parent``)."""
+    """``kind``/``ident`` is the object named; ``at`` is the path of the naming value inside the
+    object (``("config", "restricted.networks.uplinks")``, ``("devices", "eth0", "parent")``)."""
 
     kind: Kind
     ident: tuple[str, ...]
-    where: str
+    at: tuple[str | int, ...]
     certain: bool = True
 
     @property
@@ -67,52 +67,52 @@ def project_refs(config: dict) -> list[Ref]:
     refs = []
     for key, (kind, certain) in PROJECT_LIST_KEYS.items():
         for name in _names(config.get(key)):
-            refs.append(Ref(kind, (name,), f'config "{key}"', certain))
+            refs.append(Ref(kind, (name,), ("config", key), certain))
     for key in PROJECT_SUBNET_KEYS:
         for entry in _names(config.get(key)):
             network, sep, _cidr = entry.partition(":")
             if sep and network:
-                refs.append(Ref(Kind.NETWORK, (network,), f'config "{key}"'))
+                refs.append(Ref(Kind.NETWORK, (network,), ("config", key)))
     return refs
 
 
 def network_refs(name: str, config: dict, members: dict) -> list[Ref]:
     refs = []
-    maps = [("config", config)] + [(f"members.{m}", keys) for m, keys in sorted(members.items())]
+    maps = [(("config",), config)] + [(("members", m), keys) for m, keys in sorted(members.items())]
     for place, keys in maps:
         for key, certain in NETWORK_KEYS.items():
             target = keys.get(key)
             if isinstance(target, str) and target and target != name:
-                refs.append(Ref(Kind.NETWORK, (target,), f'{place} "{key}"', certain))
+                refs.append(Ref(Kind.NETWORK, (target,), place + (key,), certain))
     return refs
 
 
 def profile_refs(project: str, devices: dict) -> list[Ref]:
-    refs = [Ref(Kind.PROJECT, (project,), "project")]
+    refs = [Ref(Kind.PROJECT, (project,), ("project",))]
     for dev_name, device in devices.items():
-        at = f'device "{dev_name}"'
+        at = ("devices", dev_name)
         pool = device.get("pool")
         if pool:
-            refs.append(Ref(Kind.STORAGE_POOL, (pool,), f"{at} pool"))
+            refs.append(Ref(Kind.STORAGE_POOL, (pool,), at + ("pool",)))
             source = device.get("source")
             if device.get("type") == "disk" and source:
                 # A custom volume of that pool, maybe as <type>/<name>; a snapshot as <name>/<snap>.
                 volume = source.split("/")[1] if source.startswith("custom/") else source.split("/")[0]
-                refs.append(Ref(Kind.STORAGE_VOLUME, (pool, volume), f"{at} source", False))
+                refs.append(Ref(Kind.STORAGE_VOLUME, (pool, volume), at + ("source",), False))
         if device.get("type") == "nic":
             if device.get("network"):
-                refs.append(Ref(Kind.NETWORK, (device["network"],), f"{at} network"))
+                refs.append(Ref(Kind.NETWORK, (device["network"],), at + ("network",)))
             elif device.get("parent") and device.get("nictype") not in HOST_PARENT_NICTYPES:
-                refs.append(Ref(Kind.NETWORK, (device["parent"],), f"{at} parent", False))
+                refs.append(Ref(Kind.NETWORK, (device["parent"],), at + ("parent",), False))
     return refs
 
 
 def volume_refs(project: str, pool: str) -> list[Ref]:
-    return [Ref(Kind.STORAGE_POOL, (pool,), "pool"), Ref(Kind.PROJECT, (project,), "project")]
+    return [Ref(Kind.STORAGE_POOL, (pool,), ("pool",)), Ref(Kind.PROJECT, (project,), ("project",))]
 
 
 def member_refs(groups: Iterable[str] | None) -> list[Ref]:
-    return [Ref(Kind.CLUSTER_GROUP, (g,), "groups") for g in (groups or ()) if g]
+    return [Ref(Kind.CLUSTER_GROUP, (g,), ("groups", i)) for i, g in enumerate(groups or ()) if g]
 
 
 @dataclass(frozen=True)

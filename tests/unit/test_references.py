@@ -30,10 +30,10 @@ def test_the_table_reads_every_kind_of_reference():
     assert [(r.kind, r.name, r.certain) for r in refs] == [
         (Kind.NETWORK, "up1", True), (Kind.NETWORK, "up2", True), (Kind.NETWORK, "br9", False),
         (Kind.CLUSTER_GROUP, "gpu", True), (Kind.NETWORK, "up3", True), (Kind.NETWORK, "up1", True)]
-    assert [(r.name, r.certain, r.where) for r in references.network_refs(
+    assert [(r.name, r.certain, r.at) for r in references.network_refs(
         "ovn1", {"network": "uplink", "ipv4.ovn.ranges": "10.0.0.10-10.0.0.20"},
-        {"n1": {"parent": "br0"}})] == [("uplink", True, 'config "network"'),
-                                        ("br0", False, 'members.n1 "parent"')]
+        {"n1": {"parent": "br0"}})] == [("uplink", True, ("config", "network")),
+                                        ("br0", False, ("members", "n1", "parent"))]
     devices = {"root": {"type": "disk", "path": "/", "pool": "data"},
                "srv": {"type": "disk", "path": "/srv", "pool": "data", "source": "custom/web"},
                "eth0": {"type": "nic", "network": "br0"},
@@ -136,3 +136,63 @@ def test_only_pools_and_networks_wait_for_a_removal():
     assert "member/n4/remove" in steps["network/br1/instantiate"].depends_on
     assert steps["project/p/create"].depends_on == ()  # a failed removal does not hold it
     assert steps["profile/web/create"].depends_on == ("network/br1/instantiate",)
+
+
+HEAD = """\
+version: 1
+cluster:
+  members:
+    - {name: node1, address: "10.0.0.1:8443"}
+    - {name: node2, address: "10.0.0.2:8443"}
+    - {name: node3, address: "10.0.0.3:8443"}
+"""  # lines 1-6
+
+
+def diagnostics(body: str) -> list[tuple[int | None, str, str]]:
+    """Every error and warning of the file, as (line, severity, message), sorted by line."""
+    from lxdplan.errors import ValidationError
+    from lxdplan.loader import load_text
+
+    try:
+        _desired, found = load_text(HEAD + body)
+    except ValidationError as exc:
+        found = exc.diagnostics
+    return sorted((d.line, d.severity, d.message) for d in found)
+
+
+def test_the_validator_refuses_certain_references_to_undeclared_objects():
+    found = diagnostics(
+        "networks:\n"
+        "  - {name: peerup}\n"                                            # 8
+        "  - {name: ovn1, type: ovn, config: {network: uplink}}\n"        # 9
+        "projects:\n"
+        "  - name: p\n"
+        "    config:\n"
+        "      restricted.networks.uplinks: peerup,nope\n"                # 13
+        "      restricted.networks.subnets: 'gone:192.0.2.0/24'\n"       # 14
+        "      restricted.cluster.groups: default,gpu\n"                  # 15
+        "      restricted.networks.access: project-own-net\n"             # 16: not certain
+    )
+    assert found == [
+        (9, "error", 'networks[1].config.network names network "uplink", which is not declared '
+                     "in networks"),
+        (13, "error", 'projects[0].config["restricted.networks.uplinks"] names network "nope", '
+                      "which is not declared in networks"),
+        (14, "error", 'projects[0].config["restricted.networks.subnets"] names network "gone", '
+                      "which is not declared in networks"),
+        (15, "error", 'projects[0].config["restricted.cluster.groups"] names cluster group "gpu", '
+                      "which is not declared in cluster_groups"),
+    ]
+
+
+def test_a_profile_naming_an_undeclared_volume_is_a_warning():
+    found = diagnostics(
+        "storage_pools:\n  - {name: data, driver: dir}\n"
+        "storage_volumes:\n  - {pool: data, name: web, member: node1}\n"
+        "profiles:\n  - name: p\n    devices:\n"
+        "      a: {type: disk, path: /a, pool: data, source: web}\n"      # 14: declared
+        "      b: {type: disk, path: /b, pool: data, source: logs}\n"     # 15
+    )
+    assert found == [(15, "warning", 'profiles[0].devices.b.source uses storage volume "logs" of '
+                                     'pool "data", which is not declared in storage_volumes: it '
+                                     "must exist in the pool before the profile is applied")]
