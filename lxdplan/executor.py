@@ -76,15 +76,6 @@ class ApplyFailed(LxdplanError):
         self.summary = _summary(results, len(failed))
         super().__init__("\n".join(self.failures + [self.summary]))
 
-    # The first failure, for callers that handle one.
-    @property
-    def step(self) -> Step:
-        return self.failed[0][0]
-
-    @property
-    def cause(self) -> Exception:
-        return self.failed[0][1]
-
 
 def _listing(results: list[StepResult]) -> str:
     names = [_label(r.step) for r in results[:MAX_LISTED]]
