@@ -1,12 +1,16 @@
-"""Carrying out a plan: dependency order, bounded concurrency, progress events, stop on failure.
+"""Carrying out a plan: dependency order, bounded concurrency, progress events, failures.
 
 The executor knows nothing about HTTP: it calls ``perform(step)`` (``lxdplan.providers.actions``
 in production), which is level-based — it re-reads the object, returns False when the change
 already holds (the step is skipped) and True when it made the change. ``define`` steps run
 concurrently (they target different members); every other step runs alone, in plan order, so
-joins happen one at a time as LXD requires. The first failure stops the launch of new steps; steps
-already running finish; the error names the step, its member, LXD's message and what was done.
-"""
+joins happen one at a time as LXD requires.
+
+A failed step does not stop the apply (as in Terraform): every step that does not depend on it,
+directly or through other steps, still runs; the steps that do are not run ("waits for X, which
+failed"). Only a failed ``bootstrap`` stops everything: without the cluster nothing else can run.
+At the end ``ApplyFailed`` lists every failure, what completed and what was not run.
+""" 
 
 from __future__ import annotations
 
@@ -22,6 +26,8 @@ from lxdplan.errors import LxdplanError
 from lxdplan.plan import Action, Kind, Step
 
 PARALLEL_ACTIONS = frozenset({Action.DEFINE})
+# A failure of these stops every step not yet started, whatever it depends on.
+STOPS_ALL = frozenset({Action.BOOTSTRAP})
 
 # Test hook: SIGKILL this process after N steps have finished (resumption tests).
 KILL_AFTER_ENV = "LXDPLAN_TEST_KILL_AFTER_STEPS"
@@ -32,6 +38,7 @@ class Outcome(enum.Enum):
     SKIPPED = "already done"
     BLOCKED = "blocked"
     FAILED = "failed"
+    NOT_RUN = "not run"  # waits for a step that failed
 
 
 @dataclass(frozen=True)
@@ -52,27 +59,43 @@ class Event:
 
 
 class ApplyFailed(LxdplanError):
-    """A step failed; ``results`` holds what had finished (done, skipped, failed).
+    """One or more steps failed; the apply went on with every step that did not depend on them.
 
-    The message names the step, its member, the cause (LXD's own words), what had completed
-    before it, and that a re-run resumes."""
+    ``failures`` holds one sentence per failed step (the step, its member, the cause in LXD's own
+    words), ``summary`` one sentence on what completed, what was not run or blocked, and what to
+    do; ``results`` one result per step. ``str()`` is all of them, one per line."""
 
-    def __init__(self, step: Step, cause: Exception, results: list[StepResult]):
-        self.step = step
-        self.cause = cause
+    def __init__(self, failed: list[tuple[Step, Exception]], results: list[StepResult]):
+        self.failed = failed
         self.results = results
-        where = f" on {step.member}" if step.member else ""
-        done = [r for r in results if r.outcome in (Outcome.DONE, Outcome.SKIPPED)]
-        if done:
-            names = [_label(r.step) for r in done[:MAX_LISTED]]
-            more = f" and {len(done) - MAX_LISTED} more" if len(done) > MAX_LISTED else ""
-            completed = f"{len(done)} step(s) had completed before it ({', '.join(names)}{more})"
-        else:
-            completed = "0 step(s) had completed before it"
-        super().__init__(
-            f"step {step.id} ({step.action.value}{where}) failed: {cause}\n"
-            f"{completed}; fix the cause and run apply again: it resumes from this step"
-        )
+        self.failures = [
+            f"step {step.id} ({step.action.value}{f' on {step.member}' if step.member else ''}) "
+            f"failed: {cause}"
+            for step, cause in failed
+        ]
+        self.summary = _summary(results, len(failed))
+        super().__init__("\n".join(self.failures + [self.summary]))
+
+
+def _listing(results: list[StepResult]) -> str:
+    names = [_label(r.step) for r in results[:MAX_LISTED]]
+    more = f" and {len(results) - MAX_LISTED} more" if len(results) > MAX_LISTED else ""
+    return f"{', '.join(names)}{more}"
+
+
+def _summary(results: list[StepResult], failures: int) -> str:
+    done = [r for r in results if r.outcome in (Outcome.DONE, Outcome.SKIPPED)]
+    not_run = [r for r in results if r.outcome == Outcome.NOT_RUN]
+    blocked = [r for r in results if r.outcome == Outcome.BLOCKED]
+    parts = [f"{len(done)} step(s) completed ({_listing(done)})" if done
+             else "0 step(s) completed"]
+    if not_run:
+        parts.append(f"{len(not_run)} step(s) not run because they wait for a failed step "
+                     f"({_listing(not_run)})")
+    if blocked:
+        parts.append(f"{len(blocked)} step(s) blocked for the reasons shown")
+    cause = "the cause" if failures == 1 else "the causes"
+    return "; ".join(parts) + f"; fix {cause} and run apply again"
 
 
 MAX_LISTED = 8
@@ -93,60 +116,69 @@ def execute(
     workers: int = 4,
 ) -> list[StepResult]:
     """Run ``steps`` (already in dependency order). Returns one result per step, blocked ones
-    (and those waiting on them) included; raises ``ApplyFailed`` at the first failure."""
+    (and those waiting on them) included; raises ``ApplyFailed`` at the end when a step failed,
+    after running every step that does not depend on a failed one."""
     kill_after = int(os.environ.get(KILL_AFTER_ENV, "0") or 0)
     by_id = {s.id: s for s in steps}
     results: dict[str, StepResult] = {}
     pending = list(steps)
     running: dict[Future, Step] = {}
     started: dict[str, float] = {}
-    failure: tuple[Step, Exception] | None = None
+    failed: list[tuple[Step, Exception]] = []
+    halted: str | None = None  # set when a failure stops everything not yet started
 
     def finished(sid: str) -> bool:
         return sid in results and results[sid].outcome in (Outcome.DONE, Outcome.SKIPPED)
 
-    def blocked_reason(step: Step) -> str | None:
+    def not_runnable(step: Step) -> tuple[Outcome, str] | None:
+        """Why ``step`` will not run (blocked, or waiting for a failure), or None."""
         if step.blocked:
-            return step.blocked
+            return Outcome.BLOCKED, step.blocked
         for dep in step.depends_on:
-            if dep in results and results[dep].outcome == Outcome.BLOCKED:
-                return f"waits for {dep}, which is blocked"
+            result = results.get(dep)
+            if result is None:
+                continue
+            if result.outcome == Outcome.BLOCKED:
+                return Outcome.BLOCKED, f"waits for {dep}, which is blocked"
+            if result.outcome == Outcome.FAILED:
+                return Outcome.NOT_RUN, f"waits for {dep}, which failed"
+            if result.outcome == Outcome.NOT_RUN:
+                return Outcome.NOT_RUN, result.note  # names the failed step it waits for
+        if halted is not None:
+            return Outcome.NOT_RUN, halted
         return None
+
+    def settle(step: Step, outcome: Outcome, note: str) -> None:
+        pending.remove(step)
+        results[step.id] = StepResult(step, outcome, note=note)
+        on_event(Event("end", step, results[step.id]))
 
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         while pending or running:
-            # Launch what is ready, unless a failure stopped new launches.
-            if failure is None:
-                for step in list(pending):
-                    reason = blocked_reason(step)
-                    if reason is not None:
-                        pending.remove(step)
-                        results[step.id] = StepResult(step, Outcome.BLOCKED, note=reason)
-                        on_event(Event("end", step, results[step.id]))
-                        continue
-                    if not all(finished(d) for d in step.depends_on if d in by_id):
-                        continue
-                    exclusive = step.action not in PARALLEL_ACTIONS
-                    if running and (exclusive or any(
-                        s.action not in PARALLEL_ACTIONS for s in running.values()
-                    )):
-                        break  # an exclusive step waits for the running ones, and vice versa
-                    pending.remove(step)
-                    started[step.id] = time.monotonic()
-                    on_event(Event("start", step))
-                    running[pool.submit(perform, step)] = step
-                    if exclusive:
-                        break
-            if not running:
-                if failure is not None or not pending:
+            # Settle what cannot run, launch what is ready.
+            for step in list(pending):
+                why = not_runnable(step)
+                if why is not None:
+                    settle(step, *why)
+                    continue
+                if halted is not None or not all(finished(d) for d in step.depends_on if d in by_id):
+                    continue
+                exclusive = step.action not in PARALLEL_ACTIONS
+                if running and (exclusive or any(
+                    s.action not in PARALLEL_ACTIONS for s in running.values()
+                )):
+                    break  # an exclusive step waits for the running ones, and vice versa
+                pending.remove(step)
+                started[step.id] = time.monotonic()
+                on_event(Event("start", step))
+                running[pool.submit(perform, step)] = step
+                if exclusive:
                     break
-                # Nothing runs and nothing could start: the rest waits on blocked steps.
-                for step in pending:
-                    results[step.id] = StepResult(
-                        step, Outcome.BLOCKED, note=blocked_reason(step) or "waits for a blocked step"
-                    )
-                    on_event(Event("end", step, results[step.id]))
-                pending.clear()
+            if not running:
+                # Nothing runs and nothing could start: what is left waits on a step that will
+                # not run (its dependencies are settled in plan order, so this is a safeguard).
+                for step in list(pending):
+                    settle(step, *(not_runnable(step) or (Outcome.BLOCKED, "waits for a blocked step")))
                 break
             done, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in done:
@@ -154,11 +186,14 @@ def execute(
                 seconds = time.monotonic() - started[step.id]
                 try:
                     changed = future.result()
-                except Exception as exc:  # noqa: BLE001 - reported with the step, below
+                except Exception as exc:  # noqa: BLE001 - reported with the step, at the end
+                    if not isinstance(exc, LxdplanError):
+                        exc = LxdplanError(f"{type(exc).__name__}: {exc}")
                     results[step.id] = StepResult(step, Outcome.FAILED, seconds, str(exc))
+                    failed.append((step, exc))
+                    if step.action in STOPS_ALL and halted is None:
+                        halted = f"waits for {step.id}, which failed"
                     on_event(Event("end", step, results[step.id]))
-                    if failure is None:
-                        failure = (step, exc)
                     continue
                 outcome = Outcome.DONE if changed else Outcome.SKIPPED
                 results[step.id] = StepResult(step, outcome, seconds)
@@ -166,9 +201,6 @@ def execute(
                 if kill_after and len(results) >= kill_after:
                     os.kill(os.getpid(), signal.SIGKILL)
     ordered = [results[s.id] for s in steps if s.id in results]
-    if failure is not None:
-        step, exc = failure
-        if not isinstance(exc, LxdplanError):
-            exc = LxdplanError(f"{type(exc).__name__}: {exc}")
-        raise ApplyFailed(step, exc, ordered)
+    if failed:
+        raise ApplyFailed(failed, ordered)
     return ordered

@@ -7,16 +7,16 @@ from __future__ import annotations
 
 import re
 
-from lxdplan import addresses, keys
+from lxdplan import addresses, keys, references
 from lxdplan.desired import (ClusterGroup, Desired, Member, Network, Profile, Project, Secret,
                              StoragePool, StorageVolume, Trust)
 from lxdplan.errors import Diagnostic
+from lxdplan.plan import Kind
 from lxdplan.yamlsource import Source, fmt_path
 
 LXDPLAN_PREFIX = "user.lxdplan."  # ownership marks and the lock: lxdplan's own, never declared
 LOCAL_POOL_DRIVERS = frozenset({"dir", "btrfs", "zfs", "lvm"})
-# nictypes whose `parent` is a host interface rather than an LXD network
-HOST_PARENT_NICTYPES = frozenset({"physical", "macvlan", "sriov", "ipvlan", "routed"})
+HOST_PARENT_NICTYPES = references.HOST_PARENT_NICTYPES
 _HOST_PORT = re.compile(r"^(?:\[(?P<v6>[0-9A-Fa-f:.]+(?:%[A-Za-z0-9_.-]+)?)\]|(?P<host>[A-Za-z0-9._-]+)):(?P<port>\d+)$")
 
 
@@ -135,6 +135,8 @@ def build(src: Source) -> tuple[Desired, list[Diagnostic]]:
                for i, v in _dicts(d.get("storage_volumes"))]
     c.unique([((v.project, v.pool, v.member, v.name), ("storage_volumes", i, "name"))
               for i, v in enumerate(volumes)], "storage volume (per project, pool and member)")
+
+    _references(c, groups, networks, projects, profiles, volumes)
 
     desired = Desired(path=src.path, version=d.get("version", 1), backend=backend, config=server_cfg,
                       force_remove=force_remove, members=tuple(members),
@@ -374,3 +376,36 @@ def _volume(c: _Checker, raw: dict, i: int, pool_drivers: dict[str, str], member
                          description=raw.get("description", ""),
                          config=c.plain_config(raw.get("config"), path + ("config",)),
                          project=project, line=c.src.line(path))
+
+
+_DECLARED_IN = {Kind.NETWORK: "networks", Kind.CLUSTER_GROUP: "cluster_groups"}
+
+
+def _references(c: _Checker, groups, networks, projects, profiles, volumes) -> None:
+    """Names that projects' ``restricted.*`` keys, networks' keys and profiles' disk sources give
+    (``lxdplan.references``) resolve to declared objects. A certain reference to an undeclared
+    object is an error (LXD refuses it, or the object would be deleted under its user); a
+    profile's volume is a warning (it may live in the pool unmanaged). Profiles' pools, networks
+    and nic parents are checked with the profile."""
+    declared = {
+        Kind.NETWORK: {(n.name,) for n in networks},
+        Kind.CLUSTER_GROUP: {(g.name,) for g in groups} | {("default",)},
+    }
+    objects = ([(("projects", i), references.project_refs(p.config)) for i, p in enumerate(projects)]
+               + [(("networks", i), references.network_refs(n.name, n.config, n.members))
+                  for i, n in enumerate(networks)])
+    for path, refs in objects:
+        for ref in refs:
+            if not ref.certain or ref.kind not in declared or ref.ident in declared[ref.kind]:
+                continue
+            where = path + ref.at
+            c.error(where, f'{fmt_path(where)} names {ref.kind.noun} "{ref.name}", which is not '
+                           f"declared in {_DECLARED_IN[ref.kind]}", key=True)
+    volume_names = {(v.pool, v.name) for v in volumes}
+    for i, profile in enumerate(profiles):
+        for ref in references.profile_refs(profile.project, profile.devices):
+            if ref.kind == Kind.STORAGE_VOLUME and ref.ident not in volume_names:
+                where = ("profiles", i) + ref.at
+                c.warning(where, f'{fmt_path(where)} uses storage volume "{ref.ident[1]}" of pool '
+                                 f'"{ref.ident[0]}", which is not declared in storage_volumes: it '
+                                 f"must exist in the pool before the profile is applied")

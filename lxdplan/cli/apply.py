@@ -9,7 +9,7 @@ import typer
 
 from lxdplan.cli.app import VERSION_OPTION, app
 from lxdplan.cli.common import fail, load_or_exit
-from lxdplan.cli.output import error, out, plural, style, use_colour
+from lxdplan.cli.output import error, note, out, plural, style, use_colour
 from lxdplan.errors import LxdplanError
 
 PROMPT = "Do you want to perform these actions? Only 'yes' will be accepted: "
@@ -41,6 +41,9 @@ class Progress:
             mark, colour = "already done", "cyan"
         elif result.outcome == Outcome.BLOCKED:
             out(style(f"blocked: {label}: {result.note}", "yellow"))
+            return
+        elif result.outcome == Outcome.NOT_RUN:
+            out(style(f"not run: {label}: {result.note}", "yellow"))
             return
         else:
             mark, colour = "failed", "red"
@@ -88,7 +91,7 @@ def apply(
 ) -> None:
     """Carry out the steps that make the cluster match the file (or a saved plan)."""
     from lxdplan.cli.plan import Format, render
-    from lxdplan.executor import Outcome
+    from lxdplan.executor import ApplyFailed, Outcome
     from lxdplan.plan import Action
     from lxdplan.workflow import NotConfirmed, file_digest, run_apply
 
@@ -137,7 +140,14 @@ def apply(
     except NotConfirmed as exc:
         out(str(exc))
         raise typer.Exit(1)
-    except LxdplanError as exc:  # ApplyFailed included: it names the step, member and what was done
+    except ApplyFailed as exc:
+        # Every failure on its own line (step, member, LXD's words), then what completed, what
+        # was not run because it waits for a failure, and what to do.
+        for sentence in exc.failures:
+            error(sentence)
+        note(exc.summary)
+        raise typer.Exit(1)
+    except LxdplanError as exc:
         raise fail(exc)
     if not result.plan.changes:
         out("No changes. The cluster matches the file.")

@@ -31,6 +31,11 @@ def error(text: str) -> None:
     typer.echo(style("error: ", "red", bold=True, stream=sys.stderr) + text, err=True)
 
 
+def note(text: str) -> None:
+    """A plain line on stderr, after an error it explains (no prefix)."""
+    typer.echo(text, err=True)
+
+
 def plural(count: int, noun: str, plural_form: str | None = None) -> str:
     """``1 member``, ``3 members``."""
     return f"{count} {noun if count == 1 else (plural_form or noun + 's')}"

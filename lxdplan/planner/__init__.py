@@ -25,10 +25,14 @@ change a clustered member's cluster address, so a difference is a ``PlanError``.
    means one code path for a fresh cluster (bootstrap → objects on the bootstrap member → joins)
    and for growth (objects → joins), and a joining member never needs a separate ``define``.
 6. Member attribute updates (after the groups they name exist), then ``evacuate``/``restore``.
-7. Volumes (on their member, after its join and the pool), profiles (after the pools, networks
-   and project their devices name).
-8. Deletes of managed objects the file dropped, users first: profiles, volumes, then pools and
-   networks, then projects, then cluster groups.
+7. Volumes (on their member, after its join), profiles.
+8. Deletes of managed objects the file dropped: profiles, volumes, pools, networks, projects,
+   cluster groups.
+
+On top of that order, every reference an object's config makes to another object
+(``lxdplan.references``: a project's ``restricted.*`` keys, a profile's devices, an OVN network's
+uplink, a volume's pool, a member's groups…) is an edge (``planner.dependencies``): the user is
+created or changed after what it names is created or changed, and deleted before it.
 
 A step whose dependency is blocked is blocked too ("waits for <id>, which is blocked").
 
@@ -92,7 +96,7 @@ from typing import Iterable
 from lxdplan.desired import Desired
 from lxdplan.errors import PlanError
 from lxdplan.plan import Kind, Plan
-from lxdplan.planner import members, resources
+from lxdplan.planner import dependencies, members, resources
 from lxdplan.planner.context import Context
 from lxdplan.planner.objects import NETWORKS, POOLS, plan_object_deletes, plan_objects
 from lxdplan.state.observed import Observed
@@ -122,13 +126,13 @@ def plan(desired: Desired, observed: Observed, *, force_remove: Iterable[str] = 
     members.plan_member_updates(ctx)
     resources.plan_volumes(ctx)
     resources.plan_profiles(ctx)
-    profile_deletes = resources.plan_profile_deletes(ctx)
-    volume_deletes = resources.plan_volume_deletes(ctx)
-    users = (ctx.steps.ids(kind=Kind.PROFILE) + ctx.steps.ids(kind=Kind.STORAGE_VOLUME))
-    plan_object_deletes(ctx, POOLS, users)
-    plan_object_deletes(ctx, NETWORKS, users)
-    resources.plan_project_deletes(ctx, profile_deletes + volume_deletes)
+    resources.plan_profile_deletes(ctx)
+    resources.plan_volume_deletes(ctx)
+    plan_object_deletes(ctx, POOLS)
+    plan_object_deletes(ctx, NETWORKS)
+    resources.plan_project_deletes(ctx)
     resources.plan_group_deletes(ctx)
+    dependencies.link(ctx)
 
     version = observed.server_version
     boot = ctx.bootstrap

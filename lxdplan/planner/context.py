@@ -106,6 +106,12 @@ class Context:
         ids = [self.bootstrap_step] if self.bootstrap_step else []
         return ids + self.removal_steps
 
+    def after_bootstrap(self) -> list[str]:
+        """Ids a single-phase object step (group, project, profile, volume) waits for: the
+        bootstrap only. Unlike pools and networks, whose definitions are made for the members
+        that stay, they do not need the removals: a removal that fails does not hold them."""
+        return [self.bootstrap_step] if self.bootstrap_step else []
+
     def joined(self, member: str | None) -> list[str]:
         """The join (or bootstrap) step a step on ``member`` waits for, if it joins now."""
         sid = self.join_steps.get(member or "")

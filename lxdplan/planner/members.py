@@ -198,7 +198,11 @@ def _server_update(ctx, live, desired, *, etag, depends_on, reason, member=None,
 
 
 def plan_joins(ctx: Context, wait_for: list[str]) -> None:
-    """Joins, one at a time, after the pools and networks exist on the current members."""
+    """Joins, after the pools and networks exist on the current members.
+
+    A join does not depend on the join before it: the executor runs joins one at a time in plan
+    order (as LXD requires), and a join that fails (a bad member-specific key, an unreachable
+    joiner) says nothing about the next member, which may still join in the same apply."""
     previous = list(ctx.after_membership()) + wait_for
     for member in ctx.joiners:
         alone = ctx.observed.standalone.get(member.name)
@@ -222,7 +226,6 @@ def plan_joins(ctx: Context, wait_for: list[str]) -> None:
                      "member_config": member_config, "token_field": field},
         )
         ctx.join_steps[member.name] = sid
-        previous = [sid]
 
 
 def _member_config(ctx: Context, member: str) -> list[dict]:

@@ -215,8 +215,9 @@ def _member_update(ctx, sort, obj, live, member, *, pending, after=()) -> str | 
     )
 
 
-def plan_object_deletes(ctx: Context, sort: _Sort, wait_for: list[str]) -> None:
-    """Delete managed objects the file no longer declares; list unmanaged ones."""
+def plan_object_deletes(ctx: Context, sort: _Sort) -> None:
+    """Delete managed objects the file no longer declares; list unmanaged ones. (Their users
+    go first: ``planner.dependencies``.)"""
     declared = {o.name for o in sort.desired(ctx)}
     for name, live in sort.observed(ctx).items():
         if name in declared:
@@ -225,7 +226,7 @@ def plan_object_deletes(ctx: Context, sort: _Sort, wait_for: list[str]) -> None:
             ctx.unmanaged.append(Unmanaged(sort.kind, name, _unmanaged_note(live)))
             continue
         ctx.steps.add(
-            Action.DELETE, sort.kind, name, depends_on=wait_for,
+            Action.DELETE, sort.kind, name,
             before={sort.type_field: getattr(live, sort.type_field),
                     **_desc(live.description), "config": shown(live.config)},
             reason=f"lxdplan manages {sort.noun} {name} and the file no longer declares it",

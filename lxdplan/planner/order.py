@@ -62,6 +62,10 @@ class StepList:
     def get(self, sid: str) -> Step | None:
         return self._steps.get(sid)
 
+    def all(self) -> list[Step]:
+        """The steps collected so far, in collection order."""
+        return list(self._steps.values())
+
     def ids(self, *, kind: Kind | None = None, action: Action | None = None) -> list[str]:
         return [
             s.id for s in self._steps.values()

@@ -10,7 +10,6 @@ from lxdplan.planner.compare import (
 )
 from lxdplan.planner.context import Context
 from lxdplan.planner.objects import put_config, where
-from lxdplan.planner.order import step_id
 from lxdplan.state.observed import ObservedProfile, ObservedProject, profile_key
 
 DEFAULT = "default"
@@ -43,7 +42,7 @@ def plan_groups(ctx: Context) -> None:
         live = ctx.observed.cluster_groups.get(group.name)
         if live is None:
             ctx.steps.add(
-                Action.CREATE, Kind.CLUSTER_GROUP, group.name, depends_on=ctx.after_membership(),
+                Action.CREATE, Kind.CLUSTER_GROUP, group.name, depends_on=ctx.after_bootstrap(),
                 after=_desc(group.description),
                 reason=f"cluster group {group.name} is in the file but not in the cluster",
                 payload={"name": group.name, "description": group.description,
@@ -51,7 +50,7 @@ def plan_groups(ctx: Context) -> None:
             )
         elif live.description != group.description:
             ctx.steps.add(
-                Action.UPDATE, Kind.CLUSTER_GROUP, group.name, depends_on=ctx.after_membership(),
+                Action.UPDATE, Kind.CLUSTER_GROUP, group.name, depends_on=ctx.after_bootstrap(),
                 before={"description": live.description}, after=_desc(group.description),
                 reason=f"cluster group {group.name} differs from the file", etag=live.etag,
                 payload={"description": group.description, "members": list(live.members)},
@@ -84,7 +83,7 @@ def plan_projects(ctx: Context) -> None:
             live = ObservedProject(DEFAULT, description=_builtin_description(ctx, "project"))
         if live is None:
             ctx.steps.add(
-                Action.CREATE, Kind.PROJECT, project.name, depends_on=ctx.after_membership(),
+                Action.CREATE, Kind.PROJECT, project.name, depends_on=ctx.after_bootstrap(),
                 after={**_desc(project.description), "config": dict(project.config)},
                 reason=f"project {project.name} is in the file but not in the cluster",
                 payload={"name": project.name, "description": project.description,
@@ -93,7 +92,7 @@ def plan_projects(ctx: Context) -> None:
             continue
         changes = diff_config(live.config, project.config, auto_prefix=AUTO_PROJECT_PREFIX)
         _update(ctx, Kind.PROJECT, project.name, live, project.description, changes, {}, {},
-                noun="project", depends_on=ctx.after_membership(), payload={
+                noun="project", depends_on=ctx.after_bootstrap(), payload={
                     "description": project.description,
                     "config": put_config(live.config, project.config,
                                          auto_prefix=AUTO_PROJECT_PREFIX)})
@@ -116,29 +115,15 @@ def _update(ctx, kind, name, live, description, changes, dev_before, dev_after, 
 
 # --- profiles ------------------------------------------------------------------------------
 
-def _profile_deps(ctx: Context, profile) -> list[str]:
-    """Steps creating what a profile's devices refer to, and its project."""
-    deps = []
-    for device in profile.devices.values():
-        if "pool" in device:
-            deps.append(step_id(Kind.STORAGE_POOL, device["pool"], Action.INSTANTIATE))
-        for key in ("network", "parent"):
-            if key in device:
-                deps.append(step_id(Kind.NETWORK, device[key], Action.INSTANTIATE))
-    deps.append(step_id(Kind.PROJECT, profile.project, Action.CREATE))
-    return [d for d in deps if d in ctx.steps]
-
-
 def plan_profiles(ctx: Context) -> None:
     for profile in ctx.desired.profiles:
         name = _scoped(profile.project, profile.name)
         live = ctx.observed.profiles.get(profile_key(profile.project, profile.name))
         if live is None and ctx.fresh and profile.project == DEFAULT and profile.name == DEFAULT:
             live = ObservedProfile(DEFAULT, description=_builtin_description(ctx, "profile"))
-        deps = _profile_deps(ctx, profile)
         if live is None:
             ctx.steps.add(
-                Action.CREATE, Kind.PROFILE, name, depends_on=ctx.after_membership() + deps,
+                Action.CREATE, Kind.PROFILE, name, depends_on=ctx.after_bootstrap(),
                 after={**_desc(profile.description), "config": dict(profile.config),
                        "devices": {k: dict(v) for k, v in profile.devices.items()}},
                 reason=f"profile {name} is in the file but not in the cluster",
@@ -150,7 +135,7 @@ def plan_profiles(ctx: Context) -> None:
         changes = diff_config(live.config, profile.config)
         dev_before, dev_after = diff_devices(live.devices, profile.devices)
         _update(ctx, Kind.PROFILE, name, live, profile.description, changes, dev_before,
-                dev_after, noun="profile", depends_on=ctx.after_membership() + deps, payload={
+                dev_after, noun="profile", depends_on=ctx.after_bootstrap(), payload={
                     "name": profile.name, "project": profile.project,
                     "description": profile.description,
                     "config": put_config(live.config, profile.config),
@@ -210,11 +195,7 @@ def plan_volumes(ctx: Context) -> None:
                 f"the file says {vol.member or 'no member'}; lxdplan does not move volumes between members"
             )
         if live is None:
-            deps = ctx.after_membership() + ctx.joined(vol.member) + [
-                d for d in (step_id(Kind.STORAGE_POOL, vol.pool, Action.INSTANTIATE),
-                            step_id(Kind.PROJECT, vol.project, Action.CREATE))
-                if d in ctx.steps
-            ]
+            deps = ctx.after_bootstrap() + ctx.joined(vol.member)
             ctx.steps.add(
                 Action.CREATE, Kind.STORAGE_VOLUME, name, member=vol.member, depends_on=deps,
                 after={"type": vol.type, "content_type": vol.content_type,
@@ -265,7 +246,7 @@ def plan_volume_deletes(ctx: Context) -> list[str]:
     return ids
 
 
-def plan_project_deletes(ctx: Context, wait_for: list[str]) -> None:
+def plan_project_deletes(ctx: Context) -> None:
     declared = {p.name for p in ctx.desired.projects}
     for name, live in ctx.observed.projects.items():
         if name in declared or name == DEFAULT:
@@ -274,7 +255,7 @@ def plan_project_deletes(ctx: Context, wait_for: list[str]) -> None:
             ctx.unmanaged.append(Unmanaged(Kind.PROJECT, name, _note(live.used_by)))
             continue
         ctx.steps.add(
-            Action.DELETE, Kind.PROJECT, name, depends_on=wait_for,
+            Action.DELETE, Kind.PROJECT, name,
             before={**_desc(live.description), "config": shown(live.config)},
             reason=f"lxdplan manages project {name} and the file no longer declares it",
             etag=live.etag, payload={},

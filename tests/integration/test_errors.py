@@ -1,7 +1,7 @@
 """Errors a user can cause, through the real CLI on real LXD and Incus clusters.
 
 Each ends in one clear sentence naming the member (or the file), exit 1 and no traceback; a
-failed step names the step, the member, the server's own message and what had completed, and
+failed step names the step, the member, the server's own message and what completed, and
 the next apply finishes the job. Secrets never reach any output or saved plan.
 
 One 2-member lab per backend (module scope) carries the scenarios in file order: an unreachable
@@ -161,8 +161,8 @@ def test_errored_pool_names_the_member_and_is_retried(errs):
     assert message.startswith("step storage_pool/data2/instantiate (instantiate) failed: storage "
                               "pool data2 could not be created on node2 ")
     assert f"Source path '{broken}' {errs.refusal()}" in message
-    assert ("2 step(s) had completed before it (define storage pool data2 on node1, define "
-            "storage pool data2 on node2)") in failed.stderr
+    assert ("2 step(s) completed (define storage pool data2 on node1, define storage pool data2 "
+            "on node2); fix the cause and run apply again") in failed.stderr
     assert query(errs.lab, "/1.0/storage-pools/data2")["status"] == "Errored"
 
     plan = cli("plan", "-f", errs.path)

@@ -16,7 +16,7 @@ from lxdplan.providers.actions import performer
 from lxdplan.providers.client import Client
 from lxdplan.providers.session import Session
 from lxdplan.state.observed import Observed
-from test_provider_client import CUT, FakeLXD, sync
+from test_provider_client import CUT, FakeLXD, error, sync
 
 SERVER = sync({"environment": {"server": "lxd", "server_clustered": True, "server_name": "node1"},
                "config": {}, "api_extensions": []})
@@ -59,7 +59,8 @@ def test_a_412_stops_the_apply_with_one_sentence(session):
     message = str(info.value)
     assert "profile web changed outside lxdplan since the plan; run plan again" in message
     assert message.startswith("step profile/default/web/update (update) failed: ")
-    assert "1 step(s) had completed before it (create project staging)" in message
+    assert message.endswith("\n1 step(s) completed (create project staging); fix the cause and "
+                            "run apply again")
     assert "Traceback" not in message and "ETag doesn't match" not in message
     put = [h for m, p, h in fake.seen if m == "PUT"]
     assert put and put[0].get("If-Match") == '"e0"'
@@ -76,8 +77,45 @@ def test_a_connection_cut_during_a_change_names_the_member_and_is_not_resent(ses
     message = str(info.value)
     assert message.startswith("step profile/default/web/update (update) failed: cannot reach "
                               "member node1 at unix://")
-    assert "0 step(s) had completed before it" in message and "run apply again" in message
+    assert message.endswith("\n0 step(s) completed; fix the cause and run apply again")
     assert fake.count("PUT", "/1.0/profiles/web") == 1  # a change is never retried blindly
+
+
+def test_after_a_failure_independent_steps_are_sent_dependents_not_and_all_failures_listed(session):
+    fake = session.fake
+    fake.script[("GET", "/1.0/profiles/web")] = [
+        sync({"name": "web", "description": "web", "config": {"limits.cpu": "1"}, "devices": {}})]
+    fake.script[("PUT", "/1.0/profiles/web")] = [
+        (412, {"type": "error", "error": "ETag doesn't match", "error_code": 412})]
+    fake.script[("GET", "/1.0/projects/staging")] = [error("not found", 404)]
+    fake.script[("POST", "/1.0/projects")] = [
+        (500, {"type": "error", "error": "Invalid uplink network \"peerup\": Network not found",
+               "error_code": 500})]
+    fake.script[("GET", "/1.0/profiles/db")] = [error("not found", 404)]
+    fake.script[("POST", "/1.0/profiles")] = [sync({})]
+    failing_project = Step("project/staging/create", Action.CREATE, Kind.PROJECT, "staging",
+                           payload={"name": "staging", "config": {}})
+    uses_project = Step("profile/staging/app/create", Action.CREATE, Kind.PROFILE, "staging/app",
+                        depends_on=(failing_project.id,),
+                        payload={"name": "app", "project": "staging", "config": {}})
+    sibling = Step("profile/db/create", Action.CREATE, Kind.PROFILE, "db",
+                   payload={"name": "db", "config": {}, "devices": {}})
+    with pytest.raises(ApplyFailed) as info:
+        execute([profile_update(), failing_project, uses_project, sibling], performer(session))
+    assert fake.count("POST", "/1.0/profiles") == 1  # the sibling was created after two failures
+    posted = [p for m, p, _ in fake.seen if m == "POST" and p.startswith("/1.0/profiles")]
+    assert posted == ["/1.0/profiles"]  # and the profile of the failed project was not
+    assert info.value.failures == [
+        "step profile/default/web/update (update) failed: profile web changed outside lxdplan "
+        "since the plan; run plan again",
+        "step project/staging/create (create) failed: node1: LXD refused POST /1.0/projects: "
+        "Invalid uplink network \"peerup\": Network not found",
+    ]
+    assert info.value.summary == (
+        "1 step(s) completed (create profile db); 1 step(s) not run because they wait for a "
+        "failed step (create profile staging/app); fix the causes and run apply again")
+    outcomes = [r.outcome for r in info.value.results]
+    assert outcomes == [Outcome.FAILED, Outcome.FAILED, Outcome.NOT_RUN, Outcome.DONE]
 
 
 def test_unset_secrets_stop_the_apply_before_any_step(monkeypatch):

@@ -80,16 +80,71 @@ def test_blocked_steps_and_their_dependents_are_not_run():
     assert results["c"].outcome == Outcome.BLOCKED and "b" in results["c"].note
 
 
-def test_first_failure_stops_new_steps_and_names_step_and_member():
-    steps = [step("a"), step("b", member="node2"), step("c")]
+def test_a_failure_lets_independent_steps_run_and_its_dependents_are_not_run():
+    steps = [step("a"), step("b", member="node2"), step("c"), step("d", deps=["b"]),
+             step("e", deps=["d"]), step("f", deps=["c"])]
     rec = Recorder(fail={"b"})
     with pytest.raises(ApplyFailed) as info:
         execute(steps, rec)
+    assert rec.order == ["a", "b", "c", "f"]  # siblings after the failure still ran
+    results = {r.step.id: r for r in info.value.results}
+    assert [results[s].outcome for s in "abcdef"] == [
+        Outcome.DONE, Outcome.FAILED, Outcome.DONE, Outcome.NOT_RUN, Outcome.NOT_RUN, Outcome.DONE]
+    assert results["d"].note == "waits for b, which failed"
+    assert results["e"].note == "waits for b, which failed"  # names the failure, not d
+    assert info.value.failures == [
+        "step b (create on node2) failed: node1: LXD refused POST /1.0/profiles: boom b"]
+    assert info.value.summary == (
+        "3 step(s) completed (create profile a, create profile c, create profile f); 2 step(s) "
+        "not run because they wait for a failed step (create profile d, create profile e); fix "
+        "the cause and run apply again")
+    assert "resumes from" not in str(info.value)
+    assert str(info.value) == info.value.failures[0] + "\n" + info.value.summary
+
+
+def test_every_failure_is_listed_and_blocked_steps_are_counted():
+    steps = [step("a"), step("b"), step("c", blocked="node3 is offline"), step("d", deps=["a"])]
+    rec = Recorder(fail={"a", "b"})
+    with pytest.raises(ApplyFailed) as info:
+        execute(steps, rec)
     assert rec.order == ["a", "b"]
-    message = str(info.value)
-    assert "step b" in message and "on node2" in message and "boom b" in message
-    assert "1 step(s) had completed" in message
-    assert [r.outcome for r in info.value.results] == [Outcome.DONE, Outcome.FAILED]
+    assert [f.split(":")[0] for f in info.value.failures] == ["step a (create) failed",
+                                                              "step b (create) failed"]
+    assert info.value.summary == (
+        "0 step(s) completed; 1 step(s) not run because they wait for a failed step (create "
+        "profile d); 1 step(s) blocked for the reasons shown; fix the causes and run apply again")
+
+
+def test_a_failed_define_leaves_the_other_defines_and_stops_only_the_instantiate():
+    steps = [step("d1", Action.DEFINE, member="n1"), step("d2", Action.DEFINE, member="n2"),
+             step("inst", Action.INSTANTIATE, deps=["d1", "d2"]), step("other")]
+    rec = Recorder(fail={"d1"})
+    with pytest.raises(ApplyFailed) as info:
+        execute(steps, rec)
+    results = {r.step.id: r.outcome for r in info.value.results}
+    assert results == {"d1": Outcome.FAILED, "d2": Outcome.DONE, "inst": Outcome.NOT_RUN,
+                       "other": Outcome.DONE}
+
+
+def test_a_failed_bootstrap_stops_everything():
+    steps = [step("boot", Action.BOOTSTRAP, member="n1"), step("lone"),
+             step("join", Action.JOIN, deps=["boot"])]
+    rec = Recorder(fail={"boot"})
+    with pytest.raises(ApplyFailed) as info:
+        execute(steps, rec)
+    assert rec.order == ["boot"]
+    results = {r.step.id: r for r in info.value.results}
+    assert results["lone"].outcome == Outcome.NOT_RUN
+    assert results["lone"].note == "waits for boot, which failed"
+    assert results["join"].outcome == Outcome.NOT_RUN
+
+
+def test_not_run_steps_are_reported_as_events():
+    events = []
+    with pytest.raises(ApplyFailed):
+        execute([step("a"), step("b", deps=["a"])], Recorder(fail={"a"}), on_event=events.append)
+    assert [(e.kind, e.step.id, e.result.outcome if e.result else None) for e in events] == [
+        ("start", "a", None), ("end", "a", Outcome.FAILED), ("end", "b", Outcome.NOT_RUN)]
 
 
 def test_events_report_start_and_end_of_each_step():

@@ -1,0 +1,66 @@
+"""Dependency edges from the references objects make (``lxdplan.references``).
+
+One pass over the collected steps, after every rule has added its own:
+
+- create order: every step that writes an object's config (``create``, ``define``,
+  ``instantiate``, ``update``) waits for the steps that create or change what its *declared*
+  config names (``instantiate``, ``create``, ``update``) — a project whose
+  ``restricted.networks.uplinks`` names a new network comes after that network's instantiate;
+- delete order: the ``delete`` of an object waits for every step on the live objects that name
+  it in their *live* config (their deletes, or the updates that stop using it) — users go first.
+
+A reference to an object without steps adds nothing; a reference to oneself is ignored.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from lxdplan import references
+from lxdplan.plan import Action, Kind, Step
+from lxdplan.planner.context import Context
+
+WRITES = frozenset({Action.CREATE, Action.DEFINE, Action.INSTANTIATE, Action.UPDATE})
+MAKES = frozenset({Action.CREATE, Action.INSTANTIATE, Action.UPDATE})
+
+
+def identity(step: Step) -> tuple[Kind, tuple[str, ...]] | None:
+    """The object a step acts on, as ``lxdplan.references`` names it."""
+    if step.kind == Kind.PROFILE:
+        return step.kind, (step.payload.get("project", "default"), step.payload.get("name", step.name))
+    if step.kind == Kind.STORAGE_VOLUME:
+        return step.kind, (step.payload.get("pool", ""), step.payload.get("name", step.name))
+    if step.kind == Kind.SERVER:
+        return None
+    return step.kind, (step.name,)
+
+
+def link(ctx: Context) -> None:
+    """Add the reference edges to ``ctx.steps`` (see the module docstring)."""
+    by_object: dict[tuple, list[Step]] = defaultdict(list)
+    for step in ctx.steps.all():
+        ident = identity(step)
+        if ident is not None:
+            by_object[ident].append(step)
+
+    for node in references.declared(ctx.desired):
+        users = [s.id for s in by_object.get((node.kind, node.ident), ()) if s.action in WRITES]
+        if not users:
+            continue
+        for ref in node.refs:
+            if (ref.kind, ref.ident) == (node.kind, node.ident):
+                continue
+            makers = [s.id for s in by_object.get((ref.kind, ref.ident), ()) if s.action in MAKES]
+            for sid in users:
+                ctx.steps.add_dependency(sid, *makers)
+
+    for node in references.observed(ctx.observed):
+        users = [s.id for s in by_object.get((node.kind, node.ident), ())]
+        if not users:
+            continue
+        for ref in node.refs:
+            if (ref.kind, ref.ident) == (node.kind, node.ident):
+                continue
+            for used in by_object.get((ref.kind, ref.ident), ()):
+                if used.action == Action.DELETE:
+                    ctx.steps.add_dependency(used.id, *users)
