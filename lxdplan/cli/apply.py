@@ -9,7 +9,7 @@ import typer
 
 from lxdplan.cli.app import VERSION_OPTION, app
 from lxdplan.cli.common import fail, load_or_exit
-from lxdplan.cli.output import error, out, plural, style, use_colour
+from lxdplan.cli.output import error, out, plural, style, use_colour, warn
 from lxdplan.errors import LxdplanError
 
 PROMPT = "Do you want to perform these actions? Only 'yes' will be accepted: "
@@ -136,9 +136,13 @@ def apply(
         )
     except NotConfirmed as exc:
         out(str(exc))
+        for note in getattr(exc, "__notes__", ()):
+            warn(note)
         raise typer.Exit(1)
     except LxdplanError as exc:  # ApplyFailed included: it names the step, member and what was done
         raise fail(exc)
+    for sentence in result.warnings:
+        warn(sentence)
     if not result.plan.changes:
         out("No changes. The cluster matches the file.")
         return

@@ -300,6 +300,8 @@ def update_server(s: Session, step: Step) -> bool:
     changes = _changes(config, wanted)
     if not changes:
         return False
+    if not step.member and config.get(keys.LEGACY_LOCK_KEY):
+        changes[keys.LEGACY_LOCK_KEY] = ""  # an earlier version's lock: cleared while writing anyway
     _patch_server(client, step, changes, params)
     return True
 
