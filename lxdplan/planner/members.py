@@ -72,15 +72,16 @@ def plan_removals(ctx: Context) -> None:
 
 
 # Roles of a member that can lead the database: a voter, or a stand-by LXD promotes to replace a
-# leaving voter. A spare (``database: false``, no role) cannot: LXD 5.0.2 and Incus 6.0.4 remove
-# the last voter anyway and the cluster loses its database ("server has lost leadership").
+# leaving voter. A spare (``database: false``, no role) cannot: LXD 5.0.2 removes the last voter
+# anyway and the cluster loses its database ("server has lost leadership"; seen live with
+# cluster.max_standby 0). Incus 6.0.4 promotes the spare and the removal works (seen live).
 _CAN_LEAD = frozenset({"database", "database-leader", "database-standby"})
 
 
 def _last_leader_block(ctx: Context, name: str, declared: set[str]) -> str | None:
     """Why removing ``name`` gracefully would break the cluster, or None."""
     live = ctx.observed.members[name]
-    if not ({"database", "database-leader"} & set(live.roles)):
+    if ctx.backend() != "lxd" or not ({"database", "database-leader"} & set(live.roles)):
         return None
     staying = sorted(n for n in ctx.observed.members if n in declared)
     able = [n for n in staying
