@@ -3,7 +3,8 @@
 ``flock`` on a file under ``$LXDPLAN_LOCK_DIR`` (default ``/run/lxdplan``, else the temp dir),
 named after the desired-state file's first member address, so two applies forming the same
 cluster from this host never interleave. The kernel drops the lock when the process dies, so it
-can never go stale.
+can never go stale. Also the facts about processes on this host that the cluster lock
+(``lxdplan.providers.lock``) needs to tell a dead holder: a zombie or a reused pid is not alive.
 """
 
 from __future__ import annotations
