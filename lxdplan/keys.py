@@ -64,7 +64,10 @@ VOLATILE_PREFIX = "volatile."
 # Where lxdplan records that it manages an object (SPEC §2 "Ownership").
 OWNER_KEY = "user.lxdplan.managed"
 OWNER_VALUE = "true"
-LOCK_KEY = "user.lxdplan.lock"
+# The apply lock: a profile of the default project (see lxdplan.providers.lock). Earlier versions
+# kept it in this server key; it is ignored, and cleared when server config is written anyway.
+LOCK_PROFILE = "lxdplan-lock"
+LEGACY_LOCK_KEY = "user.lxdplan.lock"
 
 # Assignable member roles; database roles are LXD's own.
 ASSIGNABLE_ROLES = frozenset({"event-hub", "ovn-chassis"})

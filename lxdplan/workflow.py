@@ -36,6 +36,7 @@ class PlanResult:
 class ApplyResult:
     plan: Plan
     results: list[StepResult] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # e.g. the cluster lock not released
 
 
 def file_digest(path: str) -> str:
@@ -82,6 +83,7 @@ class ApplyLocks:
         self.break_lock = break_lock
         self.host = HostLock(desired.members[0].address if desired.members else desired.path)
         self.cluster = None
+        self.warnings: list[str] = []
 
     def take_cluster(self, client) -> None:
         from lxdplan.providers.lock import ClusterLock
@@ -102,12 +104,25 @@ class ApplyLocks:
         self.host.acquire()
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type, exc, tb) -> None:
+        """Release both locks. A failure to release the cluster lock never replaces the apply's
+        own outcome: it becomes a warning, carried as a note on the error being raised (shown
+        after it) or in ``warnings`` when the apply succeeded. The lock left behind names this
+        process, so the next apply on this host takes it over at once."""
         try:
             if self.cluster is not None:
-                self.cluster.release()
+                try:
+                    self.cluster.release()
+                except Exception as failure:  # noqa: BLE001 - reported as a warning, below
+                    self.warnings.append(
+                        f"the cluster lock could not be released ({failure}); the next apply "
+                        "from this host takes it over, one from elsewhere needs `--break-lock`"
+                    )
         finally:
             self.host.release()
+        if exc is not None:
+            for warning in self.warnings:
+                exc.add_note(warning)
 
 
 def run_apply(
@@ -137,8 +152,8 @@ def run_apply(
     # Then only the members' own GET /1.0, to know whether a cluster lock is needed; the full
     # read comes once, under the locks. It uses make_plan's detail, so a saved plan's digest
     # compares like with like.
-    with ApplyLocks(desired, break_lock=break_lock) as locks, \
-            Session(desired, Observed()) as session:
+    locks = ApplyLocks(desired, break_lock=break_lock)
+    with locks, Session(desired, Observed()) as session:
         clients = {m.name: session.client(m.name) for m in desired.members}
         standalone = probe(desired, clients=clients)
         if any(alone.reachable and alone.clustered for alone in standalone.values()):
@@ -149,7 +164,7 @@ def run_apply(
         plan = compute(desired, observed, force_remove=force_remove)
         on_plan(plan)
         if not plan.changes:
-            return ApplyResult(plan)
+            return ApplyResult(plan, warnings=locks.warnings)
         check_secrets(plan)
         if not confirm(plan):
             raise NotConfirmed("apply cancelled: nothing was changed")
@@ -162,4 +177,4 @@ def run_apply(
             on_event(ev)
 
         results = execute(plan.steps, performer(session), on_event=event)
-    return ApplyResult(plan, results)
+    return ApplyResult(plan, results, locks.warnings)

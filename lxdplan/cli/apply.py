@@ -9,7 +9,7 @@ import typer
 
 from lxdplan.cli.app import VERSION_OPTION, app
 from lxdplan.cli.common import fail, load_or_exit
-from lxdplan.cli.output import error, note, out, plural, style, use_colour
+from lxdplan.cli.output import error, note, out, plural, style, use_colour, warn
 from lxdplan.errors import LxdplanError
 
 PROMPT = "Do you want to perform these actions? Only 'yes' will be accepted: "
@@ -139,6 +139,8 @@ def apply(
         )
     except NotConfirmed as exc:
         out(str(exc))
+        for sentence in getattr(exc, "__notes__", ()):
+            warn(sentence)
         raise typer.Exit(1)
     except ApplyFailed as exc:
         # Every failure on its own line (step, member, LXD's words), then what completed, what
@@ -146,9 +148,13 @@ def apply(
         for sentence in exc.failures:
             error(sentence)
         note(exc.summary)
+        for sentence in getattr(exc, "__notes__", ()):  # e.g. a lock that could not be released
+            warn(sentence)
         raise typer.Exit(1)
     except LxdplanError as exc:
         raise fail(exc)
+    for sentence in result.warnings:
+        warn(sentence)
     if not result.plan.changes:
         out("No changes. The cluster matches the file.")
         return

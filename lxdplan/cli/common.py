@@ -36,8 +36,12 @@ def load_or_exit(file: str, *, quiet_warnings: bool = False) -> Desired:
 
 
 def fail(exc: LxdplanError) -> typer.Exit:
-    """Print one error (several lines for a multi-error) and give the exit to raise."""
+    """Print one error (several lines for a multi-error), then the warnings noted on it (e.g. a
+    lock that could not be released: after the error, never instead of it), and give the exit
+    to raise."""
     error(str(exc))
+    for note in getattr(exc, "__notes__", ()):
+        warn(note)
     return typer.Exit(1)
 
 

@@ -8,7 +8,7 @@ from lxdplan.errors import PlanError
 from lxdplan.plan import Action, Kind
 from lxdplan.planner.compare import diff_server, split_changes
 from lxdplan.planner.context import Context
-from lxdplan.state.observed import BLOCKED, EVACUATED, OFFLINE, ObservedMember
+from lxdplan.state.observed import BLOCKED, EVACUATED, OFFLINE, ONLINE, ObservedMember
 
 
 def diagnose(ctx: Context) -> None:
@@ -82,6 +82,8 @@ def plan_removals(ctx: Context) -> None:
             blocked = None
             if live.status == OFFLINE:
                 blocked = f"{name} is offline; add it to force_remove to remove it with force"
+            else:
+                blocked = _last_leader_block(ctx, name, declared)
             reason = f"{name} is not in the file"
             if may_force:
                 reason += f" (force_remove lists it, but it is {live.status.lower()}, so it leaves gracefully)"
@@ -95,6 +97,31 @@ def plan_removals(ctx: Context) -> None:
         if name in ctx.leaving:
             ctx.removal_steps.append(sid)  # what later steps wait for; a blocked one is not
         previous = [sid]
+
+
+# Roles of a member that can lead the database: a voter, or a stand-by LXD promotes to replace a
+# leaving voter. A spare (``database: false``, no role) cannot: LXD 5.0.2 removes the last voter
+# anyway and the cluster loses its database ("server has lost leadership"; seen live with
+# cluster.max_standby 0). Incus 6.0.4 promotes the spare and the removal works (seen live).
+_CAN_LEAD = frozenset({"database", "database-leader", "database-standby"})
+
+
+def _last_leader_block(ctx: Context, name: str, declared: set[str]) -> str | None:
+    """Why removing ``name`` gracefully would break the cluster, or None."""
+    live = ctx.observed.members[name]
+    if ctx.backend() != "lxd" or not ({"database", "database-leader"} & set(live.roles)):
+        return None
+    staying = sorted(n for n in ctx.observed.members if n in declared)
+    able = [n for n in staying
+            if ctx.observed.members[n].status in (ONLINE, EVACUATED)
+            and (ctx.observed.members[n].database or _CAN_LEAD & set(ctx.observed.members[n].roles))]
+    if able:
+        return None
+    others = f"no member that stays ({', '.join(staying)}) is" if staying else "no member stays"
+    return (f"removing {name} would take away the last database member able to lead: {others} "
+            "an online database voter or stand-by, and LXD would lose the cluster's database; "
+            "let LXD make another member a database member first (cluster.max_standby, "
+            "cluster.max_voters)")
 
 
 def _member_view(live: ObservedMember) -> dict:

@@ -1,11 +1,26 @@
-"""The apply lock kept in the cluster itself: server config key ``user.lxdplan.lock``.
+"""The apply lock kept in the cluster itself: the profile ``lxdplan-lock`` of the default project.
 
-Taken with a compare-and-swap: read ``GET /1.0`` and its ETag, then ``PATCH /1.0`` with
-``If-Match``; a concurrent taker makes one of the two PATCHes answer 412. The value is JSON with
-the owner, a random id, when it was taken and when it expires, so a lock left by a killed apply is
-reported with its owner and age and can be broken (``lxdplan apply --break-lock``) or simply
-expires. A lock whose holder ran on this host and is no longer alive is stale and taken over at
-once, so an apply killed on this host never blocks the next one here. ``lxdplan.state.hostlock`` covers the time before a cluster exists.
+Why a profile: taking the lock must work while a member is Blocked by an upgrade or offline, so it
+may not write cluster-wide server config (``PATCH /1.0`` notifies every member: LXD 5.0.2 hangs on
+one that does not serve, Incus 6.0.4 fails and its revert wipes the writing member's addresses).
+A profile create, ``PATCH`` and delete only write the cluster database through the member asked
+(LXD 5.0.2 and Incus 6.0 ``profilesPost``/``profilePatch``/``profileDelete`` notify nobody; a
+profile ``PUT`` does notify, so it is never used here), and ``PATCH`` honours ``If-Match``. A
+cluster group would be lighter, but Incus 6.0.4 ignores ``If-Match`` on its ``PUT`` and ``DELETE``.
+
+Every change of the lock is a compare-and-swap, so two takers never both win:
+- absent → held: ``POST /1.0/profiles`` (the database refuses a second profile of that name);
+- free or stale → held, and held → free: ``PATCH`` of the description with ``If-Match`` of the
+  ETag read (412 when anyone changed it meanwhile), then read again to check.
+The profile is never deleted (a delete cannot be conditional): a free lock is the profile with an
+empty description. The description holds the holder as JSON: owner, a random id, when it was taken
+and expires, and the host, pid and process start time, so a lock left by a killed apply on this
+host is known dead at once (a zombie or a reused pid included) and taken over; any other is
+reported with its owner and age, expires after an hour, or is broken with ``--break-lock``.
+
+The planner, exporter and status never see the profile (``lxdplan.providers.observe`` drops it).
+Earlier versions kept the lock in the server key ``user.lxdplan.lock``; it is ignored.
+``lxdplan.state.hostlock`` covers the time before a cluster exists.
 """
 
 from __future__ import annotations
@@ -18,11 +33,15 @@ import time
 import uuid
 from dataclasses import dataclass
 
-from lxdplan.errors import LockError, PreconditionFailed
-from lxdplan.keys import LOCK_KEY
-from lxdplan.providers.client import Client
+from lxdplan.errors import ApiError, LockError, PreconditionFailed
+from lxdplan.keys import LOCK_PROFILE
+from lxdplan.providers.client import Client, path_of
+from lxdplan.state.hostlock import process_alive, process_start
 
 LOCK_TTL = 3600.0  # seconds; an apply refreshes nothing, so this bounds the longest apply
+PATH = path_of("profiles", LOCK_PROFILE)
+PARAMS = {"project": "default"}
+ATTEMPTS = 5
 
 
 @dataclass(frozen=True)
@@ -33,39 +52,43 @@ class Holder:
     expires: float
     host: str = ""
     pid: int = 0
+    start: int = 0  # the holder process's start time (/proc/PID/stat field 22); 0 = unknown
 
     @classmethod
     def parse(cls, text: str) -> "Holder | None":
         try:
             data = json.loads(text)
             return cls(str(data["id"]), str(data["owner"]), float(data["since"]),
-                       float(data["expires"]), str(data.get("host", "")), int(data.get("pid", 0)))
-        except (ValueError, KeyError, TypeError):
+                       float(data["expires"]), str(data.get("host", "")), int(data.get("pid", 0)),
+                       int(data.get("start", 0)))
+        except (ValueError, KeyError, TypeError, AttributeError):
             return None
 
     @classmethod
     def mine(cls, ttl: float) -> "Holder":
         now = time.time()
-        return cls(uuid.uuid4().hex, owner_label(), now, now + ttl, socket.gethostname(), os.getpid())
+        pid = os.getpid()
+        return cls(uuid.uuid4().hex, owner_label(), now, now + ttl, socket.gethostname(), pid,
+                   process_start(pid) or 0)
 
     def dump(self) -> str:
         return json.dumps(
             {"id": self.id, "owner": self.owner, "since": self.since, "expires": self.expires,
-             "host": self.host, "pid": self.pid},
+             "host": self.host, "pid": self.pid, "start": self.start},
             sort_keys=True,
         )
 
     def dead_here(self) -> bool:
-        """The holder ran on this host and its process is gone."""
-        if not self.pid or self.host != socket.gethostname() or self.pid == os.getpid():
+        """The holder ran on this host and its process is gone: exited, a zombie not yet reaped,
+        or its pid now belongs to another process (the start time differs)."""
+        if not self.pid or self.host != socket.gethostname():
             return False
-        try:
-            os.kill(self.pid, 0)
-        except ProcessLookupError:
-            return True
-        except PermissionError:
-            return False
-        return False
+        if self.pid == os.getpid():
+            return bool(self.start) and self.start != process_start(self.pid)
+        return not process_alive(self.pid, self.start or None)
+
+    def live(self, now: float) -> bool:
+        return self.expires > now and not self.dead_here()
 
 
 def owner_label() -> str:
@@ -86,7 +109,7 @@ def _age(seconds: float) -> str:
 
 
 class ClusterLock:
-    """Hold the cluster lock through one member's client; a context manager."""
+    """Hold the cluster lock through one member's client (only that member needs to serve)."""
 
     def __init__(self, client: Client, *, break_lock: bool = False, ttl: float = LOCK_TTL):
         self.client = client
@@ -94,14 +117,22 @@ class ClusterLock:
         self.ttl = ttl
         self.holder: Holder | None = None
 
+    def _read(self) -> tuple[Holder | None, str | None, bool]:
+        """(current holder or None when free, ETag, whether the profile exists)."""
+        try:
+            answer = self.client.get(PATH, PARAMS)
+        except ApiError as exc:
+            if exc.status == 404 and not isinstance(exc, PreconditionFailed):
+                return None, None, False
+            raise
+        description = (answer.metadata or {}).get("description") or ""
+        return (Holder.parse(description) if description else None), answer.etag, True
+
     def acquire(self) -> None:
-        for _attempt in range(3):
-            answer = self.client.get("/1.0")
-            config = (answer.metadata or {}).get("config") or {}
+        for _attempt in range(ATTEMPTS):
+            current, etag, exists = self._read()
             now = time.time()
-            current = Holder.parse(config.get(LOCK_KEY, "")) if config.get(LOCK_KEY) else None
-            live = current is not None and current.expires > now and not current.dead_here()
-            if live and not self.break_lock:
+            if current is not None and current.live(now) and not self.break_lock:
                 raise LockError(
                     f"the cluster is locked by another apply ({current.owner}, taken "
                     f"{_age(now - current.since)} ago); wait for it to finish, or if it died run "
@@ -109,22 +140,33 @@ class ClusterLock:
                 )
             mine = Holder.mine(self.ttl)
             try:
-                self.client.patch("/1.0", {"config": {LOCK_KEY: mine.dump()}}, etag=answer.etag)
+                if exists:
+                    self.client.patch(PATH, {"description": mine.dump()}, params=PARAMS, etag=etag)
+                else:
+                    self.client.post("/1.0/profiles", {"name": LOCK_PROFILE, "description": mine.dump(),
+                                                       "config": {}, "devices": {}}, params=PARAMS)
             except PreconditionFailed:
-                continue  # someone changed the server config meanwhile: look again
-            self.holder = mine
-            return
-        raise LockError("the cluster lock could not be taken: the server config kept changing")
+                continue  # another taker changed it since we read it: look again
+            except ApiError:
+                if exists or not self._read()[2]:
+                    raise
+                continue  # another taker created it first (409, or 500 on Incus): look again
+            if (self._read()[0] or Holder("", "", 0, 0)).id == mine.id:
+                self.holder = mine
+                return
+        raise LockError("the cluster lock could not be taken: other applies kept changing it")
 
     def release(self) -> None:
+        """Free the lock if this apply still holds it (a broken lock is left to its taker)."""
         if self.holder is None:
             return
         try:
-            answer = self.client.get("/1.0")
-            config = (answer.metadata or {}).get("config") or {}
-            current = Holder.parse(config.get(LOCK_KEY, "")) if config.get(LOCK_KEY) else None
+            current, etag, _exists = self._read()
             if current is not None and current.id == self.holder.id:
-                self.client.patch("/1.0", {"config": {LOCK_KEY: ""}}, etag=answer.etag)
+                try:
+                    self.client.patch(PATH, {"description": ""}, params=PARAMS, etag=etag)
+                except PreconditionFailed:
+                    pass  # taken over meanwhile (--break-lock): it is no longer ours to free
         finally:
             self.holder = None
 

@@ -24,6 +24,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from lxdplan import keys
 from lxdplan.desired import Desired
 from lxdplan.errors import ApiError, ConnectError, LxdplanError, TrustError
 from lxdplan.providers import parse, pins
@@ -336,6 +337,8 @@ class _Observer:
         profiles = {}
         for project, fut in [("default", a_profiles)] + extra_profiles:
             for item in fut.result().metadata or []:
+                if (item.get("project") or project) == "default" and item.get("name") == keys.LOCK_PROFILE:
+                    continue  # the apply lock (lxdplan.providers.lock): nobody's to plan or list
                 prof = parse.parse_profile(item, project=project)
                 etag = _etag(etags.get(("profile", prof.project, prof.name)))
                 profiles[f"{prof.project}/{prof.name}"] = _with_etag(prof, etag)

@@ -3,7 +3,8 @@
 ``flock`` on a file under ``$LXDPLAN_LOCK_DIR`` (default ``/run/lxdplan``, else the temp dir),
 named after the desired-state file's first member address, so two applies forming the same
 cluster from this host never interleave. The kernel drops the lock when the process dies, so it
-can never go stale.
+can never go stale. Also the facts about processes on this host that the cluster lock
+(``lxdplan.providers.lock``) needs to tell a dead holder: a zombie or a reused pid is not alive.
 """
 
 from __future__ import annotations
@@ -62,3 +63,52 @@ class HostLock:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+
+# -- processes on this host: is the holder of a lock still the process that took it? -----------
+
+def _stat_fields(pid: int) -> list[str] | None:
+    """``/proc/PID/stat`` split into fields (field 1 is the pid); None when there is no such
+    process. The command name (field 2) may hold spaces and parentheses, so fields after it are
+    counted from its last ``)``."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    head, _, tail = text.rpartition(")")
+    if not head:
+        return None
+    pid_part, _, comm = head.partition(" (")
+    return [pid_part, comm, *tail.split()]
+
+
+def process_start(pid: int) -> int | None:
+    """The process's start time (``/proc/PID/stat`` field 22, clock ticks since boot), or None."""
+    fields = _stat_fields(pid)
+    try:
+        return int(fields[21]) if fields else None
+    except (IndexError, ValueError):
+        return None
+
+
+def process_alive(pid: int, start: int | None = None) -> bool:
+    """Whether ``pid`` is a living process and, when ``start`` is given, the same one that had
+    that start time. A zombie (state ``Z``: dead, not yet reaped by its parent) or a dying one
+    (``X``) is dead; a pid reused by another process is not the holder. Without ``/proc`` the
+    answer falls back to ``kill(pid, 0)``."""
+    if pid <= 0:
+        return False
+    fields = _stat_fields(pid)
+    if fields is None:
+        if Path("/proc/self/stat").exists():
+            return False
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+    if len(fields) < 22 or fields[2] in ("Z", "X", "x"):
+        return False
+    return not start or fields[21] == str(start)

@@ -15,7 +15,7 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any
 
-from lxdplan.keys import LOCK_KEY
+from lxdplan.keys import LEGACY_LOCK_KEY
 
 # Member status strings as LXD reports them, plus two of lxdplan's own.
 ONLINE = "Online"
@@ -196,7 +196,7 @@ def _without_volatile(value: Any) -> Any:
     if isinstance(value, dict):
         return {
             k: _without_volatile(v) for k, v in value.items()
-            if k not in _DIGEST_SKIP and k != LOCK_KEY
+            if k not in _DIGEST_SKIP and k != LEGACY_LOCK_KEY
         }
     if isinstance(value, list):
         return [_without_volatile(v) for v in value]

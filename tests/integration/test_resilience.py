@@ -1,4 +1,4 @@
-"""apply survives what operators meet: an offline member, a SIGKILL anywhere, two applies at once.
+"""apply survives what operators meet: an offline member, a SIGKILL at any moment, two applies at once.
 
 Each scenario runs on a fresh lab per backend and ends with "plan shows no changes".
 """
@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from applykit import add_interface, cli, member_status, query, wait_for, walkthrough, write
 from labkit import BACKENDS
@@ -103,26 +104,64 @@ def test_apply_killed_at_every_step_boundary_resumes(backend, make_lab, tmp_path
         "node1", "node2", "node3"]
 
 
+# Where each successive apply of the walkthrough is killed: at the n-th output line starting with
+# the text. Before any step, right after the bootstrap (the cluster lock just taken), inside a
+# step, inside a join, right after a join (before the joined member's attributes are set), and
+# between later steps. Each next apply resumes from what its predecessor left.
+KILL_AT = [("lxdplan will perform", 1), ("done: bootstrap", 1), ("start:", 2),
+           ("start: join member", 1), ("done: join member", 1), ("start:", 3), ("done:", 2)]
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[0] == "Z"
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_apply_killed_mid_step_resumes(backend, make_lab, tmp_path):
+def test_apply_killed_at_any_moment_is_resumed_at_once_while_the_killed_one_is_unreaped(
+        backend, make_lab, tmp_path):
+    """Issue 7 item 6: SIGKILL at several moments (driven by the progress output), and the next
+    apply starts at once while the killed process is still a zombie holding the cluster lock."""
     lab, _doc, path = fresh_walkthrough(make_lab, backend, tmp_path)
-    # Kill while a step is in flight: wait for the "start:" line of a join, then SIGKILL.
-    for marker in ("start: join member \"node2\"", "start: join member \"node3\"", "start: create"):
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "lxdplan", "apply", "-f", path, "--auto-approve"],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True,
-        )
-        try:
+    argv = [sys.executable, "-m", "lxdplan", "apply", "-f", path, "--auto-approve"]
+    killed: list[subprocess.Popen] = []
+    try:
+        for text, nth in KILL_AT:
+            proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                    stdin=subprocess.DEVNULL, text=True)
+            killed.append(proc)
+            seen, lines = 0, []
             for line in proc.stdout:
-                if line.startswith(marker):
+                lines.append(line)
+                seen += line.startswith(text)
+                if seen == nth:
                     proc.kill()
                     break
-        finally:
+            output = "".join(lines)
+            assert "Traceback" not in output and "error:" not in output, output
+            if seen < nth:  # it finished before that moment: then it must have succeeded
+                assert proc.wait(timeout=600) == 0, output
+                continue
+            # Wait until it has died without reaping it (WNOWAIT): it stays a zombie.
+            os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOWAIT)
+            assert proc.returncode is None and _zombie(proc.pid)
+        unreaped = [p for p in killed if p.returncode is None]
+        assert len(unreaped) >= 5 and all(_zombie(p.pid) for p in unreaped)
+        out = apply_ok(path)  # the zombies are still there: a dead holder's lock is taken over
+        assert all(_zombie(p.pid) for p in unreaped)
+        assert "Apply complete" in out or "No changes" in out
+        assert_converged(path)
+        assert sorted(m["server_name"] for m in query(lab, "/1.0/cluster/members?recursion=1")) == [
+            "node1", "node2", "node3"]
+        assert query(lab, "/1.0/profiles/lxdplan-lock")["description"] == ""  # free again
+    finally:
+        for proc in killed:
             proc.kill()
             proc.wait(timeout=60)
             proc.stdout.close()
-    apply_ok(path)
-    assert_converged(path)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -140,19 +179,49 @@ def test_two_applies_at_once_never_interleave(backend, make_lab, tmp_path):
         assert "Traceback" not in loser[1]
     assert_converged(path)
 
-    # On the formed cluster: the cluster lock, held by a "dead" apply, is reported and breakable.
-    from lxdplan.providers.lock import Holder
-    now = time.time()
-    stale = Holder("dead", "someone@elsewhere pid 1", now - 60, now + 3600).dump()
-    from applykit import client_cmd
-    client_cmd(lab, "config", "set", "user.lxdplan.lock", stale)
+
+    # On the formed cluster the lock is the profile lxdplan-lock: free between applies, and
+    # invisible to plan, status and export.
+    assert query(lab, "/1.0/profiles/lxdplan-lock")["description"] == ""
+    for command in (("plan", "-f", path), ("status", "-f", path), ("export", "-f", path)):
+        shown = cli(*command)
+        assert shown.returncode == 0 and "lxdplan-lock" not in shown.stdout + shown.stderr, shown
+
+    # Two applies as from two hosts (separate host-lock dirs) meet at the cluster lock: at most
+    # one of them carries out steps.
     doc = walkthrough(lab, tmp_path)
     doc["profiles"][1]["config"]["limits.memory"] = "128MiB"
     write(doc, Path(path))
+    procs = [subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              stdin=subprocess.DEVNULL,
+                              env={**os.environ, "LXDPLAN_LOCK_DIR": str(tmp_path / f"host{i}")})
+             for i in range(2)]
+    outputs = [p.communicate(timeout=600) for p in procs]
+    assert sum(1 for out, _err in outputs if "start: update profile" in out) == 1, outputs
+    for (out, err), proc in zip(outputs, procs):
+        assert "Traceback" not in err
+        if proc.returncode != 0:
+            assert "the cluster is locked by another apply" in err, err
+        else:
+            assert "Apply complete" in out or "No changes" in out, out
+    assert_converged(path)
+
+    # A lock held by an apply elsewhere is reported and breakable; an earlier version's server
+    # key user.lxdplan.lock is ignored.
+    from lxdplan.providers.lock import Holder
+    from applykit import client_cmd
+    now = time.time()
+    stale = Holder("dead", "someone@elsewhere pid 1", now - 60, now + 3600, "elsewhere", 1).dump()
+    client_cmd(lab, "config", "set", "user.lxdplan.lock", stale)
+    client_cmd(lab, "query", "-X", "PATCH", "/1.0/profiles/lxdplan-lock", "--data",
+               json.dumps({"description": stale}))
+    doc["profiles"][1]["config"]["limits.memory"] = "256MiB"
+    write(doc, Path(path))
     held = cli("apply", "-f", path, "--auto-approve")
     assert held.returncode == 1 and "locked by another apply (someone@elsewhere pid 1" in held.stderr
+    assert query(lab, "/1.0/profiles/web")["config"]["limits.memory"] == "128MiB"
     apply_ok(path, "--break-lock")
-    assert "user.lxdplan.lock" not in query(lab, "/1.0")["config"]
+    assert query(lab, "/1.0/profiles/lxdplan-lock")["description"] == ""
     assert_converged(path)
 
 
@@ -178,3 +247,60 @@ def test_growing_the_cluster_joins_with_the_new_members_specific_keys(backend, m
     net = query(lab, "/1.0/networks/lxdbr1?target=node3")
     assert net["config"]["bridge.external_interfaces"] == "ext0"
     assert_converged(path)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_members_attributes_change_in_the_apply_that_grows_the_cluster(backend, make_lab, tmp_path):
+    """Issue 7 item 5: node3's join makes LXD promote node2 to a database voter, which moves
+    the ETag of node2 read at plan time; node2's update must still go through."""
+    lab, doc, path = fresh_walkthrough(make_lab, backend, tmp_path)
+    small = copy.deepcopy(doc)
+    small["cluster"]["members"] = small["cluster"]["members"][:2]
+    for obj in small["storage_pools"] + small["networks"]:
+        obj.get("members", {}).pop("node3", None)
+    apply_ok(write(small, Path(path)))
+    roles_before = _member(lab, "node2")["roles"]
+
+    doc["cluster"]["members"][1].update(description="second member", failure_domain="rack9")
+    plan = cli("plan", "-f", write(doc, Path(path)))
+    assert "join" in plan.stdout and "second member" in plan.stdout, plan.stdout
+    apply_ok(path)
+    node2 = _member(lab, "node2")
+    assert node2["roles"] != roles_before  # LXD rebalanced it during this apply
+    assert node2["description"] == "second member" and node2["failure_domain"] == "rack9"
+    assert member_status(lab, "node3") == "Online"
+    assert_converged(path)
+
+
+def _member(lab, name: str) -> dict:
+    return next(m for m in query(lab, "/1.0/cluster/members?recursion=1") if m["server_name"] == name)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_removing_the_last_member_able_to_lead(backend, make_lab, tmp_path):
+    """Issue 7 item 4. With cluster.max_standby 0, node2 of a 2-member cluster is a spare (no
+    database role). LXD 5.0.2 removes node1, the only voter, anyway and loses the cluster's
+    database: the plan blocks it, naming why. Incus 6.0.4 promotes the spare: the removal runs."""
+    lab = make_lab(backend, members=2)
+    doc = yaml.safe_load(Path(lab.file).read_text())
+    doc["cluster"].setdefault("config", {})["cluster.max_standby"] = "0"
+    path = write(doc, tmp_path / "lxdplan.yaml")
+    apply_ok(path)
+    assert _member(lab, "node1")["database"] and not _member(lab, "node2")["database"]
+
+    doc["cluster"]["members"] = doc["cluster"]["members"][1:]
+    write(doc, Path(path))
+    if backend == "incus":
+        apply_ok(path)
+        assert member_status(lab, "node1", via=1) == "absent"
+        assert member_status(lab, "node2", via=1) == "Online"
+        assert_converged(path)
+        return
+    reason = "removing node1 would take away the last database member able to lead"
+    plan = cli("plan", "-f", path, "--detailed-exitcode")
+    assert plan.returncode == 2 and reason in plan.stdout and "blocked" in plan.stdout
+    refused = cli("apply", "-f", path, "--auto-approve")
+    assert refused.returncode == 1 and "Traceback" not in refused.stderr
+    assert reason in refused.stdout and "1 blocked" in refused.stderr
+    assert member_status(lab, "node1") == "Online" and member_status(lab, "node2", via=1) == "Online"
+    assert query(lab, "/1.0/profiles/lxdplan-lock", member=1)["description"] == ""

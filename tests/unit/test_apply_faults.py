@@ -138,3 +138,48 @@ def test_unset_secrets_stop_the_apply_before_any_step(monkeypatch):
     assert str(info.value) == ("the secret from environment variable H_NOPE is not set; "
                                "nothing was changed")
     check_secrets(Plan("lxd", "5.0.2", steps=steps[1:]))  # a blocked step sends nothing now
+
+
+def member_update(before: dict) -> Step:
+    """node2's attributes as planned: the plan read description "old" and ETag "e0"."""
+    return Step("member/node2/update", Action.UPDATE, Kind.MEMBER, "node2", member="node2",
+                etag='"e0"', before=before,
+                after={"description": "new", "failure_domain": "rack2"},
+                payload={"description": "new", "failure_domain": "rack2", "groups": ["default"],
+                         "roles": ["database-standby"], "config": {}})
+
+
+def node2(**fields) -> tuple:
+    md = {"server_name": "node2", "description": "old", "failure_domain": "default",
+          "groups": ["default"], "roles": ["database-standby"], "config": {}}
+    return sync({**md, **fields})  # the fake serves ETag "e1": not the plan's "e0"
+
+
+def test_a_member_update_proceeds_when_only_its_database_role_moved(session):
+    """Issue 7 item 5: a join earlier in the same apply made LXD promote node2 to a voter."""
+    fake = session.fake
+    fake.script[("GET", "/1.0/cluster/members/node2")] = [node2(roles=["database"])]
+    fake.script[("PUT", "/1.0/cluster/members/node2")] = [sync({})]
+    step = member_update({"description": "old", "failure_domain": "default"})
+    results = execute([step], performer(session))
+    assert [r.outcome for r in results] == [Outcome.DONE]
+    put = [h for m, p, h in fake.seen if m == "PUT"]
+    assert put[0].get("If-Match") == '"e1"'  # the fresh ETag, read just before
+    import json
+    body = json.loads(next(b for m, p, b in fake.bodies if m == "PUT"))
+    assert body["roles"] == ["database"] and body["description"] == "new"  # fresh database roles
+    assert body["failure_domain"] == "rack2"
+
+
+@pytest.mark.parametrize("moved", [{"description": "set by hand"}, {"groups": ["default", "gpu"]},
+                                   {"roles": ["database", "event-hub"]}, {"config": {"x": "1"}}])
+def test_a_member_update_stops_when_a_field_it_sends_moved(session, moved):
+    fake = session.fake
+    fake.script[("GET", "/1.0/cluster/members/node2")] = [node2(**moved)]
+    fake.script[("PUT", "/1.0/cluster/members/node2")] = [sync({})]
+    step = member_update({"description": "old", "failure_domain": "default"})
+    with pytest.raises(ApplyFailed) as info:
+        execute([step], performer(session))
+    field = next(iter(moved))
+    assert f"member node2 changed outside lxdplan since the plan ({field}); run plan again" in str(info.value)
+    assert fake.count("PUT", "/1.0/cluster/members/node2") == 0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from lxdplan import keys
@@ -188,6 +190,49 @@ def test_removal_graceful_force_and_blocked():
     assert steps["member/n4/force-remove"].payload == {"force": True}
     assert steps["member/n5/remove"].blocked == (
         "n5 is offline; add it to force_remove to remove it with force")
+
+
+def _roles(**spec) -> dict:
+    """member -> (roles, database) as LXD reports them."""
+    return {n: {"roles": tuple(r), "database": bool(set(r) & {"database", "database-standby"})}
+            for n, r in spec.items()}
+
+
+def test_removing_the_last_member_able_to_lead_is_blocked_with_the_reason():
+    """Issue 7 item 4, seen live on LXD 5.0.2: cluster.max_standby 0, node2 a spare; removing
+    node1, the only voter, makes LXD lose the cluster's database. Incus 6.0.4 promotes the spare."""
+    observed = cluster(("n1", "n2"), members=live_members("n1", "n2", **_roles(
+        n1=("database-leader", "database"), n2=())))
+    step = by_id(plan(desired(("n2",)), observed))["member/n1/remove"]
+    assert step.blocked == (
+        "removing n1 would take away the last database member able to lead: no member that stays "
+        "(n2) is an online database voter or stand-by, and LXD would lose the cluster's database; "
+        "let LXD make another member a database member first (cluster.max_standby, "
+        "cluster.max_voters)")
+    incus = dataclasses.replace(observed, backend="incus")
+    assert by_id(plan(desired(("n2",)), incus))["member/n1/remove"].blocked is None
+
+
+@pytest.mark.parametrize("spec, keep, ok", [
+    ({"n1": ("database-leader", "database"), "n2": ("database-standby",)}, ("n2",), True),  # promoted
+    ({"n1": ("database",), "n2": ("database-leader", "database"), "n3": ("database",)}, ("n2", "n3"), True),
+    ({"n1": ("database-leader", "database"), "n2": ()}, ("n1",), True),  # a spare leaves
+    ({"n1": ("database-leader", "database"), "n2": (), "n3": ()}, ("n2", "n3"), False),
+])
+def test_a_removal_is_blocked_only_when_no_staying_member_can_lead(spec, keep, ok):
+    names = tuple(spec)
+    observed = cluster(names, members=live_members(*names, **_roles(**spec)))
+    steps = by_id(plan(desired(keep), observed))
+    removals = [s for s in steps.values() if s.action == Action.REMOVE]
+    assert removals and all((s.blocked is None) == ok for s in removals)
+
+
+def test_a_stand_by_that_is_offline_cannot_take_over():
+    observed = cluster(("n1", "n2", "n3"), members=live_members(
+        "n1", "n2", "n3", status={"n2": "Offline"},
+        **_roles(n1=("database-leader", "database"), n2=("database-standby",), n3=())))
+    steps = by_id(plan(desired(("n2", "n3")), observed))
+    assert "last database member able to lead" in steps["member/n1/remove"].blocked
 
 
 def test_force_remove_of_an_online_member_is_graceful():

@@ -43,6 +43,7 @@ class FakeLXD:
     def __init__(self, path: str):
         self.script: dict[tuple[str, str], list] = {}
         self.seen: list[tuple[str, str, dict]] = []
+        self.bodies: list[tuple[str, str, bytes]] = []  # (method, path, body) of requests with one
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -57,7 +58,7 @@ class FakeLXD:
             def _serve(self):
                 length = int(self.headers.get("Content-Length") or 0)
                 if length:
-                    self.rfile.read(length)
+                    fake.bodies.append((self.command, self.path, self.rfile.read(length)))
                 route = self.path.split("?")[0]
                 fake.seen.append((self.command, self.path, dict(self.headers)))
                 answers = fake.script.get((self.command, route)) or [error("not found", 404)]

@@ -9,7 +9,7 @@ from typing import Any
 
 from lxdplan import keys
 from lxdplan.desired import SENSITIVE
-from lxdplan.errors import ApiError, ConnectError, LxdplanError, TrustError
+from lxdplan.errors import ApiError, ConnectError, LxdplanError, PreconditionFailed, TrustError
 from lxdplan.plan import Action, Step
 from lxdplan.planner.compare import diff_server
 from lxdplan.providers.actions.common import get_or_none, gone, precondition, reveal
@@ -237,35 +237,52 @@ def remove(s: Session, step: Step) -> bool:
 
 
 def update_member(s: Session, step: Step) -> bool:
-    """Description, failure domain, groups and assignable roles (database roles kept as read)."""
+    """Description, failure domain, groups and assignable roles (database roles kept as read).
+
+    The plan's ETag guards against changes made outside lxdplan, but an earlier step of this
+    very apply (a join or a removal) makes LXD rebalance the members' database roles, which
+    moves the ETag. So the member is read again, and the step stops only when a field it sends
+    (description, failure domain, groups, assignable roles, config) moved since the plan;
+    otherwise it writes with the fresh ETag and the fresh database roles."""
     name = step.member or step.name
     p = step.payload
     cluster = s.cluster()
     path = path_of("cluster", "members", name)
     live = cluster.get(path)
     md = live.metadata or {}
-    live_roles = list(md.get("roles") or [])
-    db_roles = [r for r in live_roles if r in keys.DATABASE_ROLES]
-    wanted_roles = sorted(r for r in p.get("roles", live_roles) if r not in keys.DATABASE_ROLES)
-    groups = sorted(p.get("groups") or md.get("groups") or ["default"]) or ["default"]
-    want = {
-        "description": p.get("description", md.get("description", "")),
-        "failure_domain": p.get("failure_domain", md.get("failure_domain", "default")),
-        "groups": groups,
-        "roles": db_roles + wanted_roles,
-        "config": md.get("config") or {},
+    now = _member_fields(md)
+    db_roles = [r for r in (md.get("roles") or []) if r in keys.DATABASE_ROLES]
+    wanted = {
+        "description": p.get("description", now["description"]) or "",
+        "failure_domain": p.get("failure_domain", now["failure_domain"]) or "default",
+        "groups": sorted(p.get("groups") or now["groups"]) or ["default"],
+        "roles": sorted(r for r in p.get("roles", now["roles"]) if r not in keys.DATABASE_ROLES),
+        "config": now["config"],
     }
-    holds = (
-        (md.get("description") or "") == (want["description"] or "")
-        and (md.get("failure_domain") or "default") == (want["failure_domain"] or "default")
-        and sorted(md.get("groups") or []) == groups
-        and sorted(r for r in live_roles if r not in keys.DATABASE_ROLES) == wanted_roles
-    )
-    if holds:
+    if all(now[k] == wanted[k] for k in ("description", "failure_domain", "groups", "roles")):
         return False
+    if step.etag and live.etag != step.etag:
+        # as the plan read it: what it sends, but the old value of each field it changes
+        planned = _member_fields({**p, **(step.before or {})})
+        moved = [k for k in planned if planned[k] != now[k]]
+        if moved:
+            raise PreconditionFailed(
+                f"member {name} changed outside lxdplan since the plan ({', '.join(moved)}); "
+                "run plan again", member=name, status=412)
     with precondition(step):
-        cluster.put(path, want, etag=step.etag)
+        cluster.put(path, {**wanted, "roles": db_roles + wanted["roles"]}, etag=live.etag)
     return True
+
+
+def _member_fields(md: dict[str, Any]) -> dict[str, Any]:
+    """What ``update_member`` sends, as compared: database roles left out (LXD's own)."""
+    return {
+        "description": md.get("description") or "",
+        "failure_domain": md.get("failure_domain") or "default",
+        "groups": sorted(md.get("groups") or ["default"]),
+        "roles": sorted(r for r in (md.get("roles") or []) if r not in keys.DATABASE_ROLES),
+        "config": dict(md.get("config") or {}),
+    }
 
 
 def change_state(s: Session, step: Step) -> bool:
@@ -300,6 +317,8 @@ def update_server(s: Session, step: Step) -> bool:
     changes = _changes(config, wanted)
     if not changes:
         return False
+    if not step.member and config.get(keys.LEGACY_LOCK_KEY):
+        changes[keys.LEGACY_LOCK_KEY] = ""  # an earlier version's lock: cleared while writing anyway
     _patch_server(client, step, changes, params)
     return True
 

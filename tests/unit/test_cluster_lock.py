@@ -1,0 +1,236 @@
+"""The cluster lock's compare-and-swap under concurrent takers, against a fake server.
+
+The fake is for fault injection only: it holds every taker's first read until all of them have
+read, so they all race on the same state (a real server cannot be made to interleave like this
+on demand). It models what LXD 5.0.2 and Incus 6.0.4 do with the lock profile, as seen live: a
+second create is refused (Incus answers 500, LXD 409), ``PATCH`` with a stale ``If-Match``
+answers 412. The real servers run the same lock in tests/integration/test_resilience.py.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import socket
+import socketserver
+import threading
+import time
+from http.server import BaseHTTPRequestHandler
+
+import pytest
+
+from lxdplan.errors import ApiError, LockError
+from lxdplan.providers.client import Client
+from lxdplan.providers.lock import ClusterLock, Holder
+from lxdplan.workflow import ApplyLocks
+
+
+class LockServer:
+    """One profile, stored atomically; ``race`` makes the first ``race`` GETs wait for each other."""
+
+    def __init__(self, path: str, *, race: int = 0, create_status: int = 500):
+        self.description: str | None = None  # None: no such profile
+        self.mutex = threading.Lock()
+        self.barrier = threading.Barrier(race) if race else None
+        self.reads = 0
+        self.writes: list[tuple[str, int]] = []
+        self.fail_patches = False
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def address_string(self):
+                return "unix"
+
+            def _answer(self, status, body, etag=None):
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                if etag:
+                    self.send_header("ETag", etag)
+                self.end_headers()
+                self.wfile.write(data)
+
+            def _error(self, status, text):
+                self._answer(status, {"type": "error", "error": text, "error_code": status})
+
+            def do_GET(self):
+                with server.mutex:
+                    server.reads += 1
+                    wait = server.barrier is not None and server.reads <= server.barrier.parties
+                if wait:
+                    server.barrier.wait(timeout=30)
+                with server.mutex:
+                    if server.description is None:
+                        return self._error(404, "Profile not found")
+                    body = {"name": "lxdplan-lock", "description": server.description,
+                            "config": {}, "devices": {}}
+                    self._answer(200, {"type": "sync", "status_code": 200, "metadata": body},
+                                 server.etag())
+
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                with server.mutex:
+                    if server.description is not None:
+                        return self._error(create_status, "The profile already exists")
+                    server.description = body["description"]
+                    server.writes.append(("POST", 201))
+                self._answer(201, {"type": "sync", "status_code": 200, "metadata": {}})
+
+            def do_PATCH(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                with server.mutex:
+                    if server.fail_patches:
+                        return self._error(500, "Failed to begin transaction: no available dqlite leader server found")
+                    if self.headers.get("If-Match") not in (None, server.etag()):
+                        server.writes.append(("PATCH", 412))
+                        return self._error(412, "ETag doesn't match")
+                    server.description = body["description"]
+                    server.writes.append(("PATCH", 200))
+                self._answer(200, {"type": "sync", "status_code": 200, "metadata": {}})
+
+        class Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+            daemon_threads = True
+
+        self.server = Server(path, Handler)
+        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
+
+    def etag(self) -> str:
+        return '"' + hashlib.sha256((self.description or "").encode()).hexdigest()[:16] + '"'
+
+    def holder(self) -> Holder | None:
+        return Holder.parse(self.description) if self.description else None
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def sock(tmp_path):
+    return str(tmp_path / "unix.socket")
+
+
+def race(sock: str, takers: int, **lock_args) -> tuple[list[ClusterLock], list[Exception]]:
+    """``takers`` locks acquired at once, each through its own connection."""
+    won: list[ClusterLock] = []
+    lost: list[Exception] = []
+    clients = [Client(f"unix://{sock}", member="node1") for _ in range(takers)]
+
+    def take(client):
+        lock = ClusterLock(client, **lock_args)
+        try:
+            lock.acquire()
+            won.append(lock)
+        except LockError as exc:
+            lost.append(exc)
+
+    threads = [threading.Thread(target=take, args=(c,)) for c in clients]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return won, lost
+
+
+@pytest.mark.parametrize("create_status", [409, 500])
+def test_concurrent_takers_of_a_free_cluster_one_wins(sock, create_status):
+    server = LockServer(sock, race=4, create_status=create_status)
+    try:
+        won, lost = race(sock, 4)
+        assert len(won) == 1 and len(lost) == 3
+        assert server.holder().id == won[0].holder.id
+        assert all("locked by another apply" in str(e) for e in lost)
+        won[0].release()
+        assert server.description == ""  # free; the profile stays (a delete cannot be conditional)
+    finally:
+        server.close()
+
+
+def test_concurrent_takers_of_a_dead_holders_lock_one_wins(sock):
+    server = LockServer(sock, race=4)
+    now = time.time()
+    server.description = Holder("dead", "root@here pid 1", now - 5, now + 3600,
+                                socket.gethostname(), 2 ** 22 + 7, 1).dump()  # no such pid
+    try:
+        won, lost = race(sock, 4)
+        assert len(won) == 1 and len(lost) == 3
+        assert server.holder().id == won[0].holder.id
+        assert ("PATCH", 412) in server.writes  # the losers' take-overs were refused, not applied
+        won[0].release()
+    finally:
+        server.close()
+
+
+def test_a_free_lock_is_taken_and_a_live_one_refused_naming_its_owner(sock):
+    server = LockServer(sock)
+    now = time.time()
+    server.description = Holder("other", "ann@elsewhere pid 42", now - 90, now + 3600,
+                                "elsewhere", 42).dump()
+    client = Client(f"unix://{sock}", member="node1")
+    try:
+        with pytest.raises(LockError, match=r"locked by another apply \(ann@elsewhere pid 42, taken 9\d s ago\)"):
+            ClusterLock(client).acquire()
+        broken = ClusterLock(client, break_lock=True)
+        broken.acquire()
+        assert server.holder().id == broken.holder.id
+        broken.release()
+        again = ClusterLock(client)
+        again.acquire()  # a free lock (empty description) is taken with If-Match too
+        assert server.holder().id == again.holder.id
+    finally:
+        client.close()
+        server.close()
+
+
+def test_release_leaves_a_lock_taken_over_meanwhile(sock):
+    server = LockServer(sock)
+    client = Client(f"unix://{sock}", member="node1")
+    try:
+        mine = ClusterLock(client)
+        mine.acquire()
+        breaker = ClusterLock(Client(f"unix://{sock}", member="node1"), break_lock=True)
+        breaker.acquire()
+        mine.release()
+        assert server.holder().id == breaker.holder.id
+    finally:
+        client.close()
+        server.close()
+
+
+def test_a_failed_release_is_a_warning_after_the_real_error(sock, tmp_path, monkeypatch):
+    """Issue 7 item 4: the release raising must not replace the apply's own error."""
+    from lxdplan.desired import Desired, Member
+
+    monkeypatch.setenv("LXDPLAN_LOCK_DIR", str(tmp_path / "locks"))
+    server = LockServer(sock)
+    client = Client(f"unix://{sock}", member="node4")
+    desired = Desired(path="f.yaml", members=(Member(name="node4", address="10.9.0.4:8443",
+                                                     endpoint=f"unix://{sock}"),))
+    try:
+        with pytest.raises(ApiError) as info:
+            with ApplyLocks(desired, break_lock=False) as locks:
+                locks.take_cluster(client)
+                server.fail_patches = True  # the database lost its leader meanwhile
+                raise ApiError('node1: LXD refused DELETE /1.0/cluster/members/node1: Failed to '
+                               'leave the cluster: server has lost leadership', member="node1")
+        assert "server has lost leadership" in str(info.value)
+        notes = info.value.__notes__
+        assert len(notes) == 1 and notes[0].startswith("the cluster lock could not be released (")
+        assert "no available dqlite leader" in notes[0] and "takes it over" in notes[0]
+        # the lock left behind names this very process: not dead, so it still refuses others here,
+        # but a later process on this host (another pid) sees it dead and takes it over
+        assert server.holder().pid and server.holder().host == socket.gethostname()
+        ok = ApplyLocks(desired, break_lock=False)
+        with ok:
+            pass
+        assert ok.warnings == []
+    finally:
+        client.close()
+        server.close()
+
