@@ -8,10 +8,18 @@ from lxdplan.state.observed import (
 )
 
 
+def _host(name: str, position: int) -> str:
+    """A member's address follows its name (n2 is 10.9.0.2 wherever it stands in a list), so a
+    file that drops a member keeps the others' addresses as the live cluster has them."""
+    digits = name.lstrip("abcdefghijklmnopqrstuvwxyz")
+    return f"10.9.0.{int(digits) if digits.isdigit() else position}"
+
+
 def members(*names: str, **overrides) -> tuple[Member, ...]:
     out = []
     for i, name in enumerate(names, 1):
-        extra = {"address": f"10.9.0.{i}:8443", "endpoint": f"https://10.9.0.{i}:8443",
+        host = _host(name, i)
+        extra = {"address": f"{host}:8443", "endpoint": f"https://{host}:8443",
                  **overrides.get(name, {})}
         out.append(Member(name=name, **extra))
     return tuple(out)
@@ -21,7 +29,7 @@ def live_members(*names: str, status: dict | None = None, **overrides) -> dict[s
     status = status or {}
     out = {}
     for i, name in enumerate(names, 1):
-        fields = {"url": f"https://10.9.0.{i}:8443", "status": status.get(name, "Online"),
+        fields = {"url": f"https://{_host(name, i)}:8443", "status": status.get(name, "Online"),
                   "roles": ("database",), **overrides.get(name, {})}
         out[name] = ObservedMember(name=name, **fields)
     return out
