@@ -63,6 +63,8 @@ class Context:
         if alone is not None and alone.reachable and not alone.trusted:
             return (f"{name} does not trust lxdplan's client certificate yet: run "
                     f"`lxdplan auth trust -f {self.desired.path}`")
+        if name in self.observed.not_serving():
+            return self.not_serving_reason(name)
         status = self.status(name)
         if status == OFFLINE:
             return f"{name} is offline"
@@ -70,8 +72,30 @@ class Context:
             alone = self.observed.standalone.get(name)
             why = f": {alone.error}" if alone is not None and alone.error else ""
             return f"{name} cannot be reached{why}"
-        if status == BLOCKED:
-            return f"{name} is Blocked until every member runs the same version"
+        return None  # Incus's Blocked marks a member that needs upgrading: it still serves
+
+    def not_serving_reason(self, name: str) -> str:
+        """Why a member that does not serve (``Observed.not_serving``) cannot take a step, in the
+        words its server means: LXD's Blocked member was upgraded and waits for the others;
+        Incus 6.0 lists the older members Blocked and the waiting, upgraded one Online."""
+        observed = self.observed
+        live = observed.members.get(name)
+        older = sorted(n for n, m in observed.members.items() if m.status == BLOCKED and n != name)
+        if observed.backend == "incus" and older:
+            return (f"{name} does not serve its API (it runs a newer version and waits until "
+                    f"{_and(older)}, Blocked, {_is(older, 'is', 'are')} upgraded)")
+        if live is not None and live.status == BLOCKED:
+            return (f"{name} is Blocked (upgraded, it waits for the other members and serves no "
+                    "API until then)")
+        return (f"{name} does not serve its API (it holds every request, as an upgraded member "
+                "waiting for the others does)")
+
+    def serving_block(self, what: str) -> str | None:
+        """Why ``what`` (a server config write, a join: anything LXD sends to every member,
+        Offline ones aside) cannot run while a member does not serve, or None."""
+        for name in sorted(self.observed.not_serving()):
+            if name not in self.leaving:
+                return f"{self.not_serving_reason(name)}, and {what} must reach every member"
         return None
 
     def all_members_block(self, what: str) -> str | None:
@@ -110,3 +134,11 @@ class Context:
         """The join (or bootstrap) step a step on ``member`` waits for, if it joins now."""
         sid = self.join_steps.get(member or "")
         return [sid] if sid else []
+
+
+def _and(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
+def _is(names: list[str], one: str, many: str) -> str:
+    return one if len(names) == 1 else many

@@ -27,8 +27,8 @@ NOT_SERVING = "Not serving"  # it holds every request without an answer (waits f
 
 # The seed's advice ("Upgrading nodes"): a member restarted on a newer version serves no API
 # until every member runs that version.
-UPGRADE_ADVICE = ("upgrade every member to the same version: the members that wait become "
-                  "operational again once the last one is upgraded")
+UPGRADE_ADVICE = ("upgrade the remaining members to the same version; the members that wait "
+                  "serve again once the last one is upgraded")
 
 
 def not_serving(backend: str, statuses: dict[str, str], answered: set[str],
