@@ -75,20 +75,8 @@ class Context:
         return None  # Incus's Blocked marks a member that needs upgrading: it still serves
 
     def not_serving_reason(self, name: str) -> str:
-        """Why a member that does not serve (``Observed.not_serving``) cannot take a step, in the
-        words its server means: LXD's Blocked member was upgraded and waits for the others;
-        Incus 6.0 lists the older members Blocked and the waiting, upgraded one Online."""
-        observed = self.observed
-        live = observed.members.get(name)
-        older = sorted(n for n, m in observed.members.items() if m.status == BLOCKED and n != name)
-        if observed.backend == "incus" and older:
-            return (f"{name} does not serve its API (it runs a newer version and waits until "
-                    f"{_and(older)}, Blocked, {_is(older, 'is', 'are')} upgraded)")
-        if live is not None and live.status == BLOCKED:
-            return (f"{name} is Blocked (upgraded, it waits for the other members and serves no "
-                    "API until then)")
-        return (f"{name} does not serve its API (it holds every request, as an upgraded member "
-                "waiting for the others does)")
+        """Why a member that does not serve cannot take a step (``Observed.not_serving_reason``)."""
+        return self.observed.not_serving_reason(name)
 
     def serving_block(self, what: str) -> str | None:
         """Why ``what`` (a server config write, a join: anything LXD sends to every member,
@@ -135,10 +123,3 @@ class Context:
         sid = self.join_steps.get(member or "")
         return [sid] if sid else []
 
-
-def _and(names: list[str]) -> str:
-    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
-
-
-def _is(names: list[str], one: str, many: str) -> str:
-    return one if len(names) == 1 else many

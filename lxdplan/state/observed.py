@@ -210,6 +210,22 @@ class Observed:
             silent={n for n, s in self.standalone.items() if s.no_answer},
         )
 
+    def not_serving_reason(self, name: str) -> str:
+        """Why a member in ``not_serving()`` serves nothing, in the words its server means: LXD's
+        Blocked member was upgraded and waits for the others; Incus 6.0 lists the older members
+        Blocked and the waiting, upgraded one Online; LXD 5.0.2 lists the waiting one Online."""
+        live = self.members.get(name)
+        older = sorted(n for n, m in self.members.items() if m.status == BLOCKED and n != name)
+        if self.backend == "incus" and older:
+            are = "is" if len(older) == 1 else "are"
+            return (f"{name} does not serve its API (it runs a newer version and waits until "
+                    f"{_and(older)}, Blocked, {are} upgraded)")
+        if live is not None and live.status == BLOCKED:
+            return (f"{name} is Blocked (upgraded, it waits for the other members and serves no "
+                    "API until then)")
+        return (f"{name} does not serve its API (it holds every request, as an upgraded member "
+                "waiting for the others does)")
+
     def to_dict(self) -> dict[str, Any]:
         return _to_jsonable(self)
 
@@ -243,6 +259,10 @@ def _without_volatile(value: Any) -> Any:
     if isinstance(value, list):
         return [_without_volatile(v) for v in value]
     return value
+
+
+def _and(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
 def profile_key(project: str, name: str) -> str:
