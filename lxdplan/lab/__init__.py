@@ -8,11 +8,12 @@ ready desired-state file describing them. Public interface::
     find(name, root=None) -> Lab | None
     list_labs(root=None) -> list[Lab]
     preflight(backend) -> None        # raises LabError saying what to install/run
+    restart_member(lab, name, wait_ready=True) -> LabMember   # stop by pid, start again
 
 ``root`` defaults to ``$LXDPLAN_LAB_ROOT`` or ``/var/lib/lxdplan/labs``.
 """
 
-from lxdplan.lab.lifecycle import down, find, list_labs, preflight, up
+from lxdplan.lab.lifecycle import down, find, list_labs, preflight, restart_member, up
 from lxdplan.lab.model import BACKENDS, Backend, Lab, LabMember, lab_root
 
-__all__ = ["BACKENDS", "Backend", "Lab", "LabMember", "down", "find", "lab_root", "list_labs", "preflight", "up"]
+__all__ = ["BACKENDS", "Backend", "Lab", "LabMember", "down", "find", "lab_root", "list_labs", "preflight", "restart_member", "up"]

@@ -35,6 +35,8 @@ READY_TIMEOUT = 60.0
 # How long daemons get to stop after SIGTERM before SIGKILL. A clustered LXD whose peers stop at
 # the same moment spends seconds on a role handover nobody needs in a throwaway lab.
 STOP_GRACE = 2.0
+# A single member restarted in a running cluster hands its database role over first: give it time.
+RESTART_GRACE = 30.0
 # Popen objects of daemons started by this process, kept so they are never garbage-collected
 # (which would warn) while the daemon runs; teardown reaps them by pid.
 _children: dict[int, subprocess.Popen] = {}
@@ -190,21 +192,47 @@ def _reuse(lab: Lab, backend: str, members: int, out, template: dict | None = No
 
 
 def _start_daemons(lab: Lab) -> None:
-    b = get_backend(lab.backend)
     for m in lab.members:
-        os.makedirs(m.daemon_dir, mode=0o711, exist_ok=True)
-        with open(m.log, "ab") as log:
-            proc = subprocess.Popen(
-                ["ip", "netns", "exec", m.namespace, b.daemon, "--group", "root", "--logfile", m.log],
-                env=b.env(m.daemon_dir),
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=log,
-                start_new_session=True,
-                cwd=lab.dir,
-            )
-        _children[proc.pid] = proc  # `ip netns exec` execs the daemon: this is the daemon's pid
-        m.pid = proc.pid
+        _start_daemon(lab, m)
+
+
+def _start_daemon(lab: Lab, m: LabMember) -> None:
+    b = get_backend(lab.backend)
+    os.makedirs(m.daemon_dir, mode=0o711, exist_ok=True)
+    with open(m.log, "ab") as log:
+        proc = subprocess.Popen(
+            ["ip", "netns", "exec", m.namespace, b.daemon, "--group", "root", "--logfile", m.log],
+            env=b.env(m.daemon_dir),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+            cwd=lab.dir,
+        )
+    _children[proc.pid] = proc  # `ip netns exec` execs the daemon: this is the daemon's pid
+    m.pid = proc.pid
+
+
+def restart_member(lab: Lab, name: str, *, wait_ready: bool = True,
+                   grace: float = RESTART_GRACE, timeout: float = READY_TIMEOUT) -> LabMember:
+    """Stop one member's daemon by its recorded pid and start it again in its namespace.
+
+    The lab state is saved with the new pid. With ``wait_ready`` this returns once the daemon
+    answers ``/internal/ready``; without, as soon as it runs (for a daemon expected to wait, such
+    as a member that waits for the others to be upgraded). Processes the daemon started (dnsmasq)
+    are left alone: the daemon takes them over again.
+    """
+    member = next((m for m in lab.members if m.name == name), None)
+    if member is None:
+        raise LabError(f"the lab {lab.name} has no member {name}")
+    if member.pid and host.pid_alive(member.pid):
+        host.stop_pids([member.pid], grace=grace)
+    _children.pop(member.pid or 0, None)
+    _start_daemon(lab, member)
+    lab.save()
+    if wait_ready:
+        _wait_ready(lab, timeout, [member])
+    return member
 
 
 def _last_log_line(path: str) -> str:
@@ -215,12 +243,13 @@ def _last_log_line(path: str) -> str:
     return lines[-1].strip() if lines else "empty log"
 
 
-def _wait_ready(lab: Lab, timeout: float) -> None:
-    """Poll every daemon's /internal/ready until all answer, one dies, or the deadline passes."""
+def _wait_ready(lab: Lab, timeout: float, members: list[LabMember] | None = None) -> None:
+    """Poll every daemon's (or ``members``') /internal/ready until all answer, one dies, or the
+    deadline passes."""
     from lxdplan.providers.ready import unix_ready as ready
 
     deadline = time.monotonic() + timeout
-    waiting = list(lab.members)
+    waiting = list(lab.members if members is None else members)
     while waiting:
         for m in list(waiting):
             if not host.pid_alive(m.pid):  # not alive(): the daemon may not have entered its netns yet

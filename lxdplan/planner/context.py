@@ -63,6 +63,8 @@ class Context:
         if alone is not None and alone.reachable and not alone.trusted:
             return (f"{name} does not trust lxdplan's client certificate yet: run "
                     f"`lxdplan auth trust -f {self.desired.path}`")
+        if name in self.observed.not_serving():
+            return self.not_serving_reason(name)
         status = self.status(name)
         if status == OFFLINE:
             return f"{name} is offline"
@@ -70,8 +72,18 @@ class Context:
             alone = self.observed.standalone.get(name)
             why = f": {alone.error}" if alone is not None and alone.error else ""
             return f"{name} cannot be reached{why}"
-        if status == BLOCKED:
-            return f"{name} is Blocked until every member runs the same version"
+        return None  # Incus's Blocked marks a member that needs upgrading: it still serves
+
+    def not_serving_reason(self, name: str) -> str:
+        """Why a member that does not serve cannot take a step (``Observed.not_serving_reason``)."""
+        return self.observed.not_serving_reason(name)
+
+    def serving_block(self, what: str) -> str | None:
+        """Why ``what`` (a server config write, a join: anything LXD sends to every member,
+        Offline ones aside) cannot run while a member does not serve, or None."""
+        for name in sorted(self.observed.not_serving()):
+            if name not in self.leaving:
+                return f"{self.not_serving_reason(name)}, and {what} must reach every member"
         return None
 
     def all_members_block(self, what: str) -> str | None:
@@ -116,3 +128,4 @@ class Context:
         """The join (or bootstrap) step a step on ``member`` waits for, if it joins now."""
         sid = self.join_steps.get(member or "")
         return [sid] if sid else []
+

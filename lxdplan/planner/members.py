@@ -8,26 +8,36 @@ from lxdplan.errors import PlanError
 from lxdplan.plan import Action, Kind
 from lxdplan.planner.compare import diff_server, split_changes
 from lxdplan.planner.context import Context
-from lxdplan.state.observed import BLOCKED, EVACUATED, OFFLINE, ONLINE, ObservedMember
+from lxdplan.state.observed import BLOCKED, EVACUATED, OFFLINE, ONLINE, UPGRADE_ADVICE, ObservedMember
 
 
 def diagnose(ctx: Context) -> None:
-    """Version skew and Blocked members, one sentence each."""
-    versions = {n: m.version for n, m in ctx.observed.members.items() if m.version}
-    if len(set(versions.values())) > 1:
-        listing = ", ".join(f"{n} {v}" for n, v in sorted(versions.items()))
-        ctx.diagnostics.append(
-            f"members run different versions ({listing}); upgraded members stay Blocked until "
-            "every member runs the same version"
+    """Version skew, members that do not serve and Blocked members, one sentence each, in the
+    words each server means (see ``Context.not_serving_reason``), with the seed's advice."""
+    observed = ctx.observed
+    versions = {n: m.version for n, m in observed.members.items() if m.version}
+    levels = {n: m.api_level for n, m in observed.members.items() if m.api_level}
+    if len(set(versions.values())) > 1 or len(set(levels.values())) > 1:
+        listing = ", ".join(
+            f"{n} {versions.get(n, '?')}" + (f" (API level {levels[n]})" if n in levels else "")
+            for n in sorted(set(versions) | set(levels))
         )
-    for name, member in sorted(ctx.observed.members.items()):
+        advice = "" if observed.not_serving() else f": {UPGRADE_ADVICE}"
+        ctx.diagnostics.append(f"members run different versions ({listing}){advice}")
+    silent = observed.not_serving()
+    for name, member in sorted(observed.members.items()):
         if member.status == OFFLINE:
             why = f" ({member.message})" if member.message else ""
             ctx.diagnostics.append(f"{name} is offline{why}")
-        if member.status == BLOCKED:
+        if name in silent:
             ctx.diagnostics.append(
-                f"{name} is Blocked waiting for the other members to be upgraded; steps that "
-                "need every member are blocked until then"
+                f"{ctx.not_serving_reason(name)}; steps that need it are blocked: "
+                f"{UPGRADE_ADVICE}"
+            )
+        elif member.status == BLOCKED:
+            ctx.diagnostics.append(
+                f"{name} is Blocked ({member.message or 'no message'}): it runs the older version "
+                "and still serves; upgrading it lets the waiting members serve again"
             )
 
 
@@ -82,6 +92,8 @@ def plan_removals(ctx: Context) -> None:
             blocked = None
             if live.status == OFFLINE:
                 blocked = f"{name} is offline; add it to force_remove to remove it with force"
+            elif name in ctx.observed.not_serving():
+                blocked = f"{ctx.not_serving_reason(name)}, and a graceful removal needs it"
             else:
                 blocked = _last_leader_block(ctx, name, declared)
             reason = f"{name} is not in the file"
@@ -218,7 +230,8 @@ def _server_update(ctx, live, desired, *, etag, depends_on, reason, member=None,
     ctx.steps.add(
         Action.UPDATE, Kind.SERVER, "config", member=member, depends_on=depends_on,
         before={"config": before}, after={"config": after}, reason=reason,
-        blocked=ctx.member_block(member) if member else None, etag=etag,
+        blocked=(ctx.member_block(member) if member else None)
+        or ctx.serving_block("a server config write"), etag=etag,
         payload={"config": {k: new for k, (_old, new) in changes.items()},
                  **({"via_member": via} if via else {})},
     )
@@ -245,7 +258,7 @@ def plan_joins(ctx: Context, wait_for: list[str]) -> None:
             after={"address": member.address, **({"config": after} if after else {}),
                    **({"member_config": display} if display else {}), "token_field": field},
             reason=f"{member.name} is in the file but not in the cluster",
-            blocked=_standalone_block(ctx, member),
+            blocked=_standalone_block(ctx, member) or ctx.serving_block(f"joining {member.name}"),
             etag=alone.etag if alone is not None else None,
             payload={"server_name": member.name, "address": member.address,
                      "endpoint": member.endpoint,
@@ -306,6 +319,8 @@ def plan_member_updates(ctx: Context) -> None:
                 depends_on=deps + sorted(groups_deps),
                 before={k: current[k] for k in changed}, after={k: wanted[k] for k in changed},
                 reason=f"member {member.name}'s attributes differ from the file",
+                blocked=(ctx.not_serving_reason(member.name)
+                         if member.name in ctx.observed.not_serving() else None),
                 etag=live.etag if live else None,
                 payload={"description": wanted["description"],
                          "failure_domain": wanted["failure_domain"],

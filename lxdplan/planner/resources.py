@@ -45,6 +45,8 @@ def plan_groups(ctx: Context) -> None:
                 Action.CREATE, Kind.CLUSTER_GROUP, group.name, depends_on=ctx.after_bootstrap(),
                 after=_desc(group.description),
                 reason=f"cluster group {group.name} is in the file but not in the cluster",
+                blocked=ctx.serving_block(f"recording cluster group {group.name} as managed "
+                                          "(a server config write)"),
                 payload={"name": group.name, "description": group.description,
                          "owner_key": keys.CLUSTER_GROUPS_OWNER_KEY},
             )
@@ -70,6 +72,8 @@ def plan_group_deletes(ctx: Context) -> None:
             Action.DELETE, Kind.CLUSTER_GROUP, name, depends_on=members,
             before={**_desc(live.description), "members": sorted(live.members)},
             reason=f"lxdplan manages cluster group {name} and the file no longer declares it",
+            blocked=ctx.serving_block(f"dropping cluster group {name} from the managed ones "
+                                      "(a server config write)"),
             etag=live.etag, payload={"owner_key": keys.CLUSTER_GROUPS_OWNER_KEY},
         )
 

@@ -46,8 +46,16 @@ from lxdplan.providers.certs import (  # noqa: E402
 )
 
 CONNECT_TIMEOUT = 5.0
+# Changes (POST/PUT/PATCH/DELETE) may legitimately take long: instantiating a bridge, a join.
 READ_TIMEOUT = 60.0
-GET_ATTEMPTS = 3
+# Reads of state are sized for what LXD answers. A member's own ``GET /1.0`` answers in
+# milliseconds: a member that accepts the connection and says nothing for PROBE_TIMEOUT does
+# not serve (a member restarted on a newer version waits like this for the others). Listings
+# answer in well under 1-2 s even on a loaded machine; a forwarded read of a member that does
+# not serve fails on the server after 10 s.
+PROBE_TIMEOUT = 5.0
+STATE_TIMEOUT = 12.0
+GET_ATTEMPTS = 3  # only for errors that come at once (a refused or reset connection)
 OPERATION_WAIT = 30  # seconds per /wait request; the wait repeats until ``operation_timeout``
 RUNNING = 103
 
@@ -77,6 +85,11 @@ def probe_certificate(endpoint: str, timeout: float = CONNECT_TIMEOUT) -> str:
         with ctx.wrap_socket(sock) as tls:
             der = tls.getpeercert(binary_form=True)
     return ssl.DER_cert_to_PEM_cert(der)
+
+
+class NoAnswer(ConnectError):
+    """The member accepted the connection and sent no answer within the read timeout: its
+    daemon holds requests (it waits, e.g. for the other members to be upgraded). Never retried."""
 
 
 def short(fp: str) -> str:
@@ -238,16 +251,27 @@ class Client:
 
     # -- requests ---------------------------------------------------------------------------------
 
-    def get(self, path: str, params: dict[str, Any] | None = None) -> Response:
-        """GET, retried (bounded) on connection errors; a connect timeout is not retried."""
+    def get(self, path: str, params: dict[str, Any] | None = None, *,
+            timeout: float | None = None) -> Response:
+        """A read of state, bounded by ``timeout`` (default: PROBE_TIMEOUT for ``/1.0``, else
+        STATE_TIMEOUT). Retried (bounded) on errors that come at once; a timeout, which already
+        waited long enough, is not retried, and a read timeout raises ``NoAnswer``."""
+        if timeout is None:
+            timeout = PROBE_TIMEOUT if path == "/1.0" else STATE_TIMEOUT
+        limit = httpx.Timeout(timeout, connect=self.connect_timeout)
         last: BaseException | None = None
         for attempt in range(GET_ATTEMPTS):
             try:
-                raw = self._connect().request("GET", path, params=_params(params))
+                raw = self._connect().request("GET", path, params=_params(params), timeout=limit)
             except ConnectError as exc:  # the pre-flight handshake failed
                 last = exc
                 if "timed out" in str(exc):
                     break
+            except (httpx.ReadTimeout, httpx.WriteTimeout, httpx.PoolTimeout):
+                raise NoAnswer(
+                    f"member {self.who} ({self.endpoint}) accepted the connection but answered "
+                    f"nothing to GET {path} within {timeout:g} s", member=self.member,
+                ) from None
             except (httpx.TransportError, OSError) as exc:
                 last = exc
                 if isinstance(exc, (httpx.ConnectTimeout, socket.timeout)) or "[Errno 2]" in str(exc):
@@ -309,7 +333,8 @@ class Client:
         what = f"{method} {path}".strip() or op_path
         while True:
             try:
-                answer = self.get(f"{op_path}/wait", params={**query, "timeout": OPERATION_WAIT})
+                answer = self.get(f"{op_path}/wait", params={**query, "timeout": OPERATION_WAIT},
+                                  timeout=OPERATION_WAIT + READ_TIMEOUT / 4)
             except ApiError as exc:
                 if exc.status == 404:
                     raise ApiError(

@@ -29,8 +29,8 @@ from lxdplan.desired import Desired
 from lxdplan.errors import ApiError, ConnectError, LxdplanError, TrustError
 from lxdplan.providers import parse, pins
 from lxdplan.providers.backend import Backend
-from lxdplan.providers.client import Client, Response, path_of
-from lxdplan.state.observed import Observed, ObservedNetwork, ObservedPool, Standalone
+from lxdplan.providers.client import Client, NoAnswer, Response, path_of
+from lxdplan.state.observed import Observed, ObservedNetwork, ObservedPool, Standalone, not_serving
 
 MISSING = (ApiError, ConnectError)
 FULL, PLAN = "full", "plan"  # observe(detail=...)
@@ -105,6 +105,9 @@ class _Observer:
                 found[name] = self._standalone(name, fut.result())
             except TrustError as exc:
                 mistrusted[name] = exc
+            except NoAnswer as exc:
+                found[name] = Standalone(name=name, reachable=False, error=str(exc),
+                                         trusted=False, no_answer=True)
             except MISSING as exc:
                 found[name] = Standalone(name=name, reachable=False, error=str(exc), trusted=False)
         if mistrusted:
@@ -205,7 +208,14 @@ class _Observer:
         probe_by_member = {st.server_name: self.probes[st.name] for st in standalone.values()
                            if st.server_name in direct}
 
+        # Nothing is asked of an Offline member nor of one that does not serve: a read forwarded
+        # to a member that holds requests fails only after the server's own 10 s.
         offline = {m["server_name"] for m in members_raw if m.get("status") == "Offline"}
+        offline |= not_serving(
+            backend.name, {m["server_name"]: m.get("status", "") for m in members_raw},
+            answered={st.name for st in standalone.values() if st.reachable},
+            silent={st.name for st in standalone.values() if st.no_answer},
+        )
         local: dict[str, Future] = {}
         sent: dict[tuple[str, str, str], Future | None] = {}
 
@@ -260,7 +270,7 @@ class _Observer:
         volumes_sent = {
             p: submit(get, path_of("storage-pools", p, "volumes"), VOLUMES) for p in pool_names
         }
-        etags = self._etag_reads(direct, reader)
+        etags = self._etag_reads(direct, reader, skip=offline)
 
         nets_raw = parse.managed_networks(a_nets.result().metadata or [])
         net_reads = {}
@@ -312,6 +322,7 @@ class _Observer:
             members[name] = parse.parse_member(
                 item,
                 version=str((md.get("environment") or {}).get("server_version", "")),
+                api_level=len(md.get("api_extensions") or ()),
                 local_config=local_config if answer else {},
                 local_etag=answer.etag if answer else None,
                 etag=_etag(etags.get(("member", name))),
@@ -375,8 +386,10 @@ class _Observer:
             storage_volumes=volumes,
         )
 
-    def _etag_reads(self, direct: dict[str, Client], reader: Client) -> dict[tuple, Future]:
-        """ETags come only from single-object GETs: read them for the objects the file declares."""
+    def _etag_reads(self, direct: dict[str, Client], reader: Client,
+                    skip: set[str] = frozenset()) -> dict[tuple, Future]:
+        """ETags come only from single-object GETs: read them for the objects the file declares
+        (a volume on a member in ``skip``, which cannot answer, goes without)."""
         d, get, out = self.desired, reader.get, {}
         for m in d.members:
             out[("member", m.name)] = self.pool.submit(get, path_of("cluster", "members", m.name))
@@ -388,6 +401,8 @@ class _Observer:
         for p in d.projects:
             out[("project", p.name)] = self.pool.submit(get, path_of("projects", p.name))
         for v in d.storage_volumes:
+            if v.member in skip:
+                continue
             params = {"project": v.project, "target": v.member}
             client = direct.get(v.member or "", reader)
             out[("volume", v.project, v.pool, v.member or "", v.name)] = self.pool.submit(

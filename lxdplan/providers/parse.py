@@ -76,11 +76,14 @@ def parse_member(
     item: dict[str, Any],
     *,
     version: str = "",
+    api_level: int = 0,
     local_config: dict[str, str] | None = None,
     local_etag: str | None = None,
     etag: str | None = None,
 ) -> ObservedMember:
-    """One entry of ``GET /1.0/cluster/members?recursion=1``."""
+    """One entry of ``GET /1.0/cluster/members?recursion=1``; ``version`` and ``api_level`` (the
+    count of API extensions) come from the member's own ``GET /1.0``: the list carries neither
+    on LXD 5.0 or Incus 6.0."""
     return ObservedMember(
         name=item["server_name"],
         url=item.get("url", ""),
@@ -92,6 +95,7 @@ def parse_member(
         groups=tuple(sorted(item.get("groups") or ())),
         database=bool(item.get("database", False)),
         version=version,
+        api_level=api_level,
         local_config=dict(local_config or {}),
         config=clean_config(item.get("config")),
         etag=etag,

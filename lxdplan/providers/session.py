@@ -97,9 +97,11 @@ class Session:
     def _candidates(self) -> list[str]:
         declared = [m.name for m in self.desired.members]
         seen = self.observed.members
-        online = [n for n in declared if n in seen and seen[n].status == ONLINE]
-        rest = [n for n in declared if n not in online and n in seen]
-        return online + rest + [n for n in declared if n not in seen]
+        silent = self.observed.not_serving()  # tried last: each costs a read timeout
+        online = [n for n in declared if n in seen and self.observed.member_status(n) == ONLINE]
+        rest = [n for n in declared if n not in online and n in seen and n not in silent]
+        return (online + rest + [n for n in declared if n not in seen]
+                + [n for n in declared if n in silent])
 
     def at(self, member: str | None) -> Client:
         """Where to send a request for ``?target=<member>``: the member's own endpoint when it is

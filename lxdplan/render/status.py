@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from lxdplan.desired import Desired
-from lxdplan.state.observed import BLOCKED, OFFLINE, ONLINE, UNREACHABLE, Observed
+from lxdplan.state.observed import (
+    BLOCKED, NOT_SERVING, OFFLINE, ONLINE, UNREACHABLE, UPGRADE_ADVICE, Observed,
+)
 
-FLAGGED = {OFFLINE, BLOCKED, UNREACHABLE, "Errored", "Pending"}
+FLAGGED = {OFFLINE, BLOCKED, UNREACHABLE, NOT_SERVING, "Errored", "Pending"}
 
 
 def _table(rows: list[list[str]]) -> list[str]:
@@ -32,15 +34,17 @@ def render_status(desired: Desired, observed: Observed) -> str:
         return "\n".join(lines)
 
     lines.append(f"Cluster ({backend} {observed.server_version}), {len(observed.members)} member(s):")
-    rows = [["MEMBER", "STATUS", "ROLES", "VERSION", "FAILURE DOMAIN", "MESSAGE"]]
+    rows = [["MEMBER", "STATUS", "ROLES", "VERSION", "API", "FAILURE DOMAIN", "MESSAGE"]]
+    silent = observed.not_serving()
     for name, member in observed.members.items():
         status, message = observed.member_status(name), member.message
-        if status == UNREACHABLE and member.status == ONLINE:
-            # The cluster has not noticed yet; say what lxdplan saw instead of LXD's message.
-            message = observed.standalone[name].error
+        if (status == UNREACHABLE and member.status == ONLINE) or status == NOT_SERVING:
+            # The cluster has not noticed (or cannot tell); say what lxdplan saw instead.
+            alone = observed.standalone.get(name)
+            message = alone.error if alone is not None and alone.error else "answers no request"
         rows.append([
             name, _flag(status), ",".join(member.roles) or "-", member.version or "?",
-            member.failure_domain, message,
+            str(member.api_level) if member.api_level else "?", member.failure_domain, message,
         ])
     declared_out = [m.name for m in desired.members if m.name not in observed.members]
     for name in declared_out:
@@ -61,10 +65,33 @@ def render_status(desired: Desired, observed: Observed) -> str:
             rows.append([name, kind, _flag(obj.status), per_member,
                          "lxdplan" if obj.managed_by_lxdplan else "-"])
         lines.extend(_table(rows))
-    flagged = [n for n, m in observed.members.items() if m.status in (OFFLINE, BLOCKED)]
-    if flagged:
+    flagged = [n for n, m in observed.members.items()
+               if m.status in (OFFLINE, BLOCKED) and n not in silent]
+    notes = [f"{n} is {observed.members[n].status}" for n in flagged
+             if observed.members[n].status == OFFLINE]
+    notes += [observed.not_serving_reason(n) for n in sorted(silent)]
+    notes += [f"{n} is Blocked: it runs the older version, needs upgrading and still serves"
+              if observed.backend == "incus" else f"{n} is Blocked"
+              for n in flagged if observed.members[n].status == BLOCKED]
+    skew = _skew(observed)
+    if skew:
+        notes.append(skew)
+    if notes:
         lines.append("")
-        lines.append("Attention: " + ", ".join(
-            f"{n} is {observed.members[n].status}" for n in flagged
-        ) + ".")
+        lines.append("Attention: " + "; ".join(notes) + ".")
+    if silent or skew or any(observed.members[n].status == BLOCKED for n in flagged):
+        lines.append(f"Upgrading: {UPGRADE_ADVICE} (all members must run the same version).")
     return "\n".join(lines)
+
+
+def _skew(observed: Observed) -> str:
+    """One sentence when the members that reported a version or API level differ, else ""."""
+    versions = {n: m.version for n, m in observed.members.items() if m.version}
+    levels = {n: m.api_level for n, m in observed.members.items() if m.api_level}
+    if len(set(versions.values())) < 2 and len(set(levels.values())) < 2:
+        return ""
+    listing = ", ".join(
+        f"{n} {versions.get(n, '?')}" + (f" (API {levels[n]})" if n in levels else "")
+        for n in sorted(set(versions) | set(levels))
+    )
+    return f"members run different versions ({listing})"

@@ -23,6 +23,33 @@ OFFLINE = "Offline"
 EVACUATED = "Evacuated"
 BLOCKED = "Blocked"
 UNREACHABLE = "Unreachable"  # lxdplan could not connect to the member's endpoint
+NOT_SERVING = "Not serving"  # it holds every request without an answer (waits for an upgrade)
+
+# The seed's advice ("Upgrading nodes"): a member restarted on a newer version serves no API
+# until every member runs that version.
+UPGRADE_ADVICE = ("upgrade the remaining members to the same version; the members that wait "
+                  "serve again once the last one is upgraded")
+
+
+def not_serving(backend: str, statuses: dict[str, str], answered: set[str],
+                silent: set[str]) -> set[str]:
+    """Members that hold every API request without an answer: the one rule for it.
+
+    ``statuses`` is the cluster's word per member, ``answered`` the members whose own endpoint
+    answered ``GET /1.0``, ``silent`` those whose own endpoint took the request and said nothing.
+    A silent member does not serve whatever the cluster says (LXD 5.0.2 lists a member that waits
+    for an upgrade ``Online``). Otherwise the cluster's ``Blocked`` means opposite members:
+    LXD (6.4 and newer) marks the upgraded member, which waits and serves nothing; Incus 6.0
+    marks the older members, which serve, and then every member it lists ``Online`` is an
+    upgraded one that waits.
+    """
+    out = {n for n in statuses if n in silent}
+    if backend == "incus":
+        if BLOCKED in statuses.values():
+            out |= {n for n, s in statuses.items() if s == ONLINE and n not in answered}
+    else:
+        out |= {n for n, s in statuses.items() if s == BLOCKED and n not in answered}
+    return out
 
 
 @dataclass(frozen=True)
@@ -41,6 +68,7 @@ class Standalone:
     certificate_fingerprint: str = ""  # sha256 hex of the certificate it serves
     config: dict[str, str] = field(default_factory=dict)  # its whole server config
     etag: str | None = None
+    no_answer: bool = False  # it took GET /1.0 and answered nothing in time (does not serve)
 
 
 @dataclass(frozen=True)
@@ -55,6 +83,7 @@ class ObservedMember:
     groups: tuple[str, ...] = ("default",)
     database: bool = False
     version: str = ""  # server version read from the member itself, "" when not read
+    api_level: int = 0  # how many API extensions the member itself reports, 0 when not read
     local_config: dict[str, str] = field(default_factory=dict)  # member-local server keys
     config: dict[str, str] = field(default_factory=dict)  # member's own `config` map (user.*)
     etag: str | None = None
@@ -159,15 +188,43 @@ class Observed:
 
     def member_status(self, name: str) -> str:
         """A declared member's status as lxdplan acts on it: the cluster's word, except that a
-        member the cluster still calls Online but lxdplan could not reach itself (its daemon just
-        died: LXD notices only after ``cluster.offline_threshold``) is ``Unreachable``; a member
-        outside the cluster is ``Unreachable`` or ``Online`` by whether it answered."""
+        member that does not serve (``not_serving``) and is not called Blocked is ``Not
+        serving``, and a member the cluster still calls Online but lxdplan could not reach itself
+        (its daemon just died: LXD notices only after ``cluster.offline_threshold``) is
+        ``Unreachable``; a member outside the cluster is ``Unreachable`` or ``Online`` by whether
+        it answered."""
         live = self.members.get(name)
         alone = self.standalone.get(name)
         unreachable = alone is not None and not alone.reachable
         if live is not None:
+            if live.status != BLOCKED and name in self.not_serving():
+                return NOT_SERVING
             return UNREACHABLE if live.status == ONLINE and not live.version and unreachable else live.status
         return UNREACHABLE if unreachable else ONLINE
+
+    def not_serving(self) -> set[str]:
+        """Cluster members that hold every API request without an answer (see ``not_serving``)."""
+        return not_serving(
+            self.backend, {n: m.status for n, m in self.members.items()},
+            answered={n for n, s in self.standalone.items() if s.reachable},
+            silent={n for n, s in self.standalone.items() if s.no_answer},
+        )
+
+    def not_serving_reason(self, name: str) -> str:
+        """Why a member in ``not_serving()`` serves nothing, in the words its server means: LXD's
+        Blocked member was upgraded and waits for the others; Incus 6.0 lists the older members
+        Blocked and the waiting, upgraded one Online; LXD 5.0.2 lists the waiting one Online."""
+        live = self.members.get(name)
+        older = sorted(n for n, m in self.members.items() if m.status == BLOCKED and n != name)
+        if self.backend == "incus" and older:
+            are = "is" if len(older) == 1 else "are"
+            return (f"{name} does not serve its API (it runs a newer version and waits until "
+                    f"{_and(older)}, Blocked, {are} upgraded)")
+        if live is not None and live.status == BLOCKED:
+            return (f"{name} is Blocked (upgraded, it waits for the other members and serves no "
+                    "API until then)")
+        return (f"{name} does not serve its API (it holds every request, as an upgraded member "
+                "waiting for the others does)")
 
     def to_dict(self) -> dict[str, Any]:
         return _to_jsonable(self)
@@ -189,7 +246,8 @@ class Observed:
 
 # ETags stand for content hashed anyway; a member's message changes by itself ("No heartbeat
 # for 12.3s") and nothing is planned on it.
-_DIGEST_SKIP = frozenset({"etag", "config_etag", "local_etag", "message"})
+# ``api_level`` moves with ``version`` and ``no_answer`` with ``reachable``, both hashed.
+_DIGEST_SKIP = frozenset({"etag", "config_etag", "local_etag", "message", "api_level", "no_answer"})
 
 
 def _without_volatile(value: Any) -> Any:
@@ -201,6 +259,10 @@ def _without_volatile(value: Any) -> Any:
     if isinstance(value, list):
         return [_without_volatile(v) for v in value]
     return value
+
+
+def _and(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
 def profile_key(project: str, name: str) -> str:

@@ -14,7 +14,8 @@ from http.server import BaseHTTPRequestHandler
 import pytest
 
 from lxdplan.errors import ApiError, ConnectError, PreconditionFailed
-from lxdplan.providers.client import Client
+from lxdplan.providers import client as client_module
+from lxdplan.providers.client import Client, NoAnswer
 
 OP = "/1.0/operations/abc"
 
@@ -35,6 +36,7 @@ def op_state(code, err=""):
 ASYNC = (202, {"type": "async", "status_code": 100, "operation": OP + "?project=default",
                "metadata": {"id": "abc", "status_code": 103}})
 CUT = "cut"  # close the connection without answering
+HOLD = "hold"  # take the request and never answer (a daemon waiting for the others to upgrade)
 
 
 class FakeLXD:
@@ -44,6 +46,7 @@ class FakeLXD:
         self.script: dict[tuple[str, str], list] = {}
         self.seen: list[tuple[str, str, dict]] = []
         self.bodies: list[tuple[str, str, bytes]] = []  # (method, path, body) of requests with one
+        self.release = threading.Event()  # ends every HOLD (at close)
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -63,6 +66,10 @@ class FakeLXD:
                 fake.seen.append((self.command, self.path, dict(self.headers)))
                 answers = fake.script.get((self.command, route)) or [error("not found", 404)]
                 answer = answers.pop(0) if len(answers) > 1 else answers[0]
+                if answer == HOLD:
+                    fake.release.wait()
+                    self.close_connection = True
+                    return
                 if answer == CUT:
                     self.close_connection = True
                     self.connection.shutdown(2)
@@ -90,6 +97,7 @@ class FakeLXD:
         return sum(1 for m, p, _ in self.seen if m == method and p.split("?")[0] == route)
 
     def close(self):
+        self.release.set()
         self.server.shutdown()
         self.server.server_close()
 
@@ -166,6 +174,23 @@ def test_get_is_retried_after_a_cut_but_a_change_is_not(fake):
         fake.client.patch("/1.0", {"config": {}})
     assert "cannot reach member node2 at unix://" in str(exc.value)
     assert fake.count("PATCH", "/1.0") == 1
+
+
+def test_a_read_that_gets_no_answer_fails_once_as_no_answer(fake, monkeypatch):
+    """A member that takes the request and says nothing is given up on after the state timeout,
+    without a retry (a timeout already waited long enough)."""
+    monkeypatch.setattr(client_module, "PROBE_TIMEOUT", 0.3)
+    monkeypatch.setattr(client_module, "STATE_TIMEOUT", 0.4)
+    fake.script[("GET", "/1.0")] = [HOLD]
+    fake.script[("GET", "/1.0/storage-pools")] = [HOLD]
+    with pytest.raises(NoAnswer) as exc:
+        fake.client.get("/1.0")
+    assert str(exc.value) == (f"member node2 ({fake.client.endpoint}) accepted the connection but "
+                              "answered nothing to GET /1.0 within 0.3 s")
+    with pytest.raises(NoAnswer, match="to GET /1.0/storage-pools within 0.4 s"):
+        fake.client.get("/1.0/storage-pools", {"recursion": 1})
+    assert fake.count("GET", "/1.0") == 1 and fake.count("GET", "/1.0/storage-pools") == 1
+    assert isinstance(exc.value, ConnectError)  # callers that record unreachable members see it
 
 
 def test_unreachable_member_is_one_sentence(tmp_path):
