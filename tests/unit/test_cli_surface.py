@@ -22,8 +22,8 @@ COMMANDS = sorted(leaf_commands(typer.main.get_command(app)))
 
 def test_the_commands_are_those_of_the_spec():
     assert [" ".join(c) for c in COMMANDS] == [
-        "apply", "auth init", "auth trust", "export", "import", "lab down", "lab status", "lab up",
-        "plan", "status", "validate",
+        "apply", "auth init", "auth trust", "convert-preseed", "export", "import", "lab down",
+        "lab status", "lab up", "plan", "schema", "status", "validate",
     ]
 
 
@@ -34,3 +34,17 @@ def test_every_command_has_help_and_version():
         assert helped.exit_code == 0 and "--version" in helped.output, command
         versioned = runner.invoke(app, [*command, "--version"])
         assert versioned.exit_code == 0 and versioned.output.strip() == f"lxdplan {__version__}", command
+
+
+def test_schema_prints_the_published_schemas():
+    import json
+    from pathlib import Path
+
+    import lxdplan
+
+    runner = CliRunner()
+    for args, name in (([], "cluster.schema.json"), (["--plan"], "plan.schema.json")):
+        shown = runner.invoke(app, ["schema", *args])
+        assert shown.exit_code == 0
+        published = (Path(lxdplan.__file__).parent / "schema" / name).read_text()
+        assert json.loads(shown.output) == json.loads(published)
