@@ -21,6 +21,8 @@ from lxdplan.cli import status  # noqa: E402,F401  (registers `status`)
 from lxdplan.cli import export  # noqa: E402,F401  (registers `export`)
 from lxdplan.cli import adopt  # noqa: E402,F401  (registers `import`)
 from lxdplan.cli import auth  # noqa: E402,F401  (registers `auth init|trust`)
+from lxdplan.cli import convert  # noqa: E402,F401  (registers `convert-preseed`, `schema`)
+from lxdplan.cli import joinpreseed  # noqa: E402,F401  (registers `join-preseed`)
 
 
 def main() -> None:

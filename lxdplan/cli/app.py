@@ -10,7 +10,7 @@ app = typer.Typer(
     name="lxdplan",
     help="Plan and apply LXD and Incus clusters from one declarative YAML file.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion for bash, zsh, fish
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -44,4 +44,28 @@ FILE_OPTION = typer.Option(
     "-f",
     envvar="LXDPLAN_FILE",
     help="The desired-state file (default lxdplan.yaml, or $LXDPLAN_FILE).",
+)
+
+
+def complete_members(ctx, incomplete: str) -> list[str]:
+    """Shell completion of member names from the file the command line names (no validation,
+    no network: a file that cannot be read completes nothing)."""
+    import os
+
+    import yaml
+
+    path = ctx.params.get("file") or os.environ.get("LXDPLAN_FILE") or "lxdplan.yaml"
+    try:
+        with open(path, encoding="utf-8") as fh:
+            doc = yaml.safe_load(fh)
+        names = [str(m["name"]) for m in doc["cluster"]["members"]] + list(doc["cluster"].get("force_remove") or [])
+    except Exception:  # noqa: BLE001 - completion must never fail loudly
+        return []
+    return [n for n in dict.fromkeys(names) if n.startswith(incomplete)]
+
+
+# `--force-remove NAME` (plan and apply), completing member names from the file.
+FORCE_REMOVE_OPTION = typer.Option(
+    [], "--force-remove", help="Allow force-removing this offline member (repeatable).",
+    autocompletion=complete_members,
 )

@@ -7,7 +7,7 @@ from typing import List, Optional
 
 import typer
 
-from lxdplan.cli.app import VERSION_OPTION, app
+from lxdplan.cli.app import FORCE_REMOVE_OPTION, VERSION_OPTION, app
 from lxdplan.cli.common import fail, load_or_exit
 from lxdplan.cli.output import error, note, out, plural, style, use_colour, warn
 from lxdplan.errors import LxdplanError
@@ -81,9 +81,7 @@ def apply(
         help="The desired-state file (default lxdplan.yaml, or $LXDPLAN_FILE).",
     ),
     auto_approve: bool = typer.Option(False, "--auto-approve", help="Do not ask for confirmation."),
-    force_remove: List[str] = typer.Option(
-        [], "--force-remove", help="Allow force-removing this offline member (repeatable)."
-    ),
+    force_remove: List[str] = FORCE_REMOVE_OPTION,
     break_lock: bool = typer.Option(
         False, "--break-lock", help="Take the cluster lock even if another apply holds it (a dead one)."
     ),

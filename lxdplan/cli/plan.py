@@ -9,7 +9,7 @@ from typing import List, Optional
 
 import typer
 
-from lxdplan.cli.app import FILE_OPTION, VERSION_OPTION, app
+from lxdplan.cli.app import FORCE_REMOVE_OPTION, FILE_OPTION, VERSION_OPTION, app
 from lxdplan.cli.common import fail, load_with_warnings, unreachable, warn_unreachable
 from lxdplan.cli.output import out, use_colour, warn
 from lxdplan.errors import LxdplanError
@@ -41,9 +41,7 @@ def plan(
     detailed_exitcode: bool = typer.Option(
         False, "--detailed-exitcode", help="Exit 0 for no changes, 2 for changes, 1 for an error."
     ),
-    force_remove: List[str] = typer.Option(
-        [], "--force-remove", help="Allow force-removing this offline member (repeatable)."
-    ),
+    force_remove: List[str] = FORCE_REMOVE_OPTION,
     _version: bool = VERSION_OPTION,
 ) -> None:
     """Read the live cluster and print the ordered steps that make it match the file."""

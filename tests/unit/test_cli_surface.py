@@ -22,8 +22,8 @@ COMMANDS = sorted(leaf_commands(typer.main.get_command(app)))
 
 def test_the_commands_are_those_of_the_spec():
     assert [" ".join(c) for c in COMMANDS] == [
-        "apply", "auth init", "auth trust", "export", "import", "lab down", "lab status", "lab up",
-        "plan", "status", "validate",
+        "apply", "auth init", "auth trust", "convert-preseed", "export", "import", "join-preseed", "lab down",
+        "lab status", "lab up", "plan", "schema", "status", "validate",
     ]
 
 
@@ -34,3 +34,72 @@ def test_every_command_has_help_and_version():
         assert helped.exit_code == 0 and "--version" in helped.output, command
         versioned = runner.invoke(app, [*command, "--version"])
         assert versioned.exit_code == 0 and versioned.output.strip() == f"lxdplan {__version__}", command
+
+
+def test_schema_prints_the_published_schemas():
+    import json
+    from pathlib import Path
+
+    import lxdplan
+
+    runner = CliRunner()
+    for args, name in (([], "cluster.schema.json"), (["--plan"], "plan.schema.json")):
+        shown = runner.invoke(app, ["schema", *args])
+        assert shown.exit_code == 0
+        published = (Path(lxdplan.__file__).parent / "schema" / name).read_text()
+        assert json.loads(shown.output) == json.loads(published)
+
+
+def _undescribed(node, defs, path="$"):
+    """Paths of properties that have no description (directly or through their $ref)."""
+    found = []
+    if isinstance(node, dict):
+        for key, prop in node.get("properties", {}).items():
+            target = defs.get(prop.get("$ref", "").rsplit("/", 1)[-1], {})
+            if "description" not in prop and "description" not in target:
+                found.append(f"{path}.{key}")
+        for key, value in node.items():
+            found += _undescribed(value, defs, f"{path}/{key}")
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            found += _undescribed(value, defs, f"{path}[{i}]")
+    return found
+
+
+def test_every_schema_property_is_described_and_the_schemas_have_ids():
+    import json
+    from pathlib import Path
+
+    import lxdplan
+
+    for name in ("cluster.schema.json", "plan.schema.json"):
+        schema = json.loads((Path(lxdplan.__file__).parent / "schema" / name).read_text())
+        assert schema["$id"].endswith(f"/schema/{name}")
+        assert _undescribed(schema, schema.get("$defs", {})) == [], name
+
+
+def test_examples_name_the_schema_for_editors():
+    from pathlib import Path
+
+    root = Path(__file__).parents[2]
+    for example in sorted((root / "examples").glob("*.yaml")):
+        first = example.read_text().splitlines()[0]
+        assert first == "# yaml-language-server: $schema=../lxdplan/schema/cluster.schema.json", example
+        assert (example.parent / first.split("=", 1)[1]).is_file()
+
+
+def test_force_remove_completes_member_names_from_the_file(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    path = tmp_path / "c.yaml"
+    path.write_text("version: 1\ncluster:\n  members:\n  - {name: node1, address: 10.0.0.1:8443}\n"
+                    "  - {name: node2, address: 10.0.0.2:8443}\n  - {name: spare, address: 10.0.0.3:8443}\n")
+    for command in ("plan", "apply"):
+        env = {**os.environ, "_LXDPLAN_COMPLETE": "complete_bash",
+               "COMP_WORDS": f"lxdplan {command} -f {path} --force-remove no", "COMP_CWORD": "5"}
+        script = Path(sys.executable).parent / "lxdplan"  # the installed command, as a shell runs it
+        done = subprocess.run([str(script)], env=env, capture_output=True, text=True)
+        assert done.stdout.split() == ["node1", "node2"], done.stderr
