@@ -111,9 +111,6 @@ def test_status_and_plan_name_the_member_that_does_not_serve(backend, make_lab, 
     assert all(s["blocked"] is None for s in json.loads(plan.stdout)["steps"]), plan.stdout
 
 
-@pytest.mark.xfail(strict=False, reason="needs the new apply lock: lock.py still writes "
-                   "user.lxdplan.lock into cluster-wide server config, which hangs on LXD and "
-                   "wipes the writer's addresses on Incus 6.0.4 while a member does not serve")
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_apply_does_what_needs_no_member_then_converges_after_the_upgrade(
         backend, make_lab, tmp_path):
