@@ -57,7 +57,9 @@ join/member        server_name, address, endpoint, config (member-local keys to 
                    "network", name, key, value}), token_field ("cluster_token" when the joining
                    server has the ``explicit_trust_token`` extension or is Incus, else
                    "cluster_password")
-remove/member      force: false        force-remove/member: force: true  (DELETE ?force=1)
+remove/member      force: false; force_if_unreachable: true for an evacuated member force_remove
+                   lists (DELETE ?force=1 when the graceful one fails and the cluster cannot
+                   reach it).  force-remove/member: force: true (DELETE ?force=1)
 evacuate|restore   action: "evacuate" | "restore"  (POST /1.0/cluster/members/<m>/state)
 update/member      description, failure_domain, groups, roles (database roles as read + declared
                    assignable ones; re-read database roles at apply for a member that just

@@ -97,12 +97,19 @@ def plan_removals(ctx: Context) -> None:
             else:
                 blocked = _last_leader_block(ctx, name, declared)
             reason = f"{name} is not in the file"
-            if may_force:
+            # LXD lists an evacuated member as Evacuated even when it stopped answering
+            # heartbeats, so the plan cannot tell a dead one: it leaves gracefully, or with force
+            # when the cluster cannot reach it and force_remove allows it.
+            fallback = may_force and live.status == EVACUATED
+            if fallback:
+                reason += (" (force_remove lists it; LXD does not say whether an evacuated member "
+                           "is up: it leaves gracefully, or with force if the cluster cannot reach it)")
+            elif may_force:
                 reason += f" (force_remove lists it, but it is {live.status.lower()}, so it leaves gracefully)"
             sid = ctx.steps.add(
                 Action.REMOVE, Kind.MEMBER, name, member=name, depends_on=previous,
                 before=_member_view(live), reason=reason, blocked=blocked,
-                payload={"force": False},
+                payload={"force": False, **({"force_if_unreachable": True} if fallback else {})},
             )
             if blocked is None:
                 ctx.leaving.add(name)

@@ -78,6 +78,31 @@ def test_offline_member_blocks_until_force_removed(backend, make_lab, tmp_path):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
+def test_an_evacuated_member_that_died_is_removed_with_force_when_allowed(backend, make_lab, tmp_path):
+    """LXD lists an evacuated member Evacuated even once it is dead: the graceful removal fails
+    (the leader cannot reach it), and with force_remove lxdplan then removes it with force."""
+    lab = make_lab(backend)
+    doc = yaml.safe_load(Path(lab.file).read_text())
+    doc["cluster"]["config"] = {"cluster.offline_threshold": 11}
+    doc["cluster"]["members"][2]["state"] = "evacuated"
+    path = write(doc, tmp_path / "lxdplan.yaml")
+    apply_ok(path)
+    assert member_status(lab, "node3") == "Evacuated"
+
+    victim = lab.members[2]
+    os.kill(victim.pid, signal.SIGKILL)
+    host.wait_gone([victim.pid], 30)
+    doc["cluster"]["members"] = doc["cluster"]["members"][:2]
+    doc["cluster"]["force_remove"] = ["node3"]
+    write(doc, Path(path))
+    plan = cli("plan", "-f", path)
+    assert plan.returncode == 0 and "or with force if the cluster cannot reach it" in plan.stdout, plan.stderr
+    apply_ok(path)
+    assert member_status(lab, "node3") == "absent"
+    assert_converged(path)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_apply_killed_at_every_step_boundary_resumes(backend, make_lab, tmp_path):
     lab, _doc, path = fresh_walkthrough(make_lab, backend, tmp_path)
 

@@ -192,6 +192,15 @@ def test_removal_graceful_force_and_blocked():
         "n5 is offline; add it to force_remove to remove it with force")
 
 
+def test_an_evacuated_member_force_remove_lists_falls_back_to_force():
+    observed = cluster(("n1", "n2", "n3", "n4"), members=live_members(
+        "n1", "n2", "n3", "n4", status={"n3": "Evacuated", "n4": "Evacuated"}))
+    steps = by_id(plan(desired(("n1", "n2")), observed, force_remove=["n3"]))
+    assert steps["member/n3/remove"].payload == {"force": False, "force_if_unreachable": True}
+    assert "or with force if the cluster cannot reach it" in steps["member/n3/remove"].reason
+    assert steps["member/n4/remove"].payload == {"force": False}  # not allowed: graceful only
+
+
 def _roles(**spec) -> dict:
     """member -> (roles, database) as LXD reports them."""
     return {n: {"roles": tuple(r), "database": bool(set(r) & {"database", "database-standby"})}

@@ -230,9 +230,25 @@ def remove(s: Session, step: Step) -> bool:
             f"member {name} is {status or 'not offline'}, and lxdplan removes only offline members "
             f"with force; plan again"
         )
-    if not gone(lambda: cluster.delete(path, params={"force": 1} if force else None)):
-        return False
+    try:
+        if not gone(lambda: cluster.delete(path, params={"force": 1} if force else None)):
+            return False
+    except ApiError:
+        if force or not step.payload.get("force_if_unreachable") or _answers(cluster, name):
+            raise
+        # An evacuated member the cluster cannot reach: force_remove allowed removing it with force.
+        if not gone(lambda: cluster.delete(path, params={"force": 1})):
+            return False
     s.reconnect(name)
+    return True
+
+
+def _answers(cluster: Client, name: str) -> bool:
+    """Whether the cluster reaches member ``name`` (a read forwarded to it)."""
+    try:
+        cluster.get("/1.0", {"target": name})
+    except (ApiError, ConnectError):
+        return False
     return True
 
 
