@@ -12,12 +12,15 @@ A page is Markdown. What the harness runs:
   up to the next ``$``, are fragments its output must contain (``...`` lines are skipped).
 - ``<!-- guide: members=N backends=lxd,incus -->`` (once, first) sets up the lab;
   ``<!-- guide-run: kill MEMBER -->`` stops a member's daemon at once (SIGKILL), and
-  ``<!-- guide-run: wait MEMBER STATUS -->`` waits until the cluster lists it with that status:
-  the events a page describes, which an operator would not cause with a command.
+  ``<!-- guide-run: wait MEMBER STATUS -->`` waits until the cluster lists it with that status,
+  ``<!-- guide-run: block MEMBER -->`` / ``unblock MEMBER`` make the member wait for the others
+  to be upgraded and undo it (``upgradekit.blocked_member``): the events a page describes, which
+  an operator would not cause with a command.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -31,6 +34,7 @@ import yaml
 
 from applykit import member_status, wait_for
 from labkit import require_backend
+from upgradekit import blocked_member
 from lxdplan.lab import host
 from lxdplan.lab.labfile import from_template, prepare_host
 
@@ -107,40 +111,62 @@ def test_every_page_runs():
     assert pages(), "docs/guide/ has no runnable page"
 
 
+class Runner:
+    """Carries out one page's actions on its lab, in order."""
+
+    def __init__(self, path: Path, backend: str, lab, workdir: Path, events: contextlib.ExitStack):
+        self.path, self.backend, self.lab, self.workdir, self.events = path, backend, lab, workdir, events
+        client_dir = {"LXD_DIR" if backend == "lxd" else "INCUS_DIR": lab.members[0].daemon_dir}
+        self.env = {**os.environ, **client_dir,
+                    "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+        self.env.pop("LXDPLAN_FILE", None)
+        self.members = {m.name: m for m in lab.members}
+        self.blocked: dict[str, contextlib.ExitStack] = {}
+
+    def file(self, name: str, text: str) -> None:
+        doc = fit(self.lab, text)
+        prepare_host(self.lab, doc)
+        (self.workdir / name).write_text(yaml.safe_dump(doc, sort_keys=False))
+
+    def event(self, verb: str, *args: str) -> None:
+        if verb == "kill":
+            member = self.members[args[0]]
+            os.kill(member.pid, signal.SIGKILL)
+            host.wait_gone([member.pid], 30)
+        elif verb == "wait":
+            wait_for(lambda: member_status(self.lab, args[0]) == args[1],
+                     f"{args[0]} to be {args[1]}", timeout=120)
+        elif verb == "block":
+            self.blocked[args[0]] = stack = self.events.enter_context(contextlib.ExitStack())
+            stack.enter_context(blocked_member(self.lab, args[0]))
+        elif verb == "unblock":
+            self.blocked.pop(args[0]).close()
+        else:
+            raise AssertionError(f"{self.path.name}: unknown guide-run verb {verb}")
+
+    def command(self, command: str, code: int, expected: list[str]) -> None:
+        if self.backend == "incus" and command.startswith("lxc "):
+            command = "incus " + command[4:]
+        done = subprocess.run(["bash", "-c", command], cwd=self.workdir, env=self.env,
+                              capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=600)
+        shown = done.stdout + done.stderr
+        assert done.returncode == code, f"{self.path.name}: `{command}` exited {done.returncode}:\n{shown}"
+        assert "Traceback" not in shown, shown
+        for fragment in expected:
+            assert fragment in shown, f"{self.path.name}: `{command}` did not print {fragment!r}:\n{shown}"
+
+
 @pytest.mark.parametrize("path,backend", pages())
 def test_guide_page(path, backend, make_lab, tmp_path):
     require_backend(backend)
     page = parse(path)
     lab = make_lab(backend, members=page.members)
-    client_dir = {"LXD_DIR" if backend == "lxd" else "INCUS_DIR": lab.members[0].daemon_dir}
-    env = {**os.environ, **client_dir, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
-    env.pop("LXDPLAN_FILE", None)
-    by_name = {m.name: m for m in lab.members}
-    for kind, action in page.actions:
-        if kind == "file":
-            name, text = action
-            doc = fit(lab, text)
-            prepare_host(lab, doc)
-            (tmp_path / name).write_text(yaml.safe_dump(doc, sort_keys=False))
-        elif kind == "event":
-            verb, *args = action
-            if verb == "kill":
-                member = by_name[args[0]]
-                os.kill(member.pid, signal.SIGKILL)
-                host.wait_gone([member.pid], 30)
-            elif verb == "wait":
-                wait_for(lambda: member_status(lab, args[0]) == args[1],
-                         f"{args[0]} to be {args[1]}", timeout=120)
+    with contextlib.ExitStack() as events:  # undoes a block left by a failing page
+        runner = Runner(path, backend, lab, tmp_path, events)
+        for kind, action in page.actions:
+            if kind == "file":
+                runner.file(*action)
+            elif kind == "event":
+                runner.event(*action)
             else:
-                raise AssertionError(f"{path.name}: unknown guide-run verb {verb}")
-        else:
-            command, code, expected = action
-            if backend == "incus" and command.startswith("lxc "):
-                command = "incus " + command[4:]
-            done = subprocess.run(["bash", "-c", command], cwd=tmp_path, env=env, capture_output=True,
-                                  text=True, stdin=subprocess.DEVNULL, timeout=600)
-            shown = done.stdout + done.stderr
-            assert done.returncode == code, f"{path.name}: `{command}` exited {done.returncode}:\n{shown}"
-            assert "Traceback" not in shown, shown
-            for fragment in expected:
-                assert fragment in shown, f"{path.name}: `{command}` did not print {fragment!r}:\n{shown}"
+                runner.command(*action)
