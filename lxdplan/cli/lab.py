@@ -44,6 +44,10 @@ def lab_up(
         "instead of the default one: its members get the lab's addresses, its dir pool sources and "
         "external interfaces are made on the lab's members.",
     ),
+    image_server: bool = typer.Option(
+        False, "--image-server", help="Also start a standalone image server on the lab bridge serving "
+        "the lab's busybox image publicly (alias busybox), to pull images from a remote server.",
+    ),
     _version: bool = VERSION_OPTION,
 ) -> None:
     """Start unclustered daemons and write a ready lxdplan.yaml for them.
@@ -65,7 +69,7 @@ def lab_up(
     try:
         existing = lab.find(name)
         result = lab.up(name=name, backend=backend.value, members=members or 3, out=out_file,
-                        template=template)
+                        template=template, image_server=image_server)
     except LxdplanError as exc:
         error(str(exc))
         raise typer.Exit(1)
@@ -73,6 +77,10 @@ def lab_up(
     out(f"Lab {result.name} ({result.backend}, {len(result.members)} members) {verb}.")
     for m in result.members:
         out(f"  {m.name}  {m.address:<20} pid {m.pid}  {m.socket}")
+    out(f"Image: {result.image} (fingerprint {result.image_fingerprint[:12]})")
+    if result.image_server:
+        out(f"Image server: {result.image_server_url} (alias busybox, certificate "
+            f"{result.image_server_certificate})")
     out(f"Desired-state file: {result.file}")
     out(f"Next: lxdplan plan -f {result.file}")
     out(f"Tear down: lxdplan lab down --name {result.name}")
@@ -106,7 +114,7 @@ def lab_status(name: str = NAME_OPTION, _version: bool = VERSION_OPTION) -> None
         raise typer.Exit(1)
     out(f"Lab {found.name}: {found.backend}, bridge {found.bridge} {found.subnet}, file {found.file or '(none yet)'}")
     out(f"{'MEMBER':<8} {'PID':>7}  {'STATE':<5}  {'ADDRESS':<20} NAMESPACE")
-    for m in found.members:
+    for m in found.daemons():
         alive = m.alive()
         state = style("alive", "green") if alive else style("dead ", "red")
         out(f"{m.name:<8} {m.pid or '-':>7}  {state}  {m.address:<20} {m.namespace}")

@@ -3,7 +3,8 @@
 One unclustered daemon per network namespace, each joined to a host bridge by a veth pair, and a
 ready desired-state file describing them. Public interface::
 
-    up(name="lab", backend="lxd", members=3, root=None, out=None) -> Lab
+    up(name="lab", backend="lxd", members=3, root=None, out=None, template=None,
+       image_server=False) -> Lab   # every lab gets a busybox image (lab.image)
     down(name="lab", root=None, missing_ok=False) -> None
     find(name, root=None) -> Lab | None
     list_labs(root=None) -> list[Lab]

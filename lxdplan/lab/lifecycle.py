@@ -15,6 +15,7 @@ from pathlib import Path
 
 from lxdplan.errors import LabError
 from lxdplan.lab import host
+from lxdplan.lab import image as lab_image
 from lxdplan.lab.labfile import write_lab_file
 from lxdplan.lab.model import (
     LAB_FILE,
@@ -55,6 +56,8 @@ def preflight(backend_name: str) -> None:
         raise LabError("iptables is not installed (bridges need it): run apt-get install -y iptables")
     if not shutil.which("dnsmasq"):
         raise LabError("dnsmasq is not installed (bridges need it): run apt-get install -y dnsmasq-base")
+    if not os.path.exists(lab_image.BUSYBOX):
+        raise LabError(lab_image.INSTALL_HINT)
 
 
 def find(name: str, root: str | Path | None = None) -> Lab | None:
@@ -105,11 +108,16 @@ def up(
     out: str | Path | None = None,
     timeout: float = READY_TIMEOUT,
     template: dict | None = None,
+    image_server: bool = False,
 ) -> Lab:
     """Start ``members`` unclustered daemons, one per network namespace, and write the lab file.
 
-    Idempotent: when a lab of this name already runs with the same backend and size, it is
-    returned as is (its file rewritten). A lab of the name that differs or has dead daemons is an
+    Every lab gets the busybox image (``lxdplan.lab.image``) in its directory; with
+    ``image_server`` a standalone daemon on the lab bridge also serves it publicly (alias
+    ``busybox``), for pulls from a remote image server.
+
+    Idempotent: when a lab of this name already runs with the same backend, size and image
+    server, it is returned as is (its file rewritten). A lab of the name that differs or has dead daemons is an
     error. On any failure midway everything created so far is torn down before raising.
     """
     check_name(name)
@@ -119,7 +127,7 @@ def up(
     base = lab_root(root)
     existing = find(name, base)
     if existing is not None:
-        return _reuse(existing, backend, members, out, template)
+        return _reuse(existing, backend, members, out, template, image_server)
     labdir = base / name
 
     with _root_lock(base):
@@ -154,6 +162,11 @@ def up(
                 for i in range(1, members + 1)
             ],
         )
+        if image_server:
+            lab.image_server = LabMember(
+                name="images", index=0, ip=str(hosts[252]), namespace=namespace_name(name, 0),
+                veth=veth_name(name, 0), daemon_dir=str(labdir / "images"),
+            )
         lab.save()
         try:
             host.create_bridge(bridge, lab.host_ip, subnet.prefixlen)
@@ -161,11 +174,15 @@ def up(
             _teardown(lab.name, base, lab)
             raise
     try:
-        for m in lab.members:
+        lab.image = str(lab_image.build(labdir / lab_image.FILE_NAME))
+        lab.image_fingerprint = lab_image.fingerprint(lab.image)
+        for m in lab.daemons():
             host.create_namespace(m.namespace, m.veth, bridge, m.ip, subnet.prefixlen)
         _start_daemons(lab)
         lab.save()
-        _wait_ready(lab, timeout)
+        _wait_ready(lab, timeout, lab.daemons())
+        if lab.image_server is not None:
+            lab_image.serve(lab)
         lab.file = str(write_lab_file(lab, out or labdir / LAB_FILE, template))
         lab.save()
     except BaseException:
@@ -174,13 +191,15 @@ def up(
     return lab
 
 
-def _reuse(lab: Lab, backend: str, members: int, out, template: dict | None = None) -> Lab:
-    if lab.backend != backend or len(lab.members) != members:
+def _reuse(lab: Lab, backend: str, members: int, out, template: dict | None = None,
+           image_server: bool = False) -> Lab:
+    if lab.backend != backend or len(lab.members) != members or bool(lab.image_server) != image_server:
         raise LabError(
-            f"a lab named {lab.name} already runs with {lab.backend} and {len(lab.members)} members: "
+            f"a lab named {lab.name} already runs with {lab.backend} and {len(lab.members)} members"
+            f"{' and an image server' if lab.image_server else ''}: "
             f"run lxdplan lab down --name {lab.name} first, or pick another --name"
         )
-    dead = [m.name for m in lab.members if not m.alive()]
+    dead = [m.name for m in lab.daemons() if not m.alive()]
     if dead:
         raise LabError(
             f"the lab {lab.name} exists but {', '.join(dead)} is not running: "
@@ -192,7 +211,7 @@ def _reuse(lab: Lab, backend: str, members: int, out, template: dict | None = No
 
 
 def _start_daemons(lab: Lab) -> None:
-    for m in lab.members:
+    for m in lab.daemons():
         _start_daemon(lab, m)
 
 
@@ -286,16 +305,16 @@ def _teardown(name: str, base: Path, lab: Lab | None) -> bool:
     labdir = base / name
     pattern = re.compile(re.escape(namespace_prefix(name)) + r"\d+$")
     nss = {ns for ns in host.namespaces() if pattern.match(ns)}
-    links = {bridge_name(name)} | {veth_name(name, i) for i in range(1, MAX_MEMBERS + 1)}
+    links = {bridge_name(name)} | {veth_name(name, i) for i in range(0, MAX_MEMBERS + 1)}
     if lab is not None:
-        nss |= {m.namespace for m in lab.members if m.namespace in host.namespaces()}
-        links |= {lab.bridge} | {m.veth for m in lab.members}
+        nss |= {m.namespace for m in lab.daemons() if m.namespace in host.namespaces()}
+        links |= {lab.bridge} | {m.veth for m in lab.daemons()}
     links = {link for link in links if host.link_exists(link)}
     found = bool(nss or links or labdir.exists())
 
     # The daemons first, gracefully (SIGTERM with a bounded wait), then anything left in the
     # namespaces (dnsmasq, forkdns, …) with SIGKILL.
-    pids = [m.pid for m in (lab.members if lab else []) if m.pid and m.alive()]
+    pids = [m.pid for m in (lab.daemons() if lab else []) if m.pid and m.alive()]
     host.stop_pids(pids, grace=STOP_GRACE)
     for ns in sorted(nss):
         stray = host.namespace_pids(ns)

@@ -164,6 +164,24 @@ class Lab:
     lxdbr0_address: str  # ipv4.address for lxdbr0 inside the members, e.g. 10.141.12.1/24
     members: list[LabMember] = field(default_factory=list)
     file: str = ""  # the generated desired-state file
+    image: str = ""  # the busybox image tarball built for this lab (lxdplan.lab.image)
+    image_fingerprint: str = ""
+    # A standalone daemon (not a cluster member) in its own namespace on the lab bridge that
+    # serves the image publicly under the alias ``busybox`` (``lab up --image-server``).
+    image_server: LabMember | None = None
+
+    @property
+    def image_server_url(self) -> str:
+        return f"https://{self.image_server.address}" if self.image_server else ""
+
+    @property
+    def image_server_certificate(self) -> str:
+        """The image server's certificate (PEM file), to pin it."""
+        return str(Path(self.image_server.daemon_dir) / "server.crt") if self.image_server else ""
+
+    def daemons(self) -> list[LabMember]:
+        """Every daemon of the lab: the members, then the image server if there is one."""
+        return self.members + ([self.image_server] if self.image_server else [])
 
     @property
     def state_path(self) -> Path:
@@ -175,6 +193,9 @@ class Lab:
         for member, raw in zip(self.members, data["members"]):
             raw["address"] = member.address
             raw["socket"] = member.socket
+        if self.image_server is not None:
+            data["image_server"]["address"] = self.image_server.address
+            data["image_server"]["socket"] = self.image_server.socket
         tmp = self.state_path.with_suffix(".tmp")
         tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
         os.replace(tmp, self.state_path)
@@ -183,10 +204,11 @@ class Lab:
     def load(cls, path: Path) -> "Lab":
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-            members = [
-                LabMember(**{k: v for k, v in m.items() if k not in ("address", "socket")})
-                for m in data.pop("members")
-            ]
-            return cls(**data, members=members)
+            def member(raw: dict) -> LabMember:
+                return LabMember(**{k: v for k, v in raw.items() if k not in ("address", "socket")})
+
+            members = [member(m) for m in data.pop("members")]
+            server = data.pop("image_server", None)
+            return cls(**data, members=members, image_server=member(server) if server else None)
         except (OSError, ValueError, TypeError, KeyError) as exc:
             raise LabError(f"the lab state {path} cannot be read ({exc})") from None

@@ -28,10 +28,11 @@ def cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
 
 def assert_no_trace(state: dict) -> None:
     """Nothing of the lab recorded in ``state`` (a state.json document) is left on the host."""
-    assert [m["pid"] for m in state["members"] if host.pid_alive(m["pid"])] == []
-    assert set(host.namespaces()) & {m["namespace"] for m in state["members"]} == set()
+    daemons = state["members"] + ([state["image_server"]] if state.get("image_server") else [])
+    assert [m["pid"] for m in daemons if host.pid_alive(m["pid"])] == []
+    assert set(host.namespaces()) & {m["namespace"] for m in daemons} == set()
     assert not host.link_exists(state["bridge"])
-    assert [m["veth"] for m in state["members"] if host.link_exists(m["veth"])] == []
+    assert [m["veth"] for m in daemons if host.link_exists(m["veth"])] == []
     assert host.mounts_under(state["dir"]) == []
     assert not Path(state["dir"]).exists()
 
@@ -69,6 +70,43 @@ def test_lab_up_status_down_leaves_nothing_behind(backend, lab_name, lab_env):
     assert_no_trace(state)
     gone = cli("lab", "status", "--name", name, env=lab_env)
     assert gone.returncode == 1 and gone.stderr.startswith(f"error: there is no lab named {name}")
+
+
+@pytest.mark.parametrize("backend", ["lxd", "incus"])
+def test_lab_image_server_serves_the_busybox_image_to_the_members(backend, lab_name, lab_env):
+    """`lab up --image-server`: a standalone daemon on the lab bridge serves the lab's busybox
+    image publicly; a member pulls it from there over HTTPS (pinned to the server's certificate)."""
+    require_backend(backend)
+    name = lab_name("img")
+    up = cli("lab", "up", "--name", name, "--backend", backend, "--members", "1", "--image-server",
+             env=lab_env)
+    assert up.returncode == 0, up.stderr
+    state = json.loads((lab_root() / name / "state.json").read_text())
+    server = state["image_server"]
+    assert host.pid_alive(server["pid"]) and server["namespace"] in host.namespaces()
+    assert f"Image server: https://{server['address']}" in up.stdout
+    status = cli("lab", "status", "--name", name, env=lab_env)
+    assert f"images " in status.stdout and server["address"] in status.stdout
+
+    lab = labapi.find(name, lab_root())
+    body = {"source": {"type": "image", "mode": "pull", "server": lab.image_server_url,
+                       "protocol": backend, "alias": "busybox",  # Incus calls its protocol incus
+                       "certificate": Path(lab.image_server_certificate).read_text()},
+            "aliases": [{"name": "pulled"}]}
+    client = "lxc" if backend == "lxd" else "incus"
+    env = {**os.environ, ("LXD_DIR" if backend == "lxd" else "INCUS_DIR"): lab.members[0].daemon_dir}
+    pulled = subprocess.run([client, "query", "--wait", "-X", "POST", "/1.0/images", "--data",
+                             json.dumps(body)], env=env, capture_output=True, text=True)
+    assert pulled.returncode == 0, pulled.stderr
+    shown = subprocess.run([client, "image", "list", "--format", "json"], env=env, capture_output=True,
+                           text=True, check=True)
+    images = json.loads(shown.stdout)
+    assert [i["fingerprint"] for i in images] == [state["image_fingerprint"]]
+    assert images[0]["aliases"][0]["name"] == "pulled"
+
+    down = cli("lab", "down", "--name", name, env=lab_env)
+    assert down.returncode == 0, down.stderr
+    assert_no_trace(state)
 
 
 def test_lab_down_removes_a_broken_lab_without_its_state(make_lab, lab_env):
