@@ -134,6 +134,7 @@ class Client:
         self.connect_timeout = connect_timeout
         self.server_certificate: str | None = None  # PEM presented, once verified (HTTPS only)
         self.server_fingerprint: str | None = None
+        self.presents_certificate = False  # whether the open HTTPS connection shows a client cert
         self.label = "LXD"
         self._http: httpx.Client | None = None
         self._lock = threading.Lock()
@@ -187,6 +188,7 @@ class Client:
         cert = self.cert or load_client_cert()
         if cert is not None:
             ctx.load_cert_chain(str(cert.cert_path), str(cert.key_path))
+        self.presents_certificate = cert is not None
         transport = httpx.HTTPTransport(verify=ctx, retries=0)
         return httpx.Client(transport=transport, base_url=self.endpoint, timeout=self.timeout)
 

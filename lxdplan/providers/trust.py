@@ -17,7 +17,7 @@ from lxdplan.desired import Desired, Member, Secret
 from lxdplan.errors import ApiError, ConnectError, LxdplanError, TrustError
 from lxdplan.providers import pins
 from lxdplan.providers.backend import Backend
-from lxdplan.providers.certs import fingerprint
+from lxdplan.providers.certs import ensure_client_cert, fingerprint
 from lxdplan.providers.client import Client, probe_certificate
 
 
@@ -58,6 +58,10 @@ def redeem(desired: Desired, member: Member, client: Client) -> bool:
     """Get the client certificate trusted with ``member``'s declared ``trust:``. False when it is
     trusted already, True when the trust was redeemed now; ``TrustError`` (one sentence naming
     the member) when there is none to send or the member refuses it."""
+    if client.scheme == "https" and not client.presents_certificate:
+        if client.cert is None:
+            ensure_client_cert()  # lxdplan's own, made on first need as `auth init` would
+        client.close()  # present it from the next request on
     info = client.get("/1.0").metadata or {}
     if info.get("auth") == "trusted":
         return False
