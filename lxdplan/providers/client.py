@@ -8,7 +8,6 @@ the connection pool then uses an SSL context whose only trust anchor is that exa
 
 from __future__ import annotations
 
-import logging
 import socket
 import ssl
 import sys
@@ -41,12 +40,11 @@ def _import_httpx_lean():
 httpx = _import_httpx_lean()
 
 from lxdplan.errors import ApiError, ConnectError, PreconditionFailed, TrustError  # noqa: E402
+from lxdplan.providers import httplog  # noqa: E402
 from lxdplan.providers import pins as pinstore  # noqa: E402
 from lxdplan.providers.certs import (  # noqa: E402
     ClientCert, fingerprint, load_client_cert, normalize_fingerprint,
 )
-
-log = logging.getLogger("lxdplan.http")
 
 CONNECT_TIMEOUT = 5.0
 # Changes (POST/PUT/PATCH/DELETE) may legitimately take long: instantiating a bridge, a join.
@@ -295,23 +293,9 @@ class Client:
         raise self._connect_error(last) from None
 
     def _request(self, method: str, path: str, **options: Any) -> httpx.Response:
-        """One HTTP request; with debug logging on (``--debug``), one log line for it: member,
-        method, path (secret query values redacted), status and time. Bodies are never logged:
-        they may carry trust passwords, tokens and secrets of the file."""
-        if not log.isEnabledFor(logging.DEBUG):
-            return self._connect().request(method, path, **options)
-        started, status = time.monotonic(), "no answer"
-        try:
-            raw = self._connect().request(method, path, **options)
-            status = str(raw.status_code)
-            return raw
-        except Exception as exc:
-            status = f"failed ({type(exc).__name__})"
-            raise
-        finally:
-            log.debug("%s %s %s -> %s (%.0f ms)", self.who, method,
-                      loggable(path, options.get("params")), status,
-                      (time.monotonic() - started) * 1000)
+        """One HTTP request, logged by ``httplog`` when debug logging is on (``--debug``)."""
+        send = lambda: self._connect().request(method, path, **options)  # noqa: E731
+        return httplog.logged(self.who, method, path, options.get("params"), send)
 
     def post(self, path: str, json: Any = None, params=None, etag: str | None = None, *, wait=True):
         return self.send("POST", path, json, params, etag, wait=wait)
@@ -418,18 +402,6 @@ class Client:
 def path_of(*segments: str) -> str:
     """``path_of("storage-pools", name)`` -> ``/1.0/storage-pools/<quoted name>``."""
     return "/1.0/" + "/".join(quote(s, safe="") for s in segments)
-
-
-SECRET_PARAMS = ("secret", "password", "token")
-
-
-def loggable(path: str, params: dict[str, Any] | None = None) -> str:
-    """``path?query`` for a log line, each secret-looking query value ``(sensitive)``."""
-    parts = urlsplit(path)
-    query = parse_qsl(parts.query) + [(k, str(v)) for k, v in (params or {}).items()]
-    shown = [f"{k}={'(sensitive)' if any(w in k.lower() for w in SECRET_PARAMS) else v}"
-             for k, v in query]
-    return parts.path + (f"?{'&'.join(shown)}" if shown else "")
 
 
 def _params(params: dict[str, Any] | None) -> dict[str, Any] | None:

@@ -8,7 +8,7 @@ import threading
 from lxdplan.cli.progress import Progress, StillRunning
 from lxdplan.executor import execute
 from lxdplan.plan import Action, Kind, Step
-from lxdplan.providers.client import loggable
+from lxdplan.providers.httplog import loggable
 
 JOIN = Step(id="member/node2/join", action=Action.JOIN, kind=Kind.MEMBER, name="node2", member="node2")
 DEFINE = Step(id="storage-pool/data/define/node1", action=Action.DEFINE, kind=Kind.STORAGE_POOL,
@@ -81,3 +81,22 @@ def test_request_log_lines_never_show_secret_query_values():
     assert loggable("/1.0/operations/abc/websocket?secret=s3cr3t") == (
         "/1.0/operations/abc/websocket?secret=(sensitive)")
     assert loggable("/1.0/storage-pools/data", {"target": "node1"}) == "/1.0/storage-pools/data?target=node1"
+
+
+def test_a_logged_request_is_one_line_with_status_and_time_and_a_failure_says_so(caplog):
+    import logging
+    from types import SimpleNamespace
+
+    import pytest
+
+    from lxdplan.providers.httplog import logged
+
+    with caplog.at_level(logging.DEBUG, logger="lxdplan.http"):
+        answer = logged("node1", "POST", "/1.0/certificates", None,
+                        lambda: SimpleNamespace(status_code=201))
+        with pytest.raises(ConnectionError):
+            logged("node2", "GET", "/1.0", {"token": "t0k"}, lambda: (_ for _ in ()).throw(ConnectionError()))
+    assert answer.status_code == 201
+    lines = [r.getMessage() for r in caplog.records]
+    assert lines[0].startswith("node1 POST /1.0/certificates -> 201 (") and lines[0].endswith(" ms)")
+    assert lines[1].startswith("node2 GET /1.0?token=(sensitive) -> failed (ConnectionError) (")
