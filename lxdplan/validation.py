@@ -165,7 +165,8 @@ def _members(c: _Checker, cluster: dict, backend: str | None, group_names: set[s
         endpoint = m.get("endpoint", f"https://{address}")
         if "endpoint" in m and not _valid_endpoint(endpoint):
             c.error(p + ("endpoint",), f'{fmt_path(p + ("endpoint",))} must be https://host:port or '
-                                       f'unix:///path/to/unix.socket, not "{endpoint}"')
+                                       f'unix:///path/to/unix.socket or remote:NAME (a remote of '
+                                       f'the lxc or incus client), not "{endpoint}"')
         fingerprint = m.get("fingerprint")
         if fingerprint is not None:
             fp = fingerprint.replace(":", "").lower()
@@ -225,7 +226,8 @@ def _valid_endpoint(endpoint: str) -> bool:
         return endpoint.startswith("unix:///") and len(endpoint) > len("unix:///")
     if endpoint.startswith("https://"):
         return _valid_host_port(endpoint[len("https://"):].rstrip("/"))
-    return False
+    # remote:NAME: resolved at connection time through the lxc/incus client configuration.
+    return bool(re.fullmatch(r"remote:[A-Za-z0-9][A-Za-z0-9._-]*", endpoint))
 
 
 def _trust(c: _Checker, raw: dict | None, path: tuple, backend: str | None) -> Trust | None:

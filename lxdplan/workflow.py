@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
-from lxdplan.desired import Desired, secrets_in
+from lxdplan.desired import Desired, Member, secrets_in
 from lxdplan.errors import LxdplanError
 from lxdplan.executor import Event, StepResult, execute
 from lxdplan.plan import Plan
@@ -52,22 +52,55 @@ def make_plan(desired: Desired, *, force_remove: Iterable[str] = ()) -> PlanResu
     return PlanResult(desired, observed, compute(desired, observed, force_remove=force_remove))
 
 
-def check_secrets(plan: Plan) -> None:
+def check_secrets(plan: Plan, *, trusts: Iterable[Member] = ()) -> None:
     """Every secret the steps will send can be read now, so a missing variable stops the apply
-    before anything changes instead of half-way through. (Values are read and dropped: the
-    actions read them again when they send them.)"""
+    before anything changes instead of half-way through; so can the declared ``trust:`` of the
+    members in ``trusts`` (those apply redeems first). (Values are read and dropped: the actions
+    read them again when they send them.)"""
     problems: list[str] = []
-    for step in plan.steps:
-        if step.blocked:
-            continue
-        for secret in secrets_in(step.payload):
-            try:
-                secret.resolve()
-            except LxdplanError as exc:
-                if str(exc) not in problems:
-                    problems.append(str(exc))
+    wanted = [(None, s) for step in plan.steps if not step.blocked for s in secrets_in(step.payload)]
+    wanted += [(m.name, s) for m in trusts if m is not None and m.trust is not None
+               for s in secrets_in({"password": m.trust.password, "token": m.trust.token})]
+    for member, secret in wanted:
+        try:
+            secret.resolve()
+        except LxdplanError as exc:
+            problem = f"member {member}: {exc}" if member else str(exc)
+            if problem not in problems:
+                problems.append(problem)
     if problems:
         raise LxdplanError("; ".join(problems) + "; nothing was changed")
+
+
+def awaiting_trust(desired: Desired, observed: Observed) -> list[str]:
+    """Members that answer without trusting lxdplan and declare the ``trust:`` apply redeems."""
+    return [m.name for m in desired.members if m.trust is not None
+            and (alone := observed.standalone.get(m.name)) is not None
+            and alone.reachable and not alone.trusted]
+
+
+def _redeem_and_replan(desired, untrusted, clients, locks, confirm, on_trusted, force_remove,
+                       confirmed: Plan) -> tuple[Observed, Plan]:
+    """Redeem the declared trusts of ``untrusted``, then observe and plan again under the locks
+    (taking the cluster lock if a cluster shows itself only now)."""
+    from lxdplan.planner import plan as compute
+    from lxdplan.providers.observe import PLAN, observe, probe
+    from lxdplan.providers.trust import redeem_declared
+
+    trusted = redeem_declared(desired, clients, untrusted)
+    if locks.cluster is None:
+        standalone = probe(desired, clients=clients)
+        if any(alone.reachable and alone.clustered for alone in standalone.values()):
+            locks.take_cluster_through(standalone, clients)
+    observed = observe(desired, detail=PLAN, clients=clients)
+    plan = compute(desired, observed, force_remove=force_remove)
+    on_trusted(trusted, plan)
+    known = {s.id for s in confirmed.steps}
+    if any(s.id not in known for s in plan.steps):
+        check_secrets(plan)
+        if not confirm(plan):
+            raise NotConfirmed("apply cancelled after the trust was redeemed: no step was run")
+    return observed, plan
 
 
 class ApplyLocks:
@@ -133,12 +166,18 @@ def run_apply(
     confirm: Callable[[Plan], bool] = lambda plan: True,
     on_plan: Callable[[Plan], None] = lambda plan: None,
     on_event: Callable[[Event], None] = lambda event: None,
+    on_trusted: Callable[[list[str], Plan], None] = lambda names, plan: None,
     break_lock: bool = False,
 ) -> ApplyResult:
     """Take the lock, plan against the cluster as it is now, confirm, execute.
 
     With ``saved_digest`` (from a saved plan) the cluster must look exactly as it did when that
     plan was made, else ``StalePlan``.
+
+    A member that does not trust lxdplan yet and declares ``trust:`` is planned as if it did
+    (``plan`` never writes). Once confirmed, apply redeems those trusts, reads the cluster again
+    and plans again (an untrusted client sees neither config nor cluster): ``on_trusted`` gets the
+    members now trusted and that plan; a step the confirmed plan did not have is confirmed again.
     """
     from lxdplan.executor import Outcome
     from lxdplan.plan import Action
@@ -165,9 +204,13 @@ def run_apply(
         on_plan(plan)
         if not plan.changes:
             return ApplyResult(plan, warnings=locks.warnings)
-        check_secrets(plan)
+        untrusted = awaiting_trust(desired, observed)
+        check_secrets(plan, trusts=[desired.member(n) for n in untrusted])
         if not confirm(plan):
             raise NotConfirmed("apply cancelled: nothing was changed")
+        if untrusted:
+            observed, plan = _redeem_and_replan(desired, untrusted, clients, locks, confirm,
+                                                on_trusted, force_remove, plan)
         session.observed = observed
 
         def event(ev: Event) -> None:

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import typer
 
-from lxdplan.cli.app import FILE_OPTION, VERSION_OPTION, app
+from lxdplan.cli.app import DEBUG_OPTION, FILE_OPTION, VERSION_OPTION, app
 from lxdplan.cli.common import fail, load_or_exit
 from lxdplan.cli.output import error, out
 from lxdplan.errors import LxdplanError
 
 
 @app.command("import")
-def import_(file: str = FILE_OPTION, _version: bool = VERSION_OPTION) -> None:
+def import_(file: str = FILE_OPTION, _version: bool = VERSION_OPTION,
+            _debug_log: bool = DEBUG_OPTION) -> None:
     """Adopt live objects that the file declares, so later deletions of them are planned."""
     from lxdplan.providers.adopt import adopt
     from lxdplan.providers.observe import make_clients, observe

@@ -22,11 +22,24 @@ def _version(value: bool) -> None:
         raise typer.Exit(0)
 
 
+def _debug(value: bool) -> None:
+    """``--debug``: every HTTP request lxdplan makes, one line each on stderr."""
+    if value:
+        from lxdplan.cli.output import enable_debug
+
+        enable_debug()
+
+
+DEBUG_HELP = ("Log every HTTP request (member, method, path, status, time) to stderr; secrets "
+              "are never shown.")
+
+
 @app.callback()
 def _root(
     version: bool = typer.Option(
         False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
     ),
+    _debug_log: bool = typer.Option(False, "--debug", callback=_debug, help=DEBUG_HELP),
 ) -> None:
     """Plan and apply LXD and Incus clusters from one declarative YAML file."""
 
@@ -36,6 +49,9 @@ VERSION_OPTION = typer.Option(
     False, "--version", callback=_version, is_eager=True, expose_value=False,
     help="Print the version and exit.",
 )
+
+# `--debug` on the commands that talk to the servers as well as on `lxdplan` itself.
+DEBUG_OPTION = typer.Option(False, "--debug", callback=_debug, expose_value=False, help=DEBUG_HELP)
 
 # Shared option for every command that reads the desired-state file.
 FILE_OPTION = typer.Option(

@@ -7,47 +7,13 @@ from typing import List, Optional
 
 import typer
 
-from lxdplan.cli.app import FORCE_REMOVE_OPTION, VERSION_OPTION, app
+from lxdplan.cli.app import DEBUG_OPTION, FORCE_REMOVE_OPTION, VERSION_OPTION, app
 from lxdplan.cli.common import fail, load_or_exit
-from lxdplan.cli.output import error, note, out, plural, style, use_colour, warn
+from lxdplan.cli.output import error, note, out, plural, warn
+from lxdplan.cli.progress import Progress
 from lxdplan.errors import LxdplanError
 
 PROMPT = "Do you want to perform these actions? Only 'yes' will be accepted: "
-
-
-class Progress:
-    """One line per finished step with its member and time; a start line too when not on a
-    terminal (a log then shows what was running if the process dies)."""
-
-    def __init__(self) -> None:
-        self.tty = use_colour(sys.stdout)
-        self.count = 0
-
-    def __call__(self, event) -> None:
-        from lxdplan.executor import Outcome
-        from lxdplan.render.common import object_label
-
-        step = event.step
-        where = f" on {step.member}" if step.member else ""
-        label = f"{step.action.value} {object_label(step)}{where}"
-        if event.kind == "start":
-            if not self.tty:
-                out(f"start: {label}")
-            return
-        result = event.result
-        if result.outcome == Outcome.DONE:
-            mark, colour = "done", "green"
-        elif result.outcome == Outcome.SKIPPED:
-            mark, colour = "already done", "cyan"
-        elif result.outcome == Outcome.BLOCKED:
-            out(style(f"blocked: {label}: {result.note}", "yellow"))
-            return
-        elif result.outcome == Outcome.NOT_RUN:
-            out(style(f"not run: {label}: {result.note}", "yellow"))
-            return
-        else:
-            mark, colour = "failed", "red"
-        out(f"{style(mark, colour)}: {label} ({result.seconds:.1f} s)")
 
 
 def confirm_on_terminal(auto_approve: bool):
@@ -86,6 +52,7 @@ def apply(
         False, "--break-lock", help="Take the cluster lock even if another apply holds it (a dead one)."
     ),
     _version: bool = VERSION_OPTION,
+    _debug_log: bool = DEBUG_OPTION,
 ) -> None:
     """Carry out the steps that make the cluster match the file (or a saved plan)."""
     from lxdplan.cli.plan import Format, render
@@ -121,20 +88,32 @@ def apply(
     file = file or "lxdplan.yaml"
     desired = load_or_exit(file)
 
+    shown: list = []
+
     def show_plan(plan) -> None:
+        shown.append(plan)
         if plan.changes:
             out(render(plan, Format.text))
 
+    def trusted(names, plan) -> None:
+        if names:
+            out(f"lxdplan's client certificate is now trusted by {', '.join(names)} (the trust "
+                f"declared in {file}); planned again with what they show.")
+        if [s.id for s in plan.steps] != [s.id for s in shown[-1].steps]:
+            show_plan(plan)
+
     try:
-        result = run_apply(
-            desired,
-            force_remove=force_remove,
-            saved_digest=saved_digest,
-            confirm=confirm_on_terminal(auto_approve),
-            on_plan=show_plan,
-            on_event=Progress(),
-            break_lock=break_lock,
-        )
+        with Progress() as progress:
+            result = run_apply(
+                desired,
+                force_remove=force_remove,
+                saved_digest=saved_digest,
+                confirm=confirm_on_terminal(auto_approve),
+                on_plan=show_plan,
+                on_event=progress,
+                on_trusted=trusted,
+                break_lock=break_lock,
+            )
     except NotConfirmed as exc:
         out(str(exc))
         for sentence in getattr(exc, "__notes__", ()):

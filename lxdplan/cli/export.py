@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from lxdplan.cli.app import VERSION_OPTION, app
+from lxdplan.cli.app import DEBUG_OPTION, VERSION_OPTION, app
 from lxdplan.cli.common import fail, load_or_exit
 from lxdplan.cli.output import error, out
 from lxdplan.desired import Desired, Member
@@ -25,6 +25,7 @@ def export(
     output: Optional[str] = typer.Option(None, "--output", "-o", help="Write here instead of stdout."),
     fingerprint: Optional[str] = typer.Option(None, "--fingerprint", help="Pin of --endpoint's certificate."),
     _version: bool = VERSION_OPTION,
+    _debug_log: bool = DEBUG_OPTION,
 ) -> None:
     """Write the live cluster as a desired-state file, member-specific keys included."""
     import yaml

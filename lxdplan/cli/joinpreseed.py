@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from lxdplan.cli.app import FILE_OPTION, VERSION_OPTION, app, complete_members
+from lxdplan.cli.app import DEBUG_OPTION, FILE_OPTION, VERSION_OPTION, app, complete_members
 from lxdplan.cli.common import fail, load_or_exit
 from lxdplan.cli.output import error, out
 from lxdplan.errors import LxdplanError
@@ -21,6 +21,7 @@ def join_preseed(
         None, "--output", "-o", help="Where to write it (default MEMBER-join.yaml); written 0600."
     ),
     _version: bool = VERSION_OPTION,
+    _debug_log: bool = DEBUG_OPTION,
 ) -> None:
     """Mint a join token for MEMBER and write its `init --preseed` file (for cloud-init)."""
     import yaml

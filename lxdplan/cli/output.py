@@ -39,3 +39,16 @@ def note(text: str) -> None:
 def plural(count: int, noun: str, plural_form: str | None = None) -> str:
     """``1 member``, ``3 members``."""
     return f"{count} {noun if count == 1 else (plural_form or noun + 's')}"
+
+
+def enable_debug() -> None:
+    """Send the HTTP log (``lxdplan.http``, one line per request, no bodies) to stderr."""
+    import logging
+
+    logger = logging.getLogger("lxdplan")
+    if not any(getattr(h, "lxdplan_debug", False) for h in logger.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("debug: %(message)s"))
+        handler.lxdplan_debug = True
+        logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)

@@ -9,7 +9,7 @@ from typing import List, Optional
 
 import typer
 
-from lxdplan.cli.app import FORCE_REMOVE_OPTION, FILE_OPTION, VERSION_OPTION, app
+from lxdplan.cli.app import DEBUG_OPTION, FORCE_REMOVE_OPTION, FILE_OPTION, VERSION_OPTION, app
 from lxdplan.cli.common import fail, load_with_warnings, unreachable, warn_unreachable
 from lxdplan.cli.output import out, use_colour, warn
 from lxdplan.errors import LxdplanError
@@ -43,6 +43,7 @@ def plan(
     ),
     force_remove: List[str] = FORCE_REMOVE_OPTION,
     _version: bool = VERSION_OPTION,
+    _debug_log: bool = DEBUG_OPTION,
 ) -> None:
     """Read the live cluster and print the ordered steps that make it match the file."""
     from lxdplan.workflow import make_plan

@@ -59,10 +59,12 @@ class Context:
 
     def member_block(self, name: str) -> str | None:
         """Why a step on this member cannot run now, or None."""
-        alone = self.observed.standalone.get(name)
-        if alone is not None and alone.reachable and not alone.trusted:
-            return (f"{name} does not trust lxdplan's client certificate yet: run "
-                    f"`lxdplan auth trust -f {self.desired.path}`")
+        if self.awaits_trust(name):
+            declared = self.desired.member(name)
+            if declared is None or declared.trust is None:
+                return (f"{name} does not trust lxdplan's client certificate yet: run "
+                        f"`lxdplan auth trust -f {self.desired.path}`")
+            # apply redeems the declared trust: before anything runs, then it plans again
         if name in self.observed.not_serving():
             return self.not_serving_reason(name)
         status = self.status(name)
@@ -73,6 +75,11 @@ class Context:
             why = f": {alone.error}" if alone is not None and alone.error else ""
             return f"{name} cannot be reached{why}"
         return None  # Incus's Blocked marks a member that needs upgrading: it still serves
+
+    def awaits_trust(self, name: str) -> bool:
+        """The member answers but does not trust lxdplan's client certificate."""
+        alone = self.observed.standalone.get(name)
+        return alone is not None and alone.reachable and not alone.trusted
 
     def not_serving_reason(self, name: str) -> str:
         """Why a member that does not serve cannot take a step (``Observed.not_serving_reason``)."""

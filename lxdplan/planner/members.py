@@ -24,6 +24,13 @@ def diagnose(ctx: Context) -> None:
         )
         advice = "" if observed.not_serving() else f": {UPGRADE_ADVICE}"
         ctx.diagnostics.append(f"members run different versions ({listing}){advice}")
+    for member in ctx.desired.members:
+        if member.trust is not None and ctx.awaits_trust(member.name):
+            ctx.diagnostics.append(
+                f"{member.name} does not trust lxdplan's client certificate yet: apply first "
+                f"redeems the trust declared for it in {ctx.desired.path}, then plans again "
+                f"with what it shows"
+            )
     silent = observed.not_serving()
     for name, member in sorted(observed.members.items()):
         if member.status == OFFLINE:
@@ -207,9 +214,6 @@ def _standalone_block(ctx: Context, member: Member) -> str | None:
         return None
     if alone.clustered:
         return f"{member.name} already belongs to a cluster (as {alone.server_name or 'a member'})"
-    if not alone.trusted and member.trust is None:
-        return (f"{member.name} does not trust lxdplan's certificate yet; run lxdplan auth trust "
-                "or declare trust for it")
     return None
 
 

@@ -40,6 +40,7 @@ def _import_httpx_lean():
 httpx = _import_httpx_lean()
 
 from lxdplan.errors import ApiError, ConnectError, PreconditionFailed, TrustError  # noqa: E402
+from lxdplan.providers import httplog  # noqa: E402
 from lxdplan.providers import pins as pinstore  # noqa: E402
 from lxdplan.providers.certs import (  # noqa: E402
     ClientCert, fingerprint, load_client_cert, normalize_fingerprint,
@@ -131,6 +132,7 @@ class Client:
         self.connect_timeout = connect_timeout
         self.server_certificate: str | None = None  # PEM presented, once verified (HTTPS only)
         self.server_fingerprint: str | None = None
+        self.presents_certificate = False  # whether the open HTTPS connection shows a client cert
         self.label = "LXD"
         self._http: httpx.Client | None = None
         self._lock = threading.Lock()
@@ -184,6 +186,7 @@ class Client:
         cert = self.cert or load_client_cert()
         if cert is not None:
             ctx.load_cert_chain(str(cert.cert_path), str(cert.key_path))
+        self.presents_certificate = cert is not None
         transport = httpx.HTTPTransport(verify=ctx, retries=0)
         return httpx.Client(transport=transport, base_url=self.endpoint, timeout=self.timeout)
 
@@ -262,7 +265,7 @@ class Client:
         last: BaseException | None = None
         for attempt in range(GET_ATTEMPTS):
             try:
-                raw = self._connect().request("GET", path, params=_params(params), timeout=limit)
+                raw = self._request("GET", path, params=_params(params), timeout=limit)
             except ConnectError as exc:  # the pre-flight handshake failed
                 last = exc
                 if "timed out" in str(exc):
@@ -289,6 +292,11 @@ class Client:
             raise last
         raise self._connect_error(last) from None
 
+    def _request(self, method: str, path: str, **options: Any) -> httpx.Response:
+        """One HTTP request, logged by ``httplog`` when debug logging is on (``--debug``)."""
+        send = lambda: self._connect().request(method, path, **options)  # noqa: E731
+        return httplog.logged(self.who, method, path, options.get("params"), send)
+
     def post(self, path: str, json: Any = None, params=None, etag: str | None = None, *, wait=True):
         return self.send("POST", path, json, params, etag, wait=wait)
 
@@ -314,9 +322,7 @@ class Client:
         """A change: sent once (never retried); an async answer is awaited when ``wait``."""
         headers = {"If-Match": etag} if etag else {}
         try:
-            raw = self._connect().request(
-                method, path, json=json, params=_params(params), headers=headers
-            )
+            raw = self._request(method, path, json=json, params=_params(params), headers=headers)
         except (httpx.TransportError, OSError) as exc:
             raise self._connect_error(exc) from None
         response = self._answer(method, path, raw)

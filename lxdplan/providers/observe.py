@@ -39,11 +39,11 @@ VOLUMES = {"recursion": 1, "all-projects": "true"}
 
 
 def make_clients(desired: Desired) -> dict[str, Client]:
-    """One client per declared member, pinned by its declared fingerprint and the pin store."""
-    return {
-        m.name: Client(m.endpoint, member=m.name, pin=m.fingerprint, pin_file=desired.path)
-        for m in desired.members
-    }
+    """One client per declared member, pinned by its declared fingerprint and the pin store
+    (a ``remote:NAME`` endpoint adds that remote's pinned certificate)."""
+    from lxdplan.providers.remotes import member_client
+
+    return {m.name: member_client(desired, m) for m in desired.members}
 
 
 def observe(

@@ -16,6 +16,7 @@ from lxdplan.errors import ApiError, ConnectError, LxdplanError
 from lxdplan.providers import pins
 from lxdplan.providers.backend import Backend
 from lxdplan.providers.client import Client
+from lxdplan.providers.remotes import member_client
 from lxdplan.state.observed import ONLINE, Observed
 
 
@@ -42,10 +43,7 @@ class Session:
                 declared = self.desired.member(member)
                 if declared is None:
                     raise LxdplanError(f"member {member} is not declared in {self.desired.path}")
-                self._clients[member] = Client(
-                    declared.endpoint, member=member, pin=declared.fingerprint,
-                    pin_file=self.desired.path,
-                )
+                self._clients[member] = member_client(self.desired, declared)
                 if self._own is not None:
                     self._own.add(member)
             return self._clients[member]
@@ -122,8 +120,9 @@ class Session:
         places = []
         for m in self.desired.members:
             places.append(m.address)
-            if m.endpoint.startswith("https://"):
-                places.append(m.endpoint)
+            endpoint = self.client(m.name).endpoint  # a remote:NAME endpoint resolved
+            if endpoint.startswith("https://"):
+                places.append(endpoint)
         if places and certificate:
             pins.remember(places, certificate=certificate, source=pins.CLUSTER)
 

@@ -165,7 +165,14 @@ def test_ipv6_address_and_endpoints():
     assert (m.address, m.endpoint) == ("[fd00::3]:8443", "unix:///run/lxd.socket")
 
 
-@pytest.mark.parametrize("endpoint", ["http://h:1", "unix://rel", "https://h", "tcp://h:1"])
+def test_remote_endpoint_is_accepted():
+    text = doc().replace('"10.0.0.3:8443"', '"10.0.0.3:8443", endpoint: "remote:lab-n3"')
+    m = ok(text)[0].members[2]
+    assert (m.address, m.endpoint) == ("10.0.0.3:8443", "remote:lab-n3")
+
+
+@pytest.mark.parametrize("endpoint", ["http://h:1", "unix://rel", "https://h", "tcp://h:1",
+                                      "remote:", "remote:a b"])
 def test_bad_endpoint(endpoint):
     text = doc().replace('"10.0.0.3:8443"', f'"10.0.0.3:8443", endpoint: "{endpoint}"')
     assert_error(text, 6, "cluster.members[2].endpoint must be https://host:port or unix:///")

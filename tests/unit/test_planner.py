@@ -181,6 +181,19 @@ def test_member_that_does_not_trust_lxdplan_blocks_its_steps_with_the_fix():
         "n2 does not trust lxdplan's client certificate yet: run `lxdplan auth trust -f lxdplan.yaml`")
 
 
+def test_member_with_declared_trust_is_planned_as_trusted_and_apply_is_said_to_redeem_it():
+    from lxdplan.desired import Trust
+
+    want = desired(members=members("n1", "n2", "n3", n2={"trust": Trust(token=Secret("env", "T2"))}))
+    observed = fresh(("n1", "n2", "n3"))
+    observed.standalone["n2"] = Standalone(name="n2", reachable=True, trusted=False)
+    result = plan(want, observed)
+    assert by_id(result)["member/n2/join"].blocked is None
+    assert result.diagnostics == (
+        "n2 does not trust lxdplan's client certificate yet: apply first redeems the trust "
+        "declared for it in lxdplan.yaml, then plans again with what it shows",)
+
+
 def test_removal_graceful_force_and_blocked():
     observed = cluster(("n1", "n2", "n3", "n4", "n5"), members=live_members(
         "n1", "n2", "n3", "n4", "n5", status={"n4": "Offline", "n5": "Offline"}))
