@@ -40,7 +40,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from common import REPO, Result, parser, private_dirs, settle
+from common import REPO, Result, cli_env, parser, private_dirs, settle
 from proxy import Proxy
 
 from lxdplan import lab as labapi  # noqa: E402
@@ -128,7 +128,7 @@ def form(lab) -> dict[str, Client]:
 def run_plan(file: str, repo: Path = REPO) -> tuple[float, int, str]:
     t = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "lxdplan", "plan", "--detailed-exitcode", "-f", file],
-                          cwd=repo, capture_output=True, text=True, env={**os.environ, "NO_COLOR": "1"})
+                          cwd=repo, capture_output=True, text=True, env=cli_env())
     return time.perf_counter() - t, proc.returncode, proc.stdout + proc.stderr
 
 
@@ -269,7 +269,7 @@ def run_floor_gets(lab, reqs) -> float:
 
 def run_interpreter() -> float:
     t = time.perf_counter()
-    subprocess.run([sys.executable, "-c", "pass"], check=True)
+    subprocess.run([sys.executable, "-c", "pass"], check=True, env=cli_env())
     return time.perf_counter() - t
 
 
@@ -278,7 +278,7 @@ def run_interpreter() -> float:
 def prepare_file(lab, workdir: Path) -> Path:
     out = workdir / "bench.yaml"
     proc = subprocess.run([sys.executable, "-m", "lxdplan", "export", "-f", lab.file, "-o", str(out)],
-                          cwd=REPO, capture_output=True, text=True)
+                          cwd=REPO, capture_output=True, text=True, env=cli_env())
     if proc.returncode != 0:
         raise SystemExit(f"lxdplan export failed ({proc.returncode}): {proc.stdout}{proc.stderr}")
     text = out.read_text()
