@@ -167,7 +167,7 @@ class Result:
 
     def save(self, directory: Path, key: str) -> Path:
         directory.mkdir(parents=True, exist_ok=True)
-        path = directory / f"{key}.json"
+        path = directory / (f"{key}.smoke.json" if self.smoke else f"{key}.json")
         doc = {"script": self.script, "backend": self.backend, "runs": self.runs,
                "smoke": self.smoke, "machine": machine(), "when": time.strftime("%Y-%m-%d %H:%M"),
                "rows": self.rows, "ratios": self.ratios, "notes": self.notes, "extra": self.extra}
