@@ -154,6 +154,8 @@ class Proxy:
             up = asyncio.ensure_future(self._upstream(c_reader, s_writer, recorder))
             down = asyncio.ensure_future(self._pipe(s_reader, c_writer))
             done, pending = await asyncio.wait({up, down}, return_when=asyncio.FIRST_COMPLETED)
+            for t in done:
+                t.exception()  # a reset connection ends the pair quietly
             for t in pending:
                 t.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
