@@ -221,6 +221,17 @@ def main() -> int:
                 cluster.close()
     except Failed as exc:
         print(f"FAILED: {exc}", file=sys.stderr)
+        partial = Result("scale", args.backend, args.runs, args.smoke)
+        for n, xs in local.items():
+            partial.row(f"plan, {n} members, unix sockets", xs)
+        for n, xs in remote.items():
+            if xs:
+                partial.row(f"plan, {n} members, HTTPS + {args.latency_ms:g} ms/request", xs)
+        for count, xs in grown.items():
+            if xs:
+                partial.row(f"plan, 3 members, {count} objects", xs, rss_mb=max(rss[count]))
+        partial.note(f"stopped early: {str(exc).splitlines()[0]}")
+        print(f"wrote {partial.save(args.results, f'scale-{args.backend}')} (partial)")
         return 1
     finally:
         for p in workdir.glob("*"):
