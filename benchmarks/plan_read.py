@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """How fast a no-change `lxdplan plan` reads a cluster, against two baselines in the same run.
 
-Usage (root): python3 benchmarks/plan_read.py [--backend lxd|incus] [--runs N] [--keep] [--name NAME]
-                                             [--baseline DIR]
+Usage (root): python3 benchmarks/plan_read.py [--backend lxd|incus] [--runs N] [--smoke] [--keep]
+                                             [--name NAME] [--baseline DIR] [--results DIR]
 
 1. Brings up a 5-member lab (``lxdplan.lab.up``), torn down at the end unless ``--keep``.
 2. Forms the cluster by hand over the unix sockets (bootstrap, joins with tokens), then creates
@@ -20,25 +20,28 @@ Usage (root): python3 benchmarks/plan_read.py [--backend lxd|incus] [--runs N] [
       (what `status` and `export` read, and what `plan` read before PLAN detail).
    d. with ``--baseline DIR`` (another checkout, e.g. ``git archive HEAD | tar -x -C DIR``), the
       same plan run from there: a before/after comparison in the same run.
-Prints medians, minimums and the ratios issue 3 asks for. Exits 0 whatever the numbers: it is a
-measurement, not a test (it exits 1 only when the lab cannot be set up).
+5. Counts the HTTP requests one `plan` makes (through a recording proxy in front of each
+   member's socket; not timed) against the floor's, the minimum.
+Prints medians, minimums and ``RATIO`` lines (plan / floor, target <= 1.2; lxc / plan; requests
+/ minimum). ``--smoke``: 3 members, 2 pools, 2 networks, 3 profiles, 1 project, one run. Exits 0
+whatever the numbers: it is a measurement, not a test (1 only when the lab cannot be set up).
 """
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
 import os
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+from common import REPO, Result, cli_env, parser, private_dirs, settle
+from proxy import Proxy
 
 from lxdplan import lab as labapi  # noqa: E402
 from lxdplan.errors import LxdplanError  # noqa: E402
@@ -125,7 +128,7 @@ def form(lab) -> dict[str, Client]:
 def run_plan(file: str, repo: Path = REPO) -> tuple[float, int, str]:
     t = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "lxdplan", "plan", "--detailed-exitcode", "-f", file],
-                          cwd=repo, capture_output=True, text=True, env={**os.environ, "NO_COLOR": "1"})
+                          cwd=repo, capture_output=True, text=True, env=cli_env())
     return time.perf_counter() - t, proc.returncode, proc.stdout + proc.stderr
 
 
@@ -266,7 +269,7 @@ def run_floor_gets(lab, reqs) -> float:
 
 def run_interpreter() -> float:
     t = time.perf_counter()
-    subprocess.run([sys.executable, "-c", "pass"], check=True)
+    subprocess.run([sys.executable, "-c", "pass"], check=True, env=cli_env())
     return time.perf_counter() - t
 
 
@@ -275,7 +278,7 @@ def run_interpreter() -> float:
 def prepare_file(lab, workdir: Path) -> Path:
     out = workdir / "bench.yaml"
     proc = subprocess.run([sys.executable, "-m", "lxdplan", "export", "-f", lab.file, "-o", str(out)],
-                          cwd=REPO, capture_output=True, text=True)
+                          cwd=REPO, capture_output=True, text=True, env=cli_env())
     if proc.returncode != 0:
         raise SystemExit(f"lxdplan export failed ({proc.returncode}): {proc.stdout}{proc.stderr}")
     text = out.read_text()
@@ -285,23 +288,52 @@ def prepare_file(lab, workdir: Path) -> Path:
     return out
 
 
+def count_plan_requests(lab, file: Path) -> int:
+    """How many HTTP requests one `plan` makes: run it once through a recording proxy in front
+    of every member's unix socket (not timed)."""
+    sink: list = []
+    lock = threading.Lock()
+    proxies = [Proxy(("unix", m.socket), ("unix", str(Path(m.daemon_dir).parent / f"rec-{m.name}.sock")),
+                     record=True, label=m.name, sink=sink, sink_lock=lock) for m in lab.members]
+    text = file.read_text()
+    try:
+        for p, m in zip(proxies, lab.members):
+            text = text.replace(f"endpoint: {m.endpoint}\n", f"endpoint: unix://{p.start()[1]}\n")
+        counted = file.with_name("counted.yaml")
+        counted.write_text(text)
+        elapsed, code, output = run_plan(str(counted))
+        if code != 0:
+            print(f"DISCREPANCY: plan through the recording proxy exited {code}:\n{output}")
+    finally:
+        for p in proxies:
+            p.close()
+    return len(sink)
+
+
 def ms(seconds: float) -> str:
     return f"{seconds * 1000:8.0f}"
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--backend", choices=["lxd", "incus"], default="lxd")
-    ap.add_argument("--runs", type=int, default=5)
+    global POOLS, NETWORKS, PROFILES, PROJECTS, MEMBERS
+    ap = parser(__doc__)
     ap.add_argument("--keep", action="store_true", help="leave the lab running afterwards")
-    ap.add_argument("--name", default="bench", help="lab name (default bench)")
     ap.add_argument("--baseline", type=Path, help="also time `plan` run from this other checkout")
     args = ap.parse_args()
+    settle(args)
+    if args.smoke:
+        POOLS, NETWORKS, PROFILES, PROJECTS, MEMBERS = 2, 2, 3, 1, 3
     if os.geteuid() != 0:
         print("plan_read.py needs root (it starts a lab in network namespaces)", file=sys.stderr)
         return 1
+    with private_dirs():
+        return measure(args)
+
+
+def measure(args) -> int:
 
     workdir = Path(tempfile.mkdtemp(prefix="lxdplan-bench-"))
+    args.name = f"{args.name}-p{args.backend[0]}"
     reused = labapi.find(args.name) is not None
     lab = None
     clients: dict[str, Client] = {}
@@ -369,28 +401,33 @@ def main() -> int:
                   + (f", baseline plan {ms(base_t[-1])} ms" if base_t else ""), flush=True)
 
         med = statistics.median
-        print()
-        print(f"{'measurement':<34}{'median ms':>10}{'min ms':>10}")
-        rows = [("plan (subprocess)", plan_t), ("lxc sequential", lxc_t),
+        requests = count_plan_requests(lab, file)
+        minimum = len(reqs) + len(etags)
+        res = Result("plan_read", args.backend, args.runs, args.smoke)
+        res.extra = {"members": MEMBERS, "pools": POOLS, "networks": NETWORKS, "profiles": PROFILES,
+                     "projects": PROJECTS, "requests": requests, "minimum_requests": minimum,
+                     "lxc_commands": len(cmds)}
+        rows = [("plan (subprocess)", plan_t), (f"{BACKENDS[lab.backend].client} sequential", lxc_t),
                 ("floor = interpreter + plan's GETs", floor_t), ("  interpreter start", interp_t),
                 ("  plan's GETs at once", gets_t), ("old floor: interp. + full-read GETs", floor0_t),
                 ("  full-read GETs at once", gets0_t)]
         if base_t:
             rows.append((f"plan from {args.baseline}", base_t))
         for label, xs in rows:
-            print(f"{label:<34}{ms(med(xs)):>10}{ms(min(xs)):>10}")
-        speedup = med(lxc_t) / med(plan_t)
+            res.row(label, xs)
+        res.table()
         over_floor = med(plan_t) / med(floor_t)
-        print()
-        print(f"plan / lxc-sequential = {med(plan_t) / med(lxc_t):.2f}  (plan is {speedup:.2f}x faster; "
-              f"target >= 2.5x: {'MET' if speedup >= 2.5 else 'NOT MET'})")
-        print(f"plan / floor          = {over_floor:.2f}  (floor = the GETs plan needs; target <= 1.5: "
-              f"{'MET' if over_floor <= 1.5 else 'NOT MET'})")
-        print(f"plan / old full-read floor = {med(plan_t) / med(floor0_t):.2f}  (reference only)")
+        res.ratio("plan/floor", over_floor, target="<= 1.20", met=over_floor <= 1.2,
+                  detail=f"(floor: interpreter start + the {minimum} GETs plan needs, at once)")
+        res.ratio("sequential-cli/plan", med(lxc_t) / med(plan_t),
+                  detail=f"(plan is that many times faster than {len(cmds)} sequential "
+                         f"{BACKENDS[lab.backend].client} calls)")
+        res.ratio("plan requests/minimum", requests / minimum,
+                  detail=f"({requests} HTTP requests made, {minimum} needed)")
+        res.ratio("plan/old full-read floor", med(plan_t) / med(floor0_t), detail="(reference only)")
         if base_t:
-            print(f"baseline: {med(lxc_t) / med(base_t):.2f}x faster than lxc, "
-                  f"{med(base_t) / med(floor_t):.2f} of the floor "
-                  f"({med(base_t) / med(floor0_t):.2f} of the old full-read floor)")
+            res.ratio("baseline plan/floor", med(base_t) / med(floor_t), detail=f"({args.baseline})")
+        print(f"wrote {res.save(args.results, f'plan_read-{args.backend}')}")
         return 0
     except LxdplanError as exc:
         print(f"benchmark setup failed: {exc}", file=sys.stderr)

@@ -1,0 +1,222 @@
+#!/usr/bin/env python3
+"""`apply` forming the walkthrough cluster against a hand script and against the apply floor.
+
+Usage (root): python3 benchmarks/apply_form.py [--backend lxd|incus] [--runs N] [--smoke]
+                                              [--name PREFIX] [--results DIR]
+
+The walkthrough is ``examples/seed-walkthrough.yaml`` fitted to a fresh 3-member lab (what
+``lxdplan lab up --from`` does): bootstrap, 2 joins, 2 pools, 2 bridges, a cluster group, a
+project, 2 profiles, 2 volumes, server config and member attributes. (It declares no instances
+or images; when it does, they are part of all three variants alike.)
+
+1. Recording (not timed): one `lxdplan apply` through a recording proxy in front of each
+   member's unix socket: every HTTP request it made, by kind, and its writes in order.
+2. Then N runs, each variant on a fresh lab, the order rotated run after run:
+   a. ``python -m lxdplan apply --auto-approve -f FILE`` (a subprocess, wall time);
+   b. the hand script (``benchmarks/handscript.py``): ``lxd init --preseed`` and ``lxc`` in bash;
+   c. the apply floor: the writes recorded in 1., sent back to back by a minimal client (httpx
+      over the unix sockets) in this warm process, each operation awaited; only the join token
+      and the cluster certificate, which differ per cluster, are fresh (minted and read as the
+      writes go).
+   After every variant a no-change `lxdplan plan` (exit 0) proves it did the same work.
+Prints medians and ``RATIO`` lines: apply / floor (target <= 1.15) and apply / hand script
+(target <= 0.9). Exits 0 whatever the numbers; 1 when a variant fails or does not converge.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import sys
+import threading
+import time
+from pathlib import Path
+
+import yaml
+
+from common import REPO, Result, cli_env, lxdplan, need_root, parser, private_dirs, rotate, run, settle
+from handscript import dump, hand_script
+from proxy import Proxy
+
+from lxdplan import lab as labapi  # noqa: E402  (common put the repo on sys.path)
+
+WALKTHROUGH = REPO / "examples" / "seed-walkthrough.yaml"
+VARIANTS = ["lxdplan", "hand", "floor"]
+
+
+class Failed(Exception):
+    pass
+
+
+def fresh(name: str, backend: str) -> labapi.Lab:
+    template = yaml.safe_load(WALKTHROUGH.read_text())
+    return labapi.up(name=name, backend=backend, members=3, template=template)
+
+
+def converged(lab, what: str) -> None:
+    done = run(lxdplan("plan", "--detailed-exitcode", "-f", lab.file), env=cli_env())
+    if done.code != 0:
+        raise Failed(f"after the {what}, plan exited {done.code} instead of 0 (no changes):\n{done.output}")
+
+
+def apply_cmd(file: str) -> list[str]:
+    return lxdplan("apply", "--auto-approve", "-f", file)
+
+
+def run_lxdplan(lab) -> float:
+    done = run(apply_cmd(lab.file), env=cli_env())
+    if done.code != 0:
+        raise Failed(f"lxdplan apply exited {done.code}:\n{done.output}")
+    return done.seconds
+
+
+def run_hand(lab) -> float:
+    script = hand_script(lab, yaml.safe_load(Path(lab.file).read_text()))
+    done = run(["bash", "-c", script], env=cli_env())
+    if done.code != 0:
+        raise Failed(f"the hand script exited {done.code}:\n{done.output}\n{dump(script)}")
+    return done.seconds
+
+
+# -- recording and the floor ----------------------------------------------------------------------
+
+def record(lab) -> list:
+    """Run `lxdplan apply` once with a recording proxy in front of every member's socket."""
+    sink: list = []
+    lock = threading.Lock()
+    proxies = [Proxy(("unix", m.socket), ("unix", str(Path(m.daemon_dir).parent / f"rec-{m.name}.sock")),
+                     record=True, label=m.name, sink=sink, sink_lock=lock) for m in lab.members]
+    doc = yaml.safe_load(Path(lab.file).read_text())
+    try:
+        for p, m in zip(proxies, doc["cluster"]["members"]):
+            m["endpoint"] = f"unix://{p.start()[1]}"
+        file = Path(lab.file).with_name("recorded.yaml")
+        file.write_text(yaml.safe_dump(doc, sort_keys=False))
+        done = run(apply_cmd(str(file)), env=cli_env())
+        if done.code != 0:
+            raise Failed(f"lxdplan apply through the recording proxy exited {done.code}:\n{done.output}")
+    finally:
+        for p in proxies:
+            p.close()
+    return list(sink)
+
+
+def is_wait(r) -> bool:
+    return r.method == "GET" and r.target.startswith("/1.0/operations/") and "/wait" in r.target
+
+
+def floor_writes(requests: list) -> list:
+    """The writes to replay: every non-GET except revocations of lxdplan's own operations."""
+    return [r for r in requests if r.method != "GET" and not r.target.startswith("/1.0/operations/")]
+
+
+def _token(op: dict) -> str:
+    md = op["metadata"]
+    return base64.b64encode(json.dumps({
+        "server_name": md["serverName"], "fingerprint": md["fingerprint"], "addresses": md["addresses"],
+        "secret": md["secret"], "expires_at": md.get("expiresAt", "0001-01-01T00:00:00Z"),
+    }).encode()).decode()
+
+
+def run_floor(lab, writes: list) -> float:
+    """The recorded writes, back to back, each operation awaited, from this warm process."""
+    import httpx
+
+    http = {m.name: httpx.Client(transport=httpx.HTTPTransport(uds=m.socket), base_url="http://lxd",
+                                 timeout=300) for m in lab.members}
+    first = lab.members[0].name
+    tokens: dict[str, str] = {}
+    cert = None
+
+    def answer(raw, r) -> dict:
+        body = raw.json()
+        if raw.status_code >= 400 or body.get("type") == "error":
+            raise Failed(f"floor {r.method} {r.target} on {r.listener}: {body.get('error') or raw.status_code}")
+        return body
+
+    try:
+        t = time.perf_counter()
+        for r in writes:
+            body = json.loads(r.body) if r.body else None
+            if r.method == "PUT" and r.target == "/1.0/cluster" and body and body.get("cluster_address"):
+                if cert is None:
+                    cert = http[first].get("/1.0").json()["metadata"]["environment"]["certificate"]
+                body["cluster_certificate"] = cert
+                for field in ("cluster_password", "cluster_token"):
+                    if body.get(field):
+                        body[field] = tokens[body["server_name"]]
+                raw = http[r.listener].request(r.method, r.target, json=body)
+            else:
+                headers = {"Content-Type": "application/json"} if r.body else {}
+                raw = http[r.listener].request(r.method, r.target, content=r.body or None, headers=headers)
+            got = answer(raw, r)
+            if r.method == "POST" and r.target.split("?")[0] == "/1.0/cluster/members":
+                tokens[body["server_name"]] = _token(got["metadata"])  # a token: never awaited
+                continue
+            if got.get("type") == "async":
+                op = answer(http[r.listener].get(f"{got['operation']}/wait", params={"timeout": 300}), r)
+                if op["metadata"].get("status_code") != 200:
+                    raise Failed(f"floor {r.method} {r.target}: {op['metadata'].get('err')}")
+        return time.perf_counter() - t
+    finally:
+        for c in http.values():
+            c.close()
+
+
+# -- driver ---------------------------------------------------------------------------------------
+
+def main() -> int:
+    args = parser(__doc__).parse_args()
+    settle(args)
+    need_root("apply_form.py")
+    res = Result("apply_form", args.backend, args.runs, args.smoke)
+    name = f"{args.name}-a{args.backend[0]}"
+    times: dict[str, list[float]] = {v: [] for v in VARIANTS}
+    with private_dirs():
+        try:
+            lab = fresh(name, args.backend)
+            try:
+                requests = record(lab)
+                converged(lab, "recorded apply")
+            finally:
+                labapi.down(name, missing_ok=True)
+            writes = floor_writes(requests)
+            waits = sum(1 for r in requests if is_wait(r))
+            gets = sum(1 for r in requests if r.method == "GET") - waits
+            print(f"lxdplan apply made {len(requests)} requests: {len(writes)} writes, {waits} "
+                  f"operation waits, {gets} other reads; the floor sends the {len(writes)} writes",
+                  flush=True)
+            runners = {"lxdplan": run_lxdplan, "hand": run_hand,
+                       "floor": lambda lab: run_floor(lab, writes)}
+            for i in range(args.runs):
+                for v in rotate(VARIANTS, i):
+                    lab = fresh(name, args.backend)
+                    try:
+                        times[v].append(runners[v](lab))
+                        converged(lab, {"lxdplan": "apply", "hand": "hand script", "floor": "floor"}[v])
+                    finally:
+                        labapi.down(name, missing_ok=True)
+                print(f"run {i + 1}/{args.runs}: " + ", ".join(
+                    f"{v} {times[v][-1]:.2f} s" for v in VARIANTS), flush=True)
+        except Failed as exc:
+            print(f"FAILED: {exc}", file=sys.stderr)
+            return 1
+    res.row("lxdplan apply (subprocess)", times["lxdplan"])
+    res.row(f"hand script ({'lxd init --preseed + lxc' if args.backend == 'lxd' else 'incus admin init --preseed + incus'})",
+            times["hand"])
+    res.row("apply floor (same writes + waits, warm client)", times["floor"])
+    res.table()
+    from statistics import median as m
+    a, h, f = m(times["lxdplan"]), m(times["hand"]), m(times["floor"])
+    res.ratio("apply/floor", a / f, target="<= 1.15", met=a / f <= 1.15,
+              detail=f"(lxdplan's own share: {a - f:.2f} s of {a:.2f} s)")
+    res.ratio("apply/hand", a / h, target="<= 0.90", met=a / h <= 0.9)
+    res.ratio("apply requests/writes", len(requests) / max(1, len(writes)),
+              detail=f"({len(requests)} requests: {len(writes)} writes, {waits} waits, {gets} reads)")
+    res.extra = {"requests": len(requests), "writes": len(writes), "waits": waits, "reads": gets}
+    print(f"wrote {res.save(args.results, f'apply_form-{args.backend}')}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

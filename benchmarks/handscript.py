@@ -1,0 +1,123 @@
+"""The hand script of the apply benchmark: the walkthrough formed with `lxd init --preseed` and
+`lxc` (or `incus admin init --preseed` and `incus`), as an operator would type it.
+
+``hand_script(lab, doc)`` returns a bash script for a fresh lab (unclustered daemons) and the
+fitted walkthrough document ``doc``: a bootstrap preseed on the first member (server config,
+pools with its member keys, networks, profiles, project), the cluster-only server key, the
+cluster group, then each join (a token from ``cluster add``, a join preseed carrying the member's
+keys), then the member attributes, roles, groups and volumes. It makes what lxdplan's `apply`
+makes, including lxdplan's ownership marks (``user.lxdplan.managed``, the server key listing
+managed groups), so a no-change `plan` afterwards proves the two did the same work.
+"""
+
+from __future__ import annotations
+
+import shlex
+
+import yaml
+
+MANAGED = {"user.lxdplan.managed": "true"}
+
+
+def _s(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _cfg(config: dict | None) -> dict:
+    return {k: _s(v) for k, v in (config or {}).items() if v is not None}
+
+
+def hand_script(lab, doc: dict) -> str:
+    lxd = lab.backend == "lxd"
+    cli = "lxc" if lxd else "incus"
+    init = "lxd init --preseed" if lxd else "incus admin init --preseed"
+    dirvar = "LXD_DIR" if lxd else "INCUS_DIR"
+    members = doc["cluster"]["members"]
+    first = members[0]["name"]
+    dirs = {m.name: m.daemon_dir for m in lab.members}
+    lines = ["set -euo pipefail", f"export {dirvar}={shlex.quote(dirs[first])}"]
+
+    def heredoc(cmd: str, body) -> None:
+        text = body if isinstance(body, str) else yaml.safe_dump(body, sort_keys=False)
+        lines.append(f"{cmd} <<'EOF'\n{text.rstrip()}\nEOF")
+
+    server_cfg = _cfg(doc["cluster"].get("config"))
+    later_cfg = {k: v for k, v in server_cfg.items() if k.startswith("cluster.")}
+    boot_cfg = {k: v for k, v in server_cfg.items() if k not in later_cfg}
+    groups = doc.get("cluster_groups") or []
+    if groups:  # lxdplan's record of the groups it manages (groups have no config of their own)
+        boot_cfg["user.lxdplan.cluster_groups"] = ",".join(sorted(g["name"] for g in groups))
+    boot_cfg["core.https_address"] = members[0]["address"]
+    pools = []
+    for p in doc.get("storage_pools") or []:
+        cfg = {**_cfg(p.get("config")), **_cfg((p.get("members") or {}).get(first)), **MANAGED}
+        pools.append({"name": p["name"], "driver": p["driver"], "description": p.get("description", ""),
+                      "config": cfg})
+    nets = []
+    for n in doc.get("networks") or []:
+        cfg = {**_cfg(n.get("config")), **_cfg((n.get("members") or {}).get(first)), **MANAGED}
+        nets.append({"name": n["name"], "type": n["type"], "description": n.get("description", ""),
+                     "config": cfg})
+    profiles = []
+    for p in doc.get("profiles") or []:
+        marks = {} if p["name"] == "default" else MANAGED
+        profiles.append({"name": p["name"], "description": p.get("description", ""),
+                         "config": {**_cfg(p.get("config")), **marks}, "devices": p.get("devices") or {}})
+    projects = [{"name": p["name"], "description": p.get("description", ""),
+                 "config": {**_cfg(p.get("config")), **MANAGED}} for p in doc.get("projects") or []]
+    heredoc(init, {"config": boot_cfg, "cluster": {"server_name": first, "enabled": True},
+                   "storage_pools": pools, "networks": nets, "profiles": profiles})
+    for p in projects:  # LXD 5.0's preseed has no projects
+        heredoc(f"{cli} project create {shlex.quote(p['name'])} && {cli} project edit "
+                f"{shlex.quote(p['name'])}", {"description": p["description"], "config": p["config"]})
+    for k, v in later_cfg.items():
+        lines.append(f"{cli} config set {shlex.quote(k)} {shlex.quote(v)}")
+    for g in groups:
+        lines.append(f"{cli} cluster group create {shlex.quote(g['name'])}")
+        if g.get("description"):
+            heredoc(f"{cli} cluster group edit {shlex.quote(g['name'])}",
+                    {"description": g["description"], "members": []})
+
+    for m in members[1:]:
+        name = m["name"]
+        member_config = []
+        for kind, entity in (("storage_pools", "storage-pool"), ("networks", "network")):
+            for obj in doc.get(kind) or []:
+                for key, value in _cfg((obj.get("members") or {}).get(name)).items():
+                    member_config.append({"entity": entity, "name": obj["name"], "key": key, "value": value})
+        lines.append(f"token=$({cli} cluster add {shlex.quote(name)} | tail -n 1)")
+        join = {"cluster": {"enabled": True, "server_name": name, "server_address": m["address"],
+                            "cluster_address": members[0]["address"], "cluster_token": "@TOKEN@",
+                            "member_config": member_config}}
+        text = yaml.safe_dump(join, sort_keys=False).replace("'@TOKEN@'", '"$token"')
+        lines.append(f"{dirvar}={shlex.quote(dirs[name])} {init} <<EOF\n{text.rstrip()}\nEOF")
+
+    for m in members:
+        name = shlex.quote(m["name"])
+        edits = {k: m[k] for k in ("description", "failure_domain") if k in m}
+        if edits:  # read, change, write back: what `lxc cluster edit` is for
+            seds = " ".join(f"-e {shlex.quote(f's|^{k}: .*|{k}: {v}|')}" for k, v in edits.items())
+            lines.append(f"{cli} cluster show {name} | sed {seds} | {cli} cluster edit {name}")
+        for role in m.get("roles") or []:
+            lines.append(f"{cli} cluster role add {name} {shlex.quote(role)}")
+        if m.get("groups"):
+            lines.append(f"{cli} cluster group assign {name} {shlex.quote(','.join(m['groups']))}")
+
+    for v in doc.get("storage_volumes") or []:
+        cfg = {**_cfg(v.get("config")), **MANAGED}
+        args = " ".join(shlex.quote(f"{k}={x}") for k, x in cfg.items())
+        target = f" --target {shlex.quote(v['member'])}" if v.get("member") else ""
+        project = f" --project {shlex.quote(v['project'])}" if v.get("project") else ""
+        lines.append(f"{cli} storage volume create {shlex.quote(v['pool'])} {shlex.quote(v['name'])} "
+                     f"{args}{target}{project}")
+    return "\n".join(lines) + "\n"
+
+
+def dump(script: str) -> str:
+    """For error messages: the script, numbered."""
+    return "\n".join(f"{i:3d}  {line}" for i, line in enumerate(script.splitlines(), 1))
+
+
+__all__ = ["dump", "hand_script"]

@@ -1,0 +1,61 @@
+#!/usr/bin/env python3
+"""The whole benchmark suite, then ``docs/performance.md`` regenerated from its results.
+
+Usage (root): .venv/bin/python benchmarks/run_all.py [--runs N] [--backends lxd,incus] [--smoke]
+                                                     [--name PREFIX] [--results DIR]
+
+Runs, one after the other (never two labs' worth of load at once): plan_read.py and
+apply_form.py on each backend, scale.py on LXD (and on Incus with ``--scale-incus``), and
+startup.py; then report.py. Each script is a subprocess, so one failing does not stop the rest;
+the exit code is 1 when any failed. About 20 minutes on a 2-core machine with the defaults;
+``--smoke`` (one run, smallest sizes, no report) about 2 minutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--backends", default="lxd,incus")
+    ap.add_argument("--scale-incus", action="store_true", help="also run scale.py on Incus")
+    ap.add_argument("--smoke", action="store_true")
+    ap.add_argument("--name", default="bench")
+    ap.add_argument("--results", type=Path, default=HERE / "results")
+    args = ap.parse_args()
+    common = ["--runs", str(args.runs), "--name", args.name, "--results", str(args.results)]
+    if args.smoke:
+        common.append("--smoke")
+    backends = [b for b in args.backends.split(",") if b]
+    jobs = []
+    for b in backends:
+        jobs += [["plan_read.py", "--backend", b], ["apply_form.py", "--backend", b]]
+        if b == "lxd" or args.scale_incus:
+            jobs.append(["scale.py", "--backend", b])
+    jobs.append(["startup.py"])
+    failed = []
+    for job in jobs:
+        t = time.perf_counter()
+        print(f"\n=== {' '.join(job)}", flush=True)
+        done = subprocess.run([sys.executable, str(HERE / job[0]), *job[1:], *common])
+        print(f"=== {' '.join(job)}: exit {done.returncode} in {time.perf_counter() - t:.0f} s", flush=True)
+        if done.returncode != 0:
+            failed.append(" ".join(job))
+    if not args.smoke:
+        subprocess.run([sys.executable, str(HERE / "report.py"), "--results", str(args.results)], check=True)
+    if failed:
+        print(f"failed: {'; '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,61 @@
+"""The benchmark suite's smoke run: each script under benchmarks/ runs with ``--smoke`` (one run,
+smallest sizes) against real labs and prints its ratio lines, so none of them rots.
+
+No timing is asserted: the numbers are measurements for docs/performance.md, not pass marks.
+The scripts tear their labs down themselves; anything left under this test's lab names is torn
+down here too, and the session's leftover check covers the names.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from labkit import lab_root, names, new_name, require_backend
+from lxdplan import lab as labapi
+
+REPO = Path(__file__).resolve().parents[2]
+RATIO = re.compile(r"^RATIO (?P<name>.+?) = (?P<value>-?\d+\.\d+)", re.M)
+
+# script, lab names it derives from --name (none: no lab), ratio lines it must print
+SCRIPTS = [
+    ("plan_read.py", ["-pl"], ["plan/floor", "sequential-cli/plan", "plan requests/minimum"]),
+    ("apply_form.py", ["-al"], ["apply/floor", "apply/hand", "apply requests/writes"]),
+    ("scale.py", ["-sl3", "-ol"], ["plan 3/3 members with latency", "peak RSS MB at 10 objects"]),
+    ("startup.py", [], ["editable --version seconds", "editable validate 1000 objects seconds"]),
+]
+
+
+@pytest.mark.parametrize("script,suffixes,ratios", SCRIPTS, ids=[s[0] for s in SCRIPTS])
+def test_benchmark_smoke_run_prints_its_ratios(script, suffixes, ratios, lab_env, tmp_path):
+    prefix = new_name(f"b{script[:2]}")
+    derived = [f"{prefix}{s}" for s in suffixes]
+    names.update(derived)  # the session's leftover check looks for these labs' bridges
+    if derived:
+        require_backend("lxd")
+    try:
+        done = subprocess.run(
+            [sys.executable, str(REPO / "benchmarks" / script), "--smoke", "--name", prefix,
+             "--results", str(tmp_path)],
+            cwd=REPO, env=lab_env, capture_output=True, text=True, stdin=subprocess.DEVNULL,
+        )
+    finally:
+        for lab in labapi.list_labs(lab_root()):
+            if lab.name in derived:
+                labapi.down(lab.name, root=lab_root(), missing_ok=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    printed = {m["name"]: float(m["value"]) for m in RATIO.finditer(done.stdout)}
+    for name in ratios:
+        assert name in printed, f"{script} printed no RATIO line {name!r}:\n{done.stdout}"
+        assert printed[name] > 0, f"{script}: {name} = {printed[name]}"
+    saved = list(tmp_path.glob("*.json"))
+    assert len(saved) == 1, saved
+    doc = json.loads(saved[0].read_text())
+    assert doc["smoke"] is True and doc["machine"]["cores"] >= 1
+    assert {r["name"] for r in doc["ratios"]} >= set(ratios)
+    assert not [lab.name for lab in labapi.list_labs(lab_root()) if lab.name in derived]
