@@ -101,9 +101,12 @@ class StepList:
             sid = ready.pop(0)
             order.append(sid)
             sorter.done(sid)
+        position = {sid: i for i, sid in enumerate(order)}
         result: dict[str, Step] = {}
         for sid in order:
             step = steps[sid]
+            step = dataclasses.replace(step, depends_on=tuple(sorted(step.depends_on,
+                                                                     key=position.__getitem__)))
             if step.blocked is None:
                 waiting = next((d for d in step.depends_on if result[d].blocked), None)
                 if waiting:

@@ -169,14 +169,32 @@ class _Observer:
         readers = [s for s in live if s.clustered]
         if not readers:
             first = live[0] if live else None
+            backend = Backend(first.backend if first else (self.desired.backend or "lxd"),
+                              first.version if first else "",
+                              frozenset(first.api_extensions if first else ()))
             return Observed(
-                backend=first.backend if first else (self.desired.backend or "lxd"),
-                server_version=first.version if first else "",
+                backend=backend.name,
+                server_version=backend.version,
                 api_extensions=first.api_extensions if first else (),
                 clustered=False,
-                standalone=standalone,
+                standalone=self.token_fields(standalone, backend),
+                builtin_descriptions=Backend(self.desired.backend or backend.name, "",
+                                             frozenset()).builtin_descriptions,
             )
-        return self.read_cluster(readers[0], standalone)
+        cluster = Backend.from_server(self.probes[readers[0].name].metadata or {})
+        return self.read_cluster(readers[0], self.token_fields(standalone, cluster))
+
+    def token_fields(self, standalone: dict[str, Standalone], cluster: Backend) -> dict[str, Standalone]:
+        """Each member's join token field, from its own answer; a member that did not say what
+        it runs (an untrusted client is not told) is taken to run the declared backend, else the
+        cluster's, with its own extensions, else the cluster's."""
+        out = {}
+        for name, st in standalone.items():
+            kind = st.backend or self.desired.backend or cluster.name
+            extensions = frozenset(st.api_extensions) or cluster.api_extensions
+            out[name] = dataclasses.replace(
+                st, join_token_field=Backend(kind, st.version, extensions).join_token_field)
+        return out
 
     def read_cluster(self, reader_st: Standalone, standalone: dict[str, Standalone]) -> Observed:
         reader = self.clients[reader_st.name]

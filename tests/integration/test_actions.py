@@ -27,6 +27,7 @@ from lxdplan.loader import load
 from lxdplan.plan import Action, Kind, Step
 from lxdplan.providers.actions import members as member_actions
 from lxdplan.providers.actions import perform
+from lxdplan.kinds import payload_type
 from lxdplan.providers import pins
 from lxdplan.providers.certs import ensure_client_cert
 from lxdplan.providers.client import Client, path_of
@@ -39,8 +40,13 @@ K = Kind
 
 def step(action: Action, kind: Kind, name: str, member: str | None = None, /, etag=None,
          **payload) -> Step:
+    """A step as the planner makes it: its payload typed (a pool's ``driver`` is the payload's
+    ``type``, as a network's)."""
     sid = "/".join(x for x in (kind.value, name, action.value, member or "") if x)
-    return Step(sid, action, kind, name, member=member, etag=etag, payload=payload)
+    if "driver" in payload:
+        payload["type"] = payload.pop("driver")
+    return Step(sid, action, kind, name, member=member, etag=etag,
+                payload=payload_type(kind, action)(**payload))
 
 
 def twice(s: Session, st: Step) -> None:
