@@ -79,13 +79,14 @@ class StepList:
             self._steps[sid] = dataclasses.replace(step, depends_on=step.depends_on + extra)
 
     def ordered(self) -> tuple[Step, ...]:
-        """Dependency order (stable); dangling dependencies dropped; blocked propagated."""
-        steps = {
-            sid: dataclasses.replace(
-                s, depends_on=tuple(d for d in s.depends_on if d in self._steps)
-            )
-            for sid, s in self._steps.items()
-        }
+        """Dependency order (stable); blocked propagated. A dependency on a step id the plan
+        does not hold is a planner bug, refused here rather than dropped."""
+        for sid, step in self._steps.items():
+            unknown = [d for d in step.depends_on if d not in self._steps]
+            if unknown:
+                raise PlanError(f"step {sid} waits for {', '.join(unknown)}, which the plan does "
+                                "not hold")
+        steps = dict(self._steps)
         rank = {sid: i for i, sid in enumerate(steps)}
         sorter = graphlib.TopologicalSorter({sid: s.depends_on for sid, s in steps.items()})
         try:

@@ -362,3 +362,11 @@ def test_dependencies_point_backwards_and_a_cycle_is_a_readable_error():
     steps.add(Action.CREATE, Kind.PROJECT, "b", depends_on=[a])
     with pytest.raises(PlanError, match="cycle: project/"):
         steps.ordered()
+
+
+def test_a_dependency_on_a_step_the_plan_does_not_hold_is_an_error_not_dropped():
+    steps = StepList()
+    steps.add(Action.CREATE, Kind.PROJECT, "a", depends_on=["network/nosuch/instantiate"])
+    with pytest.raises(PlanError, match="project/a/create waits for network/nosuch/instantiate, "
+                                        "which the plan does not hold"):
+        steps.ordered()
