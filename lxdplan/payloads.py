@@ -21,7 +21,7 @@ class Bootstrap(Payload):
 
     server_name: str
     address: str  # cluster address host:port
-    endpoint: str
+    endpoint: str = ""  # where lxdplan reaches it (shown; the executor uses the session's client)
     config: dict[str, Any] = field(default_factory=dict)
 
 
@@ -34,7 +34,7 @@ class Join(Payload):
 
     server_name: str
     address: str
-    endpoint: str
+    endpoint: str = ""
     config: dict[str, Any] = field(default_factory=dict)
     member_config: list[dict[str, Any]] = field(default_factory=list)
     token_field: str = "cluster_password"

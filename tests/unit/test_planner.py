@@ -18,7 +18,7 @@ from lxdplan.planner.order import StepList
 from lxdplan.state.observed import (
     ObservedGroup, ObservedProfile, ObservedProject, ObservedVolume, Standalone,
 )
-from tests.unit.plan_helpers import (
+from plan_helpers import (
     by_id, cluster, desired, fresh, live_members, live_net, live_pool, members, net, pool,
 )
 
