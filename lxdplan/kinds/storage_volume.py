@@ -24,21 +24,10 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True)
-class Create(Payload):
-    """``POST`` on the pool's volumes with ``?target=`` the step's member."""
-
-    pool: str
-    name: str
-    project: str = DEFAULT
-    type: str = "custom"
-    content_type: str = "filesystem"
-    description: str = ""
-    config: dict[str, Any] = field(default_factory=dict)  # with the ownership mark
-
-
-@dataclass(frozen=True)
-class Update(Payload):
-    """The full config map to PUT (pool defaults LXD copied in kept)."""
+class Write(Payload):
+    """A create (``POST`` on the pool's volumes, ``?target=`` the step's member; config with the
+    ownership mark) or an update (the full config map to PUT, the pool defaults LXD copied in
+    kept; ``content_type`` is fixed at create and not sent)."""
 
     pool: str
     name: str
@@ -46,6 +35,7 @@ class Update(Payload):
     type: str = "custom"
     description: str = ""
     config: dict[str, Any] = field(default_factory=dict)
+    content_type: str = "filesystem"
 
 
 @dataclass(frozen=True)
@@ -61,7 +51,7 @@ class StorageVolumeKind(ObjectKind):
     section = "storage_volumes"
     stage = Stage.AFTER_MEMBERS
     rank, delete_rank, list_rank = 50, 20, 60
-    payloads = {Action.CREATE: Create, Action.UPDATE: Update, Action.DELETE: Delete}
+    payloads = {Action.CREATE: Write, Action.UPDATE: Write, Action.DELETE: Delete}
 
     def ident(self, obj) -> tuple[str, ...]:
         return (obj.pool, obj.name)  # a profile names a volume without its member
@@ -107,8 +97,8 @@ class StorageVolumeKind(ObjectKind):
                            **desc(vol.description), "config": dict(vol.config)},
                     reason=f"storage volume {name} is in the file but not in the cluster",
                     blocked=blocked,
-                    payload=Create(vol.pool, vol.name, vol.project, vol.type, vol.content_type,
-                                   vol.description, owned(vol.config)),
+                    payload=Write(vol.pool, vol.name, vol.project, vol.type, vol.description,
+                                  owned(vol.config), vol.content_type),
                 )
                 continue
             defaults = storage_pool.KIND_SPEC.volume_defaults(ctx.desired, ctx.observed, vol.pool)
@@ -121,8 +111,8 @@ class StorageVolumeKind(ObjectKind):
                     Action.UPDATE, self.kind, name, member=vol.member, before=b, after=a,
                     reason=f"storage volume {name} differs from the file", blocked=blocked,
                     etag=live.etag,
-                    payload=Update(vol.pool, vol.name, vol.project, vol.type, vol.description,
-                                   {**inherited, **put_config(live.config, vol.config)}),
+                    payload=Write(vol.pool, vol.name, vol.project, vol.type, vol.description,
+                                  {**inherited, **put_config(live.config, vol.config)}),
                 )
         return []
 
