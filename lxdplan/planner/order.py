@@ -13,7 +13,7 @@ import graphlib
 from typing import Any
 
 from lxdplan.errors import PlanError
-from lxdplan.plan import Action, Kind, Step
+from lxdplan.plan import Action, Kind, Payload, Step
 
 
 def step_id(kind: Kind, name: str, action: Action, member: str | None = None) -> str:
@@ -42,25 +42,17 @@ class StepList:
         reason: str = "",
         blocked: str | None = None,
         etag: str | None = None,
-        payload: dict[str, Any] | None = None,
-        id_member: str | None = None,
+        payload: Payload | None = None,
     ) -> str:
-        suffix = id_member if id_member is not None else member
-        sid = step_id(kind, name, action, None if kind == Kind.MEMBER else suffix)
+        sid = step_id(kind, name, action, None if kind == Kind.MEMBER else member)
         if sid in self._steps:
             raise PlanError(f"the plan would hold two steps with the id {sid}")
         self._steps[sid] = Step(
             id=sid, action=action, kind=kind, name=name, member=member,
             depends_on=tuple(dict.fromkeys(depends_on)), before=before, after=after,
-            reason=reason, blocked=blocked, etag=etag, payload=payload or {},
+            reason=reason, blocked=blocked, etag=etag, payload=payload or Payload(),
         )
         return sid
-
-    def __contains__(self, sid: str) -> bool:
-        return sid in self._steps
-
-    def get(self, sid: str) -> Step | None:
-        return self._steps.get(sid)
 
     def all(self) -> list[Step]:
         """The steps collected so far, in collection order."""

@@ -280,10 +280,6 @@ def profile_key(project: str, name: str) -> str:
     return f"{project}/{name}"
 
 
-def volume_key(pool: str, member: str | None, name: str, project: str = "default") -> str:
-    return f"{project}/{pool}/{member or ''}/{name}"
-
-
 def _to_jsonable(value: Any) -> Any:
     if dataclasses.is_dataclass(value):
         return {f.name: _to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
