@@ -7,6 +7,7 @@ starts in the file, for messages. Fields left ``None`` were not declared and are
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,7 +48,10 @@ class Secret:
 
 def map_values(value: Any, leaf: Callable[[Any], Any]) -> Any:
     """``value`` with ``leaf`` applied to every scalar (``Secret`` included) inside its dicts and
-    lists/tuples (tuples come back as lists): how payloads are revealed, saved and printed."""
+    lists/tuples (tuples come back as lists) and the fields of a payload (a dataclass other than
+    ``Secret``, which comes back as a dict): how payloads are revealed, saved and printed."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, (type, Secret)):
+        value = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
     if isinstance(value, dict):
         return {str(k): map_values(v, leaf) for k, v in value.items()}
     if isinstance(value, (list, tuple)):

@@ -11,30 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 from lxdplan import keys
+from lxdplan.kinds import registry
+from lxdplan.kinds.common import export_config as _config, put_if as _put
 from lxdplan.state.observed import EVACUATED, Observed
-
-SECRET_KEYS = frozenset({"core.trust_password"})
-
-
-def _config(config: dict[str, str]) -> dict[str, str]:
-    return {
-        k: v for k, v in sorted(config.items())
-        if not k.startswith("user.lxdplan.") and k not in SECRET_KEYS and not keys.is_lxd_own(k)
-    }
-
-
-def _put(target: dict[str, Any], key: str, value: Any) -> None:
-    if value not in (None, "", {}, []):
-        target[key] = value
-
-
-def _two_phase(obj, type_field: str, type_value: str) -> dict[str, Any]:
-    """A pool or network: cluster-wide config, and member-specific keys under ``members``."""
-    entry: dict[str, Any] = {"name": obj.name, type_field: type_value}
-    _put(entry, "description", obj.description)
-    _put(entry, "config", _config(obj.config))
-    _put(entry, "members", {m: dict(sorted(c.items())) for m, c in sorted(obj.members.items()) if c})
-    return entry
 
 
 def export_document(observed: Observed, endpoints: dict[str, str] | None = None) -> dict[str, Any]:
@@ -62,48 +41,7 @@ def export_document(observed: Observed, endpoints: dict[str, str] | None = None)
     _put(cluster, "config", _config(observed.config))
     cluster["members"] = members
     doc["cluster"] = cluster
-
-    groups = [
-        {"name": g.name, **({"description": g.description} if g.description else {})}
-        for g in observed.cluster_groups.values() if g.name != "default"
-    ]
-    _put(doc, "cluster_groups", groups)
-
-    pools = [_two_phase(pool, "driver", pool.driver) for pool in observed.storage_pools.values()]
-    _put(doc, "storage_pools", pools)
-    networks = [_two_phase(net, "type", net.type) for net in observed.networks.values()]
-    _put(doc, "networks", networks)
-
-    profiles = []
-    for prof in observed.profiles.values():
-        entry = {"name": prof.name}
-        if prof.project != "default":
-            entry["project"] = prof.project
-        _put(entry, "description", prof.description)
-        entry["config"] = _config(prof.config)
-        entry["devices"] = {d: dict(sorted(c.items())) for d, c in sorted(prof.devices.items())}
-        profiles.append(entry)
-    _put(doc, "profiles", profiles)
-
-    projects = []
-    for proj in observed.projects.values():
-        entry = {"name": proj.name}
-        _put(entry, "description", proj.description)
-        _put(entry, "config", _config(proj.config))
-        projects.append(entry)
-    _put(doc, "projects", projects)
-
-    volumes = []
-    for vol in observed.storage_volumes.values():
-        entry = {"pool": vol.pool, "name": vol.name}
-        if vol.member:
-            entry["member"] = vol.member
-        if vol.project != "default":
-            entry["project"] = vol.project
-        if vol.content_type != "filesystem":
-            entry["content_type"] = vol.content_type
-        _put(entry, "description", vol.description)
-        _put(entry, "config", _config(vol.config))
-        volumes.append(entry)
-    _put(doc, "storage_volumes", volumes)
+    for spec in registry():
+        entries = [e for live in spec.live(observed).values() if (e := spec.export(live)) is not None]
+        _put(doc, spec.section, entries)
     return doc

@@ -89,8 +89,3 @@ def is_lxd_own(key: str) -> bool:
 # Server config key listing the cluster groups lxdplan manages (comma-separated names): cluster
 # groups have no config map of their own to carry an ownership mark.
 CLUSTER_GROUPS_OWNER_KEY = "user.lxdplan.cluster_groups"
-
-# API extension whose presence means the join token goes in `cluster_token` of PUT /1.0/cluster
-# (LXD >= 5.21/6.1; Incus joins with `cluster_token` too). Without it (LXD 5.0.x) the token goes in
-# `cluster_password`. Source: canonical/lxd doc/api-extensions.md and shared/api/cluster.go.
-JOIN_TOKEN_EXTENSION = "explicit_trust_token"

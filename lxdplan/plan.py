@@ -8,8 +8,8 @@ earlier steps). ``before``/``after`` hold only the fields that matter for the ch
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, fields
+from typing import Any, ClassVar
 
 FORMAT_VERSION = "1.0"
 
@@ -41,20 +41,72 @@ for _a in Action:
     _SYMBOLS.setdefault(_a, "±")
 
 
-class Kind(str, enum.Enum):
-    SERVER = "server"  # cluster-wide server config
-    MEMBER = "member"
-    CLUSTER_GROUP = "cluster_group"
-    STORAGE_POOL = "storage_pool"
-    NETWORK = "network"
-    PROJECT = "project"
-    PROFILE = "profile"
-    STORAGE_VOLUME = "storage_volume"
+class Kind(str):
+    """An object kind's id, as written in step ids and plan JSON (``storage_pool``).
+
+    An open set: the membership kinds are defined here, every object kind by its module in
+    ``lxdplan.kinds`` (``Kind.define``), so a new kind touches no shared table. Compare kinds
+    with ``==``; ``Kind(text)`` of an id never defined is refused where a kind is read back.
+    """
+
+    _nouns: ClassVar[dict[str, str]] = {}
+
+    SERVER: ClassVar["Kind"]
+    MEMBER: ClassVar["Kind"]
+    CLUSTER_GROUP: ClassVar["Kind"]
+    STORAGE_POOL: ClassVar["Kind"]
+    NETWORK: ClassVar["Kind"]
+    PROJECT: ClassVar["Kind"]
+    PROFILE: ClassVar["Kind"]
+    STORAGE_VOLUME: ClassVar["Kind"]
+
+    @classmethod
+    def define(cls, value: str, noun: str | None = None) -> "Kind":
+        """Register a kind and its noun (``storage pool``: the kind in a sentence)."""
+        cls._nouns[value] = noun or value.replace("_", " ")
+        return cls(value)
+
+    @classmethod
+    def known(cls, value: str) -> "Kind":
+        """The kind named ``value``; ValueError when no module defined it."""
+        if value not in cls._nouns:
+            raise ValueError(f"{value!r} is not a kind lxdplan knows")
+        return cls(value)
+
+    @property
+    def value(self) -> str:
+        return str.__str__(self)
 
     @property
     def noun(self) -> str:
         """``storage pool``, ``cluster group``…: the kind in a sentence."""
-        return "server" if self is Kind.SERVER else self.value.replace("_", " ")
+        return self._nouns.get(self.value, self.value.replace("_", " "))
+
+    def __repr__(self) -> str:
+        return f"Kind({self.value!r})"
+
+
+Kind.SERVER = Kind.define("server")  # cluster-wide server config
+Kind.MEMBER = Kind.define("member")
+# Object kinds; each is defined again (same noun) by its module in ``lxdplan.kinds``, which
+# holds everything else about it. Named here because membership steps and tests refer to them.
+Kind.CLUSTER_GROUP = Kind.define("cluster_group")
+Kind.STORAGE_POOL = Kind.define("storage_pool")
+Kind.NETWORK = Kind.define("network")
+Kind.PROJECT = Kind.define("project")
+Kind.PROFILE = Kind.define("profile")
+Kind.STORAGE_VOLUME = Kind.define("storage_volume")
+
+
+@dataclass(frozen=True)
+class Payload:
+    """What the executor needs of a step beyond what is displayed: a frozen dataclass per action
+    and kind (or shape), defined next to the rule that plans it. Values may be ``Secret``; maps
+    and lists are plain ``dict``/``list`` so a saved plan reads back equal."""
+
+    def as_dict(self) -> dict[str, Any]:
+        """The fields, shallow (``Secret`` values stay objects)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
 @dataclass(frozen=True)
@@ -77,7 +129,7 @@ class Step:
     reason: str = ""
     blocked: str | None = None
     etag: str | None = None
-    payload: dict[str, Any] = field(default_factory=dict)
+    payload: Payload = field(default_factory=Payload)
 
 
 @dataclass(frozen=True)

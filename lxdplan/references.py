@@ -129,27 +129,21 @@ def declared(desired) -> Iterator[Node]:
     """Every declared object that makes references."""
     for m in desired.members:
         yield Node(Kind.MEMBER, (m.name,), tuple(member_refs(m.groups)), m.line)
-    yield from _objects(desired.networks, desired.projects, desired.profiles,
-                        desired.storage_volumes)
+    yield from _objects(lambda spec: spec.declared(desired))
 
 
 def observed(live) -> Iterator[Node]:
     """Every live object that makes references."""
     for m in live.members.values():
         yield Node(Kind.MEMBER, (m.name,), tuple(member_refs(m.groups)))
-    yield from _objects(live.networks.values(), live.projects.values(), live.profiles.values(),
-                        live.storage_volumes.values())
+    yield from _objects(lambda spec: spec.live(live).values())
 
 
-def _objects(networks, projects, profiles, volumes) -> Iterator[Node]:
-    for n in networks:
-        yield Node(Kind.NETWORK, (n.name,), tuple(network_refs(n.name, n.config, n.members)),
-                   getattr(n, "line", 0))
-    for p in projects:
-        yield Node(Kind.PROJECT, (p.name,), tuple(project_refs(p.config)), getattr(p, "line", 0))
-    for p in profiles:
-        yield Node(Kind.PROFILE, (p.project, p.name), tuple(profile_refs(p.project, p.devices)),
-                   getattr(p, "line", 0))
-    for v in volumes:
-        yield Node(Kind.STORAGE_VOLUME, (v.pool, v.name), tuple(volume_refs(v.project, v.pool)),
-                   getattr(v, "line", 0))
+def _objects(objects_of) -> Iterator[Node]:
+    from lxdplan.kinds import registry  # the kinds use this module's functions
+
+    for spec in registry():
+        for obj in objects_of(spec):
+            refs = tuple(spec.refs(obj))
+            if refs:
+                yield Node(spec.kind, spec.ident(obj), refs, getattr(obj, "line", 0))

@@ -12,10 +12,10 @@ Order (each step's ``depends_on`` names what it waits for; a topological sort ke
 2. ``bootstrap`` of the first declared member (fresh cluster only), then a server ``update`` with
    the ``cluster.*`` keys, which LXD accepts only once clustered. Existing cluster: server config
    updates (cluster-wide in one step, member-local per member).
-3. Cluster groups and projects (create/update).
-4. Pools and networks on the members present *now*: ``define`` on each member, then one
-   ``instantiate``; resumption of ``Pending`` ones; retry of ``Errored`` ones (after the
-   corrected member-specific keys of the members where it is not created yet); updates.
+3. The kinds of stage ``BEFORE_JOINS`` (``lxdplan.kinds``), in rank order: cluster groups and
+   projects (create/update); pools and networks on the members present *now*: ``define`` on each
+   member, then one ``instantiate``; resumption of ``Pending`` ones; retry of ``Errored`` ones
+   (after the corrected member-specific keys of the members where it is not created yet); updates.
 
 Before any of this, every live member's ``url`` must be its declared ``address``: LXD cannot
 change a clustered member's cluster address, so a difference is a ``PlanError``.
@@ -25,9 +25,9 @@ change a clustered member's cluster address, so a difference is a ``PlanError``.
    means one code path for a fresh cluster (bootstrap → objects on the bootstrap member → joins)
    and for growth (objects → joins), and a joining member never needs a separate ``define``.
 6. Member attribute updates (after the groups they name exist), then ``evacuate``/``restore``.
-7. Volumes (on their member, after its join), profiles.
-8. Deletes of managed objects the file dropped: profiles, volumes, pools, networks, projects,
-   cluster groups.
+7. The kinds of stage ``AFTER_MEMBERS``: volumes (on their member, after its join), profiles.
+8. Deletes of managed objects the file dropped, in the kinds' ``delete_rank`` order: profiles,
+   volumes, pools, networks, projects, cluster groups.
 
 On top of that order, every reference an object's config makes to another object
 (``lxdplan.references``: a project's ``restricted.*`` keys, a profile's devices, an OVN network's
@@ -42,10 +42,6 @@ Step ids: ``<kind>/<name>/<action>[/<member>]`` — ``member/node2/join``,
 (member-local), ``profile/web/update``, ``profile/staging/web/create`` (project shown when not
 ``default``), ``storage_volume/data/web/create/node2``.
 
-Payload contract (``Step.payload``; the executor relies on it; values may be ``Secret``; in a
-``config`` map of a server update ``None`` means "unset"):
-
-=================  ===========================================================================
 action / kind      payload
 =================  ===========================================================================
 bootstrap/member   server_name, address (cluster address), endpoint, config (server keys to PATCH
@@ -89,6 +85,9 @@ create/volume      pool, name, project, type, content_type, description, config 
 update/volume      pool, name, project, type, description, config (full map to PUT)
 delete/volume      pool, name, project, type
 =================  ===========================================================================
+=======
+Payloads: every step carries a frozen dataclass the executor reads (``lxdplan.payloads`` for
+membership and server config, each kind's module in ``lxdplan.kinds`` for its objects).
 """
 
 from __future__ import annotations
@@ -97,16 +96,13 @@ from typing import Iterable
 
 from lxdplan.desired import Desired
 from lxdplan.errors import PlanError
-from lxdplan.plan import Kind, Plan
-from lxdplan.planner import dependencies, members, resources
+from lxdplan.kinds import Stage, registry
+from lxdplan.plan import Plan
+from lxdplan.planner import dependencies, members
 from lxdplan.planner.context import Context
-from lxdplan.planner.objects import NETWORKS, POOLS, plan_object_deletes, plan_objects
 from lxdplan.state.observed import Observed
 
 __all__ = ["plan", "PlanError"]
-
-_KIND_ORDER = [Kind.STORAGE_POOL, Kind.NETWORK, Kind.PROFILE, Kind.PROJECT, Kind.CLUSTER_GROUP,
-               Kind.STORAGE_VOLUME]
 
 
 def plan(desired: Desired, observed: Observed, *, force_remove: Iterable[str] = ()) -> Plan:
@@ -116,31 +112,29 @@ def plan(desired: Desired, observed: Observed, *, force_remove: Iterable[str] = 
     ``PlanError`` for a change LXD cannot make in place.
     """
     ctx = Context(desired, observed, frozenset(desired.force_remove) | frozenset(force_remove))
+    kinds = registry()
     members.diagnose(ctx)
     members.check_addresses(ctx)
     members.plan_removals(ctx)
     members.plan_bootstrap(ctx)
     members.plan_server_config(ctx)
-    resources.plan_groups(ctx)
-    resources.plan_projects(ctx)
-    made = plan_objects(ctx, POOLS) + plan_objects(ctx, NETWORKS)
+    made = [sid for spec in kinds if spec.stage == Stage.BEFORE_JOINS
+            for sid in spec.plan(ctx) if spec.joins_wait]
     members.plan_joins(ctx, made)
     members.plan_member_updates(ctx)
-    resources.plan_volumes(ctx)
-    resources.plan_profiles(ctx)
-    resources.plan_profile_deletes(ctx)
-    resources.plan_volume_deletes(ctx)
-    plan_object_deletes(ctx, POOLS)
-    plan_object_deletes(ctx, NETWORKS)
-    resources.plan_project_deletes(ctx)
-    resources.plan_group_deletes(ctx)
+    for spec in kinds:
+        if spec.stage == Stage.AFTER_MEMBERS:
+            spec.plan(ctx)
+    for spec in sorted(kinds, key=lambda s: s.delete_rank):
+        spec.plan_deletes(ctx)
     dependencies.link(ctx)
 
     version = observed.server_version
     boot = ctx.bootstrap
     if not version and boot is not None and boot.name in observed.standalone:
         version = observed.standalone[boot.name].version
-    unmanaged = sorted(ctx.unmanaged, key=lambda u: (_KIND_ORDER.index(u.kind), u.name))
+    listed = {spec.kind: spec.list_rank for spec in kinds}
+    unmanaged = sorted(ctx.unmanaged, key=lambda u: (listed[u.kind], u.name))
     return Plan(
         backend=ctx.backend(boot.name if boot else None),
         server_version=version,
@@ -149,4 +143,3 @@ def plan(desired: Desired, observed: Observed, *, force_remove: Iterable[str] = 
         diagnostics=tuple(ctx.diagnostics),
         observed_digest=observed.digest(),
     )
-

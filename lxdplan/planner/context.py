@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from lxdplan import keys
 from lxdplan.desired import Desired, Member
 from lxdplan.plan import Unmanaged
 from lxdplan.planner.order import StepList
@@ -102,23 +101,16 @@ class Context:
                 return f"{reason}, and {what} needs every member"
         return None
 
-    def api_extensions(self, member: str | None = None) -> tuple[str, ...]:
-        alone = self.observed.standalone.get(member) if member else None
-        if alone is not None and alone.api_extensions:
-            return alone.api_extensions
-        return self.observed.api_extensions
-
     def backend(self, member: str | None = None) -> str:
         alone = self.observed.standalone.get(member) if member else None
         if alone is not None and alone.backend:
             return alone.backend
         return self.desired.backend or self.observed.backend
 
-    def join_token_field(self, member: str) -> str:
-        """Which ``PUT /1.0/cluster`` field carries the join token on the joining server."""
-        if keys.JOIN_TOKEN_EXTENSION in self.api_extensions(member) or self.backend(member) == "incus":
-            return "cluster_token"
-        return "cluster_password"
+    def builtin_description(self, kind: str) -> str:
+        """Before a cluster exists the default profile and project are not read: they exist on
+        every server with this description (as observed), empty config and no devices."""
+        return self.observed.builtin_descriptions.get(kind, "")
 
     def after_membership(self) -> list[str]:
         """Ids every object step waits for: the bootstrap and the removals."""

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from lxdplan import references
+from lxdplan.kinds import spec
 from lxdplan.plan import Action, Kind, Step
 from lxdplan.planner.context import Context
 
@@ -25,14 +26,11 @@ MAKES = frozenset({Action.CREATE, Action.INSTANTIATE, Action.UPDATE})
 
 
 def identity(step: Step) -> tuple[Kind, tuple[str, ...]] | None:
-    """The object a step acts on, as ``lxdplan.references`` names it."""
-    if step.kind == Kind.PROFILE:
-        return step.kind, (step.payload.get("project", "default"), step.payload.get("name", step.name))
-    if step.kind == Kind.STORAGE_VOLUME:
-        return step.kind, (step.payload.get("pool", ""), step.payload.get("name", step.name))
+    """The object a step acts on, as ``lxdplan.references`` names it (its kind says how)."""
     if step.kind == Kind.SERVER:
         return None
-    return step.kind, (step.name,)
+    found = spec(step.kind)
+    return step.kind, (found.step_ident(step) if found else (step.name,))
 
 
 def link(ctx: Context) -> None:

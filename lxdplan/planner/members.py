@@ -5,10 +5,12 @@ from __future__ import annotations
 from lxdplan import addresses, keys
 from lxdplan.desired import Member
 from lxdplan.errors import PlanError
+from lxdplan.kinds import registry
+from lxdplan.payloads import Bootstrap, Join, MemberState, MemberUpdate, Remove, ServerUpdate
 from lxdplan.plan import Action, Kind
-from lxdplan.planner.compare import diff_server, split_changes
+from lxdplan.compare import diff_server, split_changes
 from lxdplan.planner.context import Context
-from lxdplan.state.observed import BLOCKED, EVACUATED, OFFLINE, ONLINE, UPGRADE_ADVICE, ObservedMember
+from lxdplan.state.observed import JOIN_TOKEN_FIELD_DEFAULT, BLOCKED, EVACUATED, OFFLINE, ONLINE, UPGRADE_ADVICE, ObservedMember
 
 
 def diagnose(ctx: Context) -> None:
@@ -92,7 +94,7 @@ def plan_removals(ctx: Context) -> None:
                 Action.FORCE_REMOVE, Kind.MEMBER, name, member=name, depends_on=previous,
                 before=_member_view(live), reason=f"{name} is not in the file and is offline; "
                 "force_remove allows removing it with force",
-                payload={"force": True},
+                payload=Remove(force=True),
             )
             ctx.leaving.add(name)
         else:
@@ -116,7 +118,7 @@ def plan_removals(ctx: Context) -> None:
             sid = ctx.steps.add(
                 Action.REMOVE, Kind.MEMBER, name, member=name, depends_on=previous,
                 before=_member_view(live), reason=reason, blocked=blocked,
-                payload={"force": False, **({"force_if_unreachable": True} if fallback else {})},
+                payload=Remove(force=False, force_if_unreachable=fallback),
             )
             if blocked is None:
                 ctx.leaving.add(name)
@@ -195,8 +197,8 @@ def plan_bootstrap(ctx: Context) -> None:
         reason=f"no cluster exists yet: {boot.name}, the first member in the file, forms it",
         blocked=_standalone_block(ctx, boot),
         etag=alone.etag if alone is not None else None,
-        payload={"server_name": boot.name, "address": boot.address, "endpoint": boot.endpoint,
-                 "config": {k: new for k, (_old, new) in changes.items()}},
+        payload=Bootstrap(boot.name, boot.address, boot.endpoint,
+                          {k: new for k, (_old, new) in changes.items()}),
     )
     ctx.join_steps[boot.name] = ctx.bootstrap_step
     late = {k: v for k, v in ctx.desired.config.items()
@@ -243,8 +245,7 @@ def _server_update(ctx, live, desired, *, etag, depends_on, reason, member=None,
         before={"config": before}, after={"config": after}, reason=reason,
         blocked=(ctx.member_block(member) if member else None)
         or ctx.serving_block("a server config write"), etag=etag,
-        payload={"config": {k: new for k, (_old, new) in changes.items()},
-                 **({"via_member": via} if via else {})},
+        payload=ServerUpdate({k: new for k, (_old, new) in changes.items()}, via),
     )
 
 
@@ -259,7 +260,7 @@ def plan_joins(ctx: Context, wait_for: list[str]) -> None:
         alone = ctx.observed.standalone.get(member.name)
         changes = diff_server(alone.config if alone is not None else {}, _local_config(member))
         member_config = _member_config(ctx, member.name)
-        field = ctx.join_token_field(member.name)
+        field = alone.join_token_field if alone is not None else JOIN_TOKEN_FIELD_DEFAULT
         display: dict = {}
         for entry in member_config:
             display.setdefault(f"{entry['entity']}/{entry['name']}", {})[entry["key"]] = entry["value"]
@@ -271,31 +272,20 @@ def plan_joins(ctx: Context, wait_for: list[str]) -> None:
             reason=f"{member.name} is in the file but not in the cluster",
             blocked=_standalone_block(ctx, member) or ctx.serving_block(f"joining {member.name}"),
             etag=alone.etag if alone is not None else None,
-            payload={"server_name": member.name, "address": member.address,
-                     "endpoint": member.endpoint,
-                     "config": {k: new for k, (_old, new) in changes.items()},
-                     "member_config": member_config, "token_field": field},
+            payload=Join(member.name, member.address, member.endpoint,
+                         {k: new for k, (_old, new) in changes.items()}, member_config, field),
         )
         ctx.join_steps[member.name] = sid
 
 
 def _member_config(ctx: Context, member: str) -> list[dict]:
-    """Member-specific keys of every declared pool and network, as LXD's join expects them."""
-    entries = []
-    for pool in ctx.desired.storage_pools:
-        for key, value in sorted(pool.members.get(member, {}).items()):
-            entries.append({"entity": "storage-pool", "name": pool.name, "key": key, "value": value})
-    for net in ctx.desired.networks:
-        if net.type == "ovn":
-            continue
-        for key, value in sorted(net.members.get(member, {}).items()):
-            entries.append({"entity": "network", "name": net.name, "key": key, "value": value})
-    return entries
+    """Member-specific keys of every declared object (pools, networks), as LXD's join expects
+    them (each kind says its own: ``ObjectKind.join_member_config``)."""
+    return [entry for spec in registry() for entry in spec.join_member_config(ctx.desired, member)]
 
 
 def plan_member_updates(ctx: Context) -> None:
     """Member attributes (description, failure domain, groups, roles), then evacuate/restore."""
-    group_steps = {s for s in ctx.steps.ids(kind=Kind.CLUSTER_GROUP)}
     declared_groups = {g.name for g in ctx.desired.cluster_groups}
     dropped = {n for n, g in ctx.observed.cluster_groups.items()
                if g.managed_by_lxdplan and n not in declared_groups and n != "default"}
@@ -323,20 +313,17 @@ def plan_member_updates(ctx: Context) -> None:
         update_id = None
         if changed:
             db_roles = [r for r in (live.roles if live else ()) if r in keys.DATABASE_ROLES]
-            groups_deps = [s for s in group_steps
-                           if s.split("/")[1] in wanted["groups"]]
             update_id = ctx.steps.add(
                 Action.UPDATE, Kind.MEMBER, member.name, member=member.name,
-                depends_on=deps + sorted(groups_deps),
+                depends_on=deps,  # and the groups it names: lxdplan.references, member_refs
                 before={k: current[k] for k in changed}, after={k: wanted[k] for k in changed},
                 reason=f"member {member.name}'s attributes differ from the file",
                 blocked=(ctx.not_serving_reason(member.name)
                          if member.name in ctx.observed.not_serving() else None),
                 etag=live.etag if live else None,
-                payload={"description": wanted["description"],
-                         "failure_domain": wanted["failure_domain"],
-                         "groups": wanted["groups"], "roles": db_roles + wanted["roles"],
-                         "config": dict(live.config) if live else {}},
+                payload=MemberUpdate(wanted["description"], wanted["failure_domain"],
+                                     wanted["groups"], db_roles + wanted["roles"],
+                                     dict(live.config) if live else {}),
             )
         _plan_state(ctx, member, live, deps + ([update_id] if update_id else []))
 
@@ -353,5 +340,5 @@ def _plan_state(ctx: Context, member: Member, live: ObservedMember | None, deps:
         action, Kind.MEMBER, member.name, member=member.name, depends_on=deps,
         before={"status": status}, after={"status": "Evacuated" if action == Action.EVACUATE else "Online"},
         reason=reason, blocked=ctx.member_block(member.name) if live else None,
-        payload={"action": action.value},
+        payload=MemberState(action.value),
     )

@@ -13,7 +13,7 @@ import graphlib
 from typing import Any
 
 from lxdplan.errors import PlanError
-from lxdplan.plan import Action, Kind, Step
+from lxdplan.plan import Action, Kind, Payload, Step
 
 
 def step_id(kind: Kind, name: str, action: Action, member: str | None = None) -> str:
@@ -42,25 +42,17 @@ class StepList:
         reason: str = "",
         blocked: str | None = None,
         etag: str | None = None,
-        payload: dict[str, Any] | None = None,
-        id_member: str | None = None,
+        payload: Payload | None = None,
     ) -> str:
-        suffix = id_member if id_member is not None else member
-        sid = step_id(kind, name, action, None if kind == Kind.MEMBER else suffix)
+        sid = step_id(kind, name, action, None if kind == Kind.MEMBER else member)
         if sid in self._steps:
             raise PlanError(f"the plan would hold two steps with the id {sid}")
         self._steps[sid] = Step(
             id=sid, action=action, kind=kind, name=name, member=member,
             depends_on=tuple(dict.fromkeys(depends_on)), before=before, after=after,
-            reason=reason, blocked=blocked, etag=etag, payload=payload or {},
+            reason=reason, blocked=blocked, etag=etag, payload=payload or Payload(),
         )
         return sid
-
-    def __contains__(self, sid: str) -> bool:
-        return sid in self._steps
-
-    def get(self, sid: str) -> Step | None:
-        return self._steps.get(sid)
 
     def all(self) -> list[Step]:
         """The steps collected so far, in collection order."""
@@ -79,13 +71,14 @@ class StepList:
             self._steps[sid] = dataclasses.replace(step, depends_on=step.depends_on + extra)
 
     def ordered(self) -> tuple[Step, ...]:
-        """Dependency order (stable); dangling dependencies dropped; blocked propagated."""
-        steps = {
-            sid: dataclasses.replace(
-                s, depends_on=tuple(d for d in s.depends_on if d in self._steps)
-            )
-            for sid, s in self._steps.items()
-        }
+        """Dependency order (stable); blocked propagated. A dependency on a step id the plan
+        does not hold is a planner bug, refused here rather than dropped."""
+        for sid, step in self._steps.items():
+            unknown = [d for d in step.depends_on if d not in self._steps]
+            if unknown:
+                raise PlanError(f"step {sid} waits for {', '.join(unknown)}, which the plan does "
+                                "not hold")
+        steps = dict(self._steps)
         rank = {sid: i for i, sid in enumerate(steps)}
         sorter = graphlib.TopologicalSorter({sid: s.depends_on for sid, s in steps.items()})
         try:
@@ -101,9 +94,12 @@ class StepList:
             sid = ready.pop(0)
             order.append(sid)
             sorter.done(sid)
+        position = {sid: i for i, sid in enumerate(order)}
         result: dict[str, Step] = {}
         for sid in order:
             step = steps[sid]
+            step = dataclasses.replace(step, depends_on=tuple(sorted(step.depends_on,
+                                                                     key=position.__getitem__)))
             if step.blocked is None:
                 waiting = next((d for d in step.depends_on if result[d].blocked), None)
                 if waiting:

@@ -55,6 +55,11 @@ class Backend:
         return "cluster_token" if self.explicit_tokens else "cluster_password"
 
     @property
+    def builtin_descriptions(self) -> dict[str, str]:
+        """What the server calls its built-in objects (by kind), which exist from the start."""
+        return {"profile": f"Default {self.label} profile", "project": f"Default {self.label} project"}
+
+    @property
     def supports_trust_password(self) -> bool:
         return not self.explicit_tokens
 

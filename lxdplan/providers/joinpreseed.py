@@ -17,6 +17,8 @@ from lxdplan.plan import Step
 from lxdplan.providers.actions.common import reveal
 from lxdplan.providers.actions.members import _cluster_address, encode_join_token, revoke_join_tokens
 from lxdplan.providers.backend import Backend
+from lxdplan.kinds.base import payload_of
+from lxdplan.payloads import Join
 from lxdplan.providers.certs import fingerprint
 from lxdplan.providers.client import short
 from lxdplan.providers.session import Session
@@ -25,7 +27,7 @@ from lxdplan.providers.session import Session
 def join_preseed(s: Session, step: Step) -> dict[str, Any]:
     """The preseed that joins ``step``'s member (a planned ``join`` step) to the cluster."""
     name = step.member or step.name
-    p = step.payload
+    p = payload_of(step, Join)
     cluster = s.cluster()
     revoke_join_tokens(cluster, name)
     meta = s.server(cluster.member or "", fresh=True)
@@ -39,14 +41,14 @@ def join_preseed(s: Session, step: Step) -> dict[str, Any]:
         )
     body = Backend.from_server(meta).join_request(
         server_name=name,
-        server_address=p["address"],
+        server_address=p.address,
         cluster_address=_cluster_address(s, cluster, md.get("addresses") or []),
         cluster_certificate=cert,
         token=encode_join_token(md),
-        member_config=reveal(list(p.get("member_config") or [])),
+        member_config=reveal(list(p.member_config)),
     )
     preseed: dict[str, Any] = {}
-    config = {k: v for k, v in reveal(dict(p.get("config") or {})).items() if v is not None}
+    config = {k: v for k, v in reveal(dict(p.config)).items() if v is not None}
     if config:
         preseed["config"] = config
     preseed["cluster"] = body

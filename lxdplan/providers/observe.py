@@ -28,9 +28,10 @@ from lxdplan import keys
 from lxdplan.desired import Desired
 from lxdplan.errors import ApiError, ConnectError, LxdplanError, TrustError
 from lxdplan.providers import parse, pins
+from lxdplan.providers.assemble import Answers, assemble
 from lxdplan.providers.backend import Backend
 from lxdplan.providers.client import Client, NoAnswer, Response, path_of
-from lxdplan.state.observed import Observed, ObservedNetwork, ObservedPool, Standalone, not_serving
+from lxdplan.state.observed import Observed, Standalone, not_serving
 
 MISSING = (ApiError, ConnectError)
 FULL, PLAN = "full", "plan"  # observe(detail=...)
@@ -169,14 +170,32 @@ class _Observer:
         readers = [s for s in live if s.clustered]
         if not readers:
             first = live[0] if live else None
+            backend = Backend(first.backend if first else (self.desired.backend or "lxd"),
+                              first.version if first else "",
+                              frozenset(first.api_extensions if first else ()))
             return Observed(
-                backend=first.backend if first else (self.desired.backend or "lxd"),
-                server_version=first.version if first else "",
+                backend=backend.name,
+                server_version=backend.version,
                 api_extensions=first.api_extensions if first else (),
                 clustered=False,
-                standalone=standalone,
+                standalone=self.token_fields(standalone, backend),
+                builtin_descriptions=Backend(self.desired.backend or backend.name, "",
+                                             frozenset()).builtin_descriptions,
             )
-        return self.read_cluster(readers[0], standalone)
+        cluster = Backend.from_server(self.probes[readers[0].name].metadata or {})
+        return self.read_cluster(readers[0], self.token_fields(standalone, cluster))
+
+    def token_fields(self, standalone: dict[str, Standalone], cluster: Backend) -> dict[str, Standalone]:
+        """Each member's join token field, from its own answer; a member that did not say what
+        it runs (an untrusted client is not told) is taken to run the declared backend, else the
+        cluster's, with its own extensions, else the cluster's."""
+        out = {}
+        for name, st in standalone.items():
+            kind = st.backend or self.desired.backend or cluster.name
+            extensions = frozenset(st.api_extensions) or cluster.api_extensions
+            out[name] = dataclasses.replace(
+                st, join_token_field=Backend(kind, st.version, extensions).join_token_field)
+        return out
 
     def read_cluster(self, reader_st: Standalone, standalone: dict[str, Standalone]) -> Observed:
         reader = self.clients[reader_st.name]
@@ -307,84 +326,28 @@ class _Observer:
                 if p["name"] != "default" and (p.get("config") or {}).get("features.profiles") == "true"
             ]
 
-        # Assemble.
-        server_config = meta.get("config") or {}
-        cluster_config, _ = parse.split_server_config(server_config, backend.name)
-        members = {}
-        for item in members_raw:
-            name = item["server_name"]
-            if name in probe_by_member:
-                answer: Response | None = probe_by_member[name]
-            else:
-                answer = _result(local.get(name))
-            md = (answer.metadata or {}) if answer else {}
-            _, local_config = parse.split_server_config(md.get("config") or {}, backend.name)
-            members[name] = parse.parse_member(
-                item,
-                version=str((md.get("environment") or {}).get("server_version", "")),
-                api_level=len(md.get("api_extensions") or ()),
-                local_config=local_config if answer else {},
-                local_etag=answer.etag if answer else None,
-                etag=_etag(etags.get(("member", name))),
-            )
-        managed_groups = parse.managed_group_names(parse.clean_config(server_config))
-        groups = {
-            g["name"]: parse.parse_group(g, managed_groups, _etag(etags.get(("group", g["name"]))))
-            for g in a_groups.result().metadata or []
-        }
-        storage_pools: dict[str, ObservedPool] = {}
-        for p in pools_raw:
-            per = _per_member(pool_reads, p["name"])
-            storage_pools[p["name"]] = parse.parse_pool(p, per)
-        networks: dict[str, ObservedNetwork] = {}
-        for n in nets_raw:
-            ovn = net_reads.get((n["name"], ""))
-            per = {} if ovn else _per_member(net_reads, n["name"])
-            etag = _etag(ovn) if ovn else next(
-                (f.result().etag for (nn, _), f in net_reads.items() if nn == n["name"] and _ok(f)),
-                None,
-            ) or _etag(untargeted.get(n["name"]))
-            networks[n["name"]] = parse.parse_network(n, per, etag)
-        profiles = {}
-        for project, fut in [("default", a_profiles)] + extra_profiles:
-            for item in fut.result().metadata or []:
-                if (item.get("project") or project) == "default" and item.get("name") == keys.LOCK_PROFILE:
-                    continue  # the apply lock (lxdplan.providers.lock): nobody's to plan or list
-                prof = parse.parse_profile(item, project=project)
-                etag = _etag(etags.get(("profile", prof.project, prof.name)))
-                profiles[f"{prof.project}/{prof.name}"] = _with_etag(prof, etag)
-        projects = {
-            p["name"]: parse.parse_project(p, _etag(etags.get(("project", p["name"]))))
-            for p in projects_raw
-        }
-        volumes = {}
-        for pool_name, fut in volume_reads.items():
-            for item in _result(fut).metadata or [] if _ok(fut) else []:
-                vol = parse.parse_volume(item, pool_name)
-                if vol is None:
-                    continue
-                key = ("volume", vol.project, vol.pool, vol.member or "", vol.name)
-                vol = _with_etag(vol, _etag(etags.get(key)))
-                volumes[f"{vol.project}/{vol.pool}/{vol.member or ''}/{vol.name}"] = vol
-        env = meta.get("environment") or {}
-        return Observed(
-            backend=backend.name,
-            server_version=backend.version,
-            api_extensions=tuple(sorted(backend.api_extensions)),
-            clustered=True,
-            cluster_fingerprint=parse.fingerprint(env["certificate"]) if env.get("certificate") else "",
-            config=cluster_config,
-            config_etag=self.probes[reader_st.name].etag,
-            config_member=reader_st.server_name,
-            members=members,
+        # Record every answer as plain data; deciding which ones count is assembly (pure).
+        servers = {name: probe_by_member.get(name) or _result(local.get(name)) for name in names}
+        return assemble(Answers(
+            backend=backend,
+            server=(meta, self.probes[reader_st.name].etag),
+            reader=reader_st.server_name,
             standalone=standalone,
-            storage_pools=storage_pools,
-            networks=networks,
-            profiles=profiles,
-            projects=projects,
-            cluster_groups=groups,
-            storage_volumes=volumes,
-        )
+            members=members_raw,
+            member_servers={n: (r.metadata, r.etag) for n, r in servers.items() if r is not None},
+            groups=a_groups.result().metadata or [],
+            pools=pools_raw,
+            networks=nets_raw,
+            pool_views=_recorded(pool_reads),
+            network_views=_recorded(net_reads),
+            network_etags={n: _etag(f) for n, f in untargeted.items()},
+            profiles=[(project, fut.result().metadata or [])
+                      for project, fut in [("default", a_profiles)] + extra_profiles],
+            projects=projects_raw,
+            volumes={p: (_result(f).metadata or []) if _ok(f) else []
+                     for p, f in volume_reads.items()},
+            etags={key: _etag(f) for key, f in etags.items()},
+        ))
 
     def _etag_reads(self, direct: dict[str, Client], reader: Client,
                     skip: set[str] = frozenset()) -> dict[tuple, Future]:
@@ -437,17 +400,12 @@ def _etag(fut: Future | None) -> str | None:
     return answer.etag if answer else None
 
 
-def _per_member(reads: dict[tuple[str, str], Future], name: str) -> dict[str, dict[str, Any]]:
-    """Each member's answer for one object; members whose read failed (offline) are left out."""
+def _recorded(reads: dict[tuple[str, str], Future]) -> dict[tuple[str, str], tuple[Any, str | None]]:
+    """Each read's answer as (metadata, ETag), in read order; reads of a member that is down
+    (or of an object it does not hold) are left out."""
     out = {}
-    for (obj, member), fut in reads.items():
-        if obj == name and member:
-            answer = _result(fut)
-            if answer is not None:
-                out[member] = answer.metadata or {}
-    return dict(sorted(out.items()))
-
-
-def _with_etag(obj: Any, etag: str | None) -> Any:
-    return dataclasses.replace(obj, etag=etag) if etag else obj
-
+    for key, fut in reads.items():
+        answer = _result(fut)
+        if answer is not None:
+            out[key] = (answer.metadata, answer.etag)
+    return out

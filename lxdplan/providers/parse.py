@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from lxdplan import keys
-from lxdplan.providers.backend import backend_name
+from lxdplan.providers.backend import Backend, backend_name
 from lxdplan.providers.certs import fingerprint
 from lxdplan.state.observed import (
     ObservedGroup,
@@ -58,6 +58,7 @@ def parse_server(name: str, metadata: dict[str, Any], etag: str | None = None) -
     env = metadata.get("environment") or {}
     cert = env.get("certificate") or ""
     return Standalone(
+        join_token_field=Backend.from_server(metadata).join_token_field,
         name=name,
         reachable=True,
         clustered=bool(env.get("server_clustered", False)),

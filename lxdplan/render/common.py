@@ -9,8 +9,6 @@ from typing import Any
 from lxdplan.desired import SENSITIVE, Secret, map_values
 from lxdplan.plan import Kind, Plan, Step
 
-KIND_LABEL = {kind: kind.noun for kind in Kind}
-
 
 def jsonable(value: Any) -> Any:
     """Plain JSON data; every ``Secret`` becomes ``"(sensitive)"``."""
@@ -38,7 +36,7 @@ def object_label(step: Step) -> str:
     """``storage pool "data"``, ``server config``, ``member "node2"``."""
     if step.kind == Kind.SERVER:
         return "server config"
-    return f'{KIND_LABEL[step.kind]} "{step.name}"'
+    return f'{step.kind.noun} "{step.name}"'
 
 
 def step_title(step: Step) -> str:

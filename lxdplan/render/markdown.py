@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from lxdplan.plan import Plan
-from lxdplan.render.common import KIND_LABEL, blocked_line, summary_line
+from lxdplan.render.common import blocked_line, summary_line
 from lxdplan.render.text import render_text
 
 
@@ -22,14 +22,14 @@ def render_markdown(plan: Plan) -> str:
             reason = step.reason + (f" **Blocked:** {step.blocked}" if step.blocked else "")
             out.append(
                 f"| {number} | `{step.action.symbol} {step.action.value}` | "
-                f"{KIND_LABEL[step.kind]} `{_cell(step.name)}` | {_cell(step.member or '')} | "
+                f"{step.kind.noun} `{_cell(step.name)}` | {_cell(step.member or '')} | "
                 f"{_cell(reason)} |"
             )
     if plan.diagnostics:
         out += ["", "**Warnings**", ""] + [f"- {_cell(d)}" for d in plan.diagnostics]
     if plan.unmanaged:
         out += ["", "**Not managed by lxdplan** (left alone)", ""]
-        out += [f"- {KIND_LABEL[u.kind]} `{u.name}`" + (f" ({u.note})" if u.note else "")
+        out += [f"- {u.kind.noun} `{u.name}`" + (f" ({u.note})" if u.note else "")
                 for u in plan.unmanaged]
     if plan.steps:
         out += ["", "<details><summary>Details</summary>", "", "```diff",

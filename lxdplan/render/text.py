@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from lxdplan.plan import Plan
-from lxdplan.render.common import KIND_LABEL, blocked_line, blocks, change_lines, step_title, summary_line
+from lxdplan.render.common import blocked_line, blocks, change_lines, step_title, summary_line
 
 _COLOURS = {"+": "32", "~": "33", "-": "31", "±": "36", "!": "1;31", "#": "2", "bold": "1"}
 
@@ -35,7 +35,7 @@ def render_text(plan: Plan, *, colour: bool = False) -> str:
         out.append("Not managed by lxdplan (left alone; adopt with lxdplan import):")
         for item in plan.unmanaged:
             note = f" ({item.note})" if item.note else ""
-            out.append(f"  {KIND_LABEL[item.kind]} {item.name}{note}")
+            out.append(f"  {item.kind.noun} {item.name}{note}")
         out.append("")
     if plan.diagnostics:
         out.append("Warnings:")

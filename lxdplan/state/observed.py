@@ -17,6 +17,9 @@ from typing import Any
 
 from lxdplan.keys import LEGACY_LOCK_KEY
 
+# The ``PUT /1.0/cluster`` field of a join token on LXD 5.0 (``lxdplan.providers.backend``).
+JOIN_TOKEN_FIELD_DEFAULT = "cluster_password"
+
 # Member status strings as LXD reports them, plus two of lxdplan's own.
 ONLINE = "Online"
 OFFLINE = "Offline"
@@ -69,6 +72,9 @@ class Standalone:
     config: dict[str, str] = field(default_factory=dict)  # its whole server config
     etag: str | None = None
     no_answer: bool = False  # it took GET /1.0 and answered nothing in time (does not serve)
+    # The ``PUT /1.0/cluster`` field its join takes the token in (decided by the provider from
+    # its extensions and kind: ``Backend.join_token_field``).
+    join_token_field: str = JOIN_TOKEN_FIELD_DEFAULT
 
 
 @dataclass(frozen=True)
@@ -185,6 +191,9 @@ class Observed:
     projects: dict[str, ObservedProject] = field(default_factory=dict)
     cluster_groups: dict[str, ObservedGroup] = field(default_factory=dict)
     storage_volumes: dict[str, ObservedVolume] = field(default_factory=dict)  # "pool/member/name"
+    # Before a cluster exists: the description the server gives its built-in objects (kind ->
+    # text, e.g. "profile": "Default LXD profile"), which are not read then.
+    builtin_descriptions: dict[str, str] = field(default_factory=dict)
 
     def member_status(self, name: str) -> str:
         """A declared member's status as lxdplan acts on it: the cluster's word, except that a
@@ -246,8 +255,10 @@ class Observed:
 
 # ETags stand for content hashed anyway; a member's message changes by itself ("No heartbeat
 # for 12.3s") and nothing is planned on it.
-# ``api_level`` moves with ``version`` and ``no_answer`` with ``reachable``, both hashed.
-_DIGEST_SKIP = frozenset({"etag", "config_etag", "local_etag", "message", "api_level", "no_answer"})
+# ``api_level`` moves with ``version`` and ``no_answer`` with ``reachable``, both hashed; the
+# join token field and the built-in descriptions follow from the backend and its extensions.
+_DIGEST_SKIP = frozenset({"etag", "config_etag", "local_etag", "message", "api_level", "no_answer",
+                          "join_token_field", "builtin_descriptions"})
 
 
 def _without_volatile(value: Any) -> Any:
@@ -267,10 +278,6 @@ def _and(names: list[str]) -> str:
 
 def profile_key(project: str, name: str) -> str:
     return f"{project}/{name}"
-
-
-def volume_key(pool: str, member: str | None, name: str, project: str = "default") -> str:
-    return f"{project}/{pool}/{member or ''}/{name}"
 
 
 def _to_jsonable(value: Any) -> Any:

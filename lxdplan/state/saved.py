@@ -18,6 +18,7 @@ from typing import Any
 
 from lxdplan.desired import Secret, map_values
 from lxdplan.errors import LxdplanError
+from lxdplan.kinds import payload_type
 from lxdplan.plan import Action, Kind, Plan, Step, Unmanaged
 from lxdplan.state.observed import Observed
 
@@ -69,11 +70,13 @@ def _step_dict(step: Step) -> dict[str, Any]:
 
 
 def _step(data: dict[str, Any]) -> Step:
+    action, kind = Action(data["action"]), Kind.known(data["kind"])
     return Step(
-        id=data["id"], action=Action(data["action"]), kind=Kind(data["kind"]), name=data["name"],
+        id=data["id"], action=action, kind=kind, name=data["name"],
         member=data["member"], depends_on=tuple(data["depends_on"]),
         before=_decode(data["before"]), after=_decode(data["after"]), reason=data["reason"],
-        blocked=data["blocked"], etag=data["etag"], payload=_decode(data["payload"]),
+        blocked=data["blocked"], etag=data["etag"],
+        payload=payload_type(kind, action)(**_decode(data["payload"])),
     )
 
 
@@ -125,7 +128,7 @@ def load_plan(path: str | os.PathLike) -> SavedPlan:
             backend=document["backend"],
             server_version=document["server_version"],
             steps=tuple(_step(s) for s in document["steps"]),
-            unmanaged=tuple(Unmanaged(Kind(u["kind"]), u["name"], u["note"])
+            unmanaged=tuple(Unmanaged(Kind.known(u["kind"]), u["name"], u["note"])
                             for u in document["unmanaged"]),
             diagnostics=tuple(document["diagnostics"]),
             observed_digest=document["observed_digest"],

@@ -27,6 +27,7 @@ from lxdplan.loader import load
 from lxdplan.plan import Action, Kind, Step
 from lxdplan.providers.actions import members as member_actions
 from lxdplan.providers.actions import perform
+from lxdplan.kinds import payload_type
 from lxdplan.providers import pins
 from lxdplan.providers.certs import ensure_client_cert
 from lxdplan.providers.client import Client, path_of
@@ -39,8 +40,13 @@ K = Kind
 
 def step(action: Action, kind: Kind, name: str, member: str | None = None, /, etag=None,
          **payload) -> Step:
+    """A step as the planner makes it: its payload typed (a pool's ``driver`` is the payload's
+    ``type``, as a network's)."""
     sid = "/".join(x for x in (kind.value, name, action.value, member or "") if x)
-    return Step(sid, action, kind, name, member=member, etag=etag, payload=payload)
+    if "driver" in payload:
+        payload["type"] = payload.pop("driver")
+    return Step(sid, action, kind, name, member=member, etag=etag,
+                payload=payload_type(kind, action)(**payload))
 
 
 def twice(s: Session, st: Step) -> None:
@@ -92,26 +98,92 @@ def cluster(request, tmp_path_factory):
             os.environ["LXDPLAN_CONFIG_DIR"] = old
 
 
+def _objects_for_joins(s: Session) -> list[Step]:
+    """The pool and network the joiners must bring member_config for, made before the joins."""
+    made = []
+    for kind, type_, config in (
+        (K.STORAGE_POOL, "dir", {}),
+        (K.NETWORK, "bridge", {"ipv4.address": "10.250.7.1/24", "ipv4.nat": "false",
+                               "ipv6.address": "none"}),
+    ):
+        name = "epool" if kind == K.STORAGE_POOL else "ebr0"
+        made += [step(A.DEFINE, kind, name, "node1", type=type_, config={}),
+                 step(A.INSTANTIATE, kind, name, type=type_, description="",
+                      config={**config, keys.OWNER_KEY: "true"}, retry=False)]
+    return made
+
+
+def _bootstrap(cluster) -> Step:
+    address = cluster.member["node1"].address
+    return step(A.BOOTSTRAP, K.MEMBER, "node1", "node1", server_name="node1", address=address,
+                config={"core.https_address": address})
+
+
+def _join(cluster, name: str) -> Step:
+    """``name``'s join, its pool source an empty directory of the test's own."""
+    source = cluster.workdir / f"epool-{name}"
+    source.mkdir(exist_ok=True)
+    member_config = [{"entity": "storage-pool", "name": "epool", "key": "source",
+                      "value": str(source)}]
+    address = cluster.member[name].address
+    return step(A.JOIN, K.MEMBER, name, name, server_name=name, address=address,
+                config={"core.https_address": address}, member_config=member_config)
+
+
+@pytest.fixture
+def formed(cluster):
+    """The cluster of three that test_bootstrap_then_joins_with_a_leftover_token forms, formed
+    here when that test did not run (``-k``). Every action is level-based: when the cluster is
+    already formed, these steps find it so and change nothing."""
+    for st in [_bootstrap(cluster), *_objects_for_joins(cluster.session),
+               _join(cluster, "node2"), _join(cluster, "node3")]:
+        perform(cluster.session, st)
+    return cluster
+
+
+def _data_sources(cluster) -> dict[str, Path]:
+    sources = {n: cluster.workdir / f"data-{n}" for n in ("node1", "node2", "node3")}
+    for path in sources.values():
+        path.mkdir(exist_ok=True)
+    return sources
+
+
+def _data_steps(cluster) -> tuple[list[Step], list[Step]]:
+    """Pool ``data`` and network ``ebr1``: the defines on every member, then the instantiates."""
+    defines = [step(A.DEFINE, K.STORAGE_POOL, "data", n, driver="dir", config={"source": str(p)})
+               for n, p in _data_sources(cluster).items()]
+    defines += [step(A.DEFINE, K.NETWORK, "ebr1", n, type="bridge", config={})
+                for n in ("node1", "node2", "node3")]
+    instantiates = [
+        step(A.INSTANTIATE, K.STORAGE_POOL, "data", driver="dir", description="data",
+             config={"user.e": "1", keys.OWNER_KEY: "true"}, retry=False),
+        step(A.INSTANTIATE, K.NETWORK, "ebr1", type="bridge", description="",
+             config={"ipv4.address": "none", "ipv6.address": "none", "user.e": "1",
+                     keys.OWNER_KEY: "true"}, retry=False),
+    ]
+    return defines, instantiates
+
+
+@pytest.fixture
+def with_data(formed):
+    """The formed cluster with pool ``data`` and network ``ebr1`` as
+    test_define_on_each_member_concurrently_then_instantiate makes them (level-based again)."""
+    defines, instantiates = _data_steps(formed)
+    for st in defines + instantiates:
+        perform(formed.session, st)
+    return formed
+
+
 def test_bootstrap_then_joins_with_a_leftover_token(cluster):
     s, m = cluster.session, cluster.member
-    boot = step(A.BOOTSTRAP, K.MEMBER, "node1", "node1", server_name="node1",
-                address=m["node1"].address, config={"core.https_address": m["node1"].address})
-    twice(s, boot)
+    twice(s, _bootstrap(cluster))
     env = cluster.get("/1.0")["environment"]
     assert env["server_clustered"] and env["server_name"] == "node1"
     pinned = (Path(os.environ["LXDPLAN_CONFIG_DIR"]) / "known.json").read_text()
     assert m["node2"].address in pinned  # the cluster certificate, for every declared address
 
-    # The pool and network the joiners must bring member_config for, made before the joins.
-    for kind, type_field, type_, config in (
-        (K.STORAGE_POOL, "driver", "dir", {}),
-        (K.NETWORK, "type", "bridge", {"ipv4.address": "10.250.7.1/24", "ipv4.nat": "false",
-                                       "ipv6.address": "none"}),
-    ):
-        name = "epool" if kind == K.STORAGE_POOL else "ebr0"
-        twice(s, step(A.DEFINE, kind, name, "node1", **{type_field: type_}, config={}))
-        twice(s, step(A.INSTANTIATE, kind, name, **{type_field: type_}, description="",
-                      config={**config, keys.OWNER_KEY: "true"}, retry=False))
+    for made in _objects_for_joins(s):
+        twice(s, made)
 
     # An apply killed after minting a token for node3 left it behind: the join revokes it.
     cluster.unix["node1"].post("/1.0/cluster/members", {"server_name": "node3"}, wait=False)
@@ -124,14 +196,8 @@ def test_bootstrap_then_joins_with_a_leftover_token(cluster):
                         address=m["node2"].address, config={}, member_config=bad))
     assert "eyJ" not in str(err.value)  # base64 of '{"', how every join token starts
     assert not cluster.unix["node2"].get("/1.0").metadata["environment"]["server_clustered"]
-    sources = {}
     for name in ("node2", "node3"):
-        sources[name] = cluster.workdir / f"epool-{name}"
-        sources[name].mkdir()
-        member_config = [{"entity": "storage-pool", "name": "epool", "key": "source",
-                          "value": str(sources[name])}]
-        twice(s, step(A.JOIN, K.MEMBER, name, name, server_name=name, address=m[name].address,
-                      config={"core.https_address": m[name].address}, member_config=member_config))
+        twice(s, _join(cluster, name))
     live = {x["server_name"]: x["status"] for x in cluster.get("/1.0/cluster/members", recursion=1)}
     assert live == {"node1": "Online", "node2": "Online", "node3": "Online"}
     running = cluster.get("/1.0/operations", recursion=1).get("running") or []
@@ -139,9 +205,9 @@ def test_bootstrap_then_joins_with_a_leftover_token(cluster):
     for name in ("epool", "ebr0"):
         coll = "storage-pools" if name == "epool" else "networks"
         assert sorted(cluster.get(path_of(coll, name))["locations"]) == ["node1", "node2", "node3"]
-    for name, source in sources.items():
+    for name in ("node2", "node3"):
         assert cluster.get(path_of("storage-pools", "epool"), target=name)["config"]["source"] \
-            == str(source)
+            == str(cluster.workdir / f"epool-{name}")
 
 
 def _https_file(lab: labapi.Lab, path: Path) -> str:
@@ -180,23 +246,16 @@ def test_bootstrap_and_join_over_pinned_https(backend, make_lab, tmp_path, monke
     assert pins.lookup(node2.endpoint)["fingerprint"] == cluster_fp
 
 
-def test_define_on_each_member_concurrently_then_instantiate(cluster):
-    s = cluster.session
-    sources = {n: cluster.workdir / f"data-{n}" for n in ("node1", "node2", "node3")}
-    for path in sources.values():
-        path.mkdir()
-    defines = [step(A.DEFINE, K.STORAGE_POOL, "data", n, driver="dir", config={"source": str(p)})
-               for n, p in sources.items()]
-    defines += [step(A.DEFINE, K.NETWORK, "ebr1", n, type="bridge", config={}) for n in sources]
+def test_define_on_each_member_concurrently_then_instantiate(formed):
+    cluster, s = formed, formed.session
+    sources = _data_sources(cluster)
+    defines, instantiates = _data_steps(cluster)
     with ThreadPoolExecutor(6) as pool:
         assert list(pool.map(lambda st: perform(s, st), defines)) == [True] * 6
     assert cluster.get(path_of("storage-pools", "data"))["status"] == "Pending"
     assert [perform(s, st) for st in defines] == [False] * 6
-    twice(s, step(A.INSTANTIATE, K.STORAGE_POOL, "data", driver="dir", description="data",
-                  config={"user.e": "1", keys.OWNER_KEY: "true"}, retry=False))
-    twice(s, step(A.INSTANTIATE, K.NETWORK, "ebr1", type="bridge", description="",
-                  config={"ipv4.address": "none", "ipv6.address": "none", "user.e": "1",
-                          keys.OWNER_KEY: "true"}, retry=False))
+    for st in instantiates:
+        twice(s, st)
     pool = cluster.get(path_of("storage-pools", "data"))
     assert pool["status"] == "Created" and pool["config"][keys.OWNER_KEY] == "true"
     for n, p in sources.items():
@@ -204,7 +263,8 @@ def test_define_on_each_member_concurrently_then_instantiate(cluster):
     assert cluster.get(path_of("networks", "ebr1"))["status"] == "Created"
 
 
-def test_errored_pool_is_retried_without_cluster_wide_config(cluster):
+def test_errored_pool_is_retried_without_cluster_wide_config(formed):
+    cluster = formed
     s = cluster.session
     missing = cluster.workdir / "later"  # does not exist yet on node3's side
     for n in ("node1", "node2", "node3"):
@@ -226,7 +286,8 @@ def test_errored_pool_is_retried_without_cluster_wide_config(cluster):
     assert "bad" not in [p["name"] for p in cluster.get("/1.0/storage-pools", recursion=1)]
 
 
-def test_errored_network_is_retried_without_cluster_wide_config(cluster):
+def test_errored_network_is_retried_without_cluster_wide_config(formed):
+    cluster = formed
     s = cluster.session
     ns = cluster.member["node3"].namespace
     netns = ["ip", "netns", "exec", ns, "ip", "link"]
@@ -247,7 +308,8 @@ def test_errored_network_is_retried_without_cluster_wide_config(cluster):
     twice(s, step(A.DELETE, K.NETWORK, "ebad"))
 
 
-def test_pool_and_network_updates_keep_the_other_side(cluster):
+def test_pool_and_network_updates_keep_the_other_side(with_data):
+    cluster = with_data
     s = cluster.session
     twice(s, step(A.UPDATE, K.STORAGE_POOL, "data", driver="dir", description="data 2",
                   config={"user.e": "3", keys.OWNER_KEY: "true"}))
@@ -276,7 +338,8 @@ def test_pool_and_network_updates_keep_the_other_side(cluster):
         perform(s, stale)
 
 
-def test_server_config_patch_and_unset(cluster, monkeypatch):
+def test_server_config_patch_and_unset(formed, monkeypatch):
+    cluster = formed
     s = cluster.session
     monkeypatch.setenv("E_SECRET_VALUE", "s3cret")
     etag = cluster.unix["node1"].get("/1.0").etag
@@ -300,7 +363,8 @@ def test_server_config_patch_and_unset(cluster, monkeypatch):
     twice(s, step(A.UPDATE, K.SERVER, "config", "node2", config={"core.metrics_address": None}))
 
 
-def test_profile_project_volume_lifecycle(cluster):
+def test_profile_project_volume_lifecycle(with_data):
+    cluster = with_data
     s = cluster.session
     twice(s, step(A.CREATE, K.PROJECT, "eproj", name="eproj", description="p",
                   config={"features.profiles": "true", keys.OWNER_KEY: "true"}))
@@ -333,7 +397,8 @@ def test_profile_project_volume_lifecycle(cluster):
     assert "eproj" not in [p["name"] for p in cluster.get("/1.0/projects", recursion=1)]
 
 
-def test_cluster_group_and_member_attributes(cluster):
+def test_cluster_group_and_member_attributes(formed):
+    cluster = formed
     s = cluster.session
     owner = keys.CLUSTER_GROUPS_OWNER_KEY
     twice(s, step(A.CREATE, K.CLUSTER_GROUP, "egpu", name="egpu", description="g", owner_key=owner))
@@ -352,7 +417,8 @@ def test_cluster_group_and_member_attributes(cluster):
     assert owner not in cluster.get("/1.0")["config"]
 
 
-def test_evacuate_and_restore(cluster):
+def test_evacuate_and_restore(formed):
+    cluster = formed
     s = cluster.session
     twice(s, step(A.EVACUATE, K.MEMBER, "node3", "node3", action="evacuate"))
     assert cluster.get(path_of("cluster", "members", "node3"))["status"] == "Evacuated"
@@ -360,7 +426,8 @@ def test_evacuate_and_restore(cluster):
     assert cluster.get(path_of("cluster", "members", "node3"))["status"] == "Online"
 
 
-def test_force_remove_offline_member_then_graceful_remove(cluster):
+def test_force_remove_offline_member_then_graceful_remove(formed):
+    cluster = formed
     s = cluster.session
     with pytest.raises(LxdplanError, match="removes only offline members"):
         perform(s, step(A.FORCE_REMOVE, K.MEMBER, "node3", "node3", force=True))

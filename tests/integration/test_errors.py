@@ -4,9 +4,11 @@ Each ends in one clear sentence naming the member (or the file), exit 1 and no t
 failed step names the step, the member, the server's own message and what completed, and
 the next apply finishes the job. Secrets never reach any output or saved plan.
 
-One 2-member lab per backend (module scope) carries the scenarios in file order: an unreachable
-member before the cluster exists, a failing join, an Errored pool, secrets, saved-plan mistakes,
-pins and trust tokens over HTTPS, and last a member whose daemon dies in the formed cluster.
+One 2-member lab per backend (module scope) carries the scenarios: an unreachable member before
+the cluster exists, a failing join, an Errored pool, secrets, saved-plan mistakes, pins and trust
+tokens over HTTPS, and last a member whose daemon dies in the formed cluster. Each runs alone
+too (``-k``): the first two need a member not yet joined and come first in the file; the others
+take ``joined``, which applies the current document (a no-op when the tests before did).
 """
 
 from __future__ import annotations
@@ -95,6 +97,13 @@ def errs(request, tmp_path_factory):
         labapi.down(lab.name, root=lab_root(), missing_ok=True)
 
 
+@pytest.fixture
+def joined(errs):
+    """Both members in one cluster as the current document declares them."""
+    apply_ok(errs.write(errs.doc))
+    return errs
+
+
 def test_unreachable_member_before_the_cluster_exists(errs):
     # What a killed daemon leaves: a socket file nobody listens on.
     stale = errs.workdir / "node2-dead.socket"
@@ -149,7 +158,8 @@ def test_failing_join_names_step_member_and_message_then_resumes(errs):
     assert_converged(errs.path)
 
 
-def test_errored_pool_names_the_member_and_is_retried(errs):
+def test_errored_pool_names_the_member_and_is_retried(joined):
+    errs = joined
     doc = copy.deepcopy(errs.doc)
     (errs.workdir / "e1").mkdir()
     broken = errs.bad_source("e2")
@@ -176,7 +186,8 @@ def test_errored_pool_names_the_member_and_is_retried(errs):
     assert_converged(errs.path)
 
 
-def test_secrets_unset_stop_early_and_set_never_show(errs):
+def test_secrets_unset_stop_early_and_set_never_show(joined):
+    errs = joined
     doc = copy.deepcopy(errs.doc)
     doc["cluster"]["config"]["user.h.secret"] = {"env": "H_SECRET"}
     if errs.lab.backend == "lxd":
@@ -207,7 +218,8 @@ def test_secrets_unset_stop_early_and_set_never_show(errs):
     assert again.returncode == 0 and SECRET not in again.stdout + again.stderr
 
 
-def test_apply_arguments_that_do_not_fit(errs):
+def test_apply_arguments_that_do_not_fit(joined):
+    errs = joined
     missing = str(errs.workdir / "nope.yaml")
     assert one_error(cli("apply", "-f", missing, "--auto-approve")) == (
         f"{missing}: no such file; create it or pass -f FILE")
@@ -229,7 +241,8 @@ def test_apply_arguments_that_do_not_fit(errs):
     assert relative.returncode == 0, relative.stderr
 
 
-def test_wrong_or_missing_pin_over_https_is_one_sentence(errs):
+def test_wrong_or_missing_pin_over_https_is_one_sentence(joined):
+    errs = joined
     node1, node2 = errs.lab.members
     members = [{"name": m.name, "address": m.address, "endpoint": f"https://{m.address}"}
                for m in errs.lab.members]
@@ -250,7 +263,8 @@ def test_wrong_or_missing_pin_over_https_is_one_sentence(errs):
         f"`lxdplan auth trust -f {path}`")
 
 
-def test_used_or_missing_trust_token_is_one_sentence(errs):
+def test_used_or_missing_trust_token_is_one_sentence(joined):
+    errs = joined
     node1 = errs.lab.members[0]
     token = trust_token(unix(node1.socket, "node1"), "lxdplan-h")
     member = {"name": "node1", "address": node1.address, "endpoint": f"https://{node1.address}",
@@ -275,7 +289,8 @@ def test_used_or_missing_trust_token_is_one_sentence(errs):
     assert one_error(unset) == "member node1: the secret from environment variable H_TOKEN is not set"
 
 
-def test_member_whose_daemon_dies_in_the_cluster(errs):
+def test_member_whose_daemon_dies_in_the_cluster(joined):
+    errs = joined
     victim = errs.lab.members[1]
     os.kill(victim.pid, signal.SIGKILL)
     host.wait_gone([victim.pid], 30)

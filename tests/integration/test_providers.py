@@ -279,7 +279,7 @@ def test_plan_detail_reads_only_what_the_planner_compares(make_lab, backend):
         (Action.INSTANTIATE, Kind.STORAGE_POOL, "half", None),
     }
     retry = by[(Action.INSTANTIATE, Kind.NETWORK, "ibad", None)]
-    assert retry.payload["retry"] and retry.reason.startswith("network ibad is Errored")
+    assert retry.payload.retry and retry.reason.startswith("network ibad is Errored")
     assert not [k for k in by if k[2] in ("ibr", "iplain", "data")]  # they match the file
 
     drifted = desired("iext1")

@@ -11,7 +11,7 @@ import pytest
 from lxdplan.desired import Secret
 from lxdplan.errors import PreconditionFailed
 from lxdplan.plan import Action, Kind, Step
-from lxdplan.providers.actions import HANDLERS, perform
+from lxdplan.providers.actions import handlers, perform
 from lxdplan.providers.actions.common import owned, precondition, reveal, same_config
 from lxdplan.providers.actions.members import encode_join_token
 
@@ -70,6 +70,6 @@ def test_every_planned_action_has_a_handler_and_others_are_refused():
                                         Action.DELETE)}
     for kind in (Kind.PROFILE, Kind.PROJECT, Kind.CLUSTER_GROUP, Kind.STORAGE_VOLUME):
         planned |= {(kind, a) for a in (Action.CREATE, Action.UPDATE, Action.DELETE)}
-    assert planned <= set(HANDLERS)
+    assert planned <= set(handlers())
     with pytest.raises(Exception, match="cannot define a profile"):
         perform(None, Step("p", Action.DEFINE, Kind.PROFILE, "web"))

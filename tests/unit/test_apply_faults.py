@@ -12,6 +12,8 @@ import pytest
 from lxdplan.desired import Desired, Member
 from lxdplan.executor import ApplyFailed, Outcome, execute
 from lxdplan.plan import Action, Kind, Step
+from lxdplan.kinds import profile, project
+from lxdplan.payloads import Join, MemberUpdate, ServerUpdate
 from lxdplan.providers.actions import performer
 from lxdplan.providers.client import Client
 from lxdplan.providers.session import Session
@@ -40,8 +42,7 @@ def session(tmp_path):
 
 def profile_update(etag: str = '"e0"') -> Step:
     return Step("profile/default/web/update", Action.UPDATE, Kind.PROFILE, "web", etag=etag,
-                payload={"name": "web", "description": "web", "config": {"limits.cpu": "2"},
-                         "devices": {}})
+                payload=profile.Write("web", description="web", config={"limits.cpu": "2"}))
 
 
 def test_a_412_stops_the_apply_with_one_sentence(session):
@@ -51,7 +52,7 @@ def test_a_412_stops_the_apply_with_one_sentence(session):
     fake.script[("PUT", "/1.0/profiles/web")] = [
         (412, {"type": "error", "error": "ETag doesn't match", "error_code": 412})]
     earlier = Step("project/staging/create", Action.CREATE, Kind.PROJECT, "staging",
-                   payload={"name": "staging"})
+                   payload=project.Create("staging"))
     fake.script[("GET", "/1.0/projects/staging")] = [
         sync({"name": "staging", "config": {}, "description": ""})]
     with pytest.raises(ApplyFailed) as info:
@@ -94,12 +95,12 @@ def test_after_a_failure_independent_steps_are_sent_dependents_not_and_all_failu
     fake.script[("GET", "/1.0/profiles/db")] = [error("not found", 404)]
     fake.script[("POST", "/1.0/profiles")] = [sync({})]
     failing_project = Step("project/staging/create", Action.CREATE, Kind.PROJECT, "staging",
-                           payload={"name": "staging", "config": {}})
+                           payload=project.Create("staging"))
     uses_project = Step("profile/staging/app/create", Action.CREATE, Kind.PROFILE, "staging/app",
                         depends_on=(failing_project.id,),
-                        payload={"name": "app", "project": "staging", "config": {}})
+                        payload=profile.Write("app", "staging"))
     sibling = Step("profile/db/create", Action.CREATE, Kind.PROFILE, "db",
-                   payload={"name": "db", "config": {}, "devices": {}})
+                   payload=profile.Write("db"))
     with pytest.raises(ApplyFailed) as info:
         execute([profile_update(), failing_project, uses_project, sibling], performer(session))
     assert fake.count("POST", "/1.0/profiles") == 1  # the sibling was created after two failures
@@ -128,10 +129,11 @@ def test_unset_secrets_stop_the_apply_before_any_step(monkeypatch):
     monkeypatch.setenv("H_SET", "v")
     steps = (
         Step("server/update", Action.UPDATE, Kind.SERVER, "config",
-             payload={"config": {"core.trust_password": Secret("env", "H_NOPE"),
-                                 "user.ok": Secret("env", "H_SET")}}),
+             payload=ServerUpdate({"core.trust_password": Secret("env", "H_NOPE"),
+                                   "user.ok": Secret("env", "H_SET")})),
         Step("member/node2/join", Action.JOIN, Kind.MEMBER, "node2", blocked="node2 is offline",
-             payload={"member_config": [{"value": Secret("env", "H_BLOCKED")}]}),
+             payload=Join("node2", "10.9.0.2:8443", "https://10.9.0.2:8443",
+                          member_config=[{"value": Secret("env", "H_BLOCKED")}])),
     )
     with pytest.raises(LxdplanError) as info:
         check_secrets(Plan("lxd", "5.0.2", steps=steps))
@@ -145,8 +147,7 @@ def member_update(before: dict) -> Step:
     return Step("member/node2/update", Action.UPDATE, Kind.MEMBER, "node2", member="node2",
                 etag='"e0"', before=before,
                 after={"description": "new", "failure_domain": "rack2"},
-                payload={"description": "new", "failure_domain": "rack2", "groups": ["default"],
-                         "roles": ["database-standby"], "config": {}})
+                payload=MemberUpdate("new", "rack2", ["default"], ["database-standby"], {}))
 
 
 def node2(**fields) -> tuple:

@@ -8,17 +8,17 @@ from pathlib import Path
 import pytest
 import yaml
 
+import cases
 from lxdplan.exporter import export_document
 from lxdplan.loader import load_text
 from lxdplan.planner import plan
 from lxdplan.state.observed import Observed
 
-CASES = Path(__file__).parent.parent / "cases"
 
 
 @pytest.mark.parametrize("case", ["no_change", "drift", "unmanaged"])
 def test_export_round_trip_plans_no_steps(case):
-    observed = Observed.from_dict(json.loads((CASES / case / "observed.json").read_text()))
+    observed = cases.observed(case)
     text = yaml.safe_dump(export_document(observed), sort_keys=False)
     desired, _warnings = load_text(text, f"{case}-export.yaml")
     result = plan(desired, observed)
@@ -27,7 +27,7 @@ def test_export_round_trip_plans_no_steps(case):
 
 
 def test_export_puts_member_specific_keys_under_members_and_drops_lxdplan_keys():
-    observed = Observed.from_dict(json.loads((CASES / "no_change" / "observed.json").read_text()))
+    observed = cases.observed("no_change")
     doc = export_document(observed)
     for pool in doc.get("storage_pools", []):
         assert "source" not in pool.get("config", {})

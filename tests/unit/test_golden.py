@@ -1,9 +1,11 @@
-"""Golden plans: ``tests/cases/<name>/`` holds desired.yaml, observed.json (``Observed.to_dict``
-form; fields left out take their defaults) and the expected ``plan.txt`` and ``plan.json`` — or
-``error.txt`` when the planner must refuse. An optional ``args.json`` gives ``force_remove``.
+"""Golden plans: ``tests/cases/<name>/`` holds desired.yaml (its first comment says what the case
+shows), observed.json (a patch on the shared observed state: ``cases.py``) and the expected
+``plan.txt`` and ``plan.json`` — or ``error.txt`` when the planner must refuse. An optional
+``args.json`` gives ``force_remove``.
 
-Regenerate with ``LXDPLAN_UPDATE_GOLDEN=1 python3 -m pytest tests/unit/test_golden.py``, then read
-every changed line before keeping it.
+Regenerate with ``LXDPLAN_UPDATE_GOLDEN=1 pytest tests/unit/test_golden.py``: a file that differs
+is rewritten and its test skipped (nothing was compared), so read every changed line with
+``git diff tests/cases`` before keeping it; a run without the variable compares again.
 """
 
 from __future__ import annotations
@@ -15,41 +17,57 @@ from pathlib import Path
 import jsonschema
 import pytest
 
+import cases
 from lxdplan.errors import PlanError
-from lxdplan.loader import load_text
 from lxdplan.planner import plan
 from lxdplan.render import render_json, render_text
-from lxdplan.state.observed import Observed
 
-CASES = Path(__file__).resolve().parent.parent / "cases"
 SCHEMA = json.loads(
     (Path(__file__).resolve().parents[2] / "lxdplan/schema/plan.schema.json").read_text()
 )
 UPDATE = os.environ.get("LXDPLAN_UPDATE_GOLDEN") == "1"
 
 
-def _check(path: Path, actual: str) -> None:
-    if UPDATE:
+def _check(path: Path, actual: str, rewritten: list[str]) -> None:
+    """Compare ``actual`` with the golden file as it was before this run (never with itself)."""
+    expected = path.read_text(encoding="utf-8") if path.exists() else None
+    if UPDATE and actual != expected:
         path.write_text(actual, encoding="utf-8")
-    assert path.exists(), f"{path} is missing; run with LXDPLAN_UPDATE_GOLDEN=1"
-    assert actual == path.read_text(encoding="utf-8")
+        rewritten.append(path.name)
+        return
+    assert expected is not None, f"{path} is missing; run with LXDPLAN_UPDATE_GOLDEN=1"
+    assert actual == expected
 
 
-@pytest.mark.parametrize("case", sorted(p.name for p in CASES.iterdir() if p.is_dir()))
+def _first_comment(text: str) -> str:
+    first = text.lstrip().splitlines()[0] if text.strip() else ""
+    return first.lstrip("# ").strip() if first.startswith("#") else ""
+
+
+@pytest.mark.parametrize("case", cases.names())
 def test_golden(case: str) -> None:
-    folder = CASES / case
-    desired, _warnings = load_text((folder / "desired.yaml").read_text(), "desired.yaml")
-    observed = Observed.from_dict(json.loads((folder / "observed.json").read_text()))
+    folder = cases.CASES / case
+    assert _first_comment((folder / "desired.yaml").read_text()), (
+        f"{folder / 'desired.yaml'} must start with a comment saying what the case shows")
+    desired, observed = cases.desired(case), cases.observed(case)
     args = json.loads((folder / "args.json").read_text()) if (folder / "args.json").exists() else {}
+    rewritten: list[str] = []
     if (folder / "error.txt").exists():
         with pytest.raises(PlanError) as err:
             plan(desired, observed, **args)
-        _check(folder / "error.txt", f"{err.value}\n")
-        return
-    result = plan(desired, observed, **args)
-    _check(folder / "plan.txt", render_text(result, colour=False))
-    document = render_json(result)
-    _check(folder / "plan.json", document)
-    jsonschema.Draft202012Validator(SCHEMA).validate(json.loads(document))
-    again = plan(desired, observed, **args)
-    assert again == result, "the planner must be deterministic"
+        _check(folder / "error.txt", f"{err.value}\n", rewritten)
+    else:
+        result = plan(desired, observed, **args)
+        _check(folder / "plan.txt", render_text(result, colour=False), rewritten)
+        document = render_json(result)
+        _check(folder / "plan.json", document, rewritten)
+        jsonschema.Draft202012Validator(SCHEMA).validate(json.loads(document))
+        assert plan(desired, observed, **args) == result, "the planner must be deterministic"
+    if rewritten:
+        pytest.skip(f"rewrote {case}/{', '.join(rewritten)}: read the diff before keeping it")
+
+
+def test_merge_patch_overlays_the_shared_observed_state():
+    base = {"a": {"b": 1, "c": 2}, "d": [1, 2], "e": "x"}
+    assert cases.merge(base, {"a": {"c": None, "f": 3}, "d": [3], "e": None}) == {
+        "a": {"b": 1, "f": 3}, "d": [3]}

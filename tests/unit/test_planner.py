@@ -11,13 +11,14 @@ from lxdplan.desired import (
     ClusterGroup, Profile, Project, Secret, StorageVolume,
 )
 from lxdplan.errors import PlanError
+from lxdplan.payloads import MemberState, Remove
 from lxdplan.plan import Action, Kind
 from lxdplan.planner import plan
 from lxdplan.planner.order import StepList
 from lxdplan.state.observed import (
     ObservedGroup, ObservedProfile, ObservedProject, ObservedVolume, Standalone,
 )
-from tests.unit.plan_helpers import (
+from plan_helpers import (
     by_id, cluster, desired, fresh, live_members, live_net, live_pool, members, net, pool,
 )
 
@@ -32,13 +33,13 @@ def test_secret_matches_when_the_key_is_set_and_is_planned_only_when_absent():
     want = desired(config={"core.trust_password": Secret("env", "PW")})
     assert plan(want, cluster(config={"core.trust_password": "true"})).steps == ()
     step = by_id(plan(want, cluster()))["server/config/update"]
-    assert step.payload["config"] == {"core.trust_password": Secret("env", "PW")}
+    assert step.payload.config == {"core.trust_password": Secret("env", "PW")}
 
 
 def test_null_unsets_a_server_key_and_undeclared_keys_are_left():
     observed = cluster(config={"core.proxy_http": "http://p", "images.x": "1"}, config_etag="E")
     step = by_id(plan(desired(config={"core.proxy_http": None}), observed))["server/config/update"]
-    assert step.payload["config"] == {"core.proxy_http": None}
+    assert step.payload.config == {"core.proxy_http": None}
     assert step.etag == "E" and step.before == {"config": {"core.proxy_http": "http://p"}}
 
 
@@ -47,7 +48,7 @@ def test_member_local_config_is_updated_per_member_with_its_etag():
     observed = cluster(members=live_members("n1", "n2", "n3", n2={"local_etag": "L2"}))
     step = by_id(plan(want, observed))["server/config/update/n2"]
     assert step.member == "n2" and step.etag == "L2"
-    assert step.payload["config"] == {"core.metrics_address": ":9"}
+    assert step.payload.config == {"core.metrics_address": ":9"}
 
 
 def test_fresh_cluster_bootstraps_then_sets_cluster_keys_then_joins_in_turn():
@@ -55,24 +56,24 @@ def test_fresh_cluster_bootstraps_then_sets_cluster_keys_then_joins_in_turn():
                    storage_pools=(pool(members={"n2": {"source": "/srv/b"}}),))
     steps = by_id(plan(want, fresh()))
     boot = steps["member/n1/bootstrap"]
-    assert boot.payload["config"] == {"core.https_address": "10.9.0.1:8443", "images.x": "1"}
+    assert boot.payload.config == {"core.https_address": "10.9.0.1:8443", "images.x": "1"}
     assert steps["server/config/update"].depends_on == ("member/n1/bootstrap",)
-    assert steps["server/config/update"].payload["config"] == {"cluster.offline_threshold": "30"}
+    assert steps["server/config/update"].payload.config == {"cluster.offline_threshold": "30"}
     assert "storage_pool/data/define/n2" not in steps  # n2 brings its keys in the join
     join2, join3 = steps["member/n2/join"], steps["member/n3/join"]
     assert "storage_pool/data/instantiate" in join2.depends_on
     assert join3.depends_on == join2.depends_on  # a failed join does not hold the next one
     order = [s for s in steps]
     assert order.index("member/n2/join") < order.index("member/n3/join")  # still in file order
-    assert join2.payload["member_config"] == [
+    assert join2.payload.member_config == [
         {"entity": "storage-pool", "name": "data", "key": "source", "value": "/srv/b"}]
-    assert join2.payload["token_field"] == "cluster_password"
+    assert join2.payload.token_field == "cluster_password"
 
 
-def test_join_token_field_follows_the_joining_servers_extensions():
+def test_join_token_field_is_the_one_observed_on_the_joining_server():
     observed = cluster(("n1", "n2"), standalone={"n3": Standalone(
-        name="n3", reachable=True, api_extensions=(keys.JOIN_TOKEN_EXTENSION,))})
-    assert by_id(plan(desired(), observed))["member/n3/join"].payload["token_field"] == "cluster_token"
+        name="n3", reachable=True, join_token_field="cluster_token")})
+    assert by_id(plan(desired(), observed))["member/n3/join"].payload.token_field == "cluster_token"
 
 
 def test_unreachable_bootstrap_member_blocks_bootstrap_and_everything_after_it():
@@ -92,8 +93,8 @@ def test_new_pool_is_defined_on_every_member_then_instantiated_with_the_owner_ma
     assert ids == ["storage_pool/data/define/n1", "storage_pool/data/define/n2",
                    "storage_pool/data/define/n3", "storage_pool/data/instantiate"]
     inst = result.steps[-1]
-    assert inst.payload["config"] == {"volume.size": "1GiB", keys.OWNER_KEY: "true"}
-    assert result.steps[0].payload["config"] == {"source": "/a"}
+    assert inst.payload.config == {"volume.size": "1GiB", keys.OWNER_KEY: "true"}
+    assert result.steps[0].payload.config == {"source": "/a"}
 
 
 def test_pending_pool_defines_only_the_missing_members():
@@ -109,7 +110,7 @@ def test_errored_network_is_retried_without_cluster_wide_config():
                     member_status={"n1": "Created", "n2": "Errored", "n3": "Created"})
     step = by_id(plan(desired(networks=(net(),)), cluster(networks={"br0": live})))[
         "network/br0/instantiate"]
-    assert step.payload["retry"] is True and step.payload["config"] == {}
+    assert step.payload.retry is True and step.payload.config == {}
     assert "without cluster-wide config" in step.reason and "n2" in step.reason
 
 
@@ -121,7 +122,7 @@ def test_bridge_keys_lxd_generates_are_not_removed_but_declared_ones_are_enforce
     step = by_id(result)["network/br0/update"]
     assert step.before == {"config": {"ipv4.nat": "true", "dns.domain": "x"}}
     assert step.after == {"config": {"ipv4.nat": "false"}}
-    assert step.payload["config"]["ipv4.address"] == "10.1.1.1/24"  # kept in the PUT
+    assert step.payload.config["ipv4.address"] == "10.1.1.1/24"  # kept in the PUT
 
 
 def test_member_specific_keys_compare_only_declared_ones_and_source_is_immutable():
@@ -138,7 +139,7 @@ def test_member_specific_update_targets_the_member():
     want = desired(storage_pools=(pool(members={"n2": {"size": "5GiB"}}),))
     step = by_id(plan(want, cluster(storage_pools={"data": live})))["storage_pool/data/update/n2"]
     assert step.member == "n2"
-    assert step.payload["config"] == {"source": "/srv/data-n2", "size": "5GiB"}
+    assert step.payload.config == {"source": "/srv/data-n2", "size": "5GiB"}
 
 
 def test_network_type_change_is_refused():
@@ -198,9 +199,9 @@ def test_removal_graceful_force_and_blocked():
     observed = cluster(("n1", "n2", "n3", "n4", "n5"), members=live_members(
         "n1", "n2", "n3", "n4", "n5", status={"n4": "Offline", "n5": "Offline"}))
     steps = by_id(plan(desired(("n1", "n2")), observed, force_remove=["n4"]))
-    assert steps["member/n3/remove"].payload == {"force": False}
+    assert steps["member/n3/remove"].payload == Remove(force=False)
     assert steps["member/n3/remove"].blocked is None
-    assert steps["member/n4/force-remove"].payload == {"force": True}
+    assert steps["member/n4/force-remove"].payload == Remove(force=True)
     assert steps["member/n5/remove"].blocked == (
         "n5 is offline; add it to force_remove to remove it with force")
 
@@ -209,9 +210,9 @@ def test_an_evacuated_member_force_remove_lists_falls_back_to_force():
     observed = cluster(("n1", "n2", "n3", "n4"), members=live_members(
         "n1", "n2", "n3", "n4", status={"n3": "Evacuated", "n4": "Evacuated"}))
     steps = by_id(plan(desired(("n1", "n2")), observed, force_remove=["n3"]))
-    assert steps["member/n3/remove"].payload == {"force": False, "force_if_unreachable": True}
+    assert steps["member/n3/remove"].payload.force_if_unreachable is True
     assert "or with force if the cluster cannot reach it" in steps["member/n3/remove"].reason
-    assert steps["member/n4/remove"].payload == {"force": False}  # not allowed: graceful only
+    assert steps["member/n4/remove"].payload.force_if_unreachable is False  # graceful only
 
 
 def _roles(**spec) -> dict:
@@ -271,10 +272,10 @@ def test_member_update_keeps_database_roles_and_needs_the_group():
                                             n1={"roles": ("database-leader", "database")}))
     steps = by_id(plan(want, observed))
     update = steps["member/n1/update"]
-    assert update.payload["roles"] == ["database-leader", "database", "event-hub"]
-    assert update.payload["groups"] == ["gpu"]
+    assert update.payload.roles == ["database-leader", "database", "event-hub"]
+    assert update.payload.groups == ["gpu"]
     assert "cluster_group/gpu/create" in update.depends_on
-    assert steps["cluster_group/gpu/create"].payload["owner_key"] == keys.CLUSTER_GROUPS_OWNER_KEY
+    assert steps["cluster_group/gpu/create"].payload.owner_key == keys.CLUSTER_GROUPS_OWNER_KEY
 
 
 def test_managed_group_is_deleted_after_member_updates_and_default_never():
@@ -294,8 +295,8 @@ def test_evacuate_and_restore_follow_state():
     want = desired(members=members("n1", "n2", "n3", n1={"state": "evacuated"}))
     observed = cluster(members=live_members("n1", "n2", "n3", status={"n2": "Evacuated"}))
     steps = by_id(plan(want, observed))
-    assert steps["member/n1/evacuate"].payload == {"action": "evacuate"}
-    assert steps["member/n2/restore"].payload == {"action": "restore"}
+    assert steps["member/n1/evacuate"].payload == MemberState("evacuate")
+    assert steps["member/n2/restore"].payload == MemberState("restore")
 
 
 def test_project_features_set_by_lxd_are_not_removed():
@@ -314,7 +315,7 @@ def test_profile_drift_is_authoritative_and_keeps_the_owner_mark():
     assert step.before == {"config": {"limits.cpu": "2"},
                            "devices": {"old": {"type": "disk", "path": "/o", "pool": "data"}}}
     assert step.after == {"config": {"limits.memory": "1GiB"}}
-    assert step.payload["config"] == {"limits.memory": "1GiB", keys.OWNER_KEY: "true",
+    assert step.payload.config == {"limits.memory": "1GiB", keys.OWNER_KEY: "true",
                                       "volatile.a": "b"}
     assert step.etag == "P"
 
@@ -339,7 +340,7 @@ def test_volume_created_on_its_member_and_pool_defaults_are_not_removed():
     steps = by_id(plan(want, cluster(storage_pools={"data": live_pool(
         config={"volume.size": "1GiB"})})))
     create = steps["storage_volume/data/web/create/n2"]
-    assert create.member == "n2" and create.payload["config"] == {keys.OWNER_KEY: "true"}
+    assert create.member == "n2" and create.payload.config == {keys.OWNER_KEY: "true"}
     observed = cluster(storage_pools={"data": live_pool(config={"volume.size": "1GiB"})},
                        storage_volumes={"default/data/n2/web": ObservedVolume(
                            "data", "web", member="n2", config={"size": "1GiB"})})
@@ -382,4 +383,12 @@ def test_dependencies_point_backwards_and_a_cycle_is_a_readable_error():
     a = steps.add(Action.CREATE, Kind.PROJECT, "a", depends_on=["project/b/create"])
     steps.add(Action.CREATE, Kind.PROJECT, "b", depends_on=[a])
     with pytest.raises(PlanError, match="cycle: project/"):
+        steps.ordered()
+
+
+def test_a_dependency_on_a_step_the_plan_does_not_hold_is_an_error_not_dropped():
+    steps = StepList()
+    steps.add(Action.CREATE, Kind.PROJECT, "a", depends_on=["network/nosuch/instantiate"])
+    with pytest.raises(PlanError, match="project/a/create waits for network/nosuch/instantiate, "
+                                        "which the plan does not hold"):
         steps.ordered()

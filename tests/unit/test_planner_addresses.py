@@ -8,13 +8,13 @@ import pytest
 from lxdplan import addresses
 from lxdplan.errors import PlanError
 from lxdplan.planner import plan
-from tests.unit.plan_helpers import by_id, cluster, desired, fresh, live_members, members
-from tests.unit.test_loader import HEAD, assert_error, ok
+from plan_helpers import by_id, cluster, desired, fresh, live_members, members
+from test_loader import HEAD, assert_error, ok
 
 
 def _boot_config(member_overrides: dict, **standalone_kw) -> dict:
     want = desired(members=members("n1", "n2", "n3", n1=member_overrides))
-    return by_id(plan(want, fresh(**standalone_kw)))["member/n1/bootstrap"].payload["config"]
+    return by_id(plan(want, fresh(**standalone_kw)))["member/n1/bootstrap"].payload.config
 
 
 def test_bootstrap_sets_the_cluster_address_when_the_rest_address_differs():
@@ -44,8 +44,8 @@ def test_joins_carry_their_cluster_address_in_the_join_not_in_server_config():
     want = desired(members=members("n1", "n2", n2={"address": "10.9.0.2:8444",
                                                    "config": {"core.https_address": "[::]:8443"}}))
     join = by_id(plan(want, fresh(("n1", "n2"))))["member/n2/join"]
-    assert join.payload["address"] == "10.9.0.2:8444"
-    assert join.payload["config"] == {"core.https_address": "[::]:8443"}
+    assert join.payload.address == "10.9.0.2:8444"
+    assert join.payload.config == {"core.https_address": "[::]:8443"}
 
 
 def test_a_live_member_whose_cluster_address_differs_is_a_plan_error_naming_it():

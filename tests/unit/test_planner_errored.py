@@ -10,7 +10,7 @@ from lxdplan.errors import PlanError
 from lxdplan.plan import Action
 from lxdplan.planner import plan
 from lxdplan.state.observed import ObservedNetwork
-from tests.unit.plan_helpers import by_id, cluster, desired, live_pool, net, pool
+from plan_helpers import by_id, cluster, desired, live_pool, net, pool
 
 SOURCES = {"n1": {"source": "/srv/new-n1"}, "n2": {"source": "/srv/data-n2"},
            "n3": {"source": "/srv/data-n3"}}
@@ -25,9 +25,9 @@ def test_errored_pool_takes_a_new_source_where_it_failed_before_the_retry(failed
     fix = steps["storage_pool/data/update/n1"]
     assert fix.action == Action.UPDATE and fix.member == "n1" and fix.depends_on == ()
     assert fix.before == {"config": {"source": "/srv/data-n1"}}
-    assert fix.payload["config"] == {"source": "/srv/new-n1"}
+    assert fix.payload.config == {"source": "/srv/new-n1"}
     retry = steps["storage_pool/data/instantiate"]
-    assert retry.payload["retry"] is True and retry.depends_on == ("storage_pool/data/update/n1",)
+    assert retry.payload.retry is True and retry.depends_on == ("storage_pool/data/update/n1",)
     assert "Errored on n1" in retry.reason
     assert set(steps) == {"storage_pool/data/update/n1", "storage_pool/data/instantiate"}
 
@@ -62,10 +62,10 @@ def test_errored_network_fixes_the_failed_member_first_and_created_members_after
     retry = steps["network/br0/instantiate"]
     assert retry.depends_on == ("network/br0/update/n2",)
     fix = steps["network/br0/update/n2"]
-    assert fix.before == {"config": {"parent": "nosuch0"}} and fix.payload["config"] == {"parent": "eth1"}
+    assert fix.before == {"config": {"parent": "nosuch0"}} and fix.payload.config == {"parent": "eth1"}
     later = steps["network/br0/update/n1"]  # Created there: an ordinary update, after the retry
     assert later.depends_on == ("network/br0/instantiate",)
-    assert later.payload["config"] == {"parent": "eth2"}
+    assert later.payload.config == {"parent": "eth2"}
     assert "network/br0/update/n3" not in steps
 
 

@@ -7,7 +7,7 @@ from lxdplan.desired import ClusterGroup, Network, Profile, Project, StorageVolu
 from lxdplan.plan import Kind
 from lxdplan.planner import plan
 from lxdplan.state.observed import ObservedNetwork, ObservedProfile, ObservedProject
-from tests.unit.plan_helpers import by_id, cluster, desired, fresh, live_net, live_pool, net, pool
+from plan_helpers import by_id, cluster, desired, fresh, live_net, live_pool, net, pool
 
 
 def order(result) -> list[str]:
@@ -109,7 +109,7 @@ def test_users_are_deleted_or_changed_before_what_they_used():
 
 
 def test_a_user_of_a_blocked_object_is_blocked_too():
-    from tests.unit.plan_helpers import live_members
+    from plan_helpers import live_members
     observed = cluster(members=live_members("n1", "n2", "n3", status={"n3": "Offline"}))
     want = desired(networks=(net("peerup"),),
                    projects=(Project("p", config={"restricted.networks.uplinks": "peerup"}),))
@@ -128,7 +128,7 @@ def test_unrelated_objects_gain_no_edges():
 
 
 def test_only_pools_and_networks_wait_for_a_removal():
-    from tests.unit.plan_helpers import live_members
+    from plan_helpers import live_members
     observed = cluster(("n1", "n2", "n3", "n4"), members=live_members("n1", "n2", "n3", "n4"))
     want = desired(networks=(net("br1"),), projects=(Project("p"),),
                    profiles=(Profile("web", devices={"eth0": {"type": "nic", "network": "br1"}}),))

@@ -8,6 +8,7 @@ from pathlib import Path
 import jsonschema
 
 from lxdplan.desired import Secret
+from lxdplan.payloads import ServerUpdate
 from lxdplan.plan import Action, Kind, Plan, Step, Unmanaged
 from lxdplan.render import plan_document, render_json, render_markdown, render_text
 
@@ -21,7 +22,7 @@ PLAN = Plan(
              before={"config": {"images.x": "1"}},
              after={"config": {"images.x": "2", "core.trust_password": Secret("env", "PW")}},
              reason="cluster-wide server config differs from the file",
-             payload={"config": {"core.trust_password": Secret("env", "PW")}}),
+             payload=ServerUpdate({"core.trust_password": Secret("env", "PW")})),
         Step("network/br0/define/n2", Action.DEFINE, Kind.NETWORK, "br0", member="n2",
              after={"type": "bridge", "config": {"parent": "eth1"}}, reason="r",
              blocked="n2 is offline"),

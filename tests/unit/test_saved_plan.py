@@ -9,6 +9,7 @@ import pytest
 
 from lxdplan.desired import Secret
 from lxdplan.errors import LxdplanError
+from lxdplan.payloads import ServerUpdate
 from lxdplan.plan import Action, Kind, Plan, Step, Unmanaged
 from lxdplan.state.observed import Observed
 from lxdplan.state.saved import load_plan, save_plan
@@ -21,8 +22,8 @@ def test_round_trip_keeps_steps_and_stores_secret_references_only(tmp_path, monk
     step = Step("server/config/update", Action.UPDATE, Kind.SERVER, "config",
                 depends_on=("member/n1/bootstrap",),
                 after={"config": {"core.trust_password": Secret("env", "PW_D")}},
-                etag="E1", payload={"config": {"core.trust_password": Secret("env", "PW_D"),
-                                               "images.x": None}})
+                etag="E1", payload=ServerUpdate(config={"core.trust_password": Secret("env", "PW_D"),
+                                            "images.x": None}))
     plan = Plan("lxd", "5.0.2", steps=(step,),
                 unmanaged=(Unmanaged(Kind.NETWORK, "lxdbr9"),), diagnostics=("d",))
     observed = Observed(clustered=True, config={"a": "b"})

@@ -6,10 +6,10 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
-from lxdplan.loader import load_text
+import cases
 from lxdplan.render.status import render_status
 from lxdplan.state.observed import NOT_SERVING, Observed, Standalone
-from tests.unit.plan_helpers import cluster, desired, fresh, live_members, live_pool
+from plan_helpers import cluster, desired, fresh, live_members, live_pool
 
 
 def test_cluster_status_flags_offline_and_unreachable_members():
@@ -35,13 +35,8 @@ def test_status_before_a_cluster_exists_lists_declared_members():
     assert "ready to bootstrap or join" in text
 
 
-CASES = Path(__file__).resolve().parent.parent / "cases"
-
-
 def _case(name: str):
-    folder = CASES / name
-    desired_, _ = load_text((folder / "desired.yaml").read_text(), "desired.yaml")
-    return desired_, Observed.from_dict(json.loads((folder / "observed.json").read_text()))
+    return cases.desired(name), cases.observed(name)
 
 
 def _rows(text: str) -> dict[str, str]:

@@ -6,8 +6,8 @@ anything); True when it made the change. Async operations are awaited. A 412 rai
 ``PreconditionFailed`` ("<kind> <name> changed outside lxdplan since the plan; run plan again").
 Secrets in payloads are resolved only when the request is sent.
 
-Dispatch is on ``(step.kind, step.action)``; the payload each needs is the planner's contract
-(``lxdplan.planner`` docstring).
+Dispatch is on ``(step.kind, step.action)``: membership and server config here, object kinds by
+their shape (two-phase or single-phase, ``lxdplan.kinds``), reading the step's typed payload.
 """
 
 from __future__ import annotations
@@ -16,15 +16,15 @@ from functools import partial
 from typing import Callable
 
 from lxdplan.errors import LxdplanError
+from lxdplan.kinds import registry
+from lxdplan.kinds.twophase import TwoPhaseKind
 from lxdplan.plan import Action, Kind, Step
-from lxdplan.providers.actions import members, objects, resources
-from lxdplan.providers.actions.common import NOUNS
+from lxdplan.providers.actions import members, single, twophase
 from lxdplan.providers.session import Session
 
-_TWO_PHASE = (Kind.STORAGE_POOL, Kind.NETWORK)
-_SINGLE = (Kind.PROFILE, Kind.PROJECT, Kind.CLUSTER_GROUP, Kind.STORAGE_VOLUME)
+Handler = Callable[[Session, Step], bool]
 
-HANDLERS: dict[tuple[Kind, Action], Callable[[Session, Step], bool]] = {
+MEMBERSHIP: dict[tuple[str, Action], Handler] = {
     (Kind.MEMBER, Action.BOOTSTRAP): members.bootstrap,
     (Kind.MEMBER, Action.JOIN): members.join,
     (Kind.MEMBER, Action.REMOVE): members.remove,
@@ -33,23 +33,31 @@ HANDLERS: dict[tuple[Kind, Action], Callable[[Session, Step], bool]] = {
     (Kind.MEMBER, Action.EVACUATE): members.change_state,
     (Kind.MEMBER, Action.RESTORE): members.change_state,
     (Kind.SERVER, Action.UPDATE): members.update_server,
-    **{(k, Action.DEFINE): objects.define for k in _TWO_PHASE},
-    **{(k, Action.INSTANTIATE): objects.instantiate for k in _TWO_PHASE},
-    **{(k, Action.UPDATE): objects.update for k in _TWO_PHASE},
-    **{(k, Action.DELETE): objects.delete for k in _TWO_PHASE},
-    **{(k, Action.CREATE): resources.create for k in _SINGLE},
-    **{(k, Action.UPDATE): resources.update for k in _SINGLE},
-    **{(k, Action.DELETE): resources.delete for k in _SINGLE},
 }
+# What carries out each action of an object kind, by its shape.
+_SHAPES: dict[bool, dict[Action, Handler]] = {
+    True: {Action.DEFINE: twophase.define, Action.INSTANTIATE: twophase.instantiate,
+           Action.UPDATE: twophase.update, Action.DELETE: twophase.delete},
+    False: {Action.CREATE: single.create, Action.UPDATE: single.update,
+            Action.DELETE: single.delete},
+}
+
+
+def handlers() -> dict[tuple[str, Action], Handler]:
+    """Every ``(kind, action)`` the executor can carry out."""
+    table = dict(MEMBERSHIP)
+    for spec in registry():
+        shape = _SHAPES[isinstance(spec, TwoPhaseKind)]
+        table.update({(spec.kind, action): shape[action] for action in spec.payloads})
+    return table
 
 
 def perform(session: Session, step: Step) -> bool:
     """Carry out one step; True when something changed, False when it already held."""
-    handler = HANDLERS.get((step.kind, step.action))
+    handler = handlers().get((step.kind, step.action))
     if handler is None:
-        raise LxdplanError(
-            f"step {step.id}: lxdplan cannot {step.action.value} a {NOUNS[step.kind]}"
-        )
+        what = "server config" if step.kind == Kind.SERVER else step.kind.noun
+        raise LxdplanError(f"step {step.id}: lxdplan cannot {step.action.value} a {what}")
     return handler(session, step)
 
 
@@ -58,4 +66,4 @@ def performer(session: Session) -> Callable[[Step], bool]:
     return partial(perform, session)
 
 
-__all__ = ["perform", "performer", "HANDLERS", "Session"]
+__all__ = ["perform", "performer", "handlers", "Session"]

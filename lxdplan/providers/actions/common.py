@@ -8,11 +8,9 @@ from typing import Any, Callable, Iterator
 from lxdplan import keys
 from lxdplan.desired import Secret, map_values
 from lxdplan.errors import ApiError, PreconditionFailed
+from lxdplan.compare import comparable, same_config  # noqa: F401 - the actions' comparisons
 from lxdplan.plan import Kind, Step
 from lxdplan.providers.client import Client, Response
-
-NOUNS = {kind: "server config" if kind is Kind.SERVER else kind.noun for kind in Kind}
-
 
 def reveal(value: Any) -> Any:
     """A payload value as sent: ``Secret``s resolved now, maps and lists walked."""
@@ -46,33 +44,13 @@ def precondition(step: Step) -> Iterator[None]:
     try:
         yield
     except PreconditionFailed as exc:
-        what = "server config" if step.kind == Kind.SERVER else f"{NOUNS[step.kind]} {step.name}"
+        what = "server config" if step.kind == Kind.SERVER else f"{step.kind.noun} {step.name}"
         if step.kind == Kind.SERVER and step.member:
             what = f"server config of {step.member}"
         raise PreconditionFailed(
             f"{what} changed outside lxdplan since the plan; run plan again",
             member=exc.member, status=412,
         ) from None
-
-
-def comparable(config: dict[str, Any] | None) -> dict[str, str]:
-    """A config map as compared for "already holds": string values, LXD's own keys dropped."""
-    out = {}
-    for key, value in (config or {}).items():
-        if keys.is_lxd_own(key) or value is None:
-            continue
-        if isinstance(value, bool):
-            value = "true" if value else "false"
-        out[key] = value if isinstance(value, Secret) else str(value)
-    return out
-
-
-def same_config(live: dict[str, Any] | None, wanted: dict[str, Any] | None) -> bool:
-    """Live config equals the config a step would send (a ``Secret`` matches any set value)."""
-    a, b = comparable(live), comparable(wanted)
-    if set(a) != set(b):
-        return False
-    return all(isinstance(b[k], Secret) or a[k] == b[k] for k in b)
 
 
 def owned(config: dict[str, Any] | None) -> dict[str, Any]:

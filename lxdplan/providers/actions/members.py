@@ -10,8 +10,10 @@ from typing import Any
 from lxdplan import keys
 from lxdplan.desired import SENSITIVE
 from lxdplan.errors import ApiError, ConnectError, LxdplanError, PreconditionFailed, TrustError
+from lxdplan.kinds.base import payload_of
+from lxdplan.payloads import Bootstrap, Join, MemberState, MemberUpdate, ServerUpdate
 from lxdplan.plan import Action, Step
-from lxdplan.planner.compare import diff_server
+from lxdplan.compare import diff_server
 from lxdplan.providers.actions.common import get_or_none, gone, precondition, reveal
 from lxdplan.providers.backend import Backend
 from lxdplan.providers.certs import fingerprint
@@ -37,7 +39,7 @@ def _patch_server(client: Client, step: Step, changes: dict[str, Any], params=No
 def bootstrap(s: Session, step: Step) -> bool:
     """Set the first member's server config, then ``PUT /1.0/cluster`` to form the cluster."""
     name = step.member or step.name
-    server_name = step.payload.get("server_name", name)
+    server_name = payload_of(step, Bootstrap).server_name
     client = s.client(name)
     meta = s.server(name, fresh=True)
     env = meta.get("environment") or {}
@@ -49,7 +51,7 @@ def bootstrap(s: Session, step: Step) -> bool:
             )
         _adopt_cluster(s, name, meta)
         return False
-    changes = _changes(meta.get("config"), step.payload.get("config"))
+    changes = _changes(meta.get("config"), step.payload.config)
     if changes:
         _patch_server(client, step, changes)
     client.put("/1.0/cluster", {"server_name": server_name, "enabled": True})
@@ -81,7 +83,7 @@ def _adopt_cluster(s: Session, name: str, meta: dict[str, Any]) -> None:
 def join(s: Session, step: Step) -> bool:
     """Join one member with a fresh join token minted on the cluster (never retried)."""
     name = step.member or step.name
-    p = step.payload
+    p = payload_of(step, Join)
     joiner = s.client(name)
     meta = s.server(name, fresh=True)
     env = meta.get("environment") or {}
@@ -121,17 +123,17 @@ def join(s: Session, step: Step) -> bool:
                 f"but the cluster serves {short(cluster_fp)}; refusing to join"
             )
         token = encode_join_token(md)
-        changes = _changes(meta.get("config"), p.get("config"))
+        changes = _changes(meta.get("config"), p.config)
         if changes:
             _patch_server(joiner, step, changes)
-        address = p.get("address") or s.desired.member(name).address
+        address = p.address or s.desired.member(name).address
         body = Backend.from_server(meta).join_request(
             server_name=name,
             server_address=address,
             cluster_address=_cluster_address(s, cluster, md.get("addresses") or []),
             cluster_certificate=cert,
             token=token,
-            member_config=reveal(list(p.get("member_config") or [])),
+            member_config=reveal(list(p.member_config)),
         )
         sent = True
         try:
@@ -234,7 +236,7 @@ def remove(s: Session, step: Step) -> bool:
         if not gone(lambda: cluster.delete(path, params={"force": 1} if force else None)):
             return False
     except ApiError:
-        if force or not step.payload.get("force_if_unreachable") or _answers(cluster, name):
+        if force or not step.payload.force_if_unreachable or _answers(cluster, name):
             raise
         # An evacuated member the cluster cannot reach: force_remove allowed removing it with force.
         if not gone(lambda: cluster.delete(path, params={"force": 1})):
@@ -261,7 +263,7 @@ def update_member(s: Session, step: Step) -> bool:
     (description, failure domain, groups, assignable roles, config) moved since the plan;
     otherwise it writes with the fresh ETag and the fresh database roles."""
     name = step.member or step.name
-    p = step.payload
+    p = payload_of(step, MemberUpdate)
     cluster = s.cluster()
     path = path_of("cluster", "members", name)
     live = cluster.get(path)
@@ -269,17 +271,17 @@ def update_member(s: Session, step: Step) -> bool:
     now = _member_fields(md)
     db_roles = [r for r in (md.get("roles") or []) if r in keys.DATABASE_ROLES]
     wanted = {
-        "description": p.get("description", now["description"]) or "",
-        "failure_domain": p.get("failure_domain", now["failure_domain"]) or "default",
-        "groups": sorted(p.get("groups") or now["groups"]) or ["default"],
-        "roles": sorted(r for r in p.get("roles", now["roles"]) if r not in keys.DATABASE_ROLES),
+        "description": p.description or "",
+        "failure_domain": p.failure_domain or "default",
+        "groups": sorted(p.groups or now["groups"]) or ["default"],
+        "roles": sorted(r for r in p.roles if r not in keys.DATABASE_ROLES),
         "config": now["config"],
     }
     if all(now[k] == wanted[k] for k in ("description", "failure_domain", "groups", "roles")):
         return False
     if step.etag and live.etag != step.etag:
         # as the plan read it: what it sends, but the old value of each field it changes
-        planned = _member_fields({**p, **(step.before or {})})
+        planned = _member_fields({**p.as_dict(), **(step.before or {})})
         moved = [k for k in planned if planned[k] != now[k]]
         if moved:
             raise PreconditionFailed(
@@ -304,7 +306,7 @@ def _member_fields(md: dict[str, Any]) -> dict[str, Any]:
 def change_state(s: Session, step: Step) -> bool:
     """Evacuate or restore a member (``POST …/state``, awaited)."""
     name = step.member or step.name
-    action = step.payload.get("action", step.action.value)
+    action = payload_of(step, MemberState).action
     cluster = s.cluster()
     status = (cluster.get(path_of("cluster", "members", name)).metadata or {}).get("status", "")
     if action == "evacuate" and status in (EVACUATED, "Evacuating"):
@@ -320,7 +322,7 @@ def change_state(s: Session, step: Step) -> bool:
 def update_server(s: Session, step: Step) -> bool:
     """Cluster-wide keys (``PATCH /1.0`` on the member whose ETag the plan read) or one member's
     local keys (``PATCH /1.0?target=<member>``). Only changed keys are sent; never a full PUT."""
-    wanted = step.payload.get("config") or {}
+    wanted = payload_of(step, ServerUpdate).config
     if step.member:
         client, params = s.at(step.member), {"target": step.member}
         live = client.get("/1.0", params).metadata or {}

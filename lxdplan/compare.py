@@ -1,4 +1,5 @@
-"""How the planner compares declared config with what LXD reads back.
+"""How declared config is compared with what LXD reads back: one set of rules for the planner,
+the kinds (what each one's LXD fills in) and the actions (whether a change already holds).
 
 LXD has habits a naive ``dict ==`` gets wrong; the rules, in one place:
 
@@ -7,10 +8,9 @@ LXD has habits a naive ``dict ==`` gets wrong; the rules, in one place:
   and volumes are authoritative, SPEC §2) — except the keys below, which are never removed.
 * Never compared: ``volatile.*`` (LXD's own) and ``user.lxdplan.*`` (lxdplan's ownership marks).
 * Keys LXD fills in itself when the user leaves them out are only enforced when declared, never
-  removed: a bridge's ``ipv4.address``/``ipv4.nat``/``ipv6.address``/``ipv6.nat`` (generated at
-  create), a project's ``features.*`` (set at create and frozen while the project is in use), the
-  driver keys of ``AUTO_POOL_KEYS`` (e.g. Ceph's cluster and user names), and a volume key ``k``
-  copied from its pool's ``volume.k`` default.
+  removed (``auto``/``auto_prefix``/``inherited`` below). Which keys those are is the kind's
+  knowledge, in its module (``lxdplan.kinds``): a bridge's generated addresses, a project's
+  ``features.*``, Ceph's cluster and user names, a volume's copies of its pool's ``volume.*``.
 * Member-specific keys (``source``, ``size``, ``zfs.pool_name``…) compare only the declared ones:
   LXD fills in the rest (a dir pool's ``source``).
 * Server config is key by key: declared keys are enforced, ``None`` unsets, others are left. A
@@ -26,21 +26,6 @@ from lxdplan import keys
 from lxdplan.desired import Secret, Value
 
 OWNED_PREFIX = "user.lxdplan."
-
-AUTO_NETWORK_KEYS: dict[str, frozenset[str]] = {
-    "bridge": frozenset({"ipv4.address", "ipv4.nat", "ipv6.address", "ipv6.nat"}),
-    "ovn": frozenset({"ipv4.address", "ipv4.nat", "ipv6.address", "ipv6.nat", "network"}),
-}
-AUTO_POOL_KEYS: dict[str, frozenset[str]] = {
-    "ceph": frozenset({"ceph.cluster_name", "ceph.osd.pg_num", "ceph.osd.pool_name",
-                       "ceph.user.name"}),
-    "cephfs": frozenset({"cephfs.cluster_name", "cephfs.path", "cephfs.user.name"}),
-    "lvm": frozenset({"lvm.vg.force_reuse"}),
-}
-AUTO_PROJECT_PREFIX = "features."
-
-# Member-specific pool keys that cannot change once the pool exists on the member.
-IMMUTABLE_POOL_MEMBER_KEYS = frozenset({"source", "zfs.pool_name"})
 
 Change = tuple[Value, Value]  # (live, desired); None on one side = absent
 
@@ -109,6 +94,26 @@ def diff_server(live: Mapping[str, str], desired: Mapping[str, Value]) -> dict[s
     return changes
 
 
+def comparable(config: Mapping[str, object] | None) -> dict[str, Value]:
+    """A config map as compared for "already holds": string values, LXD's own keys dropped."""
+    out: dict[str, Value] = {}
+    for key, value in (config or {}).items():
+        if keys.is_lxd_own(key) or value is None:
+            continue
+        if isinstance(value, bool):
+            value = "true" if value else "false"
+        out[key] = value if isinstance(value, Secret) else str(value)
+    return out
+
+
+def same_config(live: Mapping[str, object] | None, wanted: Mapping[str, object] | None) -> bool:
+    """Live config equals the config a step would send (a ``Secret`` matches any set value)."""
+    a, b = comparable(live), comparable(wanted)
+    if set(a) != set(b):
+        return False
+    return all(isinstance(b[k], Secret) or a[k] == b[k] for k in b)
+
+
 def split_changes(changes: Mapping[str, Change]) -> tuple[dict[str, Value], dict[str, Value]]:
     """``(before, after)`` maps of the changed keys, each side omitting keys absent on it."""
     before = {k: old for k, (old, _new) in changes.items() if old is not None}
@@ -146,7 +151,20 @@ def diff_devices(
     return before, after
 
 
-def _desc(description: str) -> dict[str, str]:
+def put_config(live: Mapping[str, str], desired: Mapping[str, Value],
+               auto: frozenset[str] = frozenset(), auto_prefix: str | None = None) -> dict:
+    """The config map to PUT: the declared keys plus the live keys never removed (ownership
+    marks, auto-filled keys), so a PUT does not reset them."""
+    config = dict(desired)
+    for key, value in live.items():
+        if key in config:
+            continue
+        if ignored(key) or key in auto or (auto_prefix and key.startswith(auto_prefix)):
+            config[key] = value
+    return config
+
+
+def desc(description: str) -> dict[str, str]:
     """A created object's description in ``after``, left out when empty."""
     return {"description": description} if description else {}
 

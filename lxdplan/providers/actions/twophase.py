@@ -1,4 +1,4 @@
-"""Storage pools and networks: define per member, instantiate (or retry), update, delete.
+"""Two-phase kinds (storage pools, networks; ``lxdplan.kinds.twophase``): define per member, instantiate (or retry), update, delete.
 
 Facts these rely on (seen live on LXD 5.0.2 and Incus 6.0.4):
 - ``GET …/<name>?target=<m>`` of a pool pending elsewhere answers status ``Unknown`` with
@@ -13,44 +13,42 @@ from __future__ import annotations
 
 from typing import Any
 
-from lxdplan import keys
 from lxdplan.errors import ApiError, PreconditionFailed
-from lxdplan.plan import Kind, Step
+from lxdplan.kinds import spec
+from lxdplan.kinds.base import payload_of
+from lxdplan.kinds.twophase import Define, Instantiate, TwoPhaseKind, Update
+from lxdplan.plan import Step
 from lxdplan.providers.actions.common import (
-    NOUNS, comparable, get_or_none, gone, owned, precondition, reveal, same_config,
+    comparable, get_or_none, gone, owned, precondition, reveal, same_config,
 )
-from lxdplan.providers.client import Client, path_of
+from lxdplan.providers.client import Client
 from lxdplan.providers.session import Session
 
 
-def _collection(step: Step) -> tuple[str, str]:
-    if step.kind == Kind.STORAGE_POOL:
-        return "storage-pools", "driver"
-    return "networks", "type"
+def _kind(step: Step) -> TwoPhaseKind:
+    found = spec(step.kind)
+    assert isinstance(found, TwoPhaseKind), step.kind
+    return found
 
 
-def _member_keys(step: Step, live: dict[str, Any]) -> frozenset[str]:
-    if step.kind == Kind.STORAGE_POOL:
-        return keys.pool_member_keys(live.get("driver", ""))
-    return keys.network_member_keys(live.get("type", ""))
+def _member_keys(k: TwoPhaseKind, live: dict[str, Any]) -> frozenset[str]:
+    return k.member_keys(live.get(k.type_field, ""))
 
 
-def _declared(s: Session, step: Step):
-    objs = s.desired.storage_pools if step.kind == Kind.STORAGE_POOL else s.desired.networks
-    return next((o for o in objs if o.name == step.name), None)
+def _declared(s: Session, k: TwoPhaseKind, step: Step):
+    return next((o for o in k.declared(s.desired) if o.name == step.name), None)
 
 
 def define(s: Session, step: Step) -> bool:
     """A pending definition on one member with its member-specific keys (``?target=``)."""
-    coll, type_field = _collection(step)
-    member = step.member or ""
+    k, p = _kind(step), payload_of(step, Define)
+    where, member = k.where(step), step.member or ""
     client = s.at(member)
-    live = get_or_none(client, path_of(coll, step.name), {"target": member})
+    live = get_or_none(client, where.path, {"target": member})
     if live is not None and member in ((live.metadata or {}).get("locations") or ()):
         return False
-    body = {"name": step.name, type_field: step.payload.get(type_field),
-            "config": reveal(step.payload.get("config") or {})}
-    client.post(f"/1.0/{coll}", body, params={"target": member})
+    body = k.create_body(step.name, p.type, reveal(p.config))
+    client.post(where.collection, body, params={"target": member})
     return True
 
 
@@ -58,37 +56,38 @@ def instantiate(s: Session, step: Step) -> bool:
     """The cluster-wide create once every member has a definition; an ``Errored`` object is
     created again with no cluster-wide config, as LXD requires, which completes the members
     that failed."""
-    coll, type_field = _collection(step)
+    k, p = _kind(step), payload_of(step, Instantiate)
+    where = k.where(step)
     client = s.cluster()
-    live = get_or_none(client, path_of(coll, step.name))
+    live = get_or_none(client, where.path)
     status = (live.metadata or {}).get("status", "") if live else ""
     if status == "Created":
         return False
-    body: dict[str, Any] = {"name": step.name, type_field: step.payload.get(type_field)}
+    body: dict[str, Any] = {"name": step.name, k.type_field: p.type}
     if status == "Errored":
         # No cluster-wide config (LXD refuses it), but the description as it is: a retry
         # without one resets it to "".
         body["config"] = {}
         body["description"] = (live.metadata or {}).get("description", "") if live else ""
     else:
-        config, description = step.payload.get("config"), step.payload.get("description", "")
-        if step.payload.get("retry") or config is None:  # planned as a retry, found Pending
-            declared = _declared(s, step)
+        config, description = p.config, p.description
+        if p.retry:  # planned as a retry, found Pending
+            declared = _declared(s, k, step)
             config = dict(declared.config) if declared else {}
             description = declared.description if declared else ""
         body["config"] = reveal(owned(config))
         body["description"] = description
     try:
-        client.post(f"/1.0/{coll}", body)
+        client.post(where.collection, body)
     except ApiError as exc:
         raise _name_failed_members(s, step, exc) from None
     if body.get("description"):
         # LXD keeps the description of the pending record and ignores the instantiate's one.
-        after = client.get(path_of(coll, step.name))
+        after = client.get(where.path)
         md = after.metadata or {}
         if (md.get("description") or "") != body["description"]:
-            client.patch(path_of(coll, step.name), {"description": body["description"],
-                                                    "config": {}}, etag=after.etag)
+            client.patch(where.path, {"description": body["description"], "config": {}},
+                         etag=after.etag)
     return True
 
 
@@ -101,7 +100,7 @@ def _name_failed_members(s: Session, step: Step, exc: ApiError) -> ApiError:
     if not failed:
         return exc
     err = ApiError(
-        f"{NOUNS[step.kind]} {step.name} could not be created on {', '.join(failed)} "
+        f"{step.kind.noun} {step.name} could not be created on {', '.join(failed)} "
         f"(it is left Errored; the next apply retries it): {text}",
         member=failed[0], status=exc.status,
     )
@@ -114,14 +113,13 @@ def update(s: Session, step: Step) -> bool:
     (PATCH with ``?target=``)."""
     if step.member:
         return _update_member(s, step)
-    coll, _ = _collection(step)
+    k, p = _kind(step), payload_of(step, Update)
     client = s.cluster()
-    path = path_of(coll, step.name)
+    path = k.where(step).path
     live = client.get(path)
     md = live.metadata or {}
-    wanted = step.payload.get("config") or {}
-    description = step.payload.get("description", md.get("description", ""))
-    specific = _member_keys(step, md)
+    wanted, description = p.config, p.description
+    specific = _member_keys(k, md)
     live_config = {k: v for k, v in (md.get("config") or {}).items() if k not in specific}
     if (md.get("description") or "") == (description or "") and same_config(live_config, wanted):
         return False
@@ -136,11 +134,10 @@ def _checked_etag(s: Session, client: Client, step: Step, live_etag: str | None,
     """The ETag to send. The plan may hold a network ETag read with ``?target=<m>`` (which also
     covers that member's specific keys): accept it when it matches the untargeted view or any
     member's view, then guard the write with the live untargeted ETag."""
-    if not step.etag or not live_etag or step.etag == live_etag or step.kind != Kind.NETWORK:
+    if not step.etag or not live_etag or step.etag == live_etag or not _kind(step).etag_per_view:
         return step.etag
-    coll, _ = _collection(step)
     for member in md.get("locations") or ():
-        view = get_or_none(client, path_of(coll, step.name), {"target": member})
+        view = get_or_none(client, _kind(step).where(step).path, {"target": member})
         if view is not None and view.etag == step.etag:
             return live_etag
     with precondition(step):
@@ -149,16 +146,15 @@ def _checked_etag(s: Session, client: Client, step: Step, live_etag: str | None,
 
 
 def _update_member(s: Session, step: Step) -> bool:
-    coll, _ = _collection(step)
+    kind, p = _kind(step), payload_of(step, Update)
     member = step.member or ""
     client = s.at(member)
-    path = path_of(coll, step.name)
+    path = kind.where(step).path
     live = client.get(path, {"target": member})
     md = live.metadata or {}
-    specific = _member_keys(step, md)
+    specific = _member_keys(kind, md)
     current = {k: v for k, v in comparable(md.get("config")).items() if k in specific}
-    wanted = {k: v for k, v in (step.payload.get("config") or {}).items()}
-    changes = {k: v for k, v in wanted.items() if current.get(k) != v}
+    changes = {k: v for k, v in p.config.items() if current.get(k) != v}
     if not changes:
         return False
     etag = live.etag if step.etag else None  # the plan's ETag is another view: guard the race
@@ -168,11 +164,11 @@ def _update_member(s: Session, step: Step) -> bool:
 
 
 def delete(s: Session, step: Step) -> bool:
-    coll, _ = _collection(step)
+    path = _kind(step).where(step).path
     client = s.cluster()
-    if get_or_none(client, path_of(coll, step.name)) is None:
+    if get_or_none(client, path) is None:
         return False
-    return gone(lambda: client.delete(path_of(coll, step.name)))
+    return gone(lambda: client.delete(path))
 
 
-__all__ = ["define", "instantiate", "update", "delete", "NOUNS"]
+__all__ = ["define", "instantiate", "update", "delete"]

@@ -1,0 +1,200 @@
+"""What every object kind module provides: the ``ObjectKind`` interface and its defaults.
+
+A kind module (``lxdplan/kinds/<kind>.py``) defines one ``ObjectKind`` subclass instance named
+``KIND_SPEC`` that says everything lxdplan knows about the kind; the loader, observer, planner,
+executor, exporter, adopter and renderers loop over the registry (``lxdplan.kinds.registry``)
+instead of naming kinds. The planner rules and everything else here are pure; the API calls
+that carry a step out live in ``lxdplan.providers.actions`` and read the kind's paths and bodies.
+"""
+
+from __future__ import annotations
+
+import enum
+from urllib.parse import quote
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Mapping
+
+from lxdplan.compare import desc, same_config, shown
+from lxdplan.kinds.common import used_by_note
+from lxdplan.plan import Action, Kind, Payload, Step
+
+if TYPE_CHECKING:  # the planner's context; imported for types only (the planner imports kinds)
+    from lxdplan.planner.context import Context
+    from lxdplan.references import Ref
+
+
+class Stage(enum.Enum):
+    """When a kind's creates and updates are planned, relative to membership (see
+    ``lxdplan.planner``): before the joins (joiners bring the member-specific keys of pools and
+    networks) or after the members' attribute updates (volumes wait for their member's join)."""
+
+    BEFORE_JOINS = 1
+    AFTER_MEMBERS = 2
+
+
+class Owner(enum.Enum):
+    """How lxdplan marks an object as its own: ``user.lxdplan.managed`` in the object's config,
+    or (cluster groups, which have no config) its name in a server key listing them."""
+
+    CONFIG = "config"
+    SERVER_KEY = "server key"
+
+
+@dataclass(frozen=True)
+class Where:
+    """Where one object lives in the API: its collection (for ``POST``), its path, the query
+    (``project``, ``target``) and the member whose endpoint should be asked (None: any)."""
+
+    collection: str
+    path: str
+    params: dict[str, str] = field(default_factory=dict)
+    member: str | None = None
+
+
+class ObjectKind:
+    """One kind of LXD object. Subclasses set the class attributes and override what differs.
+
+    ``section`` is the file's key and the field of ``Desired`` and ``Observed`` holding the
+    objects; ``rank`` orders kinds in the registry (creates/updates are planned in that order
+    within their ``stage``), ``delete_rank`` orders the deletes of managed objects the file
+    dropped, ``list_rank`` the list of unmanaged objects. Step ids and the references between
+    objects do the real ordering (``lxdplan.planner.dependencies``); ranks only make the plan
+    read the same way every time.
+    """
+
+    kind: Kind
+    section: str
+    stage: Stage = Stage.BEFORE_JOINS
+    rank: int = 0
+    delete_rank: int = 0
+    list_rank: int = 0
+    owner: Owner = Owner.CONFIG
+    payloads: Mapping[Action, type[Payload]] = {}
+    keep: frozenset[str] = frozenset()  # names never deleted nor listed unmanaged ("default")
+
+    # -- the file and the live state ---------------------------------------------------------
+
+    def declared(self, desired) -> tuple:
+        """The declared objects, in file order."""
+        return getattr(desired, self.section)
+
+    def live(self, observed) -> Mapping[str, Any]:
+        """The observed objects, by key."""
+        return getattr(observed, self.section)
+
+    def ident(self, obj) -> tuple[str, ...]:
+        """The identity ``lxdplan.references`` names a declared or observed object by."""
+        return (obj.name,)
+
+    def step_ident(self, step: Step) -> tuple[str, ...]:
+        """The identity of the object a step acts on."""
+        return (step.name,)
+
+    def refs(self, obj) -> list["Ref"]:
+        """The references a declared or observed object makes (``lxdplan.references``)."""
+        return []
+
+    def key(self, obj) -> tuple:
+        """What makes a declared and a live object the same one (default: the identity)."""
+        return self.ident(obj)
+
+    def display(self, obj) -> str:
+        """The object's name in a plan (``staging/web`` for a profile of project staging)."""
+        return obj.name
+
+    # -- planning (pure) ---------------------------------------------------------------------
+
+    def plan(self, ctx: "Context") -> list[str]:
+        """Plan creates and updates of the declared objects; return the ids of the steps that
+        make objects exist (joins wait for those of kinds with ``joins_wait``)."""
+        raise NotImplementedError
+
+    def plan_deletes(self, ctx: "Context") -> None:
+        """Plan deletes of managed objects the file dropped; list the unmanaged ones."""
+        raise NotImplementedError
+
+    joins_wait: bool = False
+
+    def join_member_config(self, desired, member: str) -> list[dict[str, str]]:
+        """Entries of a join's ``member_config`` for ``member`` (member-specific keys)."""
+        return []
+
+    # deletes of managed objects the file dropped (``common.plan_deletes``)
+
+    def live_member(self, live) -> str | None:
+        """The member a live object's steps run on (a volume's location), else None."""
+        return None
+
+    def delete_waits(self, ctx: "Context") -> list[str]:
+        return []
+
+    def delete_before(self, live) -> dict[str, Any]:
+        return {**desc(live.description), "config": shown(live.config)}
+
+    def delete_block(self, ctx: "Context", live) -> str | None:
+        return None
+
+    def delete_payload(self, live) -> Payload:
+        return self.payloads.get(Action.DELETE, Payload)()
+
+    def unmanaged_note(self, live) -> str:
+        return used_by_note(live.used_by)
+
+    # -- the API (read by lxdplan.providers) -------------------------------------------------
+
+    def where(self, step: Step) -> Where:
+        """Where the object of ``step`` lives."""
+        raise NotImplementedError
+
+    def where_declared(self, obj) -> Where:
+        """Where a declared object lives (ETag reads, adoption)."""
+        raise NotImplementedError
+
+    def create_body(self, step: Step) -> dict[str, Any]:
+        """The ``POST`` body of a ``create`` step (single-phase kinds)."""
+        raise NotImplementedError
+
+    def put_body(self, step: Step, live: dict[str, Any]) -> dict[str, Any]:
+        """The ``PUT`` body of an ``update`` step, given the object as just read."""
+        payload = step.payload
+        return {"description": payload.description, "config": payload.config}
+
+    def holds(self, live: dict[str, Any], body: dict[str, Any]) -> bool:
+        """Whether the object as just read already matches ``body`` (the update is skipped)."""
+        return ((live.get("description") or "") == (body["description"] or "")
+                and same_config(live.get("config"), body["config"]))
+
+    # -- import (adoption) -------------------------------------------------------------------
+
+    adopt_by_put = True  # read and PUT whole with the mark (LXD 5.0 PATCHes a project's config whole)
+
+    def adopt_target(self, obj, observed):
+        """The live object a declared one adopts (None: nothing to adopt)."""
+        if obj.name in self.keep:
+            return None
+        return self.live(observed).get(self.live_key(obj))
+
+    def live_key(self, obj) -> str:
+        """The key of ``Observed``'s map for a declared object."""
+        return obj.name
+
+    def adopt_label(self, obj) -> str:
+        return f"{self.kind.noun} {obj.name}"
+
+    # -- export ------------------------------------------------------------------------------
+
+    def export(self, live) -> dict[str, Any] | None:
+        """The file entry that declares ``live`` as it is (None: not exported)."""
+        raise NotImplementedError
+
+
+def api_path(*segments: str) -> str:
+    """``api_path("storage-pools", name)`` -> ``/1.0/storage-pools/<quoted name>``."""
+    return "/1.0/" + "/".join(quote(s, safe="") for s in segments)
+
+
+def payload_of(step: Step, cls: type[Payload]) -> Any:
+    """``step.payload``, checked to be the planned type (a saved plan reads back typed)."""
+    if not isinstance(step.payload, cls):
+        raise TypeError(f"step {step.id} carries {type(step.payload).__name__}, not {cls.__name__}")
+    return step.payload

@@ -1,0 +1,120 @@
+"""Cluster groups: a description and the members in them (members name their groups).
+
+Groups have no config, so lxdplan lists the ones it manages in the server key
+``keys.CLUSTER_GROUPS_OWNER_KEY`` (written before the group is created, so an interrupted
+create never leaves an unowned group behind). That makes a create or delete a server config
+write: blocked while a member does not serve. The implicit ``default`` group is never deleted or
+exported. A dropped group is deleted after the member updates that empty it. LXD 5.0.2 answers
+the delete of a missing group with 500, not 404.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from lxdplan import keys
+from lxdplan.compare import desc
+from lxdplan.kinds.base import ObjectKind, Owner, Stage, Where, api_path
+from lxdplan.kinds.common import DEFAULT, plan_deletes, put_if
+from lxdplan.plan import Action, Kind, Payload, Step
+
+if TYPE_CHECKING:
+    from lxdplan.planner.context import Context
+
+
+@dataclass(frozen=True)
+class Create(Payload):
+    """``owner_key``: the server key listing managed groups (the name is added first)."""
+
+    name: str
+    description: str = ""
+    owner_key: str = keys.CLUSTER_GROUPS_OWNER_KEY
+
+
+@dataclass(frozen=True)
+class Update(Payload):
+    description: str = ""
+    members: list[str] = field(default_factory=list)  # as read
+
+
+@dataclass(frozen=True)
+class Delete(Payload):
+    """``owner_key``: the name is removed from it after the delete."""
+
+    owner_key: str = keys.CLUSTER_GROUPS_OWNER_KEY
+
+
+class ClusterGroupKind(ObjectKind):
+    kind = Kind.define("cluster_group", "cluster group")
+    section = "cluster_groups"
+    stage = Stage.BEFORE_JOINS
+    rank, delete_rank, list_rank = 10, 60, 50
+    owner = Owner.SERVER_KEY
+    keep = frozenset({DEFAULT})
+    payloads = {Action.CREATE: Create, Action.UPDATE: Update, Action.DELETE: Delete}
+
+    def plan(self, ctx: "Context") -> list[str]:
+        for group in self.declared(ctx.desired):
+            live = self.live(ctx.observed).get(group.name)
+            if live is None:
+                ctx.steps.add(
+                    Action.CREATE, self.kind, group.name, depends_on=ctx.after_bootstrap(),
+                    after=desc(group.description),
+                    reason=f"cluster group {group.name} is in the file but not in the cluster",
+                    blocked=ctx.serving_block(f"recording cluster group {group.name} as managed "
+                                              "(a server config write)"),
+                    payload=Create(group.name, group.description),
+                )
+            elif live.description != group.description:
+                ctx.steps.add(
+                    Action.UPDATE, self.kind, group.name, depends_on=ctx.after_bootstrap(),
+                    before={"description": live.description}, after=desc(group.description),
+                    reason=f"cluster group {group.name} differs from the file", etag=live.etag,
+                    payload=Update(group.description, list(live.members)),
+                )
+        return []
+
+    def plan_deletes(self, ctx: "Context") -> None:
+        plan_deletes(ctx, self)
+
+    def delete_waits(self, ctx: "Context") -> list[str]:
+        return ctx.steps.ids(kind=Kind.MEMBER, action=Action.UPDATE)  # they empty it first
+
+    def delete_before(self, live) -> dict[str, Any]:
+        return {**desc(live.description), "members": sorted(live.members)}
+
+    def delete_block(self, ctx: "Context", live) -> str | None:
+        return ctx.serving_block(f"dropping cluster group {live.name} from the managed ones "
+                                 "(a server config write)")
+
+    def unmanaged_note(self, live) -> str:
+        return ""
+
+    def where(self, step: Step) -> Where:
+        return self.where_declared(step)
+
+    def where_declared(self, obj) -> Where:
+        return Where("/1.0/cluster/groups", api_path("cluster", "groups", obj.name))
+
+    def create_body(self, step: Step) -> dict[str, Any]:
+        return {"name": step.name, "description": step.payload.description, "members": []}
+
+    def put_body(self, step: Step, live: dict[str, Any]) -> dict[str, Any]:
+        return {"description": step.payload.description, "members": list(live.get("members") or [])}
+
+    def holds(self, live: dict[str, Any], body: dict[str, Any]) -> bool:
+        return (live.get("description") or "") == body["description"]
+
+    def adopt_target(self, obj, observed):
+        return self.live(observed).get(obj.name)
+
+    def export(self, live) -> dict[str, Any] | None:
+        if live.name == DEFAULT:
+            return None
+        entry: dict[str, Any] = {"name": live.name}
+        put_if(entry, "description", live.description)
+        return entry
+
+
+KIND_SPEC = ClusterGroupKind()

@@ -1,0 +1,99 @@
+"""Projects: created with their config (ownership marked), PUT whole on update.
+
+LXD sets a project's ``features.*`` at create and freezes them while the project is in use:
+enforced only when declared, kept on a PUT. The ``default`` project is never deleted; before a
+cluster exists it is not read, and it is there on every server with the server's description.
+References: ``restricted.networks.{uplinks,subnets,access}`` and ``restricted.cluster.groups``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from lxdplan import references
+from lxdplan.compare import desc, diff_config, put_config
+from lxdplan.kinds.base import ObjectKind, Stage, Where, api_path
+from lxdplan.kinds.common import DEFAULT, export_config, owned, plan_deletes, plan_update, put_if
+from lxdplan.plan import Action, Kind, Payload, Step
+from lxdplan.state.observed import ObservedProject
+
+if TYPE_CHECKING:
+    from lxdplan.planner.context import Context
+
+AUTO_PREFIX = "features."  # set by LXD at create, frozen while in use
+
+
+@dataclass(frozen=True)
+class Create(Payload):
+    name: str
+    description: str = ""
+    config: dict[str, Any] = field(default_factory=dict)  # with the ownership mark
+
+
+@dataclass(frozen=True)
+class Update(Payload):
+    """The full config map to PUT (live ``features.*`` kept)."""
+
+    description: str = ""
+    config: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Delete(Payload):
+    """``DELETE /1.0/projects/<name>`` (no fields)."""
+
+
+class ProjectKind(ObjectKind):
+    kind = Kind.define("project")
+    section = "projects"
+    stage = Stage.BEFORE_JOINS
+    rank, delete_rank, list_rank = 20, 50, 40
+    keep = frozenset({DEFAULT})
+    payloads = {Action.CREATE: Create, Action.UPDATE: Update, Action.DELETE: Delete}
+
+    def refs(self, obj) -> list[references.Ref]:
+        return references.project_refs(obj.config)
+
+    def plan(self, ctx: "Context") -> list[str]:
+        for project in self.declared(ctx.desired):
+            live = self.live(ctx.observed).get(project.name)
+            if live is None and ctx.fresh and project.name == DEFAULT:
+                live = ObservedProject(DEFAULT, description=ctx.builtin_description(self.kind))
+            if live is None:
+                ctx.steps.add(
+                    Action.CREATE, self.kind, project.name, depends_on=ctx.after_bootstrap(),
+                    after={**desc(project.description), "config": dict(project.config)},
+                    reason=f"project {project.name} is in the file but not in the cluster",
+                    payload=Create(project.name, project.description, owned(project.config)),
+                )
+                continue
+            changes = diff_config(live.config, project.config, auto_prefix=AUTO_PREFIX)
+            plan_update(ctx, self.kind, project.name, live, project.description, changes,
+                        Update(project.description,
+                               put_config(live.config, project.config, auto_prefix=AUTO_PREFIX)),
+                        depends_on=ctx.after_bootstrap())
+        return []
+
+    def plan_deletes(self, ctx: "Context") -> None:
+        plan_deletes(ctx, self)
+
+    def where(self, step: Step) -> Where:
+        name = getattr(step.payload, "name", step.name)
+        return Where("/1.0/projects", api_path("projects", name))
+
+    def where_declared(self, obj) -> Where:
+        return Where("/1.0/projects", api_path("projects", obj.name))
+
+    def create_body(self, step: Step) -> dict[str, Any]:
+        p = step.payload
+        return {"name": p.name, "description": p.description, "config": owned(p.config)}
+
+    def export(self, live) -> dict[str, Any]:
+        entry: dict[str, Any] = {"name": live.name}
+        put_if(entry, "description", live.description)
+        put_if(entry, "config", export_config(live.config))
+        return entry
+
+
+KIND_SPEC = ProjectKind()

@@ -1,0 +1,53 @@
+"""Storage pools: two-phase clustered objects (``lxdplan.kinds.twophase``).
+
+``driver`` cannot change in place; ``source`` and ``zfs.pool_name`` are fixed on a member once
+the pool is created there. Some drivers fill in cluster-wide keys themselves (Ceph's cluster and
+user names): those are enforced only when declared. Incus gives pools an ETag; a member-specific
+update is sent without one (the plan's is another view).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lxdplan import keys
+from lxdplan.kinds.twophase import TwoPhaseKind
+from lxdplan.plan import Kind
+
+# Cluster-wide keys a driver fills in when the file leaves them out.
+AUTO_KEYS: dict[str, frozenset[str]] = {
+    "ceph": frozenset({"ceph.cluster_name", "ceph.osd.pg_num", "ceph.osd.pool_name",
+                       "ceph.user.name"}),
+    "cephfs": frozenset({"cephfs.cluster_name", "cephfs.path", "cephfs.user.name"}),
+    "lvm": frozenset({"lvm.vg.force_reuse"}),
+}
+# Member-specific keys that cannot change once the pool exists on the member.
+IMMUTABLE_MEMBER_KEYS = frozenset({"source", "zfs.pool_name"})
+
+
+class StoragePoolKind(TwoPhaseKind):
+    kind = Kind.define("storage_pool", "storage pool")
+    section = "storage_pools"
+    rank, delete_rank, list_rank = 30, 30, 10
+    type_field = "driver"
+    collection = "storage-pools"
+    join_entity = "storage-pool"
+    immutable_member_keys = IMMUTABLE_MEMBER_KEYS
+    member_update_etag = False
+
+    def auto_keys(self, type_: str) -> frozenset[str]:
+        return AUTO_KEYS.get(type_, frozenset())
+
+    def member_keys(self, type_: str) -> frozenset[str]:
+        return keys.pool_member_keys(type_)
+
+    def volume_defaults(self, desired, observed, pool: str) -> dict[str, str]:
+        """Volume keys LXD copies from the pool's ``volume.*`` config when a volume is created."""
+        declared = next((p for p in self.declared(desired) if p.name == pool), None)
+        live = self.live(observed).get(pool)
+        config: dict[str, Any] = {**(live.config if live else {}),
+                                  **(declared.config if declared else {})}
+        return {k.removeprefix("volume."): v for k, v in config.items() if k.startswith("volume.")}
+
+
+KIND_SPEC = StoragePoolKind()

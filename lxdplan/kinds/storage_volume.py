@@ -1,0 +1,172 @@
+"""Custom storage volumes: per project and pool, on a member for pools local to each member.
+
+A volume's identity includes its member: one name on two members is two volumes, and lxdplan
+never moves a volume between members (a plan error). Keys LXD copies from the pool's
+``volume.*`` defaults at create are not removals when undeclared, and are kept on a PUT.
+A volume is created on its member after that member's join. References: its pool and project.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from lxdplan import references
+from lxdplan.compare import config_views, desc, diff_config, put_config
+from lxdplan.errors import PlanError
+from lxdplan.kinds import storage_pool
+from lxdplan.kinds.base import ObjectKind, Stage, Where, api_path
+from lxdplan.kinds.common import DEFAULT, at, export_config, owned, plan_deletes, put_if, scoped
+from lxdplan.plan import Action, Kind, Payload, Step
+
+if TYPE_CHECKING:
+    from lxdplan.planner.context import Context
+
+
+@dataclass(frozen=True)
+class Write(Payload):
+    """A create (``POST`` on the pool's volumes, ``?target=`` the step's member; config with the
+    ownership mark) or an update (the full config map to PUT, the pool defaults LXD copied in
+    kept; ``content_type`` is fixed at create and not sent)."""
+
+    pool: str
+    name: str
+    project: str = DEFAULT
+    type: str = "custom"
+    description: str = ""
+    config: dict[str, Any] = field(default_factory=dict)
+    content_type: str = "filesystem"
+
+
+@dataclass(frozen=True)
+class Delete(Payload):
+    pool: str
+    name: str
+    project: str = DEFAULT
+    type: str = "custom"
+
+
+class StorageVolumeKind(ObjectKind):
+    kind = Kind.define("storage_volume", "storage volume")
+    section = "storage_volumes"
+    stage = Stage.AFTER_MEMBERS
+    rank, delete_rank, list_rank = 50, 20, 60
+    payloads = {Action.CREATE: Write, Action.UPDATE: Write, Action.DELETE: Delete}
+
+    def ident(self, obj) -> tuple[str, ...]:
+        return (obj.pool, obj.name)  # a profile names a volume without its member
+
+    def step_ident(self, step: Step) -> tuple[str, ...]:
+        return (step.payload.pool, step.payload.name)
+
+    def key(self, obj) -> tuple:
+        return (obj.project, obj.pool, obj.name, obj.type, obj.member)
+
+    def refs(self, obj) -> list[references.Ref]:
+        return references.volume_refs(obj.project, obj.pool)
+
+    def display(self, obj) -> str:
+        return scoped(obj.project, f"{obj.pool}/{obj.name}")
+
+    def live_member(self, live) -> str | None:
+        return live.member
+
+    def plan(self, ctx: "Context") -> list[str]:
+        declared = self.declared(ctx.desired)
+        for vol in declared:
+            name = self.display(vol)
+            same = (vol.project, vol.pool, vol.name, vol.type)
+            same_name = [o for o in self.live(ctx.observed).values()
+                         if (o.project, o.pool, o.name, o.type) == same]
+            live = next((o for o in same_name if o.member == vol.member), None)
+            declared_members = {v.member for v in declared
+                                if (v.project, v.pool, v.name, v.type) == same}
+            elsewhere = [o for o in same_name if o.member not in declared_members]
+            if live is None and elsewhere:
+                raise PlanError(
+                    f"{at(ctx, vol)}storage volume {name} lives on "
+                    f"{elsewhere[0].member or 'no member'} and the file says "
+                    f"{vol.member or 'no member'}; lxdplan does not move volumes between members"
+                )
+            blocked = ctx.member_block(vol.member) if vol.member else None
+            if live is None:
+                ctx.steps.add(
+                    Action.CREATE, self.kind, name, member=vol.member,
+                    depends_on=ctx.after_bootstrap() + ctx.joined(vol.member),
+                    after={"type": vol.type, "content_type": vol.content_type,
+                           **desc(vol.description), "config": dict(vol.config)},
+                    reason=f"storage volume {name} is in the file but not in the cluster",
+                    blocked=blocked,
+                    payload=Write(vol.pool, vol.name, vol.project, vol.type, vol.description,
+                                  owned(vol.config), vol.content_type),
+                )
+                continue
+            defaults = storage_pool.KIND_SPEC.volume_defaults(ctx.desired, ctx.observed, vol.pool)
+            changes = diff_config(live.config, vol.config, inherited=defaults)
+            b, a = config_views(changes, live.description, vol.description)
+            if b or a:
+                inherited = {k: v for k, v in live.config.items()
+                             if k not in vol.config and defaults.get(k) == v}
+                ctx.steps.add(
+                    Action.UPDATE, self.kind, name, member=vol.member, before=b, after=a,
+                    reason=f"storage volume {name} differs from the file", blocked=blocked,
+                    etag=live.etag,
+                    payload=Write(vol.pool, vol.name, vol.project, vol.type, vol.description,
+                                  {**inherited, **put_config(live.config, vol.config)}),
+                )
+        return []
+
+    def plan_deletes(self, ctx: "Context") -> None:
+        plan_deletes(ctx, self)
+
+    def delete_block(self, ctx: "Context", live) -> str | None:
+        return ctx.member_block(live.member) if live.member else None
+
+    def delete_payload(self, live) -> Delete:
+        return Delete(live.pool, live.name, live.project, live.type)
+
+    def unmanaged_note(self, live) -> str:
+        return f"on {live.member}" if live.member else ""
+
+    def where(self, step: Step) -> Where:
+        p = step.payload
+        return self._where(p.pool, p.type, p.name, p.project, step.member)
+
+    def where_declared(self, obj) -> Where:
+        return self._where(obj.pool, obj.type, obj.name, obj.project, obj.member)
+
+    @staticmethod
+    def _where(pool: str, type_: str, name: str, project: str, member: str | None) -> Where:
+        params = {"project": project} if project != DEFAULT else {}
+        if member:
+            params["target"] = member
+        return Where(api_path("storage-pools", pool, "volumes", type_),
+                     api_path("storage-pools", pool, "volumes", type_, name), params, member)
+
+    def create_body(self, step: Step) -> dict[str, Any]:
+        p = step.payload
+        return {"name": p.name, "description": p.description, "config": owned(p.config),
+                "type": p.type, "content_type": p.content_type}
+
+    def adopt_target(self, obj, observed):
+        return next((v for v in self.live(observed).values()
+                     if (v.pool, v.name, v.project) == (obj.pool, obj.name, obj.project)
+                     and (obj.member is None or v.member == obj.member)), None)
+
+    def adopt_label(self, obj) -> str:
+        return f"storage volume {obj.pool}/{obj.name}" + (f" on {obj.member}" if obj.member else "")
+
+    def export(self, live) -> dict[str, Any]:
+        entry: dict[str, Any] = {"pool": live.pool, "name": live.name}
+        if live.member:
+            entry["member"] = live.member
+        if live.project != DEFAULT:
+            entry["project"] = live.project
+        if live.content_type != "filesystem":
+            entry["content_type"] = live.content_type
+        put_if(entry, "description", live.description)
+        put_if(entry, "config", export_config(live.config))
+        return entry
+
+
+KIND_SPEC = StorageVolumeKind()

@@ -1,0 +1,279 @@
+"""Storage pools and networks: the clustered objects created in two phases.
+
+A ``define`` on each member (``POST ?target=<m>`` with its member-specific keys), then one
+``instantiate`` (``POST`` without target, the cluster-wide keys). A create interrupted between
+the two is ``Pending`` and resumes; one whose instantiate failed on a member is ``Errored`` and
+is retried with no cluster-wide config, as LXD requires, after the corrected member-specific
+keys of the members where it is not created yet. Member-specific keys compare only where
+declared (LXD fills in the rest); some cannot change once the object exists on the member.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from lxdplan.compare import (
+    config_views, desc, diff_config, diff_declared, put_config, shown, split_changes,
+)
+from lxdplan.errors import PlanError
+from lxdplan.kinds.base import ObjectKind, Stage, Where, api_path
+from lxdplan.kinds.common import at, export_config, owned, plan_deletes, put_if, used_by_note
+from lxdplan.plan import Action, Payload, Step
+
+if TYPE_CHECKING:
+    from lxdplan.planner.context import Context
+
+
+@dataclass(frozen=True)
+class Define(Payload):
+    """A pending definition on the step's member: its member-specific keys."""
+
+    type: str  # a pool's driver, a network's type
+    config: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Instantiate(Payload):
+    """The cluster-wide create. ``retry``: the object is Errored: POST again with no
+    cluster-wide config and the description as it is."""
+
+    type: str
+    description: str = ""
+    config: dict[str, Any] = field(default_factory=dict)  # cluster-wide keys + ownership mark
+    retry: bool = False
+
+
+@dataclass(frozen=True)
+class Update(Payload):
+    """Without a member: the full cluster-wide map to PUT (ownership marks and auto-filled keys
+    kept) and the description. With a member: that member's full member-specific map, of which
+    the changed keys are PATCHed with ``?target=``."""
+
+    type: str = ""
+    description: str = ""
+    config: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Delete(Payload):
+    """``DELETE`` of the object (no fields)."""
+
+
+_UNFINISHED = ("Pending", "Errored")  # a member's own state before its create succeeded
+
+
+def _created_on(live, member: str) -> bool:
+    """Whether ``member`` has created the object (its own status, else the object's): only
+    there are keys such as a pool's ``source`` fixed. A member where it is Pending or Errored
+    takes new member-specific keys (``PATCH ?target=``) before the retry."""
+    return live.member_status.get(member, live.status) not in _UNFINISHED
+
+
+class TwoPhaseKind(ObjectKind):
+    """What pools and networks share; their modules set what differs."""
+
+    stage = Stage.BEFORE_JOINS
+    joins_wait = True
+    type_field: str  # "driver" | "type"
+    collection: str  # "storage-pools" | "networks"
+    join_entity: str  # the join's member_config entity: "storage-pool" | "network"
+    immutable_member_keys: frozenset[str] = frozenset()
+    adopt_by_put = False  # a PATCH of the mark alone
+    member_update_etag = True  # send the plan's ETag with a member-specific update
+    etag_per_view = False  # the ETag depends on the view (``?target=<m>`` covers m's keys)
+    payloads = {Action.DEFINE: Define, Action.INSTANTIATE: Instantiate, Action.UPDATE: Update,
+                Action.DELETE: Delete}
+
+    def type_of(self, obj) -> str:
+        return getattr(obj, self.type_field)
+
+    def auto_keys(self, type_: str) -> frozenset[str]:
+        """Cluster-wide keys LXD fills in for this driver/type: enforced only when declared."""
+        return frozenset()
+
+    def member_keys(self, type_: str) -> frozenset[str]:
+        """The member-specific keys of this driver/type."""
+        raise NotImplementedError
+
+    def define_targets(self, ctx: "Context", type_: str) -> list[str]:
+        """The members a definition is made on: every member present at that point."""
+        return ctx.present
+
+    def join_member_config(self, desired, member: str) -> list[dict[str, str]]:
+        return [{"entity": self.join_entity, "name": obj.name, "key": key, "value": value}
+                for obj in self.declared(desired) if self.joins_with_keys(obj)
+                for key, value in sorted(obj.members.get(member, {}).items())]
+
+    def joins_with_keys(self, obj) -> bool:
+        return True
+
+    # -- planning ----------------------------------------------------------------------------
+
+    def plan(self, ctx: "Context") -> list[str]:
+        """Create, resume and update the declared objects; return the instantiates."""
+        made: list[str] = []
+        for obj in self.declared(ctx.desired):
+            live = self.live(ctx.observed).get(obj.name)
+            type_ = self.type_of(obj)
+            if live is None:
+                made.append(self._create(ctx, obj, type_))
+                continue
+            live_type = self.type_of(live)
+            if live_type != type_:
+                noun, field_ = self.kind.noun, self.type_field
+                raise PlanError(
+                    f"{at(ctx, obj)}{noun} {obj.name} has {field_} {live_type} and the file says "
+                    f"{type_}; LXD cannot change a {noun}'s {field_} in place, so delete "
+                    f"and recreate it by hand or keep {field_} {live_type}"
+                )
+            if live.status == "Pending":
+                made.append(self._resume_pending(ctx, obj, live, type_))
+            elif live.status == "Errored":
+                # Members that have not created it yet take corrected keys before the retry.
+                unfinished = [m for m in self.define_targets(ctx, type_)
+                              if not _created_on(live, m)]
+                fixes = [sid for m in unfinished
+                         if (sid := self._member_update(ctx, obj, live, m, pending=True))]
+                sid = self._retry_errored(ctx, obj, live, type_, fixes)
+                made.append(sid)
+                self._updates(ctx, obj, live, type_, after=[sid], skip=unfinished)
+            else:
+                self._updates(ctx, obj, live, type_, after=[])
+        return made
+
+    def _define(self, ctx: "Context", obj, type_: str, member: str, reason: str) -> str:
+        config = dict(obj.members.get(member, {}))
+        return ctx.steps.add(
+            Action.DEFINE, self.kind, obj.name, member=member, depends_on=ctx.after_membership(),
+            after={self.type_field: type_, **({"config": config} if config else {})},
+            reason=reason, blocked=ctx.member_block(member), payload=Define(type_, config),
+        )
+
+    def _instantiate(self, ctx: "Context", obj, type_: str, deps: list[str], reason: str) -> str:
+        config = dict(obj.config)
+        return ctx.steps.add(
+            Action.INSTANTIATE, self.kind, obj.name, depends_on=ctx.after_membership() + deps,
+            after={self.type_field: type_, **desc(obj.description), "config": config},
+            reason=reason,
+            blocked=ctx.all_members_block(f"creating {self.kind.noun} {obj.name}"),
+            payload=Instantiate(type_, obj.description, owned(config)),
+        )
+
+    def _create(self, ctx: "Context", obj, type_: str) -> str:
+        noun = self.kind.noun
+        defines = [
+            self._define(ctx, obj, type_, m, f"{noun} {obj.name} does not exist: define it on "
+                         "each member first")
+            for m in self.define_targets(ctx, type_)
+        ]
+        return self._instantiate(ctx, obj, type_, defines,
+                                 f"{noun} {obj.name} is in the file but not in the cluster")
+
+    def _resume_pending(self, ctx: "Context", obj, live, type_: str) -> str:
+        """A create interrupted between the defines and the instantiate: define what is
+        missing, correct declared member keys of existing definitions, then instantiate."""
+        noun, deps = self.kind.noun, []
+        defined = set(live.member_status) | set(live.members)
+        targets = self.define_targets(ctx, type_)
+        for member in (m for m in targets if m not in defined):
+            deps.append(self._define(ctx, obj, type_, member,
+                                     f"{noun} {obj.name} is pending and not yet defined on {member}"))
+        for member in (m for m in targets if m in defined):
+            sid = self._member_update(ctx, obj, live, member, pending=True)
+            if sid:
+                deps.append(sid)
+        have = ", ".join(sorted(m for m in defined if m in ctx.present)) or "no member"
+        return self._instantiate(ctx, obj, type_, deps,
+                                 f"{noun} {obj.name} is pending (defined on {have}): finish creating it")
+
+    def _retry_errored(self, ctx: "Context", obj, live, type_: str, deps: list[str]) -> str:
+        failed = sorted(m for m, s in live.member_status.items() if s in _UNFINISHED)
+        on = f" on {', '.join(failed)}" if failed else ""
+        return ctx.steps.add(
+            Action.INSTANTIATE, self.kind, obj.name, depends_on=ctx.after_membership() + deps,
+            before={"status": "Errored"}, after={"status": "Created"},
+            reason=(f"{self.kind.noun} {obj.name} is Errored{on}: retry the create without "
+                    "cluster-wide config, as LXD requires"),
+            blocked=ctx.all_members_block(f"retrying {self.kind.noun} {obj.name}"),
+            payload=Instantiate(type_, "", {}, retry=True),
+        )
+
+    def _updates(self, ctx: "Context", obj, live, type_: str, *, after: list[str],
+                 skip: list[str] = ()) -> None:
+        auto = self.auto_keys(type_)
+        changes = diff_config(live.config, obj.config, auto=auto)
+        b, a = config_views(changes, live.description, obj.description)
+        if b or a:
+            ctx.steps.add(
+                Action.UPDATE, self.kind, obj.name, depends_on=after, before=b, after=a,
+                reason=f"cluster-wide config of {self.kind.noun} {obj.name} differs from the file",
+                blocked=ctx.all_members_block(f"updating {self.kind.noun} {obj.name}"),
+                etag=live.etag,
+                payload=Update(type_, obj.description, put_config(live.config, obj.config, auto)),
+            )
+        for member in self.define_targets(ctx, type_):
+            if member not in skip:
+                self._member_update(ctx, obj, live, member, pending=False, after=after)
+
+    def _member_update(self, ctx, obj, live, member, *, pending, after=()) -> str | None:
+        if member not in live.members and ctx.member_block(member):
+            return None  # its keys could not be read (the member is down): nothing known to differ
+        declared = obj.members.get(member, {})
+        current = live.members.get(member, {})
+        changes = diff_declared(current, declared)
+        if not changes:
+            return None
+        noun = self.kind.noun
+        if not pending and _created_on(live, member):
+            for key in sorted(changes):
+                if key in self.immutable_member_keys and current.get(key) is not None:
+                    raise PlanError(
+                        f"{at(ctx, obj)}{noun} {obj.name} has {key} {current[key]} on {member} "
+                        f"and the file says {declared[key]}; LXD cannot change {key} after the "
+                        f"{noun} is created"
+                    )
+        before, new = split_changes(changes)
+        return ctx.steps.add(
+            Action.UPDATE, self.kind, obj.name, member=member, depends_on=list(after),
+            before={"config": before} if before else {}, after={"config": new},
+            reason=f"{member}'s keys of {noun} {obj.name} differ from the file",
+            blocked=ctx.member_block(member),
+            etag=live.etag if self.member_update_etag else None,
+            payload=Update(config={**current, **declared}),
+        )
+
+    def plan_deletes(self, ctx: "Context") -> None:
+        plan_deletes(ctx, self)
+
+    def delete_before(self, live) -> dict[str, Any]:
+        return {self.type_field: self.type_of(live), **super().delete_before(live)}
+
+    def delete_block(self, ctx: "Context", live) -> str | None:
+        return ctx.all_members_block(f"deleting {self.kind.noun} {live.name}")
+
+    def unmanaged_note(self, live) -> str:
+        return used_by_note(live.used_by)
+
+    # -- the API -----------------------------------------------------------------------------
+
+    def where(self, step: Step) -> Where:
+        return Where(f"/1.0/{self.collection}", api_path(self.collection, step.name),
+                     member=step.member)
+
+    def where_declared(self, obj) -> Where:
+        return Where(f"/1.0/{self.collection}", api_path(self.collection, obj.name))
+
+    def create_body(self, name: str, type_: str, config: dict) -> dict[str, Any]:
+        return {"name": name, self.type_field: type_, "config": config}
+
+    # -- export ------------------------------------------------------------------------------
+
+    def export(self, live) -> dict[str, Any]:
+        """Cluster-wide config, and member-specific keys under ``members``."""
+        entry: dict[str, Any] = {"name": live.name, self.type_field: self.type_of(live)}
+        put_if(entry, "description", live.description)
+        put_if(entry, "config", export_config(live.config))
+        put_if(entry, "members", {m: dict(sorted(c.items()))
+                                  for m, c in sorted(live.members.items()) if c})
+        return entry

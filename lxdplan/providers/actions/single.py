@@ -1,0 +1,77 @@
+"""Single-phase kinds (projects, profiles, volumes, cluster groups): create, update, delete.
+
+Where an object lives and the bodies sent come from its kind module (``lxdplan.kinds``).
+Created objects carry lxdplan's ownership mark in their config; a kind owned through a server
+key (cluster groups, which have no config) is listed in that key before it is created, so an
+interrupted create never leaves an unowned object behind, and dropped from it after the delete.
+"""
+
+from __future__ import annotations
+
+from lxdplan import keys
+from lxdplan.kinds import Owner, spec
+from lxdplan.kinds.base import ObjectKind, Where
+from lxdplan.plan import Step
+from lxdplan.providers.actions.common import get_or_none, gone, precondition, reveal
+from lxdplan.providers.client import Client
+from lxdplan.providers.parse import managed_group_names
+from lxdplan.providers.session import Session
+
+
+def _target(s: Session, step: Step) -> tuple[ObjectKind, Where, Client]:
+    kind = spec(step.kind)
+    where = kind.where(step)
+    return kind, where, (s.at(where.member) if where.member else s.cluster())
+
+
+def create(s: Session, step: Step) -> bool:
+    """POST unless it exists already (check first: LXD 5.0.2 answers a missing cluster group
+    with 500, not 404, so the existence check also guards the delete)."""
+    kind, w, client = _target(s, step)
+    if get_or_none(client, w.path, w.params or None) is not None:
+        return False
+    if kind.owner == Owner.SERVER_KEY:
+        key = step.payload.owner_key
+        names = owned_names(client, key)
+        if step.name not in names:
+            set_owned_names(client, names + [step.name], key)
+    client.post(w.collection, reveal(kind.create_body(step)), params=w.params or None)
+    return True
+
+
+def update(s: Session, step: Step) -> bool:
+    """PUT the full object (config maps are authoritative) with the plan's ETag."""
+    kind, w, client = _target(s, step)
+    md = client.get(w.path, w.params or None).metadata or {}
+    body = kind.put_body(step, md)
+    if kind.holds(md, body):
+        return False
+    with precondition(step):
+        client.put(w.path, reveal(body), params=w.params or None, etag=step.etag)
+    return True
+
+
+def delete(s: Session, step: Step) -> bool:
+    kind, w, client = _target(s, step)
+    deleted = (get_or_none(client, w.path, w.params or None) is not None
+               and gone(lambda: client.delete(w.path, params=w.params or None)))
+    if kind.owner != Owner.SERVER_KEY:
+        return deleted
+    key = step.payload.owner_key
+    names = owned_names(client, key)
+    if step.name in names:
+        set_owned_names(client, [n for n in names if n != step.name], key)
+        return True
+    return deleted
+
+
+# -- ownership through a server key ---------------------------------------------------------------
+
+def owned_names(client: Client, key: str = keys.CLUSTER_GROUPS_OWNER_KEY) -> list[str]:
+    """The objects lxdplan manages, from the server key that lists them."""
+    config = client.get("/1.0").metadata.get("config") or {}
+    return sorted(managed_group_names({key: str(config.get(key, ""))}, key))
+
+
+def set_owned_names(client: Client, names: list[str], key: str = keys.CLUSTER_GROUPS_OWNER_KEY) -> None:
+    client.patch("/1.0", {"config": {key: ",".join(sorted(set(names)))}})
