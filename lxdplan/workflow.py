@@ -46,10 +46,17 @@ def file_digest(path: str) -> str:
 def make_plan(desired: Desired, *, force_remove: Iterable[str] = ()) -> PlanResult:
     """Read the live cluster and plan against it."""
     from lxdplan.planner import plan as compute
-    from lxdplan.providers.observe import PLAN, observe
+    from lxdplan.providers.etags import read_etags
+    from lxdplan.providers.observe import PLAN, make_clients, observe
 
-    observed = observe(desired, detail=PLAN)
-    return PlanResult(desired, observed, compute(desired, observed, force_remove=force_remove))
+    clients = make_clients(desired)
+    try:
+        observed = observe(desired, detail=PLAN, clients=clients)
+        plan = read_etags(compute(desired, observed, force_remove=force_remove), observed, clients)
+    finally:
+        for client in clients.values():
+            client.close()
+    return PlanResult(desired, observed, plan)
 
 
 def check_secrets(plan: Plan, *, trusts: Iterable[Member] = ()) -> None:
@@ -84,6 +91,7 @@ def _redeem_and_replan(desired, untrusted, clients, locks, confirm, on_trusted, 
     """Redeem the declared trusts of ``untrusted``, then observe and plan again under the locks
     (taking the cluster lock if a cluster shows itself only now)."""
     from lxdplan.planner import plan as compute
+    from lxdplan.providers.etags import read_etags
     from lxdplan.providers.observe import PLAN, observe, probe
     from lxdplan.providers.trust import redeem_declared
 
@@ -93,7 +101,7 @@ def _redeem_and_replan(desired, untrusted, clients, locks, confirm, on_trusted, 
         if any(alone.reachable and alone.clustered for alone in standalone.values()):
             locks.take_cluster_through(standalone, clients)
     observed = observe(desired, detail=PLAN, clients=clients)
-    plan = compute(desired, observed, force_remove=force_remove)
+    plan = read_etags(compute(desired, observed, force_remove=force_remove), observed, clients)
     on_trusted(trusted, plan)
     known = {s.id for s in confirmed.steps}
     if any(s.id not in known for s in plan.steps):
@@ -183,6 +191,7 @@ def run_apply(
     from lxdplan.plan import Action
     from lxdplan.planner import plan as compute
     from lxdplan.providers.actions import performer
+    from lxdplan.providers.etags import read_etags
     from lxdplan.providers.observe import PLAN, observe, probe
     from lxdplan.providers.session import Session
 
@@ -200,7 +209,7 @@ def run_apply(
         observed = observe(desired, detail=PLAN, clients=clients)
         if saved_digest is not None and observed.digest() != saved_digest:
             raise StalePlan("saved plan is stale: the cluster changed since it was made; run plan again")
-        plan = compute(desired, observed, force_remove=force_remove)
+        plan = read_etags(compute(desired, observed, force_remove=force_remove), observed, clients)
         on_plan(plan)
         if not plan.changes:
             return ApplyResult(plan, warnings=locks.warnings)

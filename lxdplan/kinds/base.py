@@ -71,6 +71,10 @@ class ObjectKind:
     owner: Owner = Owner.CONFIG
     payloads: Mapping[Action, type[Payload]] = {}
     keep: frozenset[str] = frozenset()  # names never deleted nor listed unmanaged ("default")
+    # Whether an update's ETag is read after planning, for the objects a step updates only
+    # (``providers.observe.read_etags``), instead of for every declared object while observing:
+    # collection listings (``recursion=1``) carry no ETags, and a no-change plan needs none.
+    etag_after_plan: bool = False
 
     # -- the file and the live state ---------------------------------------------------------
 

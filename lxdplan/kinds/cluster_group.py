@@ -48,6 +48,7 @@ class Delete(Payload):
 class ClusterGroupKind(ObjectKind):
     kind = Kind.define("cluster_group", "cluster group")
     section = "cluster_groups"
+    etag_after_plan = True
     stage = Stage.BEFORE_JOINS
     rank, delete_rank, list_rank = 10, 60, 50
     owner = Owner.SERVER_KEY

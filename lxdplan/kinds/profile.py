@@ -49,6 +49,7 @@ def _devices(devices: dict) -> dict[str, dict]:
 class ProfileKind(ObjectKind):
     kind = Kind.define("profile")
     section = "profiles"
+    etag_after_plan = True
     stage = Stage.AFTER_MEMBERS
     rank, delete_rank, list_rank = 60, 10, 30
     keep = frozenset({DEFAULT})

@@ -47,6 +47,7 @@ class Delete(Payload):
 class ProjectKind(ObjectKind):
     kind = Kind.define("project")
     section = "projects"
+    etag_after_plan = True
     stage = Stage.BEFORE_JOINS
     rank, delete_rank, list_rank = 20, 50, 40
     keep = frozenset({DEFAULT})

@@ -49,6 +49,7 @@ class Delete(Payload):
 class StorageVolumeKind(ObjectKind):
     kind = Kind.define("storage_volume", "storage volume")
     section = "storage_volumes"
+    etag_after_plan = True
     stage = Stage.AFTER_MEMBERS
     rank, delete_rank, list_rank = 50, 20, 60
     payloads = {Action.CREATE: Write, Action.UPDATE: Write, Action.DELETE: Delete}

@@ -20,6 +20,7 @@ comparable (``Observed.digest``) only at the same detail.
 from __future__ import annotations
 
 import dataclasses
+import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -34,6 +35,7 @@ from lxdplan.providers.client import Client, NoAnswer, Response, path_of
 from lxdplan.state.observed import Observed, Standalone, not_serving
 
 MISSING = (ApiError, ConnectError)
+PER_MEMBER = 8  # reads in flight to one endpoint (see _Observer.fetch)
 FULL, PLAN = "full", "plan"  # observe(detail=...)
 CREATED = "Created"
 VOLUMES = {"recursion": 1, "all-projects": "true"}
@@ -79,6 +81,11 @@ class _Observer:
     def __init__(self, desired: Desired, clients: dict[str, Client], pool: ThreadPoolExecutor,
                  detail: str = FULL):
         self.desired, self.clients, self.pool = desired, clients, pool
+        # At most PER_MEMBER reads in flight to one endpoint: the server, not the client, is the
+        # cost, and a member flooded with reads answers its own listings late (at 500 objects,
+        # 64 reads through one LXD 5.0.2 member held GET /1.0/networks past the read bound).
+        self.gates: dict[int, threading.BoundedSemaphore] = {}
+        self.gates_lock = threading.Lock()
         self.lean = detail == PLAN
         self.probes: dict[str, Response] = {}
         # Members whose view of a pool / network the file's member-specific keys need.
@@ -86,6 +93,13 @@ class _Observer:
                             for p in desired.storage_pools}
         self.keyed_nets = {n.name: {m for m, c in n.members.items() if c}
                            for n in desired.networks}
+
+    def fetch(self, client: Client, path: str, params: dict[str, Any] | None = None) -> Response:
+        """``client.get`` within that endpoint's share of the concurrency."""
+        with self.gates_lock:
+            gate = self.gates.setdefault(id(client), threading.BoundedSemaphore(PER_MEMBER))
+        with gate:
+            return client.get(path, params)
 
     def wanted(self, keyed: dict[str, set[str]], name: str, member: str,
                status: str | None = None) -> bool:
@@ -201,7 +215,11 @@ class _Observer:
         reader = self.clients[reader_st.name]
         meta = self.probes[reader_st.name].metadata
         backend = Backend.from_server(meta)
-        get, submit = reader.get, self.pool.submit
+        submit = self.pool.submit
+
+        def get(path: str, params: dict[str, Any] | None = None) -> Response:
+            return self.fetch(reader, path, params)
+
         # Phase A, all in flight together: the members (cheap; they unlock the per-member reads),
         # the pool names (cheap, no recursion) and the full listings (the costly ones on LXD).
         a_members = submit(get, "/1.0/cluster/members", {"recursion": 1})
@@ -252,14 +270,14 @@ class _Observer:
                 return sent[key]
             params = {**(params or {}), "target": member}
             if member in direct:
-                fut = submit(direct[member].get, path, params)
+                fut = submit(self.fetch, direct[member], path, params)
             else:
                 gate = local.get(member)
 
                 def forwarded() -> Response:
                     if gate is not None and gate.exception() is not None:
                         raise gate.exception()
-                    return reader.get(path, params)
+                    return get(path, params)
 
                 fut = submit(forwarded)
             sent[key] = fut
@@ -352,10 +370,18 @@ class _Observer:
     def _etag_reads(self, direct: dict[str, Client], reader: Client,
                     skip: set[str] = frozenset()) -> dict[tuple, Future]:
         """ETags come only from single-object GETs: read them for the objects the file declares
-        (a volume on a member in ``skip``, which cannot answer, goes without)."""
-        d, get, out = self.desired, reader.get, {}
+        (a volume on a member in ``skip``, which cannot answer, goes without). At ``PLAN``
+        detail only the members': the other objects' ETags are read after planning, for the
+        objects a step updates only (``read_etags``), so a plan that changes nothing reads none."""
+        d, out = self.desired, {}
+
+        def get(path: str, params: dict[str, Any] | None = None) -> Response:
+            return self.fetch(reader, path, params)
+
         for m in d.members:
             out[("member", m.name)] = self.pool.submit(get, path_of("cluster", "members", m.name))
+        if self.lean:
+            return out
         for g in d.cluster_groups:
             out[("group", g.name)] = self.pool.submit(get, path_of("cluster", "groups", g.name))
         for p in d.profiles:
@@ -369,7 +395,7 @@ class _Observer:
             params = {"project": v.project, "target": v.member}
             client = direct.get(v.member or "", reader)
             out[("volume", v.project, v.pool, v.member or "", v.name)] = self.pool.submit(
-                client.get, path_of("storage-pools", v.pool, "volumes", v.type, v.name), params)
+                self.fetch, client, path_of("storage-pools", v.pool, "volumes", v.type, v.name), params)
         return out
 
 

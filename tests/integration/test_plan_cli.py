@@ -166,3 +166,60 @@ def test_apply_without_terminal_refuses_and_with_terminal_asks(hand):
     assert answered and os.waitstatus_to_exitcode(status) == 0, seen.decode(errors="replace")
     assert "asked" in [p["name"] for p in query(lab, "/1.0/projects?recursion=1")]
     assert_converged(path)
+
+
+def _apply_on_a_terminal(path: str, at_prompt) -> tuple[int, str]:
+    """`apply -f PATH` on a pseudo-terminal; ``at_prompt()`` runs when it asks, then it gets yes."""
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execve(sys.executable, [sys.executable, "-m", "lxdplan", "apply", "-f", path],
+                  {**os.environ, "NO_COLOR": "1"})
+    seen, answered = b"", False
+    while True:
+        ready, _, _ = select.select([fd], [], [], 120)
+        assert ready, f"no output from apply on a terminal; so far: {seen.decode(errors='replace')}"
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        seen += chunk
+        if not answered and b"Only 'yes' will be accepted" in seen:
+            at_prompt()
+            os.write(fd, b"yes\n")
+            answered = True
+    _, status = os.waitpid(pid, 0)
+    assert answered, seen.decode(errors="replace")
+    return os.waitstatus_to_exitcode(status), seen.decode(errors="replace")
+
+
+def test_plan_reads_etags_only_of_what_it_updates_and_a_change_meanwhile_stops_the_write(hand):
+    """Listings carry no ETags: plan reads an object's own ETag only for an object a step
+    updates (here one profile out of the file's), and apply's write still goes out with it, so a
+    change made by hand after the plan read it (while apply waits for its yes) stops the write."""
+    lab, workdir = hand
+    doc = yaml.safe_load(Path(exported(lab, workdir)).read_text())
+    path = write(doc, workdir / "etags.yaml")
+    quiet = cli("plan", "-f", path, "--debug", "--detailed-exitcode")
+    assert quiet.returncode == 0, quiet.stdout + quiet.stderr
+    assert "GET /1.0/profiles?" in quiet.stderr and "GET /1.0/profiles/" not in quiet.stderr
+    assert "GET /1.0/projects/" not in quiet.stderr
+
+    web = next(p for p in doc["profiles"] if p["name"] == "web")
+    web["config"]["limits.memory"] = "768MiB"
+    write(doc, Path(path))
+    drift = cli("plan", "-f", path, "--debug", "--detailed-exitcode")
+    assert drift.returncode == 2, drift.stderr
+    single = [ln for ln in drift.stderr.splitlines() if "GET /1.0/profiles/" in ln]
+    assert len(single) == 1 and "/1.0/profiles/web" in single[0], drift.stderr
+
+    def by_hand():
+        unix(lab.members[1].socket, "node2").patch("/1.0/profiles/web", {"config": {"user.hand": "1"}})
+
+    code, shown = _apply_on_a_terminal(path, by_hand)
+    assert code == 1 and "changed outside lxdplan since the plan" in shown, shown
+    assert query(lab, "/1.0/profiles/web")["config"].get("limits.memory") != "768MiB"
+    apply_ok(path)  # planned again, it converges
+    assert "user.hand" not in query(lab, "/1.0/profiles/web")["config"]
+    assert_converged(path)
