@@ -31,7 +31,7 @@ from lxdplan.errors import ApiError, ConnectError, LxdplanError, TrustError
 from lxdplan.providers import parse, pins
 from lxdplan.providers.assemble import Answers, assemble
 from lxdplan.providers.backend import Backend
-from lxdplan.providers.client import Client, NoAnswer, Response, path_of
+from lxdplan.providers.client import Client, NoAnswer, Response, busy, path_of
 from lxdplan.state.observed import Observed, Standalone, not_serving
 
 MISSING = (ApiError, ConnectError)
@@ -416,8 +416,8 @@ def _result(fut: Future | None) -> Response | None:
     exc = fut.exception()
     if exc is None:
         return fut.result()
-    if isinstance(exc, MISSING):
-        return None
+    if isinstance(exc, MISSING) and not (isinstance(exc, ApiError) and busy(exc)):
+        return None  # the member is down or the object gone; a busy server is no answer at all
     raise exc
 
 

@@ -193,6 +193,25 @@ def test_a_read_that_gets_no_answer_fails_once_as_no_answer(fake, monkeypatch):
     assert isinstance(exc.value, ConnectError)  # callers that record unreachable members see it
 
 
+def test_a_read_the_busy_database_refused_is_asked_again_and_a_served_member_gets_time(fake, monkeypatch):
+    """LXD answers a read it could not start a transaction for with an error (its database is
+    busy, as at 500 objects on 2 cores): asked again. Other errors are not retried. Once the
+    member answered its GET /1.0, its other reads get the long bound, not the state bound."""
+    monkeypatch.setattr(client_module, "STATE_TIMEOUT", 0.3)
+    busy = error("Failed to begin transaction: context deadline exceeded", 500)
+    fake.script[("GET", "/1.0/networks")] = [busy, sync([])]
+    fake.script[("GET", "/1.0/profiles")] = [error("not authorized", 403), sync([])]
+    fake.script[("GET", "/1.0")] = [sync({"config": {}})]
+    assert fake.client.get("/1.0/networks").metadata == []
+    assert fake.count("GET", "/1.0/networks") == 2
+    with pytest.raises(ApiError, match="not authorized"):
+        fake.client.get("/1.0/profiles")
+    assert fake.count("GET", "/1.0/profiles") == 1
+    assert not fake.client.serving
+    fake.client.get("/1.0")
+    assert fake.client.serving
+
+
 def test_unreachable_member_is_one_sentence(tmp_path):
     client = Client(f"unix://{tmp_path}/missing.socket", member="node3")
     with pytest.raises(ConnectError) as exc:
