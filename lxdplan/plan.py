@@ -26,6 +26,9 @@ class Action(enum.Enum):
     FORCE_REMOVE = "force-remove"
     EVACUATE = "evacuate"
     RESTORE = "restore"
+    START = "start"  # instances
+    STOP = "stop"
+    MOVE = "move"
 
     @property
     def symbol(self) -> str:
@@ -59,6 +62,8 @@ class Kind(str):
     PROJECT: ClassVar["Kind"]
     PROFILE: ClassVar["Kind"]
     STORAGE_VOLUME: ClassVar["Kind"]
+    IMAGE: ClassVar["Kind"]
+    INSTANCE: ClassVar["Kind"]
 
     @classmethod
     def define(cls, value: str, noun: str | None = None) -> "Kind":
@@ -96,6 +101,8 @@ Kind.NETWORK = Kind.define("network")
 Kind.PROJECT = Kind.define("project")
 Kind.PROFILE = Kind.define("profile")
 Kind.STORAGE_VOLUME = Kind.define("storage_volume")
+Kind.IMAGE = Kind.define("image")
+Kind.INSTANCE = Kind.define("instance")
 
 
 @dataclass(frozen=True)

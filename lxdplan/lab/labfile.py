@@ -20,10 +20,11 @@ _DROPPED_SERVER_KEYS = ("core.trust_password",)
 
 
 def lab_document(lab: Lab) -> dict:
-    """The desired state of a lab cluster: its members, a ``default`` dir pool, ``lxdbr0`` and
-    the default profile. NAT is off: the members have no route out of their namespaces."""
+    """The desired state of a lab cluster: its members, a ``default`` dir pool, ``lxdbr0``,
+    the default profile and the lab's busybox image (imported from its file, pinned). NAT is
+    off: the members have no route out of their namespaces."""
     profile_description = "Default LXD profile" if lab.backend == "lxd" else "Default Incus profile"
-    return {
+    doc = {
         "version": 1,
         "backend": lab.backend,
         "cluster": {
@@ -54,6 +55,25 @@ def lab_document(lab: Lab) -> dict:
             }
         ],
     }
+    if lab.image:
+        doc["images"] = [image_entry(lab)]
+    return doc
+
+
+def image_entry(lab: Lab) -> dict:
+    """The lab's busybox image as the file declares it: from its tarball, pinned."""
+    entry: dict = {"name": "busybox", "source": {"file": lab.image}}
+    if lab.image_fingerprint:
+        entry["fingerprint"] = lab.image_fingerprint
+    return entry
+
+
+def pulled_image_entry(lab: Lab, name: str = "busybox") -> dict:
+    """The same image pulled from the lab's image server (``lab up --image-server``)."""
+    return {"name": name, "source": {"server": lab.image_server_url, "protocol": "lxd",
+                                     "alias": "busybox",
+                                     "certificate": {"file": lab.image_server_certificate}},
+            "fingerprint": lab.image_fingerprint}
 
 
 def from_template(lab: Lab, template: dict) -> dict:

@@ -1,0 +1,178 @@
+"""Images and instances on real LXD and Incus clusters (issue 9), one lab per backend.
+
+The lab has an image server (``lab up --image-server``). The tests build on each other in file
+order (each also runs alone: ``formed`` applies the first file when the cluster is not formed
+yet): form the cluster and launch containers in one apply; move one (its data survives), stop
+one, delete one, leave an unmanaged one alone; leave an evacuated member's container in place;
+block the removal of a member that hosts an unmanaged container, then move a kept container off
+a dropped member and remove the member in one apply.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+
+from applykit import cli, client_cmd, query, write
+from labkit import BACKENDS, lab_root, new_name, require_backend
+from lxdplan import lab as labapi
+from lxdplan.lab.labfile import image_entry, lab_document, pulled_image_entry
+
+
+def apply_ok(path: str) -> str:
+    done = cli("apply", "-f", path, "--auto-approve")
+    assert done.returncode == 0, f"apply failed:\n{done.stdout}\n{done.stderr}"
+    assert "Traceback" not in done.stderr
+    return done.stdout
+
+
+def plan_of(path: str):
+    return cli("plan", "-f", path, "--detailed-exitcode")
+
+
+def assert_converged(path: str) -> str:
+    plan = plan_of(path)
+    assert plan.returncode == 0, f"plan still shows changes:\n{plan.stdout}\n{plan.stderr}"
+    return plan.stdout
+
+
+def instances(lab) -> dict[str, dict]:
+    return {i["name"]: i for i in query(lab, "/1.0/instances?recursion=1")}
+
+
+class Workload:
+    """The module's lab and its working file."""
+
+    def __init__(self, lab, workdir: Path):
+        self.lab, self.path = lab, str(workdir / "lxdplan.yaml")
+        doc = lab_document(lab)
+        members = doc["cluster"]["members"]
+        members[2]["groups"] = ["default", "web"]
+        doc["cluster"]["config"] = {"cluster.images_minimal_replica": "1"}
+        doc["cluster_groups"] = [{"name": "web", "description": "web members"}]
+        doc["projects"] = [{"name": "staging", "config": {"features.images": "true",
+                                                          "features.profiles": "false"}}]
+        doc["images"] = [image_entry(lab), {**pulled_image_entry(lab), "project": "staging"}]
+        doc["instances"] = [
+            {"name": "c1", "image": "busybox", "member": "node2"},
+            {"name": "c2", "image": "busybox", "group": "web"},
+            {"name": "c3", "image": "busybox", "member": "node1", "state": "stopped"},
+        ]
+        self.doc = doc
+
+    def write(self, doc: dict | None = None) -> str:
+        if doc is not None:
+            self.doc = doc
+        return write(self.doc, Path(self.path))
+
+    def instance(self, name: str) -> dict:
+        return next(i for i in self.doc["instances"] if i["name"] == name)
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def wl(request, tmp_path_factory):
+    require_backend(request.param)
+    name = new_name(f"inst-{request.param}")
+    lab = labapi.up(name=name, backend=request.param, members=3, root=lab_root(), image_server=True)
+    try:
+        yield Workload(lab, tmp_path_factory.mktemp(f"inst-{request.param}"))
+    finally:
+        labapi.down(lab.name, root=lab_root(), missing_ok=True)
+
+
+@pytest.fixture
+def formed(wl):
+    """The cluster formed with its images and containers (by the first test, or now)."""
+    if not Path(wl.path).exists():
+        apply_ok(wl.write())
+    return wl
+
+
+def test_one_apply_forms_the_cluster_and_launches_the_containers(wl):
+    out = apply_ok(wl.write())
+    assert "bootstrap" in out and "c1" in out
+    live = instances(wl.lab)
+    assert (live["c1"]["location"], live["c1"]["status"]) == ("node2", "Running")
+    assert (live["c2"]["location"], live["c2"]["status"]) == ("node3", "Running")
+    assert (live["c3"]["location"], live["c3"]["status"]) == ("node1", "Stopped")
+    listing = client_cmd(wl.lab, "list", "--format", "csv", "-c", "nsL").stdout
+    assert "c1,RUNNING,node2" in listing and "c3,STOPPED,node1" in listing
+    pulled = query(wl.lab, "/1.0/images?recursion=1&project=staging")
+    assert [i["fingerprint"] for i in pulled] == [wl.lab.image_fingerprint]
+    assert [a["name"] for a in pulled[0]["aliases"]] == ["busybox"]
+    status = cli("status", "-f", wl.path).stdout
+    assert "cluster.images_minimal_replica: 1" in status
+    assert "c1" in status and "node2" in status and "Running" in status
+    assert_converged(wl.path)
+
+
+def test_move_stop_delete_and_an_unmanaged_container(formed):
+    wl = formed
+    client_cmd(wl.lab, "exec", "c1", "--", "sh", "-c", "echo kept > /root/mark")
+    client_cmd(wl.lab, "launch", "busybox", "u1", "--target", "node1")
+    doc = copy.deepcopy(wl.doc)
+    next(i for i in doc["instances"] if i["name"] == "c1")["member"] = "node3"
+    next(i for i in doc["instances"] if i["name"] == "c2")["state"] = "stopped"
+    doc["instances"] = [i for i in doc["instances"] if i["name"] != "c3"]
+    plan = cli("plan", "-f", wl.write(doc)).stdout
+    assert "u1" in plan and "unmanaged" in plan.lower()
+    apply_ok(wl.path)
+    live = instances(wl.lab)
+    assert (live["c1"]["location"], live["c1"]["status"]) == ("node3", "Running")
+    assert client_cmd(wl.lab, "exec", "c1", "--", "cat", "/root/mark").stdout.strip() == "kept"
+    assert live["c2"]["status"] == "Stopped"
+    assert "c3" not in live
+    assert (live["u1"]["location"], live["u1"]["status"]) == ("node1", "Running")
+    assert_converged(wl.path)
+
+
+def test_an_evacuated_members_container_is_left_in_place(formed):
+    wl = formed
+    doc = copy.deepcopy(wl.doc)
+    host = instances(wl.lab)["c1"]["location"]
+    next(i for i in doc["instances"] if i["name"] == "c1")["member"] = host
+    member = next(m for m in doc["cluster"]["members"] if m["name"] == host)
+    member["state"] = "evacuated"
+    apply_ok(wl.write(doc))
+    assert query(wl.lab, f"/1.0/cluster/members/{host}")["status"] == "Evacuated"
+    assert instances(wl.lab)["c1"]["location"] == host
+    out = assert_converged(wl.path)
+    assert f"c1 is on {host}, which is evacuated" in out
+    member.pop("state")
+    apply_ok(wl.write(doc))
+    assert query(wl.lab, f"/1.0/cluster/members/{host}")["status"] == "Online"
+    assert instances(wl.lab)["c1"]["status"] == "Running"
+    assert_converged(wl.path)
+
+
+def test_a_dropped_member_is_emptied_then_removed(formed):
+    wl = formed
+    client_cmd(wl.lab, "launch", "busybox", "u2", "--target", "node1", check=False)
+    doc = copy.deepcopy(wl.doc)
+    doc["instances"] = [i for i in doc["instances"] if i["name"] != "c5"] + [
+        {"name": "c5", "image": "busybox", "member": "node1"}]
+    apply_ok(wl.write(doc))
+    assert instances(wl.lab)["c5"]["location"] == "node1"
+    client_cmd(wl.lab, "exec", "c5", "--", "sh", "-c", "echo five > /root/mark")
+    dropped = copy.deepcopy(doc)
+    dropped["cluster"]["members"] = [m for m in dropped["cluster"]["members"] if m["name"] != "node1"]
+    next(i for i in dropped["instances"] if i["name"] == "c5")["member"] = "node2"
+    plan = plan_of(wl.write(dropped))
+    assert plan.returncode == 2
+    assert "node1 still hosts" in plan.stdout and "u2" in plan.stdout
+    assert "which the file does not place elsewhere" in plan.stdout
+    for name in ("u1", "u2"):  # u1 is there when the earlier test ran
+        client_cmd(wl.lab, "delete", "--force", name, member=1, check=False)
+    apply_ok(wl.path)
+    members = [m["server_name"] for m in query(wl.lab, "/1.0/cluster/members?recursion=1", member=1)]
+    assert "node1" not in members
+    live = instances_via(wl.lab, 1)
+    assert (live["c5"]["location"], live["c5"]["status"]) == ("node2", "Running")
+    assert client_cmd(wl.lab, "exec", "c5", "--", "cat", "/root/mark", member=1).stdout.strip() == "five"
+    assert_converged(wl.path)
+
+
+def instances_via(lab, member: int) -> dict[str, dict]:
+    return {i["name"]: i for i in query(lab, "/1.0/instances?recursion=1", member=member)}
