@@ -164,7 +164,7 @@ class Plan:
     def summary(self) -> dict[str, int]:
         """Counts for the summary line: add/change/destroy plus member operations."""
         counts = {"add": 0, "change": 0, "destroy": 0, "bootstrap": 0, "join": 0, "remove": 0,
-                  "other": 0}
+                  "other": 0, "start": 0, "stop": 0, "move": 0}
         for step in self.steps:
             if step.action in (Action.CREATE, Action.INSTANTIATE):
                 counts["add"] += 1
@@ -178,6 +178,8 @@ class Plan:
                 counts["join"] += 1
             elif step.action in (Action.REMOVE, Action.FORCE_REMOVE):
                 counts["remove"] += 1
+            elif step.action in (Action.START, Action.STOP, Action.MOVE):
+                counts[step.action.value] += 1
             elif step.action != Action.DEFINE:
                 counts["other"] += 1
         return counts
