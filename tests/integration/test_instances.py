@@ -132,19 +132,23 @@ def test_move_stop_delete_and_an_unmanaged_container(formed):
 def test_an_evacuated_members_container_is_left_in_place(formed):
     wl = formed
     doc = copy.deepcopy(wl.doc)
-    host = instances(wl.lab)["c1"]["location"]
+    host = "node2"  # not node3: Incus refuses to evacuate the only member of c2's group
     next(i for i in doc["instances"] if i["name"] == "c1")["member"] = host
+    apply_ok(wl.write(doc))
     member = next(m for m in doc["cluster"]["members"] if m["name"] == host)
     member["state"] = "evacuated"
     apply_ok(wl.write(doc))
     assert query(wl.lab, f"/1.0/cluster/members/{host}")["status"] == "Evacuated"
-    assert instances(wl.lab)["c1"]["location"] == host
-    out = assert_converged(wl.path)
-    assert f"c1 is on {host}, which is evacuated" in out
+    where = instances(wl.lab)["c1"]["location"]
+    out = assert_converged(wl.path)  # nothing is moved back while node2 is evacuated
+    if where == host:  # LXD 5.0.2 leaves (stops) it in place
+        assert f"instance c1 is on {host}, which is evacuated" in out
+    else:  # Incus 6.0.4 moved it to another member
+        assert f"instance c1 stays on {where} while {host} is evacuated" in out
     member.pop("state")
     apply_ok(wl.write(doc))
     assert query(wl.lab, f"/1.0/cluster/members/{host}")["status"] == "Online"
-    assert instances(wl.lab)["c1"]["status"] == "Running"
+    assert (instances(wl.lab)["c1"]["location"], instances(wl.lab)["c1"]["status"]) == (host, "Running")
     assert_converged(wl.path)
 
 
