@@ -140,6 +140,12 @@ class InstanceKind(ObjectKind):
                 out.append(m.name)
         return out
 
+    def _group_updates(self, ctx: "Context", group: str) -> list[str]:
+        """The member updates that put members into ``group`` (placement waits for them)."""
+        ids = set(ctx.steps.ids(kind=Kind.MEMBER, action=Action.UPDATE))
+        return [s for m in self._group_members(ctx, group)
+                if (s := _member_step(m, Action.UPDATE)) in ids]
+
     def _destination(self, ctx: "Context", inst, where: str) -> tuple[str, str] | None:
         """(target, member to check) when the instance must move, else None."""
         if inst.member:
@@ -168,9 +174,9 @@ class InstanceKind(ObjectKind):
                 pins.append(self.display(live))
         if pins:
             them = "which the file does not place elsewhere"
+            it = "it" if len(pins) == 1 else "them"
             return (f"{member} still hosts {_and(pins)}, {them} (not managed by lxdplan): declare "
-                    f"{'it' if len(pins) == 1 else 'them'} on a member that stays, or move or "
-                    "delete them yourself")
+                    f"{it} on a member that stays, or move or delete {it} yourself")
         if later:
             name, dest = later[0]
             return (f"{member} still hosts {name}, which moves to {dest} once {dest} has joined: "
@@ -211,6 +217,8 @@ class InstanceKind(ObjectKind):
             if away and not blocked:
                 blocked = f"{inst.member} is {away}: restore it (state: online) to place {name} there"
         target = inst.member or (f"@{inst.group}" if inst.group else "")
+        if inst.group:
+            waits += self._group_updates(ctx, inst.group)
         config = {**owned(inst.config), IMAGE_KEY: inst.image}
         ctx.steps.add(
             Action.CREATE, self.kind, name, member=inst.member,
@@ -262,7 +270,8 @@ class InstanceKind(ObjectKind):
             else:
                 move = ctx.steps.add(
                     Action.MOVE, self.kind, name, member=member or None,
-                    depends_on=deps + dest_waits + ctx.joined(member or None),
+                    depends_on=deps + dest_waits + ctx.joined(member or None)
+                    + (self._group_updates(ctx, inst.group) if inst.group else []),
                     before={"member": where}, after={"member": target.lstrip("@")
                                                      if member else target},
                     reason=_move_reason(name, where, inst, member),
