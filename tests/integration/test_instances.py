@@ -11,9 +11,13 @@ a dropped member and remove the member in one apply.
 from __future__ import annotations
 
 import copy
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from applykit import cli, client_cmd, query, write
 from labkit import BACKENDS, lab_root, new_name, require_backend
@@ -179,4 +183,51 @@ def test_a_dropped_member_is_emptied_then_removed(formed):
     live = instances(wl.lab)
     assert (live["c5"]["location"], live["c5"]["status"]) == ("node1", "Running")
     assert client_cmd(wl.lab, "exec", "c5", "--", "cat", "/root/mark").stdout.strip() == "five"
+    assert_converged(wl.path)
+
+
+def test_export_then_plan_is_empty(formed, tmp_path):
+    wl = formed
+    out = tmp_path / "exported.yaml"
+    done = cli("export", "-f", wl.path, "-o", str(out))
+    assert done.returncode == 0, done.stderr
+    exported = yaml.safe_load(out.read_text())
+    assert {i["name"]: i.get("member") for i in exported["instances"]}["c1"]
+    assert any(i["name"] == "busybox" for i in exported["images"])
+    assert_converged(str(out))
+
+
+def _killed_during(path: str, reached) -> None:
+    """Start ``apply`` and SIGKILL it as soon as ``reached()`` holds (a real state of the
+    cluster, polled); the apply must still have been running then."""
+    proc = subprocess.Popen([sys.executable, "-m", "lxdplan", "apply", "-f", path,
+                             "--auto-approve"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    try:
+        while proc.poll() is None and not reached():
+            pass
+        assert proc.poll() is None, "apply finished before the moment to kill it was seen"
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait()
+
+
+def test_sigkill_during_a_launch_and_a_move_then_apply_converges(formed):
+    wl = formed
+    doc = copy.deepcopy(wl.doc)
+    doc["instances"] = [i for i in doc["instances"] if i["name"] != "k1"] + [
+        {"name": "k1", "image": "busybox", "member": "node1"}]
+    _killed_during(wl.write(doc), lambda: "k1" in instances(wl.lab))
+    apply_ok(wl.path)
+    live = instances(wl.lab)
+    assert (live["k1"]["location"], live["k1"]["status"]) == ("node1", "Running")
+    assert [n for n in live if n.startswith("k1")] == ["k1"]
+    client_cmd(wl.lab, "exec", "k1", "--", "sh", "-c", "echo moved > /root/mark")
+    next(i for i in doc["instances"] if i["name"] == "k1")["member"] = "node3"
+    _killed_during(wl.write(doc), lambda: instances(wl.lab)["k1"]["status"] != "Running")
+    apply_ok(wl.path)
+    live = instances(wl.lab)
+    assert (live["k1"]["location"], live["k1"]["status"]) == ("node3", "Running")
+    assert [n for n in live if n.startswith("k1")] == ["k1"]
+    assert client_cmd(wl.lab, "exec", "k1", "--", "cat", "/root/mark").stdout.strip() == "moved"
     assert_converged(wl.path)
