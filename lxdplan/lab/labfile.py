@@ -108,6 +108,8 @@ def from_template(lab: Lab, template: dict) -> dict:
     config = cluster.get("config") or {}
     for key in _DROPPED_SERVER_KEYS:
         config.pop(key, None)
+    for image in doc.get("images") or []:
+        _fit_image(lab, image)
     for pool in doc.get("storage_pools") or []:
         if pool.get("driver") != "dir":
             continue
@@ -115,6 +117,20 @@ def from_template(lab: Lab, template: dict) -> dict:
             if "source" in keys:
                 keys["source"] = str(Path(lab.dir) / "sources" / pool["name"] / member)
     return doc
+
+
+def _fit_image(lab: Lab, image: dict) -> None:
+    """Nothing can be downloaded here: an image from a file becomes the lab's busybox tarball,
+    one pulled from a server is pulled from the lab's image server (or, without one, imported
+    from the tarball too); a fingerprint pin becomes the lab image's."""
+    source = image.get("source") or {}
+    if "server" in source and lab.image_server is not None:
+        fitted = pulled_image_entry(lab, image.get("name", "busybox"))
+        image["source"] = fitted["source"]
+    elif lab.image:
+        image["source"] = {"file": lab.image}
+    if lab.image_fingerprint:
+        image["fingerprint"] = lab.image_fingerprint
 
 
 def _fit_address(declared, live) -> str:
@@ -163,7 +179,8 @@ def write_lab_file(lab: Lab, path: str | Path, template: dict | None = None) -> 
     if template is not None:
         document = from_template(lab, template)
         prepare_host(lab, document)
-        header += "# Fitted from a template file: members, sources and interfaces are the lab's.\n"
+        header += ("# Fitted from a template file: members, sources, interfaces and images are the "
+                   "lab's.\n")
     else:
         document = lab_document(lab)
     body = yaml.safe_dump(document, sort_keys=False, default_flow_style=False)
