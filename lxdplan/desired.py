@@ -153,6 +153,51 @@ class StorageVolume:
 
 
 @dataclass(frozen=True)
+class ImageSource:
+    """Where an image comes from: exactly one of a unified tarball (``file``), a split image
+    (``metadata`` + ``rootfs``), or a remote image ``server`` (with ``protocol`` and ``alias`` or
+    ``fingerprint``; ``certificate`` is the PEM of an lxd-protocol server). Paths are as written
+    in the file (relative ones are relative to the file's directory)."""
+
+    file: str | None = None
+    metadata: str | None = None
+    rootfs: str | None = None
+    server: str | None = None
+    protocol: str = "simplestreams"
+    alias: str | None = None
+    fingerprint: str | None = None
+    certificate: str | Secret | None = None
+
+
+@dataclass(frozen=True)
+class Image:
+    name: str  # its alias in the cluster (unique per project)
+    source: ImageSource = field(default_factory=ImageSource)
+    project: str = "default"
+    fingerprint: str | None = None  # optional pin (a prefix of the fingerprint)
+    aliases: tuple[str, ...] = ()  # more aliases; authoritative
+    public: bool = False
+    auto_update: bool = False
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class Instance:
+    name: str
+    image: str | None = None  # used at creation only
+    project: str = "default"
+    type: str = "container"  # container | virtual-machine
+    member: str | None = None  # placement: a member, or a cluster group, or neither
+    group: str | None = None
+    profiles: tuple[str, ...] = ("default",)
+    config: dict[str, str] = field(default_factory=dict)
+    devices: dict[str, dict[str, str]] = field(default_factory=dict)
+    state: str = "running"  # running | stopped
+    description: str = ""
+    line: int = 0
+
+
+@dataclass(frozen=True)
 class Desired:
     """The whole validated desired-state file."""
 
@@ -168,6 +213,8 @@ class Desired:
     profiles: tuple[Profile, ...] = ()
     projects: tuple[Project, ...] = ()
     storage_volumes: tuple[StorageVolume, ...] = ()
+    images: tuple[Image, ...] = ()
+    instances: tuple[Instance, ...] = ()
 
     def member(self, name: str) -> Member | None:
         return next((m for m in self.members if m.name == name), None)

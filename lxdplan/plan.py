@@ -26,6 +26,9 @@ class Action(enum.Enum):
     FORCE_REMOVE = "force-remove"
     EVACUATE = "evacuate"
     RESTORE = "restore"
+    START = "start"  # instances
+    STOP = "stop"
+    MOVE = "move"
 
     @property
     def symbol(self) -> str:
@@ -59,6 +62,8 @@ class Kind(str):
     PROJECT: ClassVar["Kind"]
     PROFILE: ClassVar["Kind"]
     STORAGE_VOLUME: ClassVar["Kind"]
+    IMAGE: ClassVar["Kind"]
+    INSTANCE: ClassVar["Kind"]
 
     @classmethod
     def define(cls, value: str, noun: str | None = None) -> "Kind":
@@ -96,6 +101,8 @@ Kind.NETWORK = Kind.define("network")
 Kind.PROJECT = Kind.define("project")
 Kind.PROFILE = Kind.define("profile")
 Kind.STORAGE_VOLUME = Kind.define("storage_volume")
+Kind.IMAGE = Kind.define("image")
+Kind.INSTANCE = Kind.define("instance")
 
 
 @dataclass(frozen=True)
@@ -157,7 +164,7 @@ class Plan:
     def summary(self) -> dict[str, int]:
         """Counts for the summary line: add/change/destroy plus member operations."""
         counts = {"add": 0, "change": 0, "destroy": 0, "bootstrap": 0, "join": 0, "remove": 0,
-                  "other": 0}
+                  "other": 0, "start": 0, "stop": 0, "move": 0}
         for step in self.steps:
             if step.action in (Action.CREATE, Action.INSTANTIATE):
                 counts["add"] += 1
@@ -171,6 +178,8 @@ class Plan:
                 counts["join"] += 1
             elif step.action in (Action.REMOVE, Action.FORCE_REMOVE):
                 counts["remove"] += 1
+            elif step.action in (Action.START, Action.STOP, Action.MOVE):
+                counts[step.action.value] += 1
             elif step.action != Action.DEFINE:
                 counts["other"] += 1
         return counts

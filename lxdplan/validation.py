@@ -11,6 +11,7 @@ from lxdplan import addresses, keys, references
 from lxdplan.desired import (ClusterGroup, Desired, Member, Network, Profile, Project, Secret,
                              StoragePool, StorageVolume, Trust)
 from lxdplan.errors import Diagnostic
+from lxdplan.kinds import image as image_kind, instance as instance_kind  # their part of the file
 from lxdplan.plan import Kind
 from lxdplan.yamlsource import Source, fmt_path
 
@@ -137,12 +138,20 @@ def build(src: Source) -> tuple[Desired, list[Diagnostic]]:
               for i, v in enumerate(volumes)], "storage volume (per project, pool and member)")
 
     _references(c, groups, networks, projects, profiles, volumes)
+    images = image_kind.load(c, _dicts(d.get("images")), project_names)
+    instances = instance_kind.load(c, _dicts(d.get("instances")), {
+        "members": member_names, "groups": group_names, "projects": project_names,
+        "profiles": {(p.project, p.name) for p in profiles},
+        "images": {(i.project, n) for i in images for n in (i.name, *i.aliases)},
+        "pools": set(pool_drivers), "networks": {n.name for n in networks},
+    })
 
     desired = Desired(path=src.path, version=d.get("version", 1), backend=backend, config=server_cfg,
                       force_remove=force_remove, members=tuple(members),
                       cluster_groups=tuple(groups), storage_pools=tuple(pools),
                       networks=tuple(networks), profiles=tuple(profiles),
-                      projects=tuple(projects), storage_volumes=tuple(volumes))
+                      projects=tuple(projects), storage_volumes=tuple(volumes),
+                      images=tuple(images), instances=tuple(instances))
     return desired, c.diags
 
 

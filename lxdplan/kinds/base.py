@@ -69,6 +69,10 @@ class ObjectKind:
     delete_rank: int = 0
     list_rank: int = 0
     owner: Owner = Owner.CONFIG
+    owner_key: str = ""  # the server key listing managed objects (``Owner.SERVER_KEY`` only)
+    # The module of ``lxdplan.providers.actions`` that carries out this kind's steps when they
+    # fit neither the single- nor the two-phase shape (its ``HANDLERS``: action -> handler).
+    actions: str | None = None
     payloads: Mapping[Action, type[Payload]] = {}
     keep: frozenset[str] = frozenset()  # names never deleted nor listed unmanaged ("default")
     # Whether an update's ETag is read after planning, for the objects a step updates only
@@ -184,6 +188,15 @@ class ObjectKind:
 
     def adopt_label(self, obj) -> str:
         return f"{self.kind.noun} {obj.name}"
+
+    def removal_block(self, ctx: "Context", member: str) -> str | None:
+        """Why removing ``member`` from the cluster must wait (objects of this kind that pin
+        it), or None. Asked by the membership rules before any kind plans."""
+        return None
+
+    def status(self, observed) -> tuple[str, list[list[str]]] | None:
+        """A section of ``lxdplan status``: its title and table rows (header first), or None."""
+        return None
 
     # -- export ------------------------------------------------------------------------------
 

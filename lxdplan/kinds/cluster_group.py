@@ -52,6 +52,7 @@ class ClusterGroupKind(ObjectKind):
     stage = Stage.BEFORE_JOINS
     rank, delete_rank, list_rank = 10, 60, 50
     owner = Owner.SERVER_KEY
+    owner_key = keys.CLUSTER_GROUPS_OWNER_KEY
     keep = frozenset({DEFAULT})
     payloads = {Action.CREATE: Create, Action.UPDATE: Update, Action.DELETE: Delete}
 

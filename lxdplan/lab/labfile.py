@@ -20,10 +20,11 @@ _DROPPED_SERVER_KEYS = ("core.trust_password",)
 
 
 def lab_document(lab: Lab) -> dict:
-    """The desired state of a lab cluster: its members, a ``default`` dir pool, ``lxdbr0`` and
-    the default profile. NAT is off: the members have no route out of their namespaces."""
+    """The desired state of a lab cluster: its members, a ``default`` dir pool, ``lxdbr0``,
+    the default profile and the lab's busybox image (imported from its file, pinned). NAT is
+    off: the members have no route out of their namespaces."""
     profile_description = "Default LXD profile" if lab.backend == "lxd" else "Default Incus profile"
-    return {
+    doc = {
         "version": 1,
         "backend": lab.backend,
         "cluster": {
@@ -54,6 +55,25 @@ def lab_document(lab: Lab) -> dict:
             }
         ],
     }
+    if lab.image:
+        doc["images"] = [image_entry(lab)]
+    return doc
+
+
+def image_entry(lab: Lab) -> dict:
+    """The lab's busybox image as the file declares it: from its tarball, pinned."""
+    entry: dict = {"name": "busybox", "source": {"file": lab.image}}
+    if lab.image_fingerprint:
+        entry["fingerprint"] = lab.image_fingerprint
+    return entry
+
+
+def pulled_image_entry(lab: Lab, name: str = "busybox") -> dict:
+    """The same image pulled from the lab's image server (``lab up --image-server``)."""
+    return {"name": name, "source": {"server": lab.image_server_url, "protocol": "lxd",
+                                     "alias": "busybox",
+                                     "certificate": {"file": lab.image_server_certificate}},
+            "fingerprint": lab.image_fingerprint}
 
 
 def from_template(lab: Lab, template: dict) -> dict:
@@ -88,6 +108,8 @@ def from_template(lab: Lab, template: dict) -> dict:
     config = cluster.get("config") or {}
     for key in _DROPPED_SERVER_KEYS:
         config.pop(key, None)
+    for image in doc.get("images") or []:
+        _fit_image(lab, image)
     for pool in doc.get("storage_pools") or []:
         if pool.get("driver") != "dir":
             continue
@@ -95,6 +117,20 @@ def from_template(lab: Lab, template: dict) -> dict:
             if "source" in keys:
                 keys["source"] = str(Path(lab.dir) / "sources" / pool["name"] / member)
     return doc
+
+
+def _fit_image(lab: Lab, image: dict) -> None:
+    """Nothing can be downloaded here: an image from a file becomes the lab's busybox tarball,
+    one pulled from a server is pulled from the lab's image server (or, without one, imported
+    from the tarball too); a fingerprint pin becomes the lab image's."""
+    source = image.get("source") or {}
+    if "server" in source and lab.image_server is not None:
+        fitted = pulled_image_entry(lab, image.get("name", "busybox"))
+        image["source"] = fitted["source"]
+    elif lab.image:
+        image["source"] = {"file": lab.image}
+    if lab.image_fingerprint:
+        image["fingerprint"] = lab.image_fingerprint
 
 
 def _fit_address(declared, live) -> str:
@@ -143,7 +179,8 @@ def write_lab_file(lab: Lab, path: str | Path, template: dict | None = None) -> 
     if template is not None:
         document = from_template(lab, template)
         prepare_host(lab, document)
-        header += "# Fitted from a template file: members, sources and interfaces are the lab's.\n"
+        header += ("# Fitted from a template file: members, sources, interfaces and images are the "
+                   "lab's.\n")
     else:
         document = lab_document(lab)
     body = yaml.safe_dump(document, sort_keys=False, default_flow_style=False)

@@ -104,7 +104,8 @@ def plan_removals(ctx: Context) -> None:
             elif name in ctx.observed.not_serving():
                 blocked = f"{ctx.not_serving_reason(name)}, and a graceful removal needs it"
             else:
-                blocked = _last_leader_block(ctx, name, declared)
+                blocked = _last_leader_block(ctx, name, declared) or next(
+                    (why for spec in registry() if (why := spec.removal_block(ctx, name))), None)
             reason = f"{name} is not in the file"
             # LXD lists an evacuated member as Evacuated even when it stopped answering
             # heartbeats, so the plan cannot tell a dead one: it leaves gracefully, or with force

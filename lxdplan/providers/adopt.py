@@ -38,7 +38,7 @@ def adopt(client: Client, desired: Desired, observed: Observed) -> list[str]:
             if live is None or live.managed_by_lxdplan:
                 continue
             if spec.owner == Owner.SERVER_KEY:
-                listed.append(obj.name)
+                listed.append(spec.display(obj))
                 continue
             where = spec.where_declared(obj)
             if spec.adopt_by_put:
@@ -47,7 +47,8 @@ def adopt(client: Client, desired: Desired, observed: Observed) -> list[str]:
                 client.patch(where.path, {"config": {keys.OWNER_KEY: keys.OWNER_VALUE}})
             done.append(spec.adopt_label(obj))
         if listed:
-            set_owned_names(client, owned_names(client) + listed)
+            key = spec.owner_key
+            set_owned_names(client, owned_names(client, key) + listed, key)
             done.extend(spec.adopt_label(obj) for obj in spec.declared(desired)
-                        if obj.name in listed)
+                        if spec.display(obj) in listed)
     return done

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lxdplan import keys
+from lxdplan.kinds.image import OWNER_KEY as IMAGES_KEY
 from lxdplan.providers import parse
 from lxdplan.providers.backend import Backend
 from lxdplan.state.observed import Observed, Standalone
@@ -43,6 +44,8 @@ class Answers:
     projects: list[dict[str, Any]] = field(default_factory=list)
     volumes: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # per pool
     etags: dict[tuple, str | None] = field(default_factory=dict)  # single-object GETs
+    images: list[tuple[str, list[dict[str, Any]]]] = field(default_factory=list)  # per project
+    instances: list[dict[str, Any]] = field(default_factory=list)  # all projects
 
 
 def _views(reads: dict[tuple[str, str], Answer], name: str) -> dict[str, dict[str, Any]]:
@@ -99,6 +102,17 @@ def assemble(a: Answers) -> Observed:
             vol = _with_etag(vol, a.etags.get(("volume", vol.project, vol.pool, vol.member or "",
                                                vol.name)))
             volumes[f"{vol.project}/{vol.pool}/{vol.member or ''}/{vol.name}"] = vol
+    managed_images = parse.managed_group_names(parse.clean_config(server_config), IMAGES_KEY)
+    images = {}
+    for project, items in a.images:
+        for item in items:
+            img = parse.parse_image(item, project, managed_images)
+            images[f"{img.project}/{img.fingerprint}"] = img
+    instances = {}
+    for item in a.instances:
+        inst = parse.parse_instance(item)
+        instances[f"{inst.project}/{inst.name}"] = _with_etag(
+            inst, a.etags.get(("instance", inst.project, inst.name)))
     env = meta.get("environment") or {}
     return Observed(
         backend=backend.name,
@@ -117,6 +131,8 @@ def assemble(a: Answers) -> Observed:
         projects=projects,
         cluster_groups=groups,
         storage_volumes=volumes,
+        images=images,
+        instances=instances,
     )
 
 

@@ -354,6 +354,21 @@ class Client:
             return self.wait_operation(response.operation, method=method, path=path)
         return response
 
+    def upload(self, path: str, *, content=None, files=None, params=None,
+               headers: dict[str, str] | None = None) -> Response:
+        """A ``POST`` of a file body, streamed from the open file object(s) (``content``: one
+        body; ``files``: multipart parts), never read whole into memory; waited for like any
+        change and never retried. No read timeout: a large image takes what it takes."""
+        try:
+            raw = self._request("POST", path, content=content, files=files, params=_params(params),
+                                headers=headers or {}, timeout=httpx.Timeout(None, connect=self.connect_timeout))
+        except (httpx.TransportError, OSError) as exc:
+            raise self._connect_error(exc) from None
+        response = self._answer("POST", path, raw)
+        if response.type == "async" and response.operation:
+            return self.wait_operation(response.operation, method="POST", path=path)
+        return response
+
     def wait_operation(self, operation: str, *, method: str = "", path: str = "") -> Response:
         """Wait for an operation to finish; raise ``ApiError`` if it failed or was cancelled."""
         op_url = urlsplit(operation if operation.startswith("/") else f"/1.0/operations/{operation}")

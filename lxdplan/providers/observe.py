@@ -231,6 +231,8 @@ class _Observer:
         profiles_params = {"recursion": 1, "all-projects": "true"} if backend.all_projects_profiles \
             else {"recursion": 1}
         a_profiles = submit(get, "/1.0/profiles", profiles_params)
+        a_instances = submit(get, "/1.0/instances", {"recursion": 1, "all-projects": "true"})
+        a_images = submit(get, "/1.0/images", {"recursion": 1})
 
         members_raw = a_members.result().metadata or []
         if any(c.scheme == "https" for c in self.clients.values()):
@@ -344,6 +346,13 @@ class _Observer:
                 if p["name"] != "default" and (p.get("config") or {}).get("features.profiles") == "true"
             ]
 
+        # Images are per project only where the project has its own (features.images).
+        image_reads = [("default", a_images)] + [
+            (p["name"], submit(get, "/1.0/images", {"recursion": 1, "project": p["name"]}))
+            for p in projects_raw
+            if p["name"] != "default" and (p.get("config") or {}).get("features.images") == "true"
+        ]
+
         # Record every answer as plain data; deciding which ones count is assembly (pure).
         servers = {name: probe_by_member.get(name) or _result(local.get(name)) for name in names}
         return assemble(Answers(
@@ -365,6 +374,8 @@ class _Observer:
             volumes={p: (_result(f).metadata or []) if _ok(f) else []
                      for p, f in volume_reads.items()},
             etags={key: _etag(f) for key, f in etags.items()},
+            images=[(project, fut.result().metadata or []) for project, fut in image_reads],
+            instances=a_instances.result().metadata or [],
         ))
 
     def _etag_reads(self, direct: dict[str, Client], reader: Client,
@@ -389,6 +400,9 @@ class _Observer:
                 get, path_of("profiles", p.name), {"project": p.project})
         for p in d.projects:
             out[("project", p.name)] = self.pool.submit(get, path_of("projects", p.name))
+        for i in d.instances:
+            out[("instance", i.project, i.name)] = self.pool.submit(
+                get, path_of("instances", i.name), {"project": i.project})
         for v in d.storage_volumes:
             if v.member in skip:
                 continue

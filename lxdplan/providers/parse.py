@@ -13,6 +13,8 @@ from lxdplan.providers.backend import Backend, backend_name
 from lxdplan.providers.certs import fingerprint
 from lxdplan.state.observed import (
     ObservedGroup,
+    ObservedImage,
+    ObservedInstance,
     ObservedMember,
     ObservedNetwork,
     ObservedPool,
@@ -207,6 +209,48 @@ def parse_volume(item: dict[str, Any], pool: str, etag: str | None = None) -> Ob
         description=item.get("description", ""),
         config=config,
         project=item.get("project") or "default",
+        managed_by_lxdplan=owned(config),
+        etag=etag,
+    )
+
+
+def parse_image(item: dict[str, Any], project: str, managed: frozenset[str]) -> ObservedImage:
+    """One image of ``GET /1.0/images?recursion=1`` in ``project``; ``managed`` are the names
+    the server key ``user.lxdplan.images`` lists (``project/name`` outside default)."""
+    aliases = tuple(a["name"] for a in item.get("aliases") or () if a.get("name"))
+    prefix = "" if project == "default" else f"{project}/"
+    mine = next((a for a in aliases if f"{prefix}{a}" in managed), None)
+    fp = item.get("fingerprint", "")
+    return ObservedImage(
+        fingerprint=fp,
+        name=mine or (aliases[0] if aliases else fp[:12]),
+        project=item.get("project") or project,
+        aliases=aliases,
+        public=bool(item.get("public", False)),
+        auto_update=bool(item.get("auto_update", False)),
+        description=str((item.get("properties") or {}).get("description", "")),
+        type=item.get("type") or "container",
+        size=int(item.get("size") or 0),
+        managed_by_lxdplan=mine is not None,
+    )
+
+
+def parse_instance(item: dict[str, Any], etag: str | None = None) -> ObservedInstance:
+    """One instance of ``GET /1.0/instances?recursion=1``: its own config and devices (not the
+    expanded ones), without LXD's own keys (``volatile.*``, ``image.*``)."""
+    raw = item.get("config") or {}
+    config = {k: v for k, v in clean_config(raw).items() if not k.startswith("image.")}
+    return ObservedInstance(
+        name=item["name"],
+        project=item.get("project") or "default",
+        type=item.get("type") or "container",
+        location=item.get("location") or "",
+        status=item.get("status") or "",
+        profiles=tuple(item.get("profiles") or ()),
+        config=config,
+        devices={d: clean_config(dev) for d, dev in (item.get("devices") or {}).items()},
+        description=item.get("description", ""),
+        base_image=str(raw.get("volatile.base_image", "")),
         managed_by_lxdplan=owned(config),
         etag=etag,
     )

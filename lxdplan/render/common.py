@@ -86,6 +86,9 @@ def summary_line(plan: Plan) -> str:
                       ("other", "to evacuate or restore")):
         if counts[key]:
             parts.append(f"{counts[key]} member{'s' if counts[key] != 1 else ''} {verb}")
+    for key in ("start", "stop", "move"):
+        if counts.get(key):
+            parts.append(f"{counts[key]} instance{'s' if counts[key] != 1 else ''} to {key}")
     return "Plan: " + ", ".join(parts) + "."
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from lxdplan.desired import Desired
+from lxdplan.kinds import registry
 from lxdplan.state.observed import (
     BLOCKED, NOT_SERVING, OFFLINE, ONLINE, UNREACHABLE, UPGRADE_ADVICE, Observed,
 )
@@ -65,6 +66,13 @@ def render_status(desired: Desired, observed: Observed) -> str:
             rows.append([name, kind, _flag(obj.status), per_member,
                          "lxdplan" if obj.managed_by_lxdplan else "-"])
         lines.extend(_table(rows))
+    for spec in registry():  # kinds with a status section of their own (images, instances)
+        section = spec.status(observed)
+        if section is not None:
+            title, rows = section
+            lines.append("")
+            lines.append(f"{title}:")
+            lines.extend(_table(rows))
     flagged = [n for n, m in observed.members.items()
                if m.status in (OFFLINE, BLOCKED) and n not in silent]
     notes = [f"{n} is {observed.members[n].status}" for n in flagged

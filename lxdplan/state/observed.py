@@ -172,6 +172,43 @@ class ObservedVolume:
 
 
 @dataclass(frozen=True)
+class ObservedImage:
+    """An image of one project. ``name`` is the alias lxdplan knows it by: the managed one when
+    lxdplan manages it (``user.lxdplan.images``), else its first alias, else its fingerprint."""
+
+    fingerprint: str
+    name: str = ""
+    project: str = "default"
+    aliases: tuple[str, ...] = ()
+    public: bool = False
+    auto_update: bool = False
+    description: str = ""  # properties.description
+    type: str = "container"
+    size: int = 0
+    managed_by_lxdplan: bool = False
+    etag: str | None = None
+
+
+@dataclass(frozen=True)
+class ObservedInstance:
+    """An instance; ``config`` without ``volatile.*`` and ``image.*`` (LXD's own), ``devices``
+    its own (not the profiles'), ``base_image`` from ``volatile.base_image``."""
+
+    name: str
+    project: str = "default"
+    type: str = "container"
+    location: str = ""  # the member it is on
+    status: str = "Stopped"  # Running | Stopped | Frozen | Error
+    profiles: tuple[str, ...] = ()
+    config: dict[str, str] = field(default_factory=dict)
+    devices: dict[str, dict[str, str]] = field(default_factory=dict)
+    description: str = ""
+    base_image: str = ""
+    managed_by_lxdplan: bool = False
+    etag: str | None = None
+
+
+@dataclass(frozen=True)
 class Observed:
     """The live state. ``clustered`` False means no cluster exists yet (only ``standalone``)."""
 
@@ -191,6 +228,8 @@ class Observed:
     projects: dict[str, ObservedProject] = field(default_factory=dict)
     cluster_groups: dict[str, ObservedGroup] = field(default_factory=dict)
     storage_volumes: dict[str, ObservedVolume] = field(default_factory=dict)  # "pool/member/name"
+    images: dict[str, ObservedImage] = field(default_factory=dict)  # "project/fingerprint"
+    instances: dict[str, ObservedInstance] = field(default_factory=dict)  # "project/name"
     # Before a cluster exists: the description the server gives its built-in objects (kind ->
     # text, e.g. "profile": "Default LXD profile"), which are not read then.
     builtin_descriptions: dict[str, str] = field(default_factory=dict)

@@ -242,3 +242,9 @@ def test_lab_from_the_walkthrough_example_applies_and_converges(backend, lab_nam
     assert applied.returncode == 0, applied.stdout + applied.stderr
     again = cli("plan", "-f", file, "--detailed-exitcode", env=lab_env)
     assert again.returncode == 0 and "No changes." in again.stdout, again.stdout + again.stderr
+    # the seed's "Containers": c1 on node2 (--target node2), c2 on group storage (node1 only)
+    status = cli("status", "-f", file, env=lab_env).stdout
+    rows = {line.split()[0]: line.split() for line in status.splitlines()
+            if line.startswith(("c1 ", "c2 "))}
+    assert rows["c1"][1:4] == ["container", "node2", "Running"], status
+    assert rows["c2"][1:4] == ["container", "node1", "Running"], status

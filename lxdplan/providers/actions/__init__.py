@@ -12,6 +12,7 @@ their shape (two-phase or single-phase, ``lxdplan.kinds``), reading the step's t
 
 from __future__ import annotations
 
+import importlib
 from functools import partial
 from typing import Callable
 
@@ -47,6 +48,10 @@ def handlers() -> dict[tuple[str, Action], Handler]:
     """Every ``(kind, action)`` the executor can carry out."""
     table = dict(MEMBERSHIP)
     for spec in registry():
+        if spec.actions:  # a kind with actions of its own: its module here (``HANDLERS``)
+            own = importlib.import_module(f"{__name__}.{spec.actions}").HANDLERS
+            table.update({(spec.kind, action): own[action] for action in spec.payloads})
+            continue
         shape = _SHAPES[isinstance(spec, TwoPhaseKind)]
         table.update({(spec.kind, action): shape[action] for action in spec.payloads})
     return table

@@ -1,0 +1,494 @@
+"""Instances (the seed's "Containers"): placed on a member, a cluster group, or where LXD likes.
+
+Actions: ``create`` (started when it should run), ``update`` (config, devices, profiles and
+description, PUT whole), ``start``, ``stop``, ``move`` (stop, migrate with ``?target=``, start
+again when it should run) and ``delete`` (stopped first). ``image``, ``type`` and ``project``
+are fixed at creation: a change is a plan error saying how to replace the instance.
+``volatile.*`` and ``image.*`` are LXD's own and never compared.
+
+lxdplan records what it knows in the instance's config: ``user.lxdplan.managed`` (ownership)
+and ``user.lxdplan.image`` (the file's ``image`` at creation, so a changed ``image:`` is seen).
+
+Placement converges, except while the declared member (or the one the instance is on) is
+evacuated, offline or not serving: then the instance is left where it is, with a note, unless a
+``restore`` of that member is planned in the same run, which the move waits for. A member the
+file drops is removed only after the instances the file keeps are moved off it; instances no
+rule moves (not managed, not declared) block the removal, named.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from lxdplan import references
+from lxdplan.compare import comparable, desc, diff_config, diff_devices, put_config, shown
+from lxdplan.desired import Instance
+from lxdplan.errors import PlanError
+from lxdplan.kinds.base import ObjectKind, Stage, Where, api_path
+from lxdplan.kinds.common import DEFAULT, at, export_config, owned, plan_deletes, put_if, scoped
+from lxdplan.plan import Action, Kind, Payload, Step
+from lxdplan.references import Ref
+from lxdplan.state.observed import EVACUATED, NOT_SERVING, OFFLINE, UNREACHABLE
+
+if TYPE_CHECKING:
+    from lxdplan.planner.context import Context
+
+IMAGE_KEY = "user.lxdplan.image"
+AWAY = frozenset({EVACUATED, "Evacuating", OFFLINE, UNREACHABLE, NOT_SERVING})
+
+
+@dataclass(frozen=True)
+class Write(Payload):
+    """A create (``POST /1.0/instances`` with ``?target=`` ``target``: a member, ``@group`` or
+    "" for LXD's choice; then started when ``start``) or an update (the declared parts to PUT;
+    the action keeps what LXD wrote itself)."""
+
+    name: str
+    project: str = DEFAULT
+    type: str = "container"
+    image: str = ""
+    target: str = ""
+    profiles: list[str] = field(default_factory=list)
+    config: dict[str, Any] = field(default_factory=dict)
+    devices: dict[str, dict[str, Any]] = field(default_factory=dict)
+    description: str = ""
+    start: bool = False
+    fresh_etag: bool = False  # an update after a move in the same run: the plan's ETag is old
+
+
+@dataclass(frozen=True)
+class Change(Payload):
+    """start / stop / delete (stopped first); a move to ``target`` (a member or ``@group``),
+    started again when ``start``."""
+
+    name: str
+    project: str = DEFAULT
+    target: str = ""
+    start: bool = False
+
+
+def _member_step(member: str, action: Action) -> str:
+    """The id of a membership step (``lxdplan.planner.order.step_id``: no member suffix)."""
+    return f"{Kind.MEMBER.value}/{member}/{action.value}"
+
+
+def _devices(devices: dict) -> dict[str, dict]:
+    return {k: dict(v) for k, v in devices.items()}
+
+
+class InstanceKind(ObjectKind):
+    kind = Kind.define("instance")
+    section = "instances"
+    stage = Stage.AFTER_MEMBERS
+    rank, delete_rank, list_rank = 80, 5, 80
+    actions = "instances"
+    adopt_by_put = False  # PATCH the mark: a PUT without profiles would drop them
+    payloads = {Action.CREATE: Write, Action.UPDATE: Write, Action.START: Change,
+                Action.STOP: Change, Action.MOVE: Change, Action.DELETE: Change}
+
+    def ident(self, obj) -> tuple[str, ...]:
+        return (obj.project, obj.name)
+
+    def step_ident(self, step: Step) -> tuple[str, ...]:
+        return (step.payload.project, step.payload.name)
+
+    def display(self, obj) -> str:
+        return scoped(obj.project, obj.name)
+
+    def live_key(self, obj) -> str:
+        return f"{obj.project}/{obj.name}"
+
+    def live_member(self, live) -> str | None:
+        return live.location or None
+
+    def refs(self, obj) -> list[Ref]:
+        refs = references.profile_refs(obj.project, obj.devices)
+        refs += [Ref(Kind.PROFILE, (obj.project, p), ("profiles", i))
+                 for i, p in enumerate(obj.profiles)]
+        image = obj.image if isinstance(obj, Instance) else obj.config.get(IMAGE_KEY)
+        if image:
+            refs.append(Ref(Kind.IMAGE, (obj.project, image), ("image",), False))
+        group = getattr(obj, "group", None)
+        if group:
+            refs.append(Ref(Kind.CLUSTER_GROUP, (group,), ("group",)))
+        return refs
+
+    # -- placement ---------------------------------------------------------------------------
+
+    def _away(self, ctx: "Context", member: str) -> tuple[str | None, list[str]]:
+        """(what ``member`` is when it cannot take changes now: "evacuated", "offline"…, or
+        None; the steps to wait for). A ``restore`` planned in this run makes it available
+        after that step."""
+        restore = _member_step(member, Action.RESTORE)
+        if restore in ctx.steps.ids(kind=Kind.MEMBER, action=Action.RESTORE):
+            return None, [restore]
+        declared = ctx.desired.member(member)
+        if declared is not None and declared.state == "evacuated":
+            return "evacuated", []
+        status = ctx.status(member)
+        if status in AWAY:
+            return status.lower(), []
+        return None, []
+
+    def _group_members(self, ctx: "Context", group: str) -> list[str]:
+        out = []
+        for m in ctx.desired.members:
+            live = ctx.observed.members.get(m.name)
+            groups = m.groups if m.groups is not None else (live.groups if live else ("default",))
+            if group in groups:
+                out.append(m.name)
+        return out
+
+    def _group_updates(self, ctx: "Context", group: str) -> list[str]:
+        """The member updates that put members into ``group`` (placement waits for them)."""
+        ids = set(ctx.steps.ids(kind=Kind.MEMBER, action=Action.UPDATE))
+        return [s for m in self._group_members(ctx, group)
+                if (s := _member_step(m, Action.UPDATE)) in ids]
+
+    def _destination(self, ctx: "Context", inst, where: str) -> tuple[str, str] | None:
+        """(target, member to check) when the instance must move, else None."""
+        if inst.member:
+            return (inst.member, inst.member) if inst.member != where else None
+        if inst.group:
+            members = self._group_members(ctx, inst.group)
+            return None if where in members else (f"@{inst.group}", "")
+        if ctx.desired.member(where) is None:  # its member leaves the cluster
+            stays = [m.name for m in ctx.desired.members
+                     if m.name in ctx.observed.members and self._away(ctx, m.name)[0] is None]
+            return (stays[0], stays[0]) if stays else None
+        return None
+
+    def removal_block(self, ctx: "Context", member: str) -> str | None:
+        declared = {self.key(i) for i in self.declared(ctx.desired)}
+        joining = {m.name for m in ctx.joiners}
+        pins, later = [], []
+        for live in self.live(ctx.observed).values():
+            if live.location != member:
+                continue
+            inst = next((i for i in self.declared(ctx.desired) if self.key(i) == self.key(live)), None)
+            if inst is not None:
+                if inst.member in joining:
+                    later.append((self.display(live), inst.member))
+            elif not live.managed_by_lxdplan:
+                pins.append(self.display(live))
+        if pins:
+            them = "which the file does not place elsewhere"
+            it = "it" if len(pins) == 1 else "them"
+            return (f"{member} still hosts {_and(pins)}, {them} (not managed by lxdplan): declare "
+                    f"{it} on a member that stays, or move or delete {it} yourself")
+        if later:
+            name, dest = later[0]
+            return (f"{member} still hosts {name}, which moves to {dest} once {dest} has joined: "
+                    "run apply again after this one")
+        return None
+
+    # -- planning ----------------------------------------------------------------------------
+
+    def plan(self, ctx: "Context") -> list[str]:
+        lives = self.live(ctx.observed)
+        for inst in self.declared(ctx.desired):
+            live = lives.get(self.live_key(inst))
+            if live is None:
+                self._check_project(ctx, inst)
+                self._create(ctx, inst)
+            else:
+                self._converge(ctx, inst, live)
+        return []
+
+    def _check_project(self, ctx: "Context", inst) -> None:
+        declared = {self.key(i) for i in self.declared(ctx.desired)}
+        for other in self.live(ctx.observed).values():
+            if (other.name == inst.name and other.managed_by_lxdplan
+                    and self.key(other) not in declared):
+                raise PlanError(
+                    f"{at(ctx, inst)}instance {inst.name} is in project {other.project} and the "
+                    f"file says {inst.project}; LXD cannot move an instance between projects in "
+                    f"place: to replace it, delete it first (drop it from the file and apply), "
+                    f"then declare it in {inst.project}"
+                )
+
+    def _create(self, ctx: "Context", inst) -> None:
+        name = self.display(inst)
+        blocked, waits = None, []
+        if inst.member:
+            blocked = ctx.member_block(inst.member) if inst.member in ctx.observed.members else None
+            away, waits = self._away(ctx, inst.member)
+            if away and not blocked:
+                blocked = f"{inst.member} is {away}: restore it (state: online) to place {name} there"
+        target = inst.member or (f"@{inst.group}" if inst.group else "")
+        if inst.group:
+            waits += self._group_updates(ctx, inst.group)
+        config = {**owned(inst.config), IMAGE_KEY: inst.image}
+        ctx.steps.add(
+            Action.CREATE, self.kind, name, member=inst.member,
+            depends_on=ctx.after_bootstrap() + ctx.joined(inst.member) + waits,
+            after={"type": inst.type, "image": inst.image,
+                   **({"member": inst.member} if inst.member else {}),
+                   **({"group": inst.group} if inst.group else {}),
+                   "profiles": list(inst.profiles), "config": dict(inst.config),
+                   "devices": _devices(inst.devices), "state": inst.state,
+                   **desc(inst.description)},
+            reason=f"instance {name} is in the file but not in the cluster",
+            blocked=blocked,
+            payload=Write(inst.name, inst.project, inst.type, inst.image, target,
+                          list(inst.profiles), config, _devices(inst.devices), inst.description,
+                          start=inst.state == "running"),
+        )
+
+    def _converge(self, ctx: "Context", inst, live) -> None:
+        name, where = self.display(inst), live.location
+        if live.type != inst.type:
+            raise PlanError(
+                f"{at(ctx, inst)}instance {name} is a {live.type} and the file says {inst.type}; "
+                f"LXD cannot change an instance's type: to replace it, drop {name} from the file "
+                f"and apply (it is deleted), then declare it again as a {inst.type}"
+            )
+        recorded = live.config.get(IMAGE_KEY)
+        if recorded and inst.image and recorded != inst.image:
+            raise PlanError(
+                f"{at(ctx, inst)}instance {name} was created from image {recorded} and the file "
+                f"says {inst.image}; an instance's image is used at creation only: write image: "
+                f"{recorded} to keep it, or replace it: drop {name} from the file and apply (it "
+                f"is deleted), then declare it again with image {inst.image}"
+            )
+        away, waits = self._away(ctx, where) if where else (None, [])
+        if away:
+            ctx.diagnostics.append(f"instance {name} is on {where}, which is {away}: it is left "
+                                   f"as it is until {where} is back (state: online restores it)")
+            return
+        deps = ctx.after_bootstrap() + waits
+        move = None
+        dest = self._destination(ctx, inst, where)
+        if dest is not None:
+            target, member = dest
+            dest_away, dest_waits = self._away(ctx, member) if member else (None, [])
+            if dest_away:
+                ctx.diagnostics.append(
+                    f"instance {name} stays on {where} while {member} is {dest_away}; it moves "
+                    f"to {member} once {member} is back (state: online restores it)")
+            else:
+                move = ctx.steps.add(
+                    Action.MOVE, self.kind, name, member=member or None,
+                    depends_on=deps + dest_waits + ctx.joined(member or None)
+                    + (self._group_updates(ctx, inst.group) if inst.group else []),
+                    before={"member": where}, after={"member": target.lstrip("@")
+                                                     if member else target},
+                    reason=_move_reason(name, where, inst, member),
+                    blocked=ctx.member_block(where) or (ctx.member_block(member) if member
+                                                        and member in ctx.observed.members else None),
+                    payload=Change(inst.name, inst.project, target, inst.state == "running"),
+                )
+                removal = _member_step(where, Action.REMOVE)
+                if removal in ctx.steps.ids(kind=Kind.MEMBER, action=Action.REMOVE):
+                    ctx.steps.add_dependency(removal, move)  # moved off before it leaves
+        after_move = [move] if move else []
+        on = None if move else where
+        changes = diff_config(live.config, inst.config)
+        before, after = {}, {}
+        for k, (old, new) in changes.items():
+            if old is not None:
+                before.setdefault("config", {})[k] = old
+            if new is not None:
+                after.setdefault("config", {})[k] = new
+        if live.description != inst.description:
+            before["description"], after["description"] = live.description, inst.description
+        if tuple(live.profiles) != tuple(inst.profiles):
+            before["profiles"], after["profiles"] = list(live.profiles), list(inst.profiles)
+        dev_before, dev_after = diff_devices(live.devices, inst.devices)
+        if dev_before:
+            before["devices"] = dev_before
+        if dev_after:
+            after["devices"] = dev_after
+        update = None
+        if before or after:
+            update = ctx.steps.add(
+                Action.UPDATE, self.kind, name, member=on, depends_on=deps + after_move,
+                before=before, after=after, reason=f"instance {name} differs from the file",
+                blocked=ctx.member_block(where), etag=live.etag,
+                payload=Write(inst.name, inst.project, inst.type, inst.image, "",
+                              list(inst.profiles), put_config(live.config, inst.config),
+                              _devices(inst.devices), inst.description, fresh_etag=bool(move)),
+            )
+        if move:
+            return  # the move stops it and starts it again when it should run
+        running = live.status in ("Running", "Frozen")
+        action = None
+        if inst.state == "running" and not running:
+            action = Action.START
+        elif inst.state == "stopped" and running:
+            action = Action.STOP
+        if action:
+            ctx.steps.add(
+                action, self.kind, name, member=where,
+                depends_on=deps + ([update] if update else []),
+                before={"state": live.status}, after={"state": inst.state},
+                reason=f"instance {name} is {live.status.lower()} and the file wants it {inst.state}",
+                blocked=ctx.member_block(where),
+                payload=Change(inst.name, inst.project),
+            )
+
+    def plan_deletes(self, ctx: "Context") -> None:
+        before = set(ctx.steps.ids(kind=self.kind, action=Action.DELETE))
+        plan_deletes(ctx, self)
+        for sid in ctx.steps.ids(kind=self.kind, action=Action.DELETE):
+            if sid in before:
+                continue
+            member = sid.rsplit("/", 1)[-1]
+            removal = _member_step(member, Action.REMOVE)
+            if removal in ctx.steps.ids(kind=Kind.MEMBER, action=Action.REMOVE):
+                ctx.steps.add_dependency(removal, sid)
+
+    def delete_before(self, live) -> dict[str, Any]:
+        return {"member": live.location, "state": live.status, **desc(live.description),
+                "config": shown(live.config)}
+
+    def delete_block(self, ctx: "Context", live) -> str | None:
+        return ctx.member_block(live.location) if live.location else None
+
+    def delete_payload(self, live) -> Change:
+        return Change(live.name, live.project)
+
+    def unmanaged_note(self, live) -> str:
+        return f"on {live.location}, {live.status.lower()}" if live.location else live.status.lower()
+
+    # -- the API -----------------------------------------------------------------------------
+
+    def where(self, step: Step) -> Where:
+        return self._where(step.payload.name, step.payload.project)
+
+    def where_declared(self, obj) -> Where:
+        return self._where(obj.name, obj.project)
+
+    @staticmethod
+    def _where(name: str, project: str) -> Where:
+        return Where("/1.0/instances", api_path("instances", name),
+                     {"project": project} if project != DEFAULT else {})
+
+    def create_body(self, step: Step) -> dict[str, Any]:
+        p = step.payload
+        return {"name": p.name, "type": p.type, "description": p.description,
+                "profiles": list(p.profiles), "config": dict(p.config),
+                "devices": p.devices, "source": {"type": "image", "alias": p.image}}
+
+    def put_body(self, step: Step, live: dict[str, Any]) -> dict[str, Any]:
+        """The declared parts, with what LXD wrote itself (``volatile.*``, ``image.*``) and the
+        rest of the instance (architecture, ephemeral, stateful) as just read."""
+        p = step.payload
+        own = {k: v for k, v in (live.get("config") or {}).items()
+               if k.startswith(("volatile.", "image."))}
+        return {"architecture": live.get("architecture", ""), "ephemeral": live.get("ephemeral", False),
+                "stateful": live.get("stateful", False), "description": p.description,
+                "profiles": list(p.profiles), "config": {**own, **p.config}, "devices": p.devices}
+
+    def holds(self, live: dict[str, Any], body: dict[str, Any]) -> bool:
+        def mine(config):
+            return {k: v for k, v in comparable(config).items() if not k.startswith("image.")}
+
+        devices = {d: comparable(v) for d, v in (live.get("devices") or {}).items()}
+        return ((live.get("description") or "") == (body["description"] or "")
+                and list(live.get("profiles") or []) == body["profiles"]
+                and mine(live.get("config")) == mine(body["config"])
+                and devices == {d: comparable(v) for d, v in body["devices"].items()})
+
+    def export(self, live) -> dict[str, Any]:
+        entry: dict[str, Any] = {"name": live.name}
+        if live.project != DEFAULT:
+            entry["project"] = live.project
+        if live.type != "container":
+            entry["type"] = live.type
+        entry["image"] = live.config.get(IMAGE_KEY) or live.base_image
+        if live.location:
+            entry["member"] = live.location
+        entry["profiles"] = list(live.profiles)
+        put_if(entry, "config", export_config({k: v for k, v in live.config.items()
+                                               if k != IMAGE_KEY}))
+        put_if(entry, "devices", {d: dict(sorted(c.items()))
+                                  for d, c in sorted(live.devices.items())})
+        if live.status not in ("Running", "Frozen"):
+            entry["state"] = "stopped"
+        put_if(entry, "description", live.description)
+        return entry
+
+    def status(self, observed) -> tuple[str, list[list[str]]] | None:
+        if not observed.instances:
+            return None
+        rows = [["NAME", "TYPE", "MEMBER", "STATE", "PROJECT", "MANAGED"]]
+        for inst in sorted(observed.instances.values(), key=lambda i: (i.project, i.name)):
+            rows.append([inst.name, inst.type, inst.location or "-", inst.status, inst.project,
+                         "lxdplan" if inst.managed_by_lxdplan else "-"])
+        return "Instances", rows
+
+
+def _move_reason(name: str, where: str, inst, member: str) -> str:
+    if inst.member:
+        return f"instance {name} is on {where} and the file places it on {inst.member}"
+    if inst.group:
+        return f"instance {name} is on {where}, outside group {inst.group} where the file places it"
+    return f"instance {name} is on {where}, which leaves the cluster: it moves to {member}"
+
+
+def _and(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
+# -- the file's part -------------------------------------------------------------------------
+
+def load(c, items, names: dict[str, set]) -> list[Instance]:
+    """Instances from the file (schema-valid items), their references checked against
+    ``names``: members, cluster_groups, projects, profiles ((project, name)), images
+    ((project, name)), storage_pools, networks."""
+    out = []
+    for i, raw in items:
+        path, name = ("instances", i), raw.get("name")
+        label = f'instances[{i}] ("{name}")'
+        project = raw.get("project", DEFAULT)
+        member, group = raw.get("member"), raw.get("group")
+        if member is not None and group is not None:
+            c.error(path + ("group",), f"{label} takes member or group, not both")
+        if member is not None and member not in names["members"]:
+            c.error(path + ("member",), f'{label} is placed on member "{member}", which is not in '
+                                        "cluster.members")
+        if group is not None and group not in names["groups"]:
+            c.error(path + ("group",), f'{label} is placed on group "{group}", which is not '
+                                       "declared in cluster_groups")
+        if project not in names["projects"]:
+            c.error(path + ("project",), f'{label} is in project "{project}", which is not '
+                                         "declared in projects")
+        profiles = tuple(raw.get("profiles", ["default"]) or ())
+        for j, p in enumerate(profiles):
+            if p != "default" and (project, p) not in names["profiles"]:
+                c.error(path + ("profiles", j), f'{label} uses profile "{p}", which is not '
+                                                f"declared in profiles (project {project})")
+        image = raw.get("image")
+        if image and (project, image) not in names["images"] and ":" not in image:
+            c.warning(path + ("image",), f'{label} uses image "{image}", which is not declared in '
+                                         "images: it must exist in the cluster when the instance "
+                                         "is created")
+        devices: dict[str, dict[str, str]] = {}
+        for dev_name, dev in (raw.get("devices") or {}).items():
+            dp = path + ("devices", dev_name)
+            values = c.plain_config(dev, dp)
+            devices[dev_name] = values
+            if "type" not in values:
+                c.error(dp, f"{label} device {dev_name} has no type (disk, nic, ...)")
+            if "pool" in values and values["pool"] not in names["pools"]:
+                c.error(dp + ("pool",), f'{label} device {dev_name} uses storage pool '
+                                        f'"{values["pool"]}", which is not declared in storage_pools')
+            if "network" in values and values["network"] not in names["networks"]:
+                c.error(dp + ("network",), f'{label} device {dev_name} uses network '
+                                           f'"{values["network"]}", which is not declared in networks')
+        config = c.plain_config(raw.get("config"), path + ("config",))
+        for k in config:
+            if k.startswith("image."):
+                c.error(path + ("config", k), f'"{k}" in {label} is a key LXD sets itself from the '
+                                              "image (image.*); remove it", key=True)
+        out.append(Instance(name, image, project, raw.get("type", "container"), member, group,
+                            profiles, config, devices, raw.get("state", "running"),
+                            raw.get("description", ""), c.src.line(path)))
+    c.unique([((inst.project, inst.name), ("instances", i, "name")) for i, inst in enumerate(out)],
+             "instance (per project)")
+    return out
+
+
+KIND_SPEC = InstanceKind()

@@ -1,0 +1,178 @@
+"""Instances (``lxdplan.kinds.instance``): create, update, start, stop, move, delete.
+
+Level-based: each action reads the instance first and does only what is left, so an apply
+killed during a launch or a move finishes it on the next run without a second instance. An
+operation of LXD's still running on the instance (a move the killed apply started: the server
+carries it on) is waited for before anything else is asked of it.
+
+Facts (LXD 5.0.2 and Incus 6.0.4, shared/LXD-FACTS.md): ``POST /1.0/instances?target=node2`` or
+``?target=@group`` places it; a container on a local pool moves only stopped, with
+``POST /1.0/instances/<n>?target=<member>`` and ``{"name": <n>, "migration": true}``.
+A stop asks the container to shut down (30 s), then forces it.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from lxdplan.errors import ApiError
+from lxdplan.kinds import spec
+from lxdplan.kinds.base import payload_of
+from lxdplan.kinds.instance import Change, Write
+from lxdplan.plan import Action, Kind, Step
+from lxdplan.providers.actions.common import get_or_none, gone, precondition, reveal
+from lxdplan.providers.client import Client, path_of
+from lxdplan.providers.session import Session
+
+STOP_TIMEOUT = 30
+RUNNING = ("Running", "Frozen")
+
+
+def _at(step: Step) -> tuple[str, dict[str, str] | None]:
+    p = step.payload
+    return path_of("instances", p.name), ({"project": p.project} if p.project != "default" else None)
+
+
+def _read(client: Client, step: Step) -> dict[str, Any] | None:
+    path, params = _at(step)
+    _settle(client, path, params)
+    found = get_or_none(client, path, params)
+    return (found.metadata or {}) if found else None
+
+
+def _settle(client: Client, path: str, params: dict[str, str] | None) -> None:
+    """Wait for LXD's running operations on this instance (their outcome is read after)."""
+    try:
+        ops = client.get("/1.0/operations", {"recursion": 1, **(params or {})}).metadata or {}
+    except ApiError:
+        return
+    for op in ops.get("running") or []:
+        if op.get("class") != "task":
+            continue
+        touched = [u.split("?")[0] for u in (op.get("resources") or {}).get("instances") or ()]
+        if path in touched:
+            try:
+                client.wait_operation(op["id"])
+            except ApiError:
+                pass  # it failed: the state read next says what is left
+
+
+def _state(client: Client, step: Step, action: str) -> None:
+    path, params = _at(step)
+    if action == "start":
+        client.put(f"{path}/state", {"action": "start", "timeout": STOP_TIMEOUT}, params=params)
+        return
+    try:
+        client.put(f"{path}/state", {"action": "stop", "timeout": STOP_TIMEOUT}, params=params)
+    except ApiError:
+        md = (client.get(path, params).metadata or {})
+        if md.get("status") in RUNNING:  # it did not shut down in time
+            client.put(f"{path}/state", {"action": "stop", "force": True}, params=params)
+
+
+def create(s: Session, step: Step) -> bool:
+    p = payload_of(step, Write)
+    client = s.cluster()
+    live = _read(client, step)
+    changed = False
+    if live is None:
+        body = spec(Kind.INSTANCE).create_body(step)
+        body["source"] = _image_source(client, p.image, p.project)
+        params = {**(_at(step)[1] or {}), **({"target": p.target} if p.target else {})}
+        client.post("/1.0/instances", reveal(body), params=params or None)
+        changed = True
+        live = _read(client, step) or {}
+    if p.start and live.get("status") not in RUNNING:
+        _state(client, step, "start")
+        changed = True
+    return changed
+
+
+def _image_source(client: Client, image: str, project: str) -> dict[str, str]:
+    """An alias the cluster holds, else a fingerprint (or its prefix)."""
+    params = {"project": project} if project != "default" else None
+    if get_or_none(client, path_of("images", "aliases", image), params) is None \
+            and re.fullmatch(r"[0-9a-fA-F]{12,64}", image):
+        return {"type": "image", "fingerprint": image}
+    return {"type": "image", "alias": image}
+
+
+def update(s: Session, step: Step) -> bool:
+    p = payload_of(step, Write)
+    client = s.cluster()
+    path, params = _at(step)
+    _settle(client, path, params)
+    answer = client.get(path, params)
+    kind = spec(Kind.INSTANCE)
+    body = kind.put_body(step, answer.metadata or {})
+    if kind.holds(answer.metadata or {}, body):
+        return False
+    with precondition(step):
+        client.put(path, reveal(body), params=params,
+                   etag=answer.etag if p.fresh_etag else step.etag)
+    return True
+
+
+def start(s: Session, step: Step) -> bool:
+    client = s.cluster()
+    live = _read(client, step)
+    if live is None or live.get("status") in RUNNING:
+        return False
+    _state(client, step, "start")
+    return True
+
+
+def stop(s: Session, step: Step) -> bool:
+    client = s.cluster()
+    live = _read(client, step)
+    if live is None or live.get("status") not in RUNNING:
+        return False
+    _state(client, step, "stop")
+    return True
+
+
+def move(s: Session, step: Step) -> bool:
+    """Stop, migrate with ``?target=``, start again when it should run; each part only when
+    it is still to do."""
+    p = payload_of(step, Change)
+    client = s.cluster()
+    live = _read(client, step)
+    if live is None:
+        return False
+    changed = False
+    if not _arrived(client, live.get("location", ""), p.target):
+        if live.get("status") in RUNNING:
+            _state(client, step, "stop")
+        path, params = _at(step)
+        client.post(path, {"name": p.name, "migration": True},
+                    params={**(params or {}), "target": p.target})
+        changed = True
+        live = _read(client, step) or {}
+    if p.start and live.get("status") not in RUNNING:
+        _state(client, step, "start")
+        changed = True
+    return changed
+
+
+def _arrived(client: Client, location: str, target: str) -> bool:
+    if not target.startswith("@"):
+        return location == target
+    group = get_or_none(client, path_of("cluster", "groups", target[1:]))
+    return location in ((group.metadata or {}).get("members") or ()) if group else False
+
+
+def delete(s: Session, step: Step) -> bool:
+    client = s.cluster()
+    live = _read(client, step)
+    if live is None:
+        return False
+    if live.get("status") in RUNNING:
+        path, params = _at(step)
+        client.put(f"{path}/state", {"action": "stop", "force": True}, params=params)
+    path, params = _at(step)
+    return gone(lambda: client.delete(path, params=params))
+
+
+HANDLERS = {Action.CREATE: create, Action.UPDATE: update, Action.START: start, Action.STOP: stop,
+            Action.MOVE: move, Action.DELETE: delete}
