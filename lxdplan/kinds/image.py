@@ -261,6 +261,20 @@ def load(c, items, projects: set[str]) -> list[Image]:
     named = [((img.project, n), ("images", i, "name")) for i, img in enumerate(out)
              for n in (img.name, *img.aliases)]
     c.unique(named, "image alias (per project)")
+    # LXD keeps one image per fingerprint: two entries pinned to the same one would fight over
+    # its aliases and public flag on every apply.
+    pinned: dict[tuple[str, str], int] = {}
+    for i, img in enumerate(out):
+        if not img.fingerprint:
+            continue
+        key = (img.project, img.fingerprint.lower())
+        if key in pinned:
+            first = out[pinned[key]]
+            c.error(("images", i, "fingerprint"), f'images[{i}] ("{img.name}") pins the same '
+                    f'image as images[{pinned[key]}] ("{first.name}"); LXD keeps one image per '
+                    f'fingerprint: declare it once, with "{img.name}" among its aliases')
+        else:
+            pinned[key] = i
     return out
 
 

@@ -71,10 +71,11 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.integration)
 
 
-def _start(backend: str, suffix: str, members: int = 3) -> labapi.Lab:
+def _start(backend: str, suffix: str, members: int = 3, image_server: bool = False) -> labapi.Lab:
     require_backend(backend)
     name = new_name(suffix)
-    return labapi.up(name=name, backend=backend, members=members, root=lab_root())
+    return labapi.up(name=name, backend=backend, members=members, root=lab_root(),
+                     image_server=image_server)
 
 
 @pytest.fixture(scope="session")
@@ -109,8 +110,8 @@ def lab(request):
 def make_lab():
     made: list[str] = []
 
-    def make(backend: str = "lxd", members: int = 3) -> labapi.Lab:
-        lab = _start(backend, f"f{next(counter)}-{backend}", members)
+    def make(backend: str = "lxd", members: int = 3, image_server: bool = False) -> labapi.Lab:
+        lab = _start(backend, f"f{next(counter)}-{backend}", members, image_server)
         made.append(lab.name)
         return lab
 

@@ -10,7 +10,8 @@ A page is Markdown. What the harness runs:
   directory (``lxc`` talks to the first member; on Incus ``lxc`` is read as ``incus``). A trailing
   ``# exit N`` says the exit code the command must give (default 0). The lines after a command,
   up to the next ``$``, are fragments its output must contain (``...`` lines are skipped).
-- ``<!-- guide: members=N backends=lxd,incus -->`` (once, first) sets up the lab;
+- ``<!-- guide: members=N backends=lxd,incus image-server=yes -->`` (once, first) sets up the
+  lab (``image-server=yes``: with ``lxdplan lab up --image-server``);
   ``<!-- guide-run: kill MEMBER -->`` stops a member's daemon at once (SIGKILL), and
   ``<!-- guide-run: wait MEMBER STATUS -->`` waits until the cluster lists it with that status,
   ``<!-- guide-run: block MEMBER -->`` / ``unblock MEMBER`` make the member wait for the others
@@ -48,6 +49,7 @@ class Page:
     path: Path
     members: int = 3
     backends: tuple[str, ...] = ("lxd",)
+    image_server: bool = False
     actions: list[tuple[str, object]] = field(default_factory=list)
 
 
@@ -62,6 +64,7 @@ def parse(path: Path) -> Page:
                 opts = dict(word.split("=", 1) for word in m.group(2).split())
                 page.members = int(opts.get("members", page.members))
                 page.backends = tuple(opts.get("backends", "lxd").split(","))
+                page.image_server = opts.get("image-server") == "yes"
             else:
                 page.actions.append(("event", m.group(2).split()))
             continue
@@ -160,7 +163,7 @@ class Runner:
 def test_guide_page(path, backend, make_lab, tmp_path):
     require_backend(backend)
     page = parse(path)
-    lab = make_lab(backend, members=page.members)
+    lab = make_lab(backend, members=page.members, image_server=page.image_server)
     with contextlib.ExitStack() as events:  # undoes a block left by a failing page
         runner = Runner(path, backend, lab, tmp_path, events)
         for kind, action in page.actions:

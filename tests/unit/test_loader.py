@@ -464,3 +464,14 @@ def test_cli_valid_and_missing(tmp_path):
     missing = run_cli("-f", str(tmp_path / "nope.yaml"))
     assert missing.returncode == 1
     assert "no such file" in missing.stderr and "Traceback" not in missing.stderr
+
+
+def test_two_images_pinned_to_one_fingerprint_are_an_error():
+    fp = "ab" * 32
+    text = doc(f"""
+        images:
+          - {{name: a, source: {{file: a.tar.xz}}, fingerprint: "{fp}"}}
+          - {{name: b, source: {{file: b.tar.xz}}, fingerprint: "{fp}"}}
+        """)
+    errors = errors_of(text)
+    assert any('pins the same image as images[0] ("a")' in message for _line, message in errors), errors
