@@ -18,6 +18,8 @@ rule moves (not managed, not declared) block the removal, named.
 
 from __future__ import annotations
 
+import re
+
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -461,6 +463,9 @@ def load(c, items, names: dict[str, set]) -> list[Instance]:
                 c.error(path + ("profiles", j), f'{label} uses profile "{p}", which is not '
                                                 f"declared in profiles (project {project})")
         image = raw.get("image")
+        if image and ":" in image and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*:.+", image):
+            c.error(path + ("image",), f'{label} uses image "{image}": a remote image is '
+                                       "REMOTE:ALIAS, a remote of the lxc/incus client configuration")
         if image and (project, image) not in names["images"] and ":" not in image:
             c.warning(path + ("image",), f'{label} uses image "{image}", which is not declared in '
                                          "images: it must exist in the cluster when the instance "

@@ -157,3 +157,45 @@ def member_client(desired, member, **options):
     return Client(remote.url, member=member.name, pin=member.fingerprint,
                   extra_pins=[remote.fingerprint] if remote.fingerprint else [],
                   cert=remote.client_cert, pin_file=desired.path, **options)
+
+
+# -- images on a remote (an instance's ``image: REMOTE:ALIAS``, as ``lxc launch REMOTE:ALIAS``) --
+
+IMAGE_REF = re.compile(r"([A-Za-z0-9][A-Za-z0-9._-]*):(.+)")
+
+
+def image_source(ref: str, *, instance: str, backend: str,
+                 env: Mapping[str, str] | None = None, home: Path | None = None) -> dict[str, str]:
+    """The ``source`` of ``POST /1.0/instances`` that pulls ``REMOTE:ALIAS`` from a remote of the
+    client configuration: its address, protocol (``lxd`` and ``incus`` are one protocol, named
+    for the cluster's server) and pinned certificate."""
+    match = IMAGE_REF.fullmatch(ref)
+    if match is None:
+        raise RemoteError(f"instance {instance}: image {ref} is not REMOTE:ALIAS")
+    name, alias = match.groups()
+    searched = config_dirs(backend, env, home)
+    for tool, directory in searched:
+        remotes = _remotes(directory)
+        if name not in remotes:
+            continue
+        entry = remotes[name] if isinstance(remotes[name], dict) else {}
+        addr, protocol = str(entry.get("addr") or ""), str(entry.get("protocol") or "lxd")
+        if not addr.startswith("https://"):
+            raise RemoteError(f"instance {instance}: remote {name} in {directory / 'config.yml'} "
+                              f"has no https:// address ({addr or 'none'})")
+        source = {"type": "image", "mode": "pull", "server": addr.rstrip("/"), "alias": alias}
+        if protocol == "simplestreams":
+            source["protocol"] = "simplestreams"
+            return source
+        source["protocol"] = "incus" if backend == "incus" else "lxd"
+        crt = directory / "servercerts" / f"{name}.crt"
+        try:
+            source["certificate"] = crt.read_text(encoding="utf-8")
+        except OSError:
+            raise RemoteError(f"instance {instance}: remote {name}'s server certificate is not "
+                              f"pinned ({crt} is missing): add the remote again with `{tool} "
+                              "remote add`") from None
+        return source
+    where = ", ".join(str(d) for _tool, d in searched)
+    raise RemoteError(f"instance {instance}: image {ref} names remote {name}, which is not a "
+                      f"remote of the client configuration ({where})")

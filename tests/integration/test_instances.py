@@ -11,6 +11,7 @@ a dropped member and remove the member in one apply.
 from __future__ import annotations
 
 import copy
+import os
 import signal
 import subprocess
 import sys
@@ -231,3 +232,31 @@ def test_sigkill_during_a_launch_and_a_move_then_apply_converges(formed):
     assert [n for n in live if n.startswith("k1")] == ["k1"]
     assert client_cmd(wl.lab, "exec", "k1", "--", "cat", "/root/mark").stdout.strip() == "moved"
     assert_converged(wl.path)
+
+
+def test_an_instance_from_a_remote_of_the_client_configuration(formed, tmp_path):
+    """`image: REMOTE:ALIAS`, as `lxc launch labimg:busybox`: the remote comes from the lxc/incus
+    client configuration (added with the real `remote add`), its certificate pinned there."""
+    wl = formed
+    tool = "lxc" if wl.lab.backend == "lxd" else "incus"
+    conf = tmp_path / "client-conf"
+    env = {"LXD_CONF" if tool == "lxc" else "INCUS_CONF": str(conf)}
+    added = subprocess.run(
+        [tool, "remote", "add", "labimg", wl.lab.image_server_url, "--public", "--accept-certificate",
+         *(["--protocol", "incus"] if tool == "incus" else [])],
+        env={**os.environ, **env}, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    assert added.returncode == 0, added.stderr
+    doc = copy.deepcopy(wl.doc)
+    doc["instances"] = doc["instances"] + [{"name": "r1", "image": "labimg:busybox", "member": "node1"}]
+    path = wl.write(doc)
+    missing = cli("apply", "-f", path, "--auto-approve")  # not this user's remotes: a clear error
+    assert missing.returncode == 1 and "names remote labimg, which is not a remote" in missing.stderr
+    done = cli("apply", "-f", path, "--auto-approve", env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    live = instances(wl.lab)
+    assert (live["r1"]["location"], live["r1"]["status"]) == ("node1", "Running")
+    again = cli("plan", "-f", path, "--detailed-exitcode", env=env)
+    assert again.returncode == 0, again.stdout + again.stderr
+    doc["instances"] = [i for i in doc["instances"] if i["name"] != "r1"]
+    apply_ok(wl.write(doc))
+    assert "r1" not in instances(wl.lab)

@@ -78,7 +78,7 @@ def create(s: Session, step: Step) -> bool:
     changed = False
     if live is None:
         body = spec(Kind.INSTANCE).create_body(step)
-        body["source"] = _image_source(client, p.image, p.project)
+        body["source"] = _image_source(s, client, p)
         params = {**(_at(step)[1] or {}), **({"target": p.target} if p.target else {})}
         client.post("/1.0/instances", reveal(body), params=params or None)
         changed = True
@@ -89,8 +89,15 @@ def create(s: Session, step: Step) -> bool:
     return changed
 
 
-def _image_source(client: Client, image: str, project: str) -> dict[str, str]:
-    """An alias the cluster holds, else a fingerprint (or its prefix)."""
+def _image_source(s: Session, client: Client, p: Write) -> dict[str, str]:
+    """``REMOTE:ALIAS``: pulled from that remote of the client configuration; else an alias the
+    cluster holds, else a fingerprint (or its prefix)."""
+    image, project = p.image, p.project
+    if ":" in image:
+        from lxdplan.providers.remotes import image_source
+
+        backend = s.observed.backend or s.desired.backend or "lxd"
+        return image_source(image, instance=p.name, backend=backend)
     params = {"project": project} if project != "default" else None
     if get_or_none(client, path_of("images", "aliases", image), params) is None \
             and re.fullmatch(r"[0-9a-fA-F]{12,64}", image):
