@@ -143,27 +143,8 @@ def test_apply_without_terminal_refuses_and_with_terminal_asks(hand):
     assert refused.returncode == 1 and "no terminal" in refused.stderr
     assert "asked" not in [p["name"] for p in query(lab, "/1.0/projects?recursion=1")]
 
-    pid, fd = pty.fork()
-    if pid == 0:  # the child runs the CLI on a terminal
-        os.execve(sys.executable, [sys.executable, "-m", "lxdplan", "apply", "-f", path],
-                  {**os.environ, "NO_COLOR": "1"})
-    seen = b""
-    answered = False
-    while True:
-        ready, _, _ = select.select([fd], [], [], 120)
-        assert ready, f"no output from apply on a terminal; so far: {seen.decode(errors='replace')}"
-        try:
-            chunk = os.read(fd, 4096)
-        except OSError:
-            break
-        if not chunk:
-            break
-        seen += chunk
-        if not answered and b"Only 'yes' will be accepted" in seen:
-            os.write(fd, b"yes\n")
-            answered = True
-    _, status = os.waitpid(pid, 0)
-    assert answered and os.waitstatus_to_exitcode(status) == 0, seen.decode(errors="replace")
+    code, shown = _apply_on_a_terminal(path, lambda: None)
+    assert code == 0, shown
     assert "asked" in [p["name"] for p in query(lab, "/1.0/projects?recursion=1")]
     assert_converged(path)
 

@@ -83,10 +83,15 @@ def create(s: Session, step: Step) -> bool:
         client.post("/1.0/instances", reveal(body), params=params or None)
         changed = True
         live = _read(client, step) or {}
+    return _started(client, step, p, live) or changed
+
+
+def _started(client: Client, step: Step, p: Write | Change, live: dict[str, Any]) -> bool:
+    """Start the instance when it should run and does not (a launch, a move): True if started."""
     if p.start and live.get("status") not in RUNNING:
         _state(client, step, "start")
-        changed = True
-    return changed
+        return True
+    return False
 
 
 def _image_source(s: Session, client: Client, p: Write) -> dict[str, str]:
@@ -156,10 +161,7 @@ def move(s: Session, step: Step) -> bool:
                     params={**(params or {}), "target": p.target})
         changed = True
         live = _read(client, step) or {}
-    if p.start and live.get("status") not in RUNNING:
-        _state(client, step, "start")
-        changed = True
-    return changed
+    return _started(client, step, p, live) or changed
 
 
 def _arrived(client: Client, location: str, target: str) -> bool:
