@@ -6,8 +6,8 @@ Usage (root): python3 benchmarks/apply_form.py [--backend lxd|incus] [--runs N] 
 
 The walkthrough is ``examples/seed-walkthrough.yaml`` fitted to a fresh 3-member lab (what
 ``lxdplan lab up --from`` does): bootstrap, 2 joins, 2 pools, 2 bridges, a cluster group, a
-project, 2 profiles, 2 volumes, server config and member attributes. (It declares no instances
-or images; when it does, they are part of all three variants alike.)
+project, 2 profiles, 2 volumes, server config and member attributes, the busybox image (uploaded
+from its file) and two containers: the same work in all three variants.
 
 1. Recording (not timed): one `lxdplan apply` through a recording proxy in front of each
    member's unix socket: every HTTP request it made, by kind, and its writes in order.
@@ -131,13 +131,14 @@ def run_floor(lab, writes: list) -> float:
     def answer(raw, r) -> dict:
         body = raw.json()
         if raw.status_code >= 400 or body.get("type") == "error":
-            raise Failed(f"floor {r.method} {r.target} on {r.listener}: {body.get('error') or raw.status_code}")
+            raise Failed(f"floor {r.method} {r.target} on {r.listener}: {body.get('error') or raw.status_code} {raw.text[:300]}")
         return body
 
     try:
         t = time.perf_counter()
         for r in writes:
-            body = json.loads(r.body) if r.body else None
+            binary = bool(r.body) and not r.body.lstrip()[:1] in (b"{", b"[")  # an image upload
+            body = json.loads(r.body) if r.body and not binary else None
             if r.method == "PUT" and r.target == "/1.0/cluster" and body and body.get("cluster_address"):
                 if cert is None:
                     cert = http[first].get("/1.0").json()["metadata"]["environment"]["certificate"]
@@ -147,7 +148,8 @@ def run_floor(lab, writes: list) -> float:
                         body[field] = tokens[body["server_name"]]
                 raw = http[r.listener].request(r.method, r.target, json=body)
             else:
-                headers = {"Content-Type": "application/json"} if r.body else {}
+                kind = "application/octet-stream" if binary else "application/json"
+                headers = {"Content-Type": kind} if r.body else {}
                 raw = http[r.listener].request(r.method, r.target, content=r.body or None, headers=headers)
             got = answer(raw, r)
             if r.method == "POST" and r.target.split("?")[0] == "/1.0/cluster/members":
@@ -155,8 +157,10 @@ def run_floor(lab, writes: list) -> float:
                 continue
             if got.get("type") == "async":
                 op = answer(http[r.listener].get(f"{got['operation']}/wait", params={"timeout": 300}), r)
+                while op["metadata"].get("status_code") == 103:  # a wait may end while it runs
+                    op = answer(http[r.listener].get(f"{got['operation']}/wait", params={"timeout": 300}), r)
                 if op["metadata"].get("status_code") != 200:
-                    raise Failed(f"floor {r.method} {r.target}: {op['metadata'].get('err')}")
+                    raise Failed(f"floor {r.method} {r.target}: {op['metadata'].get('err') or op['metadata'].get('status')}")
         return time.perf_counter() - t
     finally:
         for c in http.values():

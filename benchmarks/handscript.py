@@ -5,7 +5,8 @@
 fitted walkthrough document ``doc``: a bootstrap preseed on the first member (server config,
 pools with its member keys, networks, profiles, project), the cluster-only server key, the
 cluster group, then each join (a token from ``cluster add``, a join preseed carrying the member's
-keys), then the member attributes, roles, groups and volumes. It makes what lxdplan's `apply`
+keys), then the member attributes, roles, groups and volumes, the images (`image import`) and
+the containers (`launch`/`init --target`). It makes what lxdplan's `apply`
 makes, including lxdplan's ownership marks (``user.lxdplan.managed``, the server key listing
 managed groups), so a no-change `plan` afterwards proves the two did the same work.
 """
@@ -49,6 +50,9 @@ def hand_script(lab, doc: dict) -> str:
     groups = doc.get("cluster_groups") or []
     if groups:  # lxdplan's record of the groups it manages (groups have no config of their own)
         boot_cfg["user.lxdplan.cluster_groups"] = ",".join(sorted(g["name"] for g in groups))
+    images = doc.get("images") or []
+    if images:  # likewise the images it manages
+        boot_cfg["user.lxdplan.images"] = ",".join(sorted(i["name"] for i in images))
     boot_cfg["core.https_address"] = members[0]["address"]
     pools = []
     for p in doc.get("storage_pools") or []:
@@ -112,6 +116,18 @@ def hand_script(lab, doc: dict) -> str:
         project = f" --project {shlex.quote(v['project'])}" if v.get("project") else ""
         lines.append(f"{cli} storage volume create {shlex.quote(v['pool'])} {shlex.quote(v['name'])} "
                      f"{args}{target}{project}")
+    for i in images:  # imported from its file under every alias (the walkthrough's are local)
+        aliases = " ".join(f"--alias {shlex.quote(a)}" for a in [i["name"], *(i.get("aliases") or [])])
+        lines.append(f"{cli} image import {shlex.quote(i['source']['file'])} {aliases}")
+    for inst in doc.get("instances") or []:
+        verb = "init" if inst.get("state") == "stopped" else "launch"
+        where = (f" --target {shlex.quote(inst['member'])}" if inst.get("member") else
+                 f" --target @{shlex.quote(inst['group'])}" if inst.get("group") else "")
+        marks = {**_cfg(inst.get("config")), **MANAGED, "user.lxdplan.image": inst["image"]}
+        config = " ".join(f"-c {shlex.quote(f'{k}={v}')}" for k, v in marks.items())
+        profiles = " ".join(f"-p {shlex.quote(p)}" for p in inst.get("profiles") or ["default"])
+        lines.append(f"{cli} {verb} {shlex.quote(inst['image'])} {shlex.quote(inst['name'])}"
+                     f"{where} {profiles} {config}")
     return "\n".join(lines) + "\n"
 
 

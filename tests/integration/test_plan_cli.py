@@ -181,26 +181,31 @@ def test_plan_reads_etags_only_of_what_it_updates_and_a_change_meanwhile_stops_t
     change made by hand after the plan read it (while apply waits for its yes) stops the write."""
     lab, workdir = hand
     doc = yaml.safe_load(Path(exported(lab, workdir)).read_text())
+    doc["profiles"] = doc.get("profiles", []) + [{"name": "tagged", "config": {"limits.memory": "512MiB"}}]
     path = write(doc, workdir / "etags.yaml")
+    apply_ok(path)
     quiet = cli("plan", "-f", path, "--debug", "--detailed-exitcode")
     assert quiet.returncode == 0, quiet.stdout + quiet.stderr
     assert "GET /1.0/profiles?" in quiet.stderr and "GET /1.0/profiles/" not in quiet.stderr
     assert "GET /1.0/projects/" not in quiet.stderr
 
-    web = next(p for p in doc["profiles"] if p["name"] == "web")
-    web["config"]["limits.memory"] = "768MiB"
+    tagged = next(p for p in doc["profiles"] if p["name"] == "tagged")
+    tagged["config"]["limits.memory"] = "768MiB"
     write(doc, Path(path))
     drift = cli("plan", "-f", path, "--debug", "--detailed-exitcode")
     assert drift.returncode == 2, drift.stderr
     single = [ln for ln in drift.stderr.splitlines() if "GET /1.0/profiles/" in ln]
-    assert len(single) == 1 and "/1.0/profiles/web" in single[0], drift.stderr
+    assert len(single) == 1 and "/1.0/profiles/tagged" in single[0], drift.stderr
 
     def by_hand():
-        unix(lab.members[1].socket, "node2").patch("/1.0/profiles/web", {"config": {"user.hand": "1"}})
+        unix(lab.members[1].socket, "node2").patch("/1.0/profiles/tagged", {"config": {"user.hand": "1"}})
 
     code, shown = _apply_on_a_terminal(path, by_hand)
     assert code == 1 and "changed outside lxdplan since the plan" in shown, shown
-    assert query(lab, "/1.0/profiles/web")["config"].get("limits.memory") != "768MiB"
+    assert query(lab, "/1.0/profiles/tagged")["config"].get("limits.memory") == "512MiB"
     apply_ok(path)  # planned again, it converges
-    assert "user.hand" not in query(lab, "/1.0/profiles/web")["config"]
+    live = query(lab, "/1.0/profiles/tagged")["config"]
+    assert "user.hand" not in live and live["limits.memory"] == "768MiB"
+    doc["profiles"] = [p for p in doc["profiles"] if p["name"] != "tagged"]
+    apply_ok(write(doc, Path(path)))  # leaves the module's cluster as it found it
     assert_converged(path)
