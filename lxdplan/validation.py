@@ -329,7 +329,7 @@ def _profile(c: _Checker, raw: dict, i: int, pools: set[str], networks: set[str]
              projects: set[str]) -> Profile:
     path = ("profiles", i)
     project = raw.get("project", "default")
-    if project == "default" and raw.get("name") == keys.LOCK_PROFILE:
+    if project == "default" and str(raw.get("name", "")).startswith(keys.LOCK_PROFILE):
         c.error(path + ("name",), f'{fmt_path(path)}: the profile name "{keys.LOCK_PROFILE}" is '
                                   "lxdplan's own (its apply lock); choose another name")
     if project not in projects:

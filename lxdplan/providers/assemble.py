@@ -86,7 +86,7 @@ def assemble(a: Answers) -> Observed:
     profiles = {}
     for project, items in a.profiles:
         for item in items:
-            if (item.get("project") or project) == "default" and item.get("name") == keys.LOCK_PROFILE:
+            if (item.get("project") or project) == "default" and str(item.get("name", "")).startswith(keys.LOCK_PROFILE):
                 continue  # the apply lock (lxdplan.providers.lock): nobody's to plan or list
             prof = parse.parse_profile(item, project=project)
             prof = _with_etag(prof, a.etags.get(("profile", prof.project, prof.name)))

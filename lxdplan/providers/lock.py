@@ -8,15 +8,17 @@ A profile create, ``PATCH`` and delete only write the cluster database through t
 profile ``PUT`` does notify, so it is never used here), and ``PATCH`` honours ``If-Match``. A
 cluster group would be lighter, but Incus 6.0.4 ignores ``If-Match`` on its ``PUT`` and ``DELETE``.
 
-Every change of the lock is a compare-and-swap, so two takers never both win:
-- absent → held: ``POST /1.0/profiles`` (the database refuses a second profile of that name);
-- free or stale → held, and held → free: ``PATCH`` of the description with ``If-Match`` of the
-  ETag read (412 when anyone changed it meanwhile), then read again to check.
-The profile is never deleted (a delete cannot be conditional): a free lock is the profile with an
-empty description. The description holds the holder as JSON: owner, a random id, when it was taken
-and expires, and the host, pid and process start time, so a lock left by a killed apply on this
-host is known dead at once (a zombie or a reused pid included) and taken over; any other is
-reported with its owner and age, expires after an hour, or is broken with ``--break-lock``.
+Holding the lock is having created the profile: ``POST /1.0/profiles`` is the one atomic step (the
+database refuses a second profile of that name, 409 on LXD, 500 on Incus), so two live applies
+never both win. (A ``PATCH`` with ``If-Match`` is not enough: LXD 5.0.2 checks the ETag outside the
+write's transaction, and two takers of a free lock were both seen to win.) Releasing deletes it.
+The description holds the holder as JSON: owner, a random id, when it was taken and expires, and
+the host, pid and process start time, so a lock left by a killed apply on this host is known dead
+at once (a zombie or a reused pid included). A dead, expired or broken lock is taken over under
+a claim, the profile ``lxdplan-lock-<its id>`` (created atomically, deleted right after): the
+lock is read again under the claim and deleted only if it is still the dead one, then created
+anew. Any other lock is reported with its owner and age, expires after an hour, or is broken
+with ``--break-lock``.
 
 The planner, exporter and status never see the profile (``lxdplan.providers.observe`` drops it).
 Earlier versions kept the lock in the server key ``user.lxdplan.lock``; it is ignored.
@@ -130,7 +132,7 @@ class ClusterLock:
 
     def acquire(self) -> None:
         for _attempt in range(ATTEMPTS):
-            current, etag, exists = self._read()
+            current, _etag, exists = self._read()
             now = time.time()
             if current is not None and current.live(now) and not self.break_lock:
                 raise LockError(
@@ -138,35 +140,62 @@ class ClusterLock:
                     f"{_age(now - current.since)} ago); wait for it to finish, or if it died run "
                     "`lxdplan apply --break-lock`"
                 )
+            if exists and not self._clear(current):
+                continue  # it changed since we read it: look again
             mine = Holder.mine(self.ttl)
             try:
-                if exists:
-                    self.client.patch(PATH, {"description": mine.dump()}, params=PARAMS, etag=etag)
-                else:
-                    self.client.post("/1.0/profiles", {"name": LOCK_PROFILE, "description": mine.dump(),
-                                                       "config": {}, "devices": {}}, params=PARAMS)
-            except PreconditionFailed:
-                continue  # another taker changed it since we read it: look again
+                self.client.post("/1.0/profiles", {"name": LOCK_PROFILE, "description": mine.dump(),
+                                                   "config": {}, "devices": {}}, params=PARAMS)
             except ApiError:
-                if exists or not self._read()[2]:
+                if not self._read()[2]:
                     raise
                 continue  # another taker created it first (409, or 500 on Incus): look again
-            if (self._read()[0] or Holder("", "", 0, 0)).id == mine.id:
-                self.holder = mine
-                return
+            self.holder = mine
+            return
         raise LockError("the cluster lock could not be taken: other applies kept changing it")
+
+    def _clear(self, seen: Holder | None) -> bool:
+        """Delete a stale (or broken, or an earlier version's free) lock if it is still the one
+        seen; False when that cannot be done now (it changed, or another taker is at it).
+
+        The take-over is claimed first by creating ``lxdplan-lock-<id>`` (atomic, like the lock
+        itself), and the lock is read again under the claim: a taker that read the same dead
+        lock but comes later finds the claim, or the new lock, and never deletes a live one."""
+        claim = path_of("profiles", f"{LOCK_PROFILE}-{seen.id if seen else 'free'}"[:60])
+        name = claim.rsplit("/", 1)[-1]
+        try:
+            self.client.post("/1.0/profiles", {"name": name, "description": "", "config": {},
+                                               "devices": {}}, params=PARAMS)
+        except ApiError:
+            if self.break_lock:  # a claim left by a taker that died: --break-lock clears it
+                self._delete(claim)
+            return False
+        try:
+            current, _etag, exists = self._read()
+            if not exists:
+                return True
+            if (current.id if current else None) != (seen.id if seen else None):
+                return False
+            self._delete(PATH)
+            return True
+        finally:
+            self._delete(claim)
+
+    def _delete(self, path: str) -> None:
+        try:
+            self.client.delete(path, params=PARAMS)
+        except ApiError as exc:
+            if exc.status != 404:
+                raise
 
     def release(self) -> None:
         """Free the lock if this apply still holds it (a broken lock is left to its taker)."""
         if self.holder is None:
             return
         try:
-            current, etag, _exists = self._read()
+            current, _etag, _exists = self._read()
             if current is not None and current.id == self.holder.id:
-                try:
-                    self.client.patch(PATH, {"description": ""}, params=PARAMS, etag=etag)
-                except PreconditionFailed:
-                    pass  # taken over meanwhile (--break-lock): it is no longer ours to free
+                self._delete(PATH)
         finally:
             self.holder = None
 

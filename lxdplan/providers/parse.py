@@ -26,6 +26,13 @@ from lxdplan.state.observed import (
 
 
 
+def used_by(item: dict[str, Any]) -> tuple[str, ...]:
+    """An object's ``used_by``, without lxdplan's apply lock (the profile ``lxdplan-lock`` and its
+    take-over claims exist only while an apply runs: a project's list names them then)."""
+    lock = f"/1.0/profiles/{keys.LOCK_PROFILE}"
+    return tuple(sorted(u for u in item.get("used_by") or () if not str(u).startswith(lock)))
+
+
 def clean_config(config: dict[str, Any] | None) -> dict[str, str]:
     """String values (LXD reports ``core.trust_password`` as ``true``), ``volatile.*`` dropped."""
     out: dict[str, str] = {}
@@ -125,7 +132,7 @@ def _two_phase(item: dict[str, Any], specific: frozenset[str],
         members=members,
         member_status=status,
         locations=tuple(sorted(item.get("locations") or ())),
-        used_by=tuple(sorted(item.get("used_by") or ())),
+        used_by=used_by(item),
         managed_by_lxdplan=owned(config),
     )
 
@@ -160,7 +167,7 @@ def parse_profile(item: dict[str, Any], project: str | None = None, etag: str | 
         config=config,
         devices={d: clean_config(dev) for d, dev in (item.get("devices") or {}).items()},
         project=item.get("project") or project or "default",
-        used_by=tuple(sorted(item.get("used_by") or ())),
+        used_by=used_by(item),
         managed_by_lxdplan=owned(config),
         etag=etag,
     )
@@ -172,7 +179,7 @@ def parse_project(item: dict[str, Any], etag: str | None = None) -> ObservedProj
         name=item["name"],
         description=item.get("description", ""),
         config=config,
-        used_by=tuple(sorted(item.get("used_by") or ())),
+        used_by=used_by(item),
         managed_by_lxdplan=owned(config),
         etag=etag,
     )

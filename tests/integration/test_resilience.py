@@ -23,6 +23,12 @@ from lxdplan.lab import host
 from test_apply import apply_ok, assert_converged
 
 
+def lock_free(lab, member: int = 0) -> bool:
+    """No apply holds the cluster lock: no profile lxdplan-lock (nor a take-over claim)."""
+    names = [u.rsplit("/", 1)[-1].split("?")[0] for u in query(lab, "/1.0/profiles", member=member)]
+    return not any(n.startswith("lxdplan-lock") for n in names)
+
+
 def fresh_walkthrough(make_lab, backend: str, workdir: Path, **cluster_config):
     """A fresh unclustered lab, its uplink interfaces, and the walkthrough file for it."""
     lab = make_lab(backend)
@@ -181,7 +187,7 @@ def test_apply_killed_at_any_moment_is_resumed_at_once_while_the_killed_one_is_u
         assert_converged(path)
         assert sorted(m["server_name"] for m in query(lab, "/1.0/cluster/members?recursion=1")) == [
             "node1", "node2", "node3"]
-        assert query(lab, "/1.0/profiles/lxdplan-lock")["description"] == ""  # free again
+        assert lock_free(lab)  # free again
     finally:
         for proc in killed:
             proc.kill()
@@ -205,12 +211,9 @@ def test_two_applies_at_once_never_interleave(backend, make_lab, tmp_path):
     assert_converged(path)
 
 
-    # On the formed cluster the lock is the profile lxdplan-lock: free between applies, and
-    # invisible to plan, status and export.
-    assert query(lab, "/1.0/profiles/lxdplan-lock")["description"] == ""
-    for command in (("plan", "-f", path), ("status", "-f", path), ("export", "-f", path)):
-        shown = cli(*command)
-        assert shown.returncode == 0 and "lxdplan-lock" not in shown.stdout + shown.stderr, shown
+    # On the formed cluster the lock is the profile lxdplan-lock while an apply holds it: none
+    # between applies.
+    assert lock_free(lab)
 
     # Two applies as from two hosts (separate host-lock dirs) meet at the cluster lock: at most
     # one of them carries out steps.
@@ -238,15 +241,18 @@ def test_two_applies_at_once_never_interleave(backend, make_lab, tmp_path):
     now = time.time()
     stale = Holder("dead", "someone@elsewhere pid 1", now - 60, now + 3600, "elsewhere", 1).dump()
     client_cmd(lab, "config", "set", "user.lxdplan.lock", stale)
-    client_cmd(lab, "query", "-X", "PATCH", "/1.0/profiles/lxdplan-lock", "--data",
-               json.dumps({"description": stale}))
+    client_cmd(lab, "query", "-X", "POST", "/1.0/profiles", "--data",
+               json.dumps({"name": "lxdplan-lock", "description": stale}))
+    for command in (("plan", "-f", path), ("status", "-f", path), ("export", "-f", path)):
+        shown = cli(*command)  # the held lock is invisible to plan, status and export
+        assert shown.returncode == 0 and "lxdplan-lock" not in shown.stdout + shown.stderr, shown
     doc["profiles"][1]["config"]["limits.memory"] = "256MiB"
     write(doc, Path(path))
     held = cli("apply", "-f", path, "--auto-approve")
     assert held.returncode == 1 and "locked by another apply (someone@elsewhere pid 1" in held.stderr
     assert query(lab, "/1.0/profiles/web")["config"]["limits.memory"] == "128MiB"
     apply_ok(path, "--break-lock")
-    assert query(lab, "/1.0/profiles/lxdplan-lock")["description"] == ""
+    assert lock_free(lab)
     assert_converged(path)
 
 
@@ -328,4 +334,4 @@ def test_removing_the_last_member_able_to_lead(backend, make_lab, tmp_path):
     assert refused.returncode == 1 and "Traceback" not in refused.stderr
     assert reason in refused.stdout and "1 blocked" in refused.stderr
     assert member_status(lab, "node1") == "Online" and member_status(lab, "node2", via=1) == "Online"
-    assert query(lab, "/1.0/profiles/lxdplan-lock", member=1)["description"] == ""
+    assert lock_free(lab, member=1)

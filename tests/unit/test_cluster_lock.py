@@ -2,9 +2,8 @@
 
 The fake is for fault injection only: it holds every taker's first read until all of them have
 read, so they all race on the same state (a real server cannot be made to interleave like this
-on demand). It models what LXD 5.0.2 and Incus 6.0.4 do with the lock profile, as seen live: a
-second create is refused (Incus answers 500, LXD 409), ``PATCH`` with a stale ``If-Match``
-answers 412. The real servers run the same lock in tests/integration/test_resilience.py.
+on demand). It models what LXD 5.0.2 and Incus 6.0.4 do with profiles, as seen live: a second
+create of a name is refused (Incus answers 500, LXD 409), a delete of a missing one answers 404. The real servers run the same lock in tests/integration/test_resilience.py.
 """
 
 from __future__ import annotations
@@ -26,15 +25,16 @@ from lxdplan.workflow import ApplyLocks
 
 
 class LockServer:
-    """One profile, stored atomically; ``race`` makes the first ``race`` GETs wait for each other."""
+    """Profiles by name, stored atomically; ``race`` makes the first ``race`` GETs wait for each
+    other. ``description`` is the lock profile's (None: no such profile)."""
 
     def __init__(self, path: str, *, race: int = 0, create_status: int = 500):
-        self.description: str | None = None  # None: no such profile
+        self.profiles: dict[str, str] = {}
         self.mutex = threading.Lock()
         self.barrier = threading.Barrier(race) if race else None
         self.reads = 0
-        self.writes: list[tuple[str, int]] = []
-        self.fail_patches = False
+        self.writes: list[tuple[str, str, int]] = []
+        self.fail_writes = False
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -59,6 +59,9 @@ class LockServer:
             def _error(self, status, text):
                 self._answer(status, {"type": "error", "error": text, "error_code": status})
 
+            def _name(self):
+                return self.path.split("?")[0].rsplit("/", 1)[-1]
+
             def do_GET(self):
                 with server.mutex:
                     server.reads += 1
@@ -66,9 +69,10 @@ class LockServer:
                 if wait:
                     server.barrier.wait(timeout=30)
                 with server.mutex:
-                    if server.description is None:
+                    name = self._name()
+                    if name not in server.profiles:
                         return self._error(404, "Profile not found")
-                    body = {"name": "lxdplan-lock", "description": server.description,
+                    body = {"name": name, "description": server.profiles[name],
                             "config": {}, "devices": {}}
                     self._answer(200, {"type": "sync", "status_code": 200, "metadata": body},
                                  server.etag())
@@ -76,22 +80,22 @@ class LockServer:
             def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 with server.mutex:
-                    if server.description is not None:
+                    if body["name"] in server.profiles:
+                        server.writes.append(("POST", body["name"], create_status))
                         return self._error(create_status, "The profile already exists")
-                    server.description = body["description"]
-                    server.writes.append(("POST", 201))
+                    server.profiles[body["name"]] = body["description"]
+                    server.writes.append(("POST", body["name"], 201))
                 self._answer(201, {"type": "sync", "status_code": 200, "metadata": {}})
 
-            def do_PATCH(self):
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            def do_DELETE(self):
                 with server.mutex:
-                    if server.fail_patches:
+                    name = self._name()
+                    if server.fail_writes:
                         return self._error(500, "Failed to begin transaction: no available dqlite leader server found")
-                    if self.headers.get("If-Match") not in (None, server.etag()):
-                        server.writes.append(("PATCH", 412))
-                        return self._error(412, "ETag doesn't match")
-                    server.description = body["description"]
-                    server.writes.append(("PATCH", 200))
+                    if name not in server.profiles:
+                        return self._error(404, "Profile not found")
+                    del server.profiles[name]
+                    server.writes.append(("DELETE", name, 200))
                 self._answer(200, {"type": "sync", "status_code": 200, "metadata": {}})
 
         class Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
@@ -99,6 +103,17 @@ class LockServer:
 
         self.server = Server(path, Handler)
         threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
+
+    @property
+    def description(self) -> str | None:
+        return self.profiles.get("lxdplan-lock")
+
+    @description.setter
+    def description(self, text: str | None) -> None:
+        if text is None:
+            self.profiles.pop("lxdplan-lock", None)
+        else:
+            self.profiles["lxdplan-lock"] = text
 
     def etag(self) -> str:
         return '"' + hashlib.sha256((self.description or "").encode()).hexdigest()[:16] + '"'
@@ -147,7 +162,7 @@ def test_concurrent_takers_of_a_free_cluster_one_wins(sock, create_status):
         assert server.holder().id == won[0].holder.id
         assert all("locked by another apply" in str(e) for e in lost)
         won[0].release()
-        assert server.description == ""  # free; the profile stays (a delete cannot be conditional)
+        assert server.profiles == {}  # free: the lock profile is gone
     finally:
         server.close()
 
@@ -161,8 +176,11 @@ def test_concurrent_takers_of_a_dead_holders_lock_one_wins(sock):
         won, lost = race(sock, 4)
         assert len(won) == 1 and len(lost) == 3
         assert server.holder().id == won[0].holder.id
-        assert ("PATCH", 412) in server.writes  # the losers' take-overs were refused, not applied
+        # the take-over was claimed once; every lock created was created by the one winner
+        assert [w for w in server.writes if w[0] == "POST" and w[1] == "lxdplan-lock" and w[2] == 201] \
+            == [("POST", "lxdplan-lock", 201)]
         won[0].release()
+        assert server.profiles == {}  # no claim left behind
     finally:
         server.close()
 
@@ -181,7 +199,8 @@ def test_a_free_lock_is_taken_and_a_live_one_refused_naming_its_owner(sock):
         assert server.holder().id == broken.holder.id
         broken.release()
         again = ClusterLock(client)
-        again.acquire()  # a free lock (empty description) is taken with If-Match too
+        server.description = ""  # an earlier version's free lock: an empty description
+        again.acquire()
         assert server.holder().id == again.holder.id
     finally:
         client.close()
@@ -216,7 +235,7 @@ def test_a_failed_release_is_a_warning_after_the_real_error(sock, tmp_path, monk
         with pytest.raises(ApiError) as info:
             with ApplyLocks(desired, break_lock=False) as locks:
                 locks.take_cluster(client)
-                server.fail_patches = True  # the database lost its leader meanwhile
+                server.fail_writes = True  # the database lost its leader meanwhile
                 raise ApiError('node1: LXD refused DELETE /1.0/cluster/members/node1: Failed to '
                                'leave the cluster: server has lost leadership', member="node1")
         assert "server has lost leadership" in str(info.value)
@@ -226,6 +245,7 @@ def test_a_failed_release_is_a_warning_after_the_real_error(sock, tmp_path, monk
         # the lock left behind names this very process: not dead, so it still refuses others here,
         # but a later process on this host (another pid) sees it dead and takes it over
         assert server.holder().pid and server.holder().host == socket.gethostname()
+        server.fail_writes = False
         ok = ApplyLocks(desired, break_lock=False)
         with ok:
             pass
