@@ -205,6 +205,13 @@ class ObjectKind:
         raise NotImplementedError
 
 
+def in_project(collection: str, name: str, project: str) -> Where:
+    """Where object ``name`` of a project-scoped collection lives (``profiles``, ``instances``):
+    ``?project=`` only outside the default project."""
+    return Where(f"/1.0/{collection}", api_path(collection, name),
+                 {"project": project} if project != "default" else {})
+
+
 def api_path(*segments: str) -> str:
     """``api_path("storage-pools", name)`` -> ``/1.0/storage-pools/<quoted name>``."""
     return "/1.0/" + "/".join(quote(s, safe="") for s in segments)

@@ -27,7 +27,7 @@ from lxdplan import references
 from lxdplan.compare import comparable, desc, diff_config, diff_devices, put_config, shown
 from lxdplan.desired import Instance
 from lxdplan.errors import PlanError
-from lxdplan.kinds.base import ObjectKind, Stage, Where, api_path
+from lxdplan.kinds.base import ObjectKind, Stage, Where, in_project
 from lxdplan.kinds.common import DEFAULT, at, export_config, owned, plan_deletes, put_if, scoped
 from lxdplan.plan import Action, Kind, Payload, Step
 from lxdplan.references import Ref
@@ -357,15 +357,10 @@ class InstanceKind(ObjectKind):
     # -- the API -----------------------------------------------------------------------------
 
     def where(self, step: Step) -> Where:
-        return self._where(step.payload.name, step.payload.project)
+        return in_project("instances", step.payload.name, step.payload.project)
 
     def where_declared(self, obj) -> Where:
-        return self._where(obj.name, obj.project)
-
-    @staticmethod
-    def _where(name: str, project: str) -> Where:
-        return Where("/1.0/instances", api_path("instances", name),
-                     {"project": project} if project != DEFAULT else {})
+        return in_project("instances", obj.name, obj.project)
 
     def create_body(self, step: Step) -> dict[str, Any]:
         p = step.payload

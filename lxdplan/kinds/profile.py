@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from lxdplan import references
 from lxdplan.compare import comparable, desc, diff_config, diff_devices, put_config, shown
-from lxdplan.kinds.base import ObjectKind, Stage, Where, api_path
+from lxdplan.kinds.base import ObjectKind, Stage, Where, in_project
 from lxdplan.kinds.common import (
     DEFAULT, export_config, owned, plan_deletes, plan_update, put_if, scoped,
 )
@@ -106,15 +106,10 @@ class ProfileKind(ObjectKind):
         return Delete(live.name, live.project)
 
     def where(self, step: Step) -> Where:
-        return self._where(step.payload.name, step.payload.project)
+        return in_project("profiles", step.payload.name, step.payload.project)
 
     def where_declared(self, obj) -> Where:
-        return self._where(obj.name, obj.project)
-
-    @staticmethod
-    def _where(name: str, project: str) -> Where:
-        return Where("/1.0/profiles", api_path("profiles", name),
-                     {"project": project} if project != DEFAULT else {})
+        return in_project("profiles", obj.name, obj.project)
 
     def create_body(self, step: Step) -> dict[str, Any]:
         p = step.payload

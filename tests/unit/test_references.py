@@ -138,14 +138,7 @@ def test_only_pools_and_networks_wait_for_a_removal():
     assert steps["profile/web/create"].depends_on == ("network/br1/instantiate",)
 
 
-HEAD = """\
-version: 1
-cluster:
-  members:
-    - {name: node1, address: "10.0.0.1:8443"}
-    - {name: node2, address: "10.0.0.2:8443"}
-    - {name: node3, address: "10.0.0.3:8443"}
-"""  # lines 1-6
+from test_loader import HEAD  # noqa: E402  (the loader tests' three-member header)
 
 
 def diagnostics(body: str) -> list[tuple[int | None, str, str]]:
