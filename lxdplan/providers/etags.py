@@ -23,11 +23,10 @@ def read_etags(plan: Plan, observed: Observed, clients: dict[str, Client], *,
     in parallel), so the write is sent with ``If-Match`` and a change made outside lxdplan since
     this read stops it. A read that fails leaves the step without an ETag (the write then
     answers for itself)."""
-    from lxdplan.kinds import registry, spec
+    from lxdplan.kinds import spec
 
-    kinds = {k.kind for k in registry()}
     wanted = [s for s in plan.steps if s.action == Action.UPDATE and s.etag is None
-              and not s.blocked and s.kind in kinds and spec(s.kind).etag_after_plan]
+              and not s.blocked and getattr(spec(s.kind), "etag_after_plan", False)]
     reader = clients.get(next((m for m, st in observed.standalone.items()
                                if st.reachable and st.trusted and st.clustered), ""), None)
     if not wanted or reader is None:
@@ -35,8 +34,8 @@ def read_etags(plan: Plan, observed: Observed, clients: dict[str, Client], *,
 
     def read(step: Step) -> str | None:
         where = spec(step.kind).where(step)
-        client = clients.get(where.member or "") if where.member in observed.standalone else None
-        client = client if client is not None and observed.standalone[where.member].reachable else reader
+        alone = observed.standalone.get(where.member or "")  # the member's own endpoint, if it answers
+        client = clients[alone.name] if alone is not None and alone.reachable else reader
         params = dict(where.params)
         if where.member:
             params.setdefault("target", where.member)
