@@ -426,8 +426,8 @@ def test_evacuate_and_restore(formed):
     assert cluster.get(path_of("cluster", "members", "node3"))["status"] == "Online"
 
 
-def test_force_remove_offline_member_then_graceful_remove(formed):
-    cluster = formed
+def test_force_remove_offline_member_then_graceful_remove(with_data):
+    cluster = with_data  # it deletes network ebr1 at the end: made here when run alone
     s = cluster.session
     with pytest.raises(LxdplanError, match="removes only offline members"):
         perform(s, step(A.FORCE_REMOVE, K.MEMBER, "node3", "node3", force=True))
