@@ -16,19 +16,50 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Mapping
 
-from lxdplan.desired import Image, ImageSource, Secret
+from lxdplan.desired import Secret
 from lxdplan.errors import PlanError
+from lxdplan.filecheck import names
 from lxdplan.kinds.base import ObjectKind, Owner, Stage, Where, api_path
 from lxdplan.kinds.common import DEFAULT, at, plan_deletes, scoped
 from lxdplan.plan import Action, Kind, Payload, Step
 from lxdplan.references import Ref
 
 if TYPE_CHECKING:
+    from lxdplan.filecheck import Checker
     from lxdplan.planner.context import Context
 
 OWNER_KEY = "user.lxdplan.images"
+
+
+@dataclass(frozen=True)
+class ImageSource:
+    """Where an image comes from: exactly one of a unified tarball (``file``), a split image
+    (``metadata`` + ``rootfs``), or a remote image ``server`` (with ``protocol`` and ``alias`` or
+    ``fingerprint``; ``certificate`` is the PEM of an lxd-protocol server). Paths are as written
+    in the file (relative ones are relative to the file's directory)."""
+
+    file: str | None = None
+    metadata: str | None = None
+    rootfs: str | None = None
+    server: str | None = None
+    protocol: str = "simplestreams"
+    alias: str | None = None
+    fingerprint: str | None = None
+    certificate: str | Secret | None = None
+
+
+@dataclass(frozen=True)
+class Image:
+    name: str  # its alias in the cluster (unique per project)
+    source: ImageSource = field(default_factory=ImageSource)
+    project: str = DEFAULT
+    fingerprint: str | None = None  # optional pin (a prefix of the fingerprint)
+    aliases: tuple[str, ...] = ()  # more aliases; authoritative
+    public: bool = False
+    auto_update: bool = False
+    line: int = 0
 
 
 @dataclass(frozen=True)
@@ -78,6 +109,49 @@ def source_payload(source: ImageSource, base: str) -> dict[str, Any]:
     return out
 
 
+def _load(c: "Checker", raw: dict, i: int, projects: set[str]) -> Image:
+    """One image of the file, with the rules the schema cannot say: one source, the parts a
+    source takes, a declared project, aliases apart from the name."""
+    path = ("images", i)
+    src = raw.get("source") or {}
+    given = [k for k in ("file", "server") if k in src] + (
+        ["metadata/rootfs"] if "metadata" in src or "rootfs" in src else [])
+    if len(given) != 1:
+        c.error(path + ("source",), f"images[{i}].source takes exactly one of file, "
+                                    "metadata + rootfs, or server (found "
+                                    f"{', '.join(given) or 'none'})", key=True)
+    if ("metadata" in src) != ("rootfs" in src):
+        c.error(path + ("source",), f"images[{i}].source: a split image needs both metadata "
+                                    "and rootfs", key=True)
+    if "server" in src and ("alias" in src) == ("fingerprint" in src):
+        c.error(path + ("source",), f"images[{i}].source: a server source takes alias or "
+                                    "fingerprint (one of them)", key=True)
+    remote_only = [k for k in ("protocol", "alias", "fingerprint", "certificate")
+                   if k in src and "server" not in src]
+    if remote_only:
+        c.error(path + ("source", remote_only[0]),
+                f"images[{i}].source.{remote_only[0]} is for a server source only", key=True)
+    project = raw.get("project", DEFAULT)
+    if project not in projects:
+        c.error(path + ("project",), f'images[{i}] ("{raw.get("name")}") is in project '
+                                     f'"{project}", which is not declared in projects')
+    aliases = tuple(raw.get("aliases") or ())
+    if raw.get("name") in aliases:
+        c.error(path + ("aliases",), f'images[{i}].aliases repeats the image\'s name '
+                                     f'"{raw.get("name")}"')
+    cert = src.get("certificate")
+    if isinstance(cert, dict):
+        (kind, ref), = cert.items()
+        cert = Secret(kind, ref)
+    source = ImageSource(file=src.get("file"), metadata=src.get("metadata"),
+                         rootfs=src.get("rootfs"), server=src.get("server"),
+                         protocol=src.get("protocol", "simplestreams"), alias=src.get("alias"),
+                         fingerprint=src.get("fingerprint"), certificate=cert)
+    return Image(raw.get("name"), source, project, raw.get("fingerprint"), aliases,
+                 bool(raw.get("public", False)), bool(raw.get("auto_update", False)),
+                 c.src.line(path))
+
+
 class ImageKind(ObjectKind):
     kind = Kind.define("image")
     section = "images"
@@ -87,6 +161,33 @@ class ImageKind(ObjectKind):
     owner_key = OWNER_KEY
     actions = "images"
     payloads = {Action.CREATE: Write, Action.UPDATE: Write, Action.DELETE: Delete}
+    load_rank = 60
+    twice = "image alias (per project)"
+
+    def load(self, c: "Checker", items, declared: Mapping[str, tuple]) -> tuple:
+        projects = names(declared, "projects", DEFAULT)
+        return tuple(_load(c, raw, i, projects) for i, raw in items)
+
+    def file_idents(self, obj) -> list[tuple]:
+        return [(obj.project, name) for name in (obj.name, *obj.aliases)]
+
+    def check(self, c: "Checker", declared: Mapping[str, tuple]) -> None:
+        """Two entries pinned to one fingerprint (after the aliases' uniqueness)."""
+        out = declared.get(self.section, ())
+        # LXD keeps one image per fingerprint: two entries pinned to the same one would fight over
+        # its aliases and public flag on every apply.
+        pinned: dict[tuple[str, str], int] = {}
+        for i, img in enumerate(out):
+            if not img.fingerprint:
+                continue
+            key = (img.project, img.fingerprint.lower())
+            if key in pinned:
+                first = out[pinned[key]]
+                c.error(("images", i, "fingerprint"), f'images[{i}] ("{img.name}") pins the same '
+                        f'image as images[{pinned[key]}] ("{first.name}"); LXD keeps one image per '
+                        f'fingerprint: declare it once, with "{img.name}" among its aliases')
+            else:
+                pinned[key] = i
 
     def ident(self, obj) -> tuple[str, ...]:
         return (obj.project, obj.name)
@@ -212,70 +313,6 @@ class ImageKind(ObjectKind):
                          "lxdplan" if img.managed_by_lxdplan else "-"])
         return (f"Images (cluster.images_minimal_replica: {replica}; LXD does not report which "
                 "members hold each)", rows)
-
-
-# -- the file's part -------------------------------------------------------------------------
-
-def load(c, items, projects: set[str]) -> list[Image]:
-    """Images from the file (schema-valid items), with the rules the schema cannot say."""
-    out = []
-    for i, raw in items:
-        path = ("images", i)
-        src = raw.get("source") or {}
-        given = [k for k in ("file", "server") if k in src] + (
-            ["metadata/rootfs"] if "metadata" in src or "rootfs" in src else [])
-        if len(given) != 1:
-            c.error(path + ("source",), f"images[{i}].source takes exactly one of file, "
-                                        "metadata + rootfs, or server (found "
-                                        f"{', '.join(given) or 'none'})", key=True)
-        if ("metadata" in src) != ("rootfs" in src):
-            c.error(path + ("source",), f"images[{i}].source: a split image needs both metadata "
-                                        "and rootfs", key=True)
-        if "server" in src and ("alias" in src) == ("fingerprint" in src):
-            c.error(path + ("source",), f"images[{i}].source: a server source takes alias or "
-                                        "fingerprint (one of them)", key=True)
-        remote_only = [k for k in ("protocol", "alias", "fingerprint", "certificate")
-                       if k in src and "server" not in src]
-        if remote_only:
-            c.error(path + ("source", remote_only[0]),
-                    f"images[{i}].source.{remote_only[0]} is for a server source only", key=True)
-        project = raw.get("project", DEFAULT)
-        if project not in projects:
-            c.error(path + ("project",), f'images[{i}] ("{raw.get("name")}") is in project '
-                                         f'"{project}", which is not declared in projects')
-        aliases = tuple(raw.get("aliases") or ())
-        if raw.get("name") in aliases:
-            c.error(path + ("aliases",), f'images[{i}].aliases repeats the image\'s name '
-                                         f'"{raw.get("name")}"')
-        cert = src.get("certificate")
-        if isinstance(cert, dict):
-            (kind, ref), = cert.items()
-            cert = Secret(kind, ref)
-        source = ImageSource(file=src.get("file"), metadata=src.get("metadata"),
-                             rootfs=src.get("rootfs"), server=src.get("server"),
-                             protocol=src.get("protocol", "simplestreams"), alias=src.get("alias"),
-                             fingerprint=src.get("fingerprint"), certificate=cert)
-        out.append(Image(raw.get("name"), source, project, raw.get("fingerprint"), aliases,
-                         bool(raw.get("public", False)), bool(raw.get("auto_update", False)),
-                         c.src.line(path)))
-    named = [((img.project, n), ("images", i, "name")) for i, img in enumerate(out)
-             for n in (img.name, *img.aliases)]
-    c.unique(named, "image alias (per project)")
-    # LXD keeps one image per fingerprint: two entries pinned to the same one would fight over
-    # its aliases and public flag on every apply.
-    pinned: dict[tuple[str, str], int] = {}
-    for i, img in enumerate(out):
-        if not img.fingerprint:
-            continue
-        key = (img.project, img.fingerprint.lower())
-        if key in pinned:
-            first = out[pinned[key]]
-            c.error(("images", i, "fingerprint"), f'images[{i}] ("{img.name}") pins the same '
-                    f'image as images[{pinned[key]}] ("{first.name}"); LXD keeps one image per '
-                    f'fingerprint: declare it once, with "{img.name}" among its aliases')
-        else:
-            pinned[key] = i
-    return out
 
 
 KIND_SPEC = ImageKind()

@@ -21,12 +21,12 @@ from __future__ import annotations
 import re
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Mapping
 
 from lxdplan import references
 from lxdplan.compare import comparable, desc, diff_config, diff_devices, put_config, shown
-from lxdplan.desired import Instance
 from lxdplan.errors import PlanError
+from lxdplan.filecheck import MEMBERS, names as names_of
 from lxdplan.kinds.base import ObjectKind, Stage, Where, in_project
 from lxdplan.kinds.common import DEFAULT, at, export_config, owned, plan_deletes, put_if, scoped
 from lxdplan.plan import Action, Kind, Payload, Step
@@ -34,10 +34,27 @@ from lxdplan.references import Ref
 from lxdplan.state.observed import EVACUATED, NOT_SERVING, OFFLINE, UNREACHABLE
 
 if TYPE_CHECKING:
+    from lxdplan.filecheck import Checker
     from lxdplan.planner.context import Context
 
 IMAGE_KEY = "user.lxdplan.image"
 AWAY = frozenset({EVACUATED, "Evacuating", OFFLINE, UNREACHABLE, NOT_SERVING})
+
+
+@dataclass(frozen=True)
+class Instance:
+    name: str
+    image: str | None = None  # used at creation only
+    project: str = DEFAULT
+    type: str = "container"  # container | virtual-machine
+    member: str | None = None  # placement: a member, or a cluster group, or neither
+    group: str | None = None
+    profiles: tuple[str, ...] = (DEFAULT,)
+    config: dict[str, str] = field(default_factory=dict)
+    devices: dict[str, dict[str, str]] = field(default_factory=dict)
+    state: str = "running"  # running | stopped
+    description: str = ""
+    line: int = 0
 
 
 @dataclass(frozen=True)
@@ -79,6 +96,61 @@ def _devices(devices: dict) -> dict[str, dict]:
     return {k: dict(v) for k, v in devices.items()}
 
 
+def _load(c: "Checker", raw: dict, i: int, names: dict[str, set]) -> Instance:
+    """One instance of the file, its references checked against ``names``: members,
+    cluster_groups, projects, profiles ((project, name)), images ((project, name)),
+    storage_pools, networks."""
+    path, name = ("instances", i), raw.get("name")
+    label = f'instances[{i}] ("{name}")'
+    project = raw.get("project", DEFAULT)
+    member, group = raw.get("member"), raw.get("group")
+    if member is not None and group is not None:
+        c.error(path + ("group",), f"{label} takes member or group, not both")
+    if member is not None and member not in names["members"]:
+        c.error(path + ("member",), f'{label} is placed on member "{member}", which is not in '
+                                    "cluster.members")
+    if group is not None and group not in names["groups"]:
+        c.error(path + ("group",), f'{label} is placed on group "{group}", which is not '
+                                   "declared in cluster_groups")
+    if project not in names["projects"]:
+        c.error(path + ("project",), f'{label} is in project "{project}", which is not '
+                                     "declared in projects")
+    profiles = tuple(raw.get("profiles", ["default"]) or ())
+    for j, p in enumerate(profiles):
+        if p != "default" and (project, p) not in names["profiles"]:
+            c.error(path + ("profiles", j), f'{label} uses profile "{p}", which is not '
+                                            f"declared in profiles (project {project})")
+    image = raw.get("image")
+    if image and ":" in image and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*:.+", image):
+        c.error(path + ("image",), f'{label} uses image "{image}": a remote image is '
+                                   "REMOTE:ALIAS, a remote of the lxc/incus client configuration")
+    if image and (project, image) not in names["images"] and ":" not in image:
+        c.warning(path + ("image",), f'{label} uses image "{image}", which is not declared in '
+                                     "images: it must exist in the cluster when the instance "
+                                     "is created")
+    devices: dict[str, dict[str, str]] = {}
+    for dev_name, dev in (raw.get("devices") or {}).items():
+        dp = path + ("devices", dev_name)
+        values = c.plain_config(dev, dp)
+        devices[dev_name] = values
+        if "type" not in values:
+            c.error(dp, f"{label} device {dev_name} has no type (disk, nic, ...)")
+        if "pool" in values and values["pool"] not in names["pools"]:
+            c.error(dp + ("pool",), f'{label} device {dev_name} uses storage pool '
+                                    f'"{values["pool"]}", which is not declared in storage_pools')
+        if "network" in values and values["network"] not in names["networks"]:
+            c.error(dp + ("network",), f'{label} device {dev_name} uses network '
+                                       f'"{values["network"]}", which is not declared in networks')
+    config = c.plain_config(raw.get("config"), path + ("config",))
+    for k in config:
+        if k.startswith("image."):
+            c.error(path + ("config", k), f'"{k}" in {label} is a key LXD sets itself from the '
+                                          "image (image.*); remove it", key=True)
+    return Instance(name, image, project, raw.get("type", "container"), member, group,
+                    profiles, config, devices, raw.get("state", "running"),
+                    raw.get("description", ""), c.src.line(path))
+
+
 class InstanceKind(ObjectKind):
     kind = Kind.define("instance")
     section = "instances"
@@ -88,6 +160,21 @@ class InstanceKind(ObjectKind):
     adopt_by_put = False  # PATCH the mark: a PUT without profiles would drop them
     payloads = {Action.CREATE: Write, Action.UPDATE: Write, Action.START: Change,
                 Action.STOP: Change, Action.MOVE: Change, Action.DELETE: Change}
+    load_rank = 70
+    twice = "instance (per project)"
+
+    def load(self, checker: "Checker", items, declared: Mapping[str, tuple]) -> tuple:
+        names = {
+            "members": names_of(declared, MEMBERS),
+            "groups": names_of(declared, "cluster_groups", DEFAULT),
+            "projects": names_of(declared, "projects", DEFAULT),
+            "profiles": {(p.project, p.name) for p in declared.get("profiles", ())},
+            "images": {(img.project, n) for img in declared.get("images", ())
+                       for n in (img.name, *img.aliases)},
+            "pools": names_of(declared, "storage_pools"),
+            "networks": names_of(declared, "networks"),
+        }
+        return tuple(_load(checker, raw, i, names) for i, raw in items)
 
     def ident(self, obj) -> tuple[str, ...]:
         return (obj.project, obj.name)
@@ -427,68 +514,6 @@ def _move_reason(name: str, where: str, inst, member: str) -> str:
 
 def _and(names: list[str]) -> str:
     return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
-
-
-# -- the file's part -------------------------------------------------------------------------
-
-def load(c, items, names: dict[str, set]) -> list[Instance]:
-    """Instances from the file (schema-valid items), their references checked against
-    ``names``: members, cluster_groups, projects, profiles ((project, name)), images
-    ((project, name)), storage_pools, networks."""
-    out = []
-    for i, raw in items:
-        path, name = ("instances", i), raw.get("name")
-        label = f'instances[{i}] ("{name}")'
-        project = raw.get("project", DEFAULT)
-        member, group = raw.get("member"), raw.get("group")
-        if member is not None and group is not None:
-            c.error(path + ("group",), f"{label} takes member or group, not both")
-        if member is not None and member not in names["members"]:
-            c.error(path + ("member",), f'{label} is placed on member "{member}", which is not in '
-                                        "cluster.members")
-        if group is not None and group not in names["groups"]:
-            c.error(path + ("group",), f'{label} is placed on group "{group}", which is not '
-                                       "declared in cluster_groups")
-        if project not in names["projects"]:
-            c.error(path + ("project",), f'{label} is in project "{project}", which is not '
-                                         "declared in projects")
-        profiles = tuple(raw.get("profiles", ["default"]) or ())
-        for j, p in enumerate(profiles):
-            if p != "default" and (project, p) not in names["profiles"]:
-                c.error(path + ("profiles", j), f'{label} uses profile "{p}", which is not '
-                                                f"declared in profiles (project {project})")
-        image = raw.get("image")
-        if image and ":" in image and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*:.+", image):
-            c.error(path + ("image",), f'{label} uses image "{image}": a remote image is '
-                                       "REMOTE:ALIAS, a remote of the lxc/incus client configuration")
-        if image and (project, image) not in names["images"] and ":" not in image:
-            c.warning(path + ("image",), f'{label} uses image "{image}", which is not declared in '
-                                         "images: it must exist in the cluster when the instance "
-                                         "is created")
-        devices: dict[str, dict[str, str]] = {}
-        for dev_name, dev in (raw.get("devices") or {}).items():
-            dp = path + ("devices", dev_name)
-            values = c.plain_config(dev, dp)
-            devices[dev_name] = values
-            if "type" not in values:
-                c.error(dp, f"{label} device {dev_name} has no type (disk, nic, ...)")
-            if "pool" in values and values["pool"] not in names["pools"]:
-                c.error(dp + ("pool",), f'{label} device {dev_name} uses storage pool '
-                                        f'"{values["pool"]}", which is not declared in storage_pools')
-            if "network" in values and values["network"] not in names["networks"]:
-                c.error(dp + ("network",), f'{label} device {dev_name} uses network '
-                                           f'"{values["network"]}", which is not declared in networks')
-        config = c.plain_config(raw.get("config"), path + ("config",))
-        for k in config:
-            if k.startswith("image."):
-                c.error(path + ("config", k), f'"{k}" in {label} is a key LXD sets itself from the '
-                                              "image (image.*); remove it", key=True)
-        out.append(Instance(name, image, project, raw.get("type", "container"), member, group,
-                            profiles, config, devices, raw.get("state", "running"),
-                            raw.get("description", ""), c.src.line(path)))
-    c.unique([((inst.project, inst.name), ("instances", i, "name")) for i, inst in enumerate(out)],
-             "instance (per project)")
-    return out
 
 
 KIND_SPEC = InstanceKind()
