@@ -29,17 +29,17 @@ def build(src: Source) -> tuple[Desired, list[Diagnostic]]:
     kinds = sorted(registry(), key=lambda s: s.load_rank)
     declared: dict[str, tuple] = {}
 
-    for kind in (k for k in kinds if k.load_rank < 0):  # what members name
-        _load(c, kind, d, declared)
+    for spec_ in (k for k in kinds if k.load_rank < 0):  # what members name
+        _load(c, spec_, d, declared)
     members = _members(c, cluster, backend, declared)
     declared[MEMBERS] = tuple(members)
     member_names = {m.name for m in members}
     server_cfg = _cluster_config(c, cluster, backend)
     force_remove = _force_remove(c, cluster, member_names)
-    for kind in (k for k in kinds if k.load_rank >= 0):
-        _load(c, kind, d, declared)
-    for kind in registry():  # in rank order, as the references were checked before the hook
-        kind.check(c, declared)
+    for spec_ in (k for k in kinds if k.load_rank >= 0):
+        _load(c, spec_, d, declared)
+    for spec_ in registry():  # rank order: projects' references, networks', profiles', images'
+        spec_.check(c, declared)
 
     desired = Desired(path=src.path, version=d.get("version", 1), backend=backend, config=server_cfg,
                       force_remove=force_remove, members=tuple(members),
@@ -47,12 +47,12 @@ def build(src: Source) -> tuple[Desired, list[Diagnostic]]:
     return desired, c.diags
 
 
-def _load(c: Checker, kind, data: dict, declared: dict[str, tuple]) -> None:
+def _load(c: Checker, spec_, data: dict, declared: dict[str, tuple]) -> None:
     """Load one kind's section into ``declared``, then check that no identity repeats."""
-    objects = tuple(kind.load(c, dicts(data.get(kind.section)), declared))
-    c.unique([(ident, (kind.section, i, "name")) for i, obj in enumerate(objects)
-              for ident in kind.file_idents(obj)], kind.twice or kind.kind.noun)
-    declared[kind.section] = objects
+    objects = tuple(spec_.load(c, dicts(data.get(spec_.section)), declared))
+    c.unique([(ident, (spec_.section, i, "name")) for i, obj in enumerate(objects)
+              for ident in spec_.file_idents(obj)], spec_.twice or spec_.kind.noun)
+    declared[spec_.section] = objects
 
 
 def _members(c: Checker, cluster: dict, backend: str | None,

@@ -107,7 +107,7 @@ class ObjectKind:
 
     def known(self, declared: Mapping[str, tuple]) -> set[tuple]:
         """The identities a reference to this kind may name: the declared objects' and the
-        built-in ones (``keep``)."""
+        built-in ones (``keep``, as ``(name,)``: for kinds known by their name alone)."""
         return {self.ident(obj) for obj in declared.get(self.section, ())} | {
             (name,) for name in self.keep}
 
