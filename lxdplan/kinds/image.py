@@ -109,49 +109,6 @@ def source_payload(source: ImageSource, base: str) -> dict[str, Any]:
     return out
 
 
-def _load(c: "Checker", raw: dict, i: int, projects: set[str]) -> Image:
-    """One image of the file, with the rules the schema cannot say: one source, the parts a
-    source takes, a declared project, aliases apart from the name."""
-    path = ("images", i)
-    src = raw.get("source") or {}
-    given = [k for k in ("file", "server") if k in src] + (
-        ["metadata/rootfs"] if "metadata" in src or "rootfs" in src else [])
-    if len(given) != 1:
-        c.error(path + ("source",), f"images[{i}].source takes exactly one of file, "
-                                    "metadata + rootfs, or server (found "
-                                    f"{', '.join(given) or 'none'})", key=True)
-    if ("metadata" in src) != ("rootfs" in src):
-        c.error(path + ("source",), f"images[{i}].source: a split image needs both metadata "
-                                    "and rootfs", key=True)
-    if "server" in src and ("alias" in src) == ("fingerprint" in src):
-        c.error(path + ("source",), f"images[{i}].source: a server source takes alias or "
-                                    "fingerprint (one of them)", key=True)
-    remote_only = [k for k in ("protocol", "alias", "fingerprint", "certificate")
-                   if k in src and "server" not in src]
-    if remote_only:
-        c.error(path + ("source", remote_only[0]),
-                f"images[{i}].source.{remote_only[0]} is for a server source only", key=True)
-    project = raw.get("project", DEFAULT)
-    if project not in projects:
-        c.error(path + ("project",), f'images[{i}] ("{raw.get("name")}") is in project '
-                                     f'"{project}", which is not declared in projects')
-    aliases = tuple(raw.get("aliases") or ())
-    if raw.get("name") in aliases:
-        c.error(path + ("aliases",), f'images[{i}].aliases repeats the image\'s name '
-                                     f'"{raw.get("name")}"')
-    cert = src.get("certificate")
-    if isinstance(cert, dict):
-        (kind, ref), = cert.items()
-        cert = Secret(kind, ref)
-    source = ImageSource(file=src.get("file"), metadata=src.get("metadata"),
-                         rootfs=src.get("rootfs"), server=src.get("server"),
-                         protocol=src.get("protocol", "simplestreams"), alias=src.get("alias"),
-                         fingerprint=src.get("fingerprint"), certificate=cert)
-    return Image(raw.get("name"), source, project, raw.get("fingerprint"), aliases,
-                 bool(raw.get("public", False)), bool(raw.get("auto_update", False)),
-                 c.src.line(path))
-
-
 class ImageKind(ObjectKind):
     kind = Kind.define("image")
     section = "images"
@@ -166,7 +123,7 @@ class ImageKind(ObjectKind):
 
     def load(self, c: "Checker", items, declared: Mapping[str, tuple]) -> tuple:
         projects = names(declared, "projects", DEFAULT)
-        return tuple(_load(c, raw, i, projects) for i, raw in items)
+        return tuple(_load(c, items, projects))
 
     def file_idents(self, obj) -> list[tuple]:
         return [(obj.project, name) for name in (obj.name, *obj.aliases)]
@@ -313,6 +270,53 @@ class ImageKind(ObjectKind):
                          "lxdplan" if img.managed_by_lxdplan else "-"])
         return (f"Images (cluster.images_minimal_replica: {replica}; LXD does not report which "
                 "members hold each)", rows)
+
+
+# -- the file's part -------------------------------------------------------------------------
+
+def _load(c: "Checker", items, projects: set[str]) -> list[Image]:
+    """Images from the file (schema-valid items), with the rules the schema cannot say."""
+    out = []
+    for i, raw in items:
+        path = ("images", i)
+        src = raw.get("source") or {}
+        given = [k for k in ("file", "server") if k in src] + (
+            ["metadata/rootfs"] if "metadata" in src or "rootfs" in src else [])
+        if len(given) != 1:
+            c.error(path + ("source",), f"images[{i}].source takes exactly one of file, "
+                                        "metadata + rootfs, or server (found "
+                                        f"{', '.join(given) or 'none'})", key=True)
+        if ("metadata" in src) != ("rootfs" in src):
+            c.error(path + ("source",), f"images[{i}].source: a split image needs both metadata "
+                                        "and rootfs", key=True)
+        if "server" in src and ("alias" in src) == ("fingerprint" in src):
+            c.error(path + ("source",), f"images[{i}].source: a server source takes alias or "
+                                        "fingerprint (one of them)", key=True)
+        remote_only = [k for k in ("protocol", "alias", "fingerprint", "certificate")
+                       if k in src and "server" not in src]
+        if remote_only:
+            c.error(path + ("source", remote_only[0]),
+                    f"images[{i}].source.{remote_only[0]} is for a server source only", key=True)
+        project = raw.get("project", DEFAULT)
+        if project not in projects:
+            c.error(path + ("project",), f'images[{i}] ("{raw.get("name")}") is in project '
+                                         f'"{project}", which is not declared in projects')
+        aliases = tuple(raw.get("aliases") or ())
+        if raw.get("name") in aliases:
+            c.error(path + ("aliases",), f'images[{i}].aliases repeats the image\'s name '
+                                         f'"{raw.get("name")}"')
+        cert = src.get("certificate")
+        if isinstance(cert, dict):
+            (kind, ref), = cert.items()
+            cert = Secret(kind, ref)
+        source = ImageSource(file=src.get("file"), metadata=src.get("metadata"),
+                             rootfs=src.get("rootfs"), server=src.get("server"),
+                             protocol=src.get("protocol", "simplestreams"), alias=src.get("alias"),
+                             fingerprint=src.get("fingerprint"), certificate=cert)
+        out.append(Image(raw.get("name"), source, project, raw.get("fingerprint"), aliases,
+                         bool(raw.get("public", False)), bool(raw.get("auto_update", False)),
+                         c.src.line(path)))
+    return out
 
 
 KIND_SPEC = ImageKind()

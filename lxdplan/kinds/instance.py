@@ -96,61 +96,6 @@ def _devices(devices: dict) -> dict[str, dict]:
     return {k: dict(v) for k, v in devices.items()}
 
 
-def _load(c: "Checker", raw: dict, i: int, names: dict[str, set]) -> Instance:
-    """One instance of the file, its references checked against ``names``: members,
-    cluster_groups, projects, profiles ((project, name)), images ((project, name)),
-    storage_pools, networks."""
-    path, name = ("instances", i), raw.get("name")
-    label = f'instances[{i}] ("{name}")'
-    project = raw.get("project", DEFAULT)
-    member, group = raw.get("member"), raw.get("group")
-    if member is not None and group is not None:
-        c.error(path + ("group",), f"{label} takes member or group, not both")
-    if member is not None and member not in names["members"]:
-        c.error(path + ("member",), f'{label} is placed on member "{member}", which is not in '
-                                    "cluster.members")
-    if group is not None and group not in names["groups"]:
-        c.error(path + ("group",), f'{label} is placed on group "{group}", which is not '
-                                   "declared in cluster_groups")
-    if project not in names["projects"]:
-        c.error(path + ("project",), f'{label} is in project "{project}", which is not '
-                                     "declared in projects")
-    profiles = tuple(raw.get("profiles", ["default"]) or ())
-    for j, p in enumerate(profiles):
-        if p != "default" and (project, p) not in names["profiles"]:
-            c.error(path + ("profiles", j), f'{label} uses profile "{p}", which is not '
-                                            f"declared in profiles (project {project})")
-    image = raw.get("image")
-    if image and ":" in image and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*:.+", image):
-        c.error(path + ("image",), f'{label} uses image "{image}": a remote image is '
-                                   "REMOTE:ALIAS, a remote of the lxc/incus client configuration")
-    if image and (project, image) not in names["images"] and ":" not in image:
-        c.warning(path + ("image",), f'{label} uses image "{image}", which is not declared in '
-                                     "images: it must exist in the cluster when the instance "
-                                     "is created")
-    devices: dict[str, dict[str, str]] = {}
-    for dev_name, dev in (raw.get("devices") or {}).items():
-        dp = path + ("devices", dev_name)
-        values = c.plain_config(dev, dp)
-        devices[dev_name] = values
-        if "type" not in values:
-            c.error(dp, f"{label} device {dev_name} has no type (disk, nic, ...)")
-        if "pool" in values and values["pool"] not in names["pools"]:
-            c.error(dp + ("pool",), f'{label} device {dev_name} uses storage pool '
-                                    f'"{values["pool"]}", which is not declared in storage_pools')
-        if "network" in values and values["network"] not in names["networks"]:
-            c.error(dp + ("network",), f'{label} device {dev_name} uses network '
-                                       f'"{values["network"]}", which is not declared in networks')
-    config = c.plain_config(raw.get("config"), path + ("config",))
-    for k in config:
-        if k.startswith("image."):
-            c.error(path + ("config", k), f'"{k}" in {label} is a key LXD sets itself from the '
-                                          "image (image.*); remove it", key=True)
-    return Instance(name, image, project, raw.get("type", "container"), member, group,
-                    profiles, config, devices, raw.get("state", "running"),
-                    raw.get("description", ""), c.src.line(path))
-
-
 class InstanceKind(ObjectKind):
     kind = Kind.define("instance")
     section = "instances"
@@ -174,7 +119,7 @@ class InstanceKind(ObjectKind):
             "pools": names_of(declared, "storage_pools"),
             "networks": names_of(declared, "networks"),
         }
-        return tuple(_load(checker, raw, i, names) for i, raw in items)
+        return tuple(_load(checker, items, names))
 
     def ident(self, obj) -> tuple[str, ...]:
         return (obj.project, obj.name)
@@ -514,6 +459,66 @@ def _move_reason(name: str, where: str, inst, member: str) -> str:
 
 def _and(names: list[str]) -> str:
     return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
+# -- the file's part -------------------------------------------------------------------------
+
+def _load(c: "Checker", items, names: dict[str, set]) -> list[Instance]:
+    """Instances from the file (schema-valid items), their references checked against
+    ``names``: members, cluster_groups, projects, profiles ((project, name)), images
+    ((project, name)), storage_pools, networks."""
+    out = []
+    for i, raw in items:
+        path, name = ("instances", i), raw.get("name")
+        label = f'instances[{i}] ("{name}")'
+        project = raw.get("project", DEFAULT)
+        member, group = raw.get("member"), raw.get("group")
+        if member is not None and group is not None:
+            c.error(path + ("group",), f"{label} takes member or group, not both")
+        if member is not None and member not in names["members"]:
+            c.error(path + ("member",), f'{label} is placed on member "{member}", which is not in '
+                                        "cluster.members")
+        if group is not None and group not in names["groups"]:
+            c.error(path + ("group",), f'{label} is placed on group "{group}", which is not '
+                                       "declared in cluster_groups")
+        if project not in names["projects"]:
+            c.error(path + ("project",), f'{label} is in project "{project}", which is not '
+                                         "declared in projects")
+        profiles = tuple(raw.get("profiles", ["default"]) or ())
+        for j, p in enumerate(profiles):
+            if p != "default" and (project, p) not in names["profiles"]:
+                c.error(path + ("profiles", j), f'{label} uses profile "{p}", which is not '
+                                                f"declared in profiles (project {project})")
+        image = raw.get("image")
+        if image and ":" in image and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*:.+", image):
+            c.error(path + ("image",), f'{label} uses image "{image}": a remote image is '
+                                       "REMOTE:ALIAS, a remote of the lxc/incus client configuration")
+        if image and (project, image) not in names["images"] and ":" not in image:
+            c.warning(path + ("image",), f'{label} uses image "{image}", which is not declared in '
+                                         "images: it must exist in the cluster when the instance "
+                                         "is created")
+        devices: dict[str, dict[str, str]] = {}
+        for dev_name, dev in (raw.get("devices") or {}).items():
+            dp = path + ("devices", dev_name)
+            values = c.plain_config(dev, dp)
+            devices[dev_name] = values
+            if "type" not in values:
+                c.error(dp, f"{label} device {dev_name} has no type (disk, nic, ...)")
+            if "pool" in values and values["pool"] not in names["pools"]:
+                c.error(dp + ("pool",), f'{label} device {dev_name} uses storage pool '
+                                        f'"{values["pool"]}", which is not declared in storage_pools')
+            if "network" in values and values["network"] not in names["networks"]:
+                c.error(dp + ("network",), f'{label} device {dev_name} uses network '
+                                           f'"{values["network"]}", which is not declared in networks')
+        config = c.plain_config(raw.get("config"), path + ("config",))
+        for k in config:
+            if k.startswith("image."):
+                c.error(path + ("config", k), f'"{k}" in {label} is a key LXD sets itself from the '
+                                              "image (image.*); remove it", key=True)
+        out.append(Instance(name, image, project, raw.get("type", "container"), member, group,
+                            profiles, config, devices, raw.get("state", "running"),
+                            raw.get("description", ""), c.src.line(path)))
+    return out
 
 
 KIND_SPEC = InstanceKind()
