@@ -1,8 +1,10 @@
 """The desired state: what the operator's file declares, after loading and validation.
 
-Every object is a frozen dataclass. Config values are LXD strings, a ``Secret`` (resolved only at
-apply time) or ``None`` (server config only: "unset this key"). ``line`` is where the object
-starts in the file, for messages. Fields left ``None`` were not declared and are left alone.
+What is not an object kind lives here: ``Desired`` itself, membership (``Member``, ``Trust``)
+and secrets. Each kind's frozen dataclass lives in its module (``lxdplan.kinds.<kind>``).
+Config values are LXD strings, a ``Secret`` (resolved only at apply time) or ``None`` (server
+config only: "unset this key"). ``line`` is where an object starts in the file, for messages.
+Fields left ``None`` were not declared and are left alone.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import dataclasses
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from lxdplan.errors import LxdplanError
 
@@ -94,112 +96,17 @@ class Member:
     line: int = 0
 
 
-@dataclass(frozen=True)
-class ClusterGroup:
-    name: str
-    description: str = ""
-    line: int = 0
-
-
-@dataclass(frozen=True)
-class StoragePool:
-    name: str
-    driver: str
-    description: str = ""
-    config: dict[str, str] = field(default_factory=dict)  # cluster-wide keys
-    members: dict[str, dict[str, str]] = field(default_factory=dict)  # member -> specific keys
-    line: int = 0
-
-
-@dataclass(frozen=True)
-class Network:
-    name: str
-    type: str = "bridge"
-    description: str = ""
-    config: dict[str, str] = field(default_factory=dict)
-    members: dict[str, dict[str, str]] = field(default_factory=dict)
-    line: int = 0
-
-
-@dataclass(frozen=True)
-class Profile:
-    name: str
-    description: str = ""
-    config: dict[str, str] = field(default_factory=dict)
-    devices: dict[str, dict[str, str]] = field(default_factory=dict)
-    project: str = "default"
-    line: int = 0
-
-
-@dataclass(frozen=True)
-class Project:
-    name: str
-    description: str = ""
-    config: dict[str, str] = field(default_factory=dict)
-    line: int = 0
-
-
-@dataclass(frozen=True)
-class StorageVolume:
-    pool: str
-    name: str
-    member: str | None = None  # required for clustered local pools
-    type: str = "custom"
-    content_type: str = "filesystem"
-    description: str = ""
-    config: dict[str, str] = field(default_factory=dict)
-    project: str = "default"
-    line: int = 0
-
-
-@dataclass(frozen=True)
-class ImageSource:
-    """Where an image comes from: exactly one of a unified tarball (``file``), a split image
-    (``metadata`` + ``rootfs``), or a remote image ``server`` (with ``protocol`` and ``alias`` or
-    ``fingerprint``; ``certificate`` is the PEM of an lxd-protocol server). Paths are as written
-    in the file (relative ones are relative to the file's directory)."""
-
-    file: str | None = None
-    metadata: str | None = None
-    rootfs: str | None = None
-    server: str | None = None
-    protocol: str = "simplestreams"
-    alias: str | None = None
-    fingerprint: str | None = None
-    certificate: str | Secret | None = None
-
-
-@dataclass(frozen=True)
-class Image:
-    name: str  # its alias in the cluster (unique per project)
-    source: ImageSource = field(default_factory=ImageSource)
-    project: str = "default"
-    fingerprint: str | None = None  # optional pin (a prefix of the fingerprint)
-    aliases: tuple[str, ...] = ()  # more aliases; authoritative
-    public: bool = False
-    auto_update: bool = False
-    line: int = 0
-
-
-@dataclass(frozen=True)
-class Instance:
-    name: str
-    image: str | None = None  # used at creation only
-    project: str = "default"
-    type: str = "container"  # container | virtual-machine
-    member: str | None = None  # placement: a member, or a cluster group, or neither
-    group: str | None = None
-    profiles: tuple[str, ...] = ("default",)
-    config: dict[str, str] = field(default_factory=dict)
-    devices: dict[str, dict[str, str]] = field(default_factory=dict)
-    state: str = "running"  # running | stopped
-    description: str = ""
-    line: int = 0
-
-
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Desired:
-    """The whole validated desired-state file."""
+    """The whole validated desired-state file.
+
+    Membership and server config are fields of their own (they are the cluster itself, not
+    objects of a collection: see ``lxdplan.planner.members``). The declared objects of every
+    kind are in ``objects``, by the kind's ``section`` (``lxdplan.kinds``), in file order, and
+    read as attributes: ``desired.networks`` (``()`` when the file declares none). They are
+    given as keywords too: ``Desired(path=..., networks=(...))``. A section no kind has is
+    refused, as a dataclass refuses an unknown field.
+    """
 
     path: str
     version: int = 1
@@ -207,14 +114,38 @@ class Desired:
     config: Config = field(default_factory=dict)  # cluster-wide server config
     force_remove: tuple[str, ...] = ()
     members: tuple[Member, ...] = ()
-    cluster_groups: tuple[ClusterGroup, ...] = ()
-    storage_pools: tuple[StoragePool, ...] = ()
-    networks: tuple[Network, ...] = ()
-    profiles: tuple[Profile, ...] = ()
-    projects: tuple[Project, ...] = ()
-    storage_volumes: tuple[StorageVolume, ...] = ()
-    images: tuple[Image, ...] = ()
-    instances: tuple[Instance, ...] = ()
+    objects: Mapping[str, tuple] = field(default_factory=dict)  # section -> declared objects
+
+    def __init__(self, path: str, version: int = 1, backend: str | None = None,
+                 config: Config | None = None, force_remove: tuple[str, ...] = (),
+                 members: tuple[Member, ...] = (), objects: Mapping[str, tuple] | None = None,
+                 **sections: tuple):
+        given = {**(objects or {}), **sections}
+        known = _sections()
+        unknown = sorted(set(given) - set(known))
+        if unknown:
+            raise TypeError(f"Desired() got sections no object kind has: {', '.join(unknown)}")
+        values = {"path": path, "version": version, "backend": backend,
+                  "config": {} if config is None else config, "force_remove": tuple(force_remove),
+                  "members": tuple(members),
+                  "objects": {s: tuple(given.get(s, ())) for s in known}}
+        for name, value in values.items():
+            object.__setattr__(self, name, value)
+
+    def __getattr__(self, name: str) -> tuple:
+        # Only called when ``name`` is not a field: a section of ``objects``.
+        objects = self.__dict__.get("objects")
+        if objects is not None and name in objects:
+            return objects[name]
+        raise AttributeError(f"Desired has no field or section {name!r}")
 
     def member(self, name: str) -> Member | None:
         return next((m for m in self.members if m.name == name), None)
+
+
+def _sections() -> list[str]:
+    """The kinds' sections, in registry order. Read from the registry when a ``Desired`` is
+    made (the kind modules import this one, so it cannot import them first)."""
+    from lxdplan.kinds import registry
+
+    return [spec.section for spec in registry()]

@@ -13,6 +13,20 @@ class LxdplanError(Exception):
     """Anything a user can cause or fix. ``str(err)`` is the sentence to print."""
 
 
+def fmt_path(path: tuple) -> str:
+    """A place in the file as diagnostics name it: ``("storage_pools", 0, "config",
+    "volume.size")`` -> ``storage_pools[0].config["volume.size"]``."""
+    text = ""
+    for part in path:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif part.replace("_", "").replace("-", "").isalnum():
+            text += f".{part}" if text else part
+        else:
+            text += f'["{part}"]'
+    return text or "the top level"
+
+
 @dataclass(frozen=True)
 class Diagnostic:
     """One finding about the desired-state file, anchored at a file and line."""

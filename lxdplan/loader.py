@@ -14,8 +14,8 @@ from functools import lru_cache
 from importlib import resources
 
 from lxdplan.desired import Desired
-from lxdplan.errors import Diagnostic, LxdplanError, ValidationError
-from lxdplan.yamlsource import Source, fmt_path, parse
+from lxdplan.errors import Diagnostic, LxdplanError, ValidationError, fmt_path
+from lxdplan.yamlsource import Source, parse
 
 _TYPE_WORDS = {
     "string": "a string", "number": "a number", "integer": "a whole number",

@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lxdplan import keys
-from lxdplan.errors import Diagnostic, ValidationError
-from lxdplan.yamlsource import Source, fmt_path
+from lxdplan.errors import Diagnostic, ValidationError, fmt_path
+from lxdplan.yamlsource import Source
 
 TRUST_ENV = "LXD_TRUST_PASSWORD"
 _TOP_KEYS = {"config", "networks", "storage_pools", "storage_volumes", "profiles", "projects", "cluster"}

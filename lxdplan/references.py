@@ -3,10 +3,10 @@
 An object that names another one in its config or devices uses it: the used object must exist
 (and carry its new config) before the user is created or changed, and the user must be deleted
 (or changed to stop using it) before the used object is deleted. The planner orders steps by
-these references (``lxdplan.planner.dependencies``) and the validator checks that the objects
-they name are declared (``lxdplan.validation``).
+these references (``lxdplan.planner.dependencies``) and the kinds check, when the file loads,
+that the objects they name are declared (``ObjectKind.check``, ``check_refs``).
 
-The functions work on the declared objects (``lxdplan.desired``) and on the observed ones
+The functions work on the declared objects (each kind's dataclass) and on the observed ones
 (``lxdplan.state.observed``) alike: both have the same field names.
 
 A reference is *certain* when LXD resolves the name as an object of that kind and refuses a name

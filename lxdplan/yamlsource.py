@@ -12,22 +12,9 @@ from dataclasses import dataclass, field
 
 import yaml
 
-from lxdplan.errors import Diagnostic
+from lxdplan.errors import Diagnostic, fmt_path
 
 Path = tuple  # a JSON path: tuple of str keys and int indexes
-
-
-def fmt_path(path: Path) -> str:
-    """``("storage_pools", 0, "config", "volume.size")`` -> ``storage_pools[0].config["volume.size"]``."""
-    text = ""
-    for part in path:
-        if isinstance(part, int):
-            text += f"[{part}]"
-        elif part.replace("_", "").replace("-", "").isalnum():
-            text += f".{part}" if text else part
-        else:
-            text += f'["{part}"]'
-    return text or "the top level"
 
 
 @dataclass

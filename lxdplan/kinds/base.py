@@ -12,13 +12,15 @@ from __future__ import annotations
 import enum
 from urllib.parse import quote
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 from lxdplan.compare import desc, same_config, shown
+from lxdplan.errors import fmt_path
 from lxdplan.kinds.common import used_by_note
 from lxdplan.plan import Action, Kind, Payload, Step
 
 if TYPE_CHECKING:  # the planner's context; imported for types only (the planner imports kinds)
+    from lxdplan.filecheck import Checker
     from lxdplan.planner.context import Context
     from lxdplan.references import Ref
 
@@ -79,6 +81,53 @@ class ObjectKind:
     # (``providers.observe.read_etags``), instead of for every declared object while observing:
     # collection listings (``recursion=1``) carry no ETags, and a no-change plan needs none.
     etag_after_plan: bool = False
+
+    # -- the file ----------------------------------------------------------------------------
+    # Each kind loads and checks its own section (``lxdplan.validation.build`` walks the
+    # registry in ``load_rank`` order; every diagnostic names its file and line). Membership
+    # (``cluster:``) loads between the kinds of negative ``load_rank`` (what members name:
+    # cluster groups) and the others, which may name members.
+    load_rank: int = 0
+    twice: str = ""  # what the "declared twice" message calls it ("" for the noun)
+
+    def load(self, checker: "Checker", items: Iterable[tuple[int, dict]],
+             declared: Mapping[str, tuple]) -> tuple:
+        """The declared objects of this kind's section, in file order. ``items`` are the
+        schema-valid entries as (index, mapping); ``declared`` holds what loaded before, by
+        section, and the members (``filecheck.MEMBERS``). The rules the schema cannot say are
+        reported through ``checker``; uniqueness (``file_idents``) is checked after."""
+        raise NotImplementedError
+
+    def file_idents(self, obj) -> list[tuple]:
+        """The identities the file may declare only once (the last item ``None``: not checked)."""
+        return [self.ident(obj)]
+
+    def check(self, checker: "Checker", declared: Mapping[str, tuple]) -> None:
+        """Rules that need every kind loaded (``declared`` holds them all): references."""
+
+    def known(self, declared: Mapping[str, tuple]) -> set[tuple]:
+        """The identities a reference to this kind may name: the declared objects' and the
+        built-in ones (``keep``, as ``(name,)``: for kinds known by their name alone)."""
+        return {self.ident(obj) for obj in declared.get(self.section, ())} | {
+            (name,) for name in self.keep}
+
+    def check_refs(self, checker: "Checker", declared: Mapping[str, tuple],
+                   kinds: Iterable[Kind]) -> None:
+        """Certain references (``refs``) of the declared objects to objects of ``kinds`` must
+        name declared objects: LXD refuses an unknown name, or lxdplan would delete the object
+        under its user."""
+        from lxdplan.kinds import spec  # the registry imports this module
+
+        targets = {kind: spec(kind) for kind in kinds}
+        known = {kind: target.known(declared) for kind, target in targets.items()}
+        for i, obj in enumerate(declared.get(self.section, ())):
+            for ref in self.refs(obj):
+                if not ref.certain or ref.kind not in known or ref.ident in known[ref.kind]:
+                    continue
+                where = (self.section, i) + ref.at
+                checker.error(where, f'{fmt_path(where)} names {ref.kind.noun} "{ref.name}", '
+                                     f"which is not declared in {targets[ref.kind].section}",
+                              key=True)
 
     # -- the file and the live state ---------------------------------------------------------
 

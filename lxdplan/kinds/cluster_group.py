@@ -11,7 +11,7 @@ the delete of a missing group with 500, not 404.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Mapping
 
 from lxdplan import keys
 from lxdplan.compare import desc
@@ -20,7 +20,17 @@ from lxdplan.kinds.common import DEFAULT, plan_deletes, put_if
 from lxdplan.plan import Action, Kind, Payload, Step
 
 if TYPE_CHECKING:
+    from lxdplan.filecheck import Checker
     from lxdplan.planner.context import Context
+
+
+@dataclass(frozen=True)
+class ClusterGroup:
+    """A declared cluster group (members name their groups)."""
+
+    name: str
+    description: str = ""
+    line: int = 0
 
 
 @dataclass(frozen=True)
@@ -55,6 +65,11 @@ class ClusterGroupKind(ObjectKind):
     owner_key = keys.CLUSTER_GROUPS_OWNER_KEY
     keep = frozenset({DEFAULT})
     payloads = {Action.CREATE: Create, Action.UPDATE: Update, Action.DELETE: Delete}
+    load_rank = -10  # before membership: members name their groups
+
+    def load(self, checker: "Checker", items, declared: Mapping[str, tuple]) -> tuple:
+        return tuple(ClusterGroup(g.get("name"), g.get("description", ""),
+                                  checker.src.line((self.section, i))) for i, g in items)
 
     def plan(self, ctx: "Context") -> list[str]:
         for group in self.declared(ctx.desired):

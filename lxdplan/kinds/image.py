@@ -16,19 +16,50 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Mapping
 
-from lxdplan.desired import Image, ImageSource, Secret
+from lxdplan.desired import Secret
 from lxdplan.errors import PlanError
+from lxdplan.filecheck import names
 from lxdplan.kinds.base import ObjectKind, Owner, Stage, Where, api_path
 from lxdplan.kinds.common import DEFAULT, at, plan_deletes, scoped
 from lxdplan.plan import Action, Kind, Payload, Step
 from lxdplan.references import Ref
 
 if TYPE_CHECKING:
+    from lxdplan.filecheck import Checker
     from lxdplan.planner.context import Context
 
 OWNER_KEY = "user.lxdplan.images"
+
+
+@dataclass(frozen=True)
+class ImageSource:
+    """Where an image comes from: exactly one of a unified tarball (``file``), a split image
+    (``metadata`` + ``rootfs``), or a remote image ``server`` (with ``protocol`` and ``alias`` or
+    ``fingerprint``; ``certificate`` is the PEM of an lxd-protocol server). Paths are as written
+    in the file (relative ones are relative to the file's directory)."""
+
+    file: str | None = None
+    metadata: str | None = None
+    rootfs: str | None = None
+    server: str | None = None
+    protocol: str = "simplestreams"
+    alias: str | None = None
+    fingerprint: str | None = None
+    certificate: str | Secret | None = None
+
+
+@dataclass(frozen=True)
+class Image:
+    name: str  # its alias in the cluster (unique per project)
+    source: ImageSource = field(default_factory=ImageSource)
+    project: str = DEFAULT
+    fingerprint: str | None = None  # optional pin (a prefix of the fingerprint)
+    aliases: tuple[str, ...] = ()  # more aliases; authoritative
+    public: bool = False
+    auto_update: bool = False
+    line: int = 0
 
 
 @dataclass(frozen=True)
@@ -87,6 +118,33 @@ class ImageKind(ObjectKind):
     owner_key = OWNER_KEY
     actions = "images"
     payloads = {Action.CREATE: Write, Action.UPDATE: Write, Action.DELETE: Delete}
+    load_rank = 60
+    twice = "image alias (per project)"
+
+    def load(self, c: "Checker", items, declared: Mapping[str, tuple]) -> tuple:
+        projects = names(declared, "projects", DEFAULT)
+        return tuple(_load(c, items, projects))
+
+    def file_idents(self, obj) -> list[tuple]:
+        return [(obj.project, name) for name in (obj.name, *obj.aliases)]
+
+    def check(self, c: "Checker", declared: Mapping[str, tuple]) -> None:
+        """Two entries pinned to one fingerprint (after the aliases' uniqueness)."""
+        out = declared.get(self.section, ())
+        # LXD keeps one image per fingerprint: two entries pinned to the same one would fight over
+        # its aliases and public flag on every apply.
+        pinned: dict[tuple[str, str], int] = {}
+        for i, img in enumerate(out):
+            if not img.fingerprint:
+                continue
+            key = (img.project, img.fingerprint.lower())
+            if key in pinned:
+                first = out[pinned[key]]
+                c.error(("images", i, "fingerprint"), f'images[{i}] ("{img.name}") pins the same '
+                        f'image as images[{pinned[key]}] ("{first.name}"); LXD keeps one image per '
+                        f'fingerprint: declare it once, with "{img.name}" among its aliases')
+            else:
+                pinned[key] = i
 
     def ident(self, obj) -> tuple[str, ...]:
         return (obj.project, obj.name)
@@ -216,7 +274,7 @@ class ImageKind(ObjectKind):
 
 # -- the file's part -------------------------------------------------------------------------
 
-def load(c, items, projects: set[str]) -> list[Image]:
+def _load(c: "Checker", items, projects: set[str]) -> list[Image]:
     """Images from the file (schema-valid items), with the rules the schema cannot say."""
     out = []
     for i, raw in items:
@@ -258,23 +316,6 @@ def load(c, items, projects: set[str]) -> list[Image]:
         out.append(Image(raw.get("name"), source, project, raw.get("fingerprint"), aliases,
                          bool(raw.get("public", False)), bool(raw.get("auto_update", False)),
                          c.src.line(path)))
-    named = [((img.project, n), ("images", i, "name")) for i, img in enumerate(out)
-             for n in (img.name, *img.aliases)]
-    c.unique(named, "image alias (per project)")
-    # LXD keeps one image per fingerprint: two entries pinned to the same one would fight over
-    # its aliases and public flag on every apply.
-    pinned: dict[tuple[str, str], int] = {}
-    for i, img in enumerate(out):
-        if not img.fingerprint:
-            continue
-        key = (img.project, img.fingerprint.lower())
-        if key in pinned:
-            first = out[pinned[key]]
-            c.error(("images", i, "fingerprint"), f'images[{i}] ("{img.name}") pins the same '
-                    f'image as images[{pinned[key]}] ("{first.name}"); LXD keeps one image per '
-                    f'fingerprint: declare it once, with "{img.name}" among its aliases')
-        else:
-            pinned[key] = i
     return out
 
 

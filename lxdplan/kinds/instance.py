@@ -21,12 +21,12 @@ from __future__ import annotations
 import re
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Mapping
 
 from lxdplan import references
 from lxdplan.compare import comparable, desc, diff_config, diff_devices, put_config, shown
-from lxdplan.desired import Instance
 from lxdplan.errors import PlanError
+from lxdplan.filecheck import MEMBERS, names as names_of
 from lxdplan.kinds.base import ObjectKind, Stage, Where, in_project
 from lxdplan.kinds.common import DEFAULT, at, export_config, owned, plan_deletes, put_if, scoped
 from lxdplan.plan import Action, Kind, Payload, Step
@@ -34,10 +34,27 @@ from lxdplan.references import Ref
 from lxdplan.state.observed import EVACUATED, NOT_SERVING, OFFLINE, UNREACHABLE
 
 if TYPE_CHECKING:
+    from lxdplan.filecheck import Checker
     from lxdplan.planner.context import Context
 
 IMAGE_KEY = "user.lxdplan.image"
 AWAY = frozenset({EVACUATED, "Evacuating", OFFLINE, UNREACHABLE, NOT_SERVING})
+
+
+@dataclass(frozen=True)
+class Instance:
+    name: str
+    image: str | None = None  # used at creation only
+    project: str = DEFAULT
+    type: str = "container"  # container | virtual-machine
+    member: str | None = None  # placement: a member, or a cluster group, or neither
+    group: str | None = None
+    profiles: tuple[str, ...] = (DEFAULT,)
+    config: dict[str, str] = field(default_factory=dict)
+    devices: dict[str, dict[str, str]] = field(default_factory=dict)
+    state: str = "running"  # running | stopped
+    description: str = ""
+    line: int = 0
 
 
 @dataclass(frozen=True)
@@ -88,6 +105,21 @@ class InstanceKind(ObjectKind):
     adopt_by_put = False  # PATCH the mark: a PUT without profiles would drop them
     payloads = {Action.CREATE: Write, Action.UPDATE: Write, Action.START: Change,
                 Action.STOP: Change, Action.MOVE: Change, Action.DELETE: Change}
+    load_rank = 70
+    twice = "instance (per project)"
+
+    def load(self, checker: "Checker", items, declared: Mapping[str, tuple]) -> tuple:
+        names = {
+            "members": names_of(declared, MEMBERS),
+            "groups": names_of(declared, "cluster_groups", DEFAULT),
+            "projects": names_of(declared, "projects", DEFAULT),
+            "profiles": {(p.project, p.name) for p in declared.get("profiles", ())},
+            "images": {(img.project, n) for img in declared.get("images", ())
+                       for n in (img.name, *img.aliases)},
+            "pools": names_of(declared, "storage_pools"),
+            "networks": names_of(declared, "networks"),
+        }
+        return tuple(_load(checker, items, names))
 
     def ident(self, obj) -> tuple[str, ...]:
         return (obj.project, obj.name)
@@ -431,7 +463,7 @@ def _and(names: list[str]) -> str:
 
 # -- the file's part -------------------------------------------------------------------------
 
-def load(c, items, names: dict[str, set]) -> list[Instance]:
+def _load(c: "Checker", items, names: dict[str, set]) -> list[Instance]:
     """Instances from the file (schema-valid items), their references checked against
     ``names``: members, cluster_groups, projects, profiles ((project, name)), images
     ((project, name)), storage_pools, networks."""
@@ -486,8 +518,6 @@ def load(c, items, names: dict[str, set]) -> list[Instance]:
         out.append(Instance(name, image, project, raw.get("type", "container"), member, group,
                             profiles, config, devices, raw.get("state", "running"),
                             raw.get("description", ""), c.src.line(path)))
-    c.unique([((inst.project, inst.name), ("instances", i, "name")) for i, inst in enumerate(out)],
-             "instance (per project)")
     return out
 
 

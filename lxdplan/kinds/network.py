@@ -9,9 +9,27 @@ generated at create: enforced only when declared. An OVN network takes no per-me
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Mapping
+
 from lxdplan import keys, references
+from lxdplan.errors import fmt_path
 from lxdplan.kinds.twophase import TwoPhaseKind
 from lxdplan.plan import Kind
+
+if TYPE_CHECKING:
+    from lxdplan.filecheck import Checker
+
+
+@dataclass(frozen=True)
+class Network:
+    name: str
+    type: str = "bridge"
+    description: str = ""
+    config: dict[str, str] = field(default_factory=dict)
+    members: dict[str, dict[str, str]] = field(default_factory=dict)
+    line: int = 0
+
 
 _ADDRESSES = frozenset({"ipv4.address", "ipv4.nat", "ipv6.address", "ipv6.nat"})
 # Cluster-wide keys LXD fills in when the file leaves them out.
@@ -29,6 +47,20 @@ class NetworkKind(TwoPhaseKind):
     collection = "networks"
     join_entity = "network"
     etag_per_view = True
+    declared_type, default_type, plural = Network, "bridge", "networks"
+    load_rank = 20
+
+    def load_checks(self, checker: "Checker", raw: dict, path: tuple, type_: str) -> dict:
+        if type_ == "ovn" and raw.get("members"):
+            checker.error(path + ("members",), f"{fmt_path(path)}: OVN networks take no members: "
+                                               "(they have no member-specific keys); remove it",
+                          key=True)
+            return {k: v for k, v in raw.items() if k != "members"}
+        return raw
+
+    def check(self, checker: "Checker", declared: Mapping[str, tuple]) -> None:
+        """An OVN network's uplink (``network``) is a declared network."""
+        self.check_refs(checker, declared, (self.kind,))
 
     def auto_keys(self, type_: str) -> frozenset[str]:
         return AUTO_KEYS.get(type_, frozenset())

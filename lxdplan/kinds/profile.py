@@ -9,10 +9,12 @@ project, and its devices' pools, volumes (``source``), networks and nic parents.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Mapping
 
-from lxdplan import references
+from lxdplan import keys, references
 from lxdplan.compare import comparable, desc, diff_config, diff_devices, put_config, shown
+from lxdplan.errors import fmt_path
+from lxdplan.filecheck import names
 from lxdplan.kinds.base import ObjectKind, Stage, Where, in_project
 from lxdplan.kinds.common import (
     DEFAULT, export_config, owned, plan_deletes, plan_update, put_if, scoped,
@@ -21,7 +23,18 @@ from lxdplan.plan import Action, Kind, Payload, Step
 from lxdplan.state.observed import ObservedProfile, profile_key
 
 if TYPE_CHECKING:
+    from lxdplan.filecheck import Checker
     from lxdplan.planner.context import Context
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    description: str = ""
+    config: dict[str, str] = field(default_factory=dict)
+    devices: dict[str, dict[str, str]] = field(default_factory=dict)
+    project: str = DEFAULT
+    line: int = 0
 
 
 @dataclass(frozen=True)
@@ -46,6 +59,52 @@ def _devices(devices: dict) -> dict[str, dict]:
     return {k: dict(v) for k, v in devices.items()}
 
 
+def _load(c: "Checker", raw: dict, path: tuple, pools: set[str], networks: set[str],
+          projects: set[str]) -> Profile:
+    project = raw.get("project", DEFAULT)
+    if project == DEFAULT and str(raw.get("name", "")).startswith(keys.LOCK_PROFILE):
+        c.error(path + ("name",), f'{fmt_path(path)}: the profile name "{keys.LOCK_PROFILE}" is '
+                                  "lxdplan's own (its apply lock); choose another name")
+    if project not in projects:
+        c.error(path + ("project",), f'{fmt_path(path)} is in project "{project}", which is not '
+                                     f"declared in projects")
+    devices: dict[str, dict[str, str]] = {}
+    for dev_name, dev in (raw.get("devices") or {}).items():
+        dp = path + ("devices", dev_name)
+        values = c.plain_config(dev, dp)
+        devices[dev_name] = values
+        dev_type = values.get("type")
+        if dev_type is None:
+            c.error(dp, f"{fmt_path(dp + ('type',))} is missing (disk, nic, ...)")
+        if dev_type == "disk" and "pool" in values and values["pool"] not in pools:
+            c.error(dp + ("pool",), f'{fmt_path(dp)} uses storage pool "{values["pool"]}", which is '
+                                    f"not declared in storage_pools")
+        if dev_type == "nic":
+            _nic(c, dp, values, networks)
+    return Profile(raw.get("name"), raw.get("description", ""),
+                   c.plain_config(raw.get("config"), path + ("config",)), devices, project,
+                   c.src.line(path))
+
+
+def _nic(c: "Checker", dp: tuple, values: dict[str, str], networks: set[str]) -> None:
+    if "network" in values and values["network"] not in networks:
+        c.error(dp + ("network",), f'{fmt_path(dp)} uses network "{values["network"]}", which '
+                                   f"is not declared in networks")
+    nictype = values.get("nictype")
+    undeclared = ("parent" in values and "network" not in values
+                  and nictype not in references.HOST_PARENT_NICTYPES
+                  and values["parent"] not in networks)
+    if undeclared and nictype == "bridged":
+        # A bridged nic may use a bridge the hosts made themselves (LXD lists it unmanaged).
+        c.warning(dp + ("parent",), f'{fmt_path(dp)} has parent "{values["parent"]}", which is '
+                                    f"not declared in networks: it must be a bridge that exists "
+                                    f"on every member's host")
+    elif undeclared:
+        c.error(dp + ("parent",), f'{fmt_path(dp)} has parent "{values["parent"]}", which is not '
+                                  f"declared in networks (only physical, macvlan, sriov, ipvlan "
+                                  f"and routed nics take a host interface as parent)")
+
+
 class ProfileKind(ObjectKind):
     kind = Kind.define("profile")
     section = "profiles"
@@ -54,6 +113,27 @@ class ProfileKind(ObjectKind):
     rank, delete_rank, list_rank = 60, 10, 30
     keep = frozenset({DEFAULT})
     payloads = {Action.CREATE: Write, Action.UPDATE: Write, Action.DELETE: Delete}
+    load_rank = 40
+    twice = "profile (per project)"
+
+    def load(self, checker: "Checker", items, declared: Mapping[str, tuple]) -> tuple:
+        pools, networks = names(declared, "storage_pools"), names(declared, "networks")
+        projects = names(declared, "projects", DEFAULT)
+        return tuple(_load(checker, raw, (self.section, i), pools, networks, projects)
+                     for i, raw in items)
+
+    def check(self, checker: "Checker", declared: Mapping[str, tuple]) -> None:
+        """A disk's ``source`` names a declared volume, or one that must exist (a warning: it
+        may live in the pool unmanaged)."""
+        volumes = {(v.pool, v.name) for v in declared.get("storage_volumes", ())}
+        for i, profile in enumerate(declared.get(self.section, ())):
+            for ref in self.refs(profile):
+                if ref.kind == Kind.STORAGE_VOLUME and ref.ident not in volumes:
+                    where = (self.section, i) + ref.at
+                    checker.warning(where, f'{fmt_path(where)} uses storage volume "{ref.ident[1]}" '
+                                           f'of pool "{ref.ident[0]}", which is not declared in '
+                                           "storage_volumes: it must exist in the pool before the "
+                                           "profile is applied")
 
     def ident(self, obj) -> tuple[str, ...]:
         return (obj.project, obj.name)

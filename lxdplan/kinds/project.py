@@ -9,7 +9,7 @@ References: ``restricted.networks.{uplinks,subnets,access}`` and ``restricted.cl
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Mapping
 
 from lxdplan import references
 from lxdplan.compare import desc, diff_config, put_config
@@ -19,9 +19,18 @@ from lxdplan.plan import Action, Kind, Payload, Step
 from lxdplan.state.observed import ObservedProject
 
 if TYPE_CHECKING:
+    from lxdplan.filecheck import Checker
     from lxdplan.planner.context import Context
 
 AUTO_PREFIX = "features."  # set by LXD at create, frozen while in use
+
+
+@dataclass(frozen=True)
+class Project:
+    name: str
+    description: str = ""
+    config: dict[str, str] = field(default_factory=dict)
+    line: int = 0
 
 
 @dataclass(frozen=True)
@@ -52,6 +61,17 @@ class ProjectKind(ObjectKind):
     rank, delete_rank, list_rank = 20, 50, 40
     keep = frozenset({DEFAULT})
     payloads = {Action.CREATE: Create, Action.UPDATE: Update, Action.DELETE: Delete}
+    load_rank = 30
+
+    def load(self, checker: "Checker", items, declared: Mapping[str, tuple]) -> tuple:
+        return tuple(Project(p.get("name"), p.get("description", ""),
+                             checker.plain_config(p.get("config"), (self.section, i, "config")),
+                             checker.src.line((self.section, i)))
+                     for i, p in items)
+
+    def check(self, checker: "Checker", declared: Mapping[str, tuple]) -> None:
+        """``restricted.*`` keys name declared networks and cluster groups."""
+        self.check_refs(checker, declared, (Kind.NETWORK, Kind.CLUSTER_GROUP))
 
     def refs(self, obj) -> list[references.Ref]:
         return references.project_refs(obj.config)

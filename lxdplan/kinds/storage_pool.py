@@ -8,11 +8,26 @@ update is sent without one (the plan's is another view).
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 from lxdplan import keys
 from lxdplan.kinds.twophase import TwoPhaseKind
 from lxdplan.plan import Kind
+
+# Drivers whose pools are local to each member: a volume in one names its member.
+LOCAL_DRIVERS = frozenset({"dir", "btrfs", "zfs", "lvm"})
+
+
+@dataclass(frozen=True)
+class StoragePool:
+    name: str
+    driver: str
+    description: str = ""
+    config: dict[str, str] = field(default_factory=dict)  # cluster-wide keys
+    members: dict[str, dict[str, str]] = field(default_factory=dict)  # member -> specific keys
+    line: int = 0
+
 
 # Cluster-wide keys a driver fills in when the file leaves them out.
 AUTO_KEYS: dict[str, frozenset[str]] = {
@@ -34,6 +49,8 @@ class StoragePoolKind(TwoPhaseKind):
     join_entity = "storage-pool"
     immutable_member_keys = IMMUTABLE_MEMBER_KEYS
     member_update_etag = False
+    declared_type, default_type, plural = StoragePool, "", "pools"
+    load_rank = 10
 
     def auto_keys(self, type_: str) -> frozenset[str]:
         return AUTO_KEYS.get(type_, frozenset())

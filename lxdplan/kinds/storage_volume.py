@@ -9,18 +9,33 @@ A volume is created on its member after that member's join. References: its pool
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Mapping
 
 from lxdplan import references
 from lxdplan.compare import config_views, desc, diff_config, put_config
-from lxdplan.errors import PlanError
+from lxdplan.errors import PlanError, fmt_path
+from lxdplan.filecheck import MEMBERS, names
 from lxdplan.kinds import storage_pool
 from lxdplan.kinds.base import ObjectKind, Stage, Where, api_path
 from lxdplan.kinds.common import DEFAULT, at, export_config, owned, plan_deletes, put_if, scoped
 from lxdplan.plan import Action, Kind, Payload, Step
 
 if TYPE_CHECKING:
+    from lxdplan.filecheck import Checker
     from lxdplan.planner.context import Context
+
+
+@dataclass(frozen=True)
+class StorageVolume:
+    pool: str
+    name: str
+    member: str | None = None  # required for clustered local pools
+    type: str = "custom"
+    content_type: str = "filesystem"
+    description: str = ""
+    config: dict[str, str] = field(default_factory=dict)
+    project: str = DEFAULT
+    line: int = 0
 
 
 @dataclass(frozen=True)
@@ -46,6 +61,32 @@ class Delete(Payload):
     type: str = "custom"
 
 
+def _load(c: "Checker", raw: dict, path: tuple, pool_drivers: dict[str, str],
+          member_names: set[str], projects: set[str]) -> StorageVolume:
+    pool, member, project = raw.get("pool"), raw.get("member"), raw.get("project", DEFAULT)
+    label = f'{fmt_path(path)} ("{raw.get("name")}")'
+    if pool is None:
+        pass
+    elif pool not in pool_drivers:
+        c.error(path + ("pool",), f'{label} is in storage pool "{pool}", which is not declared in '
+                                  "storage_pools")
+    elif member is None and pool_drivers[pool] in storage_pool.LOCAL_DRIVERS:
+        c.error(path, f'{label} is in {pool_drivers[pool]} pool "{pool}", which is local to each '
+                      "member: add member: <name>")
+    if member is not None and member not in member_names:
+        c.error(path + ("member",), f'{label} is on member "{member}", which is not in '
+                                    "cluster.members")
+    if project not in projects:
+        c.error(path + ("project",), f'{label} is in project "{project}", which is not declared '
+                                     "in projects")
+    return StorageVolume(pool=pool, name=raw.get("name"), member=member,
+                         type=raw.get("type", "custom"),
+                         content_type=raw.get("content_type", "filesystem"),
+                         description=raw.get("description", ""),
+                         config=c.plain_config(raw.get("config"), path + ("config",)),
+                         project=project, line=c.src.line(path))
+
+
 class StorageVolumeKind(ObjectKind):
     kind = Kind.define("storage_volume", "storage volume")
     section = "storage_volumes"
@@ -53,6 +94,17 @@ class StorageVolumeKind(ObjectKind):
     stage = Stage.AFTER_MEMBERS
     rank, delete_rank, list_rank = 50, 20, 60
     payloads = {Action.CREATE: Write, Action.UPDATE: Write, Action.DELETE: Delete}
+    load_rank = 50
+    twice = "storage volume (per project, pool and member)"
+
+    def load(self, checker: "Checker", items, declared: Mapping[str, tuple]) -> tuple:
+        pool_drivers = {p.name: p.driver for p in declared.get("storage_pools", ())}
+        member_names, projects = names(declared, MEMBERS), names(declared, "projects", DEFAULT)
+        return tuple(_load(checker, raw, (self.section, i), pool_drivers, member_names, projects)
+                     for i, raw in items)
+
+    def file_idents(self, obj) -> list[tuple]:
+        return [(obj.project, obj.pool, obj.member, obj.name)]
 
     def ident(self, obj) -> tuple[str, ...]:
         return (obj.pool, obj.name)  # a profile names a volume without its member

@@ -11,17 +11,19 @@ declared (LXD fills in the rest); some cannot change once the object exists on t
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Mapping
 
 from lxdplan.compare import (
     config_views, desc, diff_config, diff_declared, put_config, shown, split_changes,
 )
-from lxdplan.errors import PlanError
+from lxdplan.errors import PlanError, fmt_path
 from lxdplan.kinds.base import ObjectKind, Stage, Where, api_path
 from lxdplan.kinds.common import at, export_config, owned, plan_deletes, put_if, used_by_note
+from lxdplan.filecheck import MEMBERS, names
 from lxdplan.plan import Action, Payload, Step
 
 if TYPE_CHECKING:
+    from lxdplan.filecheck import Checker
     from lxdplan.planner.context import Context
 
 
@@ -60,6 +62,31 @@ class Delete(Payload):
     """``DELETE`` of the object (no fields)."""
 
 
+def split_members(c: "Checker", raw: dict, path: tuple, kind: str, member_keys: frozenset[str],
+                  member_names: set[str]) -> tuple[dict[str, str], dict[str, dict[str, str]]]:
+    """Check a pool's or network's config/members split; return (config, members with keys)."""
+    config = c.plain_config(raw.get("config"), path + ("config",))
+    for k in config:
+        if k in member_keys:
+            c.error(path + ("config", k), f'"{k}" is member-specific for {kind}: put it under '
+                                          f"{fmt_path(path + ('members',))}.<member>", key=True)
+    members: dict[str, dict[str, str]] = {}
+    for name, cfg in (raw.get("members") or {}).items():
+        mp = path + ("members", name)
+        if name not in member_names:
+            c.error(mp, f'{fmt_path(path + ("members",))} names "{name}", which is not in '
+                        f"cluster.members", key=True)
+        values = c.plain_config(cfg, mp)
+        for k in values:
+            if k not in member_keys:
+                allowed = ", ".join(sorted(member_keys)) or "none"
+                c.error(mp + (k,), f'"{k}" is not member-specific for {kind} (member-specific keys: '
+                                   f"{allowed}): put it under {fmt_path(path + ('config',))}", key=True)
+        if values:
+            members[name] = values
+    return config, members
+
+
 _UNFINISHED = ("Pending", "Errored")  # a member's own state before its create succeeded
 
 
@@ -84,6 +111,29 @@ class TwoPhaseKind(ObjectKind):
     etag_per_view = False  # the ETag depends on the view (``?target=<m>`` covers m's keys)
     payloads = {Action.DEFINE: Define, Action.INSTANTIATE: Instantiate, Action.UPDATE: Update,
                 Action.DELETE: Delete}
+    declared_type: type  # the frozen dataclass: (name, type, description, config, members, line)
+    default_type: str  # the type when the file gives none
+    plural: str  # "pools" | "networks": "dir pools", in messages
+
+    # -- the file ----------------------------------------------------------------------------
+
+    def load(self, checker: "Checker", items, declared: Mapping[str, tuple]) -> tuple:
+        member_names = names(declared, MEMBERS)
+        out = []
+        for i, raw in items:
+            path = (self.section, i)
+            type_ = raw.get(self.type_field, self.default_type)
+            raw = self.load_checks(checker, raw, path, type_)
+            config, members = split_members(checker, raw, path, f"{type_} {self.plural}",
+                                            self.member_keys(type_), member_names)
+            out.append(self.declared_type(raw.get("name"), type_, raw.get("description", ""),
+                                          config, members, checker.src.line(path)))
+        return tuple(out)
+
+    def load_checks(self, checker: "Checker", raw: dict, path: tuple, type_: str) -> dict:
+        """Rules of one entry before its config is split (may return it without what it
+        refused)."""
+        return raw
 
     def type_of(self, obj) -> str:
         return getattr(obj, self.type_field)

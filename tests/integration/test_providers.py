@@ -14,10 +14,14 @@ import pytest
 import yaml
 
 from handform import form_cluster, trust_token, unix
-from lxdplan.desired import (
-    ClusterGroup, Desired, Member, Network, Profile, Project, StoragePool, StorageVolume,
-)
+from lxdplan.desired import Desired, Member
 from lxdplan.errors import ApiError, LxdplanError
+from lxdplan.kinds.cluster_group import ClusterGroup
+from lxdplan.kinds.network import Network
+from lxdplan.kinds.profile import Profile
+from lxdplan.kinds.project import Project
+from lxdplan.kinds.storage_pool import StoragePool
+from lxdplan.kinds.storage_volume import StorageVolume
 from lxdplan.loader import load
 from lxdplan.providers.certs import fingerprint
 from lxdplan.providers.client import Client, probe_certificate

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from lxdplan.desired import Desired, Member, Network, StoragePool
+from lxdplan.desired import Desired, Member
+from lxdplan.kinds.network import Network
+from lxdplan.kinds.storage_pool import StoragePool
 from lxdplan.state.observed import (
     Observed, ObservedMember, ObservedNetwork, ObservedPool, Standalone,
 )

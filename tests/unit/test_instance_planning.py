@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from lxdplan.desired import Image, ImageSource, Instance, Profile
+from lxdplan.kinds.image import Image, ImageSource
+from lxdplan.kinds.instance import Instance
 from lxdplan.errors import PlanError
 from lxdplan.exporter import export_document
 from lxdplan.planner import plan

@@ -7,9 +7,11 @@ import dataclasses
 import pytest
 
 from lxdplan import keys
-from lxdplan.desired import (
-    ClusterGroup, Profile, Project, Secret, StorageVolume,
-)
+from lxdplan.desired import Secret
+from lxdplan.kinds.cluster_group import ClusterGroup
+from lxdplan.kinds.profile import Profile
+from lxdplan.kinds.project import Project
+from lxdplan.kinds.storage_volume import StorageVolume
 from lxdplan.errors import PlanError
 from lxdplan.payloads import MemberState, Remove
 from lxdplan.plan import Action, Kind

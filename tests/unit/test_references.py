@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 from lxdplan import references
-from lxdplan.desired import ClusterGroup, Network, Profile, Project, StorageVolume
+from lxdplan.kinds.cluster_group import ClusterGroup
+from lxdplan.kinds.network import Network
+from lxdplan.kinds.profile import Profile
+from lxdplan.kinds.project import Project
+from lxdplan.kinds.storage_volume import StorageVolume
 from lxdplan.plan import Kind
 from lxdplan.planner import plan
 from lxdplan.state.observed import ObservedNetwork, ObservedProfile, ObservedProject

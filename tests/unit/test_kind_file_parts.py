@@ -1,0 +1,128 @@
+"""The file side of the kind registry: ``Desired`` holds every kind's section, and a kind
+module alone loads, checks and de-duplicates its part of the file (issue 8)."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import json
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from lxdplan import kinds
+from lxdplan.desired import Desired
+from lxdplan.kinds.network import Network
+from lxdplan.plan import Kind
+from lxdplan.validation import build
+from lxdplan.yamlsource import parse
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_every_kind_section_reads_as_an_attribute_empty_when_not_given():
+    bridge = Network("br0")
+    desired = Desired(path="f.yaml", networks=(bridge,))
+    sections = [spec.section for spec in kinds.registry()]
+    assert list(desired.objects) == sections
+    assert desired.networks == (bridge,)
+    for section in sections:
+        if section != "networks":
+            assert getattr(desired, section) == ()
+
+
+def test_a_section_no_kind_has_is_refused():
+    with pytest.raises(TypeError, match="network_zones"):
+        Desired(path="f.yaml", network_zones=())
+    with pytest.raises(AttributeError, match="network_zones"):
+        _ = Desired(path="f.yaml").network_zones
+
+
+def test_replace_keeps_the_objects_and_equality_sees_them():
+    desired = Desired(path="f.yaml", networks=(Network("br0"),))
+    other = dataclasses.replace(desired, backend="incus")
+    assert other.backend == "incus" and other.networks == desired.networks
+    assert dataclasses.replace(other, backend=None) == desired
+    assert Desired(path="f.yaml") != desired
+
+
+def test_the_plan_schema_lists_the_membership_kinds_and_every_registered_kind():
+    schema = json.loads((ROOT / "lxdplan/schema/plan.schema.json").read_text())
+    listed = schema["$defs"]["kind"]["enum"]
+    assert sorted(listed) == sorted([Kind.SERVER, Kind.MEMBER] + [s.kind for s in kinds.registry()]), (
+        "add the new kind's id to $defs.kind of lxdplan/schema/plan.schema.json")
+
+
+WIDGET_MODULE = '''
+from dataclasses import dataclass
+
+from lxdplan.filecheck import MEMBERS, names
+from lxdplan.kinds.base import ObjectKind
+from lxdplan.plan import Kind
+
+
+@dataclass(frozen=True)
+class Widget:
+    name: str
+    member: str | None = None
+    line: int = 0
+
+
+class WidgetKind(ObjectKind):
+    kind = Kind.define("test_widget", "test widget")
+    section = "test_widgets"
+    rank = load_rank = 990
+
+    def load(self, checker, items, declared):
+        members = names(declared, MEMBERS)
+        out = []
+        for i, raw in items:
+            if raw.get("member") not in members:
+                checker.error((self.section, i, "member"),
+                              f"test_widgets[{i}] is on a member not in cluster.members")
+            out.append(Widget(raw.get("name"), raw.get("member"), checker.src.line((self.section, i))))
+        return tuple(out)
+
+
+KIND_SPEC = WidgetKind()
+'''
+
+
+@pytest.fixture
+def widget_kind(tmp_path):
+    """A kind module found by the registry from a folder of its own, removed afterwards."""
+    (tmp_path / "widget_for_test.py").write_text(WIDGET_MODULE)
+    kinds.__path__.append(str(tmp_path))
+    kinds.registry.cache_clear()
+    try:
+        yield importlib.import_module("lxdplan.kinds.widget_for_test")
+    finally:
+        kinds.__path__.remove(str(tmp_path))
+        sys.modules.pop("lxdplan.kinds.widget_for_test", None)
+        Kind._nouns.pop("test_widget", None)
+        kinds.registry.cache_clear()
+
+
+def test_a_new_kind_module_alone_loads_checks_and_deduplicates_its_section(widget_kind):
+    src, diags = parse(textwrap.dedent("""\
+        version: 1
+        cluster:
+          members:
+            - {name: node1, address: "10.0.0.1:8443"}
+        test_widgets:
+          - {name: a, member: node1}
+          - {name: a, member: node9}
+        """), "w.yaml")
+    assert diags == []
+    desired, found = build(src)
+    Widget = widget_kind.Widget
+    assert desired.test_widgets == (Widget("a", "node1", 6), Widget("a", "node9", 7))
+    assert desired.networks == ()
+    errors = [(d.line, d.message) for d in found if d.severity == "error"]
+    assert errors == [
+        (7, "test_widgets[1] is on a member not in cluster.members"),
+        (7, "test widget is declared twice (test_widgets[1].name repeats test_widgets[0].name, "
+            "line 6)"),
+    ]
