@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Hashable
 
 from lxdplan.desired import Image, ImageSource, Secret
 from lxdplan.errors import PlanError
 from lxdplan.kinds.base import ObjectKind, Owner, Stage, Where, api_path
 from lxdplan.kinds.common import DEFAULT, at, plan_deletes, scoped
+from lxdplan.livedata import Get, Reading, Recorded, listed_names, projects_with
 from lxdplan.plan import Action, Kind, Payload, Step
 from lxdplan.references import Ref
 
@@ -213,6 +214,32 @@ class ImageKind(ObjectKind):
         return (f"Images (cluster.images_minimal_replica: {replica}; LXD does not report which "
                 "members hold each)", rows)
 
+    # -- reading it live ---------------------------------------------------------------------
+    # Images are per project only where the project has its own (``features.images``).
+
+    needs = (("projects", "listing"),)
+
+    @property
+    def observed_type(self) -> type:
+        return ObservedImage
+
+    def listings(self, ctx: Reading) -> dict[Hashable, Get]:
+        return {"listing": Get.listing("/1.0/images")}
+
+    def reads(self, ctx: Reading, recorded: Recorded) -> dict[Hashable, Get]:
+        return {("project", p): Get.listing("/1.0/images", {"project": p})
+                for p in projects_with(recorded, "images")}
+
+    def assemble(self, ctx: Reading, recorded: Recorded) -> dict[str, "ObservedImage"]:
+        managed = listed_names(ctx.server_config, OWNER_KEY)
+        out = {}
+        for key, (items, _etag) in recorded.of(self.section).items():
+            project = DEFAULT if key == "listing" else key[1]
+            for item in items or ():
+                img = parse_image(item, project, managed)
+                out[f"{img.project}/{img.fingerprint}"] = img
+        return out
+
 
 # -- the file's part -------------------------------------------------------------------------
 
@@ -276,6 +303,48 @@ def load(c, items, projects: set[str]) -> list[Image]:
         else:
             pinned[key] = i
     return out
+
+
+# -- reading it live ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ObservedImage:
+    """An image of one project. ``name`` is the alias lxdplan knows it by: the managed one when
+    lxdplan manages it (``user.lxdplan.images``), else its first alias, else its fingerprint."""
+
+    fingerprint: str
+    name: str = ""
+    project: str = "default"
+    aliases: tuple[str, ...] = ()
+    public: bool = False
+    auto_update: bool = False
+    description: str = ""  # properties.description
+    type: str = "container"
+    size: int = 0
+    managed_by_lxdplan: bool = False
+    etag: str | None = None
+
+
+def parse_image(item: dict[str, Any], project: str, managed: frozenset[str]) -> ObservedImage:
+    """One image of ``GET /1.0/images?recursion=1`` in ``project``; ``managed`` are the names
+    the server key ``user.lxdplan.images`` lists (``project/name`` outside default)."""
+    aliases = tuple(a["name"] for a in item.get("aliases") or () if a.get("name"))
+    prefix = "" if project == "default" else f"{project}/"
+    mine = next((a for a in aliases if f"{prefix}{a}" in managed), None)
+    fp = item.get("fingerprint", "")
+    return ObservedImage(
+        fingerprint=fp,
+        name=mine or (aliases[0] if aliases else fp[:12]),
+        project=item.get("project") or project,
+        aliases=aliases,
+        public=bool(item.get("public", False)),
+        auto_update=bool(item.get("auto_update", False)),
+        description=str((item.get("properties") or {}).get("description", "")),
+        type=item.get("type") or "container",
+        size=int(item.get("size") or 0),
+        managed_by_lxdplan=mine is not None,
+    )
 
 
 KIND_SPEC = ImageKind()

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from lxdplan.desired import Desired, Member, Network, StoragePool
-from lxdplan.state.observed import (
-    Observed, ObservedMember, ObservedNetwork, ObservedPool, Standalone,
-)
+from lxdplan.kinds.network import ObservedNetwork
+from lxdplan.kinds.storage_pool import ObservedPool
+from lxdplan.state.observed import Observed, ObservedMember, Standalone
 
 
 def _host(name: str, position: int) -> str:

@@ -6,7 +6,9 @@ from lxdplan import references
 from lxdplan.desired import ClusterGroup, Network, Profile, Project, StorageVolume
 from lxdplan.plan import Kind
 from lxdplan.planner import plan
-from lxdplan.state.observed import ObservedNetwork, ObservedProfile, ObservedProject
+from lxdplan.kinds.network import ObservedNetwork
+from lxdplan.kinds.profile import ObservedProfile
+from lxdplan.kinds.project import ObservedProject
 from plan_helpers import by_id, cluster, desired, fresh, live_net, live_pool, net, pool
 
 
