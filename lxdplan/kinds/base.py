@@ -217,13 +217,14 @@ class ObjectKind:
         """The frozen dataclass of an observed object (``Observed``'s JSON form reads it)."""
         raise NotImplementedError
 
+    list_read: Get | None = None  # the collection listing (``Get.listing``), if one suffices
     etag_reads: bool = False  # at full detail, read each declared object's ETag while observing
     early_needs: tuple[tuple[str, Hashable], ...] = ()
     needs: tuple[tuple[str, Hashable], ...] = ()
 
     def listings(self, ctx: Reading) -> dict[Hashable, Get]:
         """The collection reads, sent at once (key ``"listing"`` for the main one)."""
-        return {}
+        return {"listing": self.list_read} if self.list_read else {}
 
     def early_reads(self, ctx: Reading, recorded: Recorded) -> dict[Hashable, Get]:
         """Reads that need not wait for the listings (default: ``livedata.etag_reads``)."""

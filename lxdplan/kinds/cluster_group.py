@@ -11,7 +11,7 @@ the delete of a missing group with 500, not 404.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Hashable
+from typing import TYPE_CHECKING, Any
 
 from lxdplan import keys
 from lxdplan.compare import desc
@@ -121,14 +121,12 @@ class ClusterGroupKind(ObjectKind):
 
     # -- reading it live ---------------------------------------------------------------------
 
+    list_read = Get.listing("/1.0/cluster/groups")
     etag_reads = True
 
     @property
     def observed_type(self) -> type:
         return ObservedGroup
-
-    def listings(self, ctx: Reading) -> dict[Hashable, Get]:
-        return {"listing": Get.listing("/1.0/cluster/groups")}
 
     def assemble(self, ctx: Reading, recorded: Recorded) -> dict[str, "ObservedGroup"]:
         managed = listed_names(ctx.server_config, self.owner_key)

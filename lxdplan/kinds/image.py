@@ -217,14 +217,12 @@ class ImageKind(ObjectKind):
     # -- reading it live ---------------------------------------------------------------------
     # Images are per project only where the project has its own (``features.images``).
 
+    list_read = Get.listing("/1.0/images")
     needs = (("projects", "listing"),)
 
     @property
     def observed_type(self) -> type:
         return ObservedImage
-
-    def listings(self, ctx: Reading) -> dict[Hashable, Get]:
-        return {"listing": Get.listing("/1.0/images")}
 
     def reads(self, ctx: Reading, recorded: Recorded) -> dict[Hashable, Get]:
         return {("project", p): Get.listing("/1.0/images", {"project": p})

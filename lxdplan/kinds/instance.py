@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Hashable
+from typing import TYPE_CHECKING, Any
 
 from lxdplan import references
 from lxdplan.compare import comparable, desc, diff_config, diff_devices, put_config, shown
@@ -419,14 +419,12 @@ class InstanceKind(ObjectKind):
 
     # -- reading it live ---------------------------------------------------------------------
 
+    list_read = Get.listing("/1.0/instances", {"all-projects": "true"})
     etag_reads = True
 
     @property
     def observed_type(self) -> type:
         return ObservedInstance
-
-    def listings(self, ctx: Reading) -> dict[Hashable, Get]:
-        return {"listing": Get.listing("/1.0/instances", {"all-projects": "true"})}
 
     def assemble(self, ctx: Reading, recorded: Recorded) -> dict[str, "ObservedInstance"]:
         out = {}

@@ -9,7 +9,7 @@ References: ``restricted.networks.{uplinks,subnets,access}`` and ``restricted.cl
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Hashable
+from typing import TYPE_CHECKING, Any
 
 from lxdplan import references
 from lxdplan.compare import desc, diff_config, put_config
@@ -100,14 +100,12 @@ class ProjectKind(ObjectKind):
     # The listing (key ``"listing"``) also tells other kinds which projects have collections
     # of their own (``livedata.projects_with``).
 
+    list_read = Get.listing("/1.0/projects")
     etag_reads = True
 
     @property
     def observed_type(self) -> type:
         return ObservedProject
-
-    def listings(self, ctx: Reading) -> dict[Hashable, Get]:
-        return {"listing": Get.listing("/1.0/projects")}
 
     def assemble(self, ctx: Reading, recorded: Recorded) -> dict[str, "ObservedProject"]:
         return {p["name"]: parse_project(p, recorded.etag(self.section, ("etag", (p["name"],))))

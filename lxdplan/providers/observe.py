@@ -3,10 +3,12 @@
 Order: probe every declared endpoint at once (``GET /1.0``); if a member is clustered, read the
 cluster through one of them (the reader) and fan the member-specific reads out to each member's
 own endpoint (``?target=<member>`` sent to that member, else forwarded through the reader), all in
-flight together on a bounded thread pool. The per-member reads do not wait for the costly
-``recursion=1`` listings: they start from the cheap pool name list and the file's networks, and
-the listings, arriving meanwhile, decide which answers count. An unreachable or offline member is
-recorded, never fatal; a wrong certificate pin or a backend mismatch is.
+flight together on a bounded thread pool. Which reads, is each kind's word (``ObjectKind``,
+"reading it live"): its listings go out at once; its early reads (the members' views, from a
+cheap name list or the file) as soon as the members are known, not waiting for the costly
+``recursion=1`` listings; the reads the listings decide when those arrive. Every answer is
+recorded as plain data and assembled (``providers.assemble``, pure). An unreachable or offline
+member is recorded, never fatal; a wrong certificate pin or a backend mismatch is.
 
 Two levels of detail. ``FULL`` reads every member's view of every pool and network (``status``,
 ``export`` and ``import`` show or copy them). ``PLAN`` reads only what the planner compares: a
