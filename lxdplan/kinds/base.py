@@ -12,11 +12,12 @@ from __future__ import annotations
 import enum
 from urllib.parse import quote
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Hashable, Iterable, Mapping
 
 from lxdplan.compare import desc, same_config, shown
 from lxdplan.errors import fmt_path
 from lxdplan.kinds.common import used_by_note
+from lxdplan.livedata import Get, Reading, Recorded, etag_reads
 from lxdplan.plan import Action, Kind, Payload, Step
 
 if TYPE_CHECKING:  # the planner's context; imported for types only (the planner imports kinds)
@@ -251,6 +252,39 @@ class ObjectKind:
 
     def export(self, live) -> dict[str, Any] | None:
         """The file entry that declares ``live`` as it is (None: not exported)."""
+        raise NotImplementedError
+
+    # -- reading it live ---------------------------------------------------------------------
+    # The observer (``providers.observe``) sends, for every kind: its ``listings`` at once; its
+    # ``early_reads`` once the members are known and ``early_needs`` answered, before the
+    # listings return; its ``reads`` once ``needs`` are answered. Keys are the kind's own
+    # (any hashable); needs name ``(section, key)``, of any kind. The answers are recorded per
+    # kind (``livedata.Recorded``) and ``assemble`` builds the observed objects: pure.
+
+    @property
+    def observed_type(self) -> type:
+        """The frozen dataclass of an observed object (``Observed``'s JSON form reads it)."""
+        raise NotImplementedError
+
+    list_read: Get | None = None  # the collection listing (``Get.listing``), if one suffices
+    etag_reads: bool = False  # at full detail, read each declared object's ETag while observing
+    early_needs: tuple[tuple[str, Hashable], ...] = ()
+    needs: tuple[tuple[str, Hashable], ...] = ()
+
+    def listings(self, ctx: Reading) -> dict[Hashable, Get]:
+        """The collection reads, sent at once (key ``"listing"`` for the main one)."""
+        return {"listing": self.list_read} if self.list_read else {}
+
+    def early_reads(self, ctx: Reading, recorded: Recorded) -> dict[Hashable, Get]:
+        """Reads that need not wait for the listings (default: ``livedata.etag_reads``)."""
+        return etag_reads(self, ctx) if self.etag_reads else {}
+
+    def reads(self, ctx: Reading, recorded: Recorded) -> dict[Hashable, Get]:
+        """Reads decided by answers (``needs``): per-project listings, per-member views."""
+        return {}
+
+    def assemble(self, ctx: Reading, recorded: Recorded) -> dict[str, Any]:
+        """The observed objects, by ``Observed`` key, from the recorded answers."""
         raise NotImplementedError
 
 

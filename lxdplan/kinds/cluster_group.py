@@ -17,6 +17,7 @@ from lxdplan import keys
 from lxdplan.compare import desc
 from lxdplan.kinds.base import ObjectKind, Owner, Stage, Where, api_path
 from lxdplan.kinds.common import DEFAULT, plan_deletes, put_if
+from lxdplan.livedata import Get, Reading, Recorded, listed_names
 from lxdplan.plan import Action, Kind, Payload, Step
 
 if TYPE_CHECKING:
@@ -132,6 +133,43 @@ class ClusterGroupKind(ObjectKind):
         entry: dict[str, Any] = {"name": live.name}
         put_if(entry, "description", live.description)
         return entry
+
+    # -- reading it live ---------------------------------------------------------------------
+
+    list_read = Get.listing("/1.0/cluster/groups")
+    etag_reads = True
+
+    @property
+    def observed_type(self) -> type:
+        return ObservedGroup
+
+    def assemble(self, ctx: Reading, recorded: Recorded) -> dict[str, "ObservedGroup"]:
+        managed = listed_names(ctx.server_config, self.owner_key)
+        return {g["name"]: parse_group(g, managed, recorded.etag(self.section, ("etag", (g["name"],))))
+                for g in recorded.metadata(self.section, "listing", [])}
+
+
+# -- reading it live ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ObservedGroup:
+    name: str
+    description: str = ""
+    members: tuple[str, ...] = ()
+    managed_by_lxdplan: bool = False
+    etag: str | None = None
+
+
+def parse_group(item: dict[str, Any], managed: frozenset[str], etag: str | None = None) -> ObservedGroup:
+    """A group of the listing; ``managed``: the names the server key lists."""
+    return ObservedGroup(
+        name=item["name"],
+        description=item.get("description", ""),
+        members=tuple(item.get("members") or ()),
+        managed_by_lxdplan=item["name"] in managed,
+        etag=etag,
+    )
 
 
 KIND_SPEC = ClusterGroupKind()

@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Hashable, Mapping
 
 from lxdplan.desired import Secret
 from lxdplan.errors import PlanError
 from lxdplan.filecheck import names
 from lxdplan.kinds.base import ObjectKind, Owner, Stage, Where, api_path
 from lxdplan.kinds.common import DEFAULT, at, plan_deletes, scoped
+from lxdplan.livedata import Get, Reading, Recorded, listed_names, projects_with
 from lxdplan.plan import Action, Kind, Payload, Step
 from lxdplan.references import Ref
 
@@ -271,6 +272,30 @@ class ImageKind(ObjectKind):
         return (f"Images (cluster.images_minimal_replica: {replica}; LXD does not report which "
                 "members hold each)", rows)
 
+    # -- reading it live ---------------------------------------------------------------------
+    # Images are per project only where the project has its own (``features.images``).
+
+    list_read = Get.listing("/1.0/images")
+    needs = (("projects", "listing"),)
+
+    @property
+    def observed_type(self) -> type:
+        return ObservedImage
+
+    def reads(self, ctx: Reading, recorded: Recorded) -> dict[Hashable, Get]:
+        return {("project", p): Get.listing("/1.0/images", {"project": p})
+                for p in projects_with(recorded, "images")}
+
+    def assemble(self, ctx: Reading, recorded: Recorded) -> dict[str, "ObservedImage"]:
+        managed = listed_names(ctx.server_config, OWNER_KEY)
+        out = {}
+        for key, (items, _etag) in recorded.of(self.section).items():
+            project = DEFAULT if key == "listing" else key[1]
+            for item in items or ():
+                img = parse_image(item, project, managed)
+                out[f"{img.project}/{img.fingerprint}"] = img
+        return out
+
 
 # -- the file's part -------------------------------------------------------------------------
 
@@ -317,6 +342,48 @@ def _load(c: "Checker", items, projects: set[str]) -> list[Image]:
                          bool(raw.get("public", False)), bool(raw.get("auto_update", False)),
                          c.src.line(path)))
     return out
+
+
+# -- reading it live ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ObservedImage:
+    """An image of one project. ``name`` is the alias lxdplan knows it by: the managed one when
+    lxdplan manages it (``user.lxdplan.images``), else its first alias, else its fingerprint."""
+
+    fingerprint: str
+    name: str = ""
+    project: str = "default"
+    aliases: tuple[str, ...] = ()
+    public: bool = False
+    auto_update: bool = False
+    description: str = ""  # properties.description
+    type: str = "container"
+    size: int = 0
+    managed_by_lxdplan: bool = False
+    etag: str | None = None
+
+
+def parse_image(item: dict[str, Any], project: str, managed: frozenset[str]) -> ObservedImage:
+    """One image of ``GET /1.0/images?recursion=1`` in ``project``; ``managed`` are the names
+    the server key ``user.lxdplan.images`` lists (``project/name`` outside default)."""
+    aliases = tuple(a["name"] for a in item.get("aliases") or () if a.get("name"))
+    prefix = "" if project == "default" else f"{project}/"
+    mine = next((a for a in aliases if f"{prefix}{a}" in managed), None)
+    fp = item.get("fingerprint", "")
+    return ObservedImage(
+        fingerprint=fp,
+        name=mine or (aliases[0] if aliases else fp[:12]),
+        project=item.get("project") or project,
+        aliases=aliases,
+        public=bool(item.get("public", False)),
+        auto_update=bool(item.get("auto_update", False)),
+        description=str((item.get("properties") or {}).get("description", "")),
+        type=item.get("type") or "container",
+        size=int(item.get("size") or 0),
+        managed_by_lxdplan=mine is not None,
+    )
 
 
 KIND_SPEC = ImageKind()

@@ -29,6 +29,7 @@ from lxdplan.errors import PlanError
 from lxdplan.filecheck import MEMBERS, names as names_of
 from lxdplan.kinds.base import ObjectKind, Stage, Where, in_project
 from lxdplan.kinds.common import DEFAULT, at, export_config, owned, plan_deletes, put_if, scoped
+from lxdplan.livedata import Get, Reading, Recorded, clean_config, marked, with_etag
 from lxdplan.plan import Action, Kind, Payload, Step
 from lxdplan.references import Ref
 from lxdplan.state.observed import EVACUATED, NOT_SERVING, OFFLINE, UNREACHABLE
@@ -448,6 +449,23 @@ class InstanceKind(ObjectKind):
                          "lxdplan" if inst.managed_by_lxdplan else "-"])
         return "Instances", rows
 
+    # -- reading it live ---------------------------------------------------------------------
+
+    list_read = Get.listing("/1.0/instances", {"all-projects": "true"})
+    etag_reads = True
+
+    @property
+    def observed_type(self) -> type:
+        return ObservedInstance
+
+    def assemble(self, ctx: Reading, recorded: Recorded) -> dict[str, "ObservedInstance"]:
+        out = {}
+        for item in recorded.metadata(self.section, "listing", []):
+            inst = parse_instance(item)
+            out[self.live_key(inst)] = with_etag(
+                inst, recorded.etag(self.section, ("etag", self.key(inst))))
+        return out
+
 
 def _move_reason(name: str, where: str, inst, member: str) -> str:
     if inst.member:
@@ -519,6 +537,49 @@ def _load(c: "Checker", items, names: dict[str, set]) -> list[Instance]:
                             profiles, config, devices, raw.get("state", "running"),
                             raw.get("description", ""), c.src.line(path)))
     return out
+
+
+# -- reading it live ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ObservedInstance:
+    """An instance; ``config`` without ``volatile.*`` and ``image.*`` (LXD's own), ``devices``
+    its own (not the profiles'), ``base_image`` from ``volatile.base_image``."""
+
+    name: str
+    project: str = "default"
+    type: str = "container"
+    location: str = ""  # the member it is on
+    status: str = "Stopped"  # Running | Stopped | Frozen | Error
+    profiles: tuple[str, ...] = ()
+    config: dict[str, str] = field(default_factory=dict)
+    devices: dict[str, dict[str, str]] = field(default_factory=dict)
+    description: str = ""
+    base_image: str = ""
+    managed_by_lxdplan: bool = False
+    etag: str | None = None
+
+
+def parse_instance(item: dict[str, Any], etag: str | None = None) -> ObservedInstance:
+    """One instance of ``GET /1.0/instances?recursion=1``: its own config and devices (not the
+    expanded ones), without LXD's own keys (``volatile.*``, ``image.*``)."""
+    raw = item.get("config") or {}
+    config = {k: v for k, v in clean_config(raw).items() if not k.startswith("image.")}
+    return ObservedInstance(
+        name=item["name"],
+        project=item.get("project") or "default",
+        type=item.get("type") or "container",
+        location=item.get("location") or "",
+        status=item.get("status") or "",
+        profiles=tuple(item.get("profiles") or ()),
+        config=config,
+        devices={d: clean_config(dev) for d, dev in (item.get("devices") or {}).items()},
+        description=item.get("description", ""),
+        base_image=str(raw.get("volatile.base_image", "")),
+        managed_by_lxdplan=marked(config),
+        etag=etag,
+    )
 
 
 KIND_SPEC = InstanceKind()

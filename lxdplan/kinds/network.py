@@ -10,11 +10,13 @@ generated at create: enforced only when declared. An OVN network takes no per-me
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Mapping
+from typing import TYPE_CHECKING, Any, Hashable, Mapping
 
 from lxdplan import keys, references
 from lxdplan.errors import fmt_path
-from lxdplan.kinds.twophase import TwoPhaseKind
+from lxdplan.kinds.base import api_path
+from lxdplan.kinds.twophase import TwoPhaseKind, two_phase_fields
+from lxdplan.livedata import Get, Reading, Recorded
 from lxdplan.plan import Kind
 
 if TYPE_CHECKING:
@@ -76,6 +78,87 @@ class NetworkKind(TwoPhaseKind):
 
     def refs(self, obj) -> list[references.Ref]:
         return references.network_refs(obj.name, obj.config, obj.members)
+
+    # -- reading it live ---------------------------------------------------------------------
+    # Each member's views of the declared networks go out before the listing arrives. An OVN
+    # network has one view (no target). At plan detail a declared network no member's view is
+    # read of gets its ETag from one untargeted GET (``("etag", name)``).
+
+    needs = (("networks", "listing"),)
+
+    @property
+    def observed_type(self) -> type:
+        return ObservedNetwork
+
+    def early_reads(self, ctx: Reading, recorded: Recorded) -> dict[Hashable, Get]:
+        keyed, out = self.keyed(ctx.desired), {}
+        for n in self.declared(ctx.desired):
+            if n.type == "ovn":
+                continue
+            for m in ctx.members:
+                if m not in ctx.offline and self.wanted(ctx, keyed, n.name, m):
+                    out[("view", n.name, m)] = self.view(n.name, m)
+            if ctx.lean and not keyed.get(n.name):
+                out[("etag", n.name)] = Get.of(api_path(self.collection, n.name))
+        return out
+
+    def reads(self, ctx: Reading, recorded: Recorded) -> dict[Hashable, Get]:
+        items = managed_networks(self.listed(recorded))
+        out = self.views_to_read(ctx, [n for n in items if n.get("type") != "ovn"])
+        declared = {n.name for n in self.declared(ctx.desired)}
+        for n in items:
+            name = n["name"]
+            if n.get("type") == "ovn":
+                out[("view", name, "")] = Get.of(api_path(self.collection, name))
+            elif (ctx.lean and name in declared
+                  and not any(k[0] == "view" and k[1] == name for k in out)):
+                out[("etag", name)] = Get.of(api_path(self.collection, name))
+        return out
+
+    def assemble(self, ctx: Reading, recorded: Recorded) -> dict[str, "ObservedNetwork"]:
+        answers, out = recorded.of(self.section), {}
+        for item in managed_networks(self.listed(recorded)):
+            name = item["name"]
+            ovn = answers.get(("view", name, ""))
+            # The ETag of the first member's view read (in the listing's order), else the
+            # untargeted GET's: a network's ETag depends on the view.
+            targeted = [answers[("view", name, m)][1] for m in item.get("locations") or ()
+                        if ("view", name, m) in answers]
+            etag = ovn[1] if ovn else (next(iter(targeted), None)
+                                       or recorded.etag(self.section, ("etag", name)))
+            out[name] = parse_network(item, {} if ovn else self.views(recorded, item), etag)
+        return out
+
+
+# -- reading it live ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ObservedNetwork:
+    name: str
+    type: str
+    description: str = ""
+    status: str = "Created"
+    config: dict[str, str] = field(default_factory=dict)
+    members: dict[str, dict[str, str]] = field(default_factory=dict)
+    member_status: dict[str, str] = field(default_factory=dict)
+    locations: tuple[str, ...] = ()
+    used_by: tuple[str, ...] = ()
+    managed_by_lxdplan: bool = False
+    etag: str | None = None
+
+
+def managed_networks(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``GET /1.0/networks`` also lists the host's own interfaces (``managed: false``)."""
+    return [n for n in items if n.get("managed")]
+
+
+def parse_network(item: dict[str, Any], per_member: dict[str, dict[str, Any]] | None = None,
+                  etag: str | None = None) -> ObservedNetwork:
+    """A managed network from the collection plus each member's ``?target=`` answer."""
+    net_type = item.get("type", "")
+    fields = two_phase_fields(item, keys.network_member_keys(net_type), per_member)
+    return ObservedNetwork(type=net_type, etag=etag, **fields)
 
 
 KIND_SPEC = NetworkKind()

@@ -9,7 +9,7 @@ project, and its devices' pools, volumes (``source``), networks and nic parents.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Hashable, Mapping
 
 from lxdplan import keys, references
 from lxdplan.compare import comparable, desc, diff_config, diff_devices, put_config, shown
@@ -19,8 +19,10 @@ from lxdplan.kinds.base import ObjectKind, Stage, Where, in_project
 from lxdplan.kinds.common import (
     DEFAULT, export_config, owned, plan_deletes, plan_update, put_if, scoped,
 )
+from lxdplan.livedata import (
+    Get, Reading, Recorded, clean_config, marked, projects_with, used_by, with_etag,
+)
 from lxdplan.plan import Action, Kind, Payload, Step
-from lxdplan.state.observed import ObservedProfile, profile_key
 
 if TYPE_CHECKING:
     from lxdplan.filecheck import Checker
@@ -212,6 +214,78 @@ class ProfileKind(ObjectKind):
         entry["config"] = export_config(live.config)
         entry["devices"] = {d: dict(sorted(c.items())) for d, c in sorted(live.devices.items())}
         return entry
+
+    # -- reading it live ---------------------------------------------------------------------
+    # One listing of every project's profiles where the server has ``all-projects`` for them,
+    # else the default project's and one per project with its own (``features.profiles``).
+    # The apply lock (``keys.LOCK_PROFILE`` and its claims) is nobody's to plan or list.
+
+    etag_reads = True
+    needs = (("projects", "listing"),)
+
+    @property
+    def observed_type(self) -> type:
+        return ObservedProfile
+
+    def listings(self, ctx: Reading) -> dict[Hashable, Get]:
+        every = {"all-projects": "true"} if ctx.backend.all_projects_profiles else {}
+        return {"listing": Get.listing("/1.0/profiles", every)}
+
+    def reads(self, ctx: Reading, recorded: Recorded) -> dict[Hashable, Get]:
+        if ctx.backend.all_projects_profiles:
+            return {}
+        return {("project", p): Get.listing("/1.0/profiles", {"project": p})
+                for p in projects_with(recorded, "profiles")}
+
+    def assemble(self, ctx: Reading, recorded: Recorded) -> dict[str, "ObservedProfile"]:
+        out = {}
+        for key, (items, _etag) in recorded.of(self.section).items():
+            if key != "listing" and key[0] != "project":
+                continue
+            project = DEFAULT if key == "listing" else key[1]
+            for item in items or ():
+                if ((item.get("project") or project) == DEFAULT
+                        and str(item.get("name", "")).startswith(keys.LOCK_PROFILE)):
+                    continue
+                prof = parse_profile(item, project=project)
+                prof = with_etag(prof, recorded.etag(self.section, ("etag", self.key(prof))))
+                out[profile_key(prof.project, prof.name)] = prof
+        return out
+
+
+# -- reading it live ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ObservedProfile:
+    name: str
+    description: str = ""
+    config: dict[str, str] = field(default_factory=dict)
+    devices: dict[str, dict[str, str]] = field(default_factory=dict)
+    project: str = "default"
+    used_by: tuple[str, ...] = ()
+    managed_by_lxdplan: bool = False
+    etag: str | None = None
+
+
+def profile_key(project: str, name: str) -> str:
+    """The key of ``Observed.profiles``."""
+    return f"{project}/{name}"
+
+
+def parse_profile(item: dict[str, Any], project: str | None = None,
+                  etag: str | None = None) -> ObservedProfile:
+    config = clean_config(item.get("config"))
+    return ObservedProfile(
+        name=item["name"],
+        description=item.get("description", ""),
+        config=config,
+        devices={d: clean_config(dev) for d, dev in (item.get("devices") or {}).items()},
+        project=item.get("project") or project or "default",
+        used_by=used_by(item),
+        managed_by_lxdplan=marked(config),
+        etag=etag,
+    )
 
 
 KIND_SPEC = ProfileKind()

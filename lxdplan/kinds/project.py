@@ -15,8 +15,8 @@ from lxdplan import references
 from lxdplan.compare import desc, diff_config, put_config
 from lxdplan.kinds.base import ObjectKind, Stage, Where, api_path
 from lxdplan.kinds.common import DEFAULT, export_config, owned, plan_deletes, plan_update, put_if
+from lxdplan.livedata import Get, Reading, Recorded, clean_config, marked, used_by
 from lxdplan.plan import Action, Kind, Payload, Step
-from lxdplan.state.observed import ObservedProject
 
 if TYPE_CHECKING:
     from lxdplan.filecheck import Checker
@@ -115,6 +115,46 @@ class ProjectKind(ObjectKind):
         put_if(entry, "description", live.description)
         put_if(entry, "config", export_config(live.config))
         return entry
+
+    # -- reading it live ---------------------------------------------------------------------
+    # The listing (key ``"listing"``) also tells other kinds which projects have collections
+    # of their own (``livedata.projects_with``).
+
+    list_read = Get.listing("/1.0/projects")
+    etag_reads = True
+
+    @property
+    def observed_type(self) -> type:
+        return ObservedProject
+
+    def assemble(self, ctx: Reading, recorded: Recorded) -> dict[str, "ObservedProject"]:
+        return {p["name"]: parse_project(p, recorded.etag(self.section, ("etag", (p["name"],))))
+                for p in recorded.metadata(self.section, "listing", [])}
+
+
+# -- reading it live ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ObservedProject:
+    name: str
+    description: str = ""
+    config: dict[str, str] = field(default_factory=dict)
+    used_by: tuple[str, ...] = ()
+    managed_by_lxdplan: bool = False
+    etag: str | None = None
+
+
+def parse_project(item: dict[str, Any], etag: str | None = None) -> ObservedProject:
+    config = clean_config(item.get("config"))
+    return ObservedProject(
+        name=item["name"],
+        description=item.get("description", ""),
+        config=config,
+        used_by=used_by(item),
+        managed_by_lxdplan=marked(config),
+        etag=etag,
+    )
 
 
 KIND_SPEC = ProjectKind()

@@ -9,10 +9,11 @@ update is sent without one (the plan's is another view).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Hashable
 
 from lxdplan import keys
-from lxdplan.kinds.twophase import TwoPhaseKind
+from lxdplan.kinds.twophase import TwoPhaseKind, two_phase_fields
+from lxdplan.livedata import Get, Reading, Recorded, names_of
 from lxdplan.plan import Kind
 
 # Drivers whose pools are local to each member: a volume in one names its member.
@@ -65,6 +66,57 @@ class StoragePoolKind(TwoPhaseKind):
         config: dict[str, Any] = {**(live.config if live else {}),
                                   **(declared.config if declared else {})}
         return {k.removeprefix("volume."): v for k, v in config.items() if k.startswith("volume.")}
+
+    # -- reading it live ---------------------------------------------------------------------
+    # The cheap name list (no recursion) lets each member's views go out before the costly
+    # listing arrives; the listing then decides which views count and adds any missing.
+
+    early_needs = (("storage_pools", "names"),)
+    needs = (("storage_pools", "listing"),)
+
+    @property
+    def observed_type(self) -> type:
+        return ObservedPool
+
+    def listings(self, ctx: Reading) -> dict[Hashable, Get]:
+        return {**super().listings(ctx), "names": Get.of("/1.0/storage-pools")}
+
+    def early_reads(self, ctx: Reading, recorded: Recorded) -> dict[Hashable, Get]:
+        keyed = self.keyed(ctx.desired)
+        return {("view", p, m): self.view(p, m)
+                for p in names_of(recorded.metadata(self.section, "names"))
+                for m in ctx.members if m not in ctx.offline and self.wanted(ctx, keyed, p, m)}
+
+    def reads(self, ctx: Reading, recorded: Recorded) -> dict[Hashable, Get]:
+        return self.views_to_read(ctx, self.listed(recorded))
+
+    def assemble(self, ctx: Reading, recorded: Recorded) -> dict[str, "ObservedPool"]:
+        return {p["name"]: parse_pool(p, self.views(recorded, p)) for p in self.listed(recorded)}
+
+
+# -- reading it live ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ObservedPool:
+    name: str
+    driver: str
+    description: str = ""
+    status: str = "Created"  # Created | Pending | Errored | Unknown
+    config: dict[str, str] = field(default_factory=dict)  # cluster-wide keys only
+    members: dict[str, dict[str, str]] = field(default_factory=dict)  # member -> specific keys
+    member_status: dict[str, str] = field(default_factory=dict)  # member -> Created/Pending/...
+    locations: tuple[str, ...] = ()
+    used_by: tuple[str, ...] = ()
+    managed_by_lxdplan: bool = False
+    etag: str | None = None
+
+
+def parse_pool(item: dict[str, Any], per_member: dict[str, dict[str, Any]] | None = None) -> ObservedPool:
+    """A pool from the collection (no target) plus each member's ``?target=`` answer."""
+    driver = item.get("driver", "")
+    return ObservedPool(driver=driver,
+                        **two_phase_fields(item, keys.pool_member_keys(driver), per_member))
 
 
 KIND_SPEC = StoragePoolKind()

@@ -9,7 +9,7 @@ A volume is created on its member after that member's join. References: its pool
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Hashable, Mapping
 
 from lxdplan import references
 from lxdplan.compare import config_views, desc, diff_config, put_config
@@ -18,6 +18,7 @@ from lxdplan.filecheck import MEMBERS, names
 from lxdplan.kinds import storage_pool
 from lxdplan.kinds.base import ObjectKind, Stage, Where, api_path
 from lxdplan.kinds.common import DEFAULT, at, export_config, owned, plan_deletes, put_if, scoped
+from lxdplan.livedata import Get, Reading, Recorded, clean_config, marked, names_of, with_etag
 from lxdplan.plan import Action, Kind, Payload, Step
 
 if TYPE_CHECKING:
@@ -220,6 +221,77 @@ class StorageVolumeKind(ObjectKind):
         put_if(entry, "description", live.description)
         put_if(entry, "config", export_config(live.config))
         return entry
+
+    # -- reading it live ---------------------------------------------------------------------
+    # One listing per pool, every project at once: sent from the pools' cheap name list before
+    # their listing arrives; the listing then adds any pool the name list missed.
+
+    etag_reads = True
+    early_needs = (("storage_pools", "names"),)
+    needs = (("storage_pools", "listing"),)
+
+    @property
+    def observed_type(self) -> type:
+        return ObservedVolume
+
+    def early_reads(self, ctx: Reading, recorded: Recorded) -> dict[Hashable, Get]:
+        names = names_of(recorded.metadata(storage_pool.KIND_SPEC.section, "names"))
+        return {**{("volumes", p): _volumes(p) for p in names}, **super().early_reads(ctx, recorded)}
+
+    def reads(self, ctx: Reading, recorded: Recorded) -> dict[Hashable, Get]:
+        return {("volumes", p["name"]): _volumes(p["name"])
+                for p in storage_pool.KIND_SPEC.listed(recorded)}
+
+    def assemble(self, ctx: Reading, recorded: Recorded) -> dict[str, "ObservedVolume"]:
+        out = {}
+        for pool in storage_pool.KIND_SPEC.listed(recorded):
+            for item in recorded.metadata(self.section, ("volumes", pool["name"]), []):
+                vol = parse_volume(item, pool["name"])
+                if vol is None:
+                    continue
+                vol = with_etag(vol, recorded.etag(self.section, ("etag", self.key(vol))))
+                out[f"{vol.project}/{vol.pool}/{vol.member or ''}/{vol.name}"] = vol
+        return out
+
+
+# -- reading it live ---------------------------------------------------------------------------
+
+
+def _volumes(pool: str) -> Get:
+    return Get.of(api_path("storage-pools", pool, "volumes"), {"recursion": 1, "all-projects": "true"})
+
+
+@dataclass(frozen=True)
+class ObservedVolume:
+    pool: str
+    name: str
+    member: str | None = None  # location; None on a remote pool or unclustered server
+    type: str = "custom"
+    content_type: str = "filesystem"
+    description: str = ""
+    config: dict[str, str] = field(default_factory=dict)
+    project: str = "default"
+    managed_by_lxdplan: bool = False
+    etag: str | None = None
+
+
+def parse_volume(item: dict[str, Any], pool: str, etag: str | None = None) -> ObservedVolume | None:
+    """A custom volume (``None`` for instance/image volumes, which lxdplan does not manage)."""
+    if item.get("type", "custom") != "custom":
+        return None
+    config = clean_config(item.get("config"))
+    return ObservedVolume(
+        pool=pool,
+        name=item["name"],
+        member=item.get("location") or None,
+        type="custom",
+        content_type=item.get("content_type", "filesystem"),
+        description=item.get("description", ""),
+        config=config,
+        project=item.get("project") or "default",
+        managed_by_lxdplan=marked(config),
+        etag=etag,
+    )
 
 
 KIND_SPEC = StorageVolumeKind()

@@ -11,7 +11,7 @@ declared (LXD fills in the rest); some cannot change once the object exists on t
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Hashable, Mapping
 
 from lxdplan.compare import (
     config_views, desc, diff_config, diff_declared, put_config, shown, split_changes,
@@ -20,6 +20,7 @@ from lxdplan.errors import PlanError, fmt_path
 from lxdplan.kinds.base import ObjectKind, Stage, Where, api_path
 from lxdplan.kinds.common import at, export_config, owned, plan_deletes, put_if, used_by_note
 from lxdplan.filecheck import MEMBERS, names
+from lxdplan.livedata import Get, Reading, Recorded, clean_config, marked, used_by
 from lxdplan.plan import Action, Payload, Step
 
 if TYPE_CHECKING:
@@ -327,3 +328,73 @@ class TwoPhaseKind(ObjectKind):
         put_if(entry, "members", {m: dict(sorted(c.items()))
                                   for m, c in sorted(live.members.items()) if c})
         return entry
+
+    # -- reading it live ---------------------------------------------------------------------
+    # The listing gives the cluster-wide object; each member's view (``?target=``) its specific
+    # keys and status. At plan detail (``ctx.lean``) a member's view is read only where the file
+    # declares member-specific keys for that member or the object is not Created.
+
+    def listings(self, ctx: Reading) -> dict[Hashable, Get]:
+        return {"listing": Get.listing(f"/1.0/{self.collection}")}
+
+    def keyed(self, desired) -> dict[str, set[str]]:
+        """Members whose view of an object the file's member-specific keys need, by object."""
+        return {o.name: {m for m, c in o.members.items() if c} for o in self.declared(desired)}
+
+    def wanted(self, ctx: Reading, keyed: dict[str, set[str]], name: str, member: str,
+               status: str | None = None) -> bool:
+        """Whether to read ``member``'s view of ``name`` (``status`` from the listing; None
+        before the listing arrives, when only declared keys justify a read)."""
+        if not ctx.lean or (status is not None and status != CREATED):
+            return True
+        return member in keyed.get(name, ())
+
+    def view(self, name: str, member: str) -> Get:
+        return Get.of(api_path(self.collection, name), member=member)
+
+    def listed(self, recorded: Recorded) -> list[dict[str, Any]]:
+        return recorded.metadata(self.section, "listing", [])
+
+    def views_to_read(self, ctx: Reading, items: list[dict[str, Any]]) -> dict[Hashable, Get]:
+        """Each member's view of each listed object the detail wants, keyed ``("view", name,
+        member)``; members nothing is asked of are left out."""
+        keyed = self.keyed(ctx.desired)
+        return {("view", item["name"], m): self.view(item["name"], m)
+                for item in items for m in item.get("locations") or ()
+                if m not in ctx.offline
+                and self.wanted(ctx, keyed, item["name"], m, item.get("status", ""))}
+
+    def views(self, recorded: Recorded, item: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        """The members' views read of a listed object (a view of a member the object is not
+        on, read before the listing arrived, does not count)."""
+        answers = recorded.of(self.section)
+        return dict(sorted((m, answers[("view", item["name"], m)][0] or {})
+                           for m in item.get("locations") or ()
+                           if ("view", item["name"], m) in answers))
+
+
+CREATED = "Created"
+
+
+def two_phase_fields(item: dict[str, Any], specific: frozenset[str],
+                     per_member: dict[str, dict[str, Any]] | None) -> dict[str, Any]:
+    """The observed fields pools and networks share: cluster-wide config from the collection,
+    each member's specific keys and status from its ``?target=`` answer."""
+    config = clean_config(item.get("config"))
+    members: dict[str, dict[str, str]] = {}
+    status: dict[str, str] = {}
+    for member, meta in (per_member or {}).items():
+        full = clean_config(meta.get("config"))
+        members[member] = {k: v for k, v in full.items() if k in specific}
+        status[member] = meta.get("status", "")
+    return dict(
+        name=item["name"],
+        description=item.get("description", ""),
+        status=item.get("status", ""),
+        config={k: v for k, v in config.items() if k not in specific},
+        members=members,
+        member_status=status,
+        locations=tuple(sorted(item.get("locations") or ())),
+        used_by=used_by(item),
+        managed_by_lxdplan=marked(config),
+    )

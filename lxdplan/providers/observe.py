@@ -3,10 +3,12 @@
 Order: probe every declared endpoint at once (``GET /1.0``); if a member is clustered, read the
 cluster through one of them (the reader) and fan the member-specific reads out to each member's
 own endpoint (``?target=<member>`` sent to that member, else forwarded through the reader), all in
-flight together on a bounded thread pool. The per-member reads do not wait for the costly
-``recursion=1`` listings: they start from the cheap pool name list and the file's networks, and
-the listings, arriving meanwhile, decide which answers count. An unreachable or offline member is
-recorded, never fatal; a wrong certificate pin or a backend mismatch is.
+flight together on a bounded thread pool. Which reads, is each kind's word (``ObjectKind``,
+"reading it live"): its listings go out at once; its early reads (the members' views, from a
+cheap name list or the file) as soon as the members are known, not waiting for the costly
+``recursion=1`` listings; the reads the listings decide when those arrive. Every answer is
+recorded as plain data and assembled (``providers.assemble``, pure). An unreachable or offline
+member is recorded, never fatal; a wrong certificate pin or a backend mismatch is.
 
 Two levels of detail. ``FULL`` reads every member's view of every pool and network (``status``,
 ``export`` and ``import`` show or copy them). ``PLAN`` reads only what the planner compares: a
@@ -22,12 +24,12 @@ from __future__ import annotations
 import dataclasses
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any
-from urllib.parse import unquote, urlsplit
+from typing import Any, Hashable
 
-from lxdplan import keys
 from lxdplan.desired import Desired
 from lxdplan.errors import ApiError, ConnectError, LxdplanError, TrustError
+from lxdplan.kinds import registry
+from lxdplan.livedata import Get, Reading, Recorded
 from lxdplan.providers import parse, pins
 from lxdplan.providers.assemble import Answers, assemble
 from lxdplan.providers.backend import Backend
@@ -37,8 +39,6 @@ from lxdplan.state.observed import Observed, Standalone, not_serving
 MISSING = (ApiError, ConnectError)
 PER_MEMBER = 8  # reads in flight to one endpoint (see _Observer.fetch)
 FULL, PLAN = "full", "plan"  # observe(detail=...)
-CREATED = "Created"
-VOLUMES = {"recursion": 1, "all-projects": "true"}
 
 
 def make_clients(desired: Desired) -> dict[str, Client]:
@@ -88,11 +88,6 @@ class _Observer:
         self.gates_lock = threading.Lock()
         self.lean = detail == PLAN
         self.probes: dict[str, Response] = {}
-        # Members whose view of a pool / network the file's member-specific keys need.
-        self.keyed_pools = {p.name: {m for m, c in p.members.items() if c}
-                            for p in desired.storage_pools}
-        self.keyed_nets = {n.name: {m for m, c in n.members.items() if c}
-                           for n in desired.networks}
 
     def fetch(self, client: Client, path: str, params: dict[str, Any] | None = None) -> Response:
         """``client.get`` within that endpoint's share of the concurrency."""
@@ -100,14 +95,6 @@ class _Observer:
             gate = self.gates.setdefault(id(client), threading.BoundedSemaphore(PER_MEMBER))
         with gate:
             return client.get(path, params)
-
-    def wanted(self, keyed: dict[str, set[str]], name: str, member: str,
-               status: str | None = None) -> bool:
-        """Whether to read ``member``'s view of pool/network ``name`` (``status`` from the
-        listing; ``None`` before the listing arrives, when only declared keys justify a read)."""
-        if not self.lean or (status is not None and status != CREATED):
-            return True
-        return member in keyed.get(name, ())
 
     # -- probing ----------------------------------------------------------------------------------
 
@@ -212,225 +199,139 @@ class _Observer:
         return out
 
     def read_cluster(self, reader_st: Standalone, standalone: dict[str, Standalone]) -> Observed:
+        """Read the cluster through ``reader_st``: the members (membership) and every kind's
+        declared reads, in rounds (``ObjectKind``, "reading it live"): the listings at once, the
+        early reads once the members are known (before the listings return), then the reads the
+        answers decide. Assembly (``providers.assemble``) is pure."""
         reader = self.clients[reader_st.name]
-        meta = self.probes[reader_st.name].metadata
-        backend = Backend.from_server(meta)
-        submit = self.pool.submit
-
-        def get(path: str, params: dict[str, Any] | None = None) -> Response:
-            return self.fetch(reader, path, params)
-
-        # Phase A, all in flight together: the members (cheap; they unlock the per-member reads),
-        # the pool names (cheap, no recursion) and the full listings (the costly ones on LXD).
-        a_members = submit(get, "/1.0/cluster/members", {"recursion": 1})
-        a_pool_names = submit(get, "/1.0/storage-pools")
-        a_nets = submit(get, "/1.0/networks", {"recursion": 1})
-        a_pools = submit(get, "/1.0/storage-pools", {"recursion": 1})
-        a_groups = submit(get, "/1.0/cluster/groups", {"recursion": 1})
-        a_projects = submit(get, "/1.0/projects", {"recursion": 1})
-        profiles_params = {"recursion": 1, "all-projects": "true"} if backend.all_projects_profiles \
-            else {"recursion": 1}
-        a_profiles = submit(get, "/1.0/profiles", profiles_params)
-        a_instances = submit(get, "/1.0/instances", {"recursion": 1, "all-projects": "true"})
-        a_images = submit(get, "/1.0/images", {"recursion": 1})
-
-        members_raw = a_members.result().metadata or []
+        backend = Backend.from_server(self.probes[reader_st.name].metadata)
+        reads = _ClusterReads(self, reader)
+        members_read = reads.send(Get.of("/1.0/cluster/members", {"recursion": 1}))
+        ctx = Reading(desired=self.desired, backend=backend, lean=self.lean)
+        reads.ask_listings(ctx)
+        members_raw = members_read.result().metadata or []
         if any(c.scheme == "https" for c in self.clients.values()):
             self.remember_cluster_certificate({reader_st.name: reader_st}, members_raw)
         names = [m["server_name"] for m in members_raw]
-        # Member name -> client of its own endpoint, when declared, reachable and trusted.
-        direct = {
-            st.server_name: self.clients[st.name]
-            for st in standalone.values()
-            if st.reachable and st.trusted and st.clustered and st.server_name in names
-        }
-        probe_by_member = {st.server_name: self.probes[st.name] for st in standalone.values()
-                           if st.server_name in direct}
-
-        # Nothing is asked of an Offline member nor of one that does not serve: a read forwarded
-        # to a member that holds requests fails only after the server's own 10 s.
-        offline = {m["server_name"] for m in members_raw if m.get("status") == "Offline"}
-        offline |= not_serving(
-            backend.name, {m["server_name"]: m.get("status", "") for m in members_raw},
-            answered={st.name for st in standalone.values() if st.reachable},
-            silent={st.name for st in standalone.values() if st.no_answer},
-        )
-        local: dict[str, Future] = {}
-        sent: dict[tuple[str, str, str], Future | None] = {}
-
-        def at(member: str, path: str, params: dict[str, Any] | None = None) -> Future | None:
-            """A member-specific GET: to the member's own endpoint, else forwarded by the reader.
-
-            Nothing is asked of an Offline member; a forwarded read waits for the member's
-            forwarded ``GET /1.0`` first, so a dead member costs one server timeout, not one each.
-            A read already sent (ahead of the listings) is not sent again.
-            """
-            if member in offline:
-                return None
-            key = (member, path, repr(sorted((params or {}).items())))
-            if key in sent:
-                return sent[key]
-            params = {**(params or {}), "target": member}
-            if member in direct:
-                fut = submit(self.fetch, direct[member], path, params)
-            else:
-                gate = local.get(member)
-
-                def forwarded() -> Response:
-                    if gate is not None and gate.exception() is not None:
-                        raise gate.exception()
-                    return get(path, params)
-
-                fut = submit(forwarded)
-            sent[key] = fut
-            return fut
-
-        for m in names:
-            if m not in probe_by_member:
-                local[m] = at(m, "/1.0")
-        # Phase B starts before the listings arrive: each member's reads of the declared networks
-        # and of every pool named by the cheap list (at PLAN detail, only the reads the file's
-        # member-specific keys need, and the untargeted ETag read of a declared network that has
-        # none). The listings then decide which answers count (a read of an object the member
-        # does not hold is simply not used) and add any missing.
-        untargeted: dict[str, Future] = {}
-        for n in self.desired.networks:
-            if n.type != "ovn":
-                for m in names:
-                    if self.wanted(self.keyed_nets, n.name, m):
-                        at(m, path_of("networks", n.name))
-                if self.lean and not self.keyed_nets.get(n.name):
-                    untargeted[n.name] = submit(get, path_of("networks", n.name))
-        pool_names = _names(a_pool_names)
-        for p in pool_names:
-            for m in names:
-                if self.wanted(self.keyed_pools, p, m):
-                    at(m, path_of("storage-pools", p))
-        volumes_sent = {
-            p: submit(get, path_of("storage-pools", p, "volumes"), VOLUMES) for p in pool_names
-        }
-        etags = self._etag_reads(direct, reader, skip=offline)
-
-        nets_raw = parse.managed_networks(a_nets.result().metadata or [])
-        net_reads = {}
-        declared_nets = {n.name for n in self.desired.networks}
-        for n in nets_raw:
-            name, status = n["name"], n.get("status", "")
-            if n.get("type") == "ovn":
-                net_reads[(name, "")] = submit(get, path_of("networks", name))
-                continue
-            for m in n.get("locations") or ():
-                if self.wanted(self.keyed_nets, name, m, status):
-                    fut = at(m, path_of("networks", name))
-                    if fut is not None:
-                        net_reads[(name, m)] = fut
-            if (self.lean and name in declared_nets and name not in untargeted
-                    and not any(nn == name for nn, _ in net_reads)):
-                untargeted[name] = submit(get, path_of("networks", name))
-        pools_raw = a_pools.result().metadata or []
-        pool_reads = {(p["name"], m): at(m, path_of("storage-pools", p["name"]))
-                      for p in pools_raw for m in (p.get("locations") or ())
-                      if self.wanted(self.keyed_pools, p["name"], m, p.get("status", ""))}
-        pool_reads = {k: f for k, f in pool_reads.items() if f is not None}
-        volume_reads = {
-            p["name"]: volumes_sent.get(p["name"])
-            or submit(get, path_of("storage-pools", p["name"], "volumes"), VOLUMES)
-            for p in pools_raw
-        }
-        projects_raw = a_projects.result().metadata or []
-        extra_profiles: list[tuple[str, Future]] = []
-        if not backend.all_projects_profiles:
-            extra_profiles = [
-                (p["name"], submit(get, "/1.0/profiles", {"recursion": 1, "project": p["name"]}))
-                for p in projects_raw
-                if p["name"] != "default" and (p.get("config") or {}).get("features.profiles") == "true"
-            ]
-
-        # Images are per project only where the project has its own (features.images).
-        image_reads = [("default", a_images)] + [
-            (p["name"], submit(get, "/1.0/images", {"recursion": 1, "project": p["name"]}))
-            for p in projects_raw
-            if p["name"] != "default" and (p.get("config") or {}).get("features.images") == "true"
-        ]
+        probed = reads.meet_members(standalone, members_raw, backend)
+        ctx = dataclasses.replace(ctx, members=tuple(names), offline=frozenset(reads.offline))
+        servers = {m: reads.send(Get.of("/1.0", member=m)) for m in names if m not in probed}
+        reads.gates = servers  # a forwarded read waits for its member's own GET /1.0 first
+        for spec in registry():
+            reads.ask(spec.section, spec.early_reads(ctx, reads.recorded(spec.early_needs)))
+        member_etags = {m.name: reads.send(Get.of(path_of("cluster", "members", m.name)))
+                        for m in self.desired.members}
+        for spec in registry():
+            reads.ask(spec.section, spec.reads(ctx, reads.recorded(spec.needs)))
 
         # Record every answer as plain data; deciding which ones count is assembly (pure).
-        servers = {name: probe_by_member.get(name) or _result(local.get(name)) for name in names}
+        answered = {m: probed.get(m) or _result(servers.get(m)) for m in names}
         return assemble(Answers(
             backend=backend,
-            server=(meta, self.probes[reader_st.name].etag),
+            server=(self.probes[reader_st.name].metadata, self.probes[reader_st.name].etag),
             reader=reader_st.server_name,
             standalone=standalone,
             members=members_raw,
-            member_servers={n: (r.metadata, r.etag) for n, r in servers.items() if r is not None},
-            groups=a_groups.result().metadata or [],
-            pools=pools_raw,
-            networks=nets_raw,
-            pool_views=_recorded(pool_reads),
-            network_views=_recorded(net_reads),
-            network_etags={n: _etag(f) for n, f in untargeted.items()},
-            profiles=[(project, fut.result().metadata or [])
-                      for project, fut in [("default", a_profiles)] + extra_profiles],
-            projects=projects_raw,
-            volumes={p: (_result(f).metadata or []) if _ok(f) else []
-                     for p, f in volume_reads.items()},
-            etags={key: _etag(f) for key, f in etags.items()},
-            images=[(project, fut.result().metadata or []) for project, fut in image_reads],
-            instances=a_instances.result().metadata or [],
+            member_servers={m: (r.metadata, r.etag) for m, r in answered.items() if r is not None},
+            member_etags={m: _etag(f) for m, f in member_etags.items()},
+            objects=reads.record(),
+            desired=self.desired,
+            lean=self.lean,
         ))
 
-    def _etag_reads(self, direct: dict[str, Client], reader: Client,
-                    skip: set[str] = frozenset()) -> dict[tuple, Future]:
-        """ETags come only from single-object GETs: read them for the objects the file declares
-        (a volume on a member in ``skip``, which cannot answer, goes without). At ``PLAN``
-        detail only the members': the other objects' ETags are read after planning, for the
-        objects a step updates only (``read_etags``), so a plan that changes nothing reads none."""
-        d, out = self.desired, {}
 
-        def get(path: str, params: dict[str, Any] | None = None) -> Response:
-            return self.fetch(reader, path, params)
+class _ClusterReads:
+    """The reads of one cluster observation in flight: each sent once (a ``Get`` asked again,
+    by any kind, shares the first answer), member-specific ones to the member's own endpoint
+    else forwarded by the reader, nothing to a member that is offline or does not serve."""
 
-        for m in d.members:
-            out[("member", m.name)] = self.pool.submit(get, path_of("cluster", "members", m.name))
-        if self.lean:
-            return out
-        for g in d.cluster_groups:
-            out[("group", g.name)] = self.pool.submit(get, path_of("cluster", "groups", g.name))
-        for p in d.profiles:
-            out[("profile", p.project, p.name)] = self.pool.submit(
-                get, path_of("profiles", p.name), {"project": p.project})
-        for p in d.projects:
-            out[("project", p.name)] = self.pool.submit(get, path_of("projects", p.name))
-        for i in d.instances:
-            out[("instance", i.project, i.name)] = self.pool.submit(
-                get, path_of("instances", i.name), {"project": i.project})
-        for v in d.storage_volumes:
-            if v.member in skip:
-                continue
-            params = {"project": v.project, "target": v.member}
-            client = direct.get(v.member or "", reader)
-            out[("volume", v.project, v.pool, v.member or "", v.name)] = self.pool.submit(
-                self.fetch, client, path_of("storage-pools", v.pool, "volumes", v.type, v.name), params)
+    def __init__(self, observer: _Observer, reader: Client):
+        self.observer, self.reader = observer, reader
+        self.direct: dict[str, Client] = {}  # member -> client of its own endpoint
+        self.offline: set[str] = set()
+        self.gates: dict[str, Future | None] = {}
+        self.sent: dict[Get, Future | None] = {}
+        self.asked: dict[str, dict[Hashable, tuple[Get, Future | None]]] = {}
+
+    def meet_members(self, standalone: dict[str, Standalone], members: list[dict[str, Any]],
+                     backend: Backend) -> dict[str, Response]:
+        """Learn who answers for whom from the member list; return the members' own probes."""
+        names = {m["server_name"] for m in members}
+        probes = self.observer.probes
+        self.direct = {st.server_name: self.observer.clients[st.name]
+                       for st in standalone.values()
+                       if st.reachable and st.trusted and st.clustered and st.server_name in names}
+        # Nothing is asked of an Offline member nor of one that does not serve: a read forwarded
+        # to a member that holds requests fails only after the server's own 10 s.
+        self.offline = {m["server_name"] for m in members if m.get("status") == "Offline"}
+        self.offline |= not_serving(
+            backend.name, {m["server_name"]: m.get("status", "") for m in members},
+            answered={st.name for st in standalone.values() if st.reachable},
+            silent={st.name for st in standalone.values() if st.no_answer},
+        )
+        return {st.server_name: probes[st.name] for st in standalone.values()
+                if st.server_name in self.direct}
+
+    def send(self, get: Get) -> Future | None:
+        """Send ``get`` unless it was sent already or its member is offline (None)."""
+        if get.member in self.offline:
+            return None
+        if get in self.sent:
+            return self.sent[get]
+        params, fetch, submit = dict(get.params), self.observer.fetch, self.observer.pool.submit
+        if get.member is None:
+            fut = submit(fetch, self.reader, get.path, params or None)
+        elif get.member in self.direct:
+            fut = submit(fetch, self.direct[get.member], get.path, {**params, "target": get.member})
+        else:
+            gate = self.gates.get(get.member)
+
+            def forwarded() -> Response:
+                if gate is not None and gate.exception() is not None:
+                    raise gate.exception()
+                return fetch(self.reader, get.path, {**params, "target": get.member})
+
+            fut = submit(forwarded)
+        self.sent[get] = fut
+        return fut
+
+    def ask(self, section: str, reads: dict[Hashable, Get]) -> None:
+        for key, get in reads.items():
+            self.asked.setdefault(section, {})[key] = (get, self.send(get))
+
+    def ask_listings(self, ctx: Reading) -> None:
+        """Every kind's listings, those some kind's early reads wait for first."""
+        first = {need for spec in registry() for need in spec.early_needs}
+        listings = [(spec.section, key, get) for spec in registry()
+                    for key, get in spec.listings(ctx).items()]
+        for section, key, get in sorted(listings, key=lambda r: (r[0], r[1]) not in first):
+            self.ask(section, {key: get})
+
+    def recorded(self, needs=None) -> Recorded:
+        """The answers to ``needs`` (``(section, key)`` pairs), waited for; all when None."""
+        wanted = needs if needs is not None else [
+            (section, key) for section, keyed in self.asked.items() for key in keyed]
+        out = Recorded()
+        for section, key in wanted:
+            get, fut = self.asked[section][key]
+            answer = _result(fut, required=get.required)
+            if answer is not None:
+                out.answers.setdefault(section, {})[key] = (answer.metadata, answer.etag)
         return out
 
-
-def _names(fut: Future) -> list[str]:
-    """Object names from a collection GET without recursion (a list of URLs); none on failure."""
-    answer = _result(fut)
-    urls = (answer.metadata if answer else None) or []
-    return [unquote(urlsplit(u).path.rsplit("/", 1)[-1]) for u in urls if isinstance(u, str)]
+    def record(self) -> Recorded:
+        return self.recorded(None)
 
 
-def _ok(fut: Future | None) -> bool:
-    return fut is not None and fut.exception() is None
-
-
-def _result(fut: Future | None) -> Response | None:
+def _result(fut: Future | None, *, required: bool = False) -> Response | None:
+    """A read's answer; None when its member is down or the object gone (never for a busy
+    database, nor for a ``required`` read, whose failure fails the observation)."""
     if fut is None:
         return None
     exc = fut.exception()
     if exc is None:
         return fut.result()
-    if isinstance(exc, MISSING) and not (isinstance(exc, ApiError) and busy(exc)):
+    if not required and isinstance(exc, MISSING) and not (isinstance(exc, ApiError) and busy(exc)):
         return None  # the member is down or the object gone; a busy server is no answer at all
     raise exc
 
@@ -438,14 +339,3 @@ def _result(fut: Future | None) -> Response | None:
 def _etag(fut: Future | None) -> str | None:
     answer = _result(fut)
     return answer.etag if answer else None
-
-
-def _recorded(reads: dict[tuple[str, str], Future]) -> dict[tuple[str, str], tuple[Any, str | None]]:
-    """Each read's answer as (metadata, ETag), in read order; reads of a member that is down
-    (or of an object it does not hold) are left out."""
-    out = {}
-    for key, fut in reads.items():
-        answer = _result(fut)
-        if answer is not None:
-            out[key] = (answer.metadata, answer.etag)
-    return out

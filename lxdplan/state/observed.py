@@ -96,121 +96,14 @@ class ObservedMember:
     local_etag: str | None = None  # ETag of GET /1.0?target=<member>
 
 
-@dataclass(frozen=True)
-class ObservedPool:
-    name: str
-    driver: str
-    description: str = ""
-    status: str = "Created"  # Created | Pending | Errored | Unknown
-    config: dict[str, str] = field(default_factory=dict)  # cluster-wide keys only
-    members: dict[str, dict[str, str]] = field(default_factory=dict)  # member -> specific keys
-    member_status: dict[str, str] = field(default_factory=dict)  # member -> Created/Pending/...
-    locations: tuple[str, ...] = ()
-    used_by: tuple[str, ...] = ()
-    managed_by_lxdplan: bool = False
-    etag: str | None = None
-
-
-@dataclass(frozen=True)
-class ObservedNetwork:
-    name: str
-    type: str
-    description: str = ""
-    status: str = "Created"
-    config: dict[str, str] = field(default_factory=dict)
-    members: dict[str, dict[str, str]] = field(default_factory=dict)
-    member_status: dict[str, str] = field(default_factory=dict)
-    locations: tuple[str, ...] = ()
-    used_by: tuple[str, ...] = ()
-    managed_by_lxdplan: bool = False
-    etag: str | None = None
-
-
-@dataclass(frozen=True)
-class ObservedProfile:
-    name: str
-    description: str = ""
-    config: dict[str, str] = field(default_factory=dict)
-    devices: dict[str, dict[str, str]] = field(default_factory=dict)
-    project: str = "default"
-    used_by: tuple[str, ...] = ()
-    managed_by_lxdplan: bool = False
-    etag: str | None = None
-
-
-@dataclass(frozen=True)
-class ObservedProject:
-    name: str
-    description: str = ""
-    config: dict[str, str] = field(default_factory=dict)
-    used_by: tuple[str, ...] = ()
-    managed_by_lxdplan: bool = False
-    etag: str | None = None
-
-
-@dataclass(frozen=True)
-class ObservedGroup:
-    name: str
-    description: str = ""
-    members: tuple[str, ...] = ()
-    managed_by_lxdplan: bool = False
-    etag: str | None = None
-
-
-@dataclass(frozen=True)
-class ObservedVolume:
-    pool: str
-    name: str
-    member: str | None = None  # location; None on a remote pool or unclustered server
-    type: str = "custom"
-    content_type: str = "filesystem"
-    description: str = ""
-    config: dict[str, str] = field(default_factory=dict)
-    project: str = "default"
-    managed_by_lxdplan: bool = False
-    etag: str | None = None
-
-
-@dataclass(frozen=True)
-class ObservedImage:
-    """An image of one project. ``name`` is the alias lxdplan knows it by: the managed one when
-    lxdplan manages it (``user.lxdplan.images``), else its first alias, else its fingerprint."""
-
-    fingerprint: str
-    name: str = ""
-    project: str = "default"
-    aliases: tuple[str, ...] = ()
-    public: bool = False
-    auto_update: bool = False
-    description: str = ""  # properties.description
-    type: str = "container"
-    size: int = 0
-    managed_by_lxdplan: bool = False
-    etag: str | None = None
-
-
-@dataclass(frozen=True)
-class ObservedInstance:
-    """An instance; ``config`` without ``volatile.*`` and ``image.*`` (LXD's own), ``devices``
-    its own (not the profiles'), ``base_image`` from ``volatile.base_image``."""
-
-    name: str
-    project: str = "default"
-    type: str = "container"
-    location: str = ""  # the member it is on
-    status: str = "Stopped"  # Running | Stopped | Frozen | Error
-    profiles: tuple[str, ...] = ()
-    config: dict[str, str] = field(default_factory=dict)
-    devices: dict[str, dict[str, str]] = field(default_factory=dict)
-    description: str = ""
-    base_image: str = ""
-    managed_by_lxdplan: bool = False
-    etag: str | None = None
-
-
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Observed:
-    """The live state. ``clustered`` False means no cluster exists yet (only ``standalone``)."""
+    """The live state. ``clustered`` False means no cluster exists yet (only ``standalone``).
+
+    The objects of every kind of the registry (``lxdplan.kinds``) are in ``objects``: section
+    -> {key: observed object}, read as attributes (``observed.networks``, ``{}`` when none) and
+    given as keywords (``Observed(networks={...})``); the JSON form has them at top level.
+    """
 
     backend: str = "lxd"  # "lxd" | "incus"
     server_version: str = ""
@@ -222,17 +115,33 @@ class Observed:
     config_member: str = ""  # the member whose GET /1.0 gave config_etag (send If-Match there)
     members: dict[str, ObservedMember] = field(default_factory=dict)
     standalone: dict[str, Standalone] = field(default_factory=dict)  # by declared member name
-    storage_pools: dict[str, ObservedPool] = field(default_factory=dict)
-    networks: dict[str, ObservedNetwork] = field(default_factory=dict)
-    profiles: dict[str, ObservedProfile] = field(default_factory=dict)  # key "project/name"
-    projects: dict[str, ObservedProject] = field(default_factory=dict)
-    cluster_groups: dict[str, ObservedGroup] = field(default_factory=dict)
-    storage_volumes: dict[str, ObservedVolume] = field(default_factory=dict)  # "pool/member/name"
-    images: dict[str, ObservedImage] = field(default_factory=dict)  # "project/fingerprint"
-    instances: dict[str, ObservedInstance] = field(default_factory=dict)  # "project/name"
     # Before a cluster exists: the description the server gives its built-in objects (kind ->
     # text, e.g. "profile": "Default LXD profile"), which are not read then.
     builtin_descriptions: dict[str, str] = field(default_factory=dict)
+    objects: dict[str, dict[str, Any]] = field(default_factory=dict)  # section -> key -> object
+
+    def __init__(self, *, objects: dict[str, dict[str, Any]] | None = None, **given: Any):
+        sections = _sections()
+        for f in dataclasses.fields(self):
+            if f.name != "objects":
+                value = given.pop(f.name) if f.name in given else (
+                    f.default_factory() if f.default_factory is not dataclasses.MISSING
+                    else f.default)
+                object.__setattr__(self, f.name, value)
+        unknown = sorted(set(given) - set(sections))
+        if unknown:
+            raise TypeError(f"Observed has no field or kind section {', '.join(unknown)}")
+        merged = {s: dict(given.get(s, (objects or {}).get(s) or {})) for s in sections}
+        object.__setattr__(self, "objects", merged)
+
+    def __getattr__(self, name: str) -> Any:
+        # Only reached when ``name`` is no field: a kind's section.
+        if name.startswith("__") or name == "objects":
+            raise AttributeError(name)
+        try:
+            return self.objects[name]
+        except KeyError:
+            raise AttributeError(f"Observed has no field or kind section {name!r}") from None
 
     def member_status(self, name: str) -> str:
         """A declared member's status as lxdplan acts on it: the cluster's word, except that a
@@ -275,11 +184,22 @@ class Observed:
                 "waiting for the others does)")
 
     def to_dict(self) -> dict[str, Any]:
-        return _to_jsonable(self)
+        """Plain JSON data: the fields, then each kind's section at top level."""
+        out = {f.name: _to_jsonable(getattr(self, f.name)) for f in dataclasses.fields(self)
+               if f.name not in ("objects", "builtin_descriptions")}
+        out.update({s: _to_jsonable(objs) for s, objs in self.objects.items()})
+        out["builtin_descriptions"] = _to_jsonable(self.builtin_descriptions)
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Observed":
-        return _from_jsonable(cls, data)
+        hints = typing.get_type_hints(cls)
+        given = {f.name: _from_jsonable(hints[f.name], data[f.name])
+                 for f in dataclasses.fields(cls) if f.name != "objects" and f.name in data}
+        for section, tp in _sections().items():
+            if section in data:
+                given[section] = {k: _from_jsonable(tp, v) for k, v in (data[section] or {}).items()}
+        return cls(**given)
 
     def digest(self) -> str:
         """A stable hash of everything observed; a saved plan is stale when this changes.
@@ -315,8 +235,11 @@ def _and(names: list[str]) -> str:
     return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
-def profile_key(project: str, name: str) -> str:
-    return f"{project}/{name}"
+def _sections() -> dict[str, type]:
+    """Each kind's ``Observed`` section and observed type, in the registry's order."""
+    from lxdplan.kinds import registry  # the kinds import this module's constants
+
+    return {spec.section: spec.observed_type for spec in registry()}
 
 
 def _to_jsonable(value: Any) -> Any:

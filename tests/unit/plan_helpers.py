@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 from lxdplan.desired import Desired, Member
-from lxdplan.kinds.network import Network
-from lxdplan.kinds.storage_pool import StoragePool
-from lxdplan.state.observed import (
-    Observed, ObservedMember, ObservedNetwork, ObservedPool, Standalone,
-)
+from lxdplan.kinds.network import Network, ObservedNetwork
+from lxdplan.kinds.storage_pool import ObservedPool, StoragePool
+from lxdplan.state.observed import Observed, ObservedMember, Standalone
 
 
 def _host(name: str, position: int) -> str:

@@ -13,8 +13,11 @@ from lxdplan.kinds.instance import Instance
 from lxdplan.errors import PlanError
 from lxdplan.exporter import export_document
 from lxdplan.planner import plan
-from lxdplan.providers.parse import parse_image, parse_instance
-from lxdplan.state.observed import ObservedImage, ObservedInstance, ObservedProfile
+from lxdplan.kinds.image import parse_image
+from lxdplan.kinds.instance import parse_instance
+from lxdplan.kinds.image import ObservedImage
+from lxdplan.kinds.instance import ObservedInstance
+from lxdplan.kinds.profile import ObservedProfile
 
 from plan_helpers import by_id, cluster, desired, live_members
 

@@ -17,9 +17,11 @@ from lxdplan.payloads import MemberState, Remove
 from lxdplan.plan import Action, Kind
 from lxdplan.planner import plan
 from lxdplan.planner.order import StepList
-from lxdplan.state.observed import (
-    ObservedGroup, ObservedProfile, ObservedProject, ObservedVolume, Standalone,
-)
+from lxdplan.kinds.cluster_group import ObservedGroup
+from lxdplan.kinds.profile import ObservedProfile
+from lxdplan.kinds.project import ObservedProject
+from lxdplan.kinds.storage_volume import ObservedVolume
+from lxdplan.state.observed import Standalone
 from plan_helpers import (
     by_id, cluster, desired, fresh, live_members, live_net, live_pool, members, net, pool,
 )

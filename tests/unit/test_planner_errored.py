@@ -9,7 +9,7 @@ import pytest
 from lxdplan.errors import PlanError
 from lxdplan.plan import Action
 from lxdplan.planner import plan
-from lxdplan.state.observed import ObservedNetwork
+from lxdplan.kinds.network import ObservedNetwork
 from plan_helpers import by_id, cluster, desired, live_pool, net, pool
 
 SOURCES = {"n1": {"source": "/srv/new-n1"}, "n2": {"source": "/srv/data-n2"},

@@ -10,7 +10,9 @@ from lxdplan.kinds.project import Project
 from lxdplan.kinds.storage_volume import StorageVolume
 from lxdplan.plan import Kind
 from lxdplan.planner import plan
-from lxdplan.state.observed import ObservedNetwork, ObservedProfile, ObservedProject
+from lxdplan.kinds.network import ObservedNetwork
+from lxdplan.kinds.profile import ObservedProfile
+from lxdplan.kinds.project import ObservedProject
 from plan_helpers import by_id, cluster, desired, fresh, live_net, live_pool, net, pool
 
 

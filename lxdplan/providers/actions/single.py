@@ -11,10 +11,10 @@ from __future__ import annotations
 from lxdplan import keys
 from lxdplan.kinds import Owner, spec
 from lxdplan.kinds.base import ObjectKind, Where
+from lxdplan.livedata import listed_names
 from lxdplan.plan import Step
 from lxdplan.providers.actions.common import get_or_none, gone, precondition, reveal
 from lxdplan.providers.client import Client
-from lxdplan.providers.parse import managed_group_names
 from lxdplan.providers.session import Session
 
 
@@ -70,7 +70,7 @@ def delete(s: Session, step: Step) -> bool:
 def owned_names(client: Client, key: str = keys.CLUSTER_GROUPS_OWNER_KEY) -> list[str]:
     """The objects lxdplan manages, from the server key that lists them."""
     config = client.get("/1.0").metadata.get("config") or {}
-    return sorted(managed_group_names({key: str(config.get(key, ""))}, key))
+    return sorted(listed_names({key: str(config.get(key, ""))}, key))
 
 
 def set_owned_names(client: Client, names: list[str], key: str = keys.CLUSTER_GROUPS_OWNER_KEY) -> None:
