@@ -9,11 +9,7 @@ are fixed at creation: a change is a plan error saying how to replace the instan
 lxdplan records what it knows in the instance's config: ``user.lxdplan.managed`` (ownership)
 and ``user.lxdplan.image`` (the file's ``image`` at creation, so a changed ``image:`` is seen).
 
-Placement converges, except while the declared member (or the one the instance is on) is
-evacuated, offline or not serving: then the instance is left where it is, with a note, unless a
-``restore`` of that member is planned in the same run, which the move waits for. A member the
-file drops is removed only after the instances the file keeps are moved off it; instances no
-rule moves (not managed, not declared) block the removal, named.
+Where an instance lives, and when it moves, is ``lxdplan.kinds.placement``.
 """
 
 from __future__ import annotations
@@ -27,19 +23,18 @@ from lxdplan import references
 from lxdplan.compare import comparable, desc, diff_config, diff_devices, put_config, shown
 from lxdplan.errors import PlanError
 from lxdplan.filecheck import MEMBERS, names as names_of
+from lxdplan.kinds import placement
 from lxdplan.kinds.base import ObjectKind, Stage, Where, in_project
 from lxdplan.kinds.common import DEFAULT, at, export_config, owned, plan_deletes, put_if, scoped
 from lxdplan.livedata import Get, Reading, Recorded, clean_config, marked, with_etag
 from lxdplan.plan import Action, Kind, Payload, Step
 from lxdplan.references import Ref
-from lxdplan.state.observed import EVACUATED, NOT_SERVING, OFFLINE, UNREACHABLE
 
 if TYPE_CHECKING:
     from lxdplan.filecheck import Checker
     from lxdplan.planner.context import Context
 
 IMAGE_KEY = "user.lxdplan.image"
-AWAY = frozenset({EVACUATED, "Evacuating", OFFLINE, UNREACHABLE, NOT_SERVING})
 
 
 @dataclass(frozen=True)
@@ -86,11 +81,6 @@ class Change(Payload):
     project: str = DEFAULT
     target: str = ""
     start: bool = False
-
-
-def _member_step(member: str, action: Action) -> str:
-    """The id of a membership step (``lxdplan.planner.order.step_id``: no member suffix)."""
-    return f"{Kind.MEMBER.value}/{member}/{action.value}"
 
 
 def _devices(devices: dict) -> dict[str, dict]:
@@ -149,74 +139,8 @@ class InstanceKind(ObjectKind):
             refs.append(Ref(Kind.CLUSTER_GROUP, (group,), ("group",)))
         return refs
 
-    # -- placement ---------------------------------------------------------------------------
-
-    def _away(self, ctx: "Context", member: str) -> tuple[str | None, list[str]]:
-        """(what ``member`` is when it cannot take changes now: "evacuated", "offline"…, or
-        None; the steps to wait for). A ``restore`` planned in this run makes it available
-        after that step."""
-        restore = _member_step(member, Action.RESTORE)
-        if restore in ctx.steps.ids(kind=Kind.MEMBER, action=Action.RESTORE):
-            return None, [restore]
-        declared = ctx.desired.member(member)
-        if declared is not None and declared.state == "evacuated":
-            return "evacuated", []
-        status = ctx.status(member)
-        if status in AWAY:
-            return status.lower(), []
-        return None, []
-
-    def _group_members(self, ctx: "Context", group: str) -> list[str]:
-        out = []
-        for m in ctx.desired.members:
-            live = ctx.observed.members.get(m.name)
-            groups = m.groups if m.groups is not None else (live.groups if live else ("default",))
-            if group in groups:
-                out.append(m.name)
-        return out
-
-    def _group_updates(self, ctx: "Context", group: str) -> list[str]:
-        """The member updates that put members into ``group`` (placement waits for them)."""
-        ids = set(ctx.steps.ids(kind=Kind.MEMBER, action=Action.UPDATE))
-        return [s for m in self._group_members(ctx, group)
-                if (s := _member_step(m, Action.UPDATE)) in ids]
-
-    def _destination(self, ctx: "Context", inst, where: str) -> tuple[str, str] | None:
-        """(target, member to check) when the instance must move, else None."""
-        if inst.member:
-            return (inst.member, inst.member) if inst.member != where else None
-        if inst.group:
-            members = self._group_members(ctx, inst.group)
-            return None if where in members else (f"@{inst.group}", "")
-        if ctx.desired.member(where) is None:  # its member leaves the cluster
-            stays = [m.name for m in ctx.desired.members
-                     if m.name in ctx.observed.members and self._away(ctx, m.name)[0] is None]
-            return (stays[0], stays[0]) if stays else None
-        return None
-
     def removal_block(self, ctx: "Context", member: str) -> str | None:
-        declared = {self.key(i) for i in self.declared(ctx.desired)}
-        joining = {m.name for m in ctx.joiners}
-        pins, later = [], []
-        for live in self.live(ctx.observed).values():
-            if live.location != member:
-                continue
-            inst = next((i for i in self.declared(ctx.desired) if self.key(i) == self.key(live)), None)
-            if inst is not None:
-                if inst.member in joining:
-                    later.append((self.display(live), inst.member))
-            elif not live.managed_by_lxdplan:
-                pins.append(self.display(live))
-        if pins:
-            them = "which the file does not place elsewhere"
-            it = "it" if len(pins) == 1 else "them"
-            return (f"{member} still hosts {_and(pins)}, {them} (not managed by lxdplan): declare "
-                    f"{it} on a member that stays, or move or delete {it} yourself")
-        if later:
-            name, dest = later[0]
-            return (f"{member} still hosts {name}, which moves to {dest} once {dest} has joined: "
-                    "run apply again after this one")
-        return None
+        return placement.removal_block(self, ctx, member)
 
     # -- planning ----------------------------------------------------------------------------
 
@@ -248,12 +172,12 @@ class InstanceKind(ObjectKind):
         blocked, waits = None, []
         if inst.member:
             blocked = ctx.member_block(inst.member) if inst.member in ctx.observed.members else None
-            away, waits = self._away(ctx, inst.member)
+            away, waits = placement.away(ctx, inst.member)
             if away and not blocked:
                 blocked = f"{inst.member} is {away}: restore it (state: online) to place {name} there"
         target = inst.member or (f"@{inst.group}" if inst.group else "")
         if inst.group:
-            waits += self._group_updates(ctx, inst.group)
+            waits += placement.group_updates(ctx, inst.group)
         config = {**owned(inst.config), IMAGE_KEY: inst.image}
         ctx.steps.add(
             Action.CREATE, self.kind, name, member=inst.member,
@@ -287,36 +211,13 @@ class InstanceKind(ObjectKind):
                 f"{recorded} to keep it, or replace it: drop {name} from the file and apply (it "
                 f"is deleted), then declare it again with image {inst.image}"
             )
-        away, waits = self._away(ctx, where) if where else (None, [])
+        away, waits = placement.away(ctx, where) if where else (None, [])
         if away:
             ctx.diagnostics.append(f"instance {name} is on {where}, which is {away}: it is left "
                                    f"as it is until {where} is back (state: online restores it)")
             return
         deps = ctx.after_bootstrap() + waits
-        move = None
-        dest = self._destination(ctx, inst, where)
-        if dest is not None:
-            target, member = dest
-            dest_away, dest_waits = self._away(ctx, member) if member else (None, [])
-            if dest_away:
-                ctx.diagnostics.append(
-                    f"instance {name} stays on {where} while {member} is {dest_away}; it moves "
-                    f"to {member} once {member} is back (state: online restores it)")
-            else:
-                move = ctx.steps.add(
-                    Action.MOVE, self.kind, name, member=member or None,
-                    depends_on=deps + dest_waits + ctx.joined(member or None)
-                    + (self._group_updates(ctx, inst.group) if inst.group else []),
-                    before={"member": where}, after={"member": target.lstrip("@")
-                                                     if member else target},
-                    reason=_move_reason(name, where, inst, member),
-                    blocked=ctx.member_block(where) or (ctx.member_block(member) if member
-                                                        and member in ctx.observed.members else None),
-                    payload=Change(inst.name, inst.project, target, inst.state == "running"),
-                )
-                removal = _member_step(where, Action.REMOVE)
-                if removal in ctx.steps.ids(kind=Kind.MEMBER, action=Action.REMOVE):
-                    ctx.steps.add_dependency(removal, move)  # moved off before it leaves
+        move = placement.plan_move(self, ctx, inst, where, deps)
         after_move = [move] if move else []
         on = None if move else where
         changes = diff_config(live.config, inst.config)
@@ -366,13 +267,9 @@ class InstanceKind(ObjectKind):
     def plan_deletes(self, ctx: "Context") -> None:
         before = set(ctx.steps.ids(kind=self.kind, action=Action.DELETE))
         plan_deletes(ctx, self)
-        for sid in ctx.steps.ids(kind=self.kind, action=Action.DELETE):
-            if sid in before:
-                continue
-            member = sid.rsplit("/", 1)[-1]
-            removal = _member_step(member, Action.REMOVE)
-            if removal in ctx.steps.ids(kind=Kind.MEMBER, action=Action.REMOVE):
-                ctx.steps.add_dependency(removal, sid)
+        for step in ctx.steps.all():
+            if step.kind == self.kind and step.action == Action.DELETE and step.id not in before:
+                placement.leave_before_removal(ctx, step.id, step.member)
 
     def delete_before(self, live) -> dict[str, Any]:
         return {"member": live.location, "state": live.status, **desc(live.description),
@@ -465,18 +362,6 @@ class InstanceKind(ObjectKind):
             out[self.live_key(inst)] = with_etag(
                 inst, recorded.etag(self.section, ("etag", self.key(inst))))
         return out
-
-
-def _move_reason(name: str, where: str, inst, member: str) -> str:
-    if inst.member:
-        return f"instance {name} is on {where} and the file places it on {inst.member}"
-    if inst.group:
-        return f"instance {name} is on {where}, outside group {inst.group} where the file places it"
-    return f"instance {name} is on {where}, which leaves the cluster: it moves to {member}"
-
-
-def _and(names: list[str]) -> str:
-    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
 # -- the file's part -------------------------------------------------------------------------

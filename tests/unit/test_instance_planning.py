@@ -8,16 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from lxdplan.kinds.image import Image, ImageSource
-from lxdplan.kinds.instance import Instance
 from lxdplan.errors import PlanError
 from lxdplan.exporter import export_document
-from lxdplan.planner import plan
-from lxdplan.kinds.image import parse_image
-from lxdplan.kinds.instance import parse_instance
-from lxdplan.kinds.image import ObservedImage
-from lxdplan.kinds.instance import ObservedInstance
+from lxdplan.kinds.image import Image, ImageSource, ObservedImage, parse_image
+from lxdplan.kinds.instance import Instance, ObservedInstance, parse_instance
 from lxdplan.kinds.profile import ObservedProfile
+from lxdplan.planner import plan
 
 from plan_helpers import by_id, cluster, desired, live_members
 

@@ -8,19 +8,15 @@ import pytest
 
 from lxdplan import keys
 from lxdplan.desired import Secret
-from lxdplan.kinds.cluster_group import ClusterGroup
-from lxdplan.kinds.profile import Profile
-from lxdplan.kinds.project import Project
-from lxdplan.kinds.storage_volume import StorageVolume
+from lxdplan.kinds.cluster_group import ClusterGroup, ObservedGroup
+from lxdplan.kinds.profile import Profile, ObservedProfile
+from lxdplan.kinds.project import Project, ObservedProject
+from lxdplan.kinds.storage_volume import StorageVolume, ObservedVolume
 from lxdplan.errors import PlanError
 from lxdplan.payloads import MemberState, Remove
 from lxdplan.plan import Action, Kind
 from lxdplan.planner import plan
 from lxdplan.planner.order import StepList
-from lxdplan.kinds.cluster_group import ObservedGroup
-from lxdplan.kinds.profile import ObservedProfile
-from lxdplan.kinds.project import ObservedProject
-from lxdplan.kinds.storage_volume import ObservedVolume
 from lxdplan.state.observed import Standalone
 from plan_helpers import (
     by_id, cluster, desired, fresh, live_members, live_net, live_pool, members, net, pool,
