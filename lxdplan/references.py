@@ -16,7 +16,10 @@ given as a bridged nic's ``parent``: that one orders steps only when such an obj
 
 Identities: a pool, network, project, cluster group or member is ``(name,)``; a storage volume
 is ``(pool, name)`` (a profile names a volume without its member, so it waits for the volume on
-every member); a profile is ``(project, name)``.
+every member); a profile and a network ACL are ``(project, name)``.
+
+A kind may also declare the references other kinds' objects make to it, from its own module
+(``ObjectKind.refs_into``): the network ACLs kind reads ``security.acls`` of networks and nics.
 """
 
 from __future__ import annotations
@@ -139,11 +142,23 @@ def observed(live) -> Iterator[Node]:
     yield from _objects(lambda spec: spec.live(live).values())
 
 
+def refs_of(spec, obj) -> list[Ref]:
+    """Every reference ``obj`` (an object of ``spec``'s kind) makes: its kind's own (``refs``)
+    and those a kind it names declares from its own module (``refs_into``: the network ACLs a
+    network's or a nic's ``security.acls`` names)."""
+    from lxdplan.kinds import registry  # the kinds use this module's functions
+
+    refs = list(spec.refs(obj))
+    for target in registry():
+        refs.extend(target.refs_into(spec.kind, obj))
+    return refs
+
+
 def _objects(objects_of) -> Iterator[Node]:
     from lxdplan.kinds import registry  # the kinds use this module's functions
 
     for spec in registry():
         for obj in objects_of(spec):
-            refs = tuple(spec.refs(obj))
+            refs = tuple(refs_of(spec, obj))
             if refs:
                 yield Node(spec.kind, spec.ident(obj), refs, getattr(obj, "line", 0))

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Hashable, Iterable, Mapping
 
 from lxdplan.compare import desc, same_config, shown
 from lxdplan.errors import fmt_path
+from lxdplan.keys import OWNER_KEY, OWNER_VALUE
 from lxdplan.kinds.common import used_by_note
 from lxdplan.livedata import Get, Reading, Recorded, etag_reads
 from lxdplan.plan import Action, Kind, Payload, Step
@@ -152,6 +153,12 @@ class ObjectKind:
         """The references a declared or observed object makes (``lxdplan.references``)."""
         return []
 
+    def refs_into(self, kind: Kind, obj) -> list["Ref"]:
+        """The references an object of another ``kind`` makes to objects of this one, where this
+        kind's module is what knows the naming key (a network ACL in a network's or a nic's
+        ``security.acls``): ``references.refs_of`` adds them to that object's own ``refs``."""
+        return []
+
     def key(self, obj) -> tuple:
         """What makes a declared and a live object the same one (default: the identity)."""
         return self.ident(obj)
@@ -225,6 +232,15 @@ class ObjectKind:
     # -- import (adoption) -------------------------------------------------------------------
 
     adopt_by_put = True  # read and PUT whole with the mark (LXD 5.0 PATCHes a project's config whole)
+
+    def adopt_body(self, md: dict[str, Any]) -> dict[str, Any]:
+        """The ``PUT`` body that adopts the object read as ``md``: its writable fields as read,
+        the ownership mark added to its config."""
+        body = {"description": md.get("description", ""),
+                "config": {**(md.get("config") or {}), OWNER_KEY: OWNER_VALUE}}
+        if "devices" in md:
+            body["devices"] = md["devices"]
+        return body
 
     def adopt_target(self, obj, observed):
         """The live object a declared one adopts (None: nothing to adopt)."""

@@ -9,23 +9,18 @@ from __future__ import annotations
 
 from lxdplan import keys
 from lxdplan.desired import Desired
-from lxdplan.kinds import Owner, registry
+from lxdplan.kinds import ObjectKind, Owner, registry
 from lxdplan.providers.actions.single import owned_names, set_owned_names
 from lxdplan.providers.client import Client
 from lxdplan.state.observed import Observed
 
 
-def _mark_by_put(client: Client, path: str, params: dict | None = None) -> None:
-    """Read the object and PUT it back with the mark (If-Match). Projects, profiles and volumes
-    are PUT whole: LXD 5.0 treats a project PATCH's config as the whole config (seen live:
-    ``features.*`` were dropped)."""
+def _mark_by_put(client: Client, spec: ObjectKind, path: str, params: dict | None = None) -> None:
+    """Read the object and PUT it back with the mark (If-Match); the body is the kind's
+    (``adopt_body``). Projects, profiles and volumes are PUT whole: LXD 5.0 treats a project
+    PATCH's config as the whole config (seen live: ``features.*`` were dropped)."""
     answer = client.get(path, params=params)
-    md = answer.metadata or {}
-    body = {"description": md.get("description", ""),
-            "config": {**(md.get("config") or {}), keys.OWNER_KEY: keys.OWNER_VALUE}}
-    if "devices" in md:
-        body["devices"] = md["devices"]
-    client.put(path, body, params=params, etag=answer.etag)
+    client.put(path, spec.adopt_body(answer.metadata or {}), params=params, etag=answer.etag)
 
 
 def adopt(client: Client, desired: Desired, observed: Observed) -> list[str]:
@@ -42,7 +37,7 @@ def adopt(client: Client, desired: Desired, observed: Observed) -> list[str]:
                 continue
             where = spec.where_declared(obj)
             if spec.adopt_by_put:
-                _mark_by_put(client, where.path, where.params or None)
+                _mark_by_put(client, spec, where.path, where.params or None)
             else:
                 client.patch(where.path, {"config": {keys.OWNER_KEY: keys.OWNER_VALUE}})
             done.append(spec.adopt_label(obj))

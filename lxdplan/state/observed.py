@@ -206,9 +206,12 @@ class Observed:
 
         ETags, the apply lock and members' messages are left out: taking the lock changes the
         first two, every change an ETag stands for is already in the content hashed here, and a
-        message such as "No heartbeat for 12.3s" changes by itself.
+        message such as "No heartbeat for 12.3s" changes by itself. A kind's section with no
+        objects is left out too, so adding a kind to lxdplan does not change the digest of a
+        cluster that has none of its objects.
         """
-        blob = json.dumps(_without_volatile(self.to_dict()), sort_keys=True, separators=(",", ":"))
+        data = {k: v for k, v in self.to_dict().items() if k not in self.objects or v}
+        blob = json.dumps(_without_volatile(data), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()
 
 

@@ -207,7 +207,7 @@ class Recording:
             "/1.0/storage-pools": rec("pools") if params else ["/1.0/storage-pools/data"],
             "/1.0/networks": NETS[:2], "/1.0/cluster/groups": rec("groups"),
             "/1.0/projects": rec("projects"), "/1.0/profiles": rec("profiles"),
-            "/1.0/images": [], "/1.0/instances": [],
+            "/1.0/images": [], "/1.0/instances": [], "/1.0/network-acls": [],
         }.get(path, {"config": {}, "status": "Created"})
 
 
