@@ -50,6 +50,8 @@ def normalise_rule(rule: Mapping[str, Any]) -> Rule:
     out: Rule = {}
     for name in RULE_FIELDS:
         value = rule.get(name)
+        if name == "state" and value in (None, ""):
+            value = "enabled"
         if value is None:
             continue
         text = normalise(value).strip()
@@ -57,7 +59,6 @@ def normalise_rule(rule: Mapping[str, Any]) -> Rule:
             text = ",".join(part.strip() for part in text.split(","))
         if text:
             out[name] = text
-    out.setdefault("state", "enabled")
     return out
 
 
