@@ -232,3 +232,18 @@ def test_export_declares_exactly_what_plan_compares():
                               f"  - {entry}\n" for entry in doc["network_acls"]))
     result = plan(desired(projects=loaded.projects, network_acls=loaded.network_acls), observed)
     assert [s.id for s in result.steps] == []
+
+
+def test_a_saved_plan_reads_the_acl_payload_back_typed(tmp_path):
+    from lxdplan.state.observed import Observed
+    from lxdplan.state.saved import load_plan, save_plan
+
+    acl = NetworkACL("mine", project="own", egress=WEB)
+    result = plan(desired(projects=(Project("own", config={"features.networks": "true"}),),
+                          network_acls=(acl,)), cluster())
+    (tmp_path / "lxdplan.yaml").write_text("version: 1\n")
+    save_plan(result, Observed(clustered=True), tmp_path / "lxdplan.yaml", tmp_path / "plan.json")
+    saved = load_plan(tmp_path / "plan.json")
+    step = by_id(saved.plan)["network_acl/own/mine/create"]
+    assert step == by_id(result)["network_acl/own/mine/create"]
+    assert spec(Kind("network_acl")).where(step).params == {"project": "own"}
