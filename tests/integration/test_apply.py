@@ -2,6 +2,8 @@
 
 One walkthrough cluster per backend (module scope) carries the scenarios that build on each other
 in file order: form it, repair drift, refuse a stale saved plan, evacuate/restore, remove a member.
+A scenario that needs the formed cluster takes ``walked``, which applies the current document
+first (a no-op in file order), so each one also runs alone with ``-k``.
 """
 
 from __future__ import annotations
@@ -57,6 +59,15 @@ def walk(request, tmp_path_factory):
         labapi.down(lab.name, root=lab_root(), missing_ok=True)
 
 
+@pytest.fixture
+def walked(walk):
+    """The cluster as the module's earlier tests left it, reached here when they did not run
+    (``-k``): the current document is applied. Apply is level-based: in file order the cluster
+    already matches it and nothing changes."""
+    apply_ok(walk.write())
+    return walk
+
+
 def test_walkthrough_forms_the_cluster(walk):
     out = apply_ok(walk.write())
     assert "bootstrap" in out and "join" in out
@@ -80,6 +91,7 @@ def test_walkthrough_forms_the_cluster(walk):
     assert server["images.auto_update_interval"] == "15" and server["cluster.images_minimal_replica"] == "1"
 
 
+@pytest.mark.usefixtures("walked")
 def test_drift_made_by_hand_is_repaired(walk):
     lab = walk.lab
     client_cmd(lab, "config", "set", "images.auto_update_interval", "30")
@@ -96,6 +108,7 @@ def test_drift_made_by_hand_is_repaired(walk):
     assert query(lab, "/1.0/networks/lxdbr0")["config"]["ipv4.nat"] == "false"
 
 
+@pytest.mark.usefixtures("walked")
 def test_saved_plan_is_refused_when_the_cluster_moved_on(walk):
     doc = copy.deepcopy(walk.doc)
     doc["profiles"][1]["config"]["limits.memory"] = "256MiB"
@@ -127,6 +140,7 @@ def test_evacuate_then_restore_through_state(walk):
     assert_converged(walk.path)
 
 
+@pytest.mark.usefixtures("walked")
 def test_member_dropped_from_the_file_is_removed_gracefully(walk):
     doc = copy.deepcopy(walk.doc)
     doc["cluster"]["members"] = doc["cluster"]["members"][:2]
