@@ -18,15 +18,8 @@ from lxdplan.loader import load_text
 from lxdplan.plan import Action, Kind
 from lxdplan.planner import plan
 from plan_helpers import by_id, cluster, desired, live_net, net
+from test_loader import HEAD  # the loader tests' three-member header
 
-HEAD = """\
-version: 1
-cluster:
-  members:
-    - {name: node1, address: "10.0.0.1:8443"}
-    - {name: node2, address: "10.0.0.2:8443"}
-    - {name: node3, address: "10.0.0.3:8443"}
-"""
 WEB = ({"action": "allow", "state": "enabled", "protocol": "tcp", "destination_port": "80,443"},)
 
 
