@@ -17,7 +17,9 @@ from lxdplan.errors import LxdplanError
 @app.command()
 def export(
     endpoint: Optional[str] = typer.Option(
-        None, "--endpoint", help="A member to read the cluster through (https://HOST:PORT or unix:///PATH)."
+        None, "--endpoint",
+        help="A member to read the cluster through (https://HOST:PORT, unix:///PATH or remote:NAME, "
+             "a remote of the lxc/incus client configuration).",
     ),
     file: Optional[str] = typer.Option(
         None, "--file", "-f", help="Reach the members as this desired-state file declares them."
@@ -39,8 +41,8 @@ def export(
     if file is not None:
         desired = load_or_exit(file, quiet_warnings=True)
     else:
-        if not endpoint.startswith(("https://", "unix://")):
-            error(f"--endpoint {endpoint} must start with https:// or unix://")
+        if not endpoint.startswith(("https://", "unix://", "remote:")):
+            error(f"--endpoint {endpoint} must start with https://, unix:// or remote:")
             raise typer.Exit(1)
         address = endpoint.removeprefix("https://") if endpoint.startswith("https://") else "127.0.0.1:8443"
         desired = Desired(path="(--endpoint)", members=(

@@ -78,6 +78,11 @@ def test_remote_endpoints_from_the_client_configuration(make_lab, backend, tmp_p
     assert applied.returncode == 0, applied.stdout + applied.stderr
     again = cli("plan", "-f", file, "--detailed-exitcode", env=env)
     assert again.returncode == 0, again.stdout + again.stderr
+    exported = cli("export", "--endpoint", "remote:lab-node1", env=env)  # as `lxc` would name it
+    assert exported.returncode == 0, exported.stderr
+    document = yaml.safe_load(exported.stdout)
+    assert [m["name"] for m in document["cluster"]["members"]] == ["node1", "node2"]
+    assert [p["name"] for p in document["profiles"] if p["name"] == "web"] == ["web"]
     assert not (own / "client.crt").exists()  # the lxc/incus client certificate did it all
 
     stray = write(tmp_path / "stray.yaml", backend,
