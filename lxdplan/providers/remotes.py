@@ -79,11 +79,10 @@ def resolve(endpoint: str, *, member: str, backend: str | None, pinned: bool = F
     """The remote ``endpoint`` (``remote:NAME``) names, for ``member``. ``pinned`` says the file
     declares the member's fingerprint, so a remote without a stored server certificate will do."""
     name = endpoint[len(PREFIX):]
-    searched = config_dirs(backend, env, home)
-    for tool, directory in searched:
-        remotes = _remotes(directory)
-        if name in remotes:
-            return _remote(name, remotes[name], tool, directory, member=member, pinned=pinned)
+    searched, found = _find(name, backend, env, home)
+    if found is not None:
+        tool, directory, entry = found
+        return _remote(name, entry, tool, directory, member=member, pinned=pinned)
     where = ", ".join(str(d) for _tool, d in searched)
     tools = " or ".join(dict.fromkeys(t for t, _d in searched))
     raise RemoteError(
@@ -91,6 +90,29 @@ def resolve(endpoint: str, *, member: str, backend: str | None, pinned: bool = F
         f"configuration ({where}): add it with `{searched[0][0]} remote add {name} "
         f"https://ADDRESS:8443 --token TOKEN`, or set the member's endpoint to its https:// URL"
     )
+
+
+def _find(name: str, backend: str | None, env: Mapping[str, str] | None,
+          home: Path | None) -> tuple[list[tuple[str, Path]], tuple[str, Path, dict] | None]:
+    """(the configurations searched, and the first ``(tool, directory, entry)`` holding remote
+    ``name``, or None)."""
+    searched = config_dirs(backend, env, home)
+    for tool, directory in searched:
+        remotes = _remotes(directory)
+        if name in remotes:
+            entry = remotes[name]
+            return searched, (tool, directory, entry if isinstance(entry, dict) else {})
+    return searched, None
+
+
+def _server_cert(directory: Path, name: str) -> tuple[Path, str | None]:
+    """(the path of remote ``name``'s pinned server certificate, its PEM or None when the file
+    is missing); another failure to read it raises ``OSError``."""
+    crt = directory / "servercerts" / f"{name}.crt"
+    try:
+        return crt, crt.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return crt, None
 
 
 def _remotes(directory: Path) -> dict:
@@ -105,10 +127,10 @@ def _remotes(directory: Path) -> dict:
     return remotes if isinstance(remotes, dict) else {}
 
 
-def _remote(name: str, entry: object, tool: str, directory: Path, *, member: str,
+def _remote(name: str, entry: dict, tool: str, directory: Path, *, member: str,
             pinned: bool) -> Remote:
-    addr = str((entry or {}).get("addr") or "") if isinstance(entry, dict) else ""
-    protocol = (entry or {}).get("protocol", "lxd") if isinstance(entry, dict) else "lxd"
+    addr = str(entry.get("addr") or "")
+    protocol = entry.get("protocol", "lxd")
     where = f"{directory / 'config.yml'}"
     if protocol not in ("lxd", "incus") or not addr.startswith("https://"):
         raise RemoteError(
@@ -116,19 +138,16 @@ def _remote(name: str, entry: object, tool: str, directory: Path, *, member: str
             f"({protocol}): lxdplan reaches members over https:// (or give the member a "
             f"unix:///path endpoint)"
         )
-    crt = directory / "servercerts" / f"{name}.crt"
     try:
-        certificate = crt.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        if not pinned:
-            raise RemoteError(
-                f"member {member} uses remote {name} ({addr}), whose server certificate is not "
-                f"pinned ({crt} is missing): add the remote again with `{tool} remote add`, or "
-                f"declare the member's fingerprint"
-            ) from None
-        certificate = None
+        crt, certificate = _server_cert(directory, name)
     except OSError as exc:
-        raise RemoteError(f"member {member}: {crt} cannot be read: {exc.strerror}") from None
+        raise RemoteError(f"member {member}: {exc.filename} cannot be read: {exc.strerror}") from None
+    if certificate is None and not pinned:
+        raise RemoteError(
+            f"member {member} uses remote {name} ({addr}), whose server certificate is not "
+            f"pinned ({crt} is missing): add the remote again with `{tool} remote add`, or "
+            f"declare the member's fingerprint"
+        )
     cert_path, key_path = directory / "client.crt", directory / "client.key"
     try:
         client_fp = fingerprint(cert_path.read_bytes())
@@ -173,12 +192,9 @@ def image_source(ref: str, *, instance: str, backend: str,
     if match is None:
         raise RemoteError(f"instance {instance}: image {ref} is not REMOTE:ALIAS")
     name, alias = match.groups()
-    searched = config_dirs(backend, env, home)
-    for tool, directory in searched:
-        remotes = _remotes(directory)
-        if name not in remotes:
-            continue
-        entry = remotes[name] if isinstance(remotes[name], dict) else {}
+    searched, found = _find(name, backend, env, home)
+    if found is not None:
+        tool, directory, entry = found
         addr, protocol = str(entry.get("addr") or ""), str(entry.get("protocol") or "lxd")
         if not addr.startswith("https://"):
             raise RemoteError(f"instance {instance}: remote {name} in {directory / 'config.yml'} "
@@ -188,13 +204,15 @@ def image_source(ref: str, *, instance: str, backend: str,
             source["protocol"] = "simplestreams"
             return source
         source["protocol"] = "incus" if backend == "incus" else "lxd"
-        crt = directory / "servercerts" / f"{name}.crt"
         try:
-            source["certificate"] = crt.read_text(encoding="utf-8")
-        except OSError:
+            crt, certificate = _server_cert(directory, name)
+        except OSError as exc:
+            crt, certificate = exc.filename, None
+        if certificate is None:
             raise RemoteError(f"instance {instance}: remote {name}'s server certificate is not "
                               f"pinned ({crt} is missing): add the remote again with `{tool} "
-                              "remote add`") from None
+                              "remote add`")
+        source["certificate"] = certificate
         return source
     where = ", ".join(str(d) for _tool, d in searched)
     raise RemoteError(f"instance {instance}: image {ref} names remote {name}, which is not a "

@@ -10,7 +10,9 @@ import yaml
 
 from lxdplan.desired import Desired, Member
 from lxdplan.providers.certs import ensure_client_cert
-from lxdplan.providers.remotes import RemoteError, config_dirs, member_client, resolve
+from lxdplan.providers.remotes import (
+    RemoteError, config_dirs, image_source, member_client, resolve,
+)
 
 
 def make_conf(directory: Path, remotes: dict, *, certs=(), client=True) -> Path:
@@ -94,3 +96,29 @@ def test_member_client_pins_the_remote_certificate_and_presents_its_client_certi
     assert client.endpoint == "https://10.0.0.1:8443" and client.pin_file == "c.yaml"
     assert remote.fingerprint in client.pins()
     assert client.cert.cert_path == conf / "client.crt"
+
+
+def test_an_image_of_a_remote_is_pulled_from_its_address_with_its_pinned_certificate(tmp_path):
+    conf = make_conf(tmp_path / "incus", {
+        "lab": {**https("https://10.0.0.5:8443/"), "protocol": "incus"},
+        "cloud": {"addr": "https://images.example:443", "protocol": "simplestreams"},
+        "bare": https("https://10.0.0.6:8443"),
+        "local": {"addr": "unix://"}}, certs=["lab"])
+    env = {"INCUS_CONF": str(conf)}
+    pulled = image_source("lab:busybox", instance="web", backend="incus", env=env)
+    assert pulled == {"type": "image", "mode": "pull", "server": "https://10.0.0.5:8443",
+                      "alias": "busybox", "protocol": "incus",
+                      "certificate": (conf / "servercerts" / "lab.crt").read_text()}
+    assert image_source("cloud:debian/12", instance="web", backend="incus", env=env) == {
+        "type": "image", "mode": "pull", "server": "https://images.example:443",
+        "alias": "debian/12", "protocol": "simplestreams"}
+    with pytest.raises(RemoteError) as exc:
+        image_source("bare:busybox", instance="web", backend="incus", env=env)
+    assert str(exc.value) == (f"instance web: remote bare's server certificate is not pinned "
+                              f"({conf}/servercerts/bare.crt is missing): add the remote again "
+                              f"with `incus remote add`")
+    with pytest.raises(RemoteError, match="instance web: remote local in .* has no https:// address"):
+        image_source("local:busybox", instance="web", backend="incus", env=env)
+    with pytest.raises(RemoteError, match="instance web: image nowhere:x names remote nowhere, "
+                                          "which is not a remote of the client configuration"):
+        image_source("nowhere:x", instance="web", backend="incus", env=env)
