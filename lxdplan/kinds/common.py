@@ -62,6 +62,8 @@ def plan_deletes(ctx: "Context", spec: "ObjectKind") -> None:
         if spec.key(live) in declared or live.name in spec.keep:
             continue
         name = spec.display(live)
+        if spec.live_member(live) in ctx.forced_out:
+            continue  # forgotten with its member (the force removal's reason names it)
         if not live.managed_by_lxdplan:
             ctx.unmanaged.append(Unmanaged(spec.kind, name, spec.unmanaged_note(live)))
             continue

@@ -167,9 +167,9 @@ class InstanceKind(ObjectKind):
                     f"then declare it in {inst.project}"
                 )
 
-    def _create(self, ctx: "Context", inst) -> None:
+    def _create(self, ctx: "Context", inst, after: tuple[str, ...] = (), reason: str = "") -> None:
         name = self.display(inst)
-        blocked, waits = None, []
+        blocked, waits = None, list(after)
         if inst.member:
             blocked = ctx.member_block(inst.member) if inst.member in ctx.observed.members else None
             away, waits = placement.away(ctx, inst.member)
@@ -188,7 +188,7 @@ class InstanceKind(ObjectKind):
                    "profiles": list(inst.profiles), "config": dict(inst.config),
                    "devices": _devices(inst.devices), "state": inst.state,
                    **desc(inst.description)},
-            reason=f"instance {name} is in the file but not in the cluster",
+            reason=reason or f"instance {name} is in the file but not in the cluster",
             blocked=blocked,
             payload=Write(inst.name, inst.project, inst.type, inst.image, target,
                           list(inst.profiles), config, _devices(inst.devices), inst.description,
@@ -211,6 +211,11 @@ class InstanceKind(ObjectKind):
                 f"{recorded} to keep it, or replace it: drop {name} from the file and apply (it "
                 f"is deleted), then declare it again with image {inst.image}"
             )
+        if where in ctx.forced_out:  # the cluster forgets it with its member: made again
+            self._create(ctx, inst, after=(ctx.forced_out[where],), reason=(
+                f"instance {name} is on {where}, which is removed with force: the cluster "
+                "forgets it there, so it is created again"))
+            return
         away, waits = placement.away(ctx, where) if where else (None, [])
         if away:
             ctx.diagnostics.append(f"instance {name} is on {where}, which is {away}: it is left "

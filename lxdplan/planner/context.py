@@ -23,6 +23,9 @@ class Context:
     leaving: set[str] = field(default_factory=set)  # live members removed (not blocked) first
     bootstrap_step: str | None = None
     removal_steps: list[str] = field(default_factory=list)
+    # Offline members removed with force -> that step: what lived only on them is forgotten
+    # with them (no delete is planned there; a declared instance is created again elsewhere).
+    forced_out: dict[str, str] = field(default_factory=dict)
     join_steps: dict[str, str] = field(default_factory=dict)  # member -> join/bootstrap step id
 
     @property

@@ -93,10 +93,11 @@ def plan_removals(ctx: Context) -> None:
             sid = ctx.steps.add(
                 Action.FORCE_REMOVE, Kind.MEMBER, name, member=name, depends_on=previous,
                 before=_member_view(live), reason=f"{name} is not in the file and is offline; "
-                "force_remove allows removing it with force",
+                "force_remove allows removing it with force" + _lost_with(ctx, name),
                 payload=Remove(force=True),
             )
             ctx.leaving.add(name)
+            ctx.forced_out[name] = sid
         else:
             blocked = None
             if live.status == OFFLINE:
@@ -126,6 +127,16 @@ def plan_removals(ctx: Context) -> None:
         if name in ctx.leaving:
             ctx.removal_steps.append(sid)  # what later steps wait for; a blocked one is not
         previous = [sid]
+
+
+def _lost_with(ctx: Context, name: str) -> str:
+    """What the cluster forgets when ``name`` is removed with force: the objects that live on
+    that member alone (its instances, its volumes of local pools), as a clause of the reason."""
+    lost = [f"{spec.kind.noun} {spec.display(live)}" for spec in registry()
+            for live in spec.live(ctx.observed).values() if spec.live_member(live) == name]
+    if not lost:
+        return ""
+    return f"; the cluster forgets what lived only there: {', '.join(lost)}"
 
 
 # Roles of a member that can lead the database: a voter, or a stand-by LXD promotes to replace a

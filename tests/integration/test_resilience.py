@@ -20,6 +20,7 @@ import yaml
 from applykit import add_interface, cli, member_status, query, wait_for, walkthrough, write
 from labkit import BACKENDS
 from lxdplan.lab import host
+from lxdplan.lab.labfile import image_entry
 from test_apply import apply_ok, assert_converged
 
 
@@ -42,8 +43,12 @@ def fresh_walkthrough(make_lab, backend: str, workdir: Path, **cluster_config):
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_offline_member_blocks_until_force_removed(backend, make_lab, tmp_path):
     lab, doc, path = fresh_walkthrough(make_lab, backend, tmp_path, **{"cluster.offline_threshold": 11})
+    doc["images"] = [image_entry(lab)]
+    doc["instances"] = [{"name": "c9", "image": "busybox", "member": "node3"}]
+    path = write(doc, Path(path))
     apply_ok(path)
     assert_converged(path)
+    assert query(lab, "/1.0/instances/c9")["location"] == "node3"
 
     # node3 dies; once the cluster sees it Offline, it is dropped from the file without force.
     victim = lab.members[2]
@@ -55,6 +60,7 @@ def test_offline_member_blocks_until_force_removed(backend, make_lab, tmp_path):
     for obj in doc["storage_pools"] + doc["networks"]:
         obj.get("members", {}).pop("node3", None)
     doc["storage_pools"].append({"name": "extra", "driver": "dir"})
+    doc["instances"][0].pop("member")  # c9 may run anywhere now
     write(doc, Path(path))
 
     plan = cli("plan", "-f", path, "--detailed-exitcode")
@@ -69,16 +75,21 @@ def test_offline_member_blocks_until_force_removed(backend, make_lab, tmp_path):
     if backend == "lxd":  # allowed in the file
         doc["cluster"]["force_remove"] = ["node3"]
         write(doc, Path(path))
+        shown = cli("plan", "-f", path).stdout
         out = apply_ok(path)
     else:  # allowed on the command line of a saved plan, which carries it to apply
         saved = str(tmp_path / "force.plan")
         planned = cli("plan", "-f", path, "--force-remove", "node3", "--out", saved)
         assert planned.returncode == 0 and "force-remove" in planned.stdout, planned.stderr
+        shown = planned.stdout
         done = cli("apply", saved, "--auto-approve")
         assert done.returncode == 0, done.stdout + done.stderr
         out = done.stdout
     assert "force-remove" in out
+    assert "the cluster forgets what lived only there: instance c9" in shown
     assert member_status(lab, "node3") == "absent"
+    c9 = query(lab, "/1.0/instances/c9")  # forgotten with node3, created again in the same apply
+    assert c9["location"] in ("node1", "node2") and c9["status"] == "Running"
     assert query(lab, "/1.0/storage-pools/extra")["status"] == "Created"
     assert_converged(path)
 

@@ -83,6 +83,25 @@ def test_an_offline_declared_member_leaves_the_instance_where_it_is():
     assert any("c1 stays on n1 while n2 is offline" in d for d in p.diagnostics)
 
 
+def test_a_force_removal_names_the_instances_the_cluster_forgets_with_the_member():
+    d = desired(names=("n1", "n2"), images=(IMAGE,), instances=(Instance("c1", "busybox"),))
+    o = observed(live("c1", location="n3"), live("tmp", location="n3"), live("c2", location="n1"),
+                 members=live_members("n1", "n2", "n3", status={"n3": "Offline"}))
+    p = plan(d, o, force_remove=["n3"])
+    steps = by_id(p)
+    force = steps["member/n3/force-remove"]
+    assert force.reason == ("n3 is not in the file and is offline; force_remove allows removing it "
+                            "with force; the cluster forgets what lived only there: instance c1, "
+                            "instance tmp")
+    # The declared one is created again once its member is gone; nothing is deleted on n3.
+    create = next(s for sid, s in steps.items() if sid.startswith("instance/c1/create"))
+    assert "member/n3/force-remove" in create.depends_on and create.blocked is None
+    assert create.reason == ("instance c1 is on n3, which is removed with force: the cluster "
+                             "forgets it there, so it is created again")
+    assert not [sid for sid in steps if sid.startswith("instance/tmp/")]
+    assert "instance/c2/delete/n1" in steps  # a dropped instance elsewhere is deleted as ever
+
+
 def test_a_profile_the_instance_uses_is_deleted_only_after_the_instance():
     profile = ObservedProfile("web", project="default", managed_by_lxdplan=True)
     o = observed(live(profiles=("default", "web")), profiles={"default/web": profile})
