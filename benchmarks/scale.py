@@ -406,13 +406,16 @@ def main() -> int:
     if len(counts) > 1:
         a, b = counts[-2], counts[-1]
         growth = (med(grown[b]) / med(grown[a])) / (b / a)
-        res.ratio(f"plan time growth / object growth, {a} to {b}", growth, target="<= 1.00",
-                  met=growth <= 1.0, detail=f"({med(grown[a]):.2f} s -> {med(grown[b]):.2f} s for {b / a:g}x objects)")
+        issue = (a, b) == (100, 500)  # the issue's target is set at these sizes only
+        res.ratio(f"plan time growth / object growth, {a} to {b}", growth, target="<= 1.00" if issue else "",
+                  met=(growth <= 1.0) if issue else None, detail=f"({med(grown[a]):.2f} s -> {med(grown[b]):.2f} s for {b / a:g}x objects)")
         fgrowth = (med(floors[b]) / med(floors[a])) / (b / a)
         res.ratio(f"floor time growth / object growth, {a} to {b}", fgrowth,
                   detail=f"({med(floors[a]):.2f} s -> {med(floors[b]):.2f} s: the server's own share)")
     top_rss = max(rss[counts[-1]])
-    res.ratio(f"peak RSS MB at {counts[-1]} objects", top_rss, target="<= 100", met=top_rss <= 100)
+    at500 = counts[-1] >= 500
+    res.ratio(f"peak RSS MB at {counts[-1]} objects", top_rss, target="<= 100" if at500 else "",
+              met=(top_rss <= 100) if at500 else None)
     for k, xs in sweep.items():
         res.ratio(f"plan PER_MEMBER={k} / PER_MEMBER={observe.PER_MEMBER} at {counts[-1]} objects",
                   med(xs) / med(grown[counts[-1]]))
