@@ -9,9 +9,10 @@ Usage (root): .venv/bin/python benchmarks/run_all.py [--runs N] [--backends lxd,
 Runs, one after the other (never two labs' worth of load at once): plan_read.py and
 apply_form.py on each backend, scale.py on LXD (and on Incus with ``--scale-incus``), and
 startup.py; then report.py (which reads every result in ``--results``, so a script run on its
-own earlier, e.g. ``--only scale.py``, is reported with the rest). Each script is a subprocess, so one failing does not stop the rest;
-the exit code is 1 when any failed. About 25 minutes on a 2-core machine with the defaults (over 30 more with scale.py at 500 objects on LXD 5.0.2);
-``--smoke`` (one run, smallest sizes, no report) about 2 minutes.
+own earlier, e.g. ``--only scale.py``, is reported with the rest). Each script is a
+subprocess, so one failing does not stop the rest; the exit code is 1 when any failed. About
+25 minutes on a 2-core machine with the defaults, over 30 more with scale.py's 500 objects on
+LXD 5.0.2; ``--smoke`` (one run, smallest sizes, no report) about 2 minutes.
 """
 
 from __future__ import annotations
