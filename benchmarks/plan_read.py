@@ -12,10 +12,11 @@ Usage (root): python3 benchmarks/plan_read.py [--backend lxd|incus] [--runs N] [
    a. ``python -m lxdplan plan --detailed-exitcode -f FILE`` (a subprocess, wall time);
    b. the same state read with sequential ``lxc``/``incus`` calls;
    c. the floor: interpreter start + every GET lxdplan's `plan` needs issued at once in-process,
-      each member-specific one to that member's own socket, the single-object reads lxdplan makes
-      for ETags (If-Match) included. `plan` observes at PLAN detail: a member's view of a pool or
-      network only where the file declares member-specific keys for that member or the object is
-      not Created, and one untargeted GET of a declared network no member view was read of.
+      each member-specific one to that member's own socket, the members' single-object reads for
+      their ETags (If-Match) included (the other objects' ETags are read only for an update).
+      `plan` observes at PLAN detail: a member's view of a pool or network only where the file
+      declares member-specific keys for that member or the object is not Created, and one
+      untargeted GET of a declared network no member view was read of.
       For reference the old floor is timed too: every member's view of every pool and network
       (what `status` and `export` read, and what `plan` read before PLAN detail).
    d. with ``--baseline DIR`` (another checkout, e.g. ``git archive HEAD | tar -x -C DIR``), the
@@ -161,21 +162,15 @@ def run_lxc(lab, cmds: list[list[str]]) -> float:
 
 
 def etag_requests(lab, file: Path) -> list[tuple[str, str, dict]]:
-    """The single-object GETs lxdplan makes only for their ETag (sent back as If-Match on an
-    update, SPEC §5): one per declared member, group, profile, project and volume."""
+    """The single-object GETs a no-change `plan` makes only for their ETag: one per declared
+    member (member updates compare fields against it). The other objects' ETags are read after
+    planning, only for the objects an update step changes (``providers/etags.py``): none here."""
     from lxdplan.loader import load
     from lxdplan.providers.client import path_of
 
     desired, _ = load(str(file))
     leader = lab.members[0].name
-    reqs = [(leader, path_of("cluster", "members", m.name), {}) for m in desired.members]
-    reqs += [(leader, path_of("cluster", "groups", g.name), {}) for g in desired.cluster_groups]
-    reqs += [(leader, path_of("profiles", p.name), {"project": p.project}) for p in desired.profiles]
-    reqs += [(leader, path_of("projects", p.name), {}) for p in desired.projects]
-    reqs += [(v.member or leader, path_of("storage-pools", v.pool, "volumes", v.type, v.name),
-              {k: x for k, x in (("project", v.project), ("target", v.member)) if x})
-             for v in desired.storage_volumes]
-    return reqs
+    return [(leader, path_of("cluster", "members", m.name), {}) for m in desired.members]
 
 
 def common_requests(lab, clients: dict[str, Client]) -> list[tuple[str, str, dict]]:
