@@ -264,9 +264,14 @@ class Client:
 
     def _connect_error(self, exc: BaseException) -> ConnectError:
         reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
-        return ConnectError(
+        error = ConnectError(
             f"cannot reach member {self.who} at {self.endpoint}: {reason}", member=self.member
         )
+        # Connected, then the connection failed (a server dropping requests under load): the
+        # member is up, so the read is no evidence that an object is missing there.
+        error.mid_request = isinstance(exc, (httpx.ReadError, httpx.WriteError,
+                                             httpx.RemoteProtocolError))
+        return error
 
     # -- requests ---------------------------------------------------------------------------------
 

@@ -288,7 +288,7 @@ class _ClusterReads:
 
             def forwarded() -> Response:
                 if gate is not None and gate.exception() is not None:
-                    raise gate.exception()
+                    raise MemberDown(str(gate.exception()), member=get.member)
                 return fetch(self.reader, get.path, {**params, "target": get.member})
 
             fut = submit(forwarded)
@@ -323,17 +323,32 @@ class _ClusterReads:
         return self.recorded(None)
 
 
+class MemberDown(ConnectError):
+    """A forwarded read not sent: its member's own ``GET /1.0``, forwarded first, failed."""
+
+
 def _result(fut: Future | None, *, required: bool = False) -> Response | None:
-    """A read's answer; None when its member is down or the object gone (never for a busy
-    database, nor for a ``required`` read, whose failure fails the observation)."""
+    """A read's answer; None when its member is down (it could not be connected to, or its
+    forwarded ``GET /1.0`` failed) or the object is not there (404). Any other failure — a
+    busy database, a member that took the request and answered nothing, a server error, a
+    dropped connection — fails the observation, as does any failure of a ``required`` read:
+    taken as "not there", it would plan a change the cluster does not need (seen at 500 objects
+    on LXD 5.0.2 under load: a member's pool view read as missing planned its ``source``)."""
     if fut is None:
         return None
     exc = fut.exception()
     if exc is None:
         return fut.result()
-    if not required and isinstance(exc, MISSING) and not (isinstance(exc, ApiError) and busy(exc)):
-        return None  # the member is down or the object gone; a busy server is no answer at all
+    if not required and _absent(exc):
+        return None
     raise exc
+
+
+def _absent(exc: BaseException) -> bool:
+    if isinstance(exc, ApiError):
+        return exc.status == 404 and not busy(exc)
+    return isinstance(exc, ConnectError) and not isinstance(exc, NoAnswer) \
+        and not getattr(exc, "mid_request", False)
 
 
 def _etag(fut: Future | None) -> str | None:

@@ -15,9 +15,9 @@ import pytest
 from lxdplan.kinds import registry, spec
 from lxdplan.livedata import Get, Reading, Recorded
 from lxdplan.loader import load_text
-from lxdplan.providers.client import Response
+from lxdplan.providers.client import NoAnswer, Response
 from lxdplan.providers.observe import FULL, PLAN, _Observer
-from lxdplan.errors import ConnectError
+from lxdplan.errors import ApiError, ConnectError
 
 FILE = """
 version: 1
@@ -239,3 +239,44 @@ def test_each_read_is_sent_once_and_none_to_an_offline_member():
     reads = [(p, tuple(sorted(prm.items()))) for p, prm, _fut in log if p != "/1.0"]
     assert len(reads) == len(set(reads))
     assert not [r for r in reads if dict(r[1]).get("target") == "node3"]
+
+
+class Failing(Recording):
+    """A recording whose reads of ``fail`` ((path, target) -> exception) fail."""
+
+    fail: dict = {}
+
+    def get(self, path, params=None):
+        error = self.fail.get((path, (params or {}).get("target")))
+        if error is not None:
+            self.log.append((path, dict(params or {}), self.pool.running[-1]))
+            raise error
+        return super().get(path, params)
+
+
+def observe_failing(fail: dict):
+    pool, log = LazyPool(), []
+    clients = {m: Failing(m, pool, log, set()) for m in MEMBERS}
+    for c in clients.values():
+        c.fail = fail
+    return _Observer(DESIRED, clients, pool, PLAN).run()
+
+
+def test_a_view_read_as_not_found_is_absent_and_any_other_failure_stops_the_observation():
+    view = ("/1.0/storage-pools/data", "node2")
+    gone = observe_failing({view: ApiError("not found", member="node2", status=404)})
+    assert "node2" not in gone.storage_pools["data"].members
+    # A server error, a dropped connection or a member that answers nothing is no evidence the
+    # pool is missing there: planning on it would add the member's source again.
+    dropped = ConnectError("cannot reach member node2: Server disconnected", member="node2")
+    dropped.mid_request = True
+    for error in (ApiError("LXD refused GET: Internal Server Error", member="node2", status=500), dropped,
+                  NoAnswer("node2 answered nothing", member="node2")):
+        with pytest.raises(type(error)):
+            observe_failing({view: error})
+
+
+def test_a_member_that_cannot_be_connected_to_is_read_as_down():
+    down = ConnectError("cannot reach member node2: Connection refused", member="node2")
+    observed = observe_failing({("/1.0/storage-pools/data", "node2"): down})
+    assert "node2" not in observed.storage_pools["data"].members
