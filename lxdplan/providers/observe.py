@@ -225,7 +225,7 @@ class _Observer:
             reads.ask(spec.section, spec.reads(ctx, reads.recorded(spec.needs)))
 
         # Record every answer as plain data; deciding which ones count is assembly (pure).
-        answered = {m: probed.get(m) or _result(servers.get(m)) for m in names}
+        answered = {m: probed.get(m) or _server(servers.get(m)) for m in names}
         return assemble(Answers(
             backend=backend,
             server=(self.probes[reader_st.name].metadata, self.probes[reader_st.name].etag),
@@ -340,6 +340,17 @@ def _result(fut: Future | None, *, required: bool = False) -> Response | None:
     if exc is None:
         return fut.result()
     if not required and _absent(exc):
+        return None
+    raise exc
+
+
+def _server(fut: Future | None) -> Response | None:
+    """A member's own ``GET /1.0``, forwarded by the reader: None when it failed (the member is
+    down: the reader could not reach it), but a busy database fails the observation."""
+    if fut is None or fut.exception() is None:
+        return _result(fut)
+    exc = fut.exception()
+    if isinstance(exc, MISSING) and not (isinstance(exc, ApiError) and busy(exc)):
         return None
     raise exc
 
