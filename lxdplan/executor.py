@@ -118,24 +118,47 @@ def execute(
     """Run ``steps`` (already in dependency order). Returns one result per step, blocked ones
     (and those waiting on them) included; raises ``ApplyFailed`` at the end when a step failed,
     after running every step that does not depend on a failed one."""
-    kill_after = int(os.environ.get(KILL_AFTER_ENV, "0") or 0)
-    by_id = {s.id: s for s in steps}
-    results: dict[str, StepResult] = {}
-    pending = list(steps)
-    running: dict[Future, Step] = {}
-    started: dict[str, float] = {}
-    failed: list[tuple[Step, Exception]] = []
-    halted: str | None = None  # set when a failure stops everything not yet started
+    run = _Run(steps, perform, on_event, int(os.environ.get(KILL_AFTER_ENV, "0") or 0))
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        while run.pending or run.running:
+            run.launch_ready(pool)
+            if not run.running:
+                # Nothing runs and nothing could start: what is left waits on a step that will
+                # not run (its dependencies are settled in plan order, so this is a safeguard).
+                run.settle_stuck()
+                break
+            done, _ = wait(run.running, return_when=FIRST_COMPLETED)
+            for future in done:
+                run.collect(future)
+    ordered = [run.results[s.id] for s in steps if s.id in run.results]
+    if run.failed:
+        raise ApplyFailed(run.failed, ordered)
+    return ordered
 
-    def finished(sid: str) -> bool:
-        return sid in results and results[sid].outcome in (Outcome.DONE, Outcome.SKIPPED)
 
-    def not_runnable(step: Step) -> tuple[Outcome, str] | None:
+class _Run:
+    """The state of one ``execute``: what is pending, running and settled."""
+
+    def __init__(self, steps: Sequence[Step], perform: Callable[[Step], bool],
+                 on_event: Callable[[Event], None], kill_after: int):
+        self.by_id = {s.id: s for s in steps}
+        self.perform, self.on_event, self.kill_after = perform, on_event, kill_after
+        self.results: dict[str, StepResult] = {}
+        self.pending = list(steps)
+        self.running: dict[Future, Step] = {}
+        self.started: dict[str, float] = {}
+        self.failed: list[tuple[Step, Exception]] = []
+        self.halted: str | None = None  # set when a failure stops everything not yet started
+
+    def finished(self, sid: str) -> bool:
+        return sid in self.results and self.results[sid].outcome in (Outcome.DONE, Outcome.SKIPPED)
+
+    def not_runnable(self, step: Step) -> tuple[Outcome, str] | None:
         """Why ``step`` will not run (blocked, or waiting for a failure), or None."""
         if step.blocked:
             return Outcome.BLOCKED, step.blocked
         for dep in step.depends_on:
-            result = results.get(dep)
+            result = self.results.get(dep)
             if result is None:
                 continue
             if result.outcome == Outcome.BLOCKED:
@@ -144,63 +167,59 @@ def execute(
                 return Outcome.NOT_RUN, f"waits for {dep}, which failed"
             if result.outcome == Outcome.NOT_RUN:
                 return Outcome.NOT_RUN, result.note  # names the failed step it waits for
-        if halted is not None:
-            return Outcome.NOT_RUN, halted
+        if self.halted is not None:
+            return Outcome.NOT_RUN, self.halted
         return None
 
-    def settle(step: Step, outcome: Outcome, note: str) -> None:
-        pending.remove(step)
-        results[step.id] = StepResult(step, outcome, note=note)
-        on_event(Event("end", step, results[step.id]))
+    def settle(self, step: Step, outcome: Outcome, note: str) -> None:
+        self.pending.remove(step)
+        self.end(step, StepResult(step, outcome, note=note))
 
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        while pending or running:
-            # Settle what cannot run, launch what is ready.
-            for step in list(pending):
-                why = not_runnable(step)
-                if why is not None:
-                    settle(step, *why)
-                    continue
-                if halted is not None or not all(finished(d) for d in step.depends_on if d in by_id):
-                    continue
-                exclusive = step.action not in PARALLEL_ACTIONS
-                if running and (exclusive or any(
-                    s.action not in PARALLEL_ACTIONS for s in running.values()
-                )):
-                    break  # an exclusive step waits for the running ones, and vice versa
-                pending.remove(step)
-                started[step.id] = time.monotonic()
-                on_event(Event("start", step))
-                running[pool.submit(perform, step)] = step
-                if exclusive:
-                    break
-            if not running:
-                # Nothing runs and nothing could start: what is left waits on a step that will
-                # not run (its dependencies are settled in plan order, so this is a safeguard).
-                for step in list(pending):
-                    settle(step, *(not_runnable(step) or (Outcome.BLOCKED, "waits for a blocked step")))
+    def end(self, step: Step, result: StepResult) -> None:
+        self.results[step.id] = result
+        self.on_event(Event("end", step, result))
+
+    def launch_ready(self, pool: ThreadPoolExecutor) -> None:
+        """Settle what cannot run; start what is ready: defines together, any other step alone
+        (an exclusive step waits for the running ones, and they for it)."""
+        for step in list(self.pending):
+            why = self.not_runnable(step)
+            if why is not None:
+                self.settle(step, *why)
+                continue
+            if self.halted is not None or not all(
+                    self.finished(d) for d in step.depends_on if d in self.by_id):
+                continue
+            exclusive = step.action not in PARALLEL_ACTIONS
+            if self.running and (exclusive or any(
+                    s.action not in PARALLEL_ACTIONS for s in self.running.values())):
                 break
-            done, _ = wait(running, return_when=FIRST_COMPLETED)
-            for future in done:
-                step = running.pop(future)
-                seconds = time.monotonic() - started[step.id]
-                try:
-                    changed = future.result()
-                except Exception as exc:  # noqa: BLE001 - reported with the step, at the end
-                    if not isinstance(exc, LxdplanError):
-                        exc = LxdplanError(f"{type(exc).__name__}: {exc}")
-                    results[step.id] = StepResult(step, Outcome.FAILED, seconds, str(exc))
-                    failed.append((step, exc))
-                    if step.action in STOPS_ALL and halted is None:
-                        halted = f"waits for {step.id}, which failed"
-                    on_event(Event("end", step, results[step.id]))
-                    continue
-                outcome = Outcome.DONE if changed else Outcome.SKIPPED
-                results[step.id] = StepResult(step, outcome, seconds)
-                on_event(Event("end", step, results[step.id]))
-                if kill_after and len(results) >= kill_after:
-                    os.kill(os.getpid(), signal.SIGKILL)
-    ordered = [results[s.id] for s in steps if s.id in results]
-    if failed:
-        raise ApplyFailed(failed, ordered)
-    return ordered
+            self.pending.remove(step)
+            self.started[step.id] = time.monotonic()
+            self.on_event(Event("start", step))
+            self.running[pool.submit(self.perform, step)] = step
+            if exclusive:
+                break
+
+    def settle_stuck(self) -> None:
+        for step in list(self.pending):
+            self.settle(step, *(self.not_runnable(step) or (Outcome.BLOCKED, "waits for a blocked step")))
+
+    def collect(self, future: Future) -> None:
+        """Record a finished step: done, already done, or failed (a failed bootstrap stops
+        every step not yet started)."""
+        step = self.running.pop(future)
+        seconds = time.monotonic() - self.started[step.id]
+        try:
+            changed = future.result()
+        except Exception as exc:  # noqa: BLE001 - reported with the step, at the end
+            if not isinstance(exc, LxdplanError):
+                exc = LxdplanError(f"{type(exc).__name__}: {exc}")
+            self.failed.append((step, exc))
+            if step.action in STOPS_ALL and self.halted is None:
+                self.halted = f"waits for {step.id}, which failed"
+            self.end(step, StepResult(step, Outcome.FAILED, seconds, str(exc)))
+            return
+        self.end(step, StepResult(step, Outcome.DONE if changed else Outcome.SKIPPED, seconds))
+        if self.kill_after and len(self.results) >= self.kill_after:
+            os.kill(os.getpid(), signal.SIGKILL)

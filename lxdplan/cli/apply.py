@@ -55,38 +55,50 @@ def apply(
     _debug_log: bool = DEBUG_OPTION,
 ) -> None:
     """Carry out the steps that make the cluster match the file (or a saved plan)."""
-    from lxdplan.cli.plan import Format, render
-    from lxdplan.executor import ApplyFailed, Outcome
-    from lxdplan.plan import Action
-    from lxdplan.workflow import NotConfirmed, file_digest, run_apply
-
     saved_digest = None
     if plan_file is not None:
-        from lxdplan.state.saved import load_plan
-
-        try:
-            saved = load_plan(plan_file)
-        except LxdplanError as exc:
-            raise fail(exc)
-        if file is not None and not _same_file(file, saved.desired_path):
-            error(f"{plan_file} was made from {saved.desired_path}, not {file}: pass the plan "
-                  f"alone, or with -f {saved.desired_path}")
-            raise typer.Exit(1)
-        file = file or saved.desired_path
-        try:
-            if file_digest(file) != saved.desired_sha256:
-                error(f"saved plan is stale: {file} changed since {plan_file} was made; run plan again")
-                raise typer.Exit(1)
-        except OSError as exc:
-            error(f"{file}, which {plan_file} was made from, cannot be read: {exc.strerror}")
-            raise typer.Exit(1)
-        saved_digest = saved.observed_digest
-        # A plan made with --force-remove carries its force-removes: applying it allows them.
-        force_remove = list(force_remove) + [
-            s.name for s in saved.plan.steps if s.action == Action.FORCE_REMOVE
-        ]
+        file, saved_digest, carried = _saved_plan(plan_file, file)
+        force_remove = list(force_remove) + carried
     file = file or "lxdplan.yaml"
-    desired = load_or_exit(file)
+    result = _run(file, load_or_exit(file), force_remove=force_remove, saved_digest=saved_digest,
+                  auto_approve=auto_approve, break_lock=break_lock)
+    _report(result)
+
+
+def _saved_plan(plan_file: str, file: Optional[str]) -> tuple[str, str, list[str]]:
+    """(the file the saved plan was made from, its observed digest, the force-removes it
+    carries: a plan made with --force-remove allows them when applied); exits when the plan
+    cannot be read, names another file, or its file changed since."""
+    from lxdplan.plan import Action
+    from lxdplan.state.saved import load_plan
+    from lxdplan.workflow import file_digest
+
+    try:
+        saved = load_plan(plan_file)
+    except LxdplanError as exc:
+        raise fail(exc)
+    if file is not None and not _same_file(file, saved.desired_path):
+        error(f"{plan_file} was made from {saved.desired_path}, not {file}: pass the plan "
+              f"alone, or with -f {saved.desired_path}")
+        raise typer.Exit(1)
+    file = file or saved.desired_path
+    try:
+        if file_digest(file) != saved.desired_sha256:
+            error(f"saved plan is stale: {file} changed since {plan_file} was made; run plan again")
+            raise typer.Exit(1)
+    except OSError as exc:
+        error(f"{file}, which {plan_file} was made from, cannot be read: {exc.strerror}")
+        raise typer.Exit(1)
+    carried = [s.name for s in saved.plan.steps if s.action == Action.FORCE_REMOVE]
+    return file, saved.observed_digest, carried
+
+
+def _run(file: str, desired, *, force_remove, saved_digest, auto_approve: bool, break_lock: bool):
+    """Plan, show, confirm and execute (``workflow.run_apply``) with progress; a failure, a
+    refusal or a user error ends in its sentences and exit 1."""
+    from lxdplan.cli.plan import Format, render
+    from lxdplan.executor import ApplyFailed
+    from lxdplan.workflow import NotConfirmed, run_apply
 
     shown: list = []
 
@@ -104,7 +116,7 @@ def apply(
 
     try:
         with Progress() as progress:
-            result = run_apply(
+            return run_apply(
                 desired,
                 force_remove=force_remove,
                 saved_digest=saved_digest,
@@ -130,6 +142,12 @@ def apply(
         raise typer.Exit(1)
     except LxdplanError as exc:
         raise fail(exc)
+
+
+def _report(result) -> None:
+    """The warnings and the summary of a finished apply; exit 1 when steps stayed blocked."""
+    from lxdplan.executor import Outcome
+
     for sentence in result.warnings:
         warn(sentence)
     if not result.plan.changes:
