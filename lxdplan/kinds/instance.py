@@ -223,34 +223,7 @@ class InstanceKind(ObjectKind):
             return
         deps = ctx.after_bootstrap() + waits
         move = placement.plan_move(self, ctx, inst, where, deps)
-        after_move = [move] if move else []
-        on = None if move else where
-        changes = diff_config(live.config, inst.config)
-        before, after = {}, {}
-        for k, (old, new) in changes.items():
-            if old is not None:
-                before.setdefault("config", {})[k] = old
-            if new is not None:
-                after.setdefault("config", {})[k] = new
-        if live.description != inst.description:
-            before["description"], after["description"] = live.description, inst.description
-        if tuple(live.profiles) != tuple(inst.profiles):
-            before["profiles"], after["profiles"] = list(live.profiles), list(inst.profiles)
-        dev_before, dev_after = diff_devices(live.devices, inst.devices)
-        if dev_before:
-            before["devices"] = dev_before
-        if dev_after:
-            after["devices"] = dev_after
-        update = None
-        if before or after:
-            update = ctx.steps.add(
-                Action.UPDATE, self.kind, name, member=on, depends_on=deps + after_move,
-                before=before, after=after, reason=f"instance {name} differs from the file",
-                blocked=ctx.member_block(where), etag=live.etag,
-                payload=Write(inst.name, inst.project, inst.type, inst.image, "",
-                              list(inst.profiles), put_config(live.config, inst.config),
-                              _devices(inst.devices), inst.description, fresh_etag=bool(move)),
-            )
+        update = self._update(ctx, inst, live, deps, move)
         if move:
             return  # the move stops it and starts it again when it should run
         running = live.status in ("Running", "Frozen")
@@ -268,6 +241,37 @@ class InstanceKind(ObjectKind):
                 blocked=ctx.member_block(where),
                 payload=Change(inst.name, inst.project),
             )
+
+    def _update(self, ctx: "Context", inst, live, deps: list[str], move: str | None) -> str | None:
+        """The update of config, description, profiles and devices (after the move, if any,
+        which leaves it on another member); its id, or None when they match."""
+        name, where = self.display(inst), live.location
+        before, after = {}, {}
+        for k, (old, new) in diff_config(live.config, inst.config).items():
+            if old is not None:
+                before.setdefault("config", {})[k] = old
+            if new is not None:
+                after.setdefault("config", {})[k] = new
+        if live.description != inst.description:
+            before["description"], after["description"] = live.description, inst.description
+        if tuple(live.profiles) != tuple(inst.profiles):
+            before["profiles"], after["profiles"] = list(live.profiles), list(inst.profiles)
+        dev_before, dev_after = diff_devices(live.devices, inst.devices)
+        if dev_before:
+            before["devices"] = dev_before
+        if dev_after:
+            after["devices"] = dev_after
+        if not (before or after):
+            return None
+        return ctx.steps.add(
+            Action.UPDATE, self.kind, name, member=None if move else where,
+            depends_on=deps + ([move] if move else []),
+            before=before, after=after, reason=f"instance {name} differs from the file",
+            blocked=ctx.member_block(where), etag=live.etag,
+            payload=Write(inst.name, inst.project, inst.type, inst.image, "",
+                          list(inst.profiles), put_config(live.config, inst.config),
+                          _devices(inst.devices), inst.description, fresh_etag=bool(move)),
+        )
 
     def plan_deletes(self, ctx: "Context") -> None:
         before = set(ctx.steps.ids(kind=self.kind, action=Action.DELETE))
