@@ -3,8 +3,9 @@
 The executor knows nothing about HTTP: it calls ``perform(step)`` (``lxdplan.providers.actions``
 in production), which is level-based — it re-reads the object, returns False when the change
 already holds (the step is skipped) and True when it made the change. ``define`` steps run
-concurrently (they target different members); every other step runs alone, in plan order, so
-joins happen one at a time as LXD requires.
+concurrently (they target different members), and so do the steps a kind lets run beside others
+on different members (instance launches, starts, stops and deletes); every other step runs alone,
+in plan order, so joins happen one at a time as LXD requires.
 
 A failed step does not stop the apply (as in Terraform): every step that does not depend on it,
 directly or through other steps, still runs; the steps that do are not run ("waits for X, which
@@ -136,6 +137,21 @@ def execute(
     return ordered
 
 
+def _lane(step: Step) -> str | None:
+    """Which steps may run beside ``step``: those of other lanes. Every define is its own lane
+    (defines target one member each); a step its kind lets run beside others
+    (``ObjectKind.parallel_actions``: an instance's launch, start, stop or delete) has its
+    member's lane, so two never run on one member at once; None: the step runs alone."""
+    if step.action in PARALLEL_ACTIONS:
+        return step.id
+    if step.member is None:
+        return None
+    from lxdplan.kinds import spec
+
+    found = spec(step.kind)
+    return f"member:{step.member}" if found is not None and step.action in found.parallel_actions else None
+
+
 class _Run:
     """The state of one ``execute``: what is pending, running and settled."""
 
@@ -180,8 +196,9 @@ class _Run:
         self.on_event(Event("end", step, result))
 
     def launch_ready(self, pool: ThreadPoolExecutor) -> None:
-        """Settle what cannot run; start what is ready: defines together, any other step alone
-        (an exclusive step waits for the running ones, and they for it)."""
+        """Settle what cannot run; start what is ready: steps in different lanes together
+        (``_lane``), any other step alone (an exclusive step waits for the running ones, and
+        they for it)."""
         for step in list(self.pending):
             why = self.not_runnable(step)
             if why is not None:
@@ -190,10 +207,11 @@ class _Run:
             if self.halted is not None or not all(
                     self.finished(d) for d in step.depends_on if d in self.by_id):
                 continue
-            exclusive = step.action not in PARALLEL_ACTIONS
-            if self.running and (exclusive or any(
-                    s.action not in PARALLEL_ACTIONS for s in self.running.values())):
+            lane = _lane(step)
+            if self.running and (lane is None or any(
+                    _lane(s) in (None, lane) for s in self.running.values())):
                 break
+            exclusive = lane is None
             self.pending.remove(step)
             self.started[step.id] = time.monotonic()
             self.on_event(Event("start", step))

@@ -83,6 +83,9 @@ class ObjectKind:
     # (``providers.observe.read_etags``), instead of for every declared object while observing:
     # collection listings (``recursion=1``) carry no ETags, and a no-change plan needs none.
     etag_after_plan: bool = False
+    # Actions whose steps may run beside other such steps on other members (the executor's
+    # lanes): only where LXD serves them independently, e.g. instance launches.
+    parallel_actions: frozenset[Action] = frozenset()
 
     # -- the file ----------------------------------------------------------------------------
     # Each kind loads and checks its own section (``lxdplan.validation.build`` walks the

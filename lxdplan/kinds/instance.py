@@ -94,6 +94,7 @@ class InstanceKind(ObjectKind):
     rank, delete_rank, list_rank = 80, 5, 80
     actions = "instances"
     adopt_by_put = False  # PATCH the mark: a PUT without profiles would drop them
+    parallel_actions = frozenset({Action.CREATE, Action.START, Action.STOP, Action.DELETE})
     payloads = {Action.CREATE: Write, Action.UPDATE: Write, Action.START: Change,
                 Action.STOP: Change, Action.MOVE: Change, Action.DELETE: Change}
     load_rank = 70

@@ -66,6 +66,30 @@ def test_defines_run_concurrently_but_other_steps_alone():
     assert rec.order.index("j1") < rec.order.index("j2")
 
 
+def test_instance_launches_on_different_members_run_together_and_one_at_a_time_per_member():
+    from lxdplan.kinds.instance import KIND_SPEC as INSTANCE
+
+    def launch(sid, member, action=Action.CREATE):
+        return Step(id=sid, action=action, kind=INSTANCE.kind, name=sid, member=member)
+
+    barrier = threading.Barrier(2, timeout=10)
+
+    class Gated(Recorder):
+        def __call__(self, s: Step) -> bool:
+            if s.id in ("c1", "c2"):
+                barrier.wait()  # passes only if c1 and c2 run at the same time
+            return super().__call__(s)
+
+    steps = [launch("c1", "n1"), launch("c2", "n2"), launch("c3", "n1", Action.START),
+             launch("c4", None), step("p")]
+    rec = Gated()
+    results = execute(steps, rec, workers=4)
+    assert all(r.outcome == Outcome.DONE for r in results)
+    # c1 and c2 met at the barrier; c3 (no barrier) would have started while c1 waited there,
+    # had one member taken two steps at once; c4 (no member) and p run alone, after.
+    assert set(rec.order[:2]) == {"c1", "c2"} and rec.order[2:] == ["c3", "c4", "p"]
+
+
 def test_blocked_steps_and_their_dependents_are_not_run():
     steps = [
         step("a"),
