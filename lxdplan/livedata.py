@@ -137,6 +137,16 @@ def marked(config: dict[str, str]) -> bool:
     return config.get(keys.OWNER_KEY) == keys.OWNER_VALUE
 
 
+def common_fields(item: dict[str, Any], project: str | None = None) -> dict[str, Any]:
+    """The fields a project-scoped object's JSON gives every kind alike: name, description,
+    config (cleaned), project (the listing's when LXD does not say), used_by and the ownership
+    mark."""
+    config = clean_config(item.get("config"))
+    return {"name": item["name"], "description": item.get("description", ""), "config": config,
+            "project": item.get("project") or project or "default", "used_by": used_by(item),
+            "managed_by_lxdplan": marked(config)}
+
+
 def listed_names(server_config: Mapping[str, str], key: str) -> frozenset[str]:
     """The names a server key lists (kinds with no config mark their objects so)."""
     raw = server_config.get(key, "")

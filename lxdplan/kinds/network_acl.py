@@ -21,11 +21,11 @@ from typing import TYPE_CHECKING, Any, Hashable, Mapping
 
 from lxdplan.compare import config_views, desc, diff_config, put_config, shown
 from lxdplan.errors import fmt_path
-from lxdplan.filecheck import names, normalise
+from lxdplan.filecheck import normalise
 from lxdplan.kinds.base import ObjectKind, Stage, Where, in_project
 from lxdplan.kinds.common import DEFAULT, export_config, owned, plan_deletes, put_if, scoped
 from lxdplan.livedata import (
-    Get, Reading, Recorded, clean_config, marked, projects_with, used_by, with_etag,
+    Get, Reading, Recorded, common_fields, projects_with, with_etag,
 )
 from lxdplan.plan import Action, Kind, Payload, Step
 from lxdplan.references import Ref
@@ -363,16 +363,10 @@ def acl_key(project: str, name: str) -> str:
 def parse_acl(item: dict[str, Any], project: str | None = None,
               etag: str | None = None) -> ObservedNetworkACL:
     """An ACL from LXD's JSON (LXD 5.0.2 does not say its project: the listing's is given)."""
-    config = clean_config(item.get("config"))
     return ObservedNetworkACL(
-        name=item["name"],
-        description=item.get("description", ""),
-        config=config,
+        **common_fields(item, project),
         ingress=tuple(normalise_rule(r) for r in item.get("ingress") or ()),
         egress=tuple(normalise_rule(r) for r in item.get("egress") or ()),
-        project=item.get("project") or project or DEFAULT,
-        used_by=used_by(item),
-        managed_by_lxdplan=marked(config),
         etag=etag,
     )
 

@@ -20,7 +20,7 @@ from lxdplan.kinds.common import (
     DEFAULT, export_config, owned, plan_deletes, plan_update, put_if, scoped,
 )
 from lxdplan.livedata import (
-    Get, Reading, Recorded, clean_config, marked, projects_with, used_by, with_etag,
+    Get, Reading, Recorded, clean_config, common_fields, projects_with, with_etag,
 )
 from lxdplan.plan import Action, Kind, Payload, Step
 
@@ -275,15 +275,9 @@ def profile_key(project: str, name: str) -> str:
 
 def parse_profile(item: dict[str, Any], project: str | None = None,
                   etag: str | None = None) -> ObservedProfile:
-    config = clean_config(item.get("config"))
     return ObservedProfile(
-        name=item["name"],
-        description=item.get("description", ""),
-        config=config,
+        **common_fields(item, project),
         devices={d: clean_config(dev) for d, dev in (item.get("devices") or {}).items()},
-        project=item.get("project") or project or "default",
-        used_by=used_by(item),
-        managed_by_lxdplan=marked(config),
         etag=etag,
     )
 

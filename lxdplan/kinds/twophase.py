@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Hashable, Mapping
 
 from lxdplan.compare import (
-    config_views, desc, diff_config, diff_declared, put_config, shown, split_changes,
+    config_views, desc, diff_config, diff_declared, put_config, split_changes,
 )
 from lxdplan.errors import PlanError, fmt_path
 from lxdplan.kinds.base import ObjectKind, Stage, Where, api_path

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from lxdplan.desired import Desired, Member
 from lxdplan.plan import Unmanaged
 from lxdplan.planner.order import StepList
-from lxdplan.state.observed import BLOCKED, OFFLINE, UNREACHABLE, Observed
+from lxdplan.state.observed import OFFLINE, UNREACHABLE, Observed
 
 
 @dataclass
