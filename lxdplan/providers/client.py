@@ -4,6 +4,9 @@ Every HTTPS connection is checked before any request is sent: a pre-flight TLS h
 the certificate the server presents, its SHA-256 fingerprint must be one of the member's pins, and
 the connection pool then uses an SSL context whose only trust anchor is that exact certificate
 (hostname not checked, as ``lxc`` treats a remote). Any other certificate fails the handshake.
+When lxdplan already holds a pinned certificate for the endpoint (``known_certificate``), the
+pool trusts it directly and its own handshake is the check: no pre-flight is needed, and a
+server presenting another certificate is checked again the pre-flight way.
 """
 
 from __future__ import annotations
@@ -128,6 +131,7 @@ class Client:
         member: str | None,
         pin: str | None = None,
         extra_pins: Iterable[str] = (),
+        certificates: Iterable[str] = (),
         pin_file: str | None = None,
         cert: ClientCert | None = None,
         connect_timeout: float = CONNECT_TIMEOUT,
@@ -139,6 +143,9 @@ class Client:
         self.member = member
         self.pin = normalize_fingerprint(pin) if pin else None
         self.extra_pins = [normalize_fingerprint(p) for p in extra_pins if p]
+        self.certificates = [pem for pem in certificates if pem]  # PEMs held for the pins
+        self._known_http: Any = None  # the httpx client trusting a held certificate, if any
+        self._handshake_first = False  # a held certificate failed: check with a pre-flight
         self.pin_file = pin_file or "lxdplan.yaml"
         self.cert = cert
         self.use_store = use_store
@@ -192,10 +199,13 @@ class Client:
             # (20-90 ms per client). HTTPS below always verifies against the pinned certificate.
             transport = httpx.HTTPTransport(uds=self.socket_path, retries=0, verify=False)
             return httpx.Client(transport=transport, base_url="http://lxd", timeout=self.timeout)
-        try:
-            pem = probe_certificate(self.endpoint, self.connect_timeout)
-        except (OSError, ssl.SSLError) as exc:
-            raise self._connect_error(exc) from None
+        pem = None if self._handshake_first else self.known_certificate()
+        known = pem is not None
+        if pem is None:
+            try:
+                pem = probe_certificate(self.endpoint, self.connect_timeout)
+            except (OSError, ssl.SSLError) as exc:
+                raise self._connect_error(exc) from None
         self.verify_certificate(pem)
         ctx = ssl.create_default_context(cadata=pem)
         ctx.check_hostname = False  # the pinned certificate itself is the only anchor
@@ -204,7 +214,23 @@ class Client:
             ctx.load_cert_chain(str(cert.cert_path), str(cert.key_path))
         self.presents_certificate = cert is not None
         transport = httpx.HTTPTransport(verify=ctx, retries=0)
-        return httpx.Client(transport=transport, base_url=self.endpoint, timeout=self.timeout)
+        http = httpx.Client(transport=transport, base_url=self.endpoint, timeout=self.timeout)
+        self._known_http = http if known else None
+        return http
+
+    def known_certificate(self) -> str | None:
+        """A certificate already held for this endpoint whose fingerprint is pinned (the pin
+        store keeps the cluster certificate lxdplan read over a verified connection; a remote
+        of the lxc/incus client configuration gives its ``servercerts`` file): trusting it as
+        the only anchor makes the connection's own handshake the check, so no pre-flight
+        handshake is needed. None when there is none."""
+        candidates = list(self.certificates)
+        if self.use_store:
+            entry = pinstore.lookup(self.endpoint)
+            if entry and entry.get("certificate"):
+                candidates.append(entry["certificate"])
+        allowed = self.pins()
+        return next((pem for pem in candidates if fingerprint(pem) in allowed), None)
 
     def verify_certificate(self, pem: str) -> None:
         """Accept ``pem`` only if its fingerprint is pinned; raise ``TrustError`` otherwise."""
@@ -325,9 +351,25 @@ class Client:
         raise self._connect_error(last) from None
 
     def _request(self, method: str, path: str, **options: Any) -> httpx.Response:
-        """One HTTP request, logged by ``httplog`` when debug logging is on (``--debug``)."""
-        send = lambda: self._connect().request(method, path, **options)  # noqa: E731
-        return httplog.logged(self.who, method, path, options.get("params"), send)
+        """One HTTP request, logged by ``httplog`` when debug logging is on (``--debug``).
+
+        A connection trusting a certificate already held (``known_certificate``) whose handshake
+        fails verification (the member now presents another one) is opened again the checked
+        way: a pre-flight handshake, then the pins decide, with the usual one-sentence error.
+        Nothing was sent on the failed connection."""
+        http = self._connect()
+        try:
+            return httplog.logged(self.who, method, path, options.get("params"),
+                                  lambda: http.request(method, path, **options))
+        except httpx.ConnectError as exc:
+            if http is not self._known_http or "CERTIFICATE_VERIFY_FAILED" not in str(exc):
+                raise
+            with self._lock:
+                if self._http is http:  # the first thread to see it; the others just reconnect
+                    self._handshake_first, self._http = True, None  # left open for their reads
+        http = self._connect()
+        return httplog.logged(self.who, method, path, options.get("params"),
+                              lambda: http.request(method, path, **options))
 
     def post(self, path: str, json: Any = None, params=None, etag: str | None = None, *, wait=True):
         return self.send("POST", path, json, params, etag, wait=wait)

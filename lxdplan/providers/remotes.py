@@ -175,6 +175,7 @@ def member_client(desired, member, **options):
                      pinned=bool(member.fingerprint))
     return Client(remote.url, member=member.name, pin=member.fingerprint,
                   extra_pins=[remote.fingerprint] if remote.fingerprint else [],
+                  certificates=[remote.certificate] if remote.certificate else [],
                   cert=remote.client_cert, pin_file=desired.path, **options)
 
 

@@ -28,7 +28,8 @@ from applykit import cli, member_status, query, wait_for, write
 from handform import trust_token, unix
 from labkit import BACKENDS
 from lxdplan.lab import host
-from lxdplan.providers.certs import fingerprint
+from lxdplan.providers import pins
+from lxdplan.providers.certs import ensure_client_cert, fingerprint
 from lxdplan.providers.client import probe_certificate
 from test_apply import apply_ok, assert_converged
 
@@ -255,12 +256,30 @@ def test_wrong_or_missing_pin_over_https_is_one_sentence(joined):
         assert one_error(cli(command, "-f", path, env=env)) == (
             f"member node1 (https://{node1.address}) presented certificate {fp[:12]}…, expected "
             f"abababababab…: if the member was reinstalled, update its fingerprint in {path}")
+    # A certificate held for the member (the pin store keeps the cluster certificate) is
+    # trusted without a pre-flight handshake; when the member presents another one, the
+    # connection is checked again the usual way and the error is the same sentence.
+    held = pinned_elsewhere(errs.workdir / "held")
+    env = errs.https("held-certificate")
+    pins.remember([f"https://{node1.address}"], certificate=held,
+                  directory=Path(env["LXDPLAN_CONFIG_DIR"]))
+    members[0]["fingerprint"] = fingerprint(held)
+    path = errs.write(doc, str(errs.workdir / "https.yaml"))
+    assert one_error(cli("plan", "-f", path, env=env)) == (
+        f"member node1 (https://{node1.address}) presented certificate {fp[:12]}…, expected "
+        f"{fingerprint(held)[:12]}…: if the member was reinstalled, update its fingerprint in {path}")
+    env = errs.https("fresh-machine")
     members[0].pop("fingerprint")
     path = errs.write(doc, str(errs.workdir / "https.yaml"))
     assert one_error(cli("plan", "-f", path, env=env)) == (
         f"member node1 (https://{node1.address}) presented certificate {fp[:12]}…, which is not "
         f"pinned: declare its fingerprint in {path} or accept it with "
         f"`lxdplan auth trust -f {path}`")
+
+
+def pinned_elsewhere(directory: Path) -> str:
+    """A certificate no member presents (a client certificate made for the test)."""
+    return ensure_client_cert(directory).cert_path.read_text()
 
 
 def test_used_or_missing_trust_token_is_one_sentence(joined):

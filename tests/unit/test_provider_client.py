@@ -223,3 +223,23 @@ def test_unreachable_member_is_one_sentence(tmp_path):
 def test_bad_endpoint_scheme_is_refused():
     with pytest.raises(ConnectError, match="member node1 has endpoint http://x"):
         Client("http://x:8443", member="node1")
+
+
+def test_a_held_certificate_is_trusted_only_when_pinned(tmp_path, monkeypatch):
+    """The certificate a connection may trust without a pre-flight handshake: one held for the
+    endpoint (the pin store's, a remote's servercerts file) whose fingerprint is a pin."""
+    from lxdplan.providers import pins
+    from lxdplan.providers.certs import ensure_client_cert, fingerprint
+
+    monkeypatch.setenv("LXDPLAN_CONFIG_DIR", str(tmp_path / "config"))
+    stored = ensure_client_cert(tmp_path / "a").cert_path.read_text()
+    remote = ensure_client_cert(tmp_path / "b").cert_path.read_text()
+    pins.remember(["https://10.0.0.1:8443"], certificate=stored)
+    assert Client("https://10.0.0.1:8443", member="n1").known_certificate() == stored
+    assert Client("https://10.0.0.2:8443", member="n2").known_certificate() is None
+    held = Client("https://10.0.0.2:8443", member="n2", certificates=[remote],
+                  extra_pins=[fingerprint(remote)])
+    assert held.known_certificate() == remote
+    unpinned = Client("https://10.0.0.2:8443", member="n2", certificates=[remote])
+    assert unpinned.known_certificate() is None  # held but not pinned: checked the usual way
+    assert Client("https://10.0.0.1:8443", member="n1", use_store=False).known_certificate() is None
