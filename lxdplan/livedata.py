@@ -98,6 +98,18 @@ def etag_reads(kind, ctx: Reading) -> dict[Hashable, Get]:
             for obj in kind.declared(ctx.desired)}
 
 
+def project_items(recorded: Recorded, section: str):
+    """``(project, item)`` of every object in a kind's listings: ``"listing"`` (the default
+    project's, or every project's with ``all-projects``: an item names its own project) and
+    ``("project", name)`` (one project's own collection)."""
+    for key, (items, _etag) in recorded.of(section).items():
+        if key != "listing" and key[0] != "project":
+            continue
+        project = "default" if key == "listing" else key[1]
+        for item in items or ():
+            yield project, item
+
+
 def projects_with(recorded: Recorded, feature: str) -> list[str]:
     """Projects other than ``default`` with their own ``features.<feature>`` (from the projects
     kind's listing): each has a collection of its own to list."""

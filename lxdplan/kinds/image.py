@@ -23,7 +23,7 @@ from lxdplan.errors import PlanError
 from lxdplan.filecheck import names
 from lxdplan.kinds.base import ObjectKind, Owner, Stage, Where, api_path
 from lxdplan.kinds.common import DEFAULT, at, plan_deletes, scoped
-from lxdplan.livedata import Get, Reading, Recorded, listed_names, projects_with
+from lxdplan.livedata import Get, Reading, Recorded, listed_names, project_items, projects_with
 from lxdplan.plan import Action, Kind, Payload, Step
 from lxdplan.references import Ref
 
@@ -289,11 +289,9 @@ class ImageKind(ObjectKind):
     def assemble(self, ctx: Reading, recorded: Recorded) -> dict[str, "ObservedImage"]:
         managed = listed_names(ctx.server_config, OWNER_KEY)
         out = {}
-        for key, (items, _etag) in recorded.of(self.section).items():
-            project = DEFAULT if key == "listing" else key[1]
-            for item in items or ():
-                img = parse_image(item, project, managed)
-                out[f"{img.project}/{img.fingerprint}"] = img
+        for project, item in project_items(recorded, self.section):
+            img = parse_image(item, project, managed)
+            out[f"{img.project}/{img.fingerprint}"] = img
         return out
 
 

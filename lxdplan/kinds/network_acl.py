@@ -25,7 +25,7 @@ from lxdplan.filecheck import normalise
 from lxdplan.kinds.base import ObjectKind, Stage, Where, in_project
 from lxdplan.kinds.common import DEFAULT, export_config, owned, plan_deletes, put_if, scoped
 from lxdplan.livedata import (
-    Get, Reading, Recorded, common_fields, projects_with, with_etag,
+    Get, Reading, Recorded, common_fields, project_items, projects_with, with_etag,
 )
 from lxdplan.plan import Action, Kind, Payload, Step
 from lxdplan.references import Ref
@@ -328,14 +328,10 @@ class NetworkACLKind(ObjectKind):
 
     def assemble(self, ctx: Reading, recorded: Recorded) -> dict[str, "ObservedNetworkACL"]:
         out = {}
-        for key, (items, _etag) in recorded.of(self.section).items():
-            if key != "listing" and key[0] != "project":
-                continue
-            project = DEFAULT if key == "listing" else key[1]
-            for item in items or ():
-                acl = parse_acl(item, project=project)
-                acl = with_etag(acl, recorded.etag(self.section, ("etag", self.key(acl))))
-                out[acl_key(acl.project, acl.name)] = acl
+        for project, item in project_items(recorded, self.section):
+            acl = parse_acl(item, project=project)
+            acl = with_etag(acl, recorded.etag(self.section, ("etag", self.key(acl))))
+            out[acl_key(acl.project, acl.name)] = acl
         return out
 
 

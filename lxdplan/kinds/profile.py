@@ -20,7 +20,7 @@ from lxdplan.kinds.common import (
     DEFAULT, export_config, owned, plan_deletes, plan_update, put_if, scoped,
 )
 from lxdplan.livedata import (
-    Get, Reading, Recorded, clean_config, common_fields, projects_with, with_etag,
+    Get, Reading, Recorded, clean_config, common_fields, project_items, projects_with, with_etag,
 )
 from lxdplan.plan import Action, Kind, Payload, Step
 
@@ -239,17 +239,13 @@ class ProfileKind(ObjectKind):
 
     def assemble(self, ctx: Reading, recorded: Recorded) -> dict[str, "ObservedProfile"]:
         out = {}
-        for key, (items, _etag) in recorded.of(self.section).items():
-            if key != "listing" and key[0] != "project":
+        for project, item in project_items(recorded, self.section):
+            if ((item.get("project") or project) == DEFAULT
+                    and str(item.get("name", "")).startswith(keys.LOCK_PROFILE)):
                 continue
-            project = DEFAULT if key == "listing" else key[1]
-            for item in items or ():
-                if ((item.get("project") or project) == DEFAULT
-                        and str(item.get("name", "")).startswith(keys.LOCK_PROFILE)):
-                    continue
-                prof = parse_profile(item, project=project)
-                prof = with_etag(prof, recorded.etag(self.section, ("etag", self.key(prof))))
-                out[profile_key(prof.project, prof.name)] = prof
+            prof = parse_profile(item, project=project)
+            prof = with_etag(prof, recorded.etag(self.section, ("etag", self.key(prof))))
+            out[profile_key(prof.project, prof.name)] = prof
         return out
 
 
