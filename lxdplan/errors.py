@@ -64,10 +64,12 @@ class PreconditionFailed(ApiError):
 
 
 class ConnectError(LxdplanError):
-    """A member could not be reached."""
+    """A member could not be reached. ``mid_request``: it was reached, then the connection
+    failed during the request (the member is up: no evidence an object is missing there)."""
 
-    def __init__(self, message: str, *, member: str | None = None):
+    def __init__(self, message: str, *, member: str | None = None, mid_request: bool = False):
         self.member = member
+        self.mid_request = mid_request
         super().__init__(message)
 
 

@@ -177,11 +177,18 @@ class Client:
 
     def pins(self) -> list[str]:
         """Fingerprints this member may present, in order of authority."""
-        found = [self.pin] if self.pin else []
+        return self._pins(self._stored())
+
+    def _stored(self) -> dict[str, str] | None:
+        """The pin store's entry for this endpoint (one read of ``known.json``), or None."""
         if self.use_store and self.scheme == "https":
-            entry = pinstore.lookup(self.endpoint)
-            if entry:
-                found.append(normalize_fingerprint(entry["fingerprint"]))
+            return pinstore.lookup(self.endpoint)
+        return None
+
+    def _pins(self, entry: dict[str, str] | None) -> list[str]:
+        found = [self.pin] if self.pin else []
+        if entry:
+            found.append(normalize_fingerprint(entry["fingerprint"]))
         found.extend(self.extra_pins)
         return list(dict.fromkeys(found))
 
@@ -201,12 +208,14 @@ class Client:
             return httpx.Client(transport=transport, base_url="http://lxd", timeout=self.timeout)
         pem = None if self._handshake_first else self.known_certificate()
         known = pem is not None
-        if pem is None:
+        if known:  # already checked against the pins; the handshake checks the server
+            self.server_certificate, self.server_fingerprint = pem, fingerprint(pem)
+        else:
             try:
                 pem = probe_certificate(self.endpoint, self.connect_timeout)
             except (OSError, ssl.SSLError) as exc:
                 raise self._connect_error(exc) from None
-        self.verify_certificate(pem)
+            self.verify_certificate(pem)
         ctx = ssl.create_default_context(cadata=pem)
         ctx.check_hostname = False  # the pinned certificate itself is the only anchor
         cert = self.cert or load_client_cert()
@@ -224,12 +233,11 @@ class Client:
         of the lxc/incus client configuration gives its ``servercerts`` file): trusting it as
         the only anchor makes the connection's own handshake the check, so no pre-flight
         handshake is needed. None when there is none."""
+        entry = self._stored()
         candidates = list(self.certificates)
-        if self.use_store:
-            entry = pinstore.lookup(self.endpoint)
-            if entry and entry.get("certificate"):
-                candidates.append(entry["certificate"])
-        allowed = self.pins()
+        if entry and entry.get("certificate"):
+            candidates.append(entry["certificate"])
+        allowed = self._pins(entry)
         return next((pem for pem in candidates if fingerprint(pem) in allowed), None)
 
     def verify_certificate(self, pem: str) -> None:
@@ -290,14 +298,12 @@ class Client:
 
     def _connect_error(self, exc: BaseException) -> ConnectError:
         reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
-        error = ConnectError(
-            f"cannot reach member {self.who} at {self.endpoint}: {reason}", member=self.member
-        )
         # Connected, then the connection failed (a server dropping requests under load): the
         # member is up, so the read is no evidence that an object is missing there.
-        error.mid_request = isinstance(exc, (httpx.ReadError, httpx.WriteError,
-                                             httpx.RemoteProtocolError))
-        return error
+        return ConnectError(
+            f"cannot reach member {self.who} at {self.endpoint}: {reason}", member=self.member,
+            mid_request=isinstance(exc, (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError)),
+        )
 
     # -- requests ---------------------------------------------------------------------------------
 

@@ -358,8 +358,7 @@ def _server(fut: Future | None) -> Response | None:
 def _absent(exc: BaseException) -> bool:
     if isinstance(exc, ApiError):
         return exc.status == 404 and not busy(exc)
-    return isinstance(exc, ConnectError) and not isinstance(exc, NoAnswer) \
-        and not getattr(exc, "mid_request", False)
+    return isinstance(exc, ConnectError) and not isinstance(exc, NoAnswer) and not exc.mid_request
 
 
 def _etag(fut: Future | None) -> str | None:

@@ -268,8 +268,8 @@ def test_a_view_read_as_not_found_is_absent_and_any_other_failure_stops_the_obse
     assert "node2" not in gone.storage_pools["data"].members
     # A server error, a dropped connection or a member that answers nothing is no evidence the
     # pool is missing there: planning on it would add the member's source again.
-    dropped = ConnectError("cannot reach member node2: Server disconnected", member="node2")
-    dropped.mid_request = True
+    dropped = ConnectError("cannot reach member node2: Server disconnected", member="node2",
+                           mid_request=True)
     for error in (ApiError("LXD refused GET: Internal Server Error", member="node2", status=500), dropped,
                   NoAnswer("node2 answered nothing", member="node2")):
         with pytest.raises(type(error)):
