@@ -1,0 +1,45 @@
+"""The fault matrix: what a cluster and a CI runner throw at lxdplan (issue 17).
+
+Every test here is one case of the matrix. Its docstring's first line names the case and the
+outcome it proves, e.g. ``A joining member killed mid-join: the re-run converges.``; the
+suite writes ``docs/reliability.md`` from those lines and the results (see ``report.py``).
+
+Tests here get the integration fixtures (``lab``, ``lxd_lab``, ``incus_lab``, ``make_lab``,
+``lab_name``, ``lab_env``, …) from ``tests/integration/conftest.py``, loaded under another
+module name, and are marked ``integration`` and ``faults``; a case that needs no server (a
+corrupt file, a fake server for a malformed answer) is still a case of the matrix.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+_INTEGRATION = Path(__file__).resolve().parent.parent / "integration"
+if str(_INTEGRATION) not in sys.path:
+    sys.path.insert(0, str(_INTEGRATION))  # labkit, applykit, … as the integration tests use them
+
+_spec = importlib.util.spec_from_file_location("integration_conftest", _INTEGRATION / "conftest.py")
+_integration = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_integration)
+
+private_lxdplan_dirs = _integration.private_lxdplan_dirs
+lab_env = _integration.lab_env
+lxd_lab = _integration.lxd_lab
+incus_lab = _integration.incus_lab
+lab = _integration.lab
+make_lab = _integration.make_lab
+lab_name = _integration.lab_name
+pytest_configure = _integration.pytest_configure  # SIGTERM tears labs down
+pytest_sessionfinish = _integration.pytest_sessionfinish  # no lab left behind (idempotent)
+
+
+def pytest_collection_modifyitems(config, items):
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(item.fspath).parents:
+            item.add_marker(pytest.mark.integration)
+            item.add_marker(pytest.mark.faults)
