@@ -24,7 +24,7 @@ from lxdplan.compare import comparable, desc, diff_config, diff_devices, put_con
 from lxdplan.errors import PlanError
 from lxdplan.filecheck import MEMBERS, names as names_of
 from lxdplan.kinds import placement
-from lxdplan.kinds.base import ObjectKind, Stage, Where, in_project
+from lxdplan.kinds.base import ObjectKind, Request, Stage, Where, in_project, patch_mark
 from lxdplan.kinds.common import DEFAULT, at, export_config, owned, plan_deletes, put_if, scoped
 from lxdplan.livedata import Get, Reading, Recorded, clean_config, marked, with_etag
 from lxdplan.plan import Action, Kind, Payload, Step
@@ -93,7 +93,6 @@ class InstanceKind(ObjectKind):
     stage = Stage.AFTER_MEMBERS
     rank, delete_rank, list_rank = 80, 5, 80
     actions = "instances"
-    adopt_by_put = False  # PATCH the mark: a PUT without profiles would drop them
     parallel_actions = frozenset({Action.CREATE, Action.START, Action.STOP, Action.DELETE})
     payloads = {Action.CREATE: Write, Action.UPDATE: Write, Action.START: Change,
                 Action.STOP: Change, Action.MOVE: Change, Action.DELETE: Change}
@@ -301,6 +300,10 @@ class InstanceKind(ObjectKind):
 
     def where_declared(self, obj) -> Where:
         return in_project("instances", obj.name, obj.project)
+
+    def adopt_request(self, obj, md: dict[str, Any]) -> Request:
+        """The mark alone, in the instance's project: a PUT without its profiles would drop them."""
+        return patch_mark(self.where_declared(obj))
 
     def create_body(self, step: Step) -> dict[str, Any]:
         p = step.payload
