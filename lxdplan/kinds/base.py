@@ -286,6 +286,11 @@ class ObjectKind:
         """The file entry that declares ``live`` as it is (None: not exported)."""
         raise NotImplementedError
 
+    def export_section(self, observed) -> list[dict[str, Any]]:
+        """The section's entries (default: ``export`` of each live object); a kind whose
+        entries name other kinds' objects as the export declares them overrides it."""
+        return [e for live in self.live(observed).values() if (e := self.export(live)) is not None]
+
     # -- reading it live ---------------------------------------------------------------------
     # The observer (``providers.observe``) sends, for every kind: its ``listings`` at once; its
     # ``early_reads`` once the members are known and ``early_needs`` answered, before the

@@ -96,8 +96,10 @@ def _started(client: Client, step: Step, p: Write | Change, live: dict[str, Any]
 
 def _image_source(s: Session, client: Client, p: Write) -> dict[str, str]:
     """``REMOTE:ALIAS``: pulled from that remote of the client configuration; else an alias the
-    cluster holds, else a fingerprint (or its prefix)."""
+    cluster holds, else a fingerprint (or its prefix); ``none``: no source (an empty instance)."""
     image, project = p.image, p.project
+    if image == NO_IMAGE:
+        return image_source(image)
     if ":" in image:
         from lxdplan.providers.remotes import image_source
 
