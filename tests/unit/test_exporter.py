@@ -83,3 +83,26 @@ def test_an_instance_with_image_none_is_created_with_no_source():
     (step,) = [s for s in plan(desired, base).steps if s.kind == Kind.INSTANCE]
     assert step.action == Action.CREATE and step.after["image"] == "none"
     assert spec(Kind.INSTANCE).create_body(step)["source"] == {"type": "none"}
+
+
+def test_an_instance_of_a_project_without_its_own_images_names_one_of_default():
+    """A project with features.images false draws images from default: the instance names that
+    image and validate looks for it there (it warned that the image was not declared)."""
+    from lxdplan.kinds.image import ObservedImage
+    from lxdplan.kinds.instance import ObservedInstance
+    from lxdplan.kinds.project import ObservedProject
+
+    fp = "e" * 64
+    base = cases.observed("no_change")
+    member = next(iter(base.members))
+    observed = _with(base, images={f"default/{fp}": ObservedImage(fp, "busybox", aliases=("busybox",))},
+                     projects={"shared": ObservedProject("shared", config={"features.images": "false",
+                                                                           "features.profiles": "false"})},
+                     instances={"shared/c1": ObservedInstance("c1", "shared", location=member,
+                                                              status="Running", profiles=("default",),
+                                                              base_image=fp)})
+    doc = export_document(observed)
+    assert doc["instances"] == [{"name": "c1", "project": "shared", "image": "busybox",
+                                 "member": member, "profiles": ["default"]}]
+    desired, warnings = load_text(yaml.safe_dump(doc, sort_keys=False), "export.yaml")
+    assert warnings == []
