@@ -15,7 +15,7 @@ from __future__ import annotations
 from lxdplan.desired import Desired
 from lxdplan.errors import PreconditionFailed
 from lxdplan.kinds import ObjectKind, Owner, registry
-from lxdplan.providers.actions.single import owned_names, set_owned_names
+from lxdplan.livedata import listed_names
 from lxdplan.providers.client import Client
 from lxdplan.state.observed import Observed
 
@@ -33,6 +33,22 @@ def _mark(client: Client, spec: ObjectKind, obj) -> None:
                                  "it; run import again", member=exc.member, status=412) from None
 
 
+def _list(client: Client, spec: ObjectKind, names: list[str]) -> None:
+    """Add ``names`` to the server key that lists the kind's managed objects, with the ETag of
+    the server config just read."""
+    answer = client.get("/1.0")
+    config = (answer.metadata or {}).get("config") or {}
+    key = spec.owner_key
+    owned = listed_names({key: str(config.get(key, ""))}, key)
+    try:
+        client.patch("/1.0", {"config": {key: ",".join(sorted(owned | set(names)))}},
+                     etag=answer.etag)
+    except PreconditionFailed as exc:
+        raise PreconditionFailed("the server config changed while lxdplan import recorded the "
+                                 f"{spec.kind.noun}s it manages; run import again",
+                                 member=exc.member, status=412) from None
+
+
 def adopt(client: Client, desired: Desired, observed: Observed) -> list[str]:
     """Mark every declared, live, not yet managed object; return their labels."""
     done: list[str] = []
@@ -48,8 +64,7 @@ def adopt(client: Client, desired: Desired, observed: Observed) -> list[str]:
             _mark(client, spec, obj)
             done.append(spec.adopt_label(obj))
         if listed:
-            key = spec.owner_key
-            set_owned_names(client, owned_names(client, key) + listed, key)
+            _list(client, spec, listed)
             done.extend(spec.adopt_label(obj) for obj in spec.declared(desired)
                         if spec.display(obj) in listed)
     return done

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from lxdplan.errors import PreconditionFailed
+from lxdplan.kinds.image import Image, ObservedImage
 from lxdplan.kinds.instance import Instance, ObservedInstance
 from lxdplan.kinds.network_acl import NetworkACL, ObservedNetworkACL
 from lxdplan.kinds.profile import ObservedProfile, Profile
@@ -34,6 +35,9 @@ class Recorder:
             raise PreconditionFailed("precondition failed", status=412)
         self.sent.append((method, path, params, json, etag))
         return Response(200, {})
+
+    def patch(self, path, json=None, params=None, etag=None, **_):
+        return self.send("PATCH", path, json, params, etag)
 
 
 def test_an_instance_in_a_project_is_patched_there_with_the_etag_just_read():
@@ -79,3 +83,15 @@ def test_an_object_changed_while_it_is_marked_is_one_sentence():
     with pytest.raises(PreconditionFailed, match="profile staging/web changed while lxdplan "
                                                  "import marked it; run import again"):
         adopt(Recorder(refuse=True), d, o)
+
+
+def test_an_image_of_a_project_is_listed_by_project_with_the_server_configs_etag():
+    fp = "f" * 64
+    d = desired(images=(Image("busybox", project="staging"),))
+    o = cluster(images={f"default/{fp}": ObservedImage(fp, "busybox", aliases=("busybox",)),
+                        f"staging/{fp}": ObservedImage(fp, "busybox", "staging", ("busybox",))})
+    client = Recorder({"config": {"user.lxdplan.images": "other"}})
+    assert adopt(client, d, o) == ["image staging/busybox"]
+    assert client.sent == [("PATCH", "/1.0", None,
+                            {"config": {"user.lxdplan.images": "other,staging/busybox"}},
+                            "etag /1.0 None")]
