@@ -208,3 +208,23 @@ def test_import_marks_what_a_project_declares_never_its_namesake_in_default(full
     plan = cli("plan", "-f", path, "--detailed-exitcode")  # default's twins: unmanaged, kept
     assert plan.returncode == 0, plan.stdout + plan.stderr
     assert "Not managed by lxdplan" in plan.stdout and "web1" in plan.stdout
+
+
+def test_apply_creates_an_instance_with_no_image(full):
+    hand, lab = full, full.lab
+    out = hand.workdir / "empty.yaml"
+    done = cli("export", "-f", lab.file, "-o", str(out))
+    assert done.returncode == 0, done.stderr
+    doc = yaml.safe_load(out.read_text())
+    doc["instances"].append({"name": "e1", "image": "none", "member": "node1", "state": "stopped"})
+    path = write(doc, out)
+    done = cli("apply", "-f", path, "--auto-approve")
+    assert done.returncode == 0, done.stdout + done.stderr
+    e1 = query(lab, "/1.0/instances/e1")
+    assert (e1["location"], e1["status"]) == ("node1", "Stopped")
+    assert "volatile.base_image" not in e1["config"]
+    plan_is_empty(Path(path))
+    again = hand.workdir / "again.yaml"
+    assert cli("export", "-f", lab.file, "-o", str(again)).returncode == 0
+    assert next(i for i in yaml.safe_load(again.read_text())["instances"]
+                if i["name"] == "e1")["image"] == "none"

@@ -19,7 +19,7 @@ from typing import Any
 from lxdplan.errors import ApiError
 from lxdplan.kinds import spec
 from lxdplan.kinds.base import payload_of
-from lxdplan.kinds.instance import Change, Write
+from lxdplan.kinds.instance import NO_IMAGE, Change, Write
 from lxdplan.plan import Action, Kind, Step
 from lxdplan.providers.actions.common import get_or_none, gone, precondition, reveal
 from lxdplan.providers.client import Client, path_of
@@ -78,7 +78,8 @@ def create(s: Session, step: Step) -> bool:
     changed = False
     if live is None:
         body = spec(Kind.INSTANCE).create_body(step)
-        body["source"] = _image_source(s, client, p)
+        if p.image != NO_IMAGE:  # else no source: the kind's body says so
+            body["source"] = _image_source(s, client, p)
         params = {**(_at(step)[1] or {}), **({"target": p.target} if p.target else {})}
         client.post("/1.0/instances", reveal(body), params=params or None)
         changed = True
@@ -96,10 +97,8 @@ def _started(client: Client, step: Step, p: Write | Change, live: dict[str, Any]
 
 def _image_source(s: Session, client: Client, p: Write) -> dict[str, str]:
     """``REMOTE:ALIAS``: pulled from that remote of the client configuration; else an alias the
-    cluster holds, else a fingerprint (or its prefix); ``none``: no source (an empty instance)."""
+    cluster holds, else a fingerprint (or its prefix)."""
     image, project = p.image, p.project
-    if image == NO_IMAGE:
-        return image_source(image)
     if ":" in image:
         from lxdplan.providers.remotes import image_source
 
