@@ -102,7 +102,9 @@ class Hand:
         """Groups, a project with its own images, profiles, volumes and ACLs, an image with an
         alias, and containers by --target NODE, --target @GROUP and --empty; the objects of
         TWINS twice: in default and in staging."""
-        cmd = lambda *args: client_cmd(self.lab, *args)  # noqa: E731
+        def cmd(*args: str) -> None:
+            client_cmd(self.lab, *args)
+
         cmd("cluster", "group", "create", "gpu")
         cmd("cluster", "group", "assign", "node3", "default,gpu")
         cmd("project", "create", "staging", "-c", "features.networks=true")
