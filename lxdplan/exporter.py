@@ -42,6 +42,5 @@ def export_document(observed: Observed, endpoints: dict[str, str] | None = None)
     cluster["members"] = members
     doc["cluster"] = cluster
     for spec in registry():
-        entries = [e for live in spec.live(observed).values() if (e := spec.export(live)) is not None]
-        _put(doc, spec.section, entries)
+        _put(doc, spec.section, spec.export_section(observed))
     return doc

@@ -89,3 +89,10 @@ def is_lxd_own(key: str) -> bool:
 # Server config key listing the cluster groups lxdplan manages (comma-separated names): cluster
 # groups have no config map of their own to carry an ownership mark.
 CLUSTER_GROUPS_OWNER_KEY = "user.lxdplan.cluster_groups"
+
+
+def builtin_descriptions(backend: str) -> dict[str, str]:
+    """What a server (``lxd`` or ``incus``) calls its built-in objects, by kind: the ``default``
+    profile (of every project) and the ``default`` project, which exist from the start."""
+    label = "Incus" if backend == "incus" else "LXD"
+    return {"profile": f"Default {label} profile", "project": f"Default {label} project"}

@@ -18,6 +18,9 @@ Decisions (see docs/design.md):
   ``cluster_token`` is dropped (lxdplan mints a fresh join token for each join) with a note.
 - ``cluster_certificate`` becomes the bootstrap member's ``fingerprint`` pin: the join preseeds are
   written against a formed cluster, whose members all serve that certificate.
+- A built-in object (the ``default`` profile or project) the preseed gives no description keeps
+  the server's own ("Default LXD profile"), so the file writes that one (the backend from
+  ``--backend``, or LXD when the preseed sets a trust password); else a note says so.
 """
 
 from __future__ import annotations
@@ -210,6 +213,22 @@ class _Builder:
             self.errors.add(src, ("cluster", "server_name"), f"member {name} is named by two preseeds")
         self.members.append(entry)
 
+    def builtin_description(self, kind: str, entry: dict[str, Any]) -> dict[str, Any]:
+        """A built-in object (the ``default`` profile or project) whose preseed gives no
+        description keeps the server's own, so the file says it (a file's missing description
+        is an empty one). A trust password means LXD (before 6.1) when no backend is given."""
+        builtin = entry.get("name") == "default" and entry.get("project") in (None, "default")
+        if not builtin or "description" in entry:
+            return entry
+        backend = self.backend or ("lxd" if self.secret_password else None)
+        if backend is None:
+            self.notes.append(f"{kind} default has no description in the preseed, so the server "
+                              f"keeps its own: pass --backend lxd or incus to write it in the "
+                              f"file, or apply empties it")
+            return entry
+        return {"name": "default", "description": keys.builtin_descriptions(backend)[kind],
+                **{k: v for k, v in entry.items() if k != "name"}}
+
     def document(self) -> dict[str, Any]:
         doc: dict[str, Any] = {"version": 1}
         if self.backend:
@@ -223,9 +242,9 @@ class _Builder:
             if self.objects[top]:
                 doc[top] = list(self.objects[top].values())
         if self.profiles:
-            doc["profiles"] = self.profiles
+            doc["profiles"] = [self.builtin_description("profile", p) for p in self.profiles]
         if self.projects:
-            doc["projects"] = self.projects
+            doc["projects"] = [self.builtin_description("project", p) for p in self.projects]
         if self.volumes:
             doc["storage_volumes"] = self.volumes
         return doc

@@ -11,10 +11,10 @@ import importlib
 import pkgutil
 from functools import lru_cache
 
-from lxdplan.kinds.base import ObjectKind, Owner, Stage, Where
+from lxdplan.kinds.base import ObjectKind, Owner, Request, Stage, Where
 from lxdplan.plan import Action, Payload
 
-__all__ = ["ObjectKind", "Owner", "Stage", "Where", "registry", "spec", "payload_type"]
+__all__ = ["ObjectKind", "Owner", "Request", "Stage", "Where", "registry", "spec", "payload_type"]
 
 
 @lru_cache(maxsize=1)

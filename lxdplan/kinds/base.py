@@ -55,6 +55,16 @@ class Where:
     member: str | None = None
 
 
+@dataclass(frozen=True)
+class Request:
+    """One change to send: method, path, query (``project``, ``target``) and JSON body."""
+
+    method: str
+    path: str
+    params: dict[str, str]
+    body: dict[str, Any]
+
+
 class ObjectKind:
     """One kind of LXD object. Subclasses set the class attributes and override what differs.
 
@@ -234,16 +244,19 @@ class ObjectKind:
 
     # -- import (adoption) -------------------------------------------------------------------
 
-    adopt_by_put = True  # read and PUT whole with the mark (LXD 5.0 PATCHes a project's config whole)
-
-    def adopt_body(self, md: dict[str, Any]) -> dict[str, Any]:
-        """The ``PUT`` body that adopts the object read as ``md``: its writable fields as read,
-        the ownership mark added to its config."""
+    def adopt_request(self, obj, md: dict[str, Any]) -> Request:
+        """The request that marks the declared object ``obj``, read as ``md`` from
+        ``where_declared(obj)`` (its path and query): the adopter sends it with the ETag of
+        that read (``If-Match``). Default: a ``PUT`` of its writable fields as read with the
+        mark added to its config (LXD 5.0 treats a project ``PATCH``'s config as the whole
+        config); a kind with more writable fields sends them back (network ACLs: their rules),
+        one whose ``PUT`` would drop fields it does not send ``PATCH``es the mark alone."""
+        where = self.where_declared(obj)
         body = {"description": md.get("description", ""),
                 "config": {**(md.get("config") or {}), OWNER_KEY: OWNER_VALUE}}
         if "devices" in md:
             body["devices"] = md["devices"]
-        return body
+        return Request("PUT", where.path, dict(where.params), body)
 
     def adopt_target(self, obj, observed):
         """The live object a declared one adopts (None: nothing to adopt)."""
@@ -256,7 +269,7 @@ class ObjectKind:
         return obj.name
 
     def adopt_label(self, obj) -> str:
-        return f"{self.kind.noun} {obj.name}"
+        return f"{self.kind.noun} {self.display(obj)}"
 
     def removal_block(self, ctx: "Context", member: str) -> str | None:
         """Why removing ``member`` from the cluster must wait (objects of this kind that pin
@@ -272,6 +285,11 @@ class ObjectKind:
     def export(self, live) -> dict[str, Any] | None:
         """The file entry that declares ``live`` as it is (None: not exported)."""
         raise NotImplementedError
+
+    def export_section(self, observed) -> list[dict[str, Any]]:
+        """The section's entries (default: ``export`` of each live object); a kind whose
+        entries name other kinds' objects as the export declares them overrides it."""
+        return [e for live in self.live(observed).values() if (e := self.export(live)) is not None]
 
     # -- reading it live ---------------------------------------------------------------------
     # The observer (``providers.observe``) sends, for every kind: its ``listings`` at once; its
@@ -324,3 +342,8 @@ def payload_of(step: Step, cls: type[Payload]) -> Any:
     if not isinstance(step.payload, cls):
         raise TypeError(f"step {step.id} carries {type(step.payload).__name__}, not {cls.__name__}")
     return step.payload
+
+
+def patch_mark(where: Where) -> Request:
+    """A ``PATCH`` of the ownership mark alone at ``where`` (the object's other fields kept)."""
+    return Request("PATCH", where.path, dict(where.params), {"config": {OWNER_KEY: OWNER_VALUE}})

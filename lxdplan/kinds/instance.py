@@ -24,7 +24,7 @@ from lxdplan.compare import comparable, desc, diff_config, diff_devices, put_con
 from lxdplan.errors import PlanError
 from lxdplan.filecheck import MEMBERS, names as names_of
 from lxdplan.kinds import placement
-from lxdplan.kinds.base import ObjectKind, Stage, Where, in_project
+from lxdplan.kinds.base import ObjectKind, Request, Stage, Where, in_project, patch_mark
 from lxdplan.kinds.common import DEFAULT, at, export_config, owned, plan_deletes, put_if, scoped
 from lxdplan.livedata import Get, Reading, Recorded, clean_config, marked, with_etag
 from lxdplan.plan import Action, Kind, Payload, Step
@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from lxdplan.planner.context import Context
 
 IMAGE_KEY = "user.lxdplan.image"
+NO_IMAGE = "none"  # ``image: none``: created with no source (``lxc init --empty``, a VM for an ISO)
 
 
 @dataclass(frozen=True)
@@ -93,7 +94,6 @@ class InstanceKind(ObjectKind):
     stage = Stage.AFTER_MEMBERS
     rank, delete_rank, list_rank = 80, 5, 80
     actions = "instances"
-    adopt_by_put = False  # PATCH the mark: a PUT without profiles would drop them
     parallel_actions = frozenset({Action.CREATE, Action.START, Action.STOP, Action.DELETE})
     payloads = {Action.CREATE: Write, Action.UPDATE: Write, Action.START: Change,
                 Action.STOP: Change, Action.MOVE: Change, Action.DELETE: Change}
@@ -108,6 +108,9 @@ class InstanceKind(ObjectKind):
             "profiles": {(p.project, p.name) for p in declared.get("profiles", ())},
             "images": {(img.project, n) for img in declared.get("images", ())
                        for n in (img.name, *img.aliases)},
+            # a project without its own images (features.images: false) uses default's
+            "image_projects": {p.name: DEFAULT for p in declared.get("projects", ())
+                               if str(p.config.get("features.images", "")).lower() == "false"},
             "pools": names_of(declared, "storage_pools"),
             "networks": names_of(declared, "networks"),
         }
@@ -133,7 +136,7 @@ class InstanceKind(ObjectKind):
         refs += [Ref(Kind.PROFILE, (obj.project, p), ("profiles", i))
                  for i, p in enumerate(obj.profiles)]
         image = obj.image if isinstance(obj, Instance) else obj.config.get(IMAGE_KEY)
-        if image:
+        if image and image != NO_IMAGE:
             refs.append(Ref(Kind.IMAGE, (obj.project, image), ("image",), False))
         group = getattr(obj, "group", None)
         if group:
@@ -302,11 +305,15 @@ class InstanceKind(ObjectKind):
     def where_declared(self, obj) -> Where:
         return in_project("instances", obj.name, obj.project)
 
+    def adopt_request(self, obj, md: dict[str, Any]) -> Request:
+        """The mark alone, in the instance's project: a PUT without its profiles would drop them."""
+        return patch_mark(self.where_declared(obj))
+
     def create_body(self, step: Step) -> dict[str, Any]:
         p = step.payload
         return {"name": p.name, "type": p.type, "description": p.description,
                 "profiles": list(p.profiles), "config": dict(p.config),
-                "devices": p.devices, "source": {"type": "image", "alias": p.image}}
+                "devices": p.devices, "source": image_source(p.image)}
 
     def put_body(self, step: Step, live: dict[str, Any]) -> dict[str, Any]:
         """The declared parts, with what LXD wrote itself (``volatile.*``, ``image.*``) and the
@@ -328,13 +335,26 @@ class InstanceKind(ObjectKind):
                 and mine(live.get("config")) == mine(body["config"])
                 and devices == {d: comparable(v) for d, v in body["devices"].items()})
 
-    def export(self, live) -> dict[str, Any]:
+    def export_section(self, observed) -> list[dict[str, Any]]:
+        """Each instance names its image as the export declares it (the name of the image with
+        its ``volatile.base_image`` fingerprint in the project it draws images from)."""
+        named = {(img.project, img.fingerprint): img.name
+                 for img in observed.images.values() if img.aliases}
+        return [self.export(live, named) for live in self.live(observed).values()]
+
+    def export(self, live, images: Mapping[tuple[str, str], str] | None = None) -> dict[str, Any]:
+        """``images``: exported image names by (project, fingerprint). An instance lxdplan did
+        not create names its image by that name, else by fingerprint; one created with no
+        image (``lxc init --empty``) has ``image: none``."""
         entry: dict[str, Any] = {"name": live.name}
         if live.project != DEFAULT:
             entry["project"] = live.project
         if live.type != "container":
             entry["type"] = live.type
-        entry["image"] = live.config.get(IMAGE_KEY) or live.base_image
+        images = images or {}
+        fp = live.base_image
+        entry["image"] = (live.config.get(IMAGE_KEY) or images.get((live.project, fp))
+                          or images.get((DEFAULT, fp)) or fp or NO_IMAGE)
         if live.location:
             entry["member"] = live.location
         entry["profiles"] = list(live.profiles)
@@ -374,6 +394,12 @@ class InstanceKind(ObjectKind):
         return out
 
 
+def image_source(image: str) -> dict[str, str]:
+    """The ``source`` of a create: none for ``image: none``, else the image by its alias (the
+    action resolves fingerprints and remotes)."""
+    return {"type": "none"} if image == NO_IMAGE else {"type": "image", "alias": image}
+
+
 # -- the file's part -------------------------------------------------------------------------
 
 def _load(c: "Checker", items, names: dict[str, set]) -> list[Instance]:
@@ -406,7 +432,9 @@ def _load(c: "Checker", items, names: dict[str, set]) -> list[Instance]:
         if image and ":" in image and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*:.+", image):
             c.error(path + ("image",), f'{label} uses image "{image}": a remote image is '
                                        "REMOTE:ALIAS, a remote of the lxc/incus client configuration")
-        if image and (project, image) not in names["images"] and ":" not in image:
+        image_project = names["image_projects"].get(project, project)
+        if (image and image != NO_IMAGE and (image_project, image) not in names["images"]
+                and ":" not in image):
             c.warning(path + ("image",), f'{label} uses image "{image}", which is not declared in '
                                          "images: it must exist in the cluster when the instance "
                                          "is created")

@@ -16,13 +16,13 @@ project: the object's project where that has ``features.networks``, else ``defau
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Hashable, Mapping
 
 from lxdplan.compare import config_views, desc, diff_config, put_config, shown
 from lxdplan.errors import fmt_path
 from lxdplan.filecheck import normalise
-from lxdplan.kinds.base import ObjectKind, Stage, Where, in_project
+from lxdplan.kinds.base import ObjectKind, Request, Stage, Where, in_project
 from lxdplan.kinds.common import DEFAULT, export_config, owned, plan_deletes, put_if, scoped
 from lxdplan.livedata import (
     Get, Reading, Recorded, common_fields, project_items, projects_with, with_etag,
@@ -293,10 +293,11 @@ class NetworkACLKind(ObjectKind):
             [normalise_rule(r) for r in live.get(d) or ()] == [normalise_rule(r) for r in body[d]]
             for d in DIRECTIONS)
 
-    def adopt_body(self, md: dict[str, Any]) -> dict[str, Any]:
+    def adopt_request(self, obj, md: dict[str, Any]) -> Request:
         """As read, with the mark: a PUT (or PATCH) without the rules would drop them."""
-        return {**super().adopt_body(md), "ingress": md.get("ingress") or [],
-                "egress": md.get("egress") or []}
+        request = super().adopt_request(obj, md)
+        return replace(request, body={**request.body, "ingress": md.get("ingress") or [],
+                                      "egress": md.get("egress") or []})
 
     def export(self, live) -> dict[str, Any]:
         entry: dict[str, Any] = {"name": live.name}

@@ -208,7 +208,8 @@ class StorageVolumeKind(ObjectKind):
                      and (obj.member is None or v.member == obj.member)), None)
 
     def adopt_label(self, obj) -> str:
-        return f"storage volume {obj.pool}/{obj.name}" + (f" on {obj.member}" if obj.member else "")
+        return (f"storage volume {obj.pool}/{obj.name}" + (f" on {obj.member}" if obj.member else "")
+                + (f" in project {obj.project}" if obj.project != DEFAULT else ""))
 
     def export(self, live) -> dict[str, Any]:
         entry: dict[str, Any] = {"pool": live.pool, "name": live.name}

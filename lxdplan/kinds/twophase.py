@@ -17,7 +17,7 @@ from lxdplan.compare import (
     config_views, desc, diff_config, diff_declared, put_config, split_changes,
 )
 from lxdplan.errors import PlanError, fmt_path
-from lxdplan.kinds.base import ObjectKind, Stage, Where, api_path
+from lxdplan.kinds.base import ObjectKind, Request, Stage, Where, api_path, patch_mark
 from lxdplan.kinds.common import at, export_config, owned, plan_deletes, put_if, used_by_note
 from lxdplan.filecheck import MEMBERS, names
 from lxdplan.livedata import Get, Reading, Recorded, clean_config, marked, used_by
@@ -107,7 +107,6 @@ class TwoPhaseKind(ObjectKind):
     collection: str  # "storage-pools" | "networks"
     join_entity: str  # the join's member_config entity: "storage-pool" | "network"
     immutable_member_keys: frozenset[str] = frozenset()
-    adopt_by_put = False  # a PATCH of the mark alone
     member_update_etag = True  # send the plan's ETag with a member-specific update
     etag_per_view = False  # the ETag depends on the view (``?target=<m>`` covers m's keys)
     payloads = {Action.DEFINE: Define, Action.INSTANTIATE: Instantiate, Action.UPDATE: Update,
@@ -314,6 +313,11 @@ class TwoPhaseKind(ObjectKind):
 
     def where_declared(self, obj) -> Where:
         return Where(f"/1.0/{self.collection}", api_path(self.collection, obj.name))
+
+    def adopt_request(self, obj, md: dict[str, Any]) -> Request:
+        """The mark alone, cluster-wide (no target): a PUT would have to leave out every
+        member's specific keys."""
+        return patch_mark(self.where_declared(obj))
 
     def create_body(self, name: str, type_: str, config: dict) -> dict[str, Any]:
         return {"name": name, self.type_field: type_, "config": config}

@@ -1,26 +1,52 @@
 """`lxdplan import`: mark live objects that the file declares as managed by lxdplan.
 
-The mark is ``user.lxdplan.managed: "true"`` in the object's own config (cluster groups, which
-have no config, are listed in the server key ``user.lxdplan.cluster_groups``). Once adopted, an
-object dropped from the file is planned for deletion like one lxdplan created.
+The mark is ``user.lxdplan.managed: "true"`` in the object's own config (cluster groups and
+images, which have none, are listed in a server key such as ``user.lxdplan.cluster_groups``).
+Once adopted, an object dropped from the file is planned for deletion like one lxdplan created.
+
+Each object is read where the file declares it (``where_declared``: its path with its
+``project``/``target`` query) and marked with the one request its kind returns
+(``adopt_request``), sent with the ETag of that read: an object changed in between is not
+overwritten.
 """
 
 from __future__ import annotations
 
-from lxdplan import keys
 from lxdplan.desired import Desired
+from lxdplan.errors import PreconditionFailed
 from lxdplan.kinds import ObjectKind, Owner, registry
-from lxdplan.providers.actions.single import owned_names, set_owned_names
+from lxdplan.livedata import listed_names
 from lxdplan.providers.client import Client
 from lxdplan.state.observed import Observed
 
 
-def _mark_by_put(client: Client, spec: ObjectKind, path: str, params: dict | None = None) -> None:
-    """Read the object and PUT it back with the mark (If-Match); the body is the kind's
-    (``adopt_body``). Projects, profiles and volumes are PUT whole: LXD 5.0 treats a project
-    PATCH's config as the whole config (seen live: ``features.*`` were dropped)."""
-    answer = client.get(path, params=params)
-    client.put(path, spec.adopt_body(answer.metadata or {}), params=params, etag=answer.etag)
+def _mark(client: Client, spec: ObjectKind, obj) -> None:
+    """Read the declared object and send its kind's adoption request with the ETag just read."""
+    where = spec.where_declared(obj)
+    answer = client.get(where.path, params=where.params or None)
+    request = spec.adopt_request(obj, answer.metadata or {})
+    try:
+        client.send(request.method, request.path, request.body, request.params or None,
+                    etag=answer.etag)
+    except PreconditionFailed as exc:
+        raise PreconditionFailed(f"{spec.adopt_label(obj)} changed while lxdplan import marked "
+                                 "it; run import again", member=exc.member, status=412) from None
+
+
+def _list(client: Client, spec: ObjectKind, names: list[str]) -> None:
+    """Add ``names`` to the server key that lists the kind's managed objects, with the ETag of
+    the server config just read."""
+    answer = client.get("/1.0")
+    config = (answer.metadata or {}).get("config") or {}
+    key = spec.owner_key
+    owned = listed_names({key: str(config.get(key, ""))}, key)
+    try:
+        client.patch("/1.0", {"config": {key: ",".join(sorted(owned | set(names)))}},
+                     etag=answer.etag)
+    except PreconditionFailed as exc:
+        raise PreconditionFailed("the server config changed while lxdplan import recorded the "
+                                 f"{spec.kind.noun}s it manages; run import again",
+                                 member=exc.member, status=412) from None
 
 
 def adopt(client: Client, desired: Desired, observed: Observed) -> list[str]:
@@ -35,15 +61,10 @@ def adopt(client: Client, desired: Desired, observed: Observed) -> list[str]:
             if spec.owner == Owner.SERVER_KEY:
                 listed.append(spec.display(obj))
                 continue
-            where = spec.where_declared(obj)
-            if spec.adopt_by_put:
-                _mark_by_put(client, spec, where.path, where.params or None)
-            else:
-                client.patch(where.path, {"config": {keys.OWNER_KEY: keys.OWNER_VALUE}})
+            _mark(client, spec, obj)
             done.append(spec.adopt_label(obj))
         if listed:
-            key = spec.owner_key
-            set_owned_names(client, owned_names(client, key) + listed, key)
+            _list(client, spec, listed)
             done.extend(spec.adopt_label(obj) for obj in spec.declared(desired)
                         if spec.display(obj) in listed)
     return done

@@ -15,6 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from lxdplan.keys import builtin_descriptions
+
 LXD = "lxd"
 INCUS = "incus"
 EXPLICIT_TRUST_TOKEN = "explicit_trust_token"
@@ -57,7 +59,7 @@ class Backend:
     @property
     def builtin_descriptions(self) -> dict[str, str]:
         """What the server calls its built-in objects (by kind), which exist from the start."""
-        return {"profile": f"Default {self.label} profile", "project": f"Default {self.label} project"}
+        return builtin_descriptions(self.name)
 
     @property
     def supports_trust_password(self) -> bool:

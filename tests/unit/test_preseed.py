@@ -205,3 +205,25 @@ def test_custom_volumes_of_a_dump_live_on_the_member(tmp_path):
         """))
     doc, _ = convert_to(tmp_path, dump, extra=("--name", "n1"))
     assert doc["storage_volumes"] == [{"pool": "p", "name": "web", "member": "n1", "config": {"size": "1GiB"}}]
+
+
+def test_a_builtin_objects_missing_description_is_the_servers_own(tmp_path):
+    """The seed's preseed gives the default profile devices and no description: LXD keeps its
+    built-in one, so the file says it (a trust password means LXD before 6.1)."""
+    doc, _ = convert_to(tmp_path, SEED_BOOTSTRAP)
+    assert doc["profiles"][0]["name"] == "default"
+    assert doc["profiles"][0]["description"] == "Default LXD profile"
+    preseed = tmp_path / "incus.yaml"
+    preseed.write_text(textwrap.dedent("""\
+        config: {core.https_address: 10.0.0.1:8443}
+        profiles: [{name: default, devices: {root: {path: /, pool: p, type: disk}}}, {name: web}]
+        projects: [{name: default, config: {features.images: "true"}}]
+        storage_pools: [{name: p, driver: dir}]
+        cluster: {server_name: node1, enabled: true}
+        """))
+    doc, _ = convert_to(tmp_path, preseed, extra=("--backend", "incus"))
+    assert [p.get("description") for p in doc["profiles"]] == ["Default Incus profile", None]
+    assert doc["projects"][0]["description"] == "Default Incus project"
+    doc, said = convert_to(tmp_path, preseed)
+    assert "description" not in doc["profiles"][0]
+    assert "profile default has no description in the preseed" in said

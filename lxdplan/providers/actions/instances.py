@@ -19,7 +19,7 @@ from typing import Any
 from lxdplan.errors import ApiError
 from lxdplan.kinds import spec
 from lxdplan.kinds.base import payload_of
-from lxdplan.kinds.instance import Change, Write
+from lxdplan.kinds.instance import NO_IMAGE, Change, Write
 from lxdplan.plan import Action, Kind, Step
 from lxdplan.providers.actions.common import get_or_none, gone, precondition, reveal
 from lxdplan.providers.client import Client, path_of
@@ -78,7 +78,8 @@ def create(s: Session, step: Step) -> bool:
     changed = False
     if live is None:
         body = spec(Kind.INSTANCE).create_body(step)
-        body["source"] = _image_source(s, client, p)
+        if p.image != NO_IMAGE:  # else no source: the kind's body says so
+            body["source"] = _image_source(s, client, p)
         params = {**(_at(step)[1] or {}), **({"target": p.target} if p.target else {})}
         client.post("/1.0/instances", reveal(body), params=params or None)
         changed = True
