@@ -258,6 +258,11 @@ class ObjectKind:
     def adopt_label(self, obj) -> str:
         return f"{self.kind.noun} {obj.name}"
 
+    def user_blocks(self, live, path: str, project: str) -> bool:
+        """Whether a user LXD lists in the live object's ``used_by`` (its API path and project)
+        stops the object's delete; False for users LXD removes with it. Default: every one."""
+        return True
+
     def removal_block(self, ctx: "Context", member: str) -> str | None:
         """Why removing ``member`` from the cluster must wait (objects of this kind that pin
         it), or None. Asked by the membership rules before any kind plans. Default: the
