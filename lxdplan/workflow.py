@@ -66,6 +66,8 @@ def unknown_state(desired: Desired, observed: Observed, *, redeemable: Iterable[
     if untrusted:
         sentence += (f"; get lxdplan's certificate trusted with `lxdplan auth trust -f "
                      f"{desired.path}`")
+        if all(desired.member(n).trust is not None for n in untrusted):
+            sentence += " (apply redeems the declared trust itself before it reads the cluster)"
     return sentence
 
 

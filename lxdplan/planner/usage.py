@@ -8,7 +8,8 @@ delete is blocked, naming the users: those the file does not declare (lxdplan le
 alone) and those it keeps using the object.
 
 Users are matched to live objects by their API path and project (``ObjectKind.where_declared``
-on the live object); a user lxdplan does not read (a snapshot, a bucket) is named by its path.
+on the live object), a snapshot to the object it belongs to; a user lxdplan does not read (a
+bucket, an object in a project it does not list) is named by its path.
 The kind of the used object says which users LXD removes with it (``ObjectKind.user_blocks``:
 a pool's image volumes, a project's own default profile).
 
@@ -109,7 +110,12 @@ def _live_index(ctx: Context) -> dict[tuple[str, str], list[tuple[ObjectKind, An
 
 
 def _resolve(user: User, index) -> User:
-    found = index.get((user.path, user.project), [])
+    """The live object ``user`` names: the one at its path, else at the nearest path above it
+    (an instance's or volume's snapshot is part of it, and goes with it)."""
+    path, found = user.path, []
+    while path.count("/") > 2 and not found:
+        found = index.get((path, user.project), [])
+        path = path.rsplit("/", 1)[0]
     if user.target is not None and len(found) > 1:
         found = [(k, o) for k, o in found if k.live_member(o) in (user.target, None)]
     if len(found) != 1:

@@ -100,3 +100,14 @@ def test_a_project_used_only_by_its_own_default_profile_is_deleted():
         used_by=("/1.0/profiles/default?project=staging",))},
         profiles=_profiles(_profile(project="staging", devices={})))
     assert by_id(plan(desired(), o))["project/staging/delete"].blocked is None
+
+
+def test_a_snapshot_of_a_user_the_plan_deletes_goes_with_it():
+    inst = ObservedInstance("c1", location="n1", status="Stopped", managed_by_lxdplan=True,
+                            config=dict(MARK))
+    o = cluster(storage_pools={"data": live_pool(managed_by_lxdplan=True, config=dict(MARK), used_by=(
+        "/1.0/instances/c1", "/1.0/instances/c1/snapshots/snap0"))},
+        instances={"default/c1": inst})
+    steps = by_id(plan(desired(), o))
+    pool = steps["storage_pool/data/delete"]
+    assert pool.blocked is None and "instance/c1/delete/n1" in pool.depends_on
