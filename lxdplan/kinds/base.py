@@ -258,6 +258,10 @@ class ObjectKind:
     def adopt_label(self, obj) -> str:
         return f"{self.kind.noun} {obj.name}"
 
+    # LXD lists users that use the object only through other users it lists (an instance through
+    # its profiles: expanded devices); those are judged by the users they go through.
+    users_through_others = True
+
     def user_blocks(self, live, path: str, project: str) -> bool:
         """Whether a user LXD lists in the live object's ``used_by`` (its API path and project)
         stops the object's delete; False for users LXD removes with it. Default: every one."""

@@ -11,7 +11,10 @@ Users are matched to live objects by their API path and project (``ObjectKind.wh
 on the live object), a snapshot to the object it belongs to; a user lxdplan does not read (a
 bucket, an object in a project it does not list) is named by its path.
 The kind of the used object says which users LXD removes with it (``ObjectKind.user_blocks``:
-a pool's image volumes, a project's own default profile).
+a pool's image volumes, a project's own default profile), and whether LXD lists users that use
+it only through other users it lists (``users_through_others``: an instance whose profile uses
+a network is listed as the network's user; the profile decides). Pools say no: an instance
+listed by a pool has its volume there, whatever its profiles say.
 
 The delete waits for the steps that end each use (``depends_on``), as ``dependencies`` does for
 the references it can see in live config.
@@ -65,11 +68,14 @@ def block_used(ctx: Context) -> None:
         if live is None:
             continue
         ident = (found.kind, found.ident(live))
+        users = [u for u in (_resolve(User.parse(url), index)
+                             for url in getattr(live, "used_by", ()) or ())
+                 if u.live is not live and found.user_blocks(live, u.path, u.project)]
+        listed = {(u.spec.kind, u.spec.ident(u.live)) for u in users if u.spec is not None}
         outside, kept = [], []
-        for url in getattr(live, "used_by", ()) or ():
-            user = _resolve(User.parse(url), index)
-            if user.live is live or not found.user_blocks(live, user.path, user.project):
-                continue
+        for user in users:
+            if found.users_through_others and _through_others(user, ident, listed):
+                continue  # an instance using it through a listed profile: the profile decides
             ending = _ending_steps(ctx, user)
             if ending is not None:
                 ctx.steps.add_dependency(step.id, *ending)
@@ -83,6 +89,15 @@ def block_used(ctx: Context) -> None:
                 ctx.steps.add_dependency(step.id, *_updates(ctx, user))
         if outside or kept:
             ctx.steps.block(step.id, _reason(found, live, outside, kept))
+
+
+def _through_others(user: User, ident: tuple, listed: set) -> bool:
+    """Whether ``user`` names the object only through other listed users (LXD lists an
+    instance whose profile uses a network as a user of the network)."""
+    if user.spec is None:
+        return False
+    named = {(r.kind, r.ident) for r in references.refs_of(user.spec, user.live)}
+    return ident not in named and bool(named & (listed - {(user.spec.kind, user.spec.ident(user.live))}))
 
 
 def _reason(found: ObjectKind, live, outside: list[str], kept: list[str]) -> str:

@@ -111,3 +111,23 @@ def test_a_snapshot_of_a_user_the_plan_deletes_goes_with_it():
     steps = by_id(plan(desired(), o))
     pool = steps["storage_pool/data/delete"]
     assert pool.blocked is None and "instance/c1/delete/n1" in pool.depends_on
+
+
+def test_an_instance_using_the_network_through_a_profile_the_plan_changes_does_not_block():
+    inst = ObservedInstance("c1", location="n1", status="Running", profiles=("default",))
+    o = cluster(networks={"lxdbr0": _bridge("/1.0/profiles/default", "/1.0/instances/c1")},
+                profiles=_profiles(_profile()), instances={"default/c1": inst})
+    changed = by_id(plan(desired(profiles=(Profile("default"),)), o))["network/lxdbr0/delete"]
+    assert changed.blocked is None and "profile/default/update" in changed.depends_on
+    kept = by_id(plan(desired(), o))["network/lxdbr0/delete"]  # the profile stays as it is
+    assert kept.blocked.startswith("network lxdbr0 is still used by profile default, which")
+    # A pool lists the instance because its volume lives there: that one blocks on its own.
+    pool = cluster(storage_pools={"data": live_pool(managed_by_lxdplan=True, config=dict(MARK),
+                                                    used_by=("/1.0/profiles/default",
+                                                             "/1.0/instances/c1"))},
+                   profiles=_profiles(_profile(devices={"root": {"type": "disk", "path": "/",
+                                                                 "pool": "data"}})),
+                   instances={"default/c1": inst})
+    blocked = by_id(plan(desired(profiles=(Profile("default"),)), pool))["storage_pool/data/delete"]
+    assert blocked.blocked.startswith("storage pool data is still used by instance c1, which the "
+                                      "file does not declare")
