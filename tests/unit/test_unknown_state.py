@@ -84,3 +84,17 @@ def test_plan_and_status_exit_1_with_one_sentence_when_nothing_answers(tmp_path)
         errors = [line for line in done.output.splitlines() if line.startswith("error: ")]
         assert len(errors) == 1 and "the cluster's state is unknown" in errors[0], done.output
         assert "cannot reach member node1" in errors[0] and "bootstrap" not in done.output
+
+
+def test_a_bootstrap_planned_before_the_trust_is_redeemed_does_not_claim_no_cluster_exists():
+    """apply's first plan, made before it redeems node1's declared trust."""
+    from lxdplan.plan import Action
+    from lxdplan.planner import plan
+
+    want = desired(members=members("n1", "n2", n1={"trust": Trust(password=Secret("env", "PW"))}))
+    boot = next(s for s in plan(want, _untrusted(fresh(("n1", "n2")), "n1")).steps
+                if s.action == Action.BOOTSTRAP)
+    assert boot.reason == ("if no cluster exists (n1 does not say until it trusts lxdplan), n1, "
+                           "the first member in the file, forms it")
+    trusted = next(s for s in plan(want, fresh(("n1", "n2"))).steps if s.action == Action.BOOTSTRAP)
+    assert trusted.reason == "no cluster exists yet: n1, the first member in the file, forms it"
