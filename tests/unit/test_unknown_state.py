@@ -67,7 +67,7 @@ def test_apply_counts_the_members_whose_declared_trust_it_redeems_first():
         "(apply redeems the declared trust itself before it reads the cluster)")
 
 
-def test_plan_and_status_exit_1_with_one_sentence_when_nothing_answers(tmp_path):
+def test_plan_status_and_import_exit_1_with_one_sentence_when_nothing_answers(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text(textwrap.dedent(f"""\
         version: 1
@@ -78,7 +78,8 @@ def test_plan_and_status_exit_1_with_one_sentence_when_nothing_answers(tmp_path)
             - {{name: node3, address: "10.9.0.3:8443", endpoint: "unix://{tmp_path}/n3.socket"}}
         """))
     runner = CliRunner()
-    for args in (["plan", "--detailed-exitcode"], ["plan", "--format", "json"], ["status"]):
+    for args in (["plan", "--detailed-exitcode"], ["plan", "--format", "json"], ["status"],
+                 ["import"]):
         done = runner.invoke(app, [*args, "-f", str(path)])
         assert done.exit_code == 1, (args, done.output)
         errors = [line for line in done.output.splitlines() if line.startswith("error: ")]
