@@ -13,6 +13,7 @@ import re
 from functools import lru_cache
 from importlib import resources
 
+from lxdplan import keyschema
 from lxdplan.desired import Desired
 from lxdplan.errors import Diagnostic, LxdplanError, ValidationError, fmt_path
 from lxdplan.yamlsource import Source, parse
@@ -78,9 +79,10 @@ def _sorted(diags: list[Diagnostic]) -> list[Diagnostic]:
 
 @lru_cache(maxsize=1)
 def schema() -> dict:
-    """The published JSON Schema of the desired-state file."""
+    """The published JSON Schema of the desired-state file, its member-specific key rules taken
+    from ``lxdplan.keys`` (``lxdplan.keyschema``; a unit test keeps the published file equal)."""
     text = resources.files("lxdplan").joinpath("schema/cluster.schema.json").read_text("utf-8")
-    return json.loads(text)
+    return keyschema.apply(json.loads(text))
 
 
 def schema_diagnostics(src: Source) -> tuple[list[Diagnostic], list[tuple]]:
@@ -95,6 +97,8 @@ def schema_diagnostics(src: Source) -> tuple[list[Diagnostic], list[tuple]]:
     bad: list[tuple] = []
     seen: set[tuple] = set()
     for err in validator.iter_errors(src.data):
+        if keyschema.is_generated_rule(err):
+            continue  # a misplaced member-specific key: the validator names the right place
         path = tuple(err.absolute_path)
         if err.validator == "additionalProperties":
             bad += [path + (k,) for k in _extra_keys(err)]

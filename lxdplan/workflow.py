@@ -25,6 +25,63 @@ class NotConfirmed(LxdplanError):
     """The user did not answer yes."""
 
 
+class UnknownState(LxdplanError):
+    """lxdplan could read neither the cluster nor the member that would form it."""
+
+
+def unknown_state(desired: Desired, observed: Observed, *, redeemable: Iterable[str] = ()) -> str | None:
+    """Why the cluster's state is unknown, or None when it is known: read through a clustered
+    member, or no cluster exists yet, which only the member that would form it (the first
+    declared) can say. ``redeemable``: untrusted members whose declared trust apply redeems
+    before it reads again (they count as read here; the read after the trust decides)."""
+    if observed.clustered or not desired.members:
+        return None
+    first = desired.members[0].name
+    redeemable = set(redeemable)
+
+    def read(name: str) -> bool:
+        alone = observed.standalone.get(name)
+        return alone is not None and alone.reachable and (alone.trusted or name in redeemable)
+
+    if read(first):
+        return None
+    down, untrusted, alone = [], [], []
+    for m in desired.members:
+        st = observed.standalone.get(m.name)
+        if st is None or not st.reachable:
+            down.append(st.error if st is not None and st.error else f"{m.name} does not answer")
+        elif not read(m.name):
+            untrusted.append(m.name)
+        else:
+            alone.append(m.name)
+    why = list(down)
+    if untrusted:
+        verb = "does" if len(untrusted) == 1 else "do"
+        why.append(f"{_and(untrusted)} {verb} not trust lxdplan's client certificate")
+    if alone:
+        verb = "is" if len(alone) == 1 else "are"
+        why.append(f"{_and(alone)} {verb} not in a cluster, but only {first}, which would form "
+                   "it, can say that none exists")
+    sentence = f"the cluster's state is unknown, so nothing can be planned: {'; '.join(why)}"
+    if untrusted:
+        sentence += (f"; get lxdplan's certificate trusted with `lxdplan auth trust -f "
+                     f"{desired.path}`")
+        if all(desired.member(n).trust is not None for n in untrusted):
+            sentence += " (apply redeems the declared trust itself before it reads the cluster)"
+    return sentence
+
+
+def require_known(desired: Desired, observed: Observed, *, redeemable: Iterable[str] = ()) -> None:
+    """Raise ``UnknownState`` when the cluster's state is unknown (``unknown_state``)."""
+    why = unknown_state(desired, observed, redeemable=redeemable)
+    if why:
+        raise UnknownState(why)
+
+
+def _and(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
 @dataclass
 class PlanResult:
     desired: Desired
@@ -52,6 +109,7 @@ def make_plan(desired: Desired, *, force_remove: Iterable[str] = ()) -> PlanResu
     clients = make_clients(desired)
     try:
         observed = observe(desired, detail=PLAN, clients=clients)
+        require_known(desired, observed)
         plan = read_etags(compute(desired, observed, force_remove=force_remove), observed, clients)
     finally:
         for client in clients.values():
@@ -101,6 +159,7 @@ def _redeem_and_replan(desired, untrusted, clients, locks, confirm, on_trusted, 
         if any(alone.reachable and alone.clustered for alone in standalone.values()):
             locks.take_cluster_through(standalone, clients)
     observed = observe(desired, detail=PLAN, clients=clients)
+    require_known(desired, observed)
     plan = read_etags(compute(desired, observed, force_remove=force_remove), observed, clients)
     on_trusted(trusted, plan)
     known = {s.id for s in confirmed.steps}
@@ -207,6 +266,7 @@ def run_apply(
         if any(alone.reachable and alone.clustered for alone in standalone.values()):
             locks.take_cluster_through(standalone, clients)
         observed = observe(desired, detail=PLAN, clients=clients)
+        require_known(desired, observed, redeemable=awaiting_trust(desired, observed))
         if saved_digest is not None and observed.digest() != saved_digest:
             raise StalePlan("saved plan is stale: the cluster changed since it was made; run plan again")
         plan = read_etags(compute(desired, observed, force_remove=force_remove), observed, clients)

@@ -16,11 +16,13 @@ def import_(file: str = FILE_OPTION, _version: bool = VERSION_OPTION,
     """Adopt live objects that the file declares, so later deletions of them are planned."""
     from lxdplan.providers.adopt import adopt
     from lxdplan.providers.observe import make_clients, observe
+    from lxdplan.workflow import require_known
 
     desired = load_or_exit(file, quiet_warnings=True)
     clients = make_clients(desired)
     try:
         observed = observe(desired, clients=clients)
+        require_known(desired, observed)  # never "no cluster" when none could be read
         reader = next((n for n, a in observed.standalone.items() if a.reachable and a.clustered), None)
         if not observed.clustered or reader is None:
             error("there is no cluster to import from yet: run apply to form it")

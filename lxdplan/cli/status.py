@@ -14,10 +14,12 @@ def status(file: str = FILE_OPTION, _version: bool = VERSION_OPTION,
     """Show members (status, roles, version, message) and pools/networks per member."""
     from lxdplan.providers.observe import observe
     from lxdplan.render.status import render_status
+    from lxdplan.workflow import require_known
 
     desired = load_or_exit(file, quiet_warnings=True)
     try:
         observed = observe(desired)
+        require_known(desired, observed)
     except LxdplanError as exc:
         raise fail(exc)
     warn_unreachable(observed)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Hashable, Iterable, Mapping
 from lxdplan.compare import desc, same_config, shown
 from lxdplan.errors import fmt_path
 from lxdplan.keys import OWNER_KEY, OWNER_VALUE
-from lxdplan.kinds.common import used_by_note
+from lxdplan.kinds.common import removal_pins, used_by_note
 from lxdplan.livedata import Get, Reading, Recorded, etag_reads
 from lxdplan.plan import Action, Kind, Payload, Step
 
@@ -271,10 +271,21 @@ class ObjectKind:
     def adopt_label(self, obj) -> str:
         return f"{self.kind.noun} {self.display(obj)}"
 
+    # LXD lists users that use the object only through other users it lists (an instance through
+    # its profiles: expanded devices); those are judged by the users they go through.
+    users_through_others = True
+
+    def user_blocks(self, live, path: str, project: str) -> bool:
+        """Whether a user LXD lists in the live object's ``used_by`` (its API path and project)
+        stops the object's delete; False for users LXD removes with it. Default: every one."""
+        return True
+
     def removal_block(self, ctx: "Context", member: str) -> str | None:
         """Why removing ``member`` from the cluster must wait (objects of this kind that pin
-        it), or None. Asked by the membership rules before any kind plans."""
-        return None
+        it), or None. Asked by the membership rules before any kind plans. Default: the
+        objects on it (``live_member``) that lxdplan will not delete; the managed ones it
+        deletes first (``common.plan_deletes``)."""
+        return removal_pins(ctx, self, member)
 
     def status(self, observed) -> tuple[str, list[list[str]]] | None:
         """A section of ``lxdplan status``: its title and table rows (header first), or None."""

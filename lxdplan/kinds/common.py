@@ -67,13 +67,43 @@ def plan_deletes(ctx: "Context", spec: "ObjectKind") -> None:
         if not live.managed_by_lxdplan:
             ctx.unmanaged.append(Unmanaged(spec.kind, name, spec.unmanaged_note(live)))
             continue
-        ctx.steps.add(
+        sid = ctx.steps.add(
             Action.DELETE, spec.kind, name, member=spec.live_member(live),
             depends_on=spec.delete_waits(ctx), before=spec.delete_before(live),
             reason=f"lxdplan manages {spec.kind.noun} {name} and the file no longer declares it",
             blocked=spec.delete_block(ctx, live), etag=live.etag,
             payload=spec.delete_payload(live),
         )
+        leave_after(ctx, sid, spec.live_member(live))
+
+
+def leave_after(ctx: "Context", sid: str, member: str | None) -> None:
+    """Make a graceful removal of ``member`` planned in this run wait for step ``sid`` (the
+    delete of something that lives on it: LXD refuses to remove a member that still holds
+    instances or custom volumes)."""
+    for removal in ctx.steps.all():
+        if (removal.kind, removal.action, removal.name) == (Kind.MEMBER, Action.REMOVE, member):
+            ctx.steps.add_dependency(removal.id, sid)
+
+
+def removal_pins(ctx: "Context", spec: "ObjectKind", member: str) -> str | None:
+    """Why ``member`` cannot leave because of ``spec``'s objects on it that lxdplan will not
+    delete (not managed, so never deleted; a declared one cannot be on a member the file
+    drops), or None. LXD refuses to remove a member that still holds them."""
+    declared = {spec.key(o) for o in spec.declared(ctx.desired)}
+    pins = sorted(spec.display(live) for live in spec.live(ctx.observed).values()
+                  if spec.live_member(live) == member and not live.managed_by_lxdplan
+                  and spec.key(live) not in declared)
+    if not pins:
+        return None
+    noun = spec.kind.noun + ("s" if len(pins) > 1 else "")
+    it = "it" if len(pins) == 1 else "them"
+    return (f"{member} still holds {noun} {and_list(pins)} (not managed by lxdplan), and LXD "
+            f"does not remove a member that holds {it}: delete or move {it} yourself")
+
+
+def and_list(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
 # -- export: the live object as a file entry, exactly what the planner compares --------------

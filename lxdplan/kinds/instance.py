@@ -278,11 +278,7 @@ class InstanceKind(ObjectKind):
         )
 
     def plan_deletes(self, ctx: "Context") -> None:
-        before = set(ctx.steps.ids(kind=self.kind, action=Action.DELETE))
-        plan_deletes(ctx, self)
-        for step in ctx.steps.all():
-            if step.kind == self.kind and step.action == Action.DELETE and step.id not in before:
-                placement.leave_before_removal(ctx, step.id, step.member)
+        plan_deletes(ctx, self)  # a member the file drops leaves after the deletes on it
 
     def delete_before(self, live) -> dict[str, Any]:
         return {"member": live.location, "state": live.status, **desc(live.description),

@@ -107,14 +107,6 @@ def plan_move(spec: "ObjectKind", ctx: "Context", inst, where: str, deps: list[s
     return move
 
 
-def leave_before_removal(ctx: "Context", sid: str, member: str | None) -> None:
-    """Make the removal of ``member`` planned in this run wait for step ``sid`` (a delete of
-    an instance on it)."""
-    removal = member_step(member or "", Action.REMOVE)
-    if member and removal in ctx.steps.ids(kind=Kind.MEMBER, action=Action.REMOVE):
-        ctx.steps.add_dependency(removal, sid)
-
-
 def removal_block(spec: "ObjectKind", ctx: "Context", member: str) -> str | None:
     """Why ``member`` cannot be removed yet because of the instances on it, or None."""
     joining = {m.name for m in ctx.joiners}

@@ -103,6 +103,9 @@ class ProjectKind(ObjectKind):
         name = getattr(step.payload, "name", step.name)
         return Where("/1.0/projects", api_path("projects", name))
 
+    def user_blocks(self, live, path: str, project: str) -> bool:
+        return (path, project) != ("/1.0/profiles/default", live.name)  # goes with the project
+
     def where_declared(self, obj) -> Where:
         return Where("/1.0/projects", api_path("projects", obj.name))
 

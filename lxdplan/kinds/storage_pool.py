@@ -56,6 +56,11 @@ class StoragePoolKind(TwoPhaseKind):
     def auto_keys(self, type_: str) -> frozenset[str]:
         return AUTO_KEYS.get(type_, frozenset())
 
+    users_through_others = False  # an instance it lists has its volume there
+
+    def user_blocks(self, live, path: str, project: str) -> bool:
+        return not path.startswith("/1.0/images/")  # image volumes go with the pool
+
     def member_keys(self, type_: str) -> frozenset[str]:
         return keys.pool_member_keys(type_)
 

@@ -18,7 +18,7 @@ from lxdplan.filecheck import MEMBERS, names
 from lxdplan.kinds import storage_pool
 from lxdplan.kinds.base import ObjectKind, Stage, Where, api_path
 from lxdplan.kinds.common import DEFAULT, at, export_config, owned, plan_deletes, put_if, scoped
-from lxdplan.livedata import Get, Reading, Recorded, clean_config, marked, names_of, with_etag
+from lxdplan.livedata import Get, Reading, Recorded, clean_config, marked, names_of, used_by, with_etag
 from lxdplan.plan import Action, Kind, Payload, Step
 
 if TYPE_CHECKING:
@@ -274,6 +274,7 @@ class ObservedVolume:
     project: str = "default"
     managed_by_lxdplan: bool = False
     etag: str | None = None
+    used_by: tuple[str, ...] = ()
 
 
 def parse_volume(item: dict[str, Any], pool: str, etag: str | None = None) -> ObservedVolume | None:
@@ -292,6 +293,7 @@ def parse_volume(item: dict[str, Any], pool: str, etag: str | None = None) -> Ob
         project=item.get("project") or "default",
         managed_by_lxdplan=marked(config),
         etag=etag,
+        used_by=used_by(item),
     )
 
 

@@ -98,7 +98,7 @@ from lxdplan.desired import Desired
 from lxdplan.errors import PlanError
 from lxdplan.kinds import Stage, registry
 from lxdplan.plan import Plan
-from lxdplan.planner import dependencies, members
+from lxdplan.planner import dependencies, members, usage
 from lxdplan.planner.context import Context
 from lxdplan.state.observed import Observed
 
@@ -127,6 +127,7 @@ def plan(desired: Desired, observed: Observed, *, force_remove: Iterable[str] = 
             spec.plan(ctx)
     for spec in sorted(kinds, key=lambda s: s.delete_rank):
         spec.plan_deletes(ctx)
+    usage.block_used(ctx)
     dependencies.link(ctx)
 
     version = observed.server_version

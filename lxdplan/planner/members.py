@@ -206,7 +206,10 @@ def plan_bootstrap(ctx: Context) -> None:
         before={"config": before} if before else None,
         after={"server_name": boot.name, "address": boot.address,
                **({"config": after} if after else {})},
-        reason=f"no cluster exists yet: {boot.name}, the first member in the file, forms it",
+        reason=(f"no cluster exists yet: {boot.name}, the first member in the file, forms it"
+                if alone is not None and alone.reachable and alone.trusted else
+                f"if no cluster exists ({boot.name} does not say until it trusts lxdplan), "
+                f"{boot.name}, the first member in the file, forms it"),
         blocked=_standalone_block(ctx, boot),
         etag=alone.etag if alone is not None else None,
         payload=Bootstrap(boot.name, boot.address, boot.endpoint,

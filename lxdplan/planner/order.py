@@ -70,6 +70,12 @@ class StepList:
         if extra:
             self._steps[sid] = dataclasses.replace(step, depends_on=step.depends_on + extra)
 
+    def block(self, sid: str, reason: str) -> None:
+        """Mark step ``sid`` blocked with ``reason``, unless it is blocked already."""
+        step = self._steps[sid]
+        if step.blocked is None:
+            self._steps[sid] = dataclasses.replace(step, blocked=reason)
+
     def ordered(self) -> tuple[Step, ...]:
         """Dependency order (stable); blocked propagated. A dependency on a step id the plan
         does not hold is a planner bug, refused here rather than dropped."""

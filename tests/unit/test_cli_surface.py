@@ -59,7 +59,8 @@ def _undescribed(node, defs, path="$"):
             if "description" not in prop and "description" not in target:
                 found.append(f"{path}.{key}")
         for key, value in node.items():
-            found += _undescribed(value, defs, f"{path}/{key}")
+            if key != "if":  # a condition names properties, it does not declare them
+                found += _undescribed(value, defs, f"{path}/{key}")
     elif isinstance(node, list):
         for i, value in enumerate(node):
             found += _undescribed(value, defs, f"{path}[{i}]")
