@@ -15,7 +15,7 @@ from __future__ import annotations
 import signal
 import threading
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Callable, Iterator
 
 from lxdplan.errors import LxdplanError
 
@@ -51,14 +51,20 @@ class Stop:
     def shielded(self) -> bool:
         return self._shielded > 0
 
-    def request(self, signum: int) -> None:
-        """Record a signal; raises ``Interrupted`` unless a shielded section runs."""
+    def request(self, signum: int, announce: Callable[[bool, bool], None] = lambda first, shielded: None) -> None:
+        """Record a signal, then ``announce(first, shielded)``; the first raises ``Interrupted``
+        unless a shielded section runs. A later one never raises: the first one's
+        ``Interrupted`` is already unwinding (releasing the locks), and must not be cut short.
+        (Recorded before anything else: a signal may arrive while the last one is announced.)"""
         self.count += 1
-        if self.signum is None:
+        first = self.count == 1
+        if first:
             self.signum = signum
         self.event.set()
-        if not self.shielded:
-            raise Interrupted(self.signum)
+        shielded = self.shielded
+        announce(first, shielded)
+        if first and not shielded:
+            raise Interrupted(signum)
 
     def check(self) -> None:
         if self.signum is not None:

@@ -164,15 +164,16 @@ def _signals(stop) -> Iterator[None]:
     """SIGINT and SIGTERM stop the apply the same way (``lxdplan.interrupt``): at once while
     nothing changes, else after the running steps, with the locks released; a second signal
     only says what is still being waited for."""
+    def announce(first: bool, shielded: bool) -> None:
+        if first and shielded:
+            warn("interrupted: no further step is started; lxdplan finishes the running "
+                 "step(s), releases the cluster lock and exits")
+        elif not first:
+            warn("still finishing the running step(s) and releasing the locks: leaving now "
+                 "would leave a step half-done and the cluster locked")
+
     def handler(signum, _frame) -> None:
-        if stop.shielded:
-            if stop.count == 0:
-                warn("interrupted: no further step is started; lxdplan finishes the running "
-                     "step(s), releases the cluster lock and exits")
-            else:
-                warn("still finishing the running step(s): leaving now would leave a step "
-                     "half-done; the cluster lock is released when they end")
-        stop.request(signum)
+        stop.request(signum, announce)
 
     saved = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
