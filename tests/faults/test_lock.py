@@ -9,6 +9,7 @@ same hostname; ``LXDPLAN_HOOK_CLOCK_OFFSET`` puts the holder's wall clock hours 
 
 from __future__ import annotations
 
+import email.utils
 import json
 import os
 import signal
@@ -23,7 +24,7 @@ import hooked
 from applykit import cli, client_cmd, query, wait_for
 from lxdplan.errors import LockError
 from lxdplan.providers.client import Client
-from lxdplan.providers.lock import PATH, PARAMS, ClusterLock, Holder, server_time
+from lxdplan.providers.lock import PATH, PARAMS, ClusterLock, Holder
 
 HOURS_2 = 2 * 3600
 
@@ -40,7 +41,21 @@ def held(client: Client) -> Holder | None:
 
 
 def server_now(client: Client) -> float:
-    return server_time(client.get("/1.0"))
+    """The server's clock (the Date header of its answer)."""
+    return email.utils.parsedate_to_datetime(client.get("/1.0").headers["date"]).timestamp()
+
+
+def put_lock(lab, name: str, holder: dict | None) -> None:
+    """A lock profile (or a take-over claim: ``holder`` None) as a dead apply leaves it."""
+    description = json.dumps(holder, sort_keys=True) if holder else ""
+    client_cmd(lab, "query", "-X", "POST", "/1.0/profiles", "--data",
+               json.dumps({"name": name, "description": description}))
+
+
+def elsewhere(lock_id: str, since: float, expires: float) -> dict:
+    """A holder on another machine (its pid means nothing here)."""
+    return {"id": lock_id, "owner": "ci@runner-7 pid 12", "since": since, "expires": expires,
+            "host": "runner-7", "pid": 12, "start": 99, "host_id": "another-machine/boot/1"}
 
 
 @pytest.fixture
@@ -96,12 +111,11 @@ def test_a_lease_outlived_is_renewed_and_an_expired_one_taken_over(lxd_lab, memb
     assert lock_profiles(lxd_lab) == []
     # A holder elsewhere that stopped renewing (it died there): taken over once its lease ran out.
     now = server_now(member)
-    gone = Holder("gone", "ci@runner-7 pid 12", now - 30, now + 2, "runner-7", 12, 99, "elsewhere")
-    client_cmd(lxd_lab, "query", "-X", "POST", "/1.0/profiles", "--data",
-               json.dumps({"name": "lxdplan-lock", "description": gone.dump()}))
+    gone = elsewhere("gone", now - 30, now + 2)
+    put_lock(lxd_lab, "lxdplan-lock", gone)
     with pytest.raises(LockError, match="--break-lock"):
         ClusterLock(member).acquire()
-    wait_for(lambda: server_now(member) > gone.expires, "the dead holder's lease to run out")
+    wait_for(lambda: server_now(member) > gone["expires"], "the dead holder's lease to run out")
     taker = ClusterLock(member)
     taker.acquire()
     assert held(member).id == taker.holder.id
@@ -146,10 +160,8 @@ def test_two_hosts_with_one_hostname_do_not_judge_each_others_lock_dead(lxd_lab,
 def test_a_leftover_claim_profile_is_broken_with_break_lock(lxd_lab, member):
     """A leftover claim profile (a taker died mid-take-over): one sentence naming --break-lock, which clears lock and claim."""
     now = server_now(member)
-    dead = Holder("dead1", "ci@runner-3 pid 40", now - 900, now - 300, "runner-3", 40, 7, "elsewhere")
-    for name, description in (("lxdplan-lock", dead.dump()), ("lxdplan-lock-dead1", "")):
-        client_cmd(lxd_lab, "query", "-X", "POST", "/1.0/profiles", "--data",
-                   json.dumps({"name": name, "description": description}))
+    put_lock(lxd_lab, "lxdplan-lock", elsewhere("dead1", now - 900, now - 300))
+    put_lock(lxd_lab, "lxdplan-lock-dead1", None)
     with pytest.raises(LockError) as info:
         ClusterLock(member).acquire()
     assert "\n" not in str(info.value) and "`lxdplan apply --break-lock`" in str(info.value)
