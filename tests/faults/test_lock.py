@@ -15,7 +15,8 @@ import os
 import signal
 import subprocess
 import sys
-import time
+from contextlib import contextmanager
+from typing import Iterator
 
 import pytest
 import yaml
@@ -58,16 +59,22 @@ def elsewhere(lock_id: str, since: float, expires: float) -> dict:
             "host": "runner-7", "pid": 12, "start": 99, "host_id": "another-machine/boot/1"}
 
 
-@pytest.fixture
-def member(lxd_lab):
-    """A client to a member of the session's LXD lab; no lock profile left after the test."""
-    client = Client(lxd_lab.members[0].endpoint, member=lxd_lab.members[0].name)
+@contextmanager
+def lock_client(lab) -> Iterator[Client]:
+    """A client to a member of a session lab; no lock profile is left behind."""
+    client = Client(lab.members[0].endpoint, member=lab.members[0].name)
     try:
         yield client
     finally:
-        for name in lock_profiles(lxd_lab):
-            client_cmd(lxd_lab, "profile", "delete", name, check=False)
+        for name in lock_profiles(lab):
+            client_cmd(lab, "profile", "delete", name, check=False)
         client.close()
+
+
+@pytest.fixture
+def member(lxd_lab):
+    with lock_client(lxd_lab) as client:
+        yield client
 
 
 def hold(endpoint: str, ttl: float, *, env: dict[str, str] | None = None,
@@ -95,32 +102,33 @@ def stop(proc: subprocess.Popen, *, release: bool = True) -> None:
     proc.stdout.close()
 
 
-def test_a_lease_outlived_is_renewed_and_an_expired_one_taken_over(lxd_lab, member):
+def test_a_lease_outlived_is_renewed_and_an_expired_one_taken_over(lab):
     """A lock lease outlived: the holder renews it and keeps the lock; an expired lease is taken over."""
-    mine = ClusterLock(member, ttl=3)  # renewed every 0.5 s
-    mine.acquire()
-    try:
-        first = mine.holder.expires
-        wait_for(lambda: server_now(member) > first + 1, "the first lease to run out on the server")
-        with Client(member.endpoint, member="other") as other:
-            with pytest.raises(LockError, match="locked by another apply"):
-                ClusterLock(other).acquire()
-        assert held(member).id == mine.holder.id and held(member).expires > first
-    finally:
-        mine.release()
-    assert lock_profiles(lxd_lab) == []
-    # A holder elsewhere that stopped renewing (it died there): taken over once its lease ran out.
-    now = server_now(member)
-    gone = elsewhere("gone", now - 30, now + 2)
-    put_lock(lxd_lab, "lxdplan-lock", gone)
-    with pytest.raises(LockError, match="--break-lock"):
-        ClusterLock(member).acquire()
-    wait_for(lambda: server_now(member) > gone["expires"], "the dead holder's lease to run out")
-    taker = ClusterLock(member)
-    taker.acquire()
-    assert held(member).id == taker.holder.id
-    taker.release()
-    assert lock_profiles(lxd_lab) == []
+    with lock_client(lab) as member:  # renewal is a PATCH with If-Match: both servers
+        mine = ClusterLock(member, ttl=3)  # renewed every 0.5 s
+        mine.acquire()
+        try:
+            first = mine.holder.expires
+            wait_for(lambda: server_now(member) > first + 1, "the first lease to run out on the server")
+            with Client(member.endpoint, member="other") as other:
+                with pytest.raises(LockError, match="locked by another apply"):
+                    ClusterLock(other).acquire()
+            assert held(member).id == mine.holder.id and held(member).expires > first
+        finally:
+            mine.release()
+        assert lock_profiles(lab) == []
+        # A holder elsewhere that stopped renewing (it died there): taken over once its lease ran out.
+        now = server_now(member)
+        gone = elsewhere("gone", now - 30, now + 2)
+        put_lock(lab, "lxdplan-lock", gone)
+        with pytest.raises(LockError, match="--break-lock"):
+            ClusterLock(member).acquire()
+        wait_for(lambda: server_now(member) > gone["expires"], "the dead holder's lease to run out")
+        taker = ClusterLock(member)
+        taker.acquire()
+        assert held(member).id == taker.holder.id
+        taker.release()
+        assert lock_profiles(lab) == []
 
 
 def test_a_holder_whose_clock_is_2_h_off_is_judged_on_the_servers_clock(lxd_lab, member):
