@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from lxdplan.desired import Desired, Member, secrets_in
-from lxdplan.errors import LxdplanError
+from lxdplan.errors import LockError, LxdplanError
 from lxdplan.executor import Event, StepResult, execute
 from lxdplan.interrupt import Stop
 from lxdplan.plan import Plan
@@ -134,9 +134,14 @@ class ApplyLocks:
 
         if self.cluster is None:
             with self._shield():  # a signal now must not leave a lock nobody knows it holds
-                lock = ClusterLock(client, break_lock=self.break_lock)
+                lock = ClusterLock(client, break_lock=self.break_lock, on_lost=self._lost)
                 lock.acquire()
                 self.cluster = lock
+
+    def _lost(self) -> None:
+        """The lease renewal found the lock taken over: start no further step."""
+        if self.stop is not None:
+            self.stop.event.set()
 
     def _shield(self, *, then_raise: bool = True):
         return self.stop.shield(then_raise=then_raise) if self.stop is not None else nullcontext()
@@ -167,7 +172,7 @@ class ApplyLocks:
                         f"the cluster lock could not be released ({failure}); the next apply "
                         "from this host takes it over, one from elsewhere needs `--break-lock`"
                     )
-                if self.cluster.lost:
+                if self.cluster.lost and not isinstance(exc, LockError):
                     self.warnings.append(self.cluster.lost)
         finally:
             self.host.release()
@@ -214,6 +219,7 @@ def run_apply(
     # Then only the members' own GET /1.0, to know whether a cluster lock is needed; the full
     # read comes once, under the locks. It uses make_plan's detail, so a saved plan's digest
     # compares like with like.
+    stop = stop if stop is not None else Stop()
     locks = ApplyLocks(desired, break_lock=break_lock, stop=stop)
     with locks, Session(desired, Observed()) as session:
         clients = {m.name: session.client(m.name) for m in desired.members}
@@ -243,6 +249,8 @@ def run_apply(
             on_event(ev)
 
         with locks._shield():
-            results = execute(plan.steps, performer(session), on_event=event,
-                              stop=stop.event if stop is not None else None)
+            results = execute(plan.steps, performer(session), on_event=event, stop=stop.event)
+            if locks.cluster is not None and locks.cluster.lost:
+                raise LockError(f"{locks.cluster.lost}: no step was started after that; run plan "
+                                "to see what is left and apply again once the other apply ended")
     return ApplyResult(plan, results, locks.warnings)

@@ -46,6 +46,7 @@ import time
 import uuid
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Callable
 
 from lxdplan.errors import ApiError, LockError, LxdplanError, PreconditionFailed
 from lxdplan.keys import LOCK_PROFILE
@@ -188,10 +189,12 @@ class ServerClock:
 class ClusterLock:
     """Hold the cluster lock through one member's client (only that member needs to serve)."""
 
-    def __init__(self, client: Client, *, break_lock: bool = False, ttl: float = LOCK_TTL):
+    def __init__(self, client: Client, *, break_lock: bool = False, ttl: float = LOCK_TTL,
+                 on_lost: Callable[[], None] = lambda: None):
         self.client = client
         self.break_lock = break_lock
         self.ttl = ttl
+        self.on_lost = on_lost  # called (from the renewing thread) when the lock is lost
         self.holder: Holder | None = None
         self.clock = ServerClock()
         self.lost: str | None = None  # set when another apply took the lock over meanwhile
@@ -285,6 +288,7 @@ class ClusterLock:
         if current is None or current.id != self.holder.id:
             self.lost = (f"the cluster lock was taken over by another apply "
                          f"({current.owner if current else 'none now'}) while this one ran")
+            self.on_lost()
             return False
         renewed = replace(self.holder, expires=self.clock.now() + self.ttl)
         try:

@@ -90,6 +90,17 @@ class LockServer:
                     server.writes.append(("POST", body["name"], 201))
                 self._answer(201, {"type": "sync", "status_code": 200, "metadata": {}})
 
+            def do_PATCH(self):  # the lease renewal: If-Match honoured, as on both servers
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                with server.mutex:
+                    name = self._name()
+                    if name not in server.profiles:
+                        return self._error(404, "Profile not found")
+                    if self.headers.get("If-Match") not in (None, server.etag()):
+                        return self._error(412, "ETag doesn't match")
+                    server.profiles[name] = body.get("description", server.profiles[name])
+                self._answer(200, {"type": "sync", "status_code": 200, "metadata": {}})
+
             def do_DELETE(self):
                 with server.mutex:
                     name = self._name()
@@ -257,3 +268,26 @@ def test_a_failed_release_is_a_warning_after_the_real_error(sock, tmp_path, monk
         client.close()
         server.close()
 
+
+
+def test_the_lease_is_renewed_and_a_take_over_meanwhile_is_noticed(sock):
+    """The renewing thread extends the lease; when another apply broke the lock meanwhile, it
+    says so (``lost``) and calls ``on_lost`` (apply then starts no further step)."""
+    server = LockServer(sock)
+    lost = threading.Event()
+    mine = ClusterLock(Client(f"unix://{sock}", member="node1"), ttl=0.6, on_lost=lost.set)
+    breaker = ClusterLock(Client(f"unix://{sock}", member="node1"), break_lock=True)
+    try:
+        mine.acquire()
+        first = server.holder().expires
+        while server.holder().expires == first:  # renewed every 0.1 s
+            time.sleep(0.05)
+        assert server.holder().id == mine.holder.id
+        breaker.acquire()
+        assert lost.wait(timeout=30)
+        assert mine.lost.startswith("the cluster lock was taken over by another apply (")
+        mine.release()
+        assert server.holder().id == breaker.holder.id  # the taker's lock is left alone
+    finally:
+        breaker.release()
+        server.close()
