@@ -133,7 +133,7 @@ class ApplyLocks:
         from lxdplan.providers.lock import ClusterLock
 
         if self.cluster is None:
-            with self._shield():  # a signal now must not leave a lock nobody knows it holds
+            with self.shield():  # a signal now must not leave a lock nobody knows it holds
                 lock = ClusterLock(client, break_lock=self.break_lock, on_lost=self._lost)
                 lock.acquire()
                 self.cluster = lock
@@ -143,7 +143,7 @@ class ApplyLocks:
         if self.stop is not None:
             self.stop.event.set()
 
-    def _shield(self, *, then_raise: bool = True):
+    def shield(self, *, then_raise: bool = True):
         return self.stop.shield(then_raise=then_raise) if self.stop is not None else nullcontext()
 
     def take_cluster_through(self, standalone: dict, clients: dict) -> None:
@@ -165,7 +165,7 @@ class ApplyLocks:
         try:
             if self.cluster is not None:
                 try:
-                    with self._shield(then_raise=False):  # the CLI sees stop.signum
+                    with self.shield(then_raise=False):  # the CLI sees stop.signum
                         self.cluster.release()
                 except Exception as failure:  # noqa: BLE001 - reported as a warning, below
                     self.warnings.append(
@@ -248,7 +248,7 @@ def run_apply(
                 locks.take_cluster(session.client(ev.step.name))
             on_event(ev)
 
-        with locks._shield():
+        with locks.shield():
             results = execute(plan.steps, performer(session), on_event=event, stop=stop.event)
             if locks.cluster is not None and locks.cluster.lost:
                 raise LockError(f"{locks.cluster.lost}: no step was started after that; run plan "

@@ -156,7 +156,9 @@ def _run(file: str, desired, *, force_remove, saved_digest, auto_approve: bool, 
             raise typer.Exit(128 + stop.signum)
         raise typer.Exit(1)
     except LxdplanError as exc:
-        raise fail(exc)
+        failed = fail(exc)
+        # e.g. the lock refused while a signal was handled: still the signal's exit code
+        raise typer.Exit(128 + stop.signum) if stop.signum is not None else failed
 
 
 @contextmanager
