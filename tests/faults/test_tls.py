@@ -55,7 +55,7 @@ def test_a_failed_join_after_auth_trust_reaches_the_member_next_time(make_lab, t
 
     failed = cli("apply", "-f", str(path), "--auto-approve", env=env)
     assert failed.returncode == 1, failed.stdout + failed.stderr
-    assert "step join-node2" in failed.stderr or "join" in failed.stderr, failed.stderr
+    assert "(join on node2) failed" in failed.stderr, failed.stderr
     assert [m["server_name"] for m in query(lab, "/1.0/cluster/members?recursion=1")] == ["node1"]
 
     sources["node2"].mkdir()  # the cause fixed
