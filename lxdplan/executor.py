@@ -11,13 +11,15 @@ A failed step does not stop the apply (as in Terraform): every step that does no
 directly or through other steps, still runs; the steps that do are not run ("waits for X, which
 failed"). Only a failed ``bootstrap`` stops everything: without the cluster nothing else can run.
 At the end ``ApplyFailed`` lists every failure, what completed and what was not run.
-""" 
+
+``stop`` (an event the CLI sets on SIGINT/SIGTERM) starts no further step: the running ones
+finish, and every step not started is "not run" because the apply was interrupted.
+"""
 
 from __future__ import annotations
 
 import enum
-import os
-import signal
+import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -29,9 +31,7 @@ from lxdplan.plan import Action, Kind, Step
 PARALLEL_ACTIONS = frozenset({Action.DEFINE})
 # A failure of these stops every step not yet started, whatever it depends on.
 STOPS_ALL = frozenset({Action.BOOTSTRAP})
-
-# Test hook: SIGKILL this process after N steps have finished (resumption tests).
-KILL_AFTER_ENV = "LXDPLAN_TEST_KILL_AFTER_STEPS"
+INTERRUPTED = "the apply was interrupted before it started"
 
 
 class Outcome(enum.Enum):
@@ -115,11 +115,12 @@ def execute(
     *,
     on_event: Callable[[Event], None] = lambda event: None,
     workers: int = 4,
+    stop: threading.Event | None = None,
 ) -> list[StepResult]:
     """Run ``steps`` (already in dependency order). Returns one result per step, blocked ones
     (and those waiting on them) included; raises ``ApplyFailed`` at the end when a step failed,
     after running every step that does not depend on a failed one."""
-    run = _Run(steps, perform, on_event, int(os.environ.get(KILL_AFTER_ENV, "0") or 0))
+    run = _Run(steps, perform, on_event, stop or threading.Event())
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         while run.pending or run.running:
             run.launch_ready(pool)
@@ -156,9 +157,9 @@ class _Run:
     """The state of one ``execute``: what is pending, running and settled."""
 
     def __init__(self, steps: Sequence[Step], perform: Callable[[Step], bool],
-                 on_event: Callable[[Event], None], kill_after: int):
+                 on_event: Callable[[Event], None], stop: threading.Event):
         self.by_id = {s.id: s for s in steps}
-        self.perform, self.on_event, self.kill_after = perform, on_event, kill_after
+        self.perform, self.on_event, self.stop = perform, on_event, stop
         self.results: dict[str, StepResult] = {}
         self.pending = list(steps)
         self.running: dict[Future, Step] = {}
@@ -185,6 +186,8 @@ class _Run:
                 return Outcome.NOT_RUN, result.note  # names the failed step it waits for
         if self.halted is not None:
             return Outcome.NOT_RUN, self.halted
+        if self.stop.is_set():
+            return Outcome.NOT_RUN, INTERRUPTED
         return None
 
     def settle(self, step: Step, outcome: Outcome, note: str) -> None:
@@ -239,5 +242,3 @@ class _Run:
             self.end(step, StepResult(step, Outcome.FAILED, seconds, str(exc)))
             return
         self.end(step, StepResult(step, Outcome.DONE if changed else Outcome.SKIPPED, seconds))
-        if self.kill_after and len(self.results) >= self.kill_after:
-            os.kill(os.getpid(), signal.SIGKILL)

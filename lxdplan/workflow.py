@@ -6,13 +6,15 @@ No printing here: the CLI passes callbacks for confirmation and progress and ren
 from __future__ import annotations
 
 import hashlib
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
 from lxdplan.desired import Desired, Member, secrets_in
-from lxdplan.errors import LxdplanError
+from lxdplan.errors import LockError, LxdplanError
 from lxdplan.executor import Event, StepResult, execute
+from lxdplan.interrupt import Stop
 from lxdplan.plan import Plan
 from lxdplan.state.observed import Observed
 
@@ -176,11 +178,12 @@ class ApplyLocks:
     cluster exists — at the start, or right after this apply bootstraps it. Two applies on one
     host meet at the host lock; applies on different hosts meet at the cluster lock."""
 
-    def __init__(self, desired: Desired, *, break_lock: bool):
+    def __init__(self, desired: Desired, *, break_lock: bool, stop: Stop | None = None):
         from lxdplan.state.hostlock import HostLock
 
         self.desired = desired
         self.break_lock = break_lock
+        self.stop = stop
         self.host = HostLock(desired.members[0].address if desired.members else desired.path)
         self.cluster = None
         self.warnings: list[str] = []
@@ -189,9 +192,18 @@ class ApplyLocks:
         from lxdplan.providers.lock import ClusterLock
 
         if self.cluster is None:
-            lock = ClusterLock(client, break_lock=self.break_lock)
-            lock.acquire()
-            self.cluster = lock
+            with self.shield():  # a signal now must not leave a lock nobody knows it holds
+                lock = ClusterLock(client, break_lock=self.break_lock, on_lost=self._lost)
+                lock.acquire()
+                self.cluster = lock
+
+    def _lost(self) -> None:
+        """The lease renewal found the lock taken over: start no further step."""
+        if self.stop is not None:
+            self.stop.event.set()
+
+    def shield(self, *, then_raise: bool = True):
+        return self.stop.shield(then_raise=then_raise) if self.stop is not None else nullcontext()
 
     def take_cluster_through(self, standalone: dict, clients: dict) -> None:
         """The cluster lock through the first declared member that answered clustered."""
@@ -212,12 +224,15 @@ class ApplyLocks:
         try:
             if self.cluster is not None:
                 try:
-                    self.cluster.release()
+                    with self.shield(then_raise=False):  # the CLI sees stop.signum
+                        self.cluster.release()
                 except Exception as failure:  # noqa: BLE001 - reported as a warning, below
                     self.warnings.append(
                         f"the cluster lock could not be released ({failure}); the next apply "
                         "from this host takes it over, one from elsewhere needs `--break-lock`"
                     )
+                if self.cluster.lost and not isinstance(exc, LockError):
+                    self.warnings.append(self.cluster.lost)
         finally:
             self.host.release()
         if exc is not None:
@@ -235,6 +250,7 @@ def run_apply(
     on_event: Callable[[Event], None] = lambda event: None,
     on_trusted: Callable[[list[str], Plan], None] = lambda names, plan: None,
     break_lock: bool = False,
+    stop: Stop | None = None,
 ) -> ApplyResult:
     """Take the lock, plan against the cluster as it is now, confirm, execute.
 
@@ -245,6 +261,9 @@ def run_apply(
     (``plan`` never writes). Once confirmed, apply redeems those trusts, reads the cluster again
     and plans again (an untrusted client sees neither config nor cluster): ``on_trusted`` gets the
     members now trusted and that plan; a step the confirmed plan did not have is confirmed again.
+
+    ``stop`` is set by the CLI's SIGINT/SIGTERM handler: while steps run no further one starts,
+    the running ones finish, the locks are released and ``Interrupted`` is raised.
     """
     from lxdplan.executor import Outcome
     from lxdplan.plan import Action
@@ -259,7 +278,8 @@ def run_apply(
     # Then only the members' own GET /1.0, to know whether a cluster lock is needed; the full
     # read comes once, under the locks. It uses make_plan's detail, so a saved plan's digest
     # compares like with like.
-    locks = ApplyLocks(desired, break_lock=break_lock)
+    stop = stop if stop is not None else Stop()
+    locks = ApplyLocks(desired, break_lock=break_lock, stop=stop)
     with locks, Session(desired, Observed()) as session:
         clients = {m.name: session.client(m.name) for m in desired.members}
         standalone = probe(desired, clients=clients)
@@ -288,5 +308,9 @@ def run_apply(
                 locks.take_cluster(session.client(ev.step.name))
             on_event(ev)
 
-        results = execute(plan.steps, performer(session), on_event=event)
+        with locks.shield():
+            results = execute(plan.steps, performer(session), on_event=event, stop=stop.event)
+            if locks.cluster is not None and locks.cluster.lost:
+                raise LockError(f"{locks.cluster.lost}: no step was started after that; run plan "
+                                "to see what is left and apply again once the other apply ended")
     return ApplyResult(plan, results, locks.warnings)

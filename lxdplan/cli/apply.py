@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import signal
 import sys
-from typing import List, Optional
+from contextlib import contextmanager
+from typing import Iterator, List, Optional
 
 import typer
 
@@ -98,9 +100,11 @@ def _run(file: str, desired, *, force_remove, saved_digest, auto_approve: bool, 
     refusal or a user error ends in its sentences and exit 1."""
     from lxdplan.cli.plan import Format, render
     from lxdplan.executor import ApplyFailed
+    from lxdplan.interrupt import Interrupted, Stop
     from lxdplan.workflow import NotConfirmed, run_apply
 
     shown: list = []
+    stop = Stop()
 
     def show_plan(plan) -> None:
         shown.append(plan)
@@ -115,8 +119,8 @@ def _run(file: str, desired, *, force_remove, saved_digest, auto_approve: bool, 
             show_plan(plan)
 
     try:
-        with Progress() as progress:
-            return run_apply(
+        with Progress() as progress, _signals(stop):
+            result = run_apply(
                 desired,
                 force_remove=force_remove,
                 saved_digest=saved_digest,
@@ -125,7 +129,15 @@ def _run(file: str, desired, *, force_remove, saved_digest, auto_approve: bool, 
                 on_event=progress,
                 on_trusted=trusted,
                 break_lock=break_lock,
+                stop=stop,
             )
+        stop.check()  # a signal while the locks were released: the apply did finish, but say so
+        return result
+    except Interrupted as exc:
+        error(str(exc))
+        for sentence in getattr(exc, "__notes__", ()):
+            warn(sentence)
+        raise typer.Exit(exc.exit_code)
     except NotConfirmed as exc:
         out(str(exc))
         for sentence in getattr(exc, "__notes__", ()):
@@ -139,9 +151,38 @@ def _run(file: str, desired, *, force_remove, saved_digest, auto_approve: bool, 
         note(exc.summary)
         for sentence in getattr(exc, "__notes__", ()):  # e.g. a lock that could not be released
             warn(sentence)
+        if stop.signum is not None:
+            error(str(Interrupted(stop.signum)))
+            raise typer.Exit(128 + stop.signum)
         raise typer.Exit(1)
     except LxdplanError as exc:
-        raise fail(exc)
+        failed = fail(exc)
+        # e.g. the lock refused while a signal was handled: still the signal's exit code
+        raise typer.Exit(128 + stop.signum) if stop.signum is not None else failed
+
+
+@contextmanager
+def _signals(stop) -> Iterator[None]:
+    """SIGINT and SIGTERM stop the apply the same way (``lxdplan.interrupt``): at once while
+    nothing changes, else after the running steps, with the locks released; a second signal
+    only says what is still being waited for."""
+    def announce(first: bool, shielded: bool) -> None:
+        if first and shielded:
+            warn("interrupted: no further step is started; lxdplan finishes the running "
+                 "step(s), releases the cluster lock and exits")
+        elif not first:
+            warn("still finishing the running step(s) and releasing the locks: leaving now "
+                 "would leave a step half-done and the cluster locked")
+
+    def handler(signum, _frame) -> None:
+        stop.request(signum, announce)
+
+    saved = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, previous in saved.items():
+            signal.signal(sig, previous)
 
 
 def _report(result) -> None:

@@ -45,6 +45,14 @@ def export(
             error(f"--endpoint {endpoint} must start with https://, unix:// or remote:")
             raise typer.Exit(1)
         address = endpoint.removeprefix("https://") if endpoint.startswith("https://") else "127.0.0.1:8443"
+        if endpoint.startswith("remote:"):  # its URL: the pin store's scope of that cluster
+            from lxdplan.providers.remotes import resolve
+
+            try:
+                address = resolve(endpoint, member="(endpoint)", backend=None,
+                                  pinned=bool(fingerprint)).url.removeprefix("https://")
+            except LxdplanError as exc:
+                raise fail(exc)
         desired = Desired(path="(--endpoint)", members=(
             Member(name="(endpoint)", address=address, endpoint=endpoint,
                    fingerprint=fingerprint.replace(":", "").lower() if fingerprint else None),

@@ -58,7 +58,33 @@ def load_client_cert(directory: Path | None = None) -> ClientCert | None:
     cert_path, key_path = directory / CERT_NAME, directory / KEY_NAME
     if not (cert_path.exists() and key_path.exists()):
         return None
-    return ClientCert(cert_path, key_path, fingerprint(cert_path.read_bytes()))
+    try:
+        return ClientCert(cert_path, key_path, fingerprint(cert_path.read_bytes()))
+    except (OSError, ValueError) as exc:
+        raise LxdplanError(f"the client certificate {cert_path} cannot be read "
+                           f"({getattr(exc, 'strerror', None) or exc}): restore it, or move the "
+                           f"pair away and run `lxdplan auth init`") from None
+
+
+def load_chain(ctx: ssl.SSLContext, cert: ClientCert) -> None:
+    """Present ``cert`` on connections made with ``ctx``; a certificate or key file that cannot
+    be used is one sentence naming that file."""
+    try:
+        ctx.load_cert_chain(str(cert.cert_path), str(cert.key_path))
+    except (OSError, ssl.SSLError, ValueError) as exc:
+        raise LxdplanError(f"the client {_culprit(cert)} cannot be used "
+                           f"({getattr(exc, 'strerror', None) or getattr(exc, 'reason', None) or exc}): "
+                           f"restore it, or move the pair away and run `lxdplan auth init` "
+                           f"(the members then need to trust the new certificate)") from None
+
+
+def _culprit(cert: ClientCert) -> str:
+    """Which of the pair is broken (the key unless the certificate alone fails to load)."""
+    try:
+        ssl.PEM_cert_to_DER_cert(cert.cert_path.read_text(encoding="ascii"))
+    except (OSError, ValueError, UnicodeDecodeError):
+        return f"certificate {cert.cert_path}"
+    return f"key {cert.key_path}"
 
 
 def ensure_client_cert(directory: Path | None = None) -> ClientCert:

@@ -46,7 +46,7 @@ from lxdplan.errors import ApiError, ConnectError, PreconditionFailed, TrustErro
 from lxdplan.providers import httplog  # noqa: E402
 from lxdplan.providers import pins as pinstore  # noqa: E402
 from lxdplan.providers.certs import (  # noqa: E402
-    ClientCert, fingerprint, load_client_cert, normalize_fingerprint,
+    ClientCert, fingerprint, load_chain, load_client_cert, normalize_fingerprint,
 )
 
 CONNECT_TIMEOUT = 5.0
@@ -119,7 +119,9 @@ class Client:
     """REST client for one member. ``member`` names it in every error sentence.
 
     ``pin`` is the member's declared fingerprint; ``extra_pins`` more accepted fingerprints; the
-    pin store (``known.json``) adds the cluster certificate and fingerprints the user accepted.
+    pin store (``known.json``), under the cluster's ``scope`` (``pins.scope_of``), adds the
+    certificate the user accepted for this endpoint and the cluster certificate; without a
+    ``scope`` the store adds nothing.
     ``pin_file`` is the desired-state file to name when a pin is wrong. ``cert`` defaults to the
     stored client certificate (none for unix sockets).
     """
@@ -138,6 +140,7 @@ class Client:
         read_timeout: float = READ_TIMEOUT,
         operation_timeout: float = 600.0,
         use_store: bool = True,
+        scope: str | None = None,
     ):
         self.endpoint = endpoint.rstrip("/")
         self.member = member
@@ -149,6 +152,7 @@ class Client:
         self.pin_file = pin_file or "lxdplan.yaml"
         self.cert = cert
         self.use_store = use_store
+        self.scope = scope
         self.operation_timeout = operation_timeout
         self.timeout = httpx.Timeout(read_timeout, connect=connect_timeout)
         self.serving = False  # its own GET /1.0 answered (see STATE_TIMEOUT)
@@ -179,16 +183,16 @@ class Client:
         """Fingerprints this member may present, in order of authority."""
         return self._pins(self._stored())
 
-    def _stored(self) -> dict[str, str] | None:
-        """The pin store's entry for this endpoint (one read of ``known.json``), or None."""
-        if self.use_store and self.scheme == "https":
-            return pinstore.lookup(self.endpoint)
-        return None
+    def _stored(self) -> list[pinstore.Pinned]:
+        """The pin store's certificates for this endpoint in this cluster (one read of
+        ``known.json``)."""
+        if self.use_store and self.scope and self.scheme == "https":
+            return pinstore.scope(self.scope).for_endpoint(self.endpoint)
+        return []
 
-    def _pins(self, entry: dict[str, str] | None) -> list[str]:
+    def _pins(self, stored: list[pinstore.Pinned]) -> list[str]:
         found = [self.pin] if self.pin else []
-        if entry:
-            found.append(normalize_fingerprint(entry["fingerprint"]))
+        found.extend(normalize_fingerprint(p.fingerprint) for p in stored)
         found.extend(self.extra_pins)
         return list(dict.fromkeys(found))
 
@@ -220,7 +224,7 @@ class Client:
         ctx.check_hostname = False  # the pinned certificate itself is the only anchor
         cert = self.cert or load_client_cert()
         if cert is not None:
-            ctx.load_cert_chain(str(cert.cert_path), str(cert.key_path))
+            load_chain(ctx, cert)
         self.presents_certificate = cert is not None
         transport = httpx.HTTPTransport(verify=ctx, retries=0)
         http = httpx.Client(transport=transport, base_url=self.endpoint, timeout=self.timeout)
@@ -233,11 +237,9 @@ class Client:
         of the lxc/incus client configuration gives its ``servercerts`` file): trusting it as
         the only anchor makes the connection's own handshake the check, so no pre-flight
         handshake is needed. None when there is none."""
-        entry = self._stored()
-        candidates = list(self.certificates)
-        if entry and entry.get("certificate"):
-            candidates.append(entry["certificate"])
-        allowed = self._pins(entry)
+        stored = self._stored()
+        candidates = list(self.certificates) + [p.certificate for p in stored if p.certificate]
+        allowed = self._pins(stored)
         return next((pem for pem in candidates if fingerprint(pem) in allowed), None)
 
     def verify_certificate(self, pem: str) -> None:
@@ -259,12 +261,12 @@ class Client:
         self.server_certificate = pem
         self.server_fingerprint = fp
 
-    def adopt_cluster_certificate(self, addresses: Iterable[str] = ()) -> str:
+    def adopt_cluster_certificate(self) -> str:
         """Call right after bootstrap (or join): the member now serves the cluster certificate.
 
         Reads ``environment.certificate`` over the connection that is still open and verified
-        (keep-alive on the old pin, or the unix socket), pins it in the store for this endpoint and
-        ``addresses``, and reconnects trusting it. Returns the cluster certificate (PEM).
+        (keep-alive on the old pin, or the unix socket), pins it as the cluster certificate of
+        this client's ``scope``, and reconnects trusting it. Returns the cluster certificate (PEM).
         """
         try:
             meta = self.get("/1.0").metadata or {}
@@ -277,9 +279,8 @@ class Client:
         pem = (meta.get("environment") or {}).get("certificate") or ""
         if not pem:
             raise TrustError(f"member {self.who} ({self.endpoint}) did not report its certificate")
-        targets = list(addresses) + ([self.endpoint] if self.scheme == "https" else [])
-        if targets:
-            pinstore.remember(targets, certificate=pem, source=pinstore.CLUSTER)
+        if self.scope:  # read over the verified connection: this cluster's certificate
+            pinstore.remember_cluster(self.scope, pem)
         self.extra_pins.append(fingerprint(pem))
         if self.scheme == "https":
             self.close()  # the next request verifies the new certificate against the new pin

@@ -132,28 +132,23 @@ class _Observer:
     def remember_cluster_certificate(
         self, found: dict[str, Standalone], members: list[dict[str, Any]] | None = None
     ) -> str:
-        """Pin the cluster certificate, read over a verified connection, for every member address.
-
-        The store is written only when it does not hold that certificate for them already.
+        """Pin this cluster's certificate (``pins.scope_of``), read from a clustered member over
+        a verified connection: the unix socket, or HTTPS presenting that very certificate
+        (checked against the member's pins). Nothing the member list names is pinned. The store
+        is written only when it does not hold that certificate already. (``members`` is unused.)
         """
         for name, st in found.items():
             env = (self.probes[name].metadata or {}).get("environment") or {}
+            client = self.clients[name]
             if not (st.reachable and st.trusted and st.clustered and env.get("certificate")):
                 continue
-            if members is None:
-                try:
-                    members = self.clients[name].get(
-                        "/1.0/cluster/members", params={"recursion": 1}).metadata or []
-                except MISSING:
-                    members = []
-            urls = [m["url"] for m in members if m.get("url")]
-            hosts = {pins.host_key(u) for u in urls}
-            addresses = urls + [c.endpoint for c in self.clients.values()
-                                if c.scheme == "https" and pins.host_key(c.endpoint) in hosts]
             fp = parse.fingerprint(env["certificate"])
-            known = pins.load()
-            if any(known.get(pins.host_key(a), {}).get("fingerprint") != fp for a in addresses):
-                pins.remember(addresses, certificate=env["certificate"], source=pins.CLUSTER)
+            if client.scheme == "https" and client.server_fingerprint != fp:
+                continue  # not the certificate this connection verified
+            scope = pins.scope_of(self.desired)
+            known = pins.scope(scope).cluster
+            if known is None or known.fingerprint != fp:
+                pins.remember_cluster(scope, env["certificate"])
             return env["certificate"]
         return ""
 

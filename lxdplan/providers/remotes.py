@@ -167,7 +167,9 @@ def member_client(desired, member, **options):
     """The ``Client`` of a declared member's own endpoint: its https:// or unix:// URL, or the
     ``remote:NAME`` it names (that remote's URL, pinned certificate and client certificate)."""
     from lxdplan.providers.client import Client
+    from lxdplan.providers.pins import scope_of
 
+    options.setdefault("scope", scope_of(desired))
     if not is_remote(member.endpoint):
         return Client(member.endpoint, member=member.name, pin=member.fingerprint,
                       pin_file=desired.path, **options)

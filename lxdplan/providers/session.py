@@ -116,15 +116,11 @@ class Session:
     # -- pins -------------------------------------------------------------------------------------
 
     def pin_cluster_certificate(self, certificate: str) -> None:
-        """Record the cluster certificate for every declared member's HTTPS address and endpoint."""
-        places = []
-        for m in self.desired.members:
-            places.append(m.address)
-            endpoint = self.client(m.name).endpoint  # a remote:NAME endpoint resolved
-            if endpoint.startswith("https://"):
-                places.append(endpoint)
-        if places and certificate:
-            pins.remember(places, certificate=certificate, source=pins.CLUSTER)
+        """Record the cluster certificate, read over a verified connection right after this
+        apply's bootstrap or join, as this cluster's (replacing an earlier cluster's: a
+        bootstrap makes a new one). The pins the user accepted for members not joined yet stay."""
+        if certificate:
+            pins.remember_cluster(pins.scope_of(self.desired), certificate)
 
     # -- lifetime ---------------------------------------------------------------------------------
 

@@ -47,7 +47,9 @@ def presented(client: Client) -> Presented:
 
 def accept(client: Client, shown: Presented) -> None:
     """Pin a certificate the user accepted (by answer or ``--accept-fingerprint``)."""
-    pins.remember(client.endpoint, certificate=shown.certificate, source=pins.ACCEPTED)
+    if client.scope is None:
+        raise TrustError(f"member {client.who}: no cluster to pin its certificate for")
+    pins.remember_accepted(client.scope, client.endpoint, shown.certificate)
 
 
 def is_trusted(client: Client) -> bool:

@@ -46,7 +46,8 @@ class HostLock:
             os.close(fd)
             raise LockError(
                 f"another lxdplan apply on this host is working on this cluster ({holder}); wait "
-                "for it to finish"
+                "for it to finish (this host lock ends with that process, so `--break-lock`, "
+                "which breaks the cluster lock of a dead apply, is not needed for it)"
             ) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"pid {os.getpid()}".encode(), 0)

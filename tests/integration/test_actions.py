@@ -243,7 +243,8 @@ def test_bootstrap_and_join_over_pinned_https(backend, make_lab, tmp_path, monke
         env = s.client("node2").get("/1.0").metadata["environment"]
     cluster_fp = env["certificate_fingerprint"]
     assert cluster_fp not in (node1.fingerprint, node2.fingerprint)
-    assert pins.lookup(node2.endpoint)["fingerprint"] == cluster_fp
+    known = pins.scope(pins.scope_of(desired))
+    assert known.cluster.fingerprint == cluster_fp and known.accepted == {}  # only what it verified
 
 
 def test_define_on_each_member_concurrently_then_instantiate(formed):

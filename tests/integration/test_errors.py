@@ -261,8 +261,8 @@ def test_wrong_or_missing_pin_over_https_is_one_sentence(joined):
     # connection is checked again the usual way and the error is the same sentence.
     held = pinned_elsewhere(errs.workdir / "held")
     env = errs.https("held-certificate")
-    pins.remember([f"https://{node1.address}"], certificate=held,
-                  directory=Path(env["LXDPLAN_CONFIG_DIR"]))
+    pins.remember_accepted(pins.host_key(node1.address), f"https://{node1.address}", held,
+                           directory=Path(env["LXDPLAN_CONFIG_DIR"]))
     members[0]["fingerprint"] = fingerprint(held)
     path = errs.write(doc, str(errs.workdir / "https.yaml"))
     assert one_error(cli("plan", "-f", path, env=env)) == (

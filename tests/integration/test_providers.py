@@ -23,6 +23,7 @@ from lxdplan.kinds.project import Project
 from lxdplan.kinds.storage_pool import StoragePool
 from lxdplan.kinds.storage_volume import StorageVolume
 from lxdplan.loader import load
+from lxdplan.providers import pins
 from lxdplan.providers.certs import fingerprint
 from lxdplan.providers.client import Client, probe_certificate
 from lxdplan.providers.observe import FULL, PLAN, observe
@@ -158,10 +159,11 @@ def test_https_trust_password_pins_and_bootstrap(make_lab, tmp_path, monkeypatch
     desired, _ = load(file)
     assert observe(desired).standalone["node1"].trusted
     # Bootstrap over HTTPS: the member starts serving the cluster certificate.
-    client = Client(f"https://{node.address}", member="node1", pin_file=file)
+    client = Client(f"https://{node.address}", member="node1", pin_file=file,
+                    scope=pins.scope_of(desired))
     before = client.get("/1.0").metadata["environment"]["certificate"]
     client.put("/1.0/cluster", {"server_name": "node1", "enabled": True})
-    cluster_pem = client.adopt_cluster_certificate([node.address])
+    cluster_pem = client.adopt_cluster_certificate()
     assert fingerprint(cluster_pem) != fingerprint(before)
     assert client.get("/1.0").metadata["environment"]["server_clustered"]
     client.close()

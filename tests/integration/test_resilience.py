@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+import hooked
 from applykit import add_interface, cli, member_status, query, wait_for, walkthrough, write
 from labkit import BACKENDS
 from lxdplan.lab import host
@@ -132,7 +133,9 @@ def test_apply_killed_at_every_step_boundary_resumes(backend, make_lab, tmp_path
     assert left > 10
     kills = 0
     while left:
-        run = cli("apply", "-f", path, "--auto-approve", env={"LXDPLAN_TEST_KILL_AFTER_STEPS": "1"})
+        run = subprocess.run(hooked.argv("lxdplan", "apply", "-f", path, "--auto-approve"),
+                             env={**os.environ, hooked.KILL_AFTER: "1"}, capture_output=True,
+                             text=True, stdin=subprocess.DEVNULL, timeout=600)
         if run.returncode == 0:
             break
         assert run.returncode == -signal.SIGKILL, run.stdout + run.stderr

@@ -20,7 +20,7 @@ import pytest
 
 from lxdplan.errors import ApiError, LockError
 from lxdplan.providers.client import Client
-from lxdplan.providers.lock import ClusterLock, Holder
+from lxdplan.providers.lock import ClusterLock, Holder, host_identity
 from lxdplan.workflow import ApplyLocks
 
 
@@ -63,6 +63,9 @@ class LockServer:
                 return self.path.split("?")[0].rsplit("/", 1)[-1]
 
             def do_GET(self):
+                if self.path.split("?")[0] == "/1.0":  # the server's clock: its Date header
+                    return self._answer(200, {"type": "sync", "status_code": 200,
+                                              "metadata": {"environment": {}}})
                 with server.mutex:
                     server.reads += 1
                     wait = server.barrier is not None and server.reads <= server.barrier.parties
@@ -86,6 +89,17 @@ class LockServer:
                     server.profiles[body["name"]] = body["description"]
                     server.writes.append(("POST", body["name"], 201))
                 self._answer(201, {"type": "sync", "status_code": 200, "metadata": {}})
+
+            def do_PATCH(self):  # the lease renewal: If-Match honoured, as on both servers
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                with server.mutex:
+                    name = self._name()
+                    if name not in server.profiles:
+                        return self._error(404, "Profile not found")
+                    if self.headers.get("If-Match") not in (None, server.etag()):
+                        return self._error(412, "ETag doesn't match")
+                    server.profiles[name] = body.get("description", server.profiles[name])
+                self._answer(200, {"type": "sync", "status_code": 200, "metadata": {}})
 
             def do_DELETE(self):
                 with server.mutex:
@@ -171,7 +185,7 @@ def test_concurrent_takers_of_a_dead_holders_lock_one_wins(sock):
     server = LockServer(sock, race=4)
     now = time.time()
     server.description = Holder("dead", "root@here pid 1", now - 5, now + 3600,
-                                socket.gethostname(), 2 ** 22 + 7, 1).dump()  # no such pid
+                                socket.gethostname(), 2 ** 22 + 7, 1, host_identity()).dump()  # no such pid
     try:
         won, lost = race(sock, 4)
         assert len(won) == 1 and len(lost) == 3
@@ -192,7 +206,7 @@ def test_a_free_lock_is_taken_and_a_live_one_refused_naming_its_owner(sock):
                                 "elsewhere", 42).dump()
     client = Client(f"unix://{sock}", member="node1")
     try:
-        with pytest.raises(LockError, match=r"locked by another apply \(ann@elsewhere pid 42, taken 9\d s ago\)"):
+        with pytest.raises(LockError, match=r"locked by another apply \(ann@elsewhere pid 42, taken (89|9\d) s ago; .*--break-lock"):
             ClusterLock(client).acquire()
         broken = ClusterLock(client, break_lock=True)
         broken.acquire()
@@ -254,3 +268,26 @@ def test_a_failed_release_is_a_warning_after_the_real_error(sock, tmp_path, monk
         client.close()
         server.close()
 
+
+
+def test_the_lease_is_renewed_and_a_take_over_meanwhile_is_noticed(sock):
+    """The renewing thread extends the lease; when another apply broke the lock meanwhile, it
+    says so (``lost``) and calls ``on_lost`` (apply then starts no further step)."""
+    server = LockServer(sock)
+    lost = threading.Event()
+    mine = ClusterLock(Client(f"unix://{sock}", member="node1"), ttl=0.6, on_lost=lost.set)
+    breaker = ClusterLock(Client(f"unix://{sock}", member="node1"), break_lock=True)
+    try:
+        mine.acquire()
+        first = server.holder().expires
+        while server.holder().expires == first:  # renewed every 0.1 s
+            time.sleep(0.05)
+        assert server.holder().id == mine.holder.id
+        breaker.acquire()
+        assert lost.wait(timeout=30)
+        assert mine.lost.startswith("the cluster lock was taken over by another apply (")
+        mine.release()
+        assert server.holder().id == breaker.holder.id  # the taker's lock is left alone
+    finally:
+        breaker.release()
+        server.close()

@@ -178,3 +178,38 @@ def test_events_report_start_and_end_of_each_step():
         ("start", "a"), ("end", "a"), ("start", "b"), ("end", "b")
     ]
     assert events[1].result.outcome == Outcome.DONE and events[1].result.seconds >= 0
+
+
+def test_a_stop_request_starts_no_further_step_and_lets_the_running_one_finish():
+    """SIGINT/SIGTERM (the CLI sets ``stop``): the running step ends normally, nothing else starts."""
+    stop = threading.Event()
+    seen: list[str] = []
+
+    def perform(s: Step) -> bool:
+        seen.append(s.id)
+        stop.set()  # the signal lands while the first step runs
+        return True
+
+    results = execute([step("a"), step("b", deps=["a"]), step("c")], perform, stop=stop)
+    assert seen == ["a"]
+    assert [(r.step.id, r.outcome) for r in results] == [
+        ("a", Outcome.DONE), ("b", Outcome.NOT_RUN), ("c", Outcome.NOT_RUN)]
+    assert results[2].note == "the apply was interrupted before it started"
+
+
+def test_a_signal_inside_a_shield_waits_for_its_end_and_a_second_never_raises():
+    from lxdplan.interrupt import Interrupted, Stop
+
+    stop, said = Stop(), []
+    with pytest.raises(Interrupted) as info:
+        with stop.shield():
+            stop.request(15, lambda first, shielded: said.append((first, shielded)))
+            stop.request(15, lambda first, shielded: said.append((first, shielded)))
+            said.append("the shielded section went on")
+    assert info.value.exit_code == 143 and "SIGTERM" in str(info.value)
+    assert said == [(True, True), (False, True), "the shielded section went on"]
+    unshielded = Stop()
+    with pytest.raises(Interrupted):
+        unshielded.request(2)
+    unshielded.request(2)  # the second, while the first unwinds: recorded, not raised
+    assert unshielded.count == 2 and unshielded.signum == 2

@@ -12,7 +12,7 @@ import time
 import pytest
 
 from lxdplan.errors import LockError
-from lxdplan.providers.lock import Holder
+from lxdplan.providers.lock import Holder, host_identity
 from lxdplan.state.hostlock import HostLock, process_alive, process_start
 
 
@@ -49,20 +49,23 @@ def test_host_lock_dies_with_its_process(tmp_path, monkeypatch):
 
 
 def test_cluster_lock_holder_round_trips_and_knows_a_dead_local_holder():
-    mine = Holder.mine(60)
+    mine = Holder.mine(60, time.time())
     assert Holder.parse(mine.dump()) == mine
     assert not mine.dead_here()  # this very process
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait(timeout=10)
-    gone = Holder("x", "someone", time.time(), time.time() + 60, socket.gethostname(), dead.pid)
+    gone = Holder("x", "someone", time.time(), time.time() + 60, socket.gethostname(), dead.pid,
+                  0, host_identity())
     assert gone.dead_here()
-    elsewhere = Holder("y", "someone", time.time(), time.time() + 60, "another-host", dead.pid)
+    elsewhere = Holder("y", "someone", time.time(), time.time() + 60, "another-host", dead.pid,
+                       0, "another-machine/boot/4026531836")
     assert not elsewhere.dead_here()
     assert Holder.parse("not json") is None
 
 
 def _holder_of(pid: int, start: int) -> Holder:
-    return Holder("z", "someone", time.time(), time.time() + 60, socket.gethostname(), pid, start)
+    return Holder("z", "someone", time.time(), time.time() + 60, socket.gethostname(), pid, start,
+                  host_identity())
 
 
 def test_an_unreaped_zombie_holds_no_lock():
@@ -92,7 +95,7 @@ def test_a_reused_pid_is_not_the_holder():
         assert not _holder_of(other.pid, start).dead_here()  # the holder itself
         assert _holder_of(other.pid, start - 1).dead_here()  # the holder died; its pid was reused
         assert not _holder_of(other.pid, 0).dead_here()  # start unknown: the pid is all there is
-        assert not Holder.mine(60).dead_here()  # this very process
+        assert not Holder.mine(60, time.time()).dead_here()  # this very process
         assert _holder_of(os.getpid(), process_start(os.getpid()) + 1).dead_here()
     finally:
         other.stdin.close()

@@ -234,12 +234,17 @@ def test_a_held_certificate_is_trusted_only_when_pinned(tmp_path, monkeypatch):
     monkeypatch.setenv("LXDPLAN_CONFIG_DIR", str(tmp_path / "config"))
     stored = ensure_client_cert(tmp_path / "a").cert_path.read_text()
     remote = ensure_client_cert(tmp_path / "b").cert_path.read_text()
-    pins.remember(["https://10.0.0.1:8443"], certificate=stored)
-    assert Client("https://10.0.0.1:8443", member="n1").known_certificate() == stored
-    assert Client("https://10.0.0.2:8443", member="n2").known_certificate() is None
+    pins.remember_accepted("10.0.0.1:8443", "https://10.0.0.1:8443", stored)
+    assert Client("https://10.0.0.1:8443", member="n1",
+                  scope="10.0.0.1:8443").known_certificate() == stored
+    assert Client("https://10.0.0.1:8443", member="n1",
+                  scope="10.7.7.7:8443").known_certificate() is None  # another cluster's file
+    assert Client("https://10.0.0.2:8443", member="n2",
+                  scope="10.0.0.1:8443").known_certificate() is None
     held = Client("https://10.0.0.2:8443", member="n2", certificates=[remote],
                   extra_pins=[fingerprint(remote)])
     assert held.known_certificate() == remote
     unpinned = Client("https://10.0.0.2:8443", member="n2", certificates=[remote])
     assert unpinned.known_certificate() is None  # held but not pinned: checked the usual way
-    assert Client("https://10.0.0.1:8443", member="n1", use_store=False).known_certificate() is None
+    assert Client("https://10.0.0.1:8443", member="n1", scope="10.0.0.1:8443",
+                  use_store=False).known_certificate() is None
