@@ -11,15 +11,16 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from lxdplan.desired import Secret, map_values
 from lxdplan.errors import LxdplanError
+from lxdplan.files import write_private
 from lxdplan.kinds import payload_type
 from lxdplan.plan import Action, Kind, Plan, Step, Unmanaged
+from lxdplan.sensitive import masked_views
 from lxdplan.state.observed import Observed
 
 SAVED_FORMAT = "lxdplan-saved-plan"
@@ -61,10 +62,13 @@ def _decode(value: Any) -> Any:
 
 
 def _step_dict(step: Step) -> dict[str, Any]:
+    # before/after are for display: stored as shown (sensitive values "(sensitive)"); the
+    # payload keeps what apply sends, secrets as references.
+    before, after = masked_views(step.before, step.after)
     return {
         "id": step.id, "action": step.action.value, "kind": step.kind.value, "name": step.name,
         "member": step.member, "depends_on": list(step.depends_on),
-        "before": _encode(step.before), "after": _encode(step.after), "reason": step.reason,
+        "before": _encode(before), "after": _encode(after), "reason": step.reason,
         "blocked": step.blocked, "etag": step.etag, "payload": _encode(step.payload),
     }
 
@@ -82,7 +86,7 @@ def _step(data: dict[str, Any]) -> Step:
 
 def save_plan(plan: Plan, observed: Observed, desired_path: str | os.PathLike,
               path: str | os.PathLike) -> None:
-    """Write ``plan`` to ``path`` (atomically), recording the observed digest and the desired
+    """Write ``plan`` to ``path`` (mode 0600, atomically), recording the observed digest and the desired
     file's path and sha256."""
     document = {
         "format": SAVED_FORMAT,
@@ -96,16 +100,7 @@ def save_plan(plan: Plan, observed: Observed, desired_path: str | os.PathLike,
                       for u in plan.unmanaged],
         "diagnostics": list(plan.diagnostics),
     }
-    target = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=".lxdplan-plan-", dir=target.parent or ".")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(document, fh, indent=2)
-            fh.write("\n")
-        os.replace(tmp, target)
-    except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
-        raise LxdplanError(f"the plan cannot be written to {path}: {exc.strerror}") from None
+    write_private(path, json.dumps(document, indent=2) + "\n", what="the saved plan")
 
 
 def load_plan(path: str | os.PathLike) -> SavedPlan:

@@ -1,0 +1,103 @@
+"""Which configuration values are secrets, and how every output hides them.
+
+The one table of keys that hold secrets, from LXD's and Incus's own key lists (LXD 5.x
+``lxd/cluster/config``, storage and network drivers; Incus 6.x ``internal/server/cluster/config``,
+``config/logging.go``, ``network/driver_*``, ``storage/drivers``): passwords, tokens, private and
+API keys. A value is sensitive when its key is in the table, when the user marks it by writing
+it as a secret reference (``{env: NAME}`` / ``{file: PATH}``, any config map), or, for an
+instance's ``environment.*`` key, when its name says so (``DB_PASSWORD``, ``API_TOKEN``…).
+
+A sensitive value prints as ``(sensitive)`` on both sides of a change, in every output format,
+saved plan and log: renderers and the saved plan call :func:`masked_views`; ``export`` writes
+such keys as ``{env: …}`` references (:func:`export_reference`).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from typing import Any, Mapping
+
+from lxdplan.desired import SENSITIVE, Secret
+
+# Keys whose value is a secret, on either server (server config, pools, networks).
+SENSITIVE_KEYS: frozenset[str] = frozenset({
+    # server config, LXD
+    "core.trust_password", "candid.api.key", "rbac.api.key", "rbac.agent.private_key",
+    "maas.api.key", "loki.auth.password", "oidc.client.secret",
+    # server config, Incus
+    "authorization.openfga.api.token", "storage.linstor.client_key",
+    # server config, both
+    "network.ovn.client_key",
+    # storage pool drivers
+    "powerflex.user.password", "pure.api.token", "alletra.user.password", "truenas.api_key",
+})
+SENSITIVE_PATTERNS: tuple[str, ...] = (
+    "bgp.peers.*.password",  # bridge and physical networks
+    "logging.*.target.password",  # Incus logging targets
+)
+# An instance's environment variable whose name says it holds a secret.
+_ENV_SECRET_NAME = re.compile(r"PASSWORD|PASSWD|SECRET|TOKEN|PRIVATE|CREDENTIAL|(^|_)KEY$|APIKEY",
+                              re.IGNORECASE)
+
+
+def sensitive_key(key: str) -> bool:
+    """``key`` holds a secret by its name alone (the table, or a secret-named environment.*)."""
+    if key in SENSITIVE_KEYS or any(fnmatch.fnmatchcase(key, p) for p in SENSITIVE_PATTERNS):
+        return True
+    if key.startswith("environment."):
+        return bool(_ENV_SECRET_NAME.search(key[len("environment."):]))
+    return False
+
+
+def _secret_keys(value: Any, found: set[str]) -> None:
+    """Collect the keys under which ``value`` holds a ``Secret`` (any depth)."""
+    if isinstance(value, Mapping):
+        for k, v in value.items():
+            if isinstance(v, Secret):
+                found.add(str(k))
+            else:
+                _secret_keys(v, found)
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            _secret_keys(v, found)
+
+
+def _mask(value: Any, marked: set[str]) -> Any:
+    if isinstance(value, Mapping):
+        return {k: (SENSITIVE if (sensitive_key(str(k)) or str(k) in marked)
+                    and isinstance(v, (str, int, float, bool))
+                    else _mask(v, marked))
+                for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_mask(v, marked) for v in value]
+    return value
+
+
+def masked(value: Any, also: set[str] | frozenset[str] = frozenset()) -> Any:
+    """``value`` (maps and lists) with every sensitive plain value ``"(sensitive)"``: values
+    under a key of the table or a key in ``also``. ``Secret`` objects stay (every output
+    prints them ``(sensitive)``; a saved plan keeps their reference)."""
+    return _mask(value, set(also))
+
+
+def masked_views(before: Any, after: Any) -> tuple[Any, Any]:
+    """A step's ``before``/``after`` as shown: sensitive on both sides. A key whose value is a
+    secret reference on one side is hidden on the other too (the live value it replaces)."""
+    marked: set[str] = set()
+    _secret_keys(before, marked)
+    _secret_keys(after, marked)
+    return masked(before, marked), masked(after, marked)
+
+
+def sensitive_label(label: str) -> bool:
+    """A flattened label (``config["loki.auth.password"]``) of a sensitive key."""
+    match = re.fullmatch(r'[^\[]*\["(.*)"\]', label)
+    return sensitive_key(match.group(1) if match else label)
+
+
+def export_reference(key: str, scope: str = "") -> dict[str, str]:
+    """The ``{env: NAME}`` reference ``export`` writes for a sensitive key: ``LXDPLAN_`` and the
+    scope (``instance web``) and key in upper case, non-alphanumerics as ``_``."""
+    words = f"{scope} {key}".strip()
+    return {"env": "LXDPLAN_" + re.sub(r"[^A-Za-z0-9]+", "_", words).strip("_").upper()}

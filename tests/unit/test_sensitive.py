@@ -1,0 +1,129 @@
+"""Sensitive keys print as (sensitive) on both sides, in every output and saved plan."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+
+import pytest
+
+from lxdplan.desired import Secret
+from lxdplan.errors import LxdplanError
+from lxdplan.files import write_private
+from lxdplan.payloads import ServerUpdate
+from lxdplan.plan import Action, Kind, Plan, Step
+from lxdplan.render import render_json, render_markdown, render_text
+from lxdplan.sensitive import export_reference, masked_views, sensitive_key
+from lxdplan.state.observed import Observed
+from lxdplan.state.saved import load_plan, save_plan
+
+LIVE = "live-canary-4711"
+
+
+def _plan() -> Plan:
+    steps = (
+        Step("server/config/update", Action.UPDATE, Kind.SERVER, "config",
+             before={"config": {"loki.auth.password": LIVE, "maas.api.key": LIVE + "-b",
+                                "images.auto_update_interval": "6"}},
+             after={"config": {"maas.api.key": "plain-new-" + LIVE,
+                               "images.auto_update_interval": "15"}},
+             payload=ServerUpdate({"loki.auth.password": None, "maas.api.key": "x",
+                                   "images.auto_update_interval": "15"})),
+        Step("instance/web/update", Action.UPDATE, Kind.INSTANCE, "web",
+             before={"config": {"environment.GREETING": LIVE + "-env",
+                                "environment.DB_PASSWORD": LIVE + "-db"}},
+             after={"config": {"environment.GREETING": Secret("env", "GREET")}}),
+        Step("network/br0/update", Action.UPDATE, Kind.NETWORK, "br0",
+             before={"config": {"bgp.peers.up.password": LIVE + "-bgp"}}),
+    )
+    return Plan("lxd", "5.0.2", steps=steps)
+
+
+def test_table_covers_both_servers_lists():
+    for key in ("core.trust_password", "loki.auth.password", "maas.api.key", "rbac.agent.private_key",
+                "candid.api.key", "oidc.client.secret", "authorization.openfga.api.token",
+                "network.ovn.client_key", "bgp.peers.up1.password", "logging.l1.target.password",
+                "environment.DB_PASSWORD", "environment.api_token"):
+        assert sensitive_key(key), key
+    for key in ("loki.auth.username", "images.auto_update_interval", "environment.GREETING",
+                "bgp.peers.up1.address", "user.note"):
+        assert not sensitive_key(key), key
+
+
+@pytest.mark.parametrize("render", [render_text, render_markdown, render_json])
+def test_live_values_of_sensitive_keys_never_print(render):
+    text = render(_plan())
+    assert LIVE not in text
+    assert "(sensitive)" in text
+    assert "15" in text  # other values still show
+
+
+def test_text_shows_a_hidden_change_on_both_sides():
+    text = render_text(_plan())
+    assert 'config["maas.api.key"] = (sensitive) -> (sensitive)' in text
+    assert 'config["loki.auth.password"] = (sensitive)' in text
+    assert 'config["environment.GREETING"] = (sensitive) -> (sensitive)' in text
+
+
+def test_json_before_and_after_are_masked():
+    doc = json.loads(render_json(_plan()))
+    assert doc["steps"][0]["before"]["config"]["loki.auth.password"] == "(sensitive)"
+    assert doc["steps"][1]["after"]["config"]["environment.GREETING"] == "(sensitive)"
+
+
+def test_a_saved_plan_holds_no_live_secret_and_reads_back_masked(tmp_path):
+    desired = tmp_path / "lxdplan.yaml"
+    desired.write_text("version: 1\n")
+    target = tmp_path / "plan.json"
+    plan = _plan()
+    save_plan(Plan("lxd", "5.0.2", steps=plan.steps[:1]), Observed(clustered=True), desired, target)
+    raw = target.read_text()
+    assert LIVE not in raw
+    assert stat.S_IMODE(os.stat(target).st_mode) == 0o600
+    text = render_text(load_plan(target).plan)
+    assert 'config["maas.api.key"] = (sensitive) -> (sensitive)' in text
+
+
+def test_masked_views_hide_the_live_side_of_a_secret_reference():
+    before, after = masked_views({"config": {"user.token-ish": "v"}},
+                                 {"config": {"user.token-ish": Secret("file", "/x")}})
+    assert before == {"config": {"user.token-ish": "(sensitive)"}}
+
+
+def test_export_reference_names_a_variable():
+    assert export_reference("loki.auth.password") == {"env": "LXDPLAN_LOKI_AUTH_PASSWORD"}
+    assert export_reference("environment.DB_PASSWORD", "instance web") == {
+        "env": "LXDPLAN_INSTANCE_WEB_ENVIRONMENT_DB_PASSWORD"}
+
+
+def test_write_private_is_0600_whatever_the_umask_and_replaces_atomically(tmp_path):
+    target = tmp_path / "out.yaml"
+    target.write_text("old")
+    os.chmod(target, 0o644)
+    old = os.umask(0)
+    try:
+        write_private(target, "new")
+    finally:
+        os.umask(old)
+    assert target.read_text() == "new"
+    assert stat.S_IMODE(os.stat(target).st_mode) == 0o600
+    assert os.listdir(tmp_path) == ["out.yaml"]
+
+
+def test_write_private_refuses_a_symlink(tmp_path):
+    victim = tmp_path / "victim"
+    victim.write_text("keep")
+    link = tmp_path / "plan.json"
+    link.symlink_to(victim)
+    with pytest.raises(LxdplanError, match="symbolic link"):
+        write_private(link, "data", what="the saved plan")
+    assert victim.read_text() == "keep"
+
+
+def test_write_private_failure_is_one_sentence_and_leaves_nothing(tmp_path):
+    missing = tmp_path / "no-such-dir" / "plan.json"
+    with pytest.raises(LxdplanError) as err:
+        write_private(missing, "data", what="the saved plan")
+    assert str(err.value).startswith(f"the saved plan {missing} cannot be written:")
+    assert not missing.exists()
