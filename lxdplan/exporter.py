@@ -2,7 +2,8 @@
 
 What is exported is exactly what the planner compares, so ``plan`` on an exported file shows no
 changes: member-specific keys under ``members:``, ownership marks and the apply lock left out
-(they are lxdplan's own), secrets left out (``core.trust_password`` reads back only as "true").
+(they are lxdplan's own), ``core.trust_password`` left out (it reads back only as "true") and
+every other secret (``lxdplan.sensitive``) written as an ``{env: …}`` reference.
 The implicit ``default`` cluster group is not listed.
 """
 
@@ -13,6 +14,7 @@ from typing import Any
 from lxdplan import keys
 from lxdplan.kinds import registry
 from lxdplan.kinds.common import export_config as _config, put_if as _put
+from lxdplan.sensitive import reference_secrets
 from lxdplan.state.observed import EVACUATED, Observed
 
 
@@ -44,4 +46,5 @@ def export_document(observed: Observed, endpoints: dict[str, str] | None = None)
     for spec in registry():
         entries = [e for live in spec.live(observed).values() if (e := spec.export(live)) is not None]
         _put(doc, spec.section, entries)
+    reference_secrets(doc)
     return doc

@@ -28,6 +28,7 @@ from typing import Any
 
 from lxdplan import keys
 from lxdplan.errors import Diagnostic, ValidationError, fmt_path
+from lxdplan.sensitive import export_reference, sensitive_key
 from lxdplan.yamlsource import Source
 
 TRUST_ENV = "LXD_TRUST_PASSWORD"
@@ -121,6 +122,11 @@ class _Builder:
                     continue
                 self.secret_password = True
                 self.server[key] = {"env": TRUST_ENV}
+            elif sensitive_key(key):
+                where = local if key in self._local_keys() else self.server
+                where[key] = export_reference(key)
+                self.notes.append(f"{src.path}: config.{key} is a secret: written as "
+                                  f"{{env: {where[key]['env']}}}, set it before `lxdplan apply`")
             elif key in self._local_keys():
                 local[key] = _text(value)
             elif bootstrap:

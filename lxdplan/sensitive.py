@@ -101,3 +101,31 @@ def export_reference(key: str, scope: str = "") -> dict[str, str]:
     scope (``instance web``) and key in upper case, non-alphanumerics as ``_``."""
     words = f"{scope} {key}".strip()
     return {"env": "LXDPLAN_" + re.sub(r"[^A-Za-z0-9]+", "_", words).strip("_").upper()}
+
+
+def reference_secrets(document: dict[str, Any]) -> list[str]:
+    """Replace, in an exported desired-state ``document``, every sensitive config value by the
+    ``{env: …}`` reference :func:`export_reference` names (scoped by member or object so two
+    objects' secrets never share a variable). Returns the variable names, in order."""
+    names: list[str] = []
+
+    def swap(config: Any, scope: str) -> None:
+        if not isinstance(config, dict):
+            return
+        for key, value in list(config.items()):
+            if sensitive_key(key) and isinstance(value, (str, int, float, bool)):
+                config[key] = export_reference(key, scope)
+                names.append(config[key]["env"])
+
+    cluster = document.get("cluster") or {}
+    swap(cluster.get("config"), "")
+    for member in cluster.get("members") or []:
+        swap(member.get("config"), f"member {member.get('name', '')}")
+    for section, entries in document.items():
+        if not isinstance(entries, list):
+            continue
+        for entry in entries:
+            if isinstance(entry, dict):
+                scope = " ".join(str(entry[k]) for k in ("project", "pool", "name") if entry.get(k))
+                swap(entry.get("config"), f"{section.rstrip('s')} {scope}")
+    return names

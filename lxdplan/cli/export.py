@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Optional
 
 import typer
@@ -61,7 +60,12 @@ def export(
     text = yaml.safe_dump(export_document(observed, endpoints), sort_keys=False, default_flow_style=False)
     header = "# Exported by lxdplan from the live cluster.\n"
     if output:
-        Path(output).write_text(header + text, encoding="utf-8")
-        out(f"Wrote {output} ({len(observed.members)} members).")
+        from lxdplan.files import write_private
+
+        try:
+            write_private(output, header + text, what="the exported file")
+        except LxdplanError as exc:
+            raise fail(exc)
+        out(f"Wrote {output} ({len(observed.members)} members, mode 0600).")
     else:
         out(header + text.rstrip("\n"))
