@@ -80,6 +80,14 @@ class Checker:
             out[k] = normalise(v)
         return out
 
+    def object_config(self, cfg: dict | None, path: tuple) -> dict:
+        """An object's config map: strings, or ``Secret`` for ``{env:}``/``{file:}`` values."""
+        out: dict = {}
+        for k, v in (cfg or {}).items():
+            self.no_volatile(k, path)
+            out[k] = self.secret_or_value(v)
+        return out
+
     def server_config(self, cfg: dict | None, path: tuple) -> dict:
         out: dict = {}
         for k, v in (cfg or {}).items():

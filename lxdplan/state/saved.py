@@ -37,6 +37,7 @@ class SavedPlan:
     desired_sha256: str
     observed_digest: str
     format_version: int = SAVED_VERSION
+    rotate: tuple[str, ...] = ()  # the plan's --rotate keys, applied again with it
 
 
 def file_sha256(path: str | os.PathLike) -> str:
@@ -47,14 +48,19 @@ def file_sha256(path: str | os.PathLike) -> str:
 
 
 def _encode(value: Any) -> Any:
-    return map_values(value, lambda v: {_SECRET_TAG: v.as_reference()} if isinstance(v, Secret) else v)
+    def leaf(v: Any) -> Any:
+        if not isinstance(v, Secret):
+            return v
+        return {_SECRET_TAG: v.as_reference(), **({"rotate": True} if v.rotate else {})}
+
+    return map_values(value, leaf)
 
 
 def _decode(value: Any) -> Any:
     if isinstance(value, dict):
-        if set(value) == {_SECRET_TAG}:
+        if _SECRET_TAG in value and set(value) <= {_SECRET_TAG, "rotate"}:
             ((source, ref),) = value[_SECRET_TAG].items()
-            return Secret(source, ref)
+            return Secret(source, ref, rotate=value.get("rotate") is True)
         return {k: _decode(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_decode(v) for v in value]
@@ -85,7 +91,7 @@ def _step(data: dict[str, Any]) -> Step:
 
 
 def save_plan(plan: Plan, observed: Observed, desired_path: str | os.PathLike,
-              path: str | os.PathLike) -> None:
+              path: str | os.PathLike, *, rotate: list[str] | tuple[str, ...] = ()) -> None:
     """Write ``plan`` to ``path`` (mode 0600, atomically), recording the observed digest and the desired
     file's path and sha256."""
     document = {
@@ -99,6 +105,7 @@ def save_plan(plan: Plan, observed: Observed, desired_path: str | os.PathLike,
         "unmanaged": [{"kind": u.kind.value, "name": u.name, "note": u.note}
                       for u in plan.unmanaged],
         "diagnostics": list(plan.diagnostics),
+        "rotate": list(rotate),
     }
     write_private(path, json.dumps(document, indent=2) + "\n", what="the saved plan")
 
@@ -133,6 +140,7 @@ def load_plan(path: str | os.PathLike) -> SavedPlan:
             desired_path=document["desired"]["path"],
             desired_sha256=document["desired"]["sha256"],
             observed_digest=document["observed_digest"],
+            rotate=tuple(str(k) for k in document.get("rotate", [])),
         )
     except (KeyError, TypeError, ValueError, AttributeError):
         raise LxdplanError(f"the saved plan {path} is damaged; make the plan again") from None

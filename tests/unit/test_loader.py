@@ -312,9 +312,11 @@ def test_null_only_in_server_config():
                  "null is only allowed in server config")
 
 
-def test_secret_only_in_server_config():
-    assert_error(doc("projects:\n  - {name: p, config: {user.x: {env: X}}}\n"), 8,
-                 "secrets are only accepted in server config")
+def test_secrets_in_object_configs_not_in_devices():
+    desired, _ = ok(doc("projects:\n  - {name: p, config: {user.x: {env: X}}}\n"))
+    assert desired.projects[0].config["user.x"] == Secret("env", "X")
+    assert_error(doc("profiles:\n  - name: p\n    devices: {d: {type: disk, path: {env: X}}}\n"),
+                 9, "secrets are accepted in config maps and a member's trust, not in devices")
 
 
 def test_force_remove():

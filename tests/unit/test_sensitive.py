@@ -127,3 +127,114 @@ def test_write_private_failure_is_one_sentence_and_leaves_nothing(tmp_path):
         write_private(missing, "data", what="the saved plan")
     assert str(err.value).startswith(f"the saved plan {missing} cannot be written:")
     assert not missing.exists()
+
+
+# -- secrets in object configs, and their rotation ----------------------------------------------
+
+def _instance_plan(live_env: str | None, rotate: list[str] = ()):
+    from lxdplan.desired import with_rotation
+    from lxdplan.kinds.instance import Instance, ObservedInstance
+    from lxdplan.planner import plan
+
+    from plan_helpers import cluster, desired
+
+    config = {"user.lxdplan.managed": "true", "user.lxdplan.image": "busybox"}
+    if live_env is not None:
+        config["environment.GREETING"] = live_env
+    inst = Instance("c1", image="busybox", member="n1",
+                    config={"environment.GREETING": Secret("env", "GREET")})
+    live = ObservedInstance("c1", location="n1", status="Running", managed_by_lxdplan=True,
+                            config=config, profiles=("default",))
+    want, unmatched = with_rotation(desired(instances=(inst,)), list(rotate))
+    return plan(want, cluster(instances={"default/c1": live})), unmatched
+
+
+def test_a_secret_in_an_object_config_matches_any_set_value():
+    result, _ = _instance_plan(LIVE)
+    assert not [s for s in result.steps if s.kind == Kind.INSTANCE]
+
+
+def test_a_secret_in_an_object_config_is_planned_when_absent_and_shown_sensitive():
+    result, _ = _instance_plan(None)
+    (step,) = [s for s in result.steps if s.kind == Kind.INSTANCE]
+    assert 'config["environment.GREETING"] = (sensitive)' in render_text(result)
+
+
+def test_rotate_plans_a_set_secret_again_without_printing_the_live_value():
+    result, unmatched = _instance_plan(LIVE, ["environment.*"])
+    assert unmatched == []
+    (step,) = [s for s in result.steps if s.kind == Kind.INSTANCE]
+    text = render_text(result)
+    assert 'config["environment.GREETING"] = (sensitive) -> (sensitive)' in text
+    assert LIVE not in text and LIVE not in render_json(result)
+
+
+def test_rotate_of_a_key_holding_no_secret_is_reported():
+    _, unmatched = _instance_plan(LIVE, ["loki.auth.password"])
+    assert unmatched == ["loki.auth.password"]
+
+
+def test_a_rotated_secret_survives_a_saved_plan(tmp_path):
+    result, _ = _instance_plan(LIVE, ["environment.GREETING"])
+    desired_file = tmp_path / "lxdplan.yaml"
+    desired_file.write_text("version: 1\n")
+    save_plan(result, Observed(clustered=True), desired_file, tmp_path / "p.json")
+    (step,) = [s for s in load_plan(tmp_path / "p.json").plan.steps if s.kind == Kind.INSTANCE]
+    from lxdplan.desired import secrets_in
+
+    assert [s.rotate for s in secrets_in(step.payload)] == [True]
+
+
+def test_compare_rules_for_secrets():
+    from lxdplan.compare import diff_config, diff_server, same_config
+
+    s, r = Secret("env", "X"), Secret("env", "X", rotate=True)
+    assert diff_config({"k": "v"}, {"k": s}) == {}
+    assert diff_config({}, {"k": s}) == {"k": (None, s)}
+    assert diff_config({"k": "v"}, {"k": r}) == {"k": ("v", r)}
+    assert diff_server({"core.trust_password": "true"}, {"core.trust_password": s}) == {}
+    assert same_config({"k": "v"}, {"k": s}) and not same_config({"k": "v"}, {"k": r})
+
+
+def test_printing_scrubs_every_resolved_secret(monkeypatch, capsys):
+    from lxdplan.cli.output import error, out
+
+    monkeypatch.setenv("SCRUB_ME", "s3cr3t-canary-value")
+    assert Secret("env", "SCRUB_ME").resolve() == "s3cr3t-canary-value"
+    error("LXD said: invalid value 's3cr3t-canary-value' for key x")
+    out("again s3cr3t-canary-value")
+    captured = capsys.readouterr()
+    assert "s3cr3t-canary-value" not in captured.err + captured.out
+    assert "(sensitive)" in captured.err
+
+
+def test_export_writes_secret_keys_as_references():
+    from lxdplan.exporter import export_document
+    from lxdplan.kinds.profile import ObservedProfile
+
+    from plan_helpers import cluster
+
+    observed = cluster(config={"loki.auth.password": LIVE, "core.trust_password": "true",
+                               "images.auto_update_interval": "15"},
+                       profiles={"default/p": ObservedProfile(
+                           "p", config={"environment.DB_PASSWORD": LIVE + "-p"},
+                           managed_by_lxdplan=True)})
+    doc = export_document(observed)
+    assert LIVE not in json.dumps(doc)
+    assert doc["cluster"]["config"]["loki.auth.password"] == {"env": "LXDPLAN_LOKI_AUTH_PASSWORD"}
+    assert "core.trust_password" not in doc["cluster"]["config"]
+    (profile,) = [p for p in doc["profiles"] if p["name"] == "p"]
+    assert profile["config"]["environment.DB_PASSWORD"] == {
+        "env": "LXDPLAN_PROFILE_P_ENVIRONMENT_DB_PASSWORD"}
+
+
+def test_convert_preseed_writes_secret_keys_as_references():
+    from lxdplan.preseed import convert
+    from lxdplan.yamlsource import parse
+
+    src, _ = parse("config:\n  core.https_address: 10.0.0.1:8443\n  loki.auth.password: "
+                   f"{LIVE}\ncluster:\n  server_name: n1\n  enabled: true\n", "boot.yaml")
+    converted = convert([src], backend="lxd", name=None)
+    assert LIVE not in json.dumps(converted.document)
+    assert converted.document["cluster"]["config"]["loki.auth.password"] == {
+        "env": "LXDPLAN_LOKI_AUTH_PASSWORD"}
