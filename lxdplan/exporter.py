@@ -18,8 +18,10 @@ from lxdplan.sensitive import reference_secrets
 from lxdplan.state.observed import EVACUATED, Observed
 
 
-def export_document(observed: Observed, endpoints: dict[str, str] | None = None) -> dict[str, Any]:
-    """``endpoints`` maps member names to the endpoint lxdplan should keep using for them."""
+def export_document(observed: Observed, endpoints: dict[str, str] | None = None,
+                    secrets: dict[str, dict[str, str]] | None = None) -> dict[str, Any]:
+    """``endpoints`` maps member names to the endpoint lxdplan should keep using for them;
+    ``secrets`` the keys a file marks as secrets, with their references (``export -f``)."""
     endpoints = endpoints or {}
     doc: dict[str, Any] = {"version": 1, "backend": observed.backend}
     members = []
@@ -46,5 +48,5 @@ def export_document(observed: Observed, endpoints: dict[str, str] | None = None)
     for spec in registry():
         entries = [e for live in spec.live(observed).values() if (e := spec.export(live)) is not None]
         _put(doc, spec.section, entries)
-    reference_secrets(doc)
+    reference_secrets(doc, secrets)
     return doc

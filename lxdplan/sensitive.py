@@ -14,6 +14,7 @@ such keys as ``{env: …}`` references (:func:`export_reference`).
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import re
 from typing import Any, Mapping
@@ -103,19 +104,54 @@ def export_reference(key: str, scope: str = "") -> dict[str, str]:
     return {"env": "LXDPLAN_" + re.sub(r"[^A-Za-z0-9]+", "_", words).strip("_").upper()}
 
 
-def reference_secrets(document: dict[str, Any]) -> list[str]:
-    """Replace, in an exported desired-state ``document``, every sensitive config value by the
-    ``{env: …}`` reference :func:`export_reference` names (scoped by member or object so two
-    objects' secrets never share a variable). Returns the variable names, in order."""
+def file_references(desired: Any) -> dict[str, dict[str, str]]:
+    """The config keys a desired-state file marks as secrets, each with its reference
+    (``{env: NAME}``), for ``export -f FILE``; a key the file gives two references is left out
+    (the export then names a variable of its own)."""
+    found: dict[str, set] = {}
+
+    def walk(value: Any) -> None:
+        if isinstance(value, Mapping):
+            for k, v in value.items():
+                if isinstance(v, Secret):
+                    found.setdefault(str(k), set()).add((v.source, v.ref))
+                else:
+                    walk(v)
+        elif isinstance(value, (list, tuple)):
+            for v in value:
+                walk(v)
+        elif dataclasses.is_dataclass(value) and not isinstance(value, (type, Secret)):
+            for f in dataclasses.fields(value):
+                if f.name not in ("trust",):  # a member's trust is not a config key
+                    walk(getattr(value, f.name))
+
+    walk(desired)
+    return {k: {source: ref} for k, refs in found.items() if len(refs) == 1
+            for ((source, ref),) in [tuple(refs)]}
+
+
+def reference_secrets(document: dict[str, Any],
+                      marked: Mapping[str, dict[str, str]] | None = None) -> list[str]:
+    """Replace, in an exported desired-state ``document``, every sensitive config value by a
+    reference: the file's own for a key it ``marked`` (:func:`file_references`), else the
+    ``{env: …}`` :func:`export_reference` names (scoped by member or object so two objects'
+    secrets never share a variable). Returns the variable names, in order."""
     names: list[str] = []
+    marked = marked or {}
 
     def swap(config: Any, scope: str) -> None:
         if not isinstance(config, dict):
             return
         for key, value in list(config.items()):
-            if sensitive_key(key) and isinstance(value, (str, int, float, bool)):
+            if not isinstance(value, (str, int, float, bool)):
+                continue
+            if key in marked:
+                config[key] = dict(marked[key])
+            elif sensitive_key(key):
                 config[key] = export_reference(key, scope)
-                names.append(config[key]["env"])
+            else:
+                continue
+            names.append(next(iter(config[key].values())))
 
     cluster = document.get("cluster") or {}
     swap(cluster.get("config"), "")

@@ -238,3 +238,22 @@ def test_convert_preseed_writes_secret_keys_as_references():
     assert LIVE not in json.dumps(converted.document)
     assert converted.document["cluster"]["config"]["loki.auth.password"] == {
         "env": "LXDPLAN_LOKI_AUTH_PASSWORD"}
+
+
+def test_export_with_a_file_keeps_the_files_references():
+    from lxdplan.exporter import export_document
+    from lxdplan.kinds.profile import ObservedProfile, Profile
+    from lxdplan.sensitive import file_references
+
+    from plan_helpers import cluster, desired
+
+    want = desired(config={"candid.api.key": Secret("file", "/k")},
+                   profiles=(Profile("p", config={"user.greeting": Secret("env", "GREET")}),))
+    observed = cluster(config={"candid.api.key": LIVE},
+                       profiles={"default/p": ObservedProfile(
+                           "p", config={"user.greeting": LIVE + "-g"}, managed_by_lxdplan=True)})
+    doc = export_document(observed, secrets=file_references(want))
+    assert LIVE not in json.dumps(doc)
+    assert doc["cluster"]["config"]["candid.api.key"] == {"file": "/k"}
+    (profile,) = [p for p in doc["profiles"] if p["name"] == "p"]
+    assert profile["config"]["user.greeting"] == {"env": "GREET"}
