@@ -116,7 +116,7 @@ def load_plan(path: str | os.PathLike) -> SavedPlan:
         document = json.loads(Path(path).read_text(encoding="utf-8"))
     except OSError as exc:
         raise LxdplanError(f"the saved plan {path} cannot be read: {exc.strerror}") from None
-    except ValueError:
+    except (ValueError, RecursionError):  # not UTF-8, not JSON, or nested beyond reason
         raise LxdplanError(f"{path} is not a saved lxdplan plan (not JSON)") from None
     if not isinstance(document, dict) or document.get("format") != SAVED_FORMAT:
         raise LxdplanError(f"{path} is not a saved lxdplan plan")
@@ -142,5 +142,5 @@ def load_plan(path: str | os.PathLike) -> SavedPlan:
             observed_digest=document["observed_digest"],
             rotate=tuple(str(k) for k in document.get("rotate", [])),
         )
-    except (KeyError, TypeError, ValueError, AttributeError):
+    except (KeyError, TypeError, ValueError, AttributeError, RecursionError):
         raise LxdplanError(f"the saved plan {path} is damaged; make the plan again") from None
