@@ -46,7 +46,7 @@ def secret_lab(tmp_path_factory):
     require_backend("lxd")
     lab = labapi.up(name=new_name("secrets"), backend="lxd", members=3, root=lab_root())
     workdir = tmp_path_factory.mktemp("secrets")
-    os.chmod(workdir, 0o700)
+    os.chmod(workdir, 0o755)  # so the mode check below is about the files themselves
     secret_file = workdir / "candid-key"
     secret_file.write_text(FILE_CANARY + "\n")
     doc = lab_document(lab)
@@ -112,6 +112,8 @@ def test_secret_canaries_appear_only_in_the_join_preseed(secret_lab):
     assert got == FILE_CANARY, "apply --rotate did not write the secret again"
     failing = run("apply", "-f", everything, "--auto-approve", "--debug")
     assert failing.returncode != 0  # node3's trust token is wrong: its join cannot happen
+    trusting = run("auth", "trust", "-f", everything, "--debug")
+    assert trusting.returncode != 0  # the same wrong token
     status = run("status", "-f", everything)
     assert status.returncode == 0 and "not joined" in status.stdout, status.stdout + status.stderr
     exported = workdir / "exported.yaml"
@@ -121,25 +123,33 @@ def test_secret_canaries_appear_only_in_the_join_preseed(secret_lab):
     joined = run("join-preseed", lab.members[2].name, "-f", everything, "-o", str(preseed))
     assert joined.returncode == 0, joined.stdout + joined.stderr
 
+    preseed_in = workdir / "boot-preseed.yaml"
+    preseed_in.write_text(f"config:\n  core.https_address: {lab.members[0].address}\n"
+                          f"  core.trust_password: {CANARIES['LXDPLAN_T_TRUST_PW']}\n"
+                          f"  candid.api.key: {FILE_CANARY}\n"
+                          "cluster:\n  server_name: node1\n  enabled: true\n")
+    converted = workdir / "converted.yaml"
+    assert run("convert-preseed", str(preseed_in), "-o", str(converted)).returncode == 0
+    assert run("convert-preseed", str(preseed_in)).returncode == 0
     leaks = [(what, c) for what, text in seen for c in ALL if c in text]
     assert not leaks, f"canaries printed: {leaks}"
     config_dir = Path(os.environ["LXDPLAN_CONFIG_DIR"])
     lock_dir = Path(os.environ["LXDPLAN_LOCK_DIR"])
     written = [p for p in _files_under(workdir, config_dir, lock_dir)
-               if p.name != "candid-key" and p.suffix != ".yaml" or p in (exported, preseed)]
+               if p.name not in ("candid-key", "boot-preseed.yaml")
+               and (p.suffix != ".yaml" or p in (exported, preseed, converted))]
     for path in written:
         if path == preseed:
             continue
         text = path.read_text(errors="replace")
         leaked = [c for c in ALL if c in text]
         assert not leaked, f"{path} holds canaries {leaked}"
-    for path in [*written, exported]:
-        if not path.exists():
-            continue
+    for path in written:
         mode = stat.S_IMODE(path.stat().st_mode)
         parent = stat.S_IMODE(path.parent.stat().st_mode)
         assert mode & 0o077 == 0 or parent & 0o077 == 0, f"{path} is {oct(mode)} in a {oct(parent)} directory"
-    assert exported.exists() and stat.S_IMODE(exported.stat().st_mode) == 0o600
+    for path in (exported, converted):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
     assert stat.S_IMODE(plan_path.stat().st_mode) == 0o600
     if preseed.exists():
         assert stat.S_IMODE(preseed.stat().st_mode) == 0o600
