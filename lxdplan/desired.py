@@ -42,7 +42,7 @@ class Secret:
 
     def resolve(self) -> str:
         value = self._read()
-        if len(value) >= 4:  # shorter values would scrub ordinary words
+        if len(value) >= 6:  # shorter values would scrub ordinary words ("true", "yes")
             _RESOLVED.add(value)
         return value
 

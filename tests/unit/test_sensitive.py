@@ -257,3 +257,16 @@ def test_export_with_a_file_keeps_the_files_references():
     assert doc["cluster"]["config"]["candid.api.key"] == {"file": "/k"}
     (profile,) = [p for p in doc["profiles"] if p["name"] == "p"]
     assert profile["config"]["user.greeting"] == {"env": "GREET"}
+
+
+def test_rotate_of_a_key_the_file_gives_no_secret_is_one_sentence(tmp_path):
+    from typer.testing import CliRunner
+
+    from lxdplan.cli import app
+
+    path = tmp_path / "lxdplan.yaml"
+    path.write_text("version: 1\ncluster:\n  config: {images.auto_update_interval: 6}\n  members:\n"
+                    "    - {name: n1, address: \"10.0.0.1:8443\"}\n")
+    result = CliRunner().invoke(app, ["plan", "-f", str(path), "--rotate", "images.*"])
+    assert result.exit_code == 1
+    assert f"--rotate images.*: no config key of {path} matching it holds a secret" in result.output
