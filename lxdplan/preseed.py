@@ -28,7 +28,7 @@ from typing import Any
 
 from lxdplan import keys
 from lxdplan.errors import Diagnostic, ValidationError, fmt_path
-from lxdplan.sensitive import export_reference, sensitive_key
+from lxdplan.sensitive import export_reference, reference_secrets, sensitive_key
 from lxdplan.yamlsource import Source
 
 TRUST_ENV = "LXD_TRUST_PASSWORD"
@@ -383,4 +383,7 @@ def convert(sources: list[Source], *, backend: str | None = None, name: str | No
             _join(b, src, b.members[0]["name"], address)
     if b.errors.found:
         raise ValidationError(b.errors.found)
-    return Converted(b.document(), b.notes)
+    document = b.document()
+    for variable in reference_secrets(document):  # secrets in pools', networks'… config
+        b.notes.append(f"a secret is written as {{env: {variable}}}: set it before `lxdplan apply`")
+    return Converted(document, b.notes)

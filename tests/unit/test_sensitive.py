@@ -270,3 +270,19 @@ def test_rotate_of_a_key_the_file_gives_no_secret_is_one_sentence(tmp_path):
     result = CliRunner().invoke(app, ["plan", "-f", str(path), "--rotate", "images.*"])
     assert result.exit_code == 1
     assert f"--rotate images.*: no config key of {path} matching it holds a secret" in result.output
+
+
+def test_convert_preseed_references_secrets_in_object_configs():
+    from lxdplan.preseed import convert
+    from lxdplan.yamlsource import parse
+
+    src, _ = parse("config:\n  core.https_address: 10.0.0.1:8443\nnetworks:\n  - name: br0\n"
+                   "    type: bridge\n    config:\n      bgp.peers.up.address: 10.0.0.9\n"
+                   f"      bgp.peers.up.password: {LIVE}\ncluster:\n  server_name: n1\n"
+                   "  enabled: true\n", "boot.yaml")
+    converted = convert([src], backend="lxd", name=None)
+    assert LIVE not in json.dumps(converted.document)
+    (net,) = converted.document["networks"]
+    assert net["config"]["bgp.peers.up.password"] == {
+        "env": "LXDPLAN_NETWORK_BR0_BGP_PEERS_UP_PASSWORD"}
+    assert any("LXDPLAN_NETWORK_BR0_BGP_PEERS_UP_PASSWORD" in n for n in converted.notes)
