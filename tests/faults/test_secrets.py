@@ -79,7 +79,7 @@ def _files_under(*roots: Path) -> list[Path]:
 
 
 def test_secret_canaries_appear_only_in_the_join_preseed(secret_lab):
-    """Secret canaries (trust password and token, {file:} secret, live secret keys, instance environment and project config secrets) through validate, plan in every format, apply --debug, status, export and a failing join: none leaves lxdplan except in the 0600 join preseed, and every file lxdplan writes is 0600 or in a 0700 directory."""
+    """Secret canaries (trust password and token, {file:} secret, live secret keys, instance environment and project config secrets) through validate, plan in every format and --out, apply --debug and --rotate, import, auth trust, status, export, convert-preseed and a failing join: none leaves lxdplan except in the 0600 join preseed, and every file lxdplan writes is 0600 or in a 0700 directory."""
     lab, workdir, env, formed, everything = secret_lab
     seen: list[tuple[str, str]] = []
 
@@ -112,6 +112,7 @@ def test_secret_canaries_appear_only_in_the_join_preseed(secret_lab):
     assert got == FILE_CANARY, "apply --rotate did not write the secret again"
     failing = run("apply", "-f", everything, "--auto-approve", "--debug")
     assert failing.returncode != 0  # node3's trust token is wrong: its join cannot happen
+    assert run("import", "-f", formed, "--debug").returncode == 0
     trusting = run("auth", "trust", "-f", everything, "--debug")
     assert trusting.returncode != 0  # the same wrong token
     status = run("status", "-f", everything)
