@@ -73,3 +73,18 @@ def write_private(path: str | os.PathLike, text: str | bytes, *, what: str = "th
             pass
         raise LxdplanError(f"{what} {path} cannot be written: {_reason(exc)}; nothing was "
                            "written") from None
+    _sync_directory(directory)
+
+
+def _sync_directory(directory: Path) -> None:
+    """Make the rename itself durable; best effort (some filesystems refuse a directory fsync)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
