@@ -7,12 +7,17 @@ the same code for both servers (``lxdplan.sensitive``), decided by the key, not 
 
 from __future__ import annotations
 
+import base64
+import binascii
 import copy
+import json
 import os
+import re
 import stat
 from pathlib import Path
 
 import pytest
+import yaml
 
 from applykit import cli, client_cmd, write
 from labkit import lab_root, new_name, require_backend
@@ -74,6 +79,14 @@ def secret_lab(tmp_path_factory):
         labapi.down(lab.name, root=lab_root(), missing_ok=True)
 
 
+def _join_token(blob: str) -> bool:
+    """``blob`` is a join token: base64 of JSON holding a ``secret``."""
+    try:
+        return "secret" in json.loads(base64.b64decode(blob + "=" * (-len(blob) % 4)))
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        return False
+
+
 def _files_under(*roots: Path) -> list[Path]:
     return [p for root in roots if root.exists() for p in root.rglob("*") if p.is_file()]
 
@@ -81,6 +94,7 @@ def _files_under(*roots: Path) -> list[Path]:
 def test_secret_canaries_appear_only_in_the_join_preseed(secret_lab):
     """Secret canaries (trust password and token, {file:} secret, live secret keys, instance environment and project config secrets) through validate, plan in every format and --out, apply --debug and --rotate, import, auth trust, status, export, convert-preseed and a failing join: none leaves lxdplan except in the 0600 join preseed, and every file lxdplan writes is 0600 or in a 0700 directory."""
     lab, workdir, env, formed, everything = secret_lab
+    node3 = lab.members[2]
     seen: list[tuple[str, str]] = []
 
     def run(*args: str) -> object:
@@ -132,6 +146,19 @@ def test_secret_canaries_appear_only_in_the_join_preseed(secret_lab):
     converted = workdir / "converted.yaml"
     assert run("convert-preseed", str(preseed_in), "-o", str(converted)).returncode == 0
     assert run("convert-preseed", str(preseed_in)).returncode == 0
+    # A join that LXD itself refuses (node3's pool source is a file): the join token lxdplan
+    # minted for it, and LXD's words about it, are not printed either.
+    failed_join = yaml.safe_load(Path(formed).read_text())
+    failed_join["cluster"]["members"].append(
+        {"name": node3.name, "address": node3.address, "endpoint": node3.endpoint})
+    failed_join["storage_pools"][0]["members"] = {node3.name: {"source": "/etc/hostname"}}
+    joining = run("apply", "-f", write(failed_join, workdir / "failed-join.yaml"),
+                  "--auto-approve", "--debug")
+    assert joining.returncode == 1 and f"join member \"{node3.name}\"" in joining.stdout, (
+        joining.stdout + joining.stderr)
+    tokens = [(what, blob) for what, text in seen for blob in re.findall(r"[A-Za-z0-9+/=]{60,}", text)
+              if _join_token(blob)]
+    assert not tokens, f"join tokens printed: {tokens}"
     leaks = [(what, c) for what, text in seen for c in ALL if c in text]
     assert not leaks, f"canaries printed: {leaks}"
     config_dir = Path(os.environ["LXDPLAN_CONFIG_DIR"])
