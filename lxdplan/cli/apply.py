@@ -71,8 +71,7 @@ def apply(
 def _saved_plan(plan_file: str, file: Optional[str]) -> tuple[str, str, list[str], list[str]]:
     """(the file the saved plan was made from, its observed digest, the force-removes it
     carries: a plan made with --force-remove allows them when applied, and its --rotate keys);
-    exits when the plan
-    cannot be read, names another file, or its file changed since."""
+    exits when the plan cannot be read, names another file, or its file changed since."""
     from lxdplan.plan import Action
     from lxdplan.state.saved import load_plan
     from lxdplan.workflow import file_digest
