@@ -1,8 +1,8 @@
-"""Secret canaries on a real LXD cluster: known values for every kind of secret, through every
-command and output format, must never come out of lxdplan except in the 0600 join preseed.
+"""Secret canaries on real LXD and Incus clusters: known values for every kind of secret, through
+every command and output format, must never come out of lxdplan except in the 0600 join preseed.
 
-LXD only: ``core.trust_password`` exists on LXD before 6.1 and not on Incus; the masking is
-the same code for both servers (``lxdplan.sensitive``), decided by the key, not the server.
+The servers differ in their secret server keys: LXD 5.0 has ``core.trust_password`` and
+``candid.api.key``, Incus 6.0 neither but ``loki.auth.password``.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from applykit import cli, client_cmd, write
-from labkit import lab_root, new_name, require_backend
+from labkit import BACKENDS, lab_root, new_name, require_backend
 from lxdplan import lab as labapi
 from lxdplan.lab.labfile import lab_document
 
@@ -30,10 +30,11 @@ CANARIES = {
     "LXDPLAN_T_ENV": "canary-instance-env-19af",  # an instance's environment, marked by {env:}
     "LXDPLAN_T_OBJ": "canary-project-secret-a0d4",  # a secret in a project's config
 }
-FILE_CANARY = "canary-file-secret-3c62"  # candid.api.key {file:}
+FILE_CANARY = "canary-file-secret-3c62"  # the server's secret key (FILE_KEY) {file:}
 LIVE_CANARY = "canary-live-db-password-e815"  # instance c1's environment.DB_PASSWORD, set live
-LIVE_ROTATED = "canary-live-candid-before-rotation-91d2"  # candid.api.key live, then rotated
+LIVE_ROTATED = "canary-live-before-rotation-91d2"  # FILE_KEY live, then rotated
 ALL = [*CANARIES.values(), FILE_CANARY, LIVE_CANARY, LIVE_ROTATED]
+FILE_KEY = {"lxd": "candid.api.key", "incus": "loki.auth.password"}
 
 
 def _fingerprint(daemon_dir: str) -> str:
@@ -44,15 +45,16 @@ def _fingerprint(daemon_dir: str) -> str:
     return cert.fingerprint(hashes.SHA256()).hex()
 
 
-@pytest.fixture(scope="module")
-def secret_lab(tmp_path_factory):
-    """A 3-member LXD lab: node1 and node2 form the cluster from a file holding a secret of every
+@pytest.fixture(scope="module", params=BACKENDS)
+def secret_lab(request, tmp_path_factory):
+    """A 3-member lab: node1 and node2 form the cluster from a file holding a secret of every
     kind; node3 listens on HTTPS and is declared with a wrong trust token (a join that fails)."""
-    require_backend("lxd")
-    lab = labapi.up(name=new_name("secrets"), backend="lxd", members=3, root=lab_root())
-    workdir = tmp_path_factory.mktemp("secrets")
+    backend = request.param
+    require_backend(backend)
+    lab = labapi.up(name=new_name(f"secrets-{backend}"), backend=backend, members=3, root=lab_root())
+    workdir = tmp_path_factory.mktemp(f"secrets-{backend}")
     os.chmod(workdir, 0o755)  # so the mode check below is about the files themselves
-    secret_file = workdir / "candid-key"
+    secret_file = workdir / "server-key"
     secret_file.write_text(FILE_CANARY + "\n")
     doc = lab_document(lab)
     members = doc["cluster"]["members"]
@@ -62,10 +64,9 @@ def secret_lab(tmp_path_factory):
                   "endpoint": f"https://{node3.address}",
                   "fingerprint": _fingerprint(node3.daemon_dir),
                   "trust": {"token": {"env": "LXDPLAN_T_TOKEN"}}}
-    doc["cluster"]["config"] = {
-        "core.trust_password": {"env": "LXDPLAN_T_TRUST_PW"},
-        "candid.api.key": {"file": str(secret_file)},
-    }
+    doc["cluster"]["config"] = {FILE_KEY[backend]: {"file": str(secret_file)}}
+    if backend == "lxd":
+        doc["cluster"]["config"]["core.trust_password"] = {"env": "LXDPLAN_T_TRUST_PW"}
     doc["projects"] = [{"name": "canary", "config": {"user.canary": {"env": "LXDPLAN_T_OBJ"}}}]
     doc["instances"] = [{"name": "c1", "image": "busybox", "member": members[0]["name"],
                          "state": "stopped",
@@ -95,6 +96,7 @@ def test_secret_canaries_appear_only_in_the_join_preseed(secret_lab):
     """Secret canaries (trust password and token, {file:} secret, live secret keys, instance environment and project config secrets) through validate, plan in every format and --out, apply --debug and --rotate, import, auth trust, status, export, convert-preseed and a failing join: none leaves lxdplan except in the 0600 join preseed, and every file lxdplan writes is 0600 or in a 0700 directory."""
     lab, workdir, env, formed, everything = secret_lab
     node3 = lab.members[2]
+    key = FILE_KEY[lab.backend]
     seen: list[tuple[str, str]] = []
 
     def run(*args: str) -> object:
@@ -108,21 +110,21 @@ def test_secret_canaries_appear_only_in_the_join_preseed(secret_lab):
     assert applied.returncode == 0, applied.stdout + applied.stderr
     # Live secrets the file changes: one the file leaves out (removed), one it rotates.
     client_cmd(lab, "config", "set", "c1", "environment.DB_PASSWORD", LIVE_CANARY)
-    client_cmd(lab, "config", "set", "candid.api.key", LIVE_ROTATED)
+    client_cmd(lab, "config", "set", key, LIVE_ROTATED)
 
     plan_path = workdir / "saved.plan"
     for fmt in ("text", "json", "markdown"):
-        run("plan", "-f", everything, "--format", fmt, "--rotate", "candid.api.key")
-    run("plan", "-f", everything, "--out", str(plan_path), "--rotate", "candid.api.key", "--debug")
+        run("plan", "-f", everything, "--format", fmt, "--rotate", key)
+    run("plan", "-f", everything, "--out", str(plan_path), "--rotate", key, "--debug")
     assert plan_path.exists()
     unrotated = run("plan", "-f", formed).stdout  # a set key matches its secret reference
-    assert "candid.api.key" not in unrotated and "environment.DB_PASSWORD" in unrotated
-    rotated = run("plan", "-f", everything, "--rotate", "candid.api.key").stdout
-    assert 'config["candid.api.key"] = (sensitive) -> (sensitive)' in rotated
+    assert key not in unrotated and "environment.DB_PASSWORD" in unrotated
+    rotated = run("plan", "-f", everything, "--rotate", key).stdout
+    assert f'config["{key}"] = (sensitive) -> (sensitive)' in rotated
     assert 'config["environment.DB_PASSWORD"] = (sensitive)' in rotated
-    rotating = run("apply", "-f", formed, "--auto-approve", "--debug", "--rotate", "candid.api.key")
+    rotating = run("apply", "-f", formed, "--auto-approve", "--debug", "--rotate", key)
     assert rotating.returncode == 0, rotating.stdout + rotating.stderr
-    got = client_cmd(lab, "config", "get", "candid.api.key").stdout.strip()
+    got = client_cmd(lab, "config", "get", key).stdout.strip()
     assert got == FILE_CANARY, "apply --rotate did not write the secret again"
     failing = run("apply", "-f", everything, "--auto-approve", "--debug")
     assert failing.returncode != 0  # node3's trust token is wrong: its join cannot happen
@@ -164,7 +166,7 @@ def test_secret_canaries_appear_only_in_the_join_preseed(secret_lab):
     config_dir = Path(os.environ["LXDPLAN_CONFIG_DIR"])
     lock_dir = Path(os.environ["LXDPLAN_LOCK_DIR"])
     written = [p for p in _files_under(workdir, config_dir, lock_dir)
-               if p.name not in ("candid-key", "boot-preseed.yaml")
+               if p.name not in ("server-key", "boot-preseed.yaml")
                and (p.suffix != ".yaml" or p in (exported, preseed, converted))]
     for path in written:
         if path == preseed:
