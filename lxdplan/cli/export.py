@@ -32,6 +32,8 @@ def export(
     import yaml
 
     from lxdplan.exporter import export_document
+    from lxdplan.files import write_private
+    from lxdplan.sensitive import file_references
     from lxdplan.providers.observe import observe
 
     if (endpoint is None) == (file is None):
@@ -57,15 +59,11 @@ def export(
         error("no clustered member could be read" + (f": {reasons}" if reasons else ""))
         raise typer.Exit(1)
     endpoints = {m.name: m.endpoint for m in desired.members}
-    from lxdplan.sensitive import file_references
-
     secrets = file_references(desired) if file is not None else None
     text = yaml.safe_dump(export_document(observed, endpoints, secrets), sort_keys=False,
                           default_flow_style=False)
     header = "# Exported by lxdplan from the live cluster.\n"
     if output:
-        from lxdplan.files import write_private
-
         try:
             write_private(output, header + text, what="the exported file")
         except LxdplanError as exc:
