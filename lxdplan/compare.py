@@ -13,9 +13,10 @@ LXD has habits a naive ``dict ==`` gets wrong; the rules, in one place:
   ``features.*``, Ceph's cluster and user names, a volume's copies of its pool's ``volume.*``.
 * Member-specific keys (``source``, ``size``, ``zfs.pool_name``…) compare only the declared ones:
   LXD fills in the rest (a dir pool's ``source``).
-* Server config is key by key: declared keys are enforced, ``None`` unsets, others are left. A
-  declared ``Secret`` cannot be compared (``core.trust_password`` reads back as ``true``): it
-  matches when the key is set live and is planned only when the key is absent.
+* Server config is key by key: declared keys are enforced, ``None`` unsets, others are left.
+* A declared ``Secret`` (any config map) cannot be compared (``core.trust_password`` reads back
+  as ``true``, and the value is only read at apply): it matches when the key is set live and is
+  planned only when the key is absent, or when it is rotated (``--rotate KEY``).
 """
 
 from __future__ import annotations
@@ -28,6 +29,14 @@ from lxdplan.desired import Secret, Value
 OWNED_PREFIX = "user.lxdplan."
 
 Change = tuple[Value, Value]  # (live, desired); None on one side = absent
+
+
+def differs(have: str | None, want: Value) -> bool:
+    """A live value ``have`` differs from the declared ``want``; a ``Secret`` matches any set
+    value unless it is rotated."""
+    if isinstance(want, Secret):
+        return have in (None, "") or want.rotate
+    return have != want
 
 
 def ignored(key: str) -> bool:
@@ -53,7 +62,7 @@ def diff_config(
     for key in sorted(desired):
         if ignored(key):
             continue
-        if live.get(key) != desired[key]:
+        if differs(live.get(key), desired[key]):
             changes[key] = (live.get(key), desired[key])
     for key in sorted(live):
         if key in desired or ignored(key):
@@ -73,7 +82,7 @@ def diff_declared(live: Mapping[str, str], desired: Mapping[str, str]) -> dict[s
     return {
         key: (live.get(key), value)
         for key, value in sorted(desired.items())
-        if live.get(key) != value
+        if differs(live.get(key), value)
     }
 
 
@@ -86,11 +95,8 @@ def diff_server(live: Mapping[str, str], desired: Mapping[str, Value]) -> dict[s
         if want is None:
             if have not in (None, ""):
                 changes[key] = (have, None)
-        elif isinstance(want, Secret):
-            if have in (None, ""):
-                changes[key] = (None, want)
-        elif have != want:
-            changes[key] = (have, want)
+        elif differs(have, want):
+            changes[key] = (have or None, want) if isinstance(want, Secret) else (have, want)
     return changes
 
 
@@ -107,11 +113,12 @@ def comparable(config: Mapping[str, object] | None) -> dict[str, Value]:
 
 
 def same_config(live: Mapping[str, object] | None, wanted: Mapping[str, object] | None) -> bool:
-    """Live config equals the config a step would send (a ``Secret`` matches any set value)."""
+    """Live config equals the config a step would send (a ``Secret`` matches any set value,
+    unless rotated)."""
     a, b = comparable(live), comparable(wanted)
     if set(a) != set(b):
         return False
-    return all(isinstance(b[k], Secret) or a[k] == b[k] for k in b)
+    return all(not differs(a[k], b[k]) for k in b)
 
 
 def split_changes(changes: Mapping[str, Change]) -> tuple[dict[str, Value], dict[str, Value]]:

@@ -18,6 +18,16 @@ from typing import Any, Callable, Mapping
 from lxdplan.errors import LxdplanError
 
 SENSITIVE = "(sensitive)"
+# Every secret value resolved in this process: what the CLI's printing scrubs from any sentence
+# (a server's error message may quote the value it refused).
+_RESOLVED: set[str] = set()
+
+
+def scrub(text: str) -> str:
+    """``text`` with every secret value resolved so far replaced by ``(sensitive)``."""
+    for value in sorted(_RESOLVED, key=len, reverse=True):
+        text = text.replace(value, SENSITIVE)
+    return text
 
 
 @dataclass(frozen=True)
@@ -26,8 +36,17 @@ class Secret:
 
     source: str  # "env" | "file"
     ref: str  # variable name or file path
+    # ``--rotate``: the live value cannot be compared with it, so a set key matches a secret;
+    # a rotated secret does not match, and is written again.
+    rotate: bool = False
 
     def resolve(self) -> str:
+        value = self._read()
+        if len(value) >= 6:  # shorter values would scrub ordinary words ("true", "yes")
+            _RESOLVED.add(value)
+        return value
+
+    def _read(self) -> str:
         if self.source == "env":
             value = os.environ.get(self.ref)
             if value is None:
@@ -46,6 +65,34 @@ class Secret:
         return SENSITIVE
 
     __repr__ = __str__
+
+
+def with_rotation(desired: "Desired", patterns: list[str]) -> tuple["Desired", list[str]]:
+    """``desired`` with every secret under a config key matching one of ``patterns`` (shell
+    patterns: ``loki.auth.password``, ``environment.*``) marked ``rotate``; and the patterns
+    that matched no secret (``--rotate KEY``)."""
+    import fnmatch
+
+    hits: set[str] = set()
+
+    def walk(value: Any, key: str | None) -> Any:
+        if isinstance(value, Secret):
+            matched = [p for p in patterns if key is not None and fnmatch.fnmatchcase(key, p)]
+            hits.update(matched)
+            return dataclasses.replace(value, rotate=True) if matched else value
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            changed = {f.name: new for f in dataclasses.fields(value)
+                       if (new := walk(getattr(value, f.name), None)) is not getattr(value, f.name)}
+            return dataclasses.replace(value, **changed) if changed else value
+        if isinstance(value, Mapping):
+            out = {k: walk(v, str(k)) for k, v in value.items()}
+            return out if any(out[k] is not value[k] for k in value) else value
+        if isinstance(value, (list, tuple)):
+            items = [walk(v, None) for v in value]
+            return type(value)(items) if any(a is not b for a, b in zip(items, value)) else value
+        return value
+
+    return walk(desired, None), [p for p in patterns if p not in hits]
 
 
 def map_values(value: Any, leaf: Callable[[Any], Any]) -> Any:

@@ -2,7 +2,8 @@
 
 What is exported is exactly what the planner compares, so ``plan`` on an exported file shows no
 changes: member-specific keys under ``members:``, ownership marks and the apply lock left out
-(they are lxdplan's own), secrets left out (``core.trust_password`` reads back only as "true").
+(they are lxdplan's own), ``core.trust_password`` left out (it reads back only as "true") and
+every other secret (``lxdplan.sensitive``) written as an ``{env: …}`` reference.
 The implicit ``default`` cluster group is not listed.
 """
 
@@ -13,11 +14,14 @@ from typing import Any
 from lxdplan import keys
 from lxdplan.kinds import registry
 from lxdplan.kinds.common import export_config as _config, put_if as _put
+from lxdplan.sensitive import reference_secrets
 from lxdplan.state.observed import EVACUATED, Observed
 
 
-def export_document(observed: Observed, endpoints: dict[str, str] | None = None) -> dict[str, Any]:
-    """``endpoints`` maps member names to the endpoint lxdplan should keep using for them."""
+def export_document(observed: Observed, endpoints: dict[str, str] | None = None,
+                    secrets: dict[str, dict[str, str]] | None = None) -> dict[str, Any]:
+    """``endpoints`` maps member names to the endpoint lxdplan should keep using for them;
+    ``secrets`` the keys a file marks as secrets, with their references (``export -f``)."""
     endpoints = endpoints or {}
     doc: dict[str, Any] = {"version": 1, "backend": observed.backend}
     members = []
@@ -43,4 +47,5 @@ def export_document(observed: Observed, endpoints: dict[str, str] | None = None)
     doc["cluster"] = cluster
     for spec in registry():
         _put(doc, spec.section, spec.export_section(observed))
+    reference_secrets(doc, secrets)
     return doc

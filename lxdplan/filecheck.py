@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Iterator, Mapping
 from lxdplan import keys
 from lxdplan.desired import Secret
 from lxdplan.errors import Diagnostic, fmt_path
+from lxdplan.sensitive import sensitive_key
 
 if TYPE_CHECKING:
     from lxdplan.yamlsource import Source
@@ -80,11 +81,18 @@ class Checker:
             out[k] = normalise(v)
         return out
 
+    def object_config(self, cfg: dict | None, path: tuple) -> dict:
+        """An object's config map: strings, or ``Secret`` for ``{env:}``/``{file:}`` values."""
+        return self.server_config(cfg, path)
+
     def server_config(self, cfg: dict | None, path: tuple) -> dict:
         out: dict = {}
         for k, v in (cfg or {}).items():
             self.no_volatile(k, path)
             out[k] = self.secret_or_value(v)
+            if isinstance(v, (str, int, float)) and not isinstance(v, bool) and sensitive_key(k):
+                self.warning(path + (k,), f"{fmt_path(path + (k,))} holds a secret written in "
+                                          "plain text; prefer {env: NAME} or {file: PATH}")
         return out
 
     def no_volatile(self, k: str, path: tuple) -> None:

@@ -178,14 +178,17 @@ def _translate(err, src: Source) -> list[Diagnostic]:
         if err.instance is None and "null" not in types:
             msg += " (null is only allowed in server config, where it unsets a key)"
         elif isinstance(err.instance, dict) and set(err.instance) <= {"env", "file"}:
-            msg += " (secrets are only accepted in server config and a member's trust)"
+            msg += (" (secrets are accepted in config maps and a member's trust, not in devices "
+                    "or member-specific keys)")
         return [Diagnostic(src.path, line, msg)]
     if kind == "anyOf":
         if isinstance(err.instance, dict):
             return [Diagnostic(src.path, line, f"{where} must be a secret written as {{env: NAME}} or "
                                                f"{{file: PATH}}, with exactly one of those keys")]
-        return [Diagnostic(src.path, line, f"{where} must be a string, number or boolean, "
-                                           f"not {_describe(err.instance)}")]
+        msg = f"{where} must be a string, number or boolean, not {_describe(err.instance)}"
+        if err.instance is None:
+            msg += " (null is only allowed in server config, where it unsets a key)"
+        return [Diagnostic(src.path, line, msg)]
     if kind == "pattern":
         return [Diagnostic(src.path, line, f"{where} must be a non-empty name without spaces or "
                                            f"slashes, not {json.dumps(err.instance)}")]

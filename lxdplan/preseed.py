@@ -31,6 +31,7 @@ from typing import Any
 
 from lxdplan import keys
 from lxdplan.errors import Diagnostic, ValidationError, fmt_path
+from lxdplan.sensitive import export_reference, reference_secrets, sensitive_key
 from lxdplan.yamlsource import Source
 
 TRUST_ENV = "LXD_TRUST_PASSWORD"
@@ -124,6 +125,11 @@ class _Builder:
                     continue
                 self.secret_password = True
                 self.server[key] = {"env": TRUST_ENV}
+            elif sensitive_key(key):
+                where = local if key in self._local_keys() else self.server
+                where[key] = export_reference(key)
+                self.notes.append(f"{src.path}: config.{key} is a secret: written as "
+                                  f"{{env: {where[key]['env']}}}, set it before `lxdplan apply`")
             elif key in self._local_keys():
                 local[key] = _text(value)
             elif bootstrap:
@@ -396,4 +402,7 @@ def convert(sources: list[Source], *, backend: str | None = None, name: str | No
             _join(b, src, b.members[0]["name"], address)
     if b.errors.found:
         raise ValidationError(b.errors.found)
-    return Converted(b.document(), b.notes)
+    document = b.document()
+    for variable in reference_secrets(document):  # secrets in pools', networks'… config
+        b.notes.append(f"a secret is written as {{env: {variable}}}: set it before `lxdplan apply`")
+    return Converted(document, b.notes)

@@ -80,6 +80,14 @@ def complete_members(ctx, incomplete: str) -> list[str]:
     return [n for n in dict.fromkeys(names) if n.startswith(incomplete)]
 
 
+# `--rotate KEY` (plan and apply): a set key matches a secret reference, whose value is only
+# read at apply; rotating writes it again (README "Secrets").
+ROTATE_OPTION = typer.Option(
+    [], "--rotate", metavar="KEY",
+    help="Write the secret ({env:}/{file:}) of config key KEY again though the key is set, e.g. "
+         "after changing its value (a shell pattern: environment.*; repeatable).",
+)
+
 # `--force-remove NAME` (plan and apply), completing member names from the file.
 FORCE_REMOVE_OPTION = typer.Option(
     [], "--force-remove", help="Allow force-removing this offline member (repeatable).",

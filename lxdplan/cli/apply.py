@@ -9,8 +9,8 @@ from typing import Iterator, List, Optional
 
 import typer
 
-from lxdplan.cli.app import DEBUG_OPTION, FORCE_REMOVE_OPTION, VERSION_OPTION, app
-from lxdplan.cli.common import fail, load_or_exit
+from lxdplan.cli.app import DEBUG_OPTION, FORCE_REMOVE_OPTION, ROTATE_OPTION, VERSION_OPTION, app
+from lxdplan.cli.common import fail, load_or_exit, rotating
 from lxdplan.cli.output import error, note, out, plural, warn
 from lxdplan.cli.progress import Progress
 from lxdplan.errors import LxdplanError
@@ -50,6 +50,7 @@ def apply(
     ),
     auto_approve: bool = typer.Option(False, "--auto-approve", help="Do not ask for confirmation."),
     force_remove: List[str] = FORCE_REMOVE_OPTION,
+    rotate: List[str] = ROTATE_OPTION,
     break_lock: bool = typer.Option(
         False, "--break-lock", help="Take the cluster lock even if another apply holds it (a dead one)."
     ),
@@ -59,18 +60,20 @@ def apply(
     """Carry out the steps that make the cluster match the file (or a saved plan)."""
     saved_digest = None
     if plan_file is not None:
-        file, saved_digest, carried = _saved_plan(plan_file, file)
+        file, saved_digest, carried, carried_rotate = _saved_plan(plan_file, file)
         force_remove = list(force_remove) + carried
+        rotate = list(dict.fromkeys([*rotate, *carried_rotate]))
     file = file or "lxdplan.yaml"
-    result = _run(file, load_or_exit(file), force_remove=force_remove, saved_digest=saved_digest,
+    desired = rotating(load_or_exit(file), rotate, file)
+    result = _run(file, desired, force_remove=force_remove, saved_digest=saved_digest,
                   auto_approve=auto_approve, break_lock=break_lock)
     _report(result)
 
 
-def _saved_plan(plan_file: str, file: Optional[str]) -> tuple[str, str, list[str]]:
+def _saved_plan(plan_file: str, file: Optional[str]) -> tuple[str, str, list[str], list[str]]:
     """(the file the saved plan was made from, its observed digest, the force-removes it
-    carries: a plan made with --force-remove allows them when applied); exits when the plan
-    cannot be read, names another file, or its file changed since."""
+    carries: a plan made with --force-remove allows them when applied, and its --rotate keys);
+    exits when the plan cannot be read, names another file, or its file changed since."""
     from lxdplan.plan import Action
     from lxdplan.state.saved import load_plan
     from lxdplan.workflow import file_digest
@@ -92,7 +95,7 @@ def _saved_plan(plan_file: str, file: Optional[str]) -> tuple[str, str, list[str
         error(f"{file}, which {plan_file} was made from, cannot be read: {exc.strerror}")
         raise typer.Exit(1)
     carried = [s.name for s in saved.plan.steps if s.action == Action.FORCE_REMOVE]
-    return file, saved.observed_digest, carried
+    return file, saved.observed_digest, carried, list(saved.rotate)
 
 
 def _run(file: str, desired, *, force_remove, saved_digest, auto_approve: bool, break_lock: bool):

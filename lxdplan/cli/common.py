@@ -35,6 +35,20 @@ def load_or_exit(file: str, *, quiet_warnings: bool = False) -> Desired:
     return desired
 
 
+def rotating(desired: Desired, rotate: list[str], file: str) -> Desired:
+    """``desired`` with the secrets of the ``--rotate`` keys marked to be written again; exit 1
+    when a pattern names no secret of the file."""
+    from lxdplan.desired import with_rotation
+
+    desired, unmatched = with_rotation(desired, list(rotate))
+    if unmatched:
+        for pattern in unmatched:
+            error(f"--rotate {pattern}: no config key of {file} matching it holds a secret "
+                  "({env: NAME} or {file: PATH}); only secrets are rotated")
+        raise typer.Exit(1)
+    return desired
+
+
 def fail(exc: LxdplanError) -> typer.Exit:
     """Print one error (several lines for a multi-error), then the warnings noted on it (e.g. a
     lock that could not be released: after the error, never instead of it), and give the exit

@@ -61,7 +61,14 @@ def convert_preseed(
     header = HEADER.format(sources=", ".join(Path(s.path).name for s in sources), env=TRUST_ENV)
     text = header + yaml.safe_dump(converted.document, sort_keys=False, default_flow_style=False)
     if output:
-        Path(output).write_text(text, encoding="utf-8")
+        from lxdplan.errors import LxdplanError
+        from lxdplan.files import write_private
+
+        try:
+            write_private(output, text, what="the converted file")
+        except LxdplanError as exc:
+            error(str(exc))
+            raise typer.Exit(1)
         members = plural(len(converted.document["cluster"]["members"]), "member")
         out(f"Wrote {output} ({members}); check it with `lxdplan validate -f {output}`.")
     else:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Optional
 
 import typer
@@ -33,6 +32,8 @@ def export(
     import yaml
 
     from lxdplan.exporter import export_document
+    from lxdplan.files import write_private
+    from lxdplan.sensitive import file_references
     from lxdplan.providers.observe import observe
 
     if (endpoint is None) == (file is None):
@@ -66,10 +67,15 @@ def export(
         error("no clustered member could be read" + (f": {reasons}" if reasons else ""))
         raise typer.Exit(1)
     endpoints = {m.name: m.endpoint for m in desired.members}
-    text = yaml.safe_dump(export_document(observed, endpoints), sort_keys=False, default_flow_style=False)
+    secrets = file_references(desired) if file is not None else None
+    text = yaml.safe_dump(export_document(observed, endpoints, secrets), sort_keys=False,
+                          default_flow_style=False)
     header = "# Exported by lxdplan from the live cluster.\n"
     if output:
-        Path(output).write_text(header + text, encoding="utf-8")
-        out(f"Wrote {output} ({len(observed.members)} members).")
+        try:
+            write_private(output, header + text, what="the exported file")
+        except LxdplanError as exc:
+            raise fail(exc)
+        out(f"Wrote {output} ({len(observed.members)} members, mode 0600).")
     else:
         out(header + text.rstrip("\n"))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from typing import Optional
 
 import typer
@@ -26,6 +25,7 @@ def join_preseed(
     """Mint a join token for MEMBER and write its `init --preseed` file (for cloud-init)."""
     import yaml
 
+    from lxdplan.files import write_private
     from lxdplan.plan import Action
     from lxdplan.providers.joinpreseed import join_preseed as make
     from lxdplan.providers.session import Session
@@ -47,11 +47,9 @@ def join_preseed(
         with Session(desired, result.observed) as session:
             preseed = make(session, step)
         text = yaml.safe_dump(preseed, sort_keys=False, default_flow_style=False)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            os.fchmod(fd, 0o600)  # an existing file keeps its mode otherwise
-            fh.write(f"# Join preseed for {member}, written by lxdplan join-preseed; holds a "
-                     "single-use join token: keep it secret.\n" + text)
+        write_private(path, f"# Join preseed for {member}, written by lxdplan join-preseed; holds "
+                            "a single-use join token: keep it secret.\n" + text,
+                      what="the join preseed")
     except LxdplanError as exc:
         raise fail(exc)
     except OSError as exc:

@@ -9,8 +9,10 @@ from typing import List, Optional
 
 import typer
 
-from lxdplan.cli.app import DEBUG_OPTION, FORCE_REMOVE_OPTION, FILE_OPTION, VERSION_OPTION, app
-from lxdplan.cli.common import fail, load_with_warnings, unreachable, warn_unreachable
+from lxdplan.cli.app import (
+    DEBUG_OPTION, FILE_OPTION, FORCE_REMOVE_OPTION, ROTATE_OPTION, VERSION_OPTION, app,
+)
+from lxdplan.cli.common import fail, load_with_warnings, rotating, unreachable, warn_unreachable
 from lxdplan.cli.output import out, use_colour, warn
 from lxdplan.errors import LxdplanError
 
@@ -42,6 +44,7 @@ def plan(
         False, "--detailed-exitcode", help="Exit 0 for no changes, 2 for changes, 1 for an error."
     ),
     force_remove: List[str] = FORCE_REMOVE_OPTION,
+    rotate: List[str] = ROTATE_OPTION,
     _version: bool = VERSION_OPTION,
     _debug_log: bool = DEBUG_OPTION,
 ) -> None:
@@ -49,6 +52,7 @@ def plan(
     from lxdplan.workflow import make_plan
 
     desired, warnings = load_with_warnings(file)
+    desired = rotating(desired, rotate, file)
     if fmt == Format.text:
         for sentence in warnings:
             warn(sentence)
@@ -57,7 +61,7 @@ def plan(
         if out_path:
             from lxdplan.state.saved import save_plan
 
-            save_plan(result.plan, result.observed, file, out_path)
+            save_plan(result.plan, result.observed, file, out_path, rotate=rotate)
     except LxdplanError as exc:
         raise fail(exc)
     plan_ = result.plan

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from lxdplan.cli.output import out, style, use_colour
+from lxdplan.desired import scrub
 from lxdplan.plan import Action, Kind, Step
 
 EVERY = 10.0  # seconds between plain lines about one step
@@ -126,7 +127,7 @@ class Progress:
     def _live(self, text: str) -> None:
         if text == self._shown:
             return
-        sys.stdout.write("\r\x1b[K" + text)
+        sys.stdout.write("\r\x1b[K" + scrub(text))
         sys.stdout.flush()
         self._shown = text
 

@@ -447,7 +447,7 @@ def _load(c: "Checker", items, names: dict[str, set]) -> list[Instance]:
             if "network" in values and values["network"] not in names["networks"]:
                 c.error(dp + ("network",), f'{label} device {dev_name} uses network '
                                            f'"{values["network"]}", which is not declared in networks')
-        config = c.plain_config(raw.get("config"), path + ("config",))
+        config = c.object_config(raw.get("config"), path + ("config",))
         for k in config:
             if k.startswith("image."):
                 c.error(path + ("config", k), f'"{k}" in {label} is a key LXD sets itself from the '

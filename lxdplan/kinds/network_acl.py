@@ -116,7 +116,7 @@ def _load(c: "Checker", raw: dict, path: tuple, projects: Mapping[str, Any]) -> 
         c.error(path + ("project",), f'{fmt_path(path)} is in project "{project}", whose config '
                                      'does not set features.networks: "true" (without it the '
                                      "project uses the default project's ACLs)")
-    config = c.plain_config(raw.get("config"), path + ("config",))
+    config = c.object_config(raw.get("config"), path + ("config",))
     for key in config:
         if not key.startswith("user."):
             c.error(path + ("config", key), f'"{key}" in {fmt_path(path + ("config",))} is not a '

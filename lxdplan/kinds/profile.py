@@ -84,7 +84,7 @@ def _load(c: "Checker", raw: dict, path: tuple, pools: set[str], networks: set[s
         if dev_type == "nic":
             _nic(c, dp, values, networks)
     return Profile(raw.get("name"), raw.get("description", ""),
-                   c.plain_config(raw.get("config"), path + ("config",)), devices, project,
+                   c.object_config(raw.get("config"), path + ("config",)), devices, project,
                    c.src.line(path))
 
 

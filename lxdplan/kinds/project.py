@@ -65,7 +65,7 @@ class ProjectKind(ObjectKind):
 
     def load(self, checker: "Checker", items, declared: Mapping[str, tuple]) -> tuple:
         return tuple(Project(p.get("name"), p.get("description", ""),
-                             checker.plain_config(p.get("config"), (self.section, i, "config")),
+                             checker.object_config(p.get("config"), (self.section, i, "config")),
                              checker.src.line((self.section, i)))
                      for i, p in items)
 

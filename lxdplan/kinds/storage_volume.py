@@ -84,7 +84,7 @@ def _load(c: "Checker", raw: dict, path: tuple, pool_drivers: dict[str, str],
                          type=raw.get("type", "custom"),
                          content_type=raw.get("content_type", "filesystem"),
                          description=raw.get("description", ""),
-                         config=c.plain_config(raw.get("config"), path + ("config",)),
+                         config=c.object_config(raw.get("config"), path + ("config",)),
                          project=project, line=c.src.line(path))
 
 

@@ -66,7 +66,7 @@ class Delete(Payload):
 def split_members(c: "Checker", raw: dict, path: tuple, kind: str, member_keys: frozenset[str],
                   member_names: set[str]) -> tuple[dict[str, str], dict[str, dict[str, str]]]:
     """Check a pool's or network's config/members split; return (config, members with keys)."""
-    config = c.plain_config(raw.get("config"), path + ("config",))
+    config = c.object_config(raw.get("config"), path + ("config",))
     for k in config:
         if k in member_keys:
             c.error(path + ("config", k), f'"{k}" is member-specific for {kind}: put it under '

@@ -8,6 +8,7 @@ from typing import Any
 
 from lxdplan.desired import SENSITIVE, Secret, map_values
 from lxdplan.plan import Kind, Plan, Step
+from lxdplan.sensitive import masked_views
 
 
 def jsonable(value: Any) -> Any:
@@ -22,7 +23,7 @@ def jsonable(value: Any) -> Any:
 
 def show(value: Any) -> str:
     """One value as the text output prints it: strings quoted, secrets ``(sensitive)``."""
-    if isinstance(value, Secret):
+    if isinstance(value, Secret) or value == SENSITIVE:
         return SENSITIVE
     if isinstance(value, dict):
         inner = ", ".join(f"{k} = {show(v)}" for k, v in value.items())
@@ -60,13 +61,24 @@ def _flatten(data: dict | None) -> dict[str, Any]:
     return flat
 
 
+def views(step: Step) -> tuple[Any, Any]:
+    """A step's ``before``/``after`` as every output shows them: sensitive values
+    ``"(sensitive)"`` on both sides (``lxdplan.sensitive``)."""
+    return masked_views(step.before, step.after)
+
+
 def change_lines(step: Step) -> list[tuple[str, str]]:
-    """``(sign, text)`` per changed attribute: ``+`` added, ``~`` changed, ``-`` removed."""
-    before, after = _flatten(step.before), _flatten(step.after)
+    """``(sign, text)`` per changed attribute: ``+`` added, ``~`` changed, ``-`` removed.
+    Sensitive values show as ``(sensitive)`` on both sides; one present on both sides is a
+    change (the planner lists only changed keys, and two hidden values cannot be compared)."""
+    raw_before, raw_after = _flatten(step.before), _flatten(step.after)
+    shown_before, shown_after = views(step)
+    before, after = _flatten(shown_before), _flatten(shown_after)
     lines = []
     for label in list(dict.fromkeys([*before, *after])):
         if label in before and label in after:
-            if before[label] != after[label]:
+            hidden = before[label] == after[label] == SENSITIVE
+            if hidden or raw_before[label] != raw_after[label]:
                 lines.append(("~", f"{label} = {show(before[label])} -> {show(after[label])}"))
         elif label in after:
             lines.append(("+", f"{label} = {show(after[label])}"))

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from lxdplan.plan import FORMAT_VERSION, Plan
-from lxdplan.render.common import jsonable, summary_line
+from lxdplan.render.common import jsonable, summary_line, views
 
 
 def plan_document(plan: Plan) -> dict[str, Any]:
@@ -26,8 +26,8 @@ def plan_document(plan: Plan) -> dict[str, Any]:
                 "name": s.name,
                 "member": s.member,
                 "depends_on": list(s.depends_on),
-                "before": jsonable(s.before),
-                "after": jsonable(s.after),
+                "before": jsonable(views(s)[0]),
+                "after": jsonable(views(s)[1]),
                 "reason": s.reason,
                 "blocked": s.blocked,
             }

@@ -49,7 +49,7 @@ def render_status(desired: Desired, observed: Observed) -> str:
         ])
     declared_out = [m.name for m in desired.members if m.name not in observed.members]
     for name in declared_out:
-        rows.append([name, "not joined", "-", "-", "-", "declared in the file"])
+        rows.append([name, "not joined", "-", "-", "-", "-", "declared in the file"])
     lines.extend(_table(rows))
 
     for title, objects in (("Storage pools", observed.storage_pools), ("Networks", observed.networks)):

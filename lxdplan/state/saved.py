@@ -11,15 +11,16 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from lxdplan.desired import Secret, map_values
 from lxdplan.errors import LxdplanError
+from lxdplan.files import write_private
 from lxdplan.kinds import payload_type
 from lxdplan.plan import Action, Kind, Plan, Step, Unmanaged
+from lxdplan.sensitive import masked_views
 from lxdplan.state.observed import Observed
 
 SAVED_FORMAT = "lxdplan-saved-plan"
@@ -36,6 +37,7 @@ class SavedPlan:
     desired_sha256: str
     observed_digest: str
     format_version: int = SAVED_VERSION
+    rotate: tuple[str, ...] = ()  # the plan's --rotate keys, applied again with it
 
 
 def file_sha256(path: str | os.PathLike) -> str:
@@ -46,14 +48,19 @@ def file_sha256(path: str | os.PathLike) -> str:
 
 
 def _encode(value: Any) -> Any:
-    return map_values(value, lambda v: {_SECRET_TAG: v.as_reference()} if isinstance(v, Secret) else v)
+    def leaf(v: Any) -> Any:
+        if not isinstance(v, Secret):
+            return v
+        return {_SECRET_TAG: v.as_reference(), **({"rotate": True} if v.rotate else {})}
+
+    return map_values(value, leaf)
 
 
 def _decode(value: Any) -> Any:
     if isinstance(value, dict):
-        if set(value) == {_SECRET_TAG}:
+        if _SECRET_TAG in value and set(value) <= {_SECRET_TAG, "rotate"}:
             ((source, ref),) = value[_SECRET_TAG].items()
-            return Secret(source, ref)
+            return Secret(source, ref, rotate=value.get("rotate") is True)
         return {k: _decode(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_decode(v) for v in value]
@@ -61,10 +68,13 @@ def _decode(value: Any) -> Any:
 
 
 def _step_dict(step: Step) -> dict[str, Any]:
+    # before/after are for display: stored as shown (sensitive values "(sensitive)"); the
+    # payload keeps what apply sends, secrets as references.
+    before, after = masked_views(step.before, step.after)
     return {
         "id": step.id, "action": step.action.value, "kind": step.kind.value, "name": step.name,
         "member": step.member, "depends_on": list(step.depends_on),
-        "before": _encode(step.before), "after": _encode(step.after), "reason": step.reason,
+        "before": _encode(before), "after": _encode(after), "reason": step.reason,
         "blocked": step.blocked, "etag": step.etag, "payload": _encode(step.payload),
     }
 
@@ -81,8 +91,8 @@ def _step(data: dict[str, Any]) -> Step:
 
 
 def save_plan(plan: Plan, observed: Observed, desired_path: str | os.PathLike,
-              path: str | os.PathLike) -> None:
-    """Write ``plan`` to ``path`` (atomically), recording the observed digest and the desired
+              path: str | os.PathLike, *, rotate: list[str] | tuple[str, ...] = ()) -> None:
+    """Write ``plan`` to ``path`` (mode 0600, atomically), recording the observed digest and the desired
     file's path and sha256."""
     document = {
         "format": SAVED_FORMAT,
@@ -95,17 +105,9 @@ def save_plan(plan: Plan, observed: Observed, desired_path: str | os.PathLike,
         "unmanaged": [{"kind": u.kind.value, "name": u.name, "note": u.note}
                       for u in plan.unmanaged],
         "diagnostics": list(plan.diagnostics),
+        "rotate": list(rotate),
     }
-    target = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=".lxdplan-plan-", dir=target.parent or ".")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(document, fh, indent=2)
-            fh.write("\n")
-        os.replace(tmp, target)
-    except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
-        raise LxdplanError(f"the plan cannot be written to {path}: {exc.strerror}") from None
+    write_private(path, json.dumps(document, indent=2) + "\n", what="the saved plan")
 
 
 def load_plan(path: str | os.PathLike) -> SavedPlan:
@@ -114,7 +116,7 @@ def load_plan(path: str | os.PathLike) -> SavedPlan:
         document = json.loads(Path(path).read_text(encoding="utf-8"))
     except OSError as exc:
         raise LxdplanError(f"the saved plan {path} cannot be read: {exc.strerror}") from None
-    except ValueError:
+    except (ValueError, RecursionError):  # not UTF-8, not JSON, or nested beyond reason
         raise LxdplanError(f"{path} is not a saved lxdplan plan (not JSON)") from None
     if not isinstance(document, dict) or document.get("format") != SAVED_FORMAT:
         raise LxdplanError(f"{path} is not a saved lxdplan plan")
@@ -138,6 +140,7 @@ def load_plan(path: str | os.PathLike) -> SavedPlan:
             desired_path=document["desired"]["path"],
             desired_sha256=document["desired"]["sha256"],
             observed_digest=document["observed_digest"],
+            rotate=tuple(str(k) for k in document.get("rotate", [])),
         )
-    except (KeyError, TypeError, ValueError, AttributeError):
+    except (KeyError, TypeError, ValueError, AttributeError, RecursionError):
         raise LxdplanError(f"the saved plan {path} is damaged; make the plan again") from None

@@ -312,9 +312,11 @@ def test_null_only_in_server_config():
                  "null is only allowed in server config")
 
 
-def test_secret_only_in_server_config():
-    assert_error(doc("projects:\n  - {name: p, config: {user.x: {env: X}}}\n"), 8,
-                 "secrets are only accepted in server config")
+def test_secrets_in_object_configs_not_in_devices():
+    desired, _ = ok(doc("projects:\n  - {name: p, config: {user.x: {env: X}}}\n"))
+    assert desired.projects[0].config["user.x"] == Secret("env", "X")
+    assert_error(doc("profiles:\n  - name: p\n    devices: {d: {type: disk, path: {env: X}}}\n"),
+                 9, "secrets are accepted in config maps and a member's trust, not in devices")
 
 
 def test_force_remove():
@@ -475,3 +477,13 @@ def test_two_images_pinned_to_one_fingerprint_are_an_error():
         """)
     errors = errors_of(text)
     assert any('pins the same image as images[0] ("a")' in message for _line, message in errors), errors
+
+
+def test_a_secret_key_in_plain_text_is_a_warning():
+    text = HEAD.replace("cluster:\n", "cluster:\n  config: {candid.api.key: plain}\n")
+    text += "instances:\n  - {name: c, image: i, config: {environment.DB_PASSWORD: x}}\n"
+    _, warnings = ok(text.replace("version: 1\n", "version: 1\nimages:\n  - {name: i, source: {file: i.tar}}\n"))
+    messages = [w.message for w in warnings]
+    assert any('cluster.config["candid.api.key"] holds a secret written in plain text' in m
+               for m in messages), messages
+    assert any("environment.DB_PASSWORD" in m and "plain text" in m for m in messages), messages
