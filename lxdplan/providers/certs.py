@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lxdplan.errors import LxdplanError
+from lxdplan.files import write_private
 
 CERT_NAME = "client.crt"
 KEY_NAME = "client.key"
@@ -129,16 +130,9 @@ def ensure_client_cert(directory: Path | None = None) -> ClientCert:
     try:
         for stale in (key_path, cert_path):  # half a pair: never reuse a file's old permissions
             stale.unlink(missing_ok=True)
-        _write_new(key_path, key_pem, 0o600)
-        _write_new(cert_path, cert_pem, 0o644)
+        write_private(key_path, key_pem, what="lxdplan's client key")
+        write_private(cert_path, cert_pem, what="lxdplan's client certificate")
     except OSError as exc:
         raise LxdplanError(f"cannot write the client certificate in {directory}: {exc.strerror}") from None
     return ClientCert(cert_path, key_path, fingerprint(cert_pem), created=True)
 
-
-def _write_new(path: Path, data: bytes, mode: int) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    try:
-        os.write(fd, data)
-    finally:
-        os.close(fd)

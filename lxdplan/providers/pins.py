@@ -35,6 +35,7 @@ from typing import Any, Iterator
 from urllib.parse import urlsplit
 
 from lxdplan.errors import LxdplanError
+from lxdplan.files import write_private
 from lxdplan.providers.certs import config_dir, fingerprint
 
 STORE_NAME = "known.json"
@@ -184,15 +185,5 @@ def _editing(directory: Path | None) -> Iterator[dict[str, Any]]:
 
 
 def _write(path: Path, clusters: dict[str, Any]) -> None:
-    tmp = path.with_name(f".{STORE_NAME}.{os.getpid()}.{threading.get_ident()}.tmp")
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump({"version": VERSION, "clusters": clusters}, fh, indent=2, sort_keys=True)
-            fh.write("\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise _bad(path, f"cannot be written ({exc.strerror})") from None
+    text = json.dumps({"version": VERSION, "clusters": clusters}, indent=2, sort_keys=True) + "\n"
+    write_private(path, text, what="lxdplan's pin store")
