@@ -179,8 +179,9 @@ def test_bootstrap_then_joins_with_a_leftover_token(cluster):
     twice(s, _bootstrap(cluster))
     env = cluster.get("/1.0")["environment"]
     assert env["server_clustered"] and env["server_name"] == "node1"
-    pinned = (Path(os.environ["LXDPLAN_CONFIG_DIR"]) / "known.json").read_text()
-    assert m["node2"].address in pinned  # the cluster certificate, for every declared address
+    known = pins.scope(pins.host_key(m["node1"].address))  # the cluster's pins, by its first member
+    assert known.cluster is not None
+    assert known.cluster.fingerprint == env["certificate_fingerprint"]  # learnt over a verified link
 
     for made in _objects_for_joins(s):
         twice(s, made)
