@@ -84,3 +84,6 @@ def _write_reliability(session) -> None:
 def pytest_sessionfinish(session, exitstatus):  # noqa: F811  (the labs' teardown, then the report)
     _integration.pytest_sessionfinish(session, exitstatus)
     _write_reliability(session)
+
+# A formed one-member cluster per backend with a proxy in front of it (test_answers, test_network).
+from proxykit import formed, proxy  # noqa: E402,F401
