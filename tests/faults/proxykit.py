@@ -31,7 +31,8 @@ from lxdplan.lab.labfile import lab_document
 HOP = ("connection", "content-length", "transfer-encoding", "keep-alive")
 Answer = tuple[int, list[tuple[str, str]], bytes]
 Action = Callable[[BaseHTTPRequestHandler, Answer], None]
-CUT = "cut"
+CUT = "cut"  # close this connection without an answer
+LINK_DOWN = "link down"  # from this request on, close every connection (until ``clear``)
 
 
 class _Upstream(http.client.HTTPConnection):
@@ -70,6 +71,7 @@ class AnswerProxy:
     rules: list[Rule] = field(default_factory=list)
     seen: list[tuple[str, str]] = field(default_factory=list)
     sent: int = 0
+    down: bool = False  # the link is cut: every connection is closed at once (``LINK_DOWN``)
 
     def start(self) -> "AnswerProxy":
         proxy = self
@@ -91,7 +93,9 @@ class AnswerProxy:
                 rule = next((r for r in proxy.rules if r.matches(self.command, route)), None)
                 if rule is not None and rule.times is not None:
                     rule.times -= 1
-                if rule is not None and rule.action == CUT:
+                if rule is not None and rule.action == LINK_DOWN:
+                    proxy.down = True
+                if proxy.down or (rule is not None and rule.action == CUT):
                     self.close_connection = True
                     self.connection.shutdown(socket.SHUT_RDWR)
                     return
@@ -125,7 +129,9 @@ class AnswerProxy:
         self.rules.append(Rule(method, route, action, times))
 
     def clear(self) -> None:
+        """Forward everything again (the link is back)."""
         self.rules.clear()
+        self.down = False
 
     def count(self, method: str, route: str) -> int:
         return sum(1 for m, p in self.seen if m == method and p.split("?")[0].startswith(route))
