@@ -559,9 +559,9 @@ class Client:
             self.send("DELETE", op_path, params=query or None, wait=False)
             fate = "it was cancelled"
         except LxdplanError as exc:
-            fate = (f"it could not be cancelled ({getattr(exc, 'lxd_message', exc)}) and may "
-                    f"still finish: see `{'incus' if self.label == 'Incus' else 'lxc'} operation "
-                    f"show {op_path.rsplit('/', 1)[-1]}`")
+            fate = (f"it could not be cancelled ({getattr(exc, 'lxd_message', exc)}): "
+                    f"`{'incus' if self.label == 'Incus' else 'lxc'} operation show "
+                    f"{op_path.rsplit('/', 1)[-1]}` says how it ends")
         return (f"{self.who}: {what} did not finish within {self.operation_timeout:g} s "
                 f"(operation {op_path}); {fate}; run apply again (it reads the cluster first)")
 

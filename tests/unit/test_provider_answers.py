@@ -220,7 +220,7 @@ def test_an_operation_that_cannot_be_cancelled_is_named_with_how_to_follow_it(fa
     with pytest.raises(ApiError) as exc:
         fake.client.put("/1.0/cluster", {})
     assert ("(operation /1.0/operations/abc); it could not be cancelled (Operation can't be "
-            "cancelled) and may still finish: see `lxc operation show abc`") in str(exc.value)
+            "cancelled): `lxc operation show abc` says how it ends") in str(exc.value)
 
 
 def test_a_connection_lost_during_an_operation_wait_is_retried_then_named(fake, monkeypatch):
