@@ -294,5 +294,7 @@ def formed(request, tmp_path_factory):
 def proxy(formed):
     """The formed cluster's proxy, forwarding everything again after the test."""
     formed.proxy.clear()
+    formed.proxy.seen.clear()
+    formed.proxy.sent = 0
     yield formed.proxy
     formed.proxy.clear()

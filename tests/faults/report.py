@@ -36,6 +36,7 @@ class Case:
     summary: str  # the docstring's first line
     backend: str  # "lxd", "incus" or "" when the test is not run per backend
     outcome: str  # passed | failed | skipped
+    variant: str = ""  # the test's other parameters, e.g. "status=500"
 
 
 def summary_of(function) -> str:
@@ -51,10 +52,18 @@ def backend_of(item) -> str:
     return found[0] if found else ""
 
 
+def variant_of(item) -> str:
+    callspec = getattr(item, "callspec", None)
+    if callspec is None:
+        return ""
+    return ", ".join(f"{k}={v}" for k, v in sorted(callspec.params.items())
+                     if not (isinstance(v, str) and v in BACKENDS))
+
+
 def case_of(item, outcome: str) -> Case:
     return Case(module=Path(str(item.fspath)).name, name=item.originalname or item.name,
                 summary=summary_of(getattr(item, "function", None)), backend=backend_of(item),
-                outcome=outcome)
+                outcome=outcome, variant=variant_of(item))
 
 
 def render(cases: list[Case]) -> str:
@@ -62,8 +71,8 @@ def render(cases: list[Case]) -> str:
     lines = [HEADER, f"{len(cases)} cases: {counts['passed']} passed, {counts['failed']} failed, "
                      f"{counts['skipped']} skipped.", "",
              "| module | case: outcome | backend | result |", "| --- | --- | --- | --- |"]
-    for c in sorted(cases, key=lambda c: (c.module, c.name, c.backend)):
-        summary = c.summary.replace("|", "\\|")
+    for c in sorted(cases, key=lambda c: (c.module, c.name, c.variant, c.backend)):
+        summary = (c.summary + (f" [{c.variant}]" if c.variant else "")).replace("|", "\\|")
         lines.append(f"| {c.module} | {summary} | {c.backend or '—'} | {c.outcome} |")
     return "\n".join(lines) + "\n"
 

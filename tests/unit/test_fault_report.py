@@ -28,6 +28,9 @@ def test_the_report_is_the_same_text_for_the_same_results_in_any_order(tmp_path)
     assert "| test_answers.py | A malformed answer: one sentence \\| naming the member. | lxd | passed |" in text
     assert "| test_lock.py | A malformed answer: one sentence \\| naming the member. | — | failed |" in text
     assert report.write(tmp_path, cases) and not report.write(tmp_path, cases)
+    html = report.Case("test_answers.py", "test_html", "HTML: one sentence.", "lxd", "passed",
+                       "status=500")
+    assert "| HTML: one sentence. [status=500] | lxd | passed |" in report.render([html])
     assert (tmp_path / "docs" / "reliability.md").read_text() == text
 
 
