@@ -10,6 +10,7 @@ leaves the file as it was.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,8 +41,17 @@ class Case:
 
 
 def summary_of(function) -> str:
+    """The docstring's first line; when it does not end a sentence (the line wraps), the first
+    sentence of its first paragraph."""
     doc = (getattr(function, "__doc__", None) or "").strip()
-    return doc.splitlines()[0].strip() if doc else "(no docstring: say the case and its outcome)"
+    if not doc:
+        return "(no docstring: say the case and its outcome)"
+    first = doc.splitlines()[0].strip()
+    if first.endswith("."):
+        return first
+    paragraph = " ".join(line.strip() for line in doc.split("\n\n")[0].splitlines())
+    found = re.search(r"\.(\s|$)", paragraph)
+    return paragraph[: found.start() + 1] if found else paragraph
 
 
 def backend_of(item) -> str:

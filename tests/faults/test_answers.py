@@ -71,8 +71,10 @@ def test_a_two_gigabyte_body(formed, proxy):
 
 
 def test_an_operation_running_forever(formed, proxy):
-    """An instance create whose operation stays Running: the apply names the member, the change
-    and its operation after LXDPLAN_OPERATION_TIMEOUT; the re-run converges."""
+    """An operation Running forever: the apply names member, change and operation; re-run converges.
+
+    The proxy answers every wait of the instance create with Running; after
+    LXDPLAN_OPERATION_TIMEOUT the operation is cancelled (or named when LXD cannot cancel it)."""
     doc = copy.deepcopy(formed.doc)
     doc["instances"] = [{"name": "slow1", "image": "busybox", "state": "stopped"}]
     proxy.when("GET", "/1.0/operations/*", running)

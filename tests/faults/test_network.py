@@ -20,8 +20,11 @@ def nothing_pending(formed) -> None:
 
 
 def test_link_cut_during_an_operation_wait(formed, proxy):
-    """The member's link cut while apply waits for an instance create: one sentence naming the
-    member, the change and its operation; the re-run after the link is back converges."""
+    """A link cut during an operation wait: one sentence naming the member; the re-run converges.
+
+    The proxy closes every connection from the instance create's first wait on, for longer than
+    the wait asks again; the sentence names the change and its operation; once the link is back
+    the re-run converges with nothing Pending or Errored."""
     doc = copy.deepcopy(formed.doc)
     doc["instances"] = [{"name": "cut1", "image": "busybox"}]
     proxy.when("GET", "/1.0/operations/*", LINK_DOWN)
@@ -43,8 +46,9 @@ def test_link_cut_during_an_operation_wait(formed, proxy):
 
 
 def test_an_instance_whose_nic_parent_is_missing(formed):
-    """An instance whose nic's parent bridge does not exist: the apply names the instance; once
-    the file declares the bridge, the re-run converges with the instance running."""
+    """An instance whose start fails (nic parent missing): apply names it; re-run converges.
+
+    Once the file declares the bridge, the re-run creates it before starting the instance."""
     doc = copy.deepcopy(formed.doc)
     doc["instances"] = [{"name": "nic1", "image": "busybox", "devices": {
         "eth1": {"type": "nic", "nictype": "bridged", "parent": "faultbr9", "name": "eth1"}}}]

@@ -54,3 +54,17 @@ def test_only_a_run_of_the_whole_directory_counts_as_full(tmp_path):
     assert not report.ran_in_full(config(("tests/faults/test_a.py::x",)), tmp_path, items, 0, done)
     assert not report.ran_in_full(config(), tmp_path, items[:1], 0, done)  # one file
     assert not report.ran_in_full(config(), tmp_path, items, 0, {"a::x": "passed"})  # stopped early
+
+
+def test_a_case_is_the_docstrings_first_line_or_its_wrapped_first_sentence():
+    def one():
+        """A case: its outcome.
+
+        More words."""
+
+    def wrapped():
+        """A case whose line wraps: its
+        outcome. More words."""
+
+    assert report.summary_of(one) == "A case: its outcome."
+    assert report.summary_of(wrapped) == "A case whose line wraps: its outcome."
