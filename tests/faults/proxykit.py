@@ -266,6 +266,7 @@ def one_sentence(done, *parts: str) -> str:
     assert done.returncode == 1, f"exit {done.returncode}:\n{done.stdout}\n{done.stderr}"
     err = done.stderr.strip()
     assert "Traceback" not in err and "internal error" not in err, err
+    assert "Plan:" not in done.stdout, done.stdout  # nothing was planned from the answer
     errors = [line for line in err.splitlines() if line.startswith("error: ")]
     assert len(errors) == 1, err
     for part in parts:
