@@ -605,9 +605,13 @@ class Client:
             body = raw.json()
         except ValueError:  # not JSON at all, or cut off
             kind = raw.headers.get("Content-Type", "").split(";")[0] or "no content type"
-            text = "an empty body" if not raw.content else f"{len(raw.content)} bytes of {kind}"
-            raise self._malformed(method, path, f"HTTP {raw.status_code} with {text}, not "
-                                                f"{self.label}'s JSON") from None
+            if not raw.content:
+                text = f"an empty body, not {self.label}'s JSON"
+            elif kind.endswith("json"):
+                text = f"{len(raw.content)} bytes of invalid JSON (cut off or corrupt)"
+            else:
+                text = f"{len(raw.content)} bytes of {kind}, not {self.label}'s JSON"
+            raise self._malformed(method, path, f"HTTP {raw.status_code} with {text}") from None
         try:
             shapes.check_envelope(body)
             if body.get("type") == "error" and not isinstance(body.get("error", ""), str):

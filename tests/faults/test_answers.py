@@ -52,7 +52,7 @@ def test_truncated_json(formed, proxy):
     """Half of the pools listing, its length consistent: one sentence naming member and path."""
     proxy.when("GET", "/1.0/storage-pools", truncated)
     one_sentence(plan(formed), f"member {formed.member} answered GET /1.0/storage-pools with a "
-                               "malformed answer: HTTP 200 with ", "not")
+                               "malformed answer: HTTP 200 with ", "bytes of invalid JSON")
 
 
 def test_a_trickling_body(formed, proxy):

@@ -107,7 +107,8 @@ def test_each_known_field_and_listing_has_its_shape(fake, route, params, metadat
     (raw(200, "text/html", b"<html>welcome</html>"), "HTTP 200 with 20 bytes of text/html"),
     (raw(500, "text/html", b"<h1>Bad gateway</h1>"), "HTTP 500 with 20 bytes of text/html"),
     (raw(200, "application/json", b'{"type": "sync", "metadata": {"conf'),
-     "HTTP 200 with 35 bytes of application/json"),
+     "HTTP 200 with 35 bytes of invalid JSON (cut off or corrupt)"),
+    (raw(200, "application/json", b""), "HTTP 200 with an empty body, not LXD's JSON"),
     (raw(200, "application/json", b'{"type": "nonsense"}'), "type is 'nonsense'"),
     (raw(200, "application/json", b'["not", "an", "envelope"]'), "the answer is a list"),
 ])
