@@ -73,6 +73,16 @@ class ConnectError(LxdplanError):
         super().__init__(message)
 
 
+class AnswerError(LxdplanError):
+    """A member's answer was not what LXD sends: not JSON, the wrong shape, larger than the cap,
+    or not finished within the request's deadline. Never retried and never taken as "absent":
+    a plan made from it would be wrong. The message names the member, the method and the path."""
+
+    def __init__(self, message: str, *, member: str | None = None):
+        self.member = member
+        super().__init__(message)
+
+
 class TrustError(LxdplanError):
     """Certificate pin mismatch or client certificate not trusted."""
 

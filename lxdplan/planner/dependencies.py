@@ -3,9 +3,11 @@
 One pass over the collected steps, after every rule has added its own:
 
 - create order: every step that writes an object's config (``create``, ``define``,
-  ``instantiate``, ``update``) waits for the steps that create or change what its *declared*
-  config names (``instantiate``, ``create``, ``update``) — a project whose
-  ``restricted.networks.uplinks`` names a new network comes after that network's instantiate;
+  ``instantiate``, ``update``) or starts it with that config (an instance's ``start`` and
+  ``move``) waits for the steps that create or change what its *declared* config names
+  (``instantiate``, ``create``, ``update``) — a project whose ``restricted.networks.uplinks``
+  names a new network comes after that network's instantiate, and so does the start of a
+  stopped instance whose nic names it (LXD refuses the start until the network is created);
 - delete order: the ``delete`` of an object waits for every step on the live objects that name
   it in their *live* config (their deletes, or the updates that stop using it) — users go first.
 
@@ -21,7 +23,8 @@ from lxdplan.kinds import spec
 from lxdplan.plan import Action, Kind, Step
 from lxdplan.planner.context import Context
 
-WRITES = frozenset({Action.CREATE, Action.DEFINE, Action.INSTANTIATE, Action.UPDATE})
+WRITES = frozenset({Action.CREATE, Action.DEFINE, Action.INSTANTIATE, Action.UPDATE,
+                    Action.START, Action.MOVE})
 MAKES = frozenset({Action.CREATE, Action.INSTANTIATE, Action.UPDATE})
 
 

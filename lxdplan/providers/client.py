@@ -11,6 +11,7 @@ server presenting another certificate is checked again the pre-flight way.
 
 from __future__ import annotations
 
+import os
 import socket
 import ssl
 import sys
@@ -42,9 +43,12 @@ def _import_httpx_lean():
 
 httpx = _import_httpx_lean()
 
-from lxdplan.errors import ApiError, ConnectError, PreconditionFailed, TrustError  # noqa: E402
+from lxdplan.errors import (  # noqa: E402
+    AnswerError, ApiError, ConnectError, LxdplanError, PreconditionFailed, TrustError,
+)
 from lxdplan.providers import httplog  # noqa: E402
 from lxdplan.providers import pins as pinstore  # noqa: E402
+from lxdplan.providers import shapes  # noqa: E402
 from lxdplan.providers.certs import (  # noqa: E402
     ClientCert, fingerprint, load_chain, load_client_cert, normalize_fingerprint,
 )
@@ -67,6 +71,28 @@ SERVING_TIMEOUT = 600.0
 GET_ATTEMPTS = 3  # only for errors that come at once (a refused or reset connection)
 OPERATION_WAIT = 30  # seconds per /wait request; the wait repeats until ``operation_timeout``
 RUNNING = 103
+# Every request has a total deadline besides its per-read timeout (a server trickling a byte
+# every 0.1 s never trips a 0.5 s read timeout): the request's read timeout, counted from the
+# moment it is sent to the last byte of the answer. An answer is streamed and refused beyond
+# MAX_ANSWER bytes (the largest listing LXD sends for thousands of objects is a few MB).
+MAX_ANSWER = 64 * 1024 * 1024
+# An upload (an image file) may take long, but never a pause longer than this in sending it or
+# in waiting for the answer once it is sent.
+UPLOAD_STALL = READ_TIMEOUT
+# How long an operation wait keeps asking again after the connection to the member is lost
+# (with backoff) before it says the result is unknown; and the longest pause between two waits
+# of an operation a server reports Running at once (a server that ignores ``timeout``).
+WAIT_GRACE = 10.0
+WAIT_BACKOFF_MAX = 5.0
+OPERATION_TIMEOUT_ENV = "LXDPLAN_OPERATION_TIMEOUT"  # seconds an operation may run (600)
+
+
+def default_operation_timeout() -> float:
+    raw = os.environ.get(OPERATION_TIMEOUT_ENV, "")
+    try:
+        return float(raw) if raw.strip() else 600.0
+    except ValueError:
+        raise LxdplanError(f"{OPERATION_TIMEOUT_ENV}={raw!r} is not a number of seconds") from None
 
 
 @dataclass
@@ -138,7 +164,7 @@ class Client:
         cert: ClientCert | None = None,
         connect_timeout: float = CONNECT_TIMEOUT,
         read_timeout: float = READ_TIMEOUT,
-        operation_timeout: float = 600.0,
+        operation_timeout: float | None = None,
         use_store: bool = True,
         scope: str | None = None,
     ):
@@ -153,7 +179,8 @@ class Client:
         self.cert = cert
         self.use_store = use_store
         self.scope = scope
-        self.operation_timeout = operation_timeout
+        self.operation_timeout = (default_operation_timeout() if operation_timeout is None
+                                  else operation_timeout)
         self.timeout = httpx.Timeout(read_timeout, connect=connect_timeout)
         self.serving = False  # its own GET /1.0 answered (see STATE_TIMEOUT)
         self.connect_timeout = connect_timeout
@@ -337,7 +364,7 @@ class Client:
                     break  # a timeout already waited long enough; a missing socket stays missing
             else:
                 try:
-                    response = self._answer("GET", path, raw)
+                    response = self._answer("GET", path, raw, params)
                 except ApiError as exc:
                     if not busy(exc) or attempt + 1 == GET_ATTEMPTS:
                         raise
@@ -367,7 +394,7 @@ class Client:
         http = self._connect()
         try:
             return httplog.logged(self.who, method, path, options.get("params"),
-                                  lambda: http.request(method, path, **options))
+                                  lambda: self._exchange(http, method, path, options))
         except httpx.ConnectError as exc:
             if http is not self._known_http or "CERTIFICATE_VERIFY_FAILED" not in str(exc):
                 raise
@@ -376,7 +403,39 @@ class Client:
                     self._handshake_first, self._http = True, None  # left open for their reads
         http = self._connect()
         return httplog.logged(self.who, method, path, options.get("params"),
-                              lambda: http.request(method, path, **options))
+                              lambda: self._exchange(http, method, path, options))
+
+    def _exchange(self, http: Any, method: str, path: str, options: dict[str, Any]) -> Any:
+        """Send one request and read its answer as a stream, within the request's total deadline
+        (its read timeout, from now to the last byte) and ``MAX_ANSWER`` bytes: a trickling or
+        endless answer is cut off with ``AnswerError``, never held whole in memory."""
+        limit = httpx.Timeout(options.get("timeout") or self.timeout).read
+        request = http.build_request(method, path, **options)
+        started = time.monotonic()
+        raw = http.send(request, stream=True)
+        if options.get("content") is not None or options.get("files") is not None:
+            started = time.monotonic()  # an upload's deadline counts from its answer
+        deadline = None if limit is None else started + limit
+        try:
+            chunks, size = [], 0
+            for chunk in raw.iter_bytes():
+                size += len(chunk)
+                if size > MAX_ANSWER:
+                    raise AnswerError(
+                        f"member {self.who} answered {method} {path} with more than "
+                        f"{MAX_ANSWER // (1024 * 1024)} MiB, more than any answer LXD sends: "
+                        f"refused", member=self.member)
+                if deadline is not None and time.monotonic() > deadline:
+                    raise AnswerError(
+                        f"member {self.who} did not finish answering {method} {path} within "
+                        f"{limit:g} s (its answer trickled in)", member=self.member)
+                chunks.append(chunk)
+        finally:
+            raw.close()
+        headers = [(k, v) for k, v in raw.headers.multi_items()
+                   if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")]
+        return httpx.Response(raw.status_code, headers=headers, content=b"".join(chunks),
+                              request=request, extensions={"reason_phrase": raw.reason_phrase.encode()})
 
     def post(self, path: str, json: Any = None, params=None, etag: str | None = None, *, wait=True):
         return self.send("POST", path, json, params, etag, wait=wait)
@@ -415,10 +474,18 @@ class Client:
                headers: dict[str, str] | None = None) -> Response:
         """A ``POST`` of a file body, streamed from the open file object(s) (``content``: one
         body; ``files``: multipart parts), never read whole into memory; waited for like any
-        change and never retried. No read timeout: a large image takes what it takes."""
+        change and never retried. A large image takes what it takes, but the upload fails when
+        sending stalls, or the answer does not come, for ``UPLOAD_STALL`` seconds."""
+        stall = httpx.Timeout(UPLOAD_STALL, connect=self.connect_timeout)
         try:
             raw = self._request("POST", path, content=content, files=files, params=_params(params),
-                                headers=headers or {}, timeout=httpx.Timeout(None, connect=self.connect_timeout))
+                                headers=headers or {}, timeout=stall)
+        except (httpx.ReadTimeout, httpx.WriteTimeout) as exc:
+            doing = "took no more of" if isinstance(exc, httpx.WriteTimeout) else "answered nothing to"
+            raise ConnectError(
+                f"member {self.who} {doing} the upload POST {path} for {UPLOAD_STALL:g} s: its "
+                f"result is unknown; run apply again", member=self.member, mid_request=True,
+            ) from None
         except (httpx.TransportError, OSError) as exc:
             raise self._connect_error(exc) from None
         response = self._answer("POST", path, raw)
@@ -427,16 +494,25 @@ class Client:
         return response
 
     def wait_operation(self, operation: str, *, method: str = "", path: str = "") -> Response:
-        """Wait for an operation to finish; raise ``ApiError`` if it failed or was cancelled."""
+        """Wait for an operation to finish; raise ``ApiError`` if it failed or was cancelled.
+
+        Each ``/wait`` asks the server to hold the answer up to ``OPERATION_WAIT`` seconds; a
+        server that says Running at once is asked again after a growing pause (backoff). A lost
+        connection is asked again, with backoff, for ``WAIT_GRACE`` seconds, then the result is
+        unknown: one sentence naming the operation. An operation still running after
+        ``operation_timeout`` is cancelled (``DELETE``), and the sentence says whether it was."""
         op_url = urlsplit(operation if operation.startswith("/") else f"/1.0/operations/{operation}")
         op_path = op_url.path
         query = dict(parse_qsl(op_url.query))
         deadline = time.monotonic() + self.operation_timeout
         what = f"{method} {path}".strip() or op_path
+        pause, lost_since = 0.0, None
         while True:
+            asked = time.monotonic()
+            wait = max(1, min(OPERATION_WAIT, int(deadline - asked) + 1))
             try:
-                answer = self.get(f"{op_path}/wait", params={**query, "timeout": OPERATION_WAIT},
-                                  timeout=OPERATION_WAIT + READ_TIMEOUT / 4)
+                answer = self.get(f"{op_path}/wait", params={**query, "timeout": wait},
+                                  timeout=wait + READ_TIMEOUT / 4)
             except ApiError as exc:
                 if exc.status == 404:
                     raise ApiError(
@@ -448,14 +524,27 @@ class Client:
                     f"{self.who}: {self.label} refused {what}: {getattr(exc, 'lxd_message', exc)}",
                     member=self.member, status=exc.status,
                 ) from None
+            except ConnectError as exc:
+                lost_since = lost_since or asked
+                if time.monotonic() - lost_since >= min(WAIT_GRACE, self.operation_timeout):
+                    raise ConnectError(
+                        f"member {self.who}: the connection was lost while waiting for {what} "
+                        f"(operation {op_path}) and did not come back within {WAIT_GRACE:g} s "
+                        f"({exc}); its result is unknown: run apply again once the member is "
+                        f"reachable", member=self.member, mid_request=True,
+                    ) from None
+                pause = _backoff(pause)
+                time.sleep(pause)
+                continue
+            lost_since = None
             op = answer.metadata or {}
             code = op.get("status_code")
             if code == RUNNING or op.get("status") == "Running":
                 if time.monotonic() > deadline:
-                    raise ApiError(
-                        f"{self.who}: {what} did not finish within {self.operation_timeout:.0f} s",
-                        member=self.member,
-                    )
+                    raise ApiError(self._abandon(op_path, query, what), member=self.member)
+                if time.monotonic() - asked < wait / 2:  # answered at once: do not spin
+                    pause = _backoff(pause)
+                    time.sleep(min(pause, max(0.0, deadline - time.monotonic())))
                 continue
             if code != 200:
                 err = op.get("err") or op.get("status") or f"status code {code}"
@@ -464,19 +553,30 @@ class Client:
                 )
             return Response(200, op, type="async", operation=op_path, headers=answer.headers)
 
-    def _answer(self, method: str, path: str, raw: httpx.Response) -> Response:
+    def _abandon(self, op_path: str, query: dict[str, str], what: str) -> str:
+        """The sentence for an operation still running at ``operation_timeout``, after asking
+        the member to cancel it (LXD cancels only operations that may be cancelled)."""
         try:
-            body = raw.json()
-        except ValueError:
-            body = None
-        if not isinstance(body, dict):
-            body = {}
+            self.send("DELETE", op_path, params=query or None, wait=False)
+            fate = "it was cancelled"
+        except LxdplanError as exc:
+            fate = (f"it could not be cancelled ({getattr(exc, 'lxd_message', exc)}): "
+                    f"`{'incus' if self.label == 'Incus' else 'lxc'} operation show "
+                    f"{op_path.rsplit('/', 1)[-1]}` says how it ends")
+        return (f"{self.who}: {what} did not finish within {self.operation_timeout:g} s "
+                f"(operation {op_path}); {fate}; run apply again (it reads the cluster first)")
+
+    def _answer(self, method: str, path: str, raw: httpx.Response,
+                params: dict[str, Any] | None = None) -> Response:
+        """The answer as LXD's envelope, its shape checked (``shapes``) before anyone parses it:
+        anything else is ``AnswerError`` naming the member, the method and the path."""
         if raw.status_code == 412:
             raise PreconditionFailed(
                 f"{self.who}: {method} {path} was refused because the object changed since it was "
                 f"read (ETag mismatch): plan again", member=self.member, status=412,
             )
-        if body.get("type") == "error" or raw.status_code >= 400 or not body:
+        body = self._envelope(method, path, raw)
+        if body.get("type") == "error" or raw.status_code >= 400:
             message = body.get("error") or raw.reason_phrase or f"HTTP {raw.status_code}"
             err = ApiError(
                 f"{self.who}: {self.label} refused {method} {path}: {message}",
@@ -484,6 +584,11 @@ class Client:
             )
             err.lxd_message = message  # LXD's own words, for callers that rephrase
             raise err
+        if method == "GET":
+            try:
+                shapes.check_metadata(path, params, body.get("metadata"))
+            except shapes.Malformed as exc:
+                raise self._malformed(method, path, str(exc)) from None
         return Response(
             status=raw.status_code,
             metadata=body.get("metadata"),
@@ -493,6 +598,37 @@ class Client:
             location=raw.headers.get("Location"),
             headers=dict(raw.headers),
         )
+
+    def _envelope(self, method: str, path: str, raw: httpx.Response) -> dict[str, Any]:
+        """The JSON envelope of an answer, or ``AnswerError`` (HTML from a proxy, a cut-off
+        body, an envelope of the wrong shape)."""
+        try:
+            body = raw.json()
+        except ValueError:  # not JSON at all, or cut off
+            kind = raw.headers.get("Content-Type", "").split(";")[0] or "no content type"
+            if not raw.content:
+                text = f"an empty body, not {self.label}'s JSON"
+            elif kind.endswith("json"):
+                text = f"{len(raw.content)} bytes of invalid JSON (cut off or corrupt)"
+            else:
+                text = f"{len(raw.content)} bytes of {kind}, not {self.label}'s JSON"
+            raise self._malformed(method, path, f"HTTP {raw.status_code} with {text}") from None
+        try:
+            shapes.check_envelope(body)
+            if body.get("type") == "error" and not isinstance(body.get("error", ""), str):
+                raise shapes.Malformed("error", "is not a string")
+        except shapes.Malformed as exc:
+            raise self._malformed(method, path, str(exc)) from None
+        return body
+
+    def _malformed(self, method: str, path: str, problem: str) -> AnswerError:
+        return AnswerError(f"member {self.who} answered {method} {path} with a malformed answer: "
+                           f"{problem}", member=self.member)
+
+
+def _backoff(pause: float) -> float:
+    """The next pause between two asks: 0.2 s, doubling, at most ``WAIT_BACKOFF_MAX``."""
+    return min(WAIT_BACKOFF_MAX, max(0.2, pause * 2))
 
 
 def path_of(*segments: str) -> str:

@@ -15,7 +15,7 @@ from lxdplan.kinds.instance import Instance, ObservedInstance, parse_instance
 from lxdplan.kinds.profile import ObservedProfile
 from lxdplan.planner import plan
 
-from plan_helpers import by_id, cluster, desired, live_members
+from plan_helpers import by_id, cluster, desired, live_members, net
 
 DATA = Path(__file__).parent / "data" / "instances"
 IMAGE = Image("busybox", ImageSource(file="busybox.tar.xz"))
@@ -108,6 +108,18 @@ def test_a_profile_the_instance_uses_is_deleted_only_after_the_instance():
     p = plan(desired(images=(IMAGE,)), o)
     steps = by_id(p)
     assert "instance/c1/delete/n1" in steps["profile/web/delete"].depends_on
+
+
+def test_starting_a_stopped_instance_waits_for_the_network_its_nic_names():
+    """Seen live (fault matrix): a stopped instance whose nic's parent bridge was missing, then
+    declared: the start ran beside the network's define and LXD refused it ("Specified network
+    is not fully created")."""
+    nic = {"eth1": {"type": "nic", "nictype": "bridged", "parent": "br9", "name": "eth1"}}
+    d = desired(images=(IMAGE,), networks=(net("br9"),),
+                instances=(Instance("c1", "busybox", member="n1", devices=nic),))
+    stopped = live(status="Stopped", devices={k: dict(v) for k, v in nic.items()})
+    steps = by_id(plan(d, observed(stopped)))
+    assert "network/br9/instantiate" in steps["instance/c1/start/n1"].depends_on
 
 
 def test_a_dropped_member_waits_for_the_moves_off_it():

@@ -66,6 +66,10 @@ class FakeLXD:
                 fake.seen.append((self.command, self.path, dict(self.headers)))
                 answers = fake.script.get((self.command, route)) or [error("not found", 404)]
                 answer = answers.pop(0) if len(answers) > 1 else answers[0]
+                if callable(answer):  # writes its own answer (raw bytes, a trickle, …)
+                    answer(self)
+                    self.close_connection = True
+                    return
                 if answer == HOLD:
                     fake.release.wait()
                     self.close_connection = True

@@ -1,0 +1,70 @@
+"""The fault matrix's report (tests/faults/report.py): deterministic, written only after a run of
+the whole directory."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+_spec = importlib.util.spec_from_file_location(
+    "faults_report", Path(__file__).resolve().parent.parent / "faults" / "report.py")
+report = importlib.util.module_from_spec(_spec)
+sys.modules["faults_report"] = report  # dataclasses look their module up
+_spec.loader.exec_module(report)
+
+
+def case(module="test_answers.py", name="test_a", backend="lxd", outcome="passed"):
+    return report.Case(module, name, "A malformed answer: one sentence | naming the member.",
+                       backend, outcome)
+
+
+def test_the_report_is_the_same_text_for_the_same_results_in_any_order(tmp_path):
+    cases = [case(backend="incus"), case(), case("test_lock.py", "test_b", "", "failed")]
+    text = report.render(cases)
+    assert text == report.render(list(reversed(cases)))
+    assert "3 cases: 2 passed, 1 failed, 0 skipped." in text
+    assert "| test_answers.py | A malformed answer: one sentence \\| naming the member. | lxd | passed |" in text
+    assert "| test_lock.py | A malformed answer: one sentence \\| naming the member. | — | failed |" in text
+    assert report.write(tmp_path, cases) and not report.write(tmp_path, cases)
+    html = report.Case("test_answers.py", "test_html", "HTML: one sentence.", "lxd", "passed",
+                       "status=500")
+    assert "| HTML: one sentence. [status=500] | lxd | passed |" in report.render([html])
+    assert (tmp_path / "docs" / "reliability.md").read_text() == text
+
+
+def item(path: Path, nodeid: str):
+    return SimpleNamespace(fspath=path, nodeid=nodeid)
+
+
+def test_only_a_run_of_the_whole_directory_counts_as_full(tmp_path):
+    for name in ("test_a.py", "test_b.py"):
+        (tmp_path / name).write_text("")
+    items = [item(tmp_path / "test_a.py", "a::x"), item(tmp_path / "test_b.py", "b::y")]
+    done = {"a::x": "passed", "b::y": "failed"}
+
+    def config(args=("tests",), **option):
+        return SimpleNamespace(args=list(args), option=SimpleNamespace(**option))
+
+    assert report.ran_in_full(config(), tmp_path, items, 0, done)
+    assert not report.ran_in_full(config(keyword="lock"), tmp_path, items, 0, done)
+    assert not report.ran_in_full(config(markexpr="not slow"), tmp_path, items, 0, done)
+    assert not report.ran_in_full(config(), tmp_path, items, 1, done)  # something deselected
+    assert not report.ran_in_full(config(("tests/faults/test_a.py::x",)), tmp_path, items, 0, done)
+    assert not report.ran_in_full(config(), tmp_path, items[:1], 0, done)  # one file
+    assert not report.ran_in_full(config(), tmp_path, items, 0, {"a::x": "passed"})  # stopped early
+
+
+def test_a_case_is_the_docstrings_first_line_or_its_wrapped_first_sentence():
+    def one():
+        """A case: its outcome.
+
+        More words."""
+
+    def wrapped():
+        """A case whose line wraps: its
+        outcome. More words."""
+
+    assert report.summary_of(one) == "A case: its outcome."
+    assert report.summary_of(wrapped) == "A case whose line wraps: its outcome."
