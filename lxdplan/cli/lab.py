@@ -91,7 +91,7 @@ def lab_up(
         out(f"Lab {result.name} ({size}) is already up.")
     for m in result.members:
         running = f"pid {m.pid}" if m.name not in news.dead else "not running"
-        out(f"  {m.name}  {m.address:<20} {running:<10} {m.socket}")
+        out(f"  {m.name}  {m.address:<20} {running:<11} {m.socket}")
     out(f"Image: {result.image} (fingerprint {result.image_fingerprint[:12]})")
     if result.image_server:
         out(f"Image server: {result.image_server_url} (alias busybox, certificate "

@@ -25,7 +25,8 @@ What the harness runs, in page order (``NN-*.md``), one after the other on that 
   line; a ``...`` line stands for any number of lines.
 - Masking, applied to both sides before comparing, for what differs from run to run:
   ``pid N``; durations (``1.2 s``, ``350 ms``); hex strings of 12 or more digits (fingerprints,
-  digests, certificates); dates and times; ``/tmp/…`` paths.
+  digests, certificates); dates and times; ``/tmp/…`` paths. Apply's ``start:``/``done:``/``blocked:`` lines
+  of steps that run side by side come in any order: each run of them is compared sorted.
 - ``<!-- guide-run: kill MEMBER -->`` SIGKILLs a member's daemon, ``<!-- guide-run: wait MEMBER
   STATUS -->`` waits until the cluster lists it with that status, ``<!-- guide-run: block
   MEMBER -->`` / ``unblock MEMBER`` make the member wait for the others to be upgraded and undo
@@ -133,13 +134,31 @@ def _commands(body: str, block: int) -> list[Command]:
     return found
 
 
+def settle(lines: list[str]) -> list[str]:
+    """Masked lines, each run of apply's progress lines (``start:``/``done:``/``blocked:``) sorted: steps
+    that run at the same time report in any order."""
+    out: list[str] = []
+    run: list[str] = []
+    for line in [mask(x) for x in lines] + [""]:
+        if line.startswith(("start: ", "done: ", "blocked: ")):
+            run.append(line)
+            continue
+        out += sorted(run) + [line]
+        run = []
+    return out[:-1]
+
+
 def matches(expected: list[str], actual: list[str]) -> bool:
-    """Line by line after masking; a ``...`` line matches any run of lines (none included)."""
+    return _matches(settle(expected), settle(actual))
+
+
+def _matches(expected: list[str], actual: list[str]) -> bool:
+    """Line by line; a ``...`` line matches any run of lines (none included)."""
     if not expected:
         return not actual
     if expected[0].strip() == "...":
-        return any(matches(expected[1:], actual[i:]) for i in range(len(actual) + 1))
-    return bool(actual) and mask(expected[0]) == mask(actual[0]) and matches(expected[1:], actual[1:])
+        return any(_matches(expected[1:], actual[i:]) for i in range(len(actual) + 1))
+    return bool(actual) and expected[0] == actual[0] and _matches(expected[1:], actual[1:])
 
 
 def rewrite(path: Path, outputs: dict[tuple[int, int], list[str]]) -> None:
@@ -236,7 +255,10 @@ class Runner:
         argv = ["bash", "-c", script, "guide", self.to_actual(command), str(self.state), str(self.workdir)]
         done = subprocess.run(argv, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                               stdin=subprocess.DEVNULL, text=True, timeout=600)
-        return done.returncode, self.to_canonical(done.stdout).splitlines()
+        shown = [line.rstrip() for line in self.to_canonical(done.stdout).splitlines()]
+        while shown and not shown[-1]:
+            shown.pop()
+        return done.returncode, shown
 
 
 def pages() -> list[Path]:
