@@ -136,7 +136,7 @@ def test_a_running_lab_grows_and_keeps_the_users_file(lab_name, lab_env, tmp_pat
     assert node3.endpoint in Path(lab.dir, "lxdplan.yaml").read_text()
     exported = cli("lab", "env", "--member", "node3", env=env)
     assert exported.stdout == f"export LXD_DIR={node3.daemon_dir}\n"
-    shown = subprocess.run(["bash", "-c", f'eval "$1"; lxc info | grep -c "server_name: node3"',
+    shown = subprocess.run(["bash", "-c", f'eval "$1"; lxc info | grep -c "server_pid: {node3.pid}$"',
                             "x", exported.stdout], capture_output=True, text=True)
     assert shown.stdout.strip() == "1", shown.stderr
     shrink = cli("lab", "up", "--members", "2", env=env, cwd=tmp_path)
