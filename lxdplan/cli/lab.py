@@ -86,7 +86,8 @@ def lab_up(
     if not existing:
         out(f"Lab {result.name} ({size}) is up in {took}.")
     elif news.added:
-        out(f"Lab {result.name} ({size}) is up: {', '.join(news.added)} started in {took}.")
+        started_names = ["the image server" if n == "images" else n for n in news.added]
+        out(f"Lab {result.name} ({size}) is up: {', '.join(started_names)} started in {took}.")
     else:
         out(f"Lab {result.name} ({size}) is already up.")
     for m in result.members:
@@ -102,7 +103,7 @@ def lab_up(
         out(f"Desired-state file: {shown} has edits of yours and is kept as it is; "
             f"the lab's own file is {own}.")
         new = [m for m in result.members if m.name in news.added]
-        if existing and new:
+        if new:
             out(f"Add to the members in {shown}:")
             for m in new:
                 entry = member_entry(m)
