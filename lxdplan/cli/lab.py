@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import time
+from pathlib import Path
 
 import typer
 
@@ -25,7 +26,8 @@ class BackendChoice(str, enum.Enum):
     incus = "incus"
 
 
-NAME_OPTION = typer.Option("lab", "--name", "-n", help="The lab's name; several labs can run side by side.")
+NAME_OPTION = typer.Option("lab", "--name", "-n", envvar="LXDPLAN_LAB",
+                           help="The lab's name; several labs can run side by side.")
 
 
 @lab_app.command("up")
@@ -33,11 +35,14 @@ def lab_up(
     backend: BackendChoice = typer.Option(BackendChoice.lxd, "--backend", "-b", help="Server to run."),
     members: int = typer.Option(
         None, "--members", "-m", min=1, max=7,
-        help="Number of daemons (1-7); default 3, or as many as --from declares.",
+        help="Number of daemons (1-7); default 3, or as many as --from declares. On a running lab, "
+        "a larger number starts the missing daemons (the lab grows; it never shrinks).",
     ),
     name: str = NAME_OPTION,
     out_file: str = typer.Option(
-        None, "--out", "-o", help="Write the lab's desired-state file here instead of <lab dir>/lxdplan.yaml."
+        "lxdplan.yaml", "--out", "-o", help="Write the lab's desired-state file here (default: "
+        "lxdplan.yaml in the current directory, the file the other commands read). A file that has "
+        "edits of yours is never overwritten.",
     ),
     from_file: str = typer.Option(
         None, "--from", help="Fit this desired-state file (e.g. examples/seed-walkthrough.yaml) to the lab "
@@ -52,9 +57,11 @@ def lab_up(
 ) -> None:
     """Start unclustered daemons and write a ready lxdplan.yaml for them.
 
-    If a lab of this name already runs with the same backend and size, it is reused.
+    If a lab of this name already runs with the same backend, it is reused (and grows to
+    --members, or gains --image-server).
     """
     from lxdplan import lab
+    from lxdplan.lab.labfile import member_entry
 
     started = time.monotonic()
     template = None
@@ -68,22 +75,81 @@ def lab_up(
         members = members or len(template["cluster"]["members"])
     try:
         existing = lab.find(name)
-        result = lab.up(name=name, backend=backend.value, members=members or 3, out=out_file,
-                        template=template, image_server=image_server)
+        result = lab.up(name=name, backend=backend.value, members=members, out=out_file,
+                        template=template, image_server=image_server or None)
     except LxdplanError as exc:
         error(str(exc))
         raise typer.Exit(1)
-    verb = "is already up" if existing else f"is up in {time.monotonic() - started:.1f} s"
-    out(f"Lab {result.name} ({result.backend}, {len(result.members)} members) {verb}.")
+    news = result.news
+    took = f"{time.monotonic() - started:.1f} s"
+    size = f"{result.backend}, {len(result.members)} members"
+    if not existing:
+        out(f"Lab {result.name} ({size}) is up in {took}.")
+    elif news.added:
+        started_names = ["the image server" if n == "images" else n for n in news.added]
+        out(f"Lab {result.name} ({size}) is up: {', '.join(started_names)} started in {took}.")
+    else:
+        out(f"Lab {result.name} ({size}) is already up.")
     for m in result.members:
-        out(f"  {m.name}  {m.address:<20} pid {m.pid}  {m.socket}")
+        running = f"pid {m.pid}" if m.name not in news.dead else "not running"
+        out(f"  {m.name}  {m.address:<20} {running:<11} {m.socket}")
     out(f"Image: {result.image} (fingerprint {result.image_fingerprint[:12]})")
     if result.image_server:
         out(f"Image server: {result.image_server_url} (alias busybox, certificate "
             f"{result.image_server_certificate})")
-    out(f"Desired-state file: {result.file}")
-    out(f"Next: lxdplan plan -f {result.file}")
+    own = str(Path(result.dir) / "lxdplan.yaml")
+    shown = _shown_path(result.file)
+    if result.file in news.kept:
+        out(f"Desired-state file: {shown} has edits of yours and is kept as it is; "
+            f"the lab's own file is {own}.")
+        new = [m for m in result.members if m.name in news.added]
+        if new:
+            out(f"Add to the members in {shown}:")
+            for m in new:
+                entry = member_entry(m)
+                out(f"    - {{name: {entry['name']}, address: {entry['address']}, "
+                    f"endpoint: {entry['endpoint']}}}")
+    else:
+        out(f"Desired-state file: {shown}")
+    b = lab.BACKENDS[result.backend]
+    out(f"Point {b.client} at node1: export {b.dir_env}={result.members[0].daemon_dir}   "
+        f"(or: eval \"$(lxdplan lab env --name {result.name})\")")
+    out(f"Next: lxdplan plan{'' if shown == 'lxdplan.yaml' else ' -f ' + shown}")
     out(f"Tear down: lxdplan lab down --name {result.name}")
+
+
+def _shown_path(path: str) -> str:
+    """``path`` relative to the current directory when it lies inside it, else absolute."""
+    try:
+        return str(Path(path).relative_to(Path.cwd()))
+    except ValueError:
+        return path
+
+
+@lab_app.command("env")
+def lab_env(
+    name: str = NAME_OPTION,
+    member: str = typer.Option("node1", "--member", "-m", help="The member lxc (or incus) should talk to."),
+    _version: bool = VERSION_OPTION,
+) -> None:
+    """Print the export line that points lxc (or incus) at a lab member: eval "$(lxdplan lab env)"."""
+    import shlex
+
+    from lxdplan import lab
+
+    try:
+        found = lab.find(name)
+    except LxdplanError as exc:
+        error(str(exc))
+        raise typer.Exit(1)
+    if found is None:
+        error(f"there is no lab named {name} (under {lab.lab_root()}): run lxdplan lab up --name {name}")
+        raise typer.Exit(1)
+    chosen = next((m for m in found.members if m.name == member), None)
+    if chosen is None:
+        error(f"the lab {name} has no member {member} (it has {', '.join(m.name for m in found.members)})")
+        raise typer.Exit(1)
+    out(f"export {lab.BACKENDS[found.backend].dir_env}={shlex.quote(chosen.daemon_dir)}")
 
 
 @lab_app.command("down")

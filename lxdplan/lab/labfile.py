@@ -167,10 +167,14 @@ def _ns_link_exists(namespace: str, name: str) -> bool:
     return host.run("ip", "netns", "exec", namespace, "ip", "link", "show", name, check=False).returncode == 0
 
 
-def write_lab_file(lab: Lab, path: str | Path, template: dict | None = None) -> Path:
-    """Write the lab's desired-state file to ``path`` (atomically) and return its path; with a
-    ``template``, that file fitted to the lab (and the host prepared for it)."""
-    path = Path(path).absolute()
+def member_entry(member) -> dict:
+    """How the lab file declares one lab member (to paste into a file of one's own)."""
+    return {"name": member.name, "address": member.address, "endpoint": member.endpoint}
+
+
+def render_lab_file(lab: Lab, template: dict | None = None) -> str:
+    """The text of the lab's desired-state file; with a ``template``, that file fitted to the lab
+    (and the host prepared for it)."""
     header = (
         f"# Desired state of the lxdplan lab {lab.name!r} ({lab.backend}, {len(lab.members)} members).\n"
         f"# Written by `lxdplan lab up`; the daemons are unclustered: the first apply bootstraps them.\n"
@@ -183,9 +187,19 @@ def write_lab_file(lab: Lab, path: str | Path, template: dict | None = None) -> 
                    "lab's.\n")
     else:
         document = lab_document(lab)
-    body = yaml.safe_dump(document, sort_keys=False, default_flow_style=False)
+    return header + yaml.safe_dump(document, sort_keys=False, default_flow_style=False)
+
+
+def write_lab_file(lab: Lab, path: str | Path, template: dict | None = None) -> Path:
+    """Write the lab's desired-state file to ``path`` (atomically) and return its path; with a
+    ``template``, that file fitted to the lab (and the host prepared for it)."""
+    path = Path(path).absolute()
+    write_text(path, render_lab_file(lab, template))
+    return path
+
+
+def write_text(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(header + body, encoding="utf-8")
+    tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
-    return path

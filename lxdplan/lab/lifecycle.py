@@ -16,7 +16,7 @@ from pathlib import Path
 from lxdplan.errors import LabError
 from lxdplan.lab import host
 from lxdplan.lab import image as lab_image
-from lxdplan.lab.labfile import write_lab_file
+from lxdplan.lab.labfile import render_lab_file, write_text
 from lxdplan.lab.model import (
     LAB_FILE,
     MAX_MEMBERS,
@@ -103,31 +103,39 @@ def _taken_networks(base: Path) -> list[ipaddress.IPv4Network]:
 def up(
     name: str = "lab",
     backend: str = "lxd",
-    members: int = 3,
+    members: int | None = None,
     root: str | Path | None = None,
     out: str | Path | None = None,
     timeout: float = READY_TIMEOUT,
     template: dict | None = None,
-    image_server: bool = False,
+    image_server: bool | None = None,
 ) -> Lab:
-    """Start ``members`` unclustered daemons, one per network namespace, and write the lab file.
+    """Start ``members`` (default 3) unclustered daemons, one per network namespace, and write
+    the lab file.
 
     Every lab gets the busybox image (``lxdplan.lab.image``) in its directory; with
     ``image_server`` a standalone daemon on the lab bridge also serves it publicly (alias
     ``busybox``), for pulls from a remote image server.
 
-    Idempotent: when a lab of this name already runs with the same backend, size and image
-    server, it is returned as is (its file rewritten). A lab of the name that differs or has dead daemons is an
-    error. On any failure midway everything created so far is torn down before raising.
+    The lab's file is written to ``<lab dir>/lxdplan.yaml`` and, when given, to ``out`` (then
+    ``lab.file``); a file that exists and is not what `lab up` last wrote there (the user's
+    edits) is never overwritten: ``lab.news.kept`` lists it.
+
+    When a lab of this name already runs with the same backend it is reused, and it grows: more
+    ``members`` than it has start the missing daemons (``lab.news.added``), ``image_server``
+    adds the image server. A lab cannot shrink or change backend, and one whose daemons are all
+    dead is an error (``lab.news.dead`` lists members that are not running). On any failure
+    midway everything created so far (by this call) is torn down before raising.
     """
     check_name(name)
-    if not 1 <= members <= MAX_MEMBERS:
+    if members is not None and not 1 <= members <= MAX_MEMBERS:
         raise LabError(f"--members must be between 1 and {MAX_MEMBERS}, not {members}")
     preflight(backend)
     base = lab_root(root)
     existing = find(name, base)
     if existing is not None:
-        return _reuse(existing, backend, members, out, template, image_server)
+        return _reuse(existing, backend, members, out, template, image_server, timeout)
+    members = 3 if members is None else members
     labdir = base / name
 
     with _root_lock(base):
@@ -140,7 +148,6 @@ def up(
             raise LabError(f"the bridge {bridge} already exists: run lxdplan lab down --name {name} first")
         seed = int(hashlib.sha256(name.encode()).hexdigest(), 16)
         subnet, inner = host.pick_subnets(seed, _taken_networks(base))
-        hosts = list(subnet.hosts())
         labdir.mkdir(parents=True, mode=0o711)
         lab = Lab(
             name=name,
@@ -148,25 +155,12 @@ def up(
             dir=str(labdir),
             bridge=bridge,
             subnet=str(subnet),
-            host_ip=str(hosts[253]),  # .254
+            host_ip=str(list(subnet.hosts())[253]),  # .254
             lxdbr0_address=f"{inner.network_address + 1}/{inner.prefixlen}",
-            members=[
-                LabMember(
-                    name=f"node{i}",
-                    index=i,
-                    ip=str(hosts[i - 1]),
-                    namespace=namespace_name(name, i),
-                    veth=veth_name(name, i),
-                    daemon_dir=str(labdir / f"node{i}"),
-                )
-                for i in range(1, members + 1)
-            ],
+            members=[_new_member(name, labdir, subnet, i) for i in range(1, members + 1)],
         )
         if image_server:
-            lab.image_server = LabMember(
-                name="images", index=0, ip=str(hosts[252]), namespace=namespace_name(name, 0),
-                veth=veth_name(name, 0), daemon_dir=str(labdir / "images"),
-            )
+            lab.image_server = _new_image_server(name, labdir, subnet)
         lab.save()
         try:
             host.create_bridge(bridge, lab.host_ip, subnet.prefixlen)
@@ -183,31 +177,125 @@ def up(
         _wait_ready(lab, timeout, lab.daemons())
         if lab.image_server is not None:
             lab_image.serve(lab)
-        lab.file = str(write_lab_file(lab, out or labdir / LAB_FILE, template))
-        lab.save()
+        lab.news = News(added=[m.name for m in lab.daemons()])
+        _publish(lab, out, template)
     except BaseException:
         _teardown(lab.name, base, lab)
         raise
     return lab
 
 
-def _reuse(lab: Lab, backend: str, members: int, out, template: dict | None = None,
-           image_server: bool = False) -> Lab:
-    if lab.backend != backend or len(lab.members) != members or bool(lab.image_server) != image_server:
+class News:
+    """What one `lab up` did to a lab: daemons it started, files it kept, members not running."""
+
+    def __init__(self, added: list[str] | None = None, kept: list[str] | None = None,
+                 dead: list[str] | None = None, grown: bool = False):
+        self.added, self.kept, self.dead, self.grown = added or [], kept or [], dead or [], grown
+
+
+def _new_member(name: str, labdir: Path, subnet, index: int) -> LabMember:
+    return LabMember(
+        name=f"node{index}", index=index, ip=str(list(ipaddress.ip_network(subnet).hosts())[index - 1]),
+        namespace=namespace_name(name, index), veth=veth_name(name, index),
+        daemon_dir=str(Path(labdir) / f"node{index}"),
+    )
+
+
+def _new_image_server(name: str, labdir: Path, subnet) -> LabMember:
+    return LabMember(
+        name="images", index=0, ip=str(list(ipaddress.ip_network(subnet).hosts())[252]),  # .253
+        namespace=namespace_name(name, 0), veth=veth_name(name, 0),
+        daemon_dir=str(Path(labdir) / "images"),
+    )
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _publish(lab: Lab, out, template: dict | None) -> None:
+    """Write the lab file to the lab directory and to ``out``, keeping any file with user edits."""
+    text = render_lab_file(lab, template)
+    own = Path(lab.dir) / LAB_FILE
+    paths = [own] + ([Path(out).absolute()] if out is not None and Path(out).absolute() != own else [])
+    for path in paths:
+        key = str(path)
+        if path.exists():
+            try:
+                current = path.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                raise LabError(f"cannot read {path} ({exc})") from None
+            if current != text and _digest(current) != lab.written.get(key):
+                lab.news.kept.append(key)
+                continue
+        write_text(path, text)
+        lab.written[key] = _digest(text)
+    lab.file = str(paths[-1])
+    lab.save()
+
+
+def _reuse(lab: Lab, backend: str, members: int | None, out, template: dict | None = None,
+           image_server: bool | None = None, timeout: float = READY_TIMEOUT) -> Lab:
+    if lab.backend != backend:
         raise LabError(
-            f"a lab named {lab.name} already runs with {lab.backend} and {len(lab.members)} members"
-            f"{' and an image server' if lab.image_server else ''}: "
+            f"a lab named {lab.name} already runs with {lab.backend}: "
             f"run lxdplan lab down --name {lab.name} first, or pick another --name"
         )
-    dead = [m.name for m in lab.daemons() if not m.alive()]
-    if dead:
+    if members is not None and members < len(lab.members):
         raise LabError(
-            f"the lab {lab.name} exists but {', '.join(dead)} is not running: "
+            f"the lab {lab.name} has {len(lab.members)} members and cannot shrink to {members}: "
+            f"remove members from the cluster with your file, or run lxdplan lab down --name "
+            f"{lab.name} first"
+        )
+    dead = [m.name for m in lab.daemons() if not m.alive()]
+    if dead and len(dead) == len(lab.daemons()):
+        raise LabError(
+            f"the lab {lab.name} exists but none of its daemons runs: "
             f"run lxdplan lab down --name {lab.name} first"
         )
-    lab.file = str(write_lab_file(lab, out or Path(lab.dir) / LAB_FILE, template))
-    lab.save()
+    lab.news = News(dead=dead)
+    fresh = [_new_member(lab.name, Path(lab.dir), lab.subnet, i)
+             for i in range(len(lab.members) + 1, (members or 0) + 1)]
+    if image_server and lab.image_server is None:
+        fresh.append(_new_image_server(lab.name, Path(lab.dir), lab.subnet))
+    if fresh:
+        _grow(lab, fresh, timeout)
+    _publish(lab, out, template)
     return lab
+
+
+def _grow(lab: Lab, fresh: list[LabMember], timeout: float) -> None:
+    """Start the daemons ``fresh`` in a running lab; on failure remove them again."""
+    prefix = ipaddress.ip_network(lab.subnet).prefixlen
+    for m in fresh:
+        if m.name == "images":
+            lab.image_server = m
+        else:
+            lab.members.append(m)
+    lab.save()  # recorded before anything is made, so lab down finds it
+    try:
+        for m in fresh:
+            host.create_namespace(m.namespace, m.veth, lab.bridge, m.ip, prefix)
+            _start_daemon(lab, m)
+        lab.save()
+        _wait_ready(lab, timeout, fresh)
+        if any(m.name == "images" for m in fresh):
+            lab_image.serve(lab)
+    except BaseException:
+        pids = [m.pid for m in fresh if m.pid and host.pid_alive(m.pid)]
+        host.stop_pids(pids, grace=STOP_GRACE)
+        for m in fresh:
+            host.signal_pids(host.namespace_pids(m.namespace), 9)
+            host.delete_namespace(m.namespace)
+            host.delete_link(m.veth)
+            shutil.rmtree(m.daemon_dir, ignore_errors=True)
+        lab.members = [m for m in lab.members if m not in fresh]
+        if lab.image_server in fresh:
+            lab.image_server = None
+        lab.save()
+        raise
+    lab.news.added = [m.name for m in fresh]
+    lab.news.grown = True
 
 
 def _start_daemons(lab: Lab) -> None:

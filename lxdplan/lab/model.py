@@ -169,6 +169,10 @@ class Lab:
     # A standalone daemon (not a cluster member) in its own namespace on the lab bridge that
     # serves the image publicly under the alias ``busybox`` (``lab up --image-server``).
     image_server: LabMember | None = None
+    # Each desired-state file `lab up` wrote (absolute path) and the SHA-256 of what it wrote:
+    # a file whose content no longer matches has the user's edits and is never overwritten.
+    written: dict[str, str] = field(default_factory=dict)
+    news = None  # not saved: what the last `lab up` did (lifecycle.News)
 
     @property
     def image_server_url(self) -> str:

@@ -22,8 +22,9 @@ from unixhttp import request
 from lxdplan.lab.model import bridge_name
 
 
-def cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "lxdplan", *args], env=env, capture_output=True, text=True)
+def cli(*args: str, env: dict[str, str], cwd=None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "lxdplan", *args], env=env, capture_output=True, text=True,
+                          cwd=cwd)
 
 
 def assert_no_trace(state: dict) -> None:
@@ -38,15 +39,18 @@ def assert_no_trace(state: dict) -> None:
 
 
 @pytest.mark.parametrize("backend", ["lxd", "incus"])
-def test_lab_up_status_down_leaves_nothing_behind(backend, lab_name, lab_env):
+def test_lab_up_status_down_leaves_nothing_behind(backend, lab_name, lab_env, tmp_path):
     require_backend(backend)
     name = lab_name("hyg")
-    up = cli("lab", "up", "--name", name, "--backend", backend, "--members", "2", env=lab_env)
+    up = cli("lab", "up", "--name", name, "--backend", backend, "--members", "2", env=lab_env, cwd=tmp_path)
     assert up.returncode == 0, up.stderr
     labdir = lab_root() / name
     state = json.loads((labdir / "state.json").read_text())
-    assert f"Desired-state file: {labdir / 'lxdplan.yaml'}" in up.stdout
-    assert f"lxdplan plan -f {labdir / 'lxdplan.yaml'}" in up.stdout
+    # the file is written where the user works, the default of every other command
+    assert "Desired-state file: lxdplan.yaml\n" in up.stdout and "Next: lxdplan plan\n" in up.stdout
+    assert (tmp_path / "lxdplan.yaml").read_text() == (labdir / "lxdplan.yaml").read_text()
+    dir_env = "LXD_DIR" if backend == "lxd" else "INCUS_DIR"
+    assert f"export {dir_env}={state['members'][0]['daemon_dir']}" in up.stdout
     assert state["backend"] == backend and len(state["members"]) == 2
     for m in state["members"]:
         assert host.pid_alive(m["pid"])
@@ -62,7 +66,7 @@ def test_lab_up_status_down_leaves_nothing_behind(backend, lab_name, lab_env):
         line = next(ln for ln in status.stdout.splitlines() if ln.startswith(m["name"] + " "))
         assert line.split() == [m["name"], str(m["pid"]), "alive", m["address"], m["namespace"]]
 
-    again = cli("lab", "up", "--name", name, "--backend", backend, "--members", "2", env=lab_env)
+    again = cli("lab", "up", "--name", name, "--backend", backend, "--members", "2", env=lab_env, cwd=tmp_path)
     assert again.returncode == 0 and "is already up" in again.stdout
 
     down = cli("lab", "down", "--name", name, env=lab_env)
@@ -79,7 +83,7 @@ def test_lab_image_server_serves_the_busybox_image_to_the_members(backend, lab_n
     require_backend(backend)
     name = lab_name("img")
     up = cli("lab", "up", "--name", name, "--backend", backend, "--members", "1", "--image-server",
-             env=lab_env)
+             "-o", str(lab_root() / name / "lxdplan.yaml"), env=lab_env)
     assert up.returncode == 0, up.stderr
     state = json.loads((lab_root() / name / "state.json").read_text())
     server = state["image_server"]
@@ -109,6 +113,38 @@ def test_lab_image_server_serves_the_busybox_image_to_the_members(backend, lab_n
     assert_no_trace(state)
 
 
+def test_a_running_lab_grows_and_keeps_the_users_file(lab_name, lab_env, tmp_path):
+    """`lab up --members 3` on a 2-member lab starts node3; the user's edited lxdplan.yaml is kept
+    (lab up says what to add to it), `lab env` points lxc at a member, and lab down leaves the
+    user's file alone."""
+    require_backend("lxd")
+    name = lab_name("grow")
+    env = {**lab_env, "LXDPLAN_LAB": name}
+    assert cli("lab", "up", "--members", "2", env=env, cwd=tmp_path).returncode == 0
+    mine = tmp_path / "lxdplan.yaml"
+    mine.write_text(mine.read_text() + "# my edits\n")
+    grown = cli("lab", "up", "--members", "3", env=env, cwd=tmp_path)
+    assert grown.returncode == 0, grown.stderr
+    lab = labapi.find(name, lab_root())
+    node3 = lab.members[2]
+    assert [m.name for m in lab.members] == ["node1", "node2", "node3"] and node3.alive()
+    assert f"is up: node3 started in" in grown.stdout
+    assert "lxdplan.yaml has edits of yours and is kept as it is" in grown.stdout
+    assert (f"    - {{name: node3, address: {node3.address}, endpoint: {node3.endpoint}}}"
+            in grown.stdout)
+    assert mine.read_text().endswith("# my edits\n")
+    assert node3.endpoint in Path(lab.dir, "lxdplan.yaml").read_text()
+    exported = cli("lab", "env", "--member", "node3", env=env)
+    assert exported.stdout == f"export LXD_DIR={node3.daemon_dir}\n"
+    shown = subprocess.run(["bash", "-c", f'eval "$1"; lxc info | grep -c "server_pid: {node3.pid}$"',
+                            "x", exported.stdout], capture_output=True, text=True)
+    assert shown.stdout.strip() == "1", shown.stderr
+    shrink = cli("lab", "up", "--members", "2", env=env, cwd=tmp_path)
+    assert shrink.returncode == 1 and "cannot shrink" in shrink.stderr
+    assert cli("lab", "down", env=env).returncode == 0
+    assert mine.read_text().endswith("# my edits\n")
+
+
 def test_lab_down_removes_a_broken_lab_without_its_state(make_lab, lab_env):
     lab = make_lab("lxd", members=2)
     state = json.loads(Path(lab.dir, "state.json").read_text())
@@ -131,7 +167,9 @@ def test_lab_up_cleans_up_when_it_fails_midway(lab_name):
 
 
 def test_lab_up_refuses_a_name_in_use_with_other_settings(lxd_lab):
-    with pytest.raises(LabError, match=f"a lab named {lxd_lab.name} already runs with lxd and 3 members"):
+    with pytest.raises(LabError, match=f"a lab named {lxd_lab.name} already runs with lxd:"):
+        labapi.up(name=lxd_lab.name, backend="incus", root=lab_root())
+    with pytest.raises(LabError, match="has 3 members and cannot shrink to 2"):
         labapi.up(name=lxd_lab.name, backend="lxd", members=2, root=lab_root())
 
 
@@ -225,7 +263,7 @@ def test_lab_from_the_walkthrough_example_applies_and_converges(backend, lab_nam
     require_backend(backend)
     name = lab_name("ex")
     up = cli("lab", "up", "--name", name, "--backend", backend, "--from",
-             "examples/seed-walkthrough.yaml", env=lab_env)
+             "examples/seed-walkthrough.yaml", "-o", str(lab_root() / name / "lxdplan.yaml"), env=lab_env)
     assert up.returncode == 0, up.stderr
     labdir = lab_root() / name
     doc = yaml.safe_load((labdir / "lxdplan.yaml").read_text())

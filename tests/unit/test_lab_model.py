@@ -89,3 +89,26 @@ def test_a_fitted_template_keeps_separate_cluster_and_rest_ports(tmp_path):
     assert first["config"] == {"core.https_address": "10.70.1.1:8443"}
     assert second["address"] == "10.70.1.2:8443"
     assert second["config"] == {"core.https_address": "[::]:9443"}  # a wildcard fits any lab
+
+
+def test_lab_up_never_overwrites_a_file_with_edits(tmp_path):
+    """`lab up` rewrites a file it wrote and left alone, and keeps one the user changed."""
+    from lxdplan.lab.lifecycle import News, _publish
+
+    lab = _lab(tmp_path)
+    lab.news = News()
+    mine = tmp_path / "work" / "lxdplan.yaml"
+    _publish(lab, mine, None)
+    assert lab.file == str(mine) and yaml.safe_load(mine.read_text()) == lab_document(lab)
+    lab.members[1].ip = "10.70.1.9"  # the lab changed (say, it grew): an untouched file follows
+    _publish(lab, mine, None)
+    assert "10.70.1.9:8443" in mine.read_text() and lab.news.kept == []
+    mine.write_text(mine.read_text() + "# mine\n")
+    lab.members[1].ip = "10.70.1.8"
+    _publish(lab, mine, None)
+    assert mine.read_text().endswith("# mine\n") and lab.news.kept == [str(mine)]
+    assert "10.70.1.8:8443" in (tmp_path / "lxdplan.yaml").read_text()  # the lab's own copy
+    foreign = tmp_path / "other.yaml"
+    foreign.write_text("version: 1\n")
+    _publish(lab, foreign, None)
+    assert foreign.read_text() == "version: 1\n" and str(foreign) in lab.news.kept
