@@ -117,9 +117,8 @@ class ProjectKind(ObjectKind):
         entry: dict[str, Any] = {"name": live.name}
         put_if(entry, "description", live.description)
         config = export_config(live.config)
-        if live.name == DEFAULT:  # LXD's own, all true, on every server: not a person's choice
-            config = {k: v for k, v in config.items()
-                      if not (k.startswith(AUTO_PREFIX) and v == "true")}
+        if live.name == DEFAULT:  # LXD's own: it refuses to change the default project's
+            config = {k: v for k, v in config.items() if not k.startswith(AUTO_PREFIX)}
         put_if(entry, "config", config)
         return entry
 
