@@ -159,9 +159,10 @@ HEADER = "# Exported by lxdplan from the live cluster.\n"
 _SECRETS_NOTE = ("# Secrets are {{env: NAME}} references, read at apply: set {names} in the "
                  "environment\n# (or write {{file: PATH}} instead).\n")
 _PLACEHOLDER_NOTE = [
-    "CHANGE-ME: LXD does not record where this image came from. Name the image server",
-    "that holds it (or replace source by `file: PATH` of its tarball) before the cluster",
-    "needs it again; the fingerprint pin keeps the image the cluster has.",
+    "CHANGE-ME: LXD does not record where this image came from: name an image server",
+    "that holds it, or write `file: PATH` of its tarball. Until the image is needed again",
+    "(it is deleted, or a new cluster is made from this file) plan and apply keep the one",
+    "the cluster has: the fingerprint pin below names it.",
 ]
 
 

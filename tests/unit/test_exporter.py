@@ -259,7 +259,11 @@ def test_a_placeholder_is_explained_in_a_comment_and_the_text_loads_back():
     text = render(doc)
     lines = text.splitlines()
     at = next(i for i, line in enumerate(lines) if "server: https://CHANGE-ME:8443" in line)
-    assert lines[at - 1].strip().startswith("#") and "CHANGE-ME" in "\n".join(lines[at - 3:at])
+    start = at
+    while lines[start - 1].lstrip().startswith("#"):
+        start -= 1
+    comment = "\n".join(lines[start:at])
+    assert start < at and "CHANGE-ME: LXD does not record where this image came from" in comment
     assert lines[at - 1].index("#") == lines[at].index("server")  # at the key's indentation
     assert yaml.safe_load(text) == doc
 
