@@ -34,10 +34,11 @@ _INTEGER = re.compile(r"0|-?[1-9][0-9]*")
 
 def export_document(observed: Observed, endpoints: dict[str, str] | None = None,
                     secrets: dict[str, dict[str, str]] | None = None,
-                    desired: Any = None) -> dict[str, Any]:
+                    desired: Any = None, out_dir: str | None = None) -> dict[str, Any]:
     """``endpoints`` maps member names to the endpoint lxdplan should keep using for them;
     ``secrets`` the keys a file marks as secrets, with their references; ``desired`` the file
-    read (``export -f``): its member order and its images' sources are kept."""
+    read (``export -f``): its member order and its images' sources are kept; ``out_dir`` the
+    directory the export is written to (its relative paths are relative to it)."""
     endpoints = endpoints or {}
     doc: dict[str, Any] = {"version": 1, "backend": observed.backend}
     members = []
@@ -66,7 +67,7 @@ def export_document(observed: Observed, endpoints: dict[str, str] | None = None,
     for spec in registry():
         _put(doc, spec.section, spec.export_section(observed))
     if desired is not None:
-        keep_image_sources(doc, desired)
+        keep_image_sources(doc, desired, out_dir)
     reference_secrets(doc, secrets)
     humanise(doc)
     return doc
@@ -80,11 +81,13 @@ def member_order(observed: Observed, desired: Any = None) -> list[str]:
     return first + [n for n in listed if n not in first]
 
 
-def keep_image_sources(doc: dict[str, Any], desired: Any) -> None:
+def keep_image_sources(doc: dict[str, Any], desired: Any, out_dir: str | None = None) -> None:
     """Each exported image the file declares (same project; by name or alias, or by its
     fingerprint pin) takes the file's ``source`` instead of the placeholder. Relative paths
-    are made absolute against the file's directory (the export may be written elsewhere)."""
+    stay as written when the export goes to the file's directory, else become absolute."""
     base = os.path.dirname(os.path.abspath(desired.path))
+    if out_dir is not None and os.path.abspath(out_dir) == base:
+        base = ""  # the same directory: the paths as written
     declared = getattr(desired, "images", ())
     for entry in doc.get("images") or []:
         project = entry.get("project", "default")
@@ -106,7 +109,7 @@ def _source_entry(source: Any, base: str) -> dict[str, Any]:
         value = getattr(source, field, None)
         if value is None or (field == "protocol" and source.server is None):
             continue
-        if field in ("file", "metadata", "rootfs") and not os.path.isabs(value):
+        if field in ("file", "metadata", "rootfs") and base and not os.path.isabs(value):
             value = os.path.normpath(os.path.join(base, value))
         if hasattr(value, "source") and hasattr(value, "ref"):  # a Secret: its reference
             value = {value.source: value.ref}

@@ -73,7 +73,8 @@ def export(
         raise typer.Exit(1)
     endpoints = {m.name: m.endpoint for m in desired.members}
     secrets = file_references(desired) if file is not None else None
-    doc = export_document(observed, endpoints, secrets, desired=desired if file is not None else None)
+    doc = export_document(observed, endpoints, secrets, desired=desired if file is not None else None,
+                          out_dir=os.path.dirname(os.path.abspath(output)) if output else os.getcwd())
     text = render(doc)
     if output:
         try:

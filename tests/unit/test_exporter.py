@@ -249,6 +249,8 @@ def test_an_image_the_file_declares_keeps_the_files_source(tmp_path):
     assert sources["alpine"] == {"server": "https://images.example:8443", "protocol": "lxd",
                                  "alias": "alpine"}
     assert sources["other"]["server"] == "https://CHANGE-ME:8443"  # not declared: placeholder
+    beside = export_document(observed, desired=desired, out_dir=str(tmp_path))  # the file's dir
+    assert beside["images"][0]["source"] == {"file": "images/busybox.tar.xz"}
 
 
 def test_a_placeholder_is_explained_in_a_comment_and_the_text_loads_back():
