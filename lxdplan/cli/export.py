@@ -21,7 +21,10 @@ def export(
              "a remote of the lxc/incus client configuration).",
     ),
     file: Optional[str] = typer.Option(
-        None, "--file", "-f", help="Reach the members as this desired-state file declares them."
+        None, "--file", "-f",
+        help="Reach the members as this desired-state file declares them, keep its member order "
+             "and its images' sources (default lxdplan.yaml, or $LXDPLAN_FILE, unless --endpoint "
+             "is given).",
     ),
     output: Optional[str] = typer.Option(None, "--output", "-o", help="Write here instead of stdout."),
     fingerprint: Optional[str] = typer.Option(None, "--fingerprint", help="Pin of --endpoint's certificate."),
@@ -29,16 +32,18 @@ def export(
     _debug_log: bool = DEBUG_OPTION,
 ) -> None:
     """Write the live cluster as a desired-state file, member-specific keys included."""
-    import yaml
+    import os
 
-    from lxdplan.exporter import export_document
+    from lxdplan.exporter import export_document, render
     from lxdplan.files import write_private
     from lxdplan.sensitive import file_references
     from lxdplan.providers.observe import observe
 
-    if (endpoint is None) == (file is None):
+    if endpoint is not None and file is not None:
         error("export needs exactly one of --endpoint URL or -f FILE to know where the cluster is")
         raise typer.Exit(1)
+    if endpoint is None:  # like every other command: the default file
+        file = file or os.environ.get("LXDPLAN_FILE") or "lxdplan.yaml"
     if file is not None:
         desired = load_or_exit(file, quiet_warnings=True)
     else:
@@ -68,14 +73,14 @@ def export(
         raise typer.Exit(1)
     endpoints = {m.name: m.endpoint for m in desired.members}
     secrets = file_references(desired) if file is not None else None
-    text = yaml.safe_dump(export_document(observed, endpoints, secrets), sort_keys=False,
-                          default_flow_style=False)
-    header = "# Exported by lxdplan from the live cluster.\n"
+    doc = export_document(observed, endpoints, secrets, desired=desired if file is not None else None,
+                          out_dir=os.path.dirname(os.path.abspath(output)) if output else os.getcwd())
+    text = render(doc)
     if output:
         try:
-            write_private(output, header + text, what="the exported file")
+            write_private(output, text, what="the exported file")
         except LxdplanError as exc:
             raise fail(exc)
         out(f"Wrote {output} ({len(observed.members)} members, mode 0600).")
     else:
-        out(header + text.rstrip("\n"))
+        out(text.rstrip("\n"))

@@ -211,8 +211,8 @@ class ProfileKind(ObjectKind):
         if live.project != DEFAULT:
             entry["project"] = live.project
         put_if(entry, "description", live.description)
-        entry["config"] = export_config(live.config)
-        entry["devices"] = {d: dict(sorted(c.items())) for d, c in sorted(live.devices.items())}
+        put_if(entry, "config", export_config(live.config))  # left out: none (PUT whole)
+        put_if(entry, "devices", {d: dict(sorted(c.items())) for d, c in sorted(live.devices.items())})
         return entry
 
     # -- reading it live ---------------------------------------------------------------------

@@ -116,7 +116,10 @@ class ProjectKind(ObjectKind):
     def export(self, live) -> dict[str, Any]:
         entry: dict[str, Any] = {"name": live.name}
         put_if(entry, "description", live.description)
-        put_if(entry, "config", export_config(live.config))
+        config = export_config(live.config)
+        if live.name == DEFAULT:  # LXD's own: it refuses to change the default project's
+            config = {k: v for k, v in config.items() if not k.startswith(AUTO_PREFIX)}
+        put_if(entry, "config", config)
         return entry
 
     # -- reading it live ---------------------------------------------------------------------

@@ -9,7 +9,7 @@ update is sent without one (the plan's is another view).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Hashable
+from typing import Any, Hashable, Mapping
 
 from lxdplan import keys
 from lxdplan.kinds.twophase import TwoPhaseKind, two_phase_fields
@@ -63,6 +63,24 @@ class StoragePoolKind(TwoPhaseKind):
 
     def member_keys(self, type_: str) -> frozenset[str]:
         return keys.pool_member_keys(type_)
+
+    def lxd_default(self, live, member_config: Mapping[str, str], key: str) -> bool:
+        """A pool made with no ``source`` on a member: LXD's directory
+        (``$LXD_DIR/storage-pools/NAME``, dir) or loop file (``$LXD_DIR/disks/NAME.img``, with
+        its computed ``size``), the ZFS pool or LVM volume group named after the pool, LVM's
+        thin pool ``LXDThinPool``/``IncusThinPool``."""
+        value, name, driver = member_config.get(key, ""), live.name, live.driver
+        loop = (driver in ("btrfs", "zfs", "lvm")
+                and member_config.get("source", "").endswith(f"/disks/{name}.img"))
+        if key == "source":
+            return (value.endswith(f"/storage-pools/{name}") if driver == "dir" else loop)
+        if key == "size":
+            return loop
+        if key in ("zfs.pool_name", "lvm.vg_name"):
+            return value == name
+        if key == "lvm.thinpool_name":
+            return value in ("LXDThinPool", "IncusThinPool")
+        return False
 
     def volume_defaults(self, desired, observed, pool: str) -> dict[str, str]:
         """Volume keys LXD copies from the pool's ``volume.*`` config when a volume is created."""

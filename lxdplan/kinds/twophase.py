@@ -329,9 +329,15 @@ class TwoPhaseKind(ObjectKind):
         entry: dict[str, Any] = {"name": live.name, self.type_field: self.type_of(live)}
         put_if(entry, "description", live.description)
         put_if(entry, "config", export_config(live.config))
-        put_if(entry, "members", {m: dict(sorted(c.items()))
-                                  for m, c in sorted(live.members.items()) if c})
+        members = {m: {k: v for k, v in sorted(c.items()) if not self.lxd_default(live, c, k)}
+                   for m, c in sorted(live.members.items())}
+        put_if(entry, "members", {m: c for m, c in members.items() if c})
         return entry
+
+    def lxd_default(self, live, member_config: Mapping[str, str], key: str) -> bool:
+        """Whether a member's ``key`` holds what LXD gives the object there when the key is
+        not set (export leaves it out: member-specific keys compare only where declared)."""
+        return False
 
     # -- reading it live ---------------------------------------------------------------------
     # The listing gives the cluster-wide object; each member's view (``?target=``) its specific

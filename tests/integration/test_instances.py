@@ -195,6 +195,20 @@ def test_export_then_plan_is_empty(formed, tmp_path):
     exported = yaml.safe_load(out.read_text())
     assert {i["name"]: i.get("member") for i in exported["instances"]}["c1"]
     assert any(i["name"] == "busybox" for i in exported["images"])
+    # Worth keeping in git (issue 19): each image keeps the source the file declares (a file,
+    # a server with its certificate reference), the pool made with no source lists no LXD
+    # default paths, members in the file's order, no default project features.
+    declared = {(i.get("project", "default"), i["name"]): i["source"] for i in wl.doc["images"]}
+    assert {(i.get("project", "default"), i["name"]): i["source"]
+            for i in exported["images"]} == declared
+    assert "CHANGE-ME" not in out.read_text()
+    pools = {p["name"]: p for p in exported["storage_pools"]}
+    assert "members" not in pools["default"], pools["default"]
+    assert ([m["name"] for m in exported["cluster"]["members"]]
+            == [m["name"] for m in wl.doc["cluster"]["members"]])
+    assert next(p for p in exported["projects"] if p["name"] == "default").get("config") is None
+    checked = cli("validate", "-f", str(out))
+    assert checked.returncode == 0 and "warning" not in (checked.stdout + checked.stderr).lower()
     assert_converged(str(out))
 
 

@@ -71,8 +71,20 @@ def test_export_of_a_hand_formed_cluster_plans_empty(hand):
     pool = next(p for p in doc["storage_pools"] if p["name"] == "data")
     assert pool["members"]["node2"]["source"] == str(workdir / "node2")  # member-specific key
     assert any(v["name"] == "vol1" and v["member"] == "node2" for v in doc["storage_volumes"])
-    assert cli("validate", "-f", path).returncode == 0
+    # Worth keeping in git (issue 19): the file's member order, no address keys that repeat
+    # `address`, no features.* of the default project, plain numbers and booleans.
+    file_order = [m["name"] for m in yaml.safe_load(Path(lab.file).read_text())["cluster"]["members"]]
+    assert [m["name"] for m in doc["cluster"]["members"]] == file_order
+    assert all("config" not in m for m in doc["cluster"]["members"]), doc["cluster"]["members"]
+    projects = {p["name"]: p.get("config") for p in doc["projects"]}
+    assert projects["default"] is None and projects["staging"]["features.images"] is False
+    assert next(p for p in doc["profiles"] if p["name"] == "web")["config"] == {"limits.cpu": 1}
+    checked = cli("validate", "-f", path)
+    assert checked.returncode == 0 and "warning" not in (checked.stdout + checked.stderr).lower()
     assert_converged(path)
+    by_default = cli("export", env={"LXDPLAN_FILE": lab.file})  # no -f: the default file
+    assert by_default.returncode == 0, by_default.stderr
+    assert yaml.safe_load(by_default.stdout) == doc
 
 
 def test_declared_and_matching_plans_empty_and_json_validates(hand):

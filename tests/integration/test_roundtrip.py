@@ -175,6 +175,24 @@ def test_export_of_every_kind_validates_cleanly_and_plans_empty(full):
     assert instances[("default", "c6")]["image"] == "none"
     assert instances[("default", "c1")]["image"] == "busybox"
     assert instances[("staging", "web1")]["image"] == "busybox"
+    # Worth keeping in git (issue 19): the bootstrap member first, in the cluster's order; the
+    # lab file's own source for the image it declares, an explained placeholder for the other;
+    # no default pool paths (`data` has chosen ones), plain booleans.
+    assert [m["name"] for m in doc["cluster"]["members"]] == ["node1", "node2", "node3"]
+    assert all("config" not in m for m in doc["cluster"]["members"]), doc["cluster"]["members"]
+    lab_images = yaml.safe_load(Path(hand.lab.file).read_text())["images"]
+    images = {(i.get("project", "default"), i["name"]): i for i in doc["images"]}
+    assert images[("default", "busybox")]["source"] == next(
+        i["source"] for i in lab_images if i["name"] == "busybox")
+    assert images[("staging", "busybox")]["source"]["server"] == "https://CHANGE-ME:8443"
+    text = out.read_text()
+    assert "# CHANGE-ME: LXD does not record where this image came from" in text
+    pools = {p["name"]: p for p in doc["storage_pools"]}
+    assert set(pools["data"]["members"]) == {"node1", "node2", "node3"}
+    assert all("source" not in c for name, p in pools.items() if name != "data"
+               for c in (p.get("members") or {}).values())
+    assert next(p for p in doc["projects"] if p["name"] == "staging")["config"]["features.networks"] is True
+    assert next(p for p in doc["projects"] if p["name"] == "default").get("config") is None
     checked = cli("validate", "-f", str(out))
     assert checked.returncode == 0, checked.stderr
     assert "warning" not in (checked.stdout + checked.stderr).lower(), checked.stdout + checked.stderr

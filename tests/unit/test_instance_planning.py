@@ -138,7 +138,7 @@ def test_a_virtual_machine_is_read_planned_and_exported_from_a_recorded_answer()
     assert "image.os" not in vm.config and "volatile.uuid" not in vm.config
     entry = export_document(cluster(names=("node1", "node2"), instances={"default/vm1": vm}))["instances"][0]
     assert entry == {"name": "vm1", "type": "virtual-machine", "image": "debian", "member": "node2",
-                     "profiles": ["default"], "config": {"limits.cpu": "2"},
+                     "profiles": ["default"], "config": {"limits.cpu": 2},
                      "devices": {"root": {"path": "/", "pool": "data", "size": "10GiB",
                                           "type": "disk"}},
                      "state": "stopped", "description": "a vm"}
