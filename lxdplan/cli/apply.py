@@ -18,9 +18,18 @@ from lxdplan.errors import LxdplanError
 PROMPT = "Do you want to perform these actions? Only 'yes' will be accepted: "
 
 
-def confirm_on_terminal(auto_approve: bool):
+def confirm_on_terminal(auto_approve: bool, *, reviewed: bool = False):
+    """The confirmation callback. ``reviewed``: the plan comes from a saved plan (``apply PLAN``),
+    which was reviewed when it was made and matches the cluster (else it is stale): its steps
+    run without asking, as Terraform does. Steps it did not have (planned again once a declared
+    trust was redeemed) are asked for as usual."""
+    answered: list = []
+
     def confirm(plan) -> bool:
         if auto_approve:
+            return True
+        if reviewed and not answered:
+            answered.append(plan)
             return True
         if not sys.stdin.isatty():
             raise LxdplanError(
@@ -127,7 +136,7 @@ def _run(file: str, desired, *, force_remove, saved_digest, auto_approve: bool, 
                 desired,
                 force_remove=force_remove,
                 saved_digest=saved_digest,
-                confirm=confirm_on_terminal(auto_approve),
+                confirm=confirm_on_terminal(auto_approve, reviewed=saved_digest is not None),
                 on_plan=show_plan,
                 on_event=progress,
                 on_trusted=trusted,
