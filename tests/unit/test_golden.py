@@ -83,3 +83,21 @@ def test_plans_hide_internal_fields_and_say_a_move_restarts():
     moved = plan(cases.desired("instance_move"), cases.observed("instance_move"))
     move = next(s for s in moved.steps if s.action.value == "move")
     assert move.reason.endswith("the move stops it and starts it again there")
+
+
+def test_keys_the_file_leaves_out_follow_one_rule():
+    """README "Keys the file leaves out": built-in descriptions and the values LXD generates are
+    kept (and sent back in a PUT), anything else set live is removed (tests/cases/omitted_keys)."""
+    from lxdplan.state.observed import Observed
+
+    desired = cases.desired("omitted_keys")
+    data = cases.observed_data("omitted_keys")
+    data["networks"]["lxdbr1"]["config"]["user.note"] = "by hand"
+    result = plan(desired, Observed.from_dict(data))
+    changed = {(s.kind, s.name): s for s in result.steps}
+    assert set(changed) == {("network", "lxdbr1"), ("network", "lxdbr2"), ("profile", "web")}
+    lxdbr1, lxdbr2 = changed[("network", "lxdbr1")], changed[("network", "lxdbr2")]
+    assert lxdbr1.before == {"config": {"user.note": "by hand"}} and lxdbr1.after == {}
+    assert lxdbr1.payload.config["ipv4.nat"] == "true"  # LXD's value, kept in the PUT
+    assert "ipv4.nat" not in lxdbr2.payload.config  # someone's value, removed
+    assert changed[("profile", "web")].after == {"description": ""}
