@@ -33,8 +33,9 @@ def confirm_on_terminal(auto_approve: bool, *, reviewed: bool = False):
             return True
         if not sys.stdin.isatty():
             raise LxdplanError(
-                "apply asks for confirmation and there is no terminal to ask on: review the plan "
-                "and run `lxdplan apply --auto-approve`"
+                "apply asks for confirmation and there is no terminal to ask on: save the plan "
+                "with `lxdplan plan --out PLAN`, review it and run `lxdplan apply PLAN` (it runs "
+                "as reviewed, or not at all), or run `lxdplan apply --auto-approve`"
             )
         return input(PROMPT).strip() == "yes"
 

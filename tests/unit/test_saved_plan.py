@@ -85,16 +85,14 @@ def _apply_with_confirm(tmp_path, monkeypatch, args_of):
 
 def test_apply_of_a_saved_plan_runs_it_without_asking(tmp_path, monkeypatch):
     """A saved plan was reviewed when it was made (and apply refuses it once stale): applying it
-    asks nothing, as Terraform does, even with no terminal to ask on."""
+    asks nothing, as Terraform does, even with no terminal to ask on. Applying the file still
+    asks, and its hint offers the saved plan."""
     result, answers = _apply_with_confirm(tmp_path, monkeypatch, lambda f, p: ["apply", p])
     assert answers == [True], result.output
     assert "no terminal" not in result.output
-
-
-def test_apply_of_the_file_still_asks_without_a_terminal(tmp_path, monkeypatch):
     result, answers = _apply_with_confirm(tmp_path, monkeypatch, lambda f, p: ["apply", "-f", f])
     assert result.exit_code == 1 and answers == []
-    assert "no terminal to ask on" in result.output
+    assert "no terminal to ask on: save the plan with `lxdplan plan --out PLAN`" in result.output
 
 
 def test_a_saved_plan_asks_again_for_steps_it_did_not_have():
