@@ -127,7 +127,7 @@ SIGNS = {
     "~": "change",
     "-": "delete or remove",
     "±": "the step named (join, move, start…)",
-    "!": "blocked",
+    "!": "blocked or a warning",
 }
 
 
@@ -139,4 +139,6 @@ def legend(plan: Plan) -> str:
         used.update(sign for sign, _text in change_lines(step))
         if step.blocked:
             used.add("!")
+    if plan.diagnostics:
+        used.add("!")
     return "Signs: " + ", ".join(f"{sign} {text}" for sign, text in SIGNS.items() if sign in used)
