@@ -8,7 +8,9 @@ LXD has habits a naive ``dict ==`` gets wrong; the rules, in one place:
   and volumes are authoritative, SPEC §2) — except the keys below, which are never removed.
 * Never compared: ``volatile.*`` (LXD's own) and ``user.lxdplan.*`` (lxdplan's ownership marks).
 * Keys LXD fills in itself when the user leaves them out are only enforced when declared, never
-  removed (``auto``/``auto_prefix``/``inherited`` below). Which keys those are is the kind's
+  removed (``auto``/``auto_prefix`` below); a key LXD fills with a known value (``inherited``: a
+  bridge's ``ipv4.nat`` "true") is left alone only while it holds that value. README "Keys the
+  file leaves out" states the rule; built-in objects' descriptions: ``kinds.common``. Which keys those are is the kind's
   knowledge, in its module (``lxdplan.kinds``): a bridge's generated addresses, a project's
   ``features.*``, Ceph's cluster and user names, a volume's copies of its pool's ``volume.*``.
 * Member-specific keys (``source``, ``size``, ``zfs.pool_name``…) compare only the declared ones:

@@ -89,6 +89,7 @@ class PlanResult:
     desired: Desired
     observed: Observed
     plan: Plan
+    lock_note: str | None = None  # another apply holds the cluster lock (``held_by_another``)
 
 
 @dataclass
@@ -113,10 +114,21 @@ def make_plan(desired: Desired, *, force_remove: Iterable[str] = ()) -> PlanResu
         observed = observe(desired, detail=PLAN, clients=clients)
         require_known(desired, observed)
         plan = read_etags(compute(desired, observed, force_remove=force_remove), observed, clients)
+        note = lock_holder(observed, clients)
     finally:
         for client in clients.values():
             client.close()
-    return PlanResult(desired, observed, plan)
+    return PlanResult(desired, observed, plan, note)
+
+
+def lock_holder(observed: Observed, clients: dict) -> str | None:
+    """The sentence saying that another apply holds the cluster lock now, or None (no cluster,
+    or free): read through the first declared member that answered clustered."""
+    from lxdplan.providers.lock import held_by_another
+
+    name = next((n for n, alone in observed.standalone.items()
+                 if alone.reachable and alone.clustered and n in clients), None)
+    return held_by_another(clients[name]) if observed.clustered and name else None
 
 
 def check_secrets(plan: Plan, *, trusts: Iterable[Member] = ()) -> None:

@@ -18,14 +18,24 @@ from lxdplan.errors import LxdplanError
 PROMPT = "Do you want to perform these actions? Only 'yes' will be accepted: "
 
 
-def confirm_on_terminal(auto_approve: bool):
+def confirm_on_terminal(auto_approve: bool, *, reviewed: bool = False):
+    """The confirmation callback. ``reviewed``: the plan comes from a saved plan (``apply PLAN``),
+    which was reviewed when it was made and matches the cluster (else it is stale): its steps
+    run without asking, as Terraform does. Steps it did not have (planned again once a declared
+    trust was redeemed) are asked for as usual."""
+    answered: list = []
+
     def confirm(plan) -> bool:
         if auto_approve:
             return True
+        if reviewed and not answered:
+            answered.append(plan)
+            return True
         if not sys.stdin.isatty():
             raise LxdplanError(
-                "apply asks for confirmation and there is no terminal to ask on: review the plan "
-                "and run `lxdplan apply --auto-approve`"
+                "apply asks for confirmation and there is no terminal to ask on: save the plan "
+                "with `lxdplan plan --out PLAN`, review it and run `lxdplan apply PLAN` (it runs "
+                "as reviewed, or not at all), or run `lxdplan apply --auto-approve`"
             )
         return input(PROMPT).strip() == "yes"
 
@@ -127,7 +137,7 @@ def _run(file: str, desired, *, force_remove, saved_digest, auto_approve: bool, 
                 desired,
                 force_remove=force_remove,
                 saved_digest=saved_digest,
-                confirm=confirm_on_terminal(auto_approve),
+                confirm=confirm_on_terminal(auto_approve, reviewed=saved_digest is not None),
                 on_plan=show_plan,
                 on_event=progress,
                 on_trusted=trusted,

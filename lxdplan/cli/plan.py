@@ -65,10 +65,13 @@ def plan(
     except LxdplanError as exc:
         raise fail(exc)
     plan_ = result.plan
+    locked = (result.lock_note,) if result.lock_note else ()
     if fmt == Format.text:
         warn_unreachable(result.observed)
+        for sentence in locked:
+            warn(sentence)
     else:  # JSON and markdown carry the warnings in the document itself
-        extra = tuple(warnings) + tuple(unreachable(result.observed))
+        extra = tuple(warnings) + tuple(unreachable(result.observed)) + locked
         plan_ = dataclasses.replace(plan_, diagnostics=plan_.diagnostics + extra)
     out(render(plan_, fmt))
     if out_path and fmt == Format.text:

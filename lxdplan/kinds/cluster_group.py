@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 from lxdplan import keys
 from lxdplan.compare import desc
 from lxdplan.kinds.base import ObjectKind, Owner, Stage, Where, api_path
-from lxdplan.kinds.common import DEFAULT, plan_deletes, put_if
+from lxdplan.kinds.common import DEFAULT, builtin_description, plan_deletes, put_if
 from lxdplan.livedata import Get, Reading, Recorded, listed_names
 from lxdplan.plan import Action, Kind, Payload, Step
 
@@ -84,7 +84,7 @@ class ClusterGroupKind(ObjectKind):
                                               "(a server config write)"),
                     payload=Create(group.name, group.description),
                 )
-            elif live.description != group.description:
+            elif live.description != builtin_description(group.name, group.description, live):
                 ctx.steps.add(
                     Action.UPDATE, self.kind, group.name, depends_on=ctx.after_bootstrap(),
                     before={"description": live.description}, after=desc(group.description),

@@ -36,6 +36,14 @@ def at(ctx: "Context", obj) -> str:
     return f"{ctx.desired.path}:{line}: " if line else f"{ctx.desired.path}: "
 
 
+def builtin_description(name: str, declared: str, live) -> str:
+    """The description to compare and keep. A built-in object (the ``default`` profile of each
+    project, the ``default`` project and cluster group) comes with a description LXD wrote:
+    it is compared only when the file gives one. Any other object's description is the file's:
+    left out, it is empty (a live one is cleared)."""
+    return declared or live.description if name == DEFAULT else declared
+
+
 def plan_update(ctx: "Context", kind: Kind, name: str, live, description: str, changes: dict,
                 payload: Payload, *, devices: tuple[dict, dict] = ({}, {}),
                 depends_on: list[str] = (), **step: Any) -> str | None:

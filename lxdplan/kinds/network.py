@@ -33,7 +33,13 @@ class Network:
     line: int = 0
 
 
-_ADDRESSES = frozenset({"ipv4.address", "ipv4.nat", "ipv6.address", "ipv6.nat"})
+_ADDRESSES = frozenset({"ipv4.address", "ipv6.address"})
+# Keys LXD fills in with a known value when it generates the addresses: left alone only while
+# they hold it (``ipv4.nat: "false"`` was set by someone: dropped from the file, it is removed).
+GENERATED: dict[str, dict[str, str]] = {
+    "bridge": {"ipv4.nat": "true", "ipv6.nat": "true"},
+    "ovn": {"ipv4.nat": "true", "ipv6.nat": "true"},
+}
 # Cluster-wide keys LXD fills in when the file leaves them out.
 AUTO_KEYS: dict[str, frozenset[str]] = {
     "bridge": _ADDRESSES,
@@ -66,6 +72,9 @@ class NetworkKind(TwoPhaseKind):
 
     def auto_keys(self, type_: str) -> frozenset[str]:
         return AUTO_KEYS.get(type_, frozenset())
+
+    def generated_values(self, type_: str) -> dict[str, str]:
+        return GENERATED.get(type_, {})
 
     def member_keys(self, type_: str) -> frozenset[str]:
         return keys.network_member_keys(type_)

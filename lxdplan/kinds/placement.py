@@ -96,7 +96,9 @@ def plan_move(spec: "ObjectKind", ctx: "Context", inst, where: str, deps: list[s
         depends_on=deps + dest_waits + ctx.joined(member or None)
         + (group_updates(ctx, inst.group) if inst.group else []),
         before={"member": where}, after={"member": target.lstrip("@") if member else target},
-        reason=_move_reason(name, where, inst, member),
+        reason=_move_reason(name, where, inst, member) + (
+            ": the move stops it and starts it again there" if inst.state == "running"
+            else ": the move stops it, and it stays stopped there"),
         blocked=ctx.member_block(where) or (ctx.member_block(member) if member
                                             and member in ctx.observed.members else None),
         payload=spec.payloads[Action.MOVE](inst.name, inst.project, target, inst.state == "running"),

@@ -17,7 +17,7 @@ from lxdplan.errors import fmt_path
 from lxdplan.filecheck import names
 from lxdplan.kinds.base import ObjectKind, Stage, Where, in_project
 from lxdplan.kinds.common import (
-    DEFAULT, export_config, owned, plan_deletes, plan_update, put_if, scoped,
+    DEFAULT, builtin_description, export_config, owned, plan_deletes, plan_update, put_if, scoped,
 )
 from lxdplan.livedata import (
     Get, Reading, Recorded, clean_config, common_fields, project_items, projects_with, with_etag,
@@ -169,9 +169,10 @@ class ProfileKind(ObjectKind):
                                   owned(profile.config), devices),
                 )
                 continue
-            plan_update(ctx, self.kind, name, live, profile.description,
+            description = builtin_description(profile.name, profile.description, live)
+            plan_update(ctx, self.kind, name, live, description,
                         diff_config(live.config, profile.config),
-                        Write(profile.name, profile.project, profile.description,
+                        Write(profile.name, profile.project, description,
                               put_config(live.config, profile.config), devices),
                         devices=diff_devices(live.devices, profile.devices),
                         depends_on=ctx.after_bootstrap())

@@ -14,7 +14,9 @@ from typing import TYPE_CHECKING, Any, Mapping
 from lxdplan import references
 from lxdplan.compare import desc, diff_config, put_config
 from lxdplan.kinds.base import ObjectKind, Stage, Where, api_path
-from lxdplan.kinds.common import DEFAULT, export_config, owned, plan_deletes, plan_update, put_if
+from lxdplan.kinds.common import (
+    DEFAULT, builtin_description, export_config, owned, plan_deletes, plan_update, put_if,
+)
 from lxdplan.livedata import Get, Reading, Recorded, clean_config, marked, used_by
 from lxdplan.plan import Action, Kind, Payload, Step
 
@@ -90,8 +92,9 @@ class ProjectKind(ObjectKind):
                 )
                 continue
             changes = diff_config(live.config, project.config, auto_prefix=AUTO_PREFIX)
-            plan_update(ctx, self.kind, project.name, live, project.description, changes,
-                        Update(project.description,
+            description = builtin_description(project.name, project.description, live)
+            plan_update(ctx, self.kind, project.name, live, description, changes,
+                        Update(description,
                                put_config(live.config, project.config, auto_prefix=AUTO_PREFIX)),
                         depends_on=ctx.after_bootstrap())
         return []

@@ -142,6 +142,11 @@ class TwoPhaseKind(ObjectKind):
         """Cluster-wide keys LXD fills in for this driver/type: enforced only when declared."""
         return frozenset()
 
+    def generated_values(self, type_: str) -> dict[str, str]:
+        """Cluster-wide keys LXD fills in with a known value: enforced when declared, and an
+        undeclared one is removed unless it holds that value (then LXD set it, not someone)."""
+        return {}
+
     def member_keys(self, type_: str) -> frozenset[str]:
         """The member-specific keys of this driver/type."""
         raise NotImplementedError
@@ -251,8 +256,10 @@ class TwoPhaseKind(ObjectKind):
 
     def _updates(self, ctx: "Context", obj, live, type_: str, *, after: list[str],
                  skip: list[str] = ()) -> None:
-        auto = self.auto_keys(type_)
-        changes = diff_config(live.config, obj.config, auto=auto)
+        auto, generated = self.auto_keys(type_), self.generated_values(type_)
+        changes = diff_config(live.config, obj.config, auto=auto, inherited=generated)
+        kept = {k: v for k, v in live.config.items()
+                if k not in obj.config and generated.get(k) == v}
         b, a = config_views(changes, live.description, obj.description)
         if b or a:
             ctx.steps.add(
@@ -260,7 +267,8 @@ class TwoPhaseKind(ObjectKind):
                 reason=f"cluster-wide config of {self.kind.noun} {obj.name} differs from the file",
                 blocked=ctx.all_members_block(f"updating {self.kind.noun} {obj.name}"),
                 etag=live.etag,
-                payload=Update(type_, obj.description, put_config(live.config, obj.config, auto)),
+                payload=Update(type_, obj.description,
+                               {**kept, **put_config(live.config, obj.config, auto)}),
             )
         for member in self.define_targets(ctx, type_):
             if member not in skip:

@@ -283,7 +283,7 @@ def plan_joins(ctx: Context, wait_for: list[str]) -> None:
         sid = ctx.steps.add(
             Action.JOIN, Kind.MEMBER, member.name, member=member.name, depends_on=previous,
             after={"address": member.address, **({"config": after} if after else {}),
-                   **({"member_config": display} if display else {}), "token_field": field},
+                   **({"member_config": display} if display else {})},
             reason=f"{member.name} is in the file but not in the cluster",
             blocked=_standalone_block(ctx, member) or ctx.serving_block(f"joining {member.name}"),
             etag=alone.etag if alone is not None else None,

@@ -186,6 +186,26 @@ class ServerClock:
         return seen + (time.monotonic() - then)
 
 
+def held_by_another(client: Client) -> str | None:
+    """For ``plan`` (which never takes the lock): one sentence when an apply holds the cluster
+    lock right now, naming it and since when (both on the server's clock), else None. A lock
+    whose holder is known dead or whose lease ran out is not reported: the next apply takes it
+    over. Reading it is one GET; any failure to read it says nothing (the plan goes on)."""
+    try:
+        answer = client.get(PATH, PARAMS)
+    except LxdplanError:
+        return None
+    description = (answer.metadata or {}).get("description") or ""
+    holder = Holder.parse(description) if description else None
+    now = server_time(answer) or time.time()
+    if holder is None or not holder.live(now):
+        return None
+    taken = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(holder.since))
+    return (f"another apply holds the cluster lock ({holder.owner}, since {taken}, "
+            f"{_age(now - holder.since)} ago): this plan may be out of date once it finishes; "
+            "run plan again then")
+
+
 class ClusterLock:
     """Hold the cluster lock through one member's client (only that member needs to serve)."""
 

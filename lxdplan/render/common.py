@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from lxdplan.desired import SENSITIVE, Secret, map_values
-from lxdplan.plan import Kind, Plan, Step
+from lxdplan.plan import Action, Kind, Plan, Step
 from lxdplan.sensitive import masked_views
 
 
@@ -112,11 +112,33 @@ def blocked_line(plan: Plan) -> str | None:
             "(reasons above).")
 
 
-def blocks(plan: Plan) -> list[tuple[str, list[tuple[int, Step]]]]:
-    """Steps grouped per object, in the order each object first appears; numbers are the
-    1-based position in the plan."""
-    grouped: dict[tuple, tuple[str, list]] = {}
-    for number, step in enumerate(plan.steps, 1):
-        key = (step.kind, step.name)
-        grouped.setdefault(key, (object_label(step), []))[1].append((number, step))
-    return list(grouped.values())
+def step_line(step: Step) -> str:
+    """A step as its line names it: the action, the object, and the member it runs on:
+    ``create storage volume "data/web" on node3``, ``join member "node3"``."""
+    on = ""
+    if step.member and step.kind != Kind.MEMBER:
+        on = f" {'to' if step.action == Action.MOVE else 'on'} {step.member}"
+    return f"{step.action.value} {object_label(step)}{on}"
+
+
+# What each sign means, for the legend printed once above the steps (only the signs used).
+SIGNS = {
+    "+": "create or add",
+    "~": "change",
+    "-": "delete or remove",
+    "±": "the step named (join, move, start…)",
+    "!": "blocked or a warning",
+}
+
+
+def legend(plan: Plan) -> str:
+    """``Signs: + create / add, ~ change in place, …`` for the signs this plan uses."""
+    used = set()
+    for step in plan.steps:
+        used.add(step.action.symbol)
+        used.update(sign for sign, _text in change_lines(step))
+        if step.blocked:
+            used.add("!")
+    if plan.diagnostics:
+        used.add("!")
+    return "Signs: " + ", ".join(f"{sign} {text}" for sign, text in SIGNS.items() if sign in used)

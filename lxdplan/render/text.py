@@ -1,9 +1,10 @@
-"""Terraform-like text output of a plan: one block per object, the summary line last."""
+"""Terraform-like text output of a plan: the steps in the order they run, each naming its object,
+a legend of the signs once above them, the summary line last."""
 
 from __future__ import annotations
 
 from lxdplan.plan import Plan
-from lxdplan.render.common import blocked_line, blocks, change_lines, step_title, summary_line
+from lxdplan.render.common import blocked_line, change_lines, legend, step_line, summary_line
 
 _COLOURS = {"+": "32", "~": "33", "-": "31", "±": "36", "!": "1;31", "#": "2", "bold": "1"}
 
@@ -16,20 +17,18 @@ def render_text(plan: Plan, *, colour: bool = False) -> str:
 
     out: list[str] = []
     if plan.changes:
-        out.append("lxdplan will perform these steps, in the numbered order:")
+        out.append("lxdplan will perform these steps, in this order:")
+        out.append(paint(f"({legend(plan)})", "#"))
         out.append("")
-        for label, steps in blocks(plan):
-            out.append(paint(f"  # {label}", "bold"))
-            for number, step in steps:
-                sym = step.action.symbol
-                title = f"{number}. {step_title(step)}"
-                out.append(f"  {paint(sym, sym)} {title}")
-                if step.reason:
-                    out.append(paint(f"      # {step.reason}", "#"))
-                for sign, text in change_lines(step):
-                    out.append(f"      {paint(sign, sign)} {text}")
-                if step.blocked:
-                    out.append("      " + paint(f"! blocked: {step.blocked}", "!"))
+        for number, step in enumerate(plan.steps, 1):
+            sym = step.action.symbol
+            out.append(f"  {paint(sym, sym)} {number}. {step_line(step)}")
+            if step.reason:
+                out.append(paint(f"      # {step.reason}", "#"))
+            for sign, text in change_lines(step):
+                out.append(f"      {paint(sign, sign)} {text}")
+            if step.blocked:
+                out.append("      " + paint(f"! blocked: {step.blocked}", "!"))
             out.append("")
     if plan.unmanaged:
         out.append("Not managed by lxdplan (left alone; adopt with lxdplan import):")

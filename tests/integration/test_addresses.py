@@ -113,7 +113,8 @@ def test_errored_pool_takes_the_corrected_source_on_the_member_that_failed(forme
     doc["storage_pools"][-1]["members"]["node1"]["source"] = str(fixed)
     plan = cli("plan", "-f", formed.write(doc))
     assert plan.returncode == 0, plan.stderr
-    assert plan.stdout.index("update on node1") < plan.stdout.index("instantiate"), plan.stdout
+    assert (plan.stdout.index('update storage pool "pool2" on node1')
+            < plan.stdout.index('instantiate storage pool "pool2"')), plan.stdout
     apply_ok(formed.path)
     for member, source in (("node1", fixed), ("node2", other)):
         view = query(formed.lab, f"/1.0/storage-pools/pool2?target={member}")

@@ -120,11 +120,20 @@ def test_saved_plan_is_refused_when_the_cluster_moved_on(walk):
     refused = cli("apply", saved, "--auto-approve")
     assert refused.returncode == 1
     assert "saved plan is stale" in refused.stderr and "Traceback" not in refused.stderr
+    # Keys the file leaves out (README): a value someone set is removed (lxdbr0's ipv4.nat
+    # "false"), a built-in object's description is kept (the default profile's).
+    del doc["networks"][0]["config"]["ipv4.nat"]
+    del doc["profiles"][0]["description"]
+    walk.write(doc)
     fresh = str(walk.workdir / "fresh.plan")
-    assert cli("plan", "-f", walk.path, "--out", fresh).returncode == 0
-    done = cli("apply", fresh, "--auto-approve")
+    planned = cli("plan", "-f", walk.path, "--out", fresh)
+    assert planned.returncode == 0 and 'config["ipv4.nat"] = "false"' in planned.stdout
+    assert "description" not in planned.stdout, planned.stdout
+    done = cli("apply", fresh)  # a saved plan was reviewed: no --auto-approve, no terminal
     assert done.returncode == 0, done.stdout + done.stderr
     assert query(walk.lab, "/1.0/profiles/web")["config"]["limits.memory"] == "256MiB"
+    assert "ipv4.nat" not in query(walk.lab, "/1.0/networks/lxdbr0")["config"]
+    assert query(walk.lab, "/1.0/profiles/default")["description"] == "Default profile"
     assert_converged(walk.path)
 
 

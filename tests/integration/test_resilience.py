@@ -260,6 +260,9 @@ def test_two_applies_at_once_never_interleave(backend, make_lab, tmp_path):
     for command in (("plan", "-f", path), ("status", "-f", path), ("export", "-f", path)):
         shown = cli(*command)  # the held lock is invisible to plan, status and export
         assert shown.returncode == 0 and "lxdplan-lock" not in shown.stdout + shown.stderr, shown
+        if command[0] == "plan":  # but plan says that an apply holds it, who, since when
+            assert ("warning: another apply holds the cluster lock (someone@elsewhere pid 1, "
+                    "since ") in shown.stderr and "may be out of date" in shown.stderr, shown
     doc["profiles"][1]["config"]["limits.memory"] = "256MiB"
     write(doc, Path(path))
     held = cli("apply", "-f", path, "--auto-approve")

@@ -291,3 +291,50 @@ def test_the_lease_is_renewed_and_a_take_over_meanwhile_is_noticed(sock):
     finally:
         breaker.release()
         server.close()
+
+
+def test_plan_names_the_apply_that_holds_the_lock_and_since_when(sock):
+    """`plan` never takes the lock, but says when another apply holds it (issue 19): who, since
+    when, and that the plan may be out of date; a free lock or a dead holder says nothing."""
+    from lxdplan.providers.lock import held_by_another
+
+    server = LockServer(sock)
+    client = Client(f"unix://{sock}", member="node1")
+    try:
+        assert held_by_another(client) is None  # free: no profile
+        other = Holder("abc", "ops@build7 pid 4242", 1_780_000_000.0, time.time() + 600,
+                       "build7", 4242, 1, "elsewhere")
+        server.description = other.dump()
+        note = held_by_another(client)
+        assert note is not None and note.startswith(
+            "another apply holds the cluster lock (ops@build7 pid 4242, since 2026-05-28 ")
+        assert "this plan may be out of date" in note
+        server.description = Holder("abc", "gone", 1.0, 2.0).dump()  # its lease ran out
+        assert held_by_another(client) is None
+    finally:
+        client.close()
+        server.close()
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_plan_warns_of_the_lock_and_keeps_its_exit_code(tmp_path, monkeypatch, fmt):
+    from typer.testing import CliRunner
+
+    import lxdplan.workflow as workflow
+    from lxdplan.cli.app import app
+    from lxdplan.plan import Plan
+    from lxdplan.state.observed import Observed
+
+    desired = tmp_path / "lxdplan.yaml"
+    desired.write_text("version: 1\ncluster:\n  members:\n    - name: node1\n"
+                       "      address: 192.0.2.1:8443\n")
+    note = "another apply holds the cluster lock (ops@build7 pid 4242, since …)"
+    monkeypatch.setattr(workflow, "make_plan", lambda d, **kw: workflow.PlanResult(
+        d, Observed(clustered=True), Plan("lxd", "5.0.2"), note))
+    result = CliRunner().invoke(app, ["plan", "-f", str(desired), "--format", fmt,
+                                      "--detailed-exitcode"])
+    assert result.exit_code == 0, result.output  # no changes: still 0
+    if fmt == "text":
+        assert f"warning: {note}" in result.output
+    else:
+        assert note in json.loads(result.stdout)["diagnostics"]

@@ -71,3 +71,33 @@ def test_merge_patch_overlays_the_shared_observed_state():
     base = {"a": {"b": 1, "c": 2}, "d": [1, 2], "e": "x"}
     assert cases.merge(base, {"a": {"c": None, "f": 3}, "d": [3], "e": None}) == {
         "a": {"b": 1, "f": 3}, "d": [3]}
+
+
+def test_plans_hide_internal_fields_and_say_a_move_restarts():
+    """A join shows what the member gets, not which token field the API call uses; a move says
+    that it stops the instance and starts it again (issue 19)."""
+    joined = plan(cases.desired("join_member"), cases.observed("join_member"))
+    join = next(s for s in joined.steps if s.action.value == "join")
+    assert "token_field" not in join.after and "token_field" not in render_text(joined)
+    assert join.payload.token_field == "cluster_password"  # still used by the join itself
+    moved = plan(cases.desired("instance_move"), cases.observed("instance_move"))
+    move = next(s for s in moved.steps if s.action.value == "move")
+    assert move.reason.endswith("the move stops it and starts it again there")
+
+
+def test_keys_the_file_leaves_out_follow_one_rule():
+    """README "Keys the file leaves out": built-in descriptions and the values LXD generates are
+    kept (and sent back in a PUT), anything else set live is removed (tests/cases/omitted_keys)."""
+    from lxdplan.state.observed import Observed
+
+    desired = cases.desired("omitted_keys")
+    data = cases.observed_data("omitted_keys")
+    data["networks"]["lxdbr1"]["config"]["user.note"] = "by hand"
+    result = plan(desired, Observed.from_dict(data))
+    changed = {(s.kind, s.name): s for s in result.steps}
+    assert set(changed) == {("network", "lxdbr1"), ("network", "lxdbr2"), ("profile", "web")}
+    lxdbr1, lxdbr2 = changed[("network", "lxdbr1")], changed[("network", "lxdbr2")]
+    assert lxdbr1.before == {"config": {"user.note": "by hand"}} and lxdbr1.after == {}
+    assert lxdbr1.payload.config["ipv4.nat"] == "true"  # LXD's value, kept in the PUT
+    assert "ipv4.nat" not in lxdbr2.payload.config  # someone's value, removed
+    assert changed[("profile", "web")].after == {"description": ""}

@@ -40,12 +40,12 @@ PLAN = Plan(
 def test_text_reads_like_terraform_and_flags_blocked_steps():
     text = render_text(PLAN)
     assert "\033[" not in text
-    assert '  # server config\n  ~ 1. update\n' in text
+    assert '  ~ 1. update server config\n' in text
     assert '      ~ config["images.x"] = "1" -> "2"\n' in text
     assert '      + config["core.trust_password"] = (sensitive)\n' in text
-    assert '  # network "br0"\n  ± 2. define on n2\n' in text
+    assert '  ± 2. define network "br0" on n2\n' in text
     assert "      ! blocked: n2 is offline\n" in text
-    assert '  - 4. delete\n' in text and '      - config["a"] = "b"\n' in text
+    assert '  - 4. delete profile "p"\n' in text and '      - config["a"] = "b"\n' in text
     assert "  storage pool local (used by 2 objects)\n" in text
     assert "Warnings:\n  ! n2 is offline\n" in text
     assert text.endswith("Plan: 0 to add, 1 to change, 1 to destroy, 1 member to join.\n"
@@ -54,7 +54,29 @@ def test_text_reads_like_terraform_and_flags_blocked_steps():
 
 def test_colour_only_when_asked():
     coloured = render_text(PLAN, colour=True)
-    assert "\033[33m~\033[0m 1. update" in coloured
+    assert "\033[33m~\033[0m 1. update server config" in coloured
+
+
+def test_steps_print_in_the_order_they_run_with_one_legend():
+    """An object's steps stay where they run (1, 3 for n3 here), each line naming its object;
+    the signs are explained once, only those the plan uses."""
+    steps = (
+        Step("member/n3/join", Action.JOIN, Kind.MEMBER, "n3", member="n3",
+             after={"address": "10.0.0.3:8443"}, reason="join"),
+        Step("member/n1/update", Action.UPDATE, Kind.MEMBER, "n1", before={"roles": []},
+             after={"roles": ["event-hub"]}, reason="roles"),
+        Step("member/n3/update", Action.UPDATE, Kind.MEMBER, "n3", before={"groups": []},
+             after={"groups": ["gpu"]}, reason="groups"),
+        Step("instance/c1/move", Action.MOVE, Kind.INSTANCE, "c1", member="n2",
+             before={"member": "n1"}, after={"member": "n2"}, reason="move"),
+    )
+    text = render_text(Plan("lxd", "5.0.2", steps=steps))
+    lines = [line for line in text.splitlines() if line[2:3] in "+~-±" and line[4:5].isdigit()]
+    assert lines == ['  ± 1. join member "n3"', '  ~ 2. update member "n1"',
+                     '  ~ 3. update member "n3"', '  ± 4. move instance "c1" to n2']
+    assert text.count("Signs:") == 1
+    assert "(Signs: + create or add, ~ change, ± the step named (join, move, start…))" in text
+    assert "numbered order" not in text
 
 
 def test_no_change_line():
