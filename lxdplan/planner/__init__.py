@@ -121,6 +121,7 @@ def plan(desired: Desired, observed: Observed, *, force_remove: Iterable[str] = 
     made = [sid for spec in kinds if spec.stage == Stage.BEFORE_JOINS
             for sid in spec.plan(ctx) if spec.joins_wait]
     members.plan_joins(ctx, made)
+    members.plan_view_refresh(ctx)
     members.plan_member_updates(ctx)
     for spec in kinds:
         if spec.stage == Stage.AFTER_MEMBERS:

@@ -94,6 +94,11 @@ class ObservedMember:
     config: dict[str, str] = field(default_factory=dict)  # member's own `config` map (user.*)
     etag: str | None = None
     local_etag: str | None = None  # ETag of GET /1.0?target=<member>
+    # The cluster-wide server keys as this member itself shows them (its own ``GET /1.0``), None
+    # when not read. LXD 5.0.2 keeps them in each member's memory, and a member that joined
+    # after they were written does not show them (LXD-FACTS "Cluster-wide config and members
+    # that join later"); ``Observed.config`` is the reader's view.
+    view: dict[str, str] | None = None
 
 
 @dataclass(frozen=True, init=False)
@@ -221,6 +226,8 @@ class Observed:
 # join token field and the built-in descriptions follow from the backend and its extensions.
 _DIGEST_SKIP = frozenset({"etag", "config_etag", "local_etag", "message", "api_level", "no_answer",
                           "join_token_field", "builtin_descriptions"})
+# Hashed only when set, so the digest of a cluster that shows neither stays what it was.
+_DIGEST_SKIP_UNSET: dict[str, Any] = {"view": None, "joining": False}
 
 
 def _without_volatile(value: Any) -> Any:
@@ -228,6 +235,7 @@ def _without_volatile(value: Any) -> Any:
         return {
             k: _without_volatile(v) for k, v in value.items()
             if k not in _DIGEST_SKIP and k != LEGACY_LOCK_KEY
+            and not (k in _DIGEST_SKIP_UNSET and v == _DIGEST_SKIP_UNSET[k])
         }
     if isinstance(value, list):
         return [_without_volatile(v) for v in value]

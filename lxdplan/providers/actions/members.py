@@ -323,7 +323,10 @@ def change_state(s: Session, step: Step) -> bool:
 def update_server(s: Session, step: Step) -> bool:
     """Cluster-wide keys (``PATCH /1.0`` on the member whose ETag the plan read) or one member's
     local keys (``PATCH /1.0?target=<member>``). Only changed keys are sent; never a full PUT."""
-    wanted = payload_of(step, ServerUpdate).config
+    payload = payload_of(step, ServerUpdate)
+    if payload.refresh:
+        return refresh_views(s, payload.config, payload.refresh)
+    wanted = payload.config
     if step.member:
         client, params = s.at(step.member), {"target": step.member}
         live = client.get("/1.0", params).metadata or {}
@@ -350,3 +353,42 @@ def _config_client(s: Session, step: Step) -> Client:
         except (ApiError, ConnectError):
             pass
     return s.cluster()
+
+
+def refresh_views(s: Session, wanted: dict[str, Any], members: list[str]) -> bool:
+    """Every member in ``members`` shows ``wanted`` (cluster-wide keys) in its own ``GET /1.0``.
+
+    LXD 5.0.2 keeps each member's view in memory and a member that joined after the keys were
+    written lacks them; a cluster-wide ``PATCH /1.0``, even of no key, makes the member that
+    takes it notify every other one, which then loads the whole cluster-wide config from the
+    database (seen live). So: read every view, write nothing when all hold, else send that
+    empty PATCH once and read the views that differed again. A member that cannot be read is
+    left for the next plan (it shows its view there)."""
+    stale = _stale(s, wanted, members)
+    if not stale:
+        return False
+    s.cluster().patch("/1.0", {"config": {}})
+    still = _stale(s, wanted, stale)
+    if still:
+        names = ", ".join(still)
+        raise LxdplanError(
+            f"{names} still {'shows' if len(still) == 1 else 'show'} cluster-wide server config "
+            f"that differs from the file after a cluster-wide write made every member load it "
+            f"again; restart the daemon of {names} (it loads the config when it starts) and run "
+            f"apply again")
+    return True
+
+
+def _stale(s: Session, wanted: dict[str, Any], members: list[str]) -> list[str]:
+    """The members whose own view of the keys in ``wanted`` differs from it."""
+    local = local_keys(s.observed.backend)
+    out = []
+    for name in members:
+        try:
+            live = s.at(name).get("/1.0", {"target": name}).metadata or {}
+        except (ApiError, ConnectError):
+            continue
+        view = {k: v for k, v in clean_config(live.get("config")).items() if k not in local}
+        if diff_server(view, {k: v for k, v in wanted.items() if k not in local}):
+            out.append(name)
+    return out

@@ -1,0 +1,68 @@
+"""Each member's own view of the cluster-wide keys (issue 16 item 1): planned and refreshed."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from lxdplan.plan import Action, Kind
+from lxdplan.planner import plan
+from lxdplan.state.observed import Observed
+from plan_helpers import by_id, cluster, desired, fresh, live_members
+
+WIDE = {"cluster.offline_threshold": "11", "images.auto_update_interval": "15"}
+
+
+def _cluster_with_views(views: dict[str, dict], names=("n1", "n2", "n3"), **kw) -> Observed:
+    live = live_members(*names)
+    live = {n: dataclasses.replace(m, view=views.get(n)) for n, m in live.items()}
+    return cluster(names, members=live, config=dict(WIDE), config_member="n1", **kw)
+
+
+def test_a_member_whose_own_view_lacks_the_keys_gets_a_refresh_naming_it():
+    observed = _cluster_with_views({"n1": dict(WIDE), "n2": {}, "n3": dict(WIDE)})
+    result = plan(desired(config=dict(WIDE)), observed)
+    step = by_id(result)["server/views/update"]
+    assert step.kind == Kind.SERVER and step.action == Action.UPDATE and not step.blocked
+    assert step.reason.startswith("n2 shows cluster-wide config that differs from the file")
+    assert step.before == {"config": {}} and step.after == {"config": WIDE}
+    assert step.payload.refresh == ["n1", "n2", "n3"] and step.payload.config == WIDE
+    assert "server/config/update" not in by_id(result)
+
+
+def test_views_that_hold_plan_nothing_and_unread_views_are_not_compared():
+    observed = _cluster_with_views({"n1": dict(WIDE), "n2": dict(WIDE)})  # n3 not read
+    assert plan(desired(config=dict(WIDE)), observed).steps == ()
+
+
+def test_a_write_of_changed_keys_refreshes_every_view_itself():
+    observed = _cluster_with_views({"n1": dict(WIDE), "n2": {}, "n3": dict(WIDE)})
+    want = {**WIDE, "cluster.offline_threshold": "20"}
+    steps = by_id(plan(desired(config=want), observed))
+    assert "server/views/update" not in steps
+    assert steps["server/config/update"].reason.endswith("n2 shows yet another view, which the write refreshes)")
+
+
+def test_on_lxd_joins_are_followed_by_a_refresh_of_every_view():
+    result = plan(desired(config=dict(WIDE)), fresh())
+    steps = by_id(result)
+    refresh = steps["server/views/update"]
+    assert set(refresh.depends_on) >= {"member/n2/join", "member/n3/join", "server/config/update"}
+    assert "n2 and n3 here" in refresh.reason and refresh.payload.refresh == ["n1", "n2", "n3"]
+    ids = [s.id for s in result.steps]
+    assert ids.index("server/views/update") > ids.index("member/n3/join")
+
+
+def test_no_refresh_without_declared_keys_nor_on_incus_joins():
+    assert "server/views/update" not in by_id(plan(desired(), fresh()))
+    incus = Observed(standalone={n: dataclasses.replace(s, backend="incus")
+                                 for n, s in fresh().standalone.items()}, backend="incus")
+    assert "server/views/update" not in by_id(plan(desired(config=dict(WIDE), backend="incus"), incus))
+
+
+def test_views_leave_the_digest_of_a_cluster_without_them_unchanged():
+    plain = cluster()
+    assert dataclasses.replace(plain).digest() == plain.digest()
+    viewed = _cluster_with_views({"n1": dict(WIDE)})
+    unviewed = _cluster_with_views({})
+    assert viewed.digest() != unviewed.digest()
+    assert Observed.from_dict(viewed.to_dict()) == viewed
