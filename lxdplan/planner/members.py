@@ -225,10 +225,13 @@ def _standalone_block(ctx: Context, member: Member) -> str | None:
     if reason:
         return reason
     alone = ctx.observed.standalone.get(member.name)
-    if alone is None:
+    if alone is None or ctx.observed.join_in_progress(member.name):
         return None
     if alone.clustered:
-        return f"{member.name} already belongs to a cluster (as {alone.server_name or 'a member'})"
+        return (f"{member.name} already belongs to another cluster (as "
+                f"{alone.server_name or 'a member'}, with certificate "
+                f"{alone.certificate_fingerprint[:12] or 'unknown'}); remove it from that cluster "
+                "first")
     return None
 
 
@@ -294,7 +297,9 @@ def plan_joins(ctx: Context, wait_for: list[str]) -> None:
             Action.JOIN, Kind.MEMBER, member.name, member=member.name, depends_on=previous,
             after={"address": member.address, **({"config": after} if after else {}),
                    **({"member_config": display} if display else {}), "token_field": field},
-            reason=f"{member.name} is in the file but not in the cluster",
+            reason=(f"{member.name} is joining the cluster now (a join an earlier apply started "
+                    "still runs in its daemon): apply waits for it" if ctx.observed.join_in_progress(member.name)
+                    else f"{member.name} is in the file but not in the cluster"),
             blocked=_standalone_block(ctx, member) or ctx.serving_block(f"joining {member.name}"),
             etag=alone.etag if alone is not None else None,
             payload=Join(member.name, member.address, member.endpoint,

@@ -75,6 +75,9 @@ class Standalone:
     # The ``PUT /1.0/cluster`` field its join takes the token in (decided by the provider from
     # its extensions and kind: ``Backend.join_token_field``).
     join_token_field: str = JOIN_TOKEN_FIELD_DEFAULT
+    # It runs a join task of its own (a ``PUT /1.0/cluster`` still in flight, e.g. asked by an
+    # apply that was killed): a join in progress, not a member to join again.
+    joining: bool = False
 
 
 @dataclass(frozen=True)
@@ -163,6 +166,22 @@ class Observed:
                 return NOT_SERVING
             return UNREACHABLE if live.status == ONLINE and not live.version and unreachable else live.status
         return UNREACHABLE if unreachable else ONLINE
+
+    def join_in_progress(self, name: str) -> bool:
+        """A declared member the cluster does not list that is joining it now: it runs a join
+        task, or its own view says it is clustered, under its own name, with this cluster's
+        certificate (a join started by an apply that was killed goes on in its daemon)."""
+        alone = self.standalone.get(name)
+        if name in self.members or alone is None or not alone.reachable:
+            return False
+        if alone.joining:
+            return True
+        return (alone.clustered and alone.server_name == name and bool(self.cluster_fingerprint)
+                and alone.certificate_fingerprint == self.cluster_fingerprint)
+
+    def joins_in_progress(self) -> list[str]:
+        """The declared members that are joining the cluster now (``join_in_progress``)."""
+        return [n for n in self.standalone if self.join_in_progress(n)]
 
     def not_serving(self) -> set[str]:
         """Cluster members that hold every API request without an answer (see ``not_serving``)."""

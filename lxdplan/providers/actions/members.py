@@ -19,6 +19,7 @@ from lxdplan.providers.actions.common import get_or_none, gone, precondition, re
 from lxdplan.providers.backend import Backend
 from lxdplan.providers.certs import fingerprint
 from lxdplan.providers.client import Client, path_of, short
+from lxdplan.providers import joining
 from lxdplan.providers.parse import local_keys
 from lxdplan.providers.session import Session
 from lxdplan.state.observed import EVACUATED, OFFLINE, ONLINE
@@ -88,10 +89,22 @@ def join(s: Session, step: Step) -> bool:
     joiner = s.client(name)
     meta = s.server(name, fresh=True)
     env = meta.get("environment") or {}
-    if env.get("server_clustered"):
-        if env.get("server_name") == name:
-            s.reconnect(name)
+    if joining.read_join_running(joiner) or (
+            env.get("server_clustered") and env.get("server_name") == name):
+        # A join in flight (an earlier apply was killed during it): wait, never join again.
+        joining.wait_for_joins([name], s.client, s.note)
+        s.reconnect(name)
+        listed = [u.rsplit("/", 1)[-1] for u in s.cluster().get("/1.0/cluster/members").metadata or []]
+        if name in listed:
             return False
+        meta = s.server(name, fresh=True)
+        env = meta.get("environment") or {}
+        if env.get("server_clustered"):
+            raise LxdplanError(
+                f"member {name} says it belongs to the cluster as {name}, but the cluster does not "
+                f"list it (a join that did not finish); reset {name}'s daemon (a fresh, unclustered "
+                "one) and run apply again")
+    if env.get("server_clustered"):
         raise LxdplanError(
             f"member {name} already belongs to a cluster as {env.get('server_name')}; it cannot "
             f"join as {name}"
