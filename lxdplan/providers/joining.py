@@ -67,7 +67,7 @@ def wait_for_joins(names: list[str], client: Callable[[str], Client],
         now = clock()
         if now - start >= timeout:
             raise LxdplanError(
-                f"{_and(pending)} still {'is' if len(pending) == 1 else 'are'} joining the cluster "
+                f"{_and(pending)} {'is' if len(pending) == 1 else 'are'} still joining the cluster "
                 f"after {int(timeout)} s (a join an earlier apply started; the cluster does not "
                 f"list {'it' if len(pending) == 1 else 'them'} yet): check the daemon's log on "
                 f"{_and(pending)}, restart {'it' if len(pending) == 1 else 'them'} if the join "

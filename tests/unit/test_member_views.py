@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
+import pytest
+
 from lxdplan.plan import Action, Kind
 from lxdplan.planner import plan
 from lxdplan.state.observed import Observed
@@ -66,3 +68,69 @@ def test_views_leave_the_digest_of_a_cluster_without_them_unchanged():
     unviewed = _cluster_with_views({})
     assert viewed.digest() != unviewed.digest()
     assert Observed.from_dict(viewed.to_dict()) == viewed
+
+
+# -- joins in flight (issue 16 item 2) --------------------------------------------------------------
+
+def _mid_join(**alone) -> Observed:
+    """n1 and n2 form the cluster (certificate "c1"); n3 is not listed and shows ``alone``."""
+    from lxdplan.state.observed import Standalone
+
+    base = cluster(("n1", "n2"), cluster_fingerprint="c1")
+    st = {n: Standalone(name=n, reachable=True, clustered=True, server_name=n, backend="lxd",
+                        certificate_fingerprint="c1") for n in ("n1", "n2")}
+    st["n3"] = Standalone(name="n3", reachable=True, backend="lxd", **alone)
+    return dataclasses.replace(base, standalone=st)
+
+
+def test_a_member_clustered_with_this_clusters_certificate_is_a_join_in_progress():
+    observed = _mid_join(clustered=True, server_name="n3", certificate_fingerprint="c1")
+    assert observed.joins_in_progress() == ["n3"]
+    step = by_id(plan(desired(), observed))["member/n3/join"]
+    assert not step.blocked and "n3 is joining the cluster now" in step.reason
+
+
+def test_a_member_running_a_join_task_is_a_join_in_progress():
+    observed = _mid_join(joining=True)
+    assert observed.joins_in_progress() == ["n3"]
+    assert not by_id(plan(desired(), observed))["member/n3/join"].blocked
+
+
+def test_only_a_member_of_another_cluster_is_blocked():
+    observed = _mid_join(clustered=True, server_name="n3", certificate_fingerprint="other")
+    assert observed.joins_in_progress() == []
+    step = by_id(plan(desired(), observed))["member/n3/join"]
+    assert step.blocked.startswith("n3 already belongs to another cluster (as n3")
+
+
+def test_the_wait_for_a_join_ends_when_its_task_ends_and_is_bounded():
+    from lxdplan.errors import LxdplanError
+    from lxdplan.providers import joining
+
+    class Member:
+        def __init__(self, tasks):
+            self.tasks = list(tasks)
+
+        def get(self, path, params=None):
+            class Answer:
+                metadata = None
+            answer = Answer()
+            if path == "/1.0/operations":
+                running = self.tasks.pop(0) if len(self.tasks) > 1 else self.tasks[0]
+                answer.metadata = {"running": [{"class": "task", "description": joining.JOIN_TASK}]
+                                   if running else []}
+            return answer
+
+    now = [0.0]
+    notes: list[str] = []
+    member = Member([True, True, False])
+    joining.wait_for_joins(["n3"], lambda n: member, notes.append, clock=lambda: now[0],
+                           sleep=lambda s: now.__setitem__(0, now[0] + s))
+    assert notes[0].startswith("waiting for n3 to finish joining") and "done waiting" in notes[-1]
+
+    stuck = Member([True])
+    now[0] = 0.0
+    with pytest.raises(LxdplanError, match=r"n3 is still joining the cluster after 30 s"):
+        joining.wait_for_joins(["n3"], lambda n: stuck, notes.append, timeout=30,
+                               clock=lambda: now[0], sleep=lambda s: now.__setitem__(0, now[0] + s))
+    assert any(n.startswith("still waiting for n3") for n in notes)
