@@ -79,5 +79,32 @@ def wait_for_joins(names: list[str], client: Callable[[str], Client],
         sleep(POLL)
 
 
+# What LXD says when minting a token while it counts no member online: right after the member
+# that mints it was restarted, until the heartbeats come back (seen live on LXD 5.0.2).
+NO_ONLINE = "no online cluster members"
+TOKEN_WAIT = 60.0
+
+
+def mint_token(cluster: Client, name: str, on_note: Callable[[str], None] = lambda text: None, *,
+               timeout: float = TOKEN_WAIT, clock: Callable[[], float] = time.monotonic,
+               sleep: Callable[[float], None] = time.sleep):
+    """``POST /1.0/cluster/members`` (a join token for ``name``, not awaited); while the cluster
+    counts no member online (its heartbeats not back after a restart) it is asked again, for
+    ``timeout`` seconds at most."""
+    start = clock()
+    noted = False
+    while True:
+        try:
+            return cluster.post("/1.0/cluster/members", {"server_name": name}, wait=False)
+        except ApiError as exc:
+            if NO_ONLINE not in str(exc).lower() or clock() - start >= timeout:
+                raise
+            if not noted:
+                on_note(f"{cluster.member or 'the cluster'} counts no member online yet (it was "
+                        f"restarted moments ago?): asking again for {name}'s join token")
+                noted = True
+        sleep(1.0)
+
+
 def _and(names: list[str]) -> str:
     return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"

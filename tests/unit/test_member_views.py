@@ -134,3 +134,29 @@ def test_the_wait_for_a_join_ends_when_its_task_ends_and_is_bounded():
         joining.wait_for_joins(["n3"], lambda n: stuck, notes.append, timeout=30,
                                clock=lambda: now[0], sleep=lambda s: now.__setitem__(0, now[0] + s))
     assert any(n.startswith("still waiting for n3") for n in notes)
+
+
+def test_a_token_is_asked_again_while_the_cluster_counts_no_member_online():
+    from lxdplan.errors import ApiError
+    from lxdplan.providers import joining
+
+    class Cluster:
+        member = "n1"
+
+        def __init__(self, refusals):
+            self.refusals = refusals
+
+        def post(self, path, body, wait=True):
+            if self.refusals:
+                self.refusals -= 1
+                raise ApiError("n1: LXD refused POST /1.0/cluster/members: There are no online "
+                               "cluster members", member="n1", status=400)
+            return "token"
+
+    now, notes = [0.0], []
+    tick = dict(clock=lambda: now[0], sleep=lambda s: now.__setitem__(0, now[0] + s))
+    assert joining.mint_token(Cluster(3), "n3", notes.append, **tick) == "token"
+    assert len(notes) == 1 and "counts no member online yet" in notes[0]
+    now[0] = 0.0
+    with pytest.raises(ApiError, match="no online cluster members"):
+        joining.mint_token(Cluster(100), "n3", notes.append, timeout=5, **tick)

@@ -126,7 +126,7 @@ def join(s: Session, step: Step) -> bool:
             f"member {cluster.who} presented certificate {short(cluster.server_fingerprint)} but "
             f"reports cluster certificate {short(cluster_fp)}; refusing to join {name}"
         )
-    op = cluster.post("/1.0/cluster/members", {"server_name": name}, wait=False)
+    op = joining.mint_token(cluster, name, s.note)
     operation = op.operation or ""
     sent = False
     try:
