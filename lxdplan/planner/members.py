@@ -403,13 +403,16 @@ def plan_view_refresh(ctx: Context) -> None:
     declared = dict(ctx.desired.config)
     if not declared:
         return
-    joins = [ctx.join_steps[m.name] for m in ctx.joiners if m.name in ctx.join_steps]
+    # a blocked join does not hold back the refresh of the members that do join
+    held = {step.id for step in ctx.steps.all() if step.blocked}
+    joins = [ctx.join_steps[m.name] for m in ctx.joiners
+             if m.name in ctx.join_steps and ctx.join_steps[m.name] not in held]
     stale = {} if ctx.fresh else _stale_views(ctx)
     after_joins = bool(joins) and ctx.backend() == "lxd"
     if not after_joins and (not stale or ctx.wide_update):
         return
     if after_joins:
-        names = [m.name for m in ctx.joiners]
+        names = [m.name for m in ctx.joiners if ctx.join_steps.get(m.name) in joins]
         reason = (f"on LXD a member that joins does not load the cluster-wide config written "
                   f"before ({_and(names)} here): once {'it has' if len(names) == 1 else 'they have'} "
                   "joined, each member's own view is checked and, where one differs, a "

@@ -160,3 +160,17 @@ def test_a_token_is_asked_again_while_the_cluster_counts_no_member_online():
     now[0] = 0.0
     with pytest.raises(ApiError, match="no online cluster members"):
         joining.mint_token(Cluster(100), "n3", notes.append, timeout=5, **tick)
+
+
+def test_a_blocked_join_does_not_hold_back_the_refresh_of_the_members_that_join():
+    from lxdplan.state.observed import Standalone
+
+    observed = fresh()
+    standalone = dict(observed.standalone)
+    standalone["n3"] = Standalone(name="n3", reachable=False, error="refused", trusted=False)
+    observed = dataclasses.replace(observed, standalone=standalone)
+    steps = by_id(plan(desired(config=dict(WIDE)), observed))
+    assert steps["member/n3/join"].blocked
+    refresh = steps["server/views/update"]
+    assert not refresh.blocked and "member/n3/join" not in refresh.depends_on
+    assert "(n2 here)" in refresh.reason
