@@ -174,3 +174,16 @@ def test_a_blocked_join_does_not_hold_back_the_refresh_of_the_members_that_join(
     refresh = steps["server/views/update"]
     assert not refresh.blocked and "member/n3/join" not in refresh.depends_on
     assert "(n2 here)" in refresh.reason
+
+
+def test_a_saved_plan_keeps_the_refresh_and_the_views(tmp_path):
+    from lxdplan.state.saved import load_plan, save_plan
+
+    observed = _cluster_with_views({"n1": dict(WIDE), "n2": {}, "n3": dict(WIDE)})
+    result = plan(desired(config=dict(WIDE)), observed)
+    desired_file = tmp_path / "lxdplan.yaml"
+    desired_file.write_text("version: 1\n")
+    save_plan(result, observed, desired_file, tmp_path / "plan.json")
+    saved = load_plan(tmp_path / "plan.json")
+    assert saved.plan.steps == result.steps
+    assert saved.observed_digest == observed.digest()
