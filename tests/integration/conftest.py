@@ -143,7 +143,7 @@ def pytest_sessionfinish(session, exitstatus):
     left = leftovers()
     down_all()
     root = root_dir()
-    if root is not None and not any(p.name != ".lock" for p in root.iterdir()):
+    if root is not None and root.exists() and not any(p.name != ".lock" for p in root.iterdir()):
         shutil.rmtree(root, ignore_errors=True)
     if left:
         print(f"\nlxdplan integration session left behind (now removed): {', '.join(left)}", file=sys.stderr)
