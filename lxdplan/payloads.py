@@ -78,6 +78,10 @@ class ServerUpdate(Payload):
 
     config: dict[str, Any] = field(default_factory=dict)
     via_member: str | None = None
+    # Not a write of changed keys but a check of these members' own views of the cluster-wide
+    # keys in ``config`` (LXD 5.0.2 keeps a view per member): when one differs, a cluster-wide
+    # write of no key makes every member load the config again (``actions.members``).
+    refresh: list[str] = field(default_factory=list)
 
 
 TYPES: dict[tuple[str, Action], type[Payload]] = {

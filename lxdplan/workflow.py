@@ -261,6 +261,7 @@ def run_apply(
     on_plan: Callable[[Plan], None] = lambda plan: None,
     on_event: Callable[[Event], None] = lambda event: None,
     on_trusted: Callable[[list[str], Plan], None] = lambda names, plan: None,
+    on_note: Callable[[str], None] = lambda text: None,
     break_lock: bool = False,
     stop: Stop | None = None,
 ) -> ApplyResult:
@@ -282,6 +283,7 @@ def run_apply(
     from lxdplan.planner import plan as compute
     from lxdplan.providers.actions import performer
     from lxdplan.providers.etags import read_etags
+    from lxdplan.providers.joining import wait_for_joins
     from lxdplan.providers.observe import PLAN, observe, probe
     from lxdplan.providers.session import Session
 
@@ -299,6 +301,14 @@ def run_apply(
             locks.take_cluster_through(standalone, clients)
         observed = observe(desired, detail=PLAN, clients=clients)
         require_known(desired, observed, redeemable=awaiting_trust(desired, observed))
+        session.note = on_note
+        if observed.joins_in_progress():
+            # A join an earlier apply started (and was killed during) still runs: wait for it,
+            # then read again (providers.joining).
+            wait_for_joins(observed.joins_in_progress(), session.client, on_note)
+            for name in observed.joins_in_progress():
+                session.reconnect(name)
+            observed = observe(desired, detail=PLAN, clients=clients)
         if saved_digest is not None and observed.digest() != saved_digest:
             raise StalePlan("saved plan is stale: the cluster changed since it was made; run plan again")
         plan = read_etags(compute(desired, observed, force_remove=force_remove), observed, clients)

@@ -141,6 +141,7 @@ def _run(file: str, desired, *, force_remove, saved_digest, auto_approve: bool, 
                 on_plan=show_plan,
                 on_event=progress,
                 on_trusted=trusted,
+                on_note=progress.note,
                 break_lock=break_lock,
                 stop=stop,
             )

@@ -110,6 +110,11 @@ class Progress:
             self.timer.end(event.step)
             self._line(_finished(event))
 
+    def note(self, text: str) -> None:
+        """A line of its own between steps (e.g. a wait for a join already in flight)."""
+        with self._lock:
+            self._line(text)
+
     def tick(self) -> None:
         """Print what is due now (called by the ticker thread, or by a test)."""
         with self._lock:

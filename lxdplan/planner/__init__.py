@@ -24,6 +24,10 @@ change a clustered member's cluster address, so a difference is a ``PlanError``.
    member to a cluster that already has pools and networks. Choosing "objects first, joins after"
    means one code path for a fresh cluster (bootstrap → objects on the bootstrap member → joins)
    and for growth (objects → joins), and a joining member never needs a separate ``define``.
+   On LXD, when the file declares cluster-wide keys, ``server/views/update`` follows the joins:
+   a member that joins does not load the keys written before, and the step makes every member
+   load them again where one's own view differs (also planned, on any server, for a member whose
+   view differs now while the reader's holds: ``members.plan_view_refresh``).
 6. Member attribute updates (after the groups they name exist), then ``evacuate``/``restore``.
 7. The kinds of stage ``AFTER_MEMBERS``: volumes (on their member, after its join), profiles.
 8. Deletes of managed objects the file dropped, in the kinds' ``delete_rank`` order: profiles,
@@ -61,7 +65,9 @@ update/member      description, failure_domain, groups, roles (database roles as
                    assignable ones; re-read database roles at apply for a member that just
                    joined), config (the member's own config map, as read). Full PUT body; etag
 update/server      config: {key: value | Secret | None}, only changed keys: PATCH /1.0 (with
-                   ``?target=<member>`` when ``member`` is set); etag (If-Match)
+                   ``?target=<member>`` when ``member`` is set); etag (If-Match). Step
+                   ``server/views/update``: refresh (members whose own view of ``config``, the
+                   declared cluster-wide keys, is checked; an empty PATCH when one differs)
 define/pool|net    driver (pools) | type (networks), config: member-specific keys; POST with
                    ``?target=<member>``
 instantiate        driver | type, description, config (cluster-wide keys + ownership mark), retry
@@ -121,6 +127,7 @@ def plan(desired: Desired, observed: Observed, *, force_remove: Iterable[str] = 
     made = [sid for spec in kinds if spec.stage == Stage.BEFORE_JOINS
             for sid in spec.plan(ctx) if spec.joins_wait]
     members.plan_joins(ctx, made)
+    members.plan_view_refresh(ctx)
     members.plan_member_updates(ctx)
     for spec in kinds:
         if spec.stage == Stage.AFTER_MEMBERS:

@@ -27,6 +27,7 @@ class Context:
     # with them (no delete is planned there; a declared instance is created again elsewhere).
     forced_out: dict[str, str] = field(default_factory=dict)
     join_steps: dict[str, str] = field(default_factory=dict)  # member -> join/bootstrap step id
+    wide_update: str | None = None  # the step writing changed cluster-wide keys, if any
 
     @property
     def fresh(self) -> bool:

@@ -218,8 +218,9 @@ def plan_bootstrap(ctx: Context) -> None:
     ctx.join_steps[boot.name] = ctx.bootstrap_step
     late = {k: v for k, v in ctx.desired.config.items()
             if k.startswith(keys.CLUSTER_ONLY_KEY_PREFIX)}
-    _server_update(ctx, live_config, late, etag=None, depends_on=[ctx.bootstrap_step],
-                   reason="cluster.* keys can only be set once the cluster exists")
+    ctx.wide_update = _server_update(
+        ctx, live_config, late, etag=None, depends_on=[ctx.bootstrap_step],
+        reason="cluster.* keys can only be set once the cluster exists")
 
 
 def _standalone_block(ctx: Context, member: Member) -> str | None:
@@ -227,20 +228,34 @@ def _standalone_block(ctx: Context, member: Member) -> str | None:
     if reason:
         return reason
     alone = ctx.observed.standalone.get(member.name)
-    if alone is None:
+    if alone is None or ctx.observed.join_in_progress(member.name):
         return None
     if alone.clustered:
-        return f"{member.name} already belongs to a cluster (as {alone.server_name or 'a member'})"
+        return (f"{member.name} already belongs to another cluster (as "
+                f"{alone.server_name or 'a member'}, with certificate "
+                f"{alone.certificate_fingerprint[:12] or 'unknown'}); remove it from that cluster "
+                "first")
     return None
 
 
 def plan_server_config(ctx: Context) -> None:
-    """Existing cluster: cluster-wide keys in one update, member-local keys per member."""
+    """Existing cluster: cluster-wide keys in one update, member-local keys per member.
+
+    The cluster-wide keys are compared as the reader shows them and as each member shows them
+    itself (``ObservedMember.view``): a member whose own view differs while the reader's holds
+    gets a ``refresh`` (``plan_view_refresh``); a write of changed keys refreshes every view."""
     if ctx.fresh:
         return
-    _server_update(ctx, ctx.observed.config, ctx.desired.config, etag=ctx.observed.config_etag,
-                   depends_on=[], reason="cluster-wide server config differs from the file",
-                   via=getattr(ctx.observed, "config_member", "") or None)
+    declared = {k: ctx.observed.config.get(k) for k in ctx.desired.config}
+    stale = [n for n, m in sorted(ctx.observed.members.items())
+             if m.view is not None and diff_server(m.view, declared)]  # unlike the reader's
+    reason = "cluster-wide server config differs from the file"
+    if stale:
+        reason += (f" (as the cluster holds it; {_and(stale)} {'shows' if len(stale) == 1 else 'show'} "
+                   "yet another view, which the write refreshes)")
+    ctx.wide_update = _server_update(
+        ctx, ctx.observed.config, ctx.desired.config, etag=ctx.observed.config_etag,
+        depends_on=[], reason=reason, via=getattr(ctx.observed, "config_member", "") or None)
     for member in ctx.desired.members:
         live = ctx.observed.members.get(member.name)
         if live is None or not member.config:
@@ -250,12 +265,13 @@ def plan_server_config(ctx: Context) -> None:
                        reason=f"member-local server config of {member.name} differs from the file")
 
 
-def _server_update(ctx, live, desired, *, etag, depends_on, reason, member=None, via=None) -> None:
+def _server_update(ctx, live, desired, *, etag, depends_on, reason, member=None,
+                   via=None) -> str | None:
     changes = diff_server(live, desired)
     if not changes:
-        return
+        return None
     before, after = split_changes(changes)
-    ctx.steps.add(
+    return ctx.steps.add(
         Action.UPDATE, Kind.SERVER, "config", member=member, depends_on=depends_on,
         before={"config": before}, after={"config": after}, reason=reason,
         blocked=(ctx.member_block(member) if member else None)
@@ -284,7 +300,9 @@ def plan_joins(ctx: Context, wait_for: list[str]) -> None:
             Action.JOIN, Kind.MEMBER, member.name, member=member.name, depends_on=previous,
             after={"address": member.address, **({"config": after} if after else {}),
                    **({"member_config": display} if display else {})},
-            reason=f"{member.name} is in the file but not in the cluster",
+            reason=(f"{member.name} is joining the cluster now (a join an earlier apply started "
+                    "still runs in its daemon): apply waits for it" if ctx.observed.join_in_progress(member.name)
+                    else f"{member.name} is in the file but not in the cluster"),
             blocked=_standalone_block(ctx, member) or ctx.serving_block(f"joining {member.name}"),
             etag=alone.etag if alone is not None else None,
             payload=Join(member.name, member.address, member.endpoint,
@@ -357,3 +375,77 @@ def _plan_state(ctx: Context, member: Member, live: ObservedMember | None, deps:
         reason=reason, blocked=ctx.member_block(member.name) if live else None,
         payload=MemberState(action.value),
     )
+
+
+# -- each member's own view of the cluster-wide keys ----------------------------------------------
+
+def _stale_views(ctx: Context) -> dict[str, dict]:
+    """Members (the reader aside) whose own view of the declared cluster-wide keys differs from
+    the file: member -> its changes (``diff_server``)."""
+    reader = ctx.observed.config_member
+    out = {}
+    for name, live in sorted(ctx.observed.members.items()):
+        if name == reader or live.view is None or name in ctx.leaving:
+            continue
+        changes = diff_server(live.view, ctx.desired.config)
+        if changes:
+            out[name] = changes
+    return out
+
+
+def plan_view_refresh(ctx: Context) -> None:
+    """Every member shows the cluster-wide config the cluster holds, after this plan's joins.
+
+    LXD 5.0.2 keeps each member's view of the cluster-wide keys in memory, and a member that
+    joins after they were written does not load them (Incus 6.0.4 does); a cluster-wide write,
+    even of no key, makes every member load them again (seen live: LXD-FACTS "Cluster-wide
+    config and members that join later"). So on LXD a ``refresh`` follows the joins when the
+    file declares cluster-wide keys; on any server one is planned for members whose view
+    differs now while the reader's holds (a write of changed keys refreshes them itself). The
+    step checks every view first and writes only when one differs."""
+    declared = dict(ctx.desired.config)
+    if not declared:
+        return
+    # a blocked join does not hold back the refresh of the members that do join
+    held = {step.id for step in ctx.steps.all() if step.blocked}
+    joins = [ctx.join_steps[m.name] for m in ctx.joiners
+             if m.name in ctx.join_steps and ctx.join_steps[m.name] not in held]
+    stale = {} if ctx.fresh else _stale_views(ctx)
+    after_joins = bool(joins) and ctx.backend() == "lxd"
+    if not after_joins and (not stale or ctx.wide_update):
+        return
+    if after_joins:
+        names = [m.name for m in ctx.joiners if ctx.join_steps.get(m.name) in joins]
+        reason = (f"on LXD a member that joins does not load the cluster-wide config written "
+                  f"before ({_and(names)} here): once {'it has' if len(names) == 1 else 'they have'} "
+                  "joined, each member's own view is checked and, where one differs, a "
+                  "cluster-wide write makes every member load the config again")
+        if stale:
+            reason += f"; {_and(sorted(stale))} already {'shows' if len(stale) == 1 else 'show'} an old one"
+        before, after = None, None
+    else:
+        reason = (f"{_and(sorted(stale))} {'shows' if len(stale) == 1 else 'show'} cluster-wide "
+                  "config that differs from the file while the cluster holds the file's values "
+                  "(LXD keeps each member's view in memory, and a member that joined after "
+                  "they were written misses them): a cluster-wide write makes every member load "
+                  "the config again")
+        first = next(iter(stale.values()))
+        union = {k: c for changes in stale.values() for k, c in changes.items()}
+        old, new = split_changes({k: (first.get(k, (None, None))[0], c[1]) for k, c in union.items()})
+        before, after = {"config": old}, {"config": new}
+    wanted = {k: v for k, v in declared.items()}
+    check = [m.name for m in ctx.desired.members
+             if m.name in ctx.observed.members or m.name in ctx.join_steps]
+    deps = joins + ([ctx.wide_update] if ctx.wide_update else [])
+    ctx.steps.add(
+        Action.UPDATE, Kind.SERVER, VIEWS, depends_on=deps, before=before, after=after,
+        reason=reason, blocked=ctx.serving_block("a server config write"),
+        payload=ServerUpdate(wanted, None, check),
+    )
+
+
+VIEWS = "views"  # the name of the refresh step: server/views/update
+
+
+def _and(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"

@@ -67,7 +67,7 @@ def _members(a: Answers) -> dict[str, Any]:
         name = item["server_name"]
         answer = a.member_servers.get(name)
         md = (answer[0] or {}) if answer else {}
-        _, local_config = parse.split_server_config(md.get("config") or {}, a.backend.name)
+        view, local_config = parse.split_server_config(md.get("config") or {}, a.backend.name)
         members[name] = parse.parse_member(
             item,
             version=str((md.get("environment") or {}).get("server_version", "")),
@@ -75,5 +75,7 @@ def _members(a: Answers) -> dict[str, Any]:
             local_config=local_config if answer else {},
             local_etag=answer[1] if answer else None,
             etag=a.member_etags.get(name),
+            # an untrusted answer carries no config: no view then, rather than an empty one
+            view=view if answer and md.get("auth", "trusted") == "trusted" else None,
         )
     return members

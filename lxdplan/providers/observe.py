@@ -30,7 +30,7 @@ from lxdplan.desired import Desired
 from lxdplan.errors import ApiError, ConnectError, LxdplanError, TrustError
 from lxdplan.kinds import registry
 from lxdplan.livedata import Get, Reading, Recorded
-from lxdplan.providers import parse, pins
+from lxdplan.providers import joining, parse, pins
 from lxdplan.providers.assemble import Answers, assemble
 from lxdplan.providers.backend import Backend
 from lxdplan.providers.client import Client, NoAnswer, Response, busy, path_of
@@ -208,6 +208,7 @@ class _Observer:
         if any(c.scheme == "https" for c in self.clients.values()):
             self.remember_cluster_certificate({reader_st.name: reader_st}, members_raw)
         names = [m["server_name"] for m in members_raw]
+        standalone = self.joining(standalone, names)
         probed = reads.meet_members(standalone, members_raw, backend)
         ctx = dataclasses.replace(ctx, members=tuple(names), offline=frozenset(reads.offline))
         servers = {m: reads.send(Get.of("/1.0", member=m)) for m in names if m not in probed}
@@ -233,6 +234,16 @@ class _Observer:
             desired=self.desired,
             lean=self.lean,
         ))
+
+
+    def joining(self, standalone: dict[str, Standalone], names: list[str]) -> dict[str, Standalone]:
+        """Mark the declared members the cluster does not list that run a join task (a join in
+        flight, ``providers.joining``): their own operations, read at once."""
+        asked = {n: self.pool.submit(joining.read_join_running, self.clients[n])
+                 for n, st in standalone.items()
+                 if n not in names and st.reachable and st.trusted and st.backend}
+        return {n: dataclasses.replace(st, joining=True) if n in asked and asked[n].result() else st
+                for n, st in standalone.items()}
 
 
 class _ClusterReads:

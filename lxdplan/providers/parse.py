@@ -59,6 +59,7 @@ def parse_member(
     local_config: dict[str, str] | None = None,
     local_etag: str | None = None,
     etag: str | None = None,
+    view: dict[str, str] | None = None,
 ) -> ObservedMember:
     """One entry of ``GET /1.0/cluster/members?recursion=1``; ``version`` and ``api_level`` (the
     count of API extensions) come from the member's own ``GET /1.0``: the list carries neither
@@ -79,4 +80,5 @@ def parse_member(
         config=clean_config(item.get("config")),
         etag=etag,
         local_etag=local_etag,
+        view=dict(view) if view is not None else None,
     )

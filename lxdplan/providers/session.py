@@ -9,7 +9,7 @@ observation saw ``Online``, and remembers which one it picked.
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import Any, Callable
 
 from lxdplan.desired import Desired
 from lxdplan.errors import ApiError, ConnectError, LxdplanError
@@ -33,6 +33,7 @@ class Session:
         self._cluster: str | None = None
         self._server: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()  # defines run on several threads at once
+        self.note: Callable[[str], None] = lambda text: None  # a progress line (waits)
 
     # -- clients ----------------------------------------------------------------------------------
 

@@ -75,6 +75,9 @@ class Standalone:
     # The ``PUT /1.0/cluster`` field its join takes the token in (decided by the provider from
     # its extensions and kind: ``Backend.join_token_field``).
     join_token_field: str = JOIN_TOKEN_FIELD_DEFAULT
+    # It runs a join task of its own (a ``PUT /1.0/cluster`` still in flight, e.g. asked by an
+    # apply that was killed): a join in progress, not a member to join again.
+    joining: bool = False
 
 
 @dataclass(frozen=True)
@@ -94,6 +97,11 @@ class ObservedMember:
     config: dict[str, str] = field(default_factory=dict)  # member's own `config` map (user.*)
     etag: str | None = None
     local_etag: str | None = None  # ETag of GET /1.0?target=<member>
+    # The cluster-wide server keys as this member itself shows them (its own ``GET /1.0``), None
+    # when not read. LXD 5.0.2 keeps them in each member's memory, and a member that joined
+    # after they were written does not show them (LXD-FACTS "Cluster-wide config and members
+    # that join later"); ``Observed.config`` is the reader's view.
+    view: dict[str, str] | None = None
 
 
 @dataclass(frozen=True, init=False)
@@ -159,6 +167,22 @@ class Observed:
             return UNREACHABLE if live.status == ONLINE and not live.version and unreachable else live.status
         return UNREACHABLE if unreachable else ONLINE
 
+    def join_in_progress(self, name: str) -> bool:
+        """A declared member the cluster does not list that is joining it now: it runs a join
+        task, or its own view says it is clustered, under its own name, with this cluster's
+        certificate (a join started by an apply that was killed goes on in its daemon)."""
+        alone = self.standalone.get(name)
+        if name in self.members or alone is None or not alone.reachable:
+            return False
+        if alone.joining:
+            return True
+        return (alone.clustered and alone.server_name == name and bool(self.cluster_fingerprint)
+                and alone.certificate_fingerprint == self.cluster_fingerprint)
+
+    def joins_in_progress(self) -> list[str]:
+        """The declared members that are joining the cluster now (``join_in_progress``)."""
+        return [n for n in self.standalone if self.join_in_progress(n)]
+
     def not_serving(self) -> set[str]:
         """Cluster members that hold every API request without an answer (see ``not_serving``)."""
         return not_serving(
@@ -221,6 +245,8 @@ class Observed:
 # join token field and the built-in descriptions follow from the backend and its extensions.
 _DIGEST_SKIP = frozenset({"etag", "config_etag", "local_etag", "message", "api_level", "no_answer",
                           "join_token_field", "builtin_descriptions"})
+# Hashed only when set, so the digest of a cluster that shows neither stays what it was.
+_DIGEST_SKIP_UNSET: dict[str, Any] = {"view": None, "joining": False}
 
 
 def _without_volatile(value: Any) -> Any:
@@ -228,6 +254,7 @@ def _without_volatile(value: Any) -> Any:
         return {
             k: _without_volatile(v) for k, v in value.items()
             if k not in _DIGEST_SKIP and k != LEGACY_LOCK_KEY
+            and not (k in _DIGEST_SKIP_UNSET and v == _DIGEST_SKIP_UNSET[k])
         }
     if isinstance(value, list):
         return [_without_volatile(v) for v in value]

@@ -19,6 +19,7 @@ from lxdplan.providers.actions.common import get_or_none, gone, precondition, re
 from lxdplan.providers.backend import Backend
 from lxdplan.providers.certs import fingerprint
 from lxdplan.providers.client import Client, path_of, short
+from lxdplan.providers import joining
 from lxdplan.providers.parse import local_keys
 from lxdplan.providers.session import Session
 from lxdplan.state.observed import EVACUATED, OFFLINE, ONLINE
@@ -88,10 +89,22 @@ def join(s: Session, step: Step) -> bool:
     joiner = s.client(name)
     meta = s.server(name, fresh=True)
     env = meta.get("environment") or {}
-    if env.get("server_clustered"):
-        if env.get("server_name") == name:
-            s.reconnect(name)
+    if joining.read_join_running(joiner) or (
+            env.get("server_clustered") and env.get("server_name") == name):
+        # A join in flight (an earlier apply was killed during it): wait, never join again.
+        joining.wait_for_joins([name], s.client, s.note)
+        s.reconnect(name)
+        listed = [u.rsplit("/", 1)[-1] for u in s.cluster().get("/1.0/cluster/members").metadata or []]
+        if name in listed:
             return False
+        meta = s.server(name, fresh=True)
+        env = meta.get("environment") or {}
+        if env.get("server_clustered"):
+            raise LxdplanError(
+                f"member {name} says it belongs to the cluster as {name}, but the cluster does not "
+                f"list it (a join that did not finish); reset {name}'s daemon (a fresh, unclustered "
+                "one) and run apply again")
+    if env.get("server_clustered"):
         raise LxdplanError(
             f"member {name} already belongs to a cluster as {env.get('server_name')}; it cannot "
             f"join as {name}"
@@ -113,7 +126,7 @@ def join(s: Session, step: Step) -> bool:
             f"member {cluster.who} presented certificate {short(cluster.server_fingerprint)} but "
             f"reports cluster certificate {short(cluster_fp)}; refusing to join {name}"
         )
-    op = cluster.post("/1.0/cluster/members", {"server_name": name}, wait=False)
+    op = joining.mint_token(cluster, name, s.note)
     operation = op.operation or ""
     sent = False
     try:
@@ -323,7 +336,10 @@ def change_state(s: Session, step: Step) -> bool:
 def update_server(s: Session, step: Step) -> bool:
     """Cluster-wide keys (``PATCH /1.0`` on the member whose ETag the plan read) or one member's
     local keys (``PATCH /1.0?target=<member>``). Only changed keys are sent; never a full PUT."""
-    wanted = payload_of(step, ServerUpdate).config
+    payload = payload_of(step, ServerUpdate)
+    if payload.refresh:
+        return refresh_views(s, payload.config, payload.refresh)
+    wanted = payload.config
     if step.member:
         client, params = s.at(step.member), {"target": step.member}
         live = client.get("/1.0", params).metadata or {}
@@ -350,3 +366,42 @@ def _config_client(s: Session, step: Step) -> Client:
         except (ApiError, ConnectError):
             pass
     return s.cluster()
+
+
+def refresh_views(s: Session, wanted: dict[str, Any], members: list[str]) -> bool:
+    """Every member in ``members`` shows ``wanted`` (cluster-wide keys) in its own ``GET /1.0``.
+
+    LXD 5.0.2 keeps each member's view in memory and a member that joined after the keys were
+    written lacks them; a cluster-wide ``PATCH /1.0``, even of no key, makes the member that
+    takes it notify every other one, which then loads the whole cluster-wide config from the
+    database (seen live). So: read every view, write nothing when all hold, else send that
+    empty PATCH once and read the views that differed again. A member that cannot be read is
+    left for the next plan (it shows its view there)."""
+    stale = _stale(s, wanted, members)
+    if not stale:
+        return False
+    s.cluster().patch("/1.0", {"config": {}})
+    still = _stale(s, wanted, stale)
+    if still:
+        names = ", ".join(still)
+        raise LxdplanError(
+            f"{names} still {'shows' if len(still) == 1 else 'show'} cluster-wide server config "
+            f"that differs from the file after a cluster-wide write made every member load it "
+            f"again; restart the daemon of {names} (it loads the config when it starts) and run "
+            f"apply again")
+    return True
+
+
+def _stale(s: Session, wanted: dict[str, Any], members: list[str]) -> list[str]:
+    """The members whose own view of the keys in ``wanted`` differs from it."""
+    local = local_keys(s.observed.backend)
+    out = []
+    for name in members:
+        try:
+            live = s.at(name).get("/1.0", {"target": name}).metadata or {}
+        except (ApiError, ConnectError):
+            continue
+        view = {k: v for k, v in clean_config(live.get("config")).items() if k not in local}
+        if diff_server(view, {k: v for k, v in wanted.items() if k not in local}):
+            out.append(name)
+    return out
