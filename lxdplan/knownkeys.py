@@ -98,6 +98,12 @@ def key_set(backend: str, table: str, type_: str | None = None) -> KeySet:
     return KeySet(found)
 
 
+def suggest(word: str, choices: Iterable[str]) -> str:
+    """``; did you mean "X"?`` for the choice nearest ``word`` (as the loader says of keys), or ""."""
+    close = difflib.get_close_matches(word, sorted(choices), n=1, cutoff=0.6)
+    return f'; did you mean "{close[0]}"?' if close else ""
+
+
 def _backends(backend: str | None) -> tuple[str, ...]:
     return (backend,) if backend in BACKENDS else BACKENDS
 
