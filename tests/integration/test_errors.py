@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from applykit import cli, member_status, query, wait_for, write
+from applykit import cli, line_of, member_status, query, wait_for, write
 from handform import trust_token, unix
 from labkit import BACKENDS
 from lxdplan.lab import host
@@ -145,7 +145,9 @@ def test_failing_join_names_step_member_and_message_then_resumes(errs):
             "node1": {"source": str(errs.workdir / "l1")}, "node2": {"source": str(broken)}}}]
     failed = cli("apply", "-f", errs.write(doc), "--auto-approve")
     message = one_error(failed)
-    assert message.startswith("step member/node2/join (join on node2) failed: node2: ")
+    # A refused step starts with the FILE:LINE of its object: here the member that joins.
+    assert message.startswith(f"{errs.path}:{line_of(errs.path, 'name: node2')}: step member/node2/join "
+                              f"(join on node2) failed: node2: "), message
     assert f"Source path '{broken}' {errs.refusal()}" in message
     assert "define storage pool data on node1" in failed.stderr
     assert "fix the cause and run apply again" in failed.stderr
@@ -169,8 +171,10 @@ def test_errored_pool_names_the_member_and_is_retried(joined):
         "node1": {"source": str(errs.workdir / "e1")}, "node2": {"source": str(broken)}}})
     failed = cli("apply", "-f", errs.write(doc), "--auto-approve")
     message = one_error(failed)
-    assert message.startswith("step storage_pool/data2/instantiate (instantiate) failed: storage "
-                              "pool data2 could not be created on node2 ")
+    # The server's refusal names the file and line the pool is declared at (issue 19).
+    assert message.startswith(f"{errs.path}:{line_of(errs.path, 'name: data2')}: step "
+                              f"storage_pool/data2/instantiate (instantiate) failed: storage "
+                              f"pool data2 could not be created on node2 "), message
     assert f"Source path '{broken}' {errs.refusal()}" in message
     assert ("2 step(s) completed (define storage pool data2 on node1, define storage pool data2 "
             "on node2); fix the cause and run apply again") in failed.stderr
