@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from applykit import cli, line_of, member_status, query, wait_for, write
+from applykit import cli, client_cmd, line_of, member_status, query, wait_for, write
 from handform import trust_token, unix
 from labkit import BACKENDS
 from lxdplan.lab import host
@@ -189,6 +189,25 @@ def test_errored_pool_names_the_member_and_is_retried(joined):
     pool = query(errs.lab, "/1.0/storage-pools/data2")
     assert pool["config"]["user.tier"] == "2" and pool["description"] == "retried"
     assert_converged(errs.path)
+
+
+def test_a_driver_the_members_lack_is_refused_at_the_pool_line(joined):
+    """``zfs`` passes validate (the servers have the driver) but the lab's hosts lack ZFS: each
+    refused step starts with the FILE:LINE of the pool (issue 19), not only LXD's words."""
+    errs = joined
+    doc = copy.deepcopy(errs.doc)
+    doc["storage_pools"].append({"name": "nozfs", "driver": "zfs"})
+    path = str(errs.workdir / "nozfs.yaml")
+    errs.write(doc, path)
+    failed = cli("apply", "-f", path, "--auto-approve")
+    assert failed.returncode == 1 and "Traceback" not in failed.stderr, failed.stderr
+    errors = [line for line in failed.stderr.splitlines() if line.startswith("error: ")]
+    at = f"error: {path}:{line_of(path, 'name: nozfs')}: step storage_pool/nozfs/"
+    assert errors and all(line.startswith(at) for line in errors), failed.stderr
+    # Nothing of the pool stays behind: the next tests' plans start from the document.
+    if any(p["name"] == "nozfs" for p in query(errs.lab, "/1.0/storage-pools?recursion=1")):
+        client_cmd(errs.lab, "storage", "delete", "nozfs")
+    assert_converged(errs.write(errs.doc))
 
 
 def test_secrets_unset_stop_early_and_set_never_show(joined):
