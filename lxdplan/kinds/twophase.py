@@ -80,7 +80,9 @@ def split_members(c: "Checker", raw: dict, path: tuple, kind: str, member_keys: 
                         f"cluster.members{suggest(name, member_names)}", key=True)
         values = c.plain_config(cfg, mp)
         for k in values:
-            if k not in member_keys:
+            if k not in member_keys and (meant := suggest(k, member_keys)):
+                c.error(mp + (k,), f'"{k}" is not a member-specific key of {kind}{meant}', key=True)
+            elif k not in member_keys:
                 allowed = ", ".join(sorted(member_keys)) or "none"
                 c.error(mp + (k,), f'"{k}" is not member-specific for {kind} (member-specific keys: '
                                    f"{allowed}): put it under {fmt_path(path + ('config',))}", key=True)

@@ -210,3 +210,32 @@ def test_a_refused_step_names_the_file_and_line_of_its_object():
     assert said[0].endswith("LXD refused POST /1.0/storage-pools: Unknown driver")
     web = next(s for s in steps if s.name == "web")
     assert origin(desired, web) == "lxdplan.yaml:11"
+
+
+def test_a_mistyped_member_specific_key_gets_the_key_meant_not_a_move_to_config():
+    text = _doc("""\
+        storage_pools:
+          - name: data
+            driver: dir
+            members:
+              node2: {sourse: /srv/data}
+        """)
+    (line, message), = _errors(text)
+    assert (line, message) == (11, '"sourse" is not a member-specific key of dir pools; did you '
+                                   'mean "source"?')
+
+
+def test_an_instance_or_volume_on_a_mistyped_member_gets_the_member_meant():
+    text = _doc("""\
+        storage_pools:
+          - {name: data, driver: dir}
+        storage_volumes:
+          - {pool: data, name: v, member: node22}
+        instances:
+          - {name: c1, image: none, member: nodee1}
+        """)
+    said = [m for _, m in _errors(text)]
+    assert any('on member "node22", which is not in cluster.members; did you mean "node2"?' in m
+               for m in said), said
+    assert any('placed on member "nodee1", which is not in cluster.members; did you mean "node1"?'
+               in m for m in said), said
