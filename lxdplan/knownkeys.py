@@ -128,7 +128,11 @@ def check_type(c: Checker, path: tuple, value: str, table: dict[str, tuple[str, 
     others = [b for b in BACKENDS if b not in backends and value in table[b]]
     if others:
         hint = f" (it is {LABELS[others[0]]}'s; the file says backend: {backend})"
-    lists = "; ".join(f"{LABELS[b]}'s: {', '.join(table[b])}" for b in backends)
+    if len(backends) > 1 and len({table[b] for b in backends}) == 1:
+        owners = " and ".join(f"{LABELS[b]}'s" for b in backends)
+        lists = f"{owners}: {', '.join(table[backends[0]])}"
+    else:
+        lists = "; ".join(f"{LABELS[b]}'s: {', '.join(table[b])}" for b in backends)
     c.error(path, f'{fmt_path(path)} "{value}" is not a {what} of {_who(backends)}{hint} '
                   f"({lists})", key=True)
     return False
@@ -148,9 +152,11 @@ def _warn_unknown(c: Checker, path: tuple, cfg: object, sets: dict[str, KeySet],
             continue
         closest = next((m for s in sets.values() if (m := s.closest(key))), None)
         hint = f'; did you mean "{closest}"?' if closest else ""
-        c.warning(path + (key,), f'{fmt_path(path + (key,))}: {_who(tuple(sets))} does not know the '
-                                 f'key "{key}" for {where}{hint} (a server that does not know it '
-                                 f"refuses it at apply)")
+        who = (f"{LABELS[next(iter(sets))]} does not know" if len(sets) == 1
+               else f"neither {' nor '.join(LABELS[b] for b in sets)} knows")
+        c.warning(path + (key,), f'{fmt_path(path + (key,))}: {who} the key "{key}" for '
+                                 f"{where}{hint} (a server that does not know a key refuses it "
+                                 f"at apply)")
 
 
 def check(c: Checker, data: dict, backend: str | None) -> None:

@@ -101,7 +101,7 @@ def test_a_mistyped_config_key_warns_at_its_line_with_the_key_meant():
         """)
     found = dict(_warnings(text))
     assert 'did you mean "ipv4.address"?' in found[10]
-    assert found[10].startswith('networks[0].config["ipv4.adress"]: LXD or Incus does not know the key '
+    assert found[10].startswith('networks[0].config["ipv4.adress"]: neither LXD nor Incus knows the key '
                                 '"ipv4.adress" for bridge networks')
     assert 'did you mean "volume.size"?' in found[14]
     assert 'did you mean "limits.memory"?' in found[17]
