@@ -5,8 +5,8 @@ Run from the repo root with clones of canonical/lxd and lxc/incus (bare or not):
     python tools/known_keys.py LXD_GIT_DIR INCUS_GIT_DIR > lxdplan/data/known-keys.json
 
 Sources (data only, no code): LXD 5.0.2's documentation tables (``doc/server.md``,
-``doc/projects.md``, ``doc/reference/{instance_options,network_*,storage_*}.md``) joined with the
-newest LXD's ``lxd/metadata/configuration.json``; Incus 6.0.4's and the newest Incus's
+``doc/projects.md``, ``doc/reference/{instance_options,network_*,storage_*}.md``) joined with
+LXD 5.21's and the newest LXD's ``lxd/metadata/configuration.json``; Incus 6.0.4's and the newest Incus's
 ``internal/server/metadata/configuration.json``. Keys of newer releases are kept (a key a newer
 server knows is no typo); keys only a server sets itself (``volatile.*``) are left out.
 """
@@ -19,6 +19,7 @@ import subprocess
 import sys
 
 LXD_TAG, INCUS_TAG = "lxd-5.0.2", "v6.0.4"
+LXD_JSON_REVS = ("lxd-5.21.7", "HEAD")  # the 5.21 LTS and the newest LXD
 POOL_DRIVERS = ("dir", "btrfs", "lvm", "zfs", "ceph", "cephfs", "cephobject", "powerflex", "pure",
                 "alletra", "powerstore", "linstor", "truenas", "lvmcluster")
 NETWORK_TYPES = ("bridge", "macvlan", "sriov", "ovn", "physical")
@@ -67,27 +68,24 @@ def tables(lxd: str, incus: str) -> dict:
         text = show(lxd, LXD_TAG, f"doc/reference/storage_{d}.md")
         old[f"storage_{d}"] = md_keys(text, "### Storage pool configuration", "### Storage volume")
         old[f"storage_volume_{d}"] = md_keys(text, "### Storage volume configuration")
-    new = json_keys(show(lxd, "HEAD", "lxd/metadata/configuration.json"))
     lxd_all = {k: set(v) for k, v in old.items()}
-    for entity, found in new.items():
-        if entity.startswith("storage_"):
-            driver = entity.removeprefix("storage_")
-            lxd_all.setdefault(f"storage_{driver}", set())
-        lxd_all.setdefault(entity, set()).update(found)
-    # LXD's configuration.json keeps a storage driver's pool and volume keys in one entity,
-    # by group: split them the way the 5.0 tables are.
-    for entity, groups in (json.loads(show(lxd, "HEAD", "lxd/metadata/configuration.json"))["configs"]
-                           .items()):
-        if entity.startswith("storage-"):
-            driver = entity.removeprefix("storage-")
-            for group, body in groups.items():
-                keys_ = {k for item in body["keys"] for k in item}
-                lxd_all[entity.replace("-", "_")] -= keys_
+    for rev in LXD_JSON_REVS:
+        text = show(lxd, rev, "lxd/metadata/configuration.json")
+        # A storage driver's pool and volume keys are one entity there, by group: split them
+        # the way the 5.0 tables are.
+        for entity, groups in (json.loads(text)["configs"] if text else {}).items():
+            if entity.startswith("storage-"):
+                driver = entity.removeprefix("storage-")
                 target = {"pool-conf": f"storage_{driver}", "volume-conf": f"storage_volume_{driver}"}
-                if group in target:
-                    lxd_all.setdefault(target[group], set()).update(keys_)
-        elif entity.startswith("network-") and entity.removeprefix("network-") in NETWORK_TYPES:
-            lxd_all.setdefault(entity.replace("-", "_"), set())
+                for group, body in groups.items():
+                    if group in target:
+                        lxd_all.setdefault(target[group], set()).update(
+                            k for item in body["keys"] for k in item)
+            else:
+                lxd_all.setdefault(entity.replace("-", "_"), set())
+        for entity, found in json_keys(text).items():
+            if not entity.startswith("storage_"):
+                lxd_all[entity].update(found)
     lxd_all = {k: v for k, v in lxd_all.items() if k != "storage" and not k.startswith("storage_") or
                k.removeprefix("storage_volume_").removeprefix("storage_") in POOL_DRIVERS}
     incus_all: dict[str, set[str]] = {}
