@@ -148,7 +148,7 @@ def _warn_unknown(c: Checker, path: tuple, cfg: object, sets: dict[str, KeySet],
     for key in cfg:
         if not isinstance(key, str) or key.startswith((LXDPLAN_PREFIX, "volatile.")):
             continue  # the loader refuses those
-        if any(s.knows(key) for s in sets.values()):
+        if any(s.knows(key) for s in sets.values()) or _refused(c, path + (key,)):
             continue
         closest = next((m for s in sets.values() if (m := s.closest(key))), None)
         hint = f'; did you mean "{closest}"?' if closest else ""
@@ -157,6 +157,12 @@ def _warn_unknown(c: Checker, path: tuple, cfg: object, sets: dict[str, KeySet],
         c.warning(path + (key,), f'{fmt_path(path + (key,))}: {who} the key "{key}" for '
                                  f"{where}{hint} (a server that does not know a key refuses it "
                                  f"at apply)")
+
+
+def _refused(c: Checker, path: tuple) -> bool:
+    """Whether an error already stands at the key's line (``core.trust_password`` on Incus)."""
+    line = c.src.key_line(path)
+    return any(d.line == line and d.severity == "error" for d in c.diags)
 
 
 def check(c: Checker, data: dict, backend: str | None) -> None:

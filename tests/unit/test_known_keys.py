@@ -239,3 +239,13 @@ def test_an_instance_or_volume_on_a_mistyped_member_gets_the_member_meant():
                for m in said), said
     assert any('placed on member "nodee1", which is not in cluster.members; did you mean "node1"?'
                in m for m in said), said
+
+
+def test_a_key_already_refused_is_not_warned_about_as_well():
+    text = _doc("").replace("cluster:\n", 'cluster:\n  config: {core.trust_password: x}\n')
+    text = text.replace("version: 1\n", "version: 1\nbackend: incus\n")
+    with pytest.raises(ValidationError) as caught:
+        load_text(text)
+    at_key = [d.message for d in caught.value.diagnostics if d.line == 4]
+    assert any("does not exist in Incus" in m for m in at_key), at_key
+    assert not any("does not know" in m for m in at_key), at_key
