@@ -10,13 +10,12 @@ member's keys. Objects the file no longer declares (deletes) have no line: the f
 from __future__ import annotations
 
 from lxdplan.desired import Desired
-from lxdplan.plan import Kind, Step
+from lxdplan.kinds import spec
+from lxdplan.plan import Action, Kind, Step
 
 
 def line_of(desired: Desired, step: Step) -> int | None:
     """The line declaring the object ``step`` acts on, or None (not declared, or no line)."""
-    from lxdplan.kinds import spec
-
     if step.kind == Kind.MEMBER or (step.kind == Kind.SERVER and step.member):
         member = desired.member(step.member if step.kind == Kind.SERVER else step.name)
         return (member.line or None) if member else None
@@ -29,7 +28,7 @@ def line_of(desired: Desired, step: Step) -> int | None:
         return None
     if step.member:
         keyed = [line for (m, _), line in getattr(obj, "key_lines", {}).items() if m == step.member]
-        if keyed and step.action.value == "update":
+        if keyed and step.action == Action.UPDATE:
             return min(keyed)
     return getattr(obj, "line", 0) or None
 

@@ -12,6 +12,7 @@ from lxdplan.errors import ApiError, PlanError, ValidationError
 from lxdplan.executor import ApplyFailed, execute
 from lxdplan.loader import load_text
 from lxdplan.origin import origin
+from lxdplan.plan import Action, Kind, Step
 from lxdplan.planner import plan
 from plan_helpers import cluster, live_pool
 
@@ -249,3 +250,24 @@ def test_a_key_already_refused_is_not_warned_about_as_well():
     at_key = [d.message for d in caught.value.diagnostics if d.line == 4]
     assert any("does not exist in Incus" in m for m in at_key), at_key
     assert not any("does not know" in m for m in at_key), at_key
+
+
+def test_the_origin_of_member_steps_member_keys_and_deletes():
+    text = _doc("""\
+        storage_pools:
+          - name: data
+            driver: dir
+            members:
+              node2:
+                source: /srv/data
+        """)
+    desired, _ = load_text(text)
+
+    def step(kind, name, action, member=None):
+        return Step(id=f"{kind}/{name}/{action.value}", action=action, kind=kind, name=name,
+                    member=member)
+
+    assert origin(desired, step(Kind.MEMBER, "node2", Action.JOIN, "node2")) == "lxdplan.yaml:5"
+    assert origin(desired, step(Kind.STORAGE_POOL, "data", Action.UPDATE, "node2")) == "lxdplan.yaml:12"
+    assert origin(desired, step(Kind.STORAGE_POOL, "data", Action.DEFINE, "node1")) == "lxdplan.yaml:8"
+    assert origin(desired, step(Kind.STORAGE_POOL, "gone", Action.DELETE)) == "lxdplan.yaml"
