@@ -104,6 +104,13 @@ def suggest(word: str, choices: Iterable[str]) -> str:
     return f'; did you mean "{close[0]}"?' if close else ""
 
 
+def volume_keys(backend: str, driver: str) -> KeySet:
+    """A custom volume's keys on a ``driver`` pool: the pool's ``volume.*`` keys without it."""
+    prefix = "volume."
+    return KeySet(k[len(prefix):] for k in _tables()[backend]["storage_pool"].get(driver, ())
+                  if k.startswith(prefix))
+
+
 def _backends(backend: str | None) -> tuple[str, ...]:
     return (backend,) if backend in BACKENDS else BACKENDS
 
@@ -190,6 +197,13 @@ def check(c: Checker, data: dict, backend: str | None) -> None:
             continue
         sets = {b: key_set(b, "network", type_) for b in backends if type_ in NETWORK_TYPES[b]}
         _two_phase_keys(c, ("networks", i), net, sets, f"{type_} networks")
+    drivers = {p.get("name"): p.get("driver") for _, p in dicts(data.get("storage_pools"))}
+    for i, vol in dicts(data.get("storage_volumes")):
+        driver = drivers.get(vol.get("pool"))  # a pool not declared: the loader says so
+        sets = {b: volume_keys(b, driver) for b in backends
+                if isinstance(driver, str) and driver in POOL_DRIVERS[b]}
+        _warn_unknown(c, ("storage_volumes", i, "config"), vol.get("config"), sets,
+                      f"volumes of {driver} pools")
     for section, table, where in (("profiles", "instance", "profiles"),
                                   ("instances", "instance", "instances"),
                                   ("projects", "project", "projects")):

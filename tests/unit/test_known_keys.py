@@ -271,3 +271,16 @@ def test_the_origin_of_member_steps_member_keys_and_deletes():
     assert origin(desired, step(Kind.STORAGE_POOL, "data", Action.UPDATE, "node2")) == "lxdplan.yaml:12"
     assert origin(desired, step(Kind.STORAGE_POOL, "data", Action.DEFINE, "node1")) == "lxdplan.yaml:8"
     assert origin(desired, step(Kind.STORAGE_POOL, "gone", Action.DELETE)) == "lxdplan.yaml"
+
+
+def test_a_volume_key_is_checked_against_its_pool_driver():
+    text = _doc("""\
+        storage_pools:
+          - {name: data, driver: zfs}
+        storage_volumes:
+          - {pool: data, name: v1, member: node1, config: {size: 1GiB, zfs.blocksize: 16KiB}}
+          - {pool: data, name: v2, member: node1, config: {siez: 1GiB}}
+        """)
+    (line, message), = _warnings(text)
+    assert line == 11
+    assert 'the key "siez" for volumes of zfs pools; did you mean "size"?' in message
