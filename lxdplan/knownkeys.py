@@ -98,6 +98,18 @@ def key_set(backend: str, table: str, type_: str | None = None) -> KeySet:
     return KeySet(found)
 
 
+@lru_cache(maxsize=1)
+def _every_pool_and_network_key() -> KeySet:
+    tables = _tables()
+    return KeySet(k for b in BACKENDS for table in ("storage_pool", "network")
+                  for found in tables[b][table].values() for k in found)
+
+
+def documented(key: str) -> bool:
+    """Whether either server documents ``key`` for some pool driver or network type."""
+    return _every_pool_and_network_key().knows(key)
+
+
 def suggest(word: str, choices: Iterable[str]) -> str:
     """``; did you mean "X"?`` for the choice nearest ``word`` (as the loader says of keys), or ""."""
     close = difflib.get_close_matches(word, sorted(choices), n=1, cutoff=0.6)

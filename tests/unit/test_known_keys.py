@@ -284,3 +284,16 @@ def test_a_volume_key_is_checked_against_its_pool_driver():
     (line, message), = _warnings(text)
     assert line == 11
     assert 'the key "siez" for volumes of zfs pools; did you mean "size"?' in message
+
+
+def test_a_real_cluster_wide_key_under_members_is_told_to_move_not_taken_for_a_typo():
+    text = _doc("""\
+        storage_pools:
+          - name: data
+            driver: lvm
+            members:
+              node2: {lvm.vg.force_reuse: "true"}
+        """)
+    (_, message), = _errors(text)
+    assert message.startswith('"lvm.vg.force_reuse" is not member-specific for lvm pools'), message
+    assert "put it under storage_pools[0].config" in message
