@@ -290,10 +290,10 @@ def test_a_real_cluster_wide_key_under_members_is_told_to_move_not_taken_for_a_t
     text = _doc("""\
         storage_pools:
           - name: data
-            driver: lvm
+            driver: dir
             members:
-              node2: {lvm.vg.force_reuse: "true"}
+              node2: {source.recover: "true"}
         """)
     (_, message), = _errors(text)
-    assert message.startswith('"lvm.vg.force_reuse" is not member-specific for lvm pools'), message
+    assert message.startswith('"source.recover" is not member-specific for dir pools'), message
     assert "put it under storage_pools[0].config" in message
