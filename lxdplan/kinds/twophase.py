@@ -20,7 +20,7 @@ from lxdplan.errors import PlanError, fmt_path
 from lxdplan.kinds.base import ObjectKind, Request, Stage, Where, api_path, patch_mark
 from lxdplan.kinds.common import at, export_config, owned, plan_deletes, put_if, used_by_note
 from lxdplan.filecheck import MEMBERS, names
-from lxdplan.knownkeys import suggest
+from lxdplan.knownkeys import documented, suggest
 from lxdplan.livedata import Get, Reading, Recorded, clean_config, marked, used_by
 from lxdplan.plan import Action, Payload, Step
 
@@ -80,7 +80,7 @@ def split_members(c: "Checker", raw: dict, path: tuple, kind: str, member_keys: 
                         f"cluster.members{suggest(name, member_names)}", key=True)
         values = c.plain_config(cfg, mp)
         for k in values:
-            if k not in member_keys and (meant := suggest(k, member_keys)):
+            if k not in member_keys and not documented(k) and (meant := suggest(k, member_keys)):
                 c.error(mp + (k,), f'"{k}" is not a member-specific key of {kind}{meant}', key=True)
             elif k not in member_keys:
                 allowed = ", ".join(sorted(member_keys)) or "none"
