@@ -60,10 +60,6 @@ class KeySet:
         return (key in self.exact or key.startswith(FREE_PREFIXES)
                 or any(p.fullmatch(key) for p in self.patterns))
 
-    def closest(self, key: str) -> str | None:
-        close = difflib.get_close_matches(key, self.names, n=1, cutoff=0.6)
-        return close[0] if close else None
-
     def __bool__(self) -> bool:
         return bool(self.names)
 
@@ -141,9 +137,7 @@ def check_type(c: Checker, path: tuple, value: str, table: dict[str, tuple[str, 
     backends = _backends(backend)
     if any(value in table[b] for b in backends):
         return True
-    known = sorted({v for b in backends for v in table[b]})
-    close = difflib.get_close_matches(value, known, n=1, cutoff=0.6)
-    hint = f'; did you mean "{close[0]}"?' if close else ""
+    hint = suggest(value, {v for b in backends for v in table[b]})
     others = [b for b in BACKENDS if b not in backends and value in table[b]]
     if others:
         hint = f" (it is {LABELS[others[0]]}'s; the file says backend: {backend})"
@@ -169,8 +163,7 @@ def _warn_unknown(c: Checker, path: tuple, cfg: object, sets: dict[str, KeySet],
             continue  # the loader refuses those
         if any(s.knows(key) for s in sets.values()) or _refused(c, path + (key,)):
             continue
-        closest = next((m for s in sets.values() if (m := s.closest(key))), None)
-        hint = f'; did you mean "{closest}"?' if closest else ""
+        hint = suggest(key, {n for s in sets.values() for n in s.names})
         who = (f"{LABELS[next(iter(sets))]} does not know" if len(sets) == 1
                else f"neither {' nor '.join(LABELS[b] for b in sets)} knows")
         c.warning(path + (key,), f'{fmt_path(path + (key,))}: {who} the key "{key}" for '
