@@ -4,7 +4,8 @@ A server's refusal of a step names the step and LXD's words; the CLI adds the pl
 the refused object came from, so the user knows what to fix. The step knows its object (kind and
 identity); each kind says how a step names its object (``step_ident``) and a declared object
 carries the line where it starts. A member-specific update of a pool or network points at that
-member's keys. Objects the file no longer declares (deletes) have no line: the file alone.
+member's keys, cluster-wide server config at ``cluster.config``, member-local server config and
+a join at the member. Objects the file no longer declares (deletes) have no line: the file alone.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ def line_of(desired: Desired, step: Step) -> int | None:
     if step.kind == Kind.MEMBER or (step.kind == Kind.SERVER and step.member):
         member = desired.member(step.member if step.kind == Kind.SERVER else step.name)
         return (member.line or None) if member else None
+    if step.kind == Kind.SERVER:
+        return desired.config_line or None  # cluster.config
     found = spec(step.kind)
     if found is None:
         return None

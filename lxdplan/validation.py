@@ -44,7 +44,8 @@ def build(src: Source) -> tuple[Desired, list[Diagnostic]]:
 
     desired = Desired(path=src.path, version=d.get("version", 1), backend=backend, config=server_cfg,
                       force_remove=force_remove, members=tuple(members),
-                      objects={k.section: declared[k.section] for k in kinds})
+                      objects={k.section: declared[k.section] for k in kinds},
+                      config_line=c.src.key_line(("cluster", "config")) if "config" in cluster else 0)
     return desired, c.diags
 
 

@@ -271,6 +271,10 @@ def test_the_origin_of_member_steps_member_keys_and_deletes():
     assert origin(desired, step(Kind.STORAGE_POOL, "data", Action.UPDATE, "node2")) == "lxdplan.yaml:12"
     assert origin(desired, step(Kind.STORAGE_POOL, "data", Action.DEFINE, "node1")) == "lxdplan.yaml:8"
     assert origin(desired, step(Kind.STORAGE_POOL, "gone", Action.DELETE)) == "lxdplan.yaml"
+    assert origin(desired, step(Kind.SERVER, "config", Action.UPDATE, "node3")) == "lxdplan.yaml:6"
+    with_config = text.replace("cluster:\n", "cluster:\n  config: {images.auto_update_interval: 15}\n")
+    desired, _ = load_text(with_config)
+    assert origin(desired, step(Kind.SERVER, "config", Action.UPDATE)) == "lxdplan.yaml:3"
 
 
 def test_a_volume_key_is_checked_against_its_pool_driver():
