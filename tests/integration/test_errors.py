@@ -210,6 +210,21 @@ def test_a_driver_the_members_lack_is_refused_at_the_pool_line(joined):
     assert_converged(errs.write(errs.doc))
 
 
+def test_a_server_key_no_server_knows_warns_and_its_refusal_names_cluster_config(joined):
+    errs = joined
+    doc = copy.deepcopy(errs.doc)
+    doc["cluster"]["config"]["images.auto_update_intervall"] = 15
+    path = str(errs.workdir / "typo.yaml")
+    errs.write(doc, path)
+    checked = cli("validate", "-f", path)
+    assert checked.returncode == 0, checked.stderr
+    assert 'did you mean "images.auto_update_interval"?' in checked.stderr, checked.stderr
+    failed = cli("apply", "-f", path, "--auto-approve")
+    message = one_error(failed)
+    assert message.startswith(f"{path}:{line_of(path, 'config:')}: step server/config/update "), message
+    assert_converged(errs.write(errs.doc))
+
+
 def test_secrets_unset_stop_early_and_set_never_show(joined):
     errs = joined
     doc = copy.deepcopy(errs.doc)
