@@ -212,6 +212,10 @@ def test_a_driver_the_members_lack_is_refused_at_the_pool_line(joined):
 
 def test_a_server_key_no_server_knows_warns_and_its_refusal_names_cluster_config(joined):
     errs = joined
+    if errs.lab.backend == "incus":
+        # Seen live: Incus 6.0.4 refuses the PATCH, and its revert wipes the member's
+        # core.https_address and cluster.https_address (fixed in 6.0.5): the lab would be broken.
+        pytest.skip("Incus 6.0.4 loses its addresses when it refuses a server config write")
     doc = copy.deepcopy(errs.doc)
     doc["cluster"]["config"]["images.auto_update_intervall"] = 15
     path = str(errs.workdir / "typo.yaml")
