@@ -162,11 +162,12 @@ class Desired:
     force_remove: tuple[str, ...] = ()
     members: tuple[Member, ...] = ()
     objects: Mapping[str, tuple] = field(default_factory=dict)  # section -> declared objects
+    config_line: int = 0  # where cluster.config is, for messages about server config
 
     def __init__(self, path: str, version: int = 1, backend: str | None = None,
                  config: Config | None = None, force_remove: tuple[str, ...] = (),
                  members: tuple[Member, ...] = (), objects: Mapping[str, tuple] | None = None,
-                 **sections: tuple):
+                 config_line: int = 0, **sections: tuple):
         given = {**(objects or {}), **sections}
         known = _sections()
         unknown = sorted(set(given) - set(known))
@@ -175,7 +176,8 @@ class Desired:
         values = {"path": path, "version": version, "backend": backend,
                   "config": {} if config is None else config, "force_remove": tuple(force_remove),
                   "members": tuple(members),
-                  "objects": {s: tuple(given.get(s, ())) for s in known}}
+                  "objects": {s: tuple(given.get(s, ())) for s in known},
+                  "config_line": config_line}
         for name, value in values.items():
             object.__setattr__(self, name, value)
 

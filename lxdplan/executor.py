@@ -69,13 +69,19 @@ class ApplyFailed(LxdplanError):
     def __init__(self, failed: list[tuple[Step, Exception]], results: list[StepResult]):
         self.failed = failed
         self.results = results
-        self.failures = [
-            f"step {step.id} ({step.action.value}{f' on {step.member}' if step.member else ''}) "
-            f"failed: {cause}"
-            for step, cause in failed
-        ]
+        self.failures = self.sentences()
         self.summary = _summary(results, len(failed))
         super().__init__("\n".join(self.failures + [self.summary]))
+
+    def sentences(self, origin: Callable[[Step], str | None] = lambda step: None) -> list[str]:
+        """One sentence per failed step; ``origin(step)``, when it gives one, starts it (the
+        ``FILE:LINE`` the step's object is declared at: the CLI knows the file)."""
+        out = []
+        for step, cause in self.failed:
+            where = origin(step)
+            out.append(f"{f'{where}: ' if where else ''}step {step.id} ({step.action.value}"
+                       f"{f' on {step.member}' if step.member else ''}) failed: {cause}")
+        return out
 
 
 def _listing(results: list[StepResult]) -> str:

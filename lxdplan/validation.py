@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from lxdplan import addresses, keys, references
+from lxdplan import addresses, keys, knownkeys, references
 from lxdplan.desired import Desired, Member, Trust
 from lxdplan.errors import Diagnostic, fmt_path
 from lxdplan.filecheck import MEMBERS, Checker, dicts
@@ -40,10 +40,12 @@ def build(src: Source) -> tuple[Desired, list[Diagnostic]]:
         _load(c, spec_, d, declared)
     for spec_ in registry():  # rank order: projects' references, networks', profiles', images'
         spec_.check(c, declared)
+    knownkeys.check(c, d, backend)  # drivers, network types, keys the servers do not know
 
     desired = Desired(path=src.path, version=d.get("version", 1), backend=backend, config=server_cfg,
                       force_remove=force_remove, members=tuple(members),
-                      objects={k.section: declared[k.section] for k in kinds})
+                      objects={k.section: declared[k.section] for k in kinds},
+                      config_line=c.src.key_line(("cluster", "config")) if "config" in cluster else 0)
     return desired, c.diags
 
 

@@ -158,9 +158,12 @@ def _run(file: str, desired, *, force_remove, saved_digest, auto_approve: bool, 
             warn(sentence)
         raise typer.Exit(1)
     except ApplyFailed as exc:
-        # Every failure on its own line (step, member, LXD's words), then what completed, what
-        # was not run because it waits for a failure, and what to do.
-        for sentence in exc.failures:
+        # Every failure on its own line (the file and line of its object, step, member, LXD's
+        # words), then what completed, what was not run because it waits for a failure, and
+        # what to do.
+        from lxdplan.origin import origin
+
+        for sentence in exc.sentences(lambda step: origin(desired, step)):
             error(sentence)
         note(exc.summary)
         for sentence in getattr(exc, "__notes__", ()):  # e.g. a lock that could not be released

@@ -26,6 +26,7 @@ from lxdplan.filecheck import MEMBERS, names as names_of
 from lxdplan.kinds import placement
 from lxdplan.kinds.base import ObjectKind, Request, Stage, Where, in_project, patch_mark
 from lxdplan.kinds.common import DEFAULT, at, export_config, owned, plan_deletes, put_if, scoped
+from lxdplan.knownkeys import suggest
 from lxdplan.livedata import Get, Reading, Recorded, clean_config, marked, with_etag
 from lxdplan.plan import Action, Kind, Payload, Step
 from lxdplan.references import Ref
@@ -412,7 +413,7 @@ def _load(c: "Checker", items, names: dict[str, set]) -> list[Instance]:
             c.error(path + ("group",), f"{label} takes member or group, not both")
         if member is not None and member not in names["members"]:
             c.error(path + ("member",), f'{label} is placed on member "{member}", which is not in '
-                                        "cluster.members")
+                                        f'cluster.members{suggest(member, names["members"])}')
         if group is not None and group not in names["groups"]:
             c.error(path + ("group",), f'{label} is placed on group "{group}", which is not '
                                        "declared in cluster_groups")

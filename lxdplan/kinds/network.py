@@ -31,6 +31,8 @@ class Network:
     config: dict[str, str] = field(default_factory=dict)
     members: dict[str, dict[str, str]] = field(default_factory=dict)
     line: int = 0
+    # Lines of the keys under ``members:`` ((member, key) -> line), for messages about one key.
+    key_lines: dict[tuple[str, str], int] = field(default_factory=dict, compare=False, repr=False)
 
 
 _ADDRESSES = frozenset({"ipv4.address", "ipv6.address"})

@@ -28,6 +28,8 @@ class StoragePool:
     config: dict[str, str] = field(default_factory=dict)  # cluster-wide keys
     members: dict[str, dict[str, str]] = field(default_factory=dict)  # member -> specific keys
     line: int = 0
+    # Lines of the keys under ``members:`` ((member, key) -> line), for messages about one key.
+    key_lines: dict[tuple[str, str], int] = field(default_factory=dict, compare=False, repr=False)
 
 
 # Cluster-wide keys a driver fills in when the file leaves them out.

@@ -18,6 +18,7 @@ from lxdplan.filecheck import MEMBERS, names
 from lxdplan.kinds import storage_pool
 from lxdplan.kinds.base import ObjectKind, Stage, Where, api_path
 from lxdplan.kinds.common import DEFAULT, at, export_config, owned, plan_deletes, put_if, scoped
+from lxdplan.knownkeys import suggest
 from lxdplan.livedata import Get, Reading, Recorded, clean_config, marked, names_of, used_by, with_etag
 from lxdplan.plan import Action, Kind, Payload, Step
 
@@ -76,7 +77,7 @@ def _load(c: "Checker", raw: dict, path: tuple, pool_drivers: dict[str, str],
                       "member: add member: <name>")
     if member is not None and member not in member_names:
         c.error(path + ("member",), f'{label} is on member "{member}", which is not in '
-                                    "cluster.members")
+                                    f"cluster.members{suggest(member, member_names)}")
     if project not in projects:
         c.error(path + ("project",), f'{label} is in project "{project}", which is not declared '
                                      "in projects")

@@ -20,6 +20,7 @@ from lxdplan.errors import PlanError, fmt_path
 from lxdplan.kinds.base import ObjectKind, Request, Stage, Where, api_path, patch_mark
 from lxdplan.kinds.common import at, export_config, owned, plan_deletes, put_if, used_by_note
 from lxdplan.filecheck import MEMBERS, names
+from lxdplan.knownkeys import documented, suggest
 from lxdplan.livedata import Get, Reading, Recorded, clean_config, marked, used_by
 from lxdplan.plan import Action, Payload, Step
 
@@ -76,10 +77,12 @@ def split_members(c: "Checker", raw: dict, path: tuple, kind: str, member_keys: 
         mp = path + ("members", name)
         if name not in member_names:
             c.error(mp, f'{fmt_path(path + ("members",))} names "{name}", which is not in '
-                        f"cluster.members", key=True)
+                        f"cluster.members{suggest(name, member_names)}", key=True)
         values = c.plain_config(cfg, mp)
         for k in values:
-            if k not in member_keys:
+            if k not in member_keys and not documented(k) and (meant := suggest(k, member_keys)):
+                c.error(mp + (k,), f'"{k}" is not a member-specific key of {kind}{meant}', key=True)
+            elif k not in member_keys:
                 allowed = ", ".join(sorted(member_keys)) or "none"
                 c.error(mp + (k,), f'"{k}" is not member-specific for {kind} (member-specific keys: '
                                    f"{allowed}): put it under {fmt_path(path + ('config',))}", key=True)
@@ -126,8 +129,11 @@ class TwoPhaseKind(ObjectKind):
             raw = self.load_checks(checker, raw, path, type_)
             config, members = split_members(checker, raw, path, f"{type_} {self.plural}",
                                             self.member_keys(type_), member_names)
+            key_lines = {(m, k): checker.src.key_line(path + ("members", m, k))
+                          for m, values in members.items() for k in values}
             out.append(self.declared_type(raw.get("name"), type_, raw.get("description", ""),
-                                          config, members, checker.src.line(path)))
+                                          config, members, checker.src.line(path),
+                                          key_lines=key_lines))
         return tuple(out)
 
     def load_checks(self, checker: "Checker", raw: dict, path: tuple, type_: str) -> dict:
@@ -286,10 +292,14 @@ class TwoPhaseKind(ObjectKind):
         if not pending and _created_on(live, member):
             for key in sorted(changes):
                 if key in self.immutable_member_keys and current.get(key) is not None:
+                    line = getattr(obj, "key_lines", {}).get((member, key)) or obj.line
+                    where = f"{ctx.desired.path}:{line}: " if line else f"{ctx.desired.path}: "
                     raise PlanError(
-                        f"{at(ctx, obj)}{noun} {obj.name} has {key} {current[key]} on {member} "
-                        f"and the file says {declared[key]}; LXD cannot change {key} after the "
-                        f"{noun} is created"
+                        f"{where}{noun} {obj.name} has {key} {current[key]} on {member} and the "
+                        f"file says {declared[key]}; LXD cannot change {key} after the {noun} is "
+                        f"created: keep {key} {current[key]} for {member}, or declare a new "
+                        f"{noun} with the new {key}, or remove {member} from the cluster and join "
+                        f"it again (its join defines {obj.name} there anew)"
                     )
         before, new = split_changes(changes)
         return ctx.steps.add(

@@ -124,3 +124,8 @@ def walkthrough(lab, workdir: Path) -> dict:
 def write(doc: dict, path: Path) -> str:
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
     return str(path)
+
+
+def line_of(path: str, text: str) -> int:
+    """The (1-based) line of the file at ``path`` where ``text`` first appears."""
+    return next(i for i, line in enumerate(Path(path).read_text().splitlines(), 1) if text in line)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from applykit import cli, query, write
+from applykit import cli, line_of, query, write
 from labkit import BACKENDS
 from test_apply import apply_ok, assert_converged
 from test_errors import one_error
@@ -103,8 +103,9 @@ def test_a_failed_step_leaves_its_independent_siblings_applied(deps):
     ]
     failed = cli("apply", "-f", deps.write(doc), "--auto-approve")
     message = one_error(failed)
-    assert message.startswith("step storage_pool/bad/instantiate (instantiate) failed: storage "
-                              "pool bad could not be created on node2 ")
+    path = deps.path
+    assert message.startswith(f"{path}:{line_of(path, 'name: bad')}: step storage_pool/bad/instantiate "
+                              f"(instantiate) failed: storage pool bad could not be created on node2 ")
     assert f"Source path '{broken}' {refusal}" in message
     assert ('not run: create profile "uses-bad": waits for storage_pool/bad/instantiate, which '
             'failed') in failed.stdout

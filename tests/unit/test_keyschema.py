@@ -112,8 +112,11 @@ def _cases():
 @pytest.mark.parametrize("text", list(_cases()))
 def test_the_schema_and_validate_agree_on_every_key_and_place(text):
     """Each member-specific key of every driver and type (and a cluster-wide one), in either
-    place: an editor flags exactly what ``validate`` refuses."""
-    assert bool(_editor_errors(text)) == bool(_validate_errors(text)), text
+    place: an editor flags exactly what ``validate`` refuses. (A driver or type no server has
+    is refused by ``validate`` alone (``lxdplan.knownkeys``): not a placement rule.)"""
+    placement = [m for m in _validate_errors(text)
+                 if "is not a storage driver" not in m and "is not a network type" not in m]
+    assert bool(_editor_errors(text)) == bool(placement), text
 
 
 def test_a_file_that_places_keys_right_passes_the_schema():
