@@ -15,7 +15,7 @@ from importlib import resources
 
 from lxdplan.desired import Desired
 from lxdplan.errors import Diagnostic, LxdplanError, ValidationError, fmt_path
-from lxdplan.yamlsource import Source, parse
+from lxdplan.yamlsource import MAX_BYTES, Source, parse, too_large
 
 _TYPE_WORDS = {
     "string": "a string", "number": "a number", "integer": "a whole number",
@@ -25,22 +25,31 @@ _TYPE_WORDS = {
 
 def load(path: str) -> tuple[Desired, list[Diagnostic]]:
     """Read and validate ``path``; return the model and its warnings, or raise ValidationError."""
+    return load_text(read(path, "create it or pass -f FILE"), path)
+
+
+def read(path: str, missing: str = "") -> str:
+    """The text of a YAML file lxdplan reads (the desired state, a preseed): at most
+    ``MAX_BYTES`` of UTF-8, or an ``LxdplanError`` naming the file (``missing``: what to do
+    when it does not exist)."""
     try:
         with open(path, "rb") as fh:
-            raw = fh.read()
+            raw = fh.read(MAX_BYTES + 1)  # never more: a file can be /dev/zero
     except FileNotFoundError:
-        raise LxdplanError(f"{path}: no such file; create it or pass -f FILE") from None
+        raise LxdplanError(f"{path}: no such file" + (f"; {missing}" if missing else "")) from None
     except IsADirectoryError:
         raise LxdplanError(f"{path}: is a directory, not a desired-state file") from None
     except OSError as exc:
         raise LxdplanError(f"{path}: cannot be read: {exc.strerror}") from None
+    if len(raw) > MAX_BYTES:
+        raise ValidationError([Diagnostic(path, raw.count(b"\n") + 1, too_large())])
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = raw.count(b"\n", 0, exc.start) + 1
         raise ValidationError([Diagnostic(path, line, f"the file is not valid UTF-8 text "
                                                       f"(byte {exc.start + 1} cannot be decoded)")]) from None
-    return load_text(text, path)
+    return text
 
 
 def load_text(text: str, path: str = "lxdplan.yaml") -> tuple[Desired, list[Diagnostic]]:
