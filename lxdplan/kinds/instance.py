@@ -384,6 +384,9 @@ def _load(c: "Checker", items, names: dict[str, set]) -> list[Instance]:
     for i, raw in items:
         path, name = ("instances", i), raw.get("name")
         label = f'instances[{i}] ("{name}")'
+        if isinstance(name, str) and name[:1].isdigit() and c.src.data.get("backend") != "incus":
+            c.warning(path + ("name",), f"{label}: LXD 5.0 refuses instance names that start "
+                                        f"with a digit (newer LXD and Incus accept them)")
         project = raw.get("project", DEFAULT)
         member, group = raw.get("member"), raw.get("group")
         if member is not None and group is not None:

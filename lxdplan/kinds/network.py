@@ -9,6 +9,7 @@ generated at create: enforced only when declared. An OVN network takes no per-me
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Hashable, Mapping
 
@@ -33,6 +34,7 @@ class Network:
     line: int = 0
 
 
+_INTERFACE_NAME = re.compile(r"[-_a-zA-Z0-9.]{2,15}")  # LXD's IsInterfaceName
 _ADDRESSES = frozenset({"ipv4.address", "ipv4.nat", "ipv6.address", "ipv6.nat"})
 # Cluster-wide keys LXD fills in when the file leaves them out.
 AUTO_KEYS: dict[str, frozenset[str]] = {
@@ -53,6 +55,11 @@ class NetworkKind(TwoPhaseKind):
     load_rank = 20
 
     def load_checks(self, checker: "Checker", raw: dict, path: tuple, type_: str) -> dict:
+        name = raw.get("name")
+        if type_ == "bridge" and isinstance(name, str) and not _INTERFACE_NAME.fullmatch(name):
+            checker.error(path + ("name",), f'{fmt_path(path + ("name",))}: a bridge is named as '
+                                            f"its interface: 2 to 15 ASCII letters, digits and "
+                                            f'- _ . (LXD refuses "{name}")')
         if type_ == "ovn" and raw.get("members"):
             checker.error(path + ("members",), f"{fmt_path(path)}: OVN networks take no members: "
                                                "(they have no member-specific keys); remove it",
