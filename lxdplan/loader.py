@@ -22,7 +22,8 @@ from lxdplan.yamlsource import MAX_BYTES, Source, parse, too_large
 # newest, Incus 6.0 on): what any of them refuses, and "." and ".." always (a path segment of
 # either collapses in every HTTP client, so profile ".." would read GET /1.0).
 PATTERN_WORDS = {
-    r"^(?!\.\.?$)[^/\s]+$": 'a name without spaces or slashes, and not "." or ".."',
+    r"^(?!\.\.?$)[^/\s\u0000-\u001f\u007f-\u009f]+$":
+        'a name without spaces, slashes or control characters, and not "." or ".."',
     r"^(?![0-9]+$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$":
         "a hostname, as LXD requires of instance and network ACL names: 1 to 63 ASCII letters, "
         "digits and hyphens, not starting or ending with a hyphen and not all digits",
@@ -34,9 +35,11 @@ PATTERN_WORDS = {
     r"^(?!\.$)(?!.*\.\.)(?:(?![/?&+:\\])[!-~])+$":
         'a network name: printable ASCII without spaces, "..", or any of / ? & + : \\, and '
         'not "."',
-    r"^(?!\.\.?$)[^/\s\\]+$": 'a volume name without spaces, slashes or backslashes, and not '
-                              '"." or ".."',
-    r"^(?!\.\.?$)\S+$": 'an image alias without spaces, and not "." or ".."',
+    r"^(?!\.\.?$)[^/\s\\\u0000-\u001f\u007f-\u009f]+$":
+        'a volume name without spaces, slashes, backslashes or control characters, and not "." '
+        'or ".."',
+    r"^(?!\.\.?$)[^\s\u0000-\u001f\u007f-\u009f]+$":
+        'an image alias without spaces or control characters, and not "." or ".."',
     r"^https://": "an https:// URL",
     r"^[0-9a-fA-F]{12,64}$": "12 to 64 hexadecimal digits",
 }

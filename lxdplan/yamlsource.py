@@ -95,7 +95,12 @@ def _bounds(text: str, path: str) -> Diagnostic | None:
     """The first limit the text passes (size, depth, a recursive alias, the values its aliases
     expand to), as an error at its line; None when within every bound. Syntax errors are left to
     the parse that follows (events up to one are still counted)."""
-    size = len(text.encode("utf-8", "surrogatepass"))
+    try:
+        size = len(text.encode("utf-8"))
+    except UnicodeEncodeError as exc:  # a lone surrogate: text that did not come from UTF-8
+        return Diagnostic(path, text.count("\n", 0, exc.start) + 1,
+                          f"the text holds U+{ord(text[exc.start]):04X}, a lone surrogate, "
+                          f"which is not a character; the file must be UTF-8 text")
     if size > MAX_BYTES:
         line = text.count("\n", 0, MAX_BYTES) + 1  # MAX_BYTES characters hold at least that
         return Diagnostic(path, line, too_large())
@@ -161,12 +166,14 @@ def _count(text: str, path: str, loader_class: type) -> Diagnostic | None:
 
 def _parse(text: str, path: str, loader_class: type) -> tuple[Source | None, list[Diagnostic]]:
     diags: list[Diagnostic] = []
-    loader = loader_class(text)
     try:
+        loader = loader_class(text)  # the pure-Python reader refuses control characters here
         try:
             root = loader.get_single_node()
         finally:
             loader.dispose()
+    except yaml.reader.ReaderError as exc:
+        return None, [_unreadable(text, path, exc)]
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
@@ -190,6 +197,15 @@ def _parse(text: str, path: str, loader_class: type) -> tuple[Source | None, lis
         problem = exc.problem or "a value cannot be read"
         return None, [Diagnostic(path, mark.line + 1 if mark else None, f"YAML error: {problem}")]
     return src, diags
+
+
+def _unreadable(text: str, path: str, exc: yaml.reader.ReaderError) -> Diagnostic:
+    """A character YAML does not allow (a control character, a lone surrogate), at its line."""
+    at = exc.position if isinstance(exc.position, int) and 0 <= exc.position <= len(text) else 0
+    column = at - (text.rfind("\n", 0, at) + 1) + 1
+    return Diagnostic(path, text.count("\n", 0, at) + 1,
+                      f"the character U+{exc.character:04X} (column {column}) is not allowed in "
+                      f"YAML; remove it or write it as an escape in double quotes")
 
 
 def _walk(loader: _Loader, node: yaml.Node, path: Path, src: Source, diags: list[Diagnostic]):

@@ -416,6 +416,7 @@ def _load(c: "Checker", items, names: dict[str, set]) -> list[Instance]:
         devices: dict[str, dict[str, str]] = {}
         for dev_name, dev in (raw.get("devices") or {}).items():
             dp = path + ("devices", dev_name)
+            c.device_name(dp)
             values = c.plain_config(dev, dp)
             devices[dev_name] = values
             if "type" not in values:
