@@ -35,6 +35,7 @@ from lxdplan.errors import LxdplanError, ValidationError  # noqa: E402
 from lxdplan.loader import load_text  # noqa: E402
 from lxdplan.planner import plan  # noqa: E402
 from lxdplan.render import render_json, render_markdown, render_text  # noqa: E402
+from lxdplan.state.saved import load_plan, save_plan  # noqa: E402
 
 EXAMPLES = int(os.environ.get("LXDPLAN_FUZZ_EXAMPLES", "300"))
 FILE = "fuzz.yaml"
@@ -56,7 +57,10 @@ NAMES = ["data", "fast", "lxdbr1", "br2", "default", "web", "c1", "c2", "busybox
          "vol1", "acl1", "uplink"]
 ODD = [".", "..", "a/b", "", " ", "-x", "x-", "1234", "*", "a_b", "a:b", "a..b", "%2e%2e", "é",
        "名前", "web\n", "a\tb", "x" * 70, "\x1b[31mred", "a\x00b", "\u202e", "null", "true", "~",
-       "- a", "{a: b}", "&a", "*a", "!tag", "#c", "@x", "default/x", "node1 ", "NODE1"]
+       "- a", "{a: b}", "&a", "*a", "!tag", "#c", "@x", "default/x", "node1 ", "NODE1",
+       "[fd00::1]:8443", "[::1", "a:b:c", "10.55.0.1:0", "10.55.0.1:65536", "10.55.0.2:8443",
+       "unix:///x", "unix://", "https://[fe80::1%eth0]:8443", "remote:x", "remote:", "https://",
+       "https://10.55.0.1:8443/", "ab" * 32, "AB:" * 31 + "AB", "1e999", "-0", "0x1F", "0755"]
 KEYS = ["limits.memory", "limits.cpu", "security.nesting", "user.note", "volatile.x", "image.os",
         "user.lxdplan.managed", "source", "size", "zfs.pool_name", "bridge.external_interfaces",
         "parent", "ipv4.address", "ipv6.address", "volume.size", "features.networks",
@@ -326,6 +330,12 @@ def files(draw) -> str:
 
 # -- the property --------------------------------------------------------------------------------
 
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory) -> Path:
+    """Where a generated file and its saved plan are written (one example at a time)."""
+    return tmp_path_factory.mktemp("fuzz")
+
+
 @lru_cache(maxsize=None)
 def recorded(case: str):
     """A recorded cluster of the golden cases, read once (the planner never changes one)."""
@@ -342,8 +352,9 @@ def check_diagnostics(exc: ValidationError, text: str) -> None:
         assert "Traceback" not in diag.message and "internal error" not in diag.message
 
 
-def check_file(text: str, clusters: list[str]) -> str:
-    """Validate ``text`` and plan it against the recorded ``clusters``; return what happened."""
+def check_file(text: str, clusters: list[str], workdir: Path | None = None) -> str:
+    """Validate ``text`` and plan it against the recorded ``clusters``; return what happened.
+    With ``workdir``, each plan is also saved there and read back (``plan --out``/``apply PLAN``)."""
     try:
         desired, warnings = load_text(text, FILE)
     except ValidationError as exc:
@@ -363,14 +374,19 @@ def check_file(text: str, clusters: list[str]) -> str:
         render_text(result, colour=True)
         render_markdown(result)
         PLAN_SCHEMA.validate(json.loads(render_json(result)))
+        if workdir is not None:
+            (workdir / FILE).write_text(text, encoding="utf-8", errors="surrogatepass")
+            save_plan(result, recorded(case), workdir / FILE, workdir / "saved.plan")
+            assert load_plan(workdir / "saved.plan").plan.steps == result.steps
     return "valid: " + " and ".join(sorted(outcomes))
 
 
 @FUZZ
 @fuzz_seed
 @given(files(), st.lists(st.sampled_from(cases.names()), min_size=1, max_size=3, unique=True))
-def test_a_generated_file_is_validated_and_planned_or_refused_in_one_sentence_each(text, clusters):
-    event(check_file(text, clusters))
+def test_a_generated_file_is_validated_and_planned_or_refused_in_one_sentence_each(
+        workdir, text, clusters):
+    event(check_file(text, clusters, workdir))
 
 
 def test_the_golden_files_pass_the_property_unmutated():
@@ -380,6 +396,28 @@ def test_the_golden_files_pass_the_property_unmutated():
 
 
 HEAD = "version: 1\ncluster: {members: [{name: node1, address: '10.55.0.1:8443'}]}\n"
+
+
+@settings(FUZZ, max_examples=max(EXAMPLES // 6, 20))
+@fuzz_seed
+@given(files(), st.lists(st.tuples(st.integers(0, 10**6), st.binary(max_size=3)), max_size=3))
+def test_a_file_of_any_bytes_is_read_and_validated_or_refused_by_the_command(workdir, text, edits):
+    """The same through ``lxdplan validate -f FILE`` (reading bytes: bad UTF-8, a BOM, NULs)."""
+    from typer.testing import CliRunner
+
+    from lxdplan.cli import app
+
+    raw = text.encode("utf-8", "surrogatepass")
+    for at, data in edits:
+        at %= len(raw) + 1
+        raw = raw[:at] + data + raw[at + len(data) // 2:]
+    path = workdir / FILE
+    path.write_bytes(raw)
+    result = CliRunner().invoke(app, ["validate", "-f", str(path)])
+    assert result.exit_code in (0, 1), (result.exit_code, result.output)
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    assert "Traceback" not in result.output and "internal error" not in result.output
+    event("valid" if result.exit_code == 0 else "refused")
 
 
 @pytest.mark.parametrize("text, line, words", [
