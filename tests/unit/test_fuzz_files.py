@@ -9,8 +9,9 @@ bounds on time and memory are the loader's (``lxdplan.yamlsource``); the documen
 (docs/reliability-fuzz.md) measures them.
 
 ``LXDPLAN_FUZZ_EXAMPLES`` sets the number of examples (default 300, about 10 s);
-``LXDPLAN_FUZZ_SEED`` fixes the seed. Hypothesis keeps no database here: a failure prints the
-example and the ``@reproduce_failure`` line to replay it.
+``LXDPLAN_FUZZ_SEED`` fixes the seed; ``LXDPLAN_FUZZ_REPORT=FILE`` writes what the run measured
+(the slowest example, the largest rise of the peak memory in one example) as JSON. Hypothesis
+keeps no database here: a failure prints the example and the ``@reproduce_failure`` line.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ import copy
 import json
 import os
 import re
+import resource
+import time
 from functools import lru_cache
 from pathlib import Path
 
@@ -330,6 +333,32 @@ def files(draw) -> str:
 
 # -- the property --------------------------------------------------------------------------------
 
+MEASURED = {"examples": 0, "slowest_s": 0.0, "slowest_bytes": 0, "largest_peak_rise_kib": 0,
+            "largest_peak_rise_bytes": 0, "peak_rss_kib": 0}
+
+
+def measured(check, text: str, *args):
+    """``check(text, *args)``, its time and the rise of the process's peak memory noted."""
+    before, start = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, time.perf_counter()
+    try:
+        return check(text, *args)
+    finally:
+        took, peak = time.perf_counter() - start, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        MEASURED["examples"] += 1
+        MEASURED["peak_rss_kib"] = peak
+        if took > MEASURED["slowest_s"]:
+            MEASURED.update(slowest_s=round(took, 3), slowest_bytes=len(text))
+        if peak - before > MEASURED["largest_peak_rise_kib"]:
+            MEASURED.update(largest_peak_rise_kib=peak - before, largest_peak_rise_bytes=len(text))
+
+
+@pytest.fixture(scope="module", autouse=True)
+def report():
+    yield
+    if os.environ.get("LXDPLAN_FUZZ_REPORT"):
+        Path(os.environ["LXDPLAN_FUZZ_REPORT"]).write_text(json.dumps(MEASURED, indent=1) + "\n")
+
+
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory) -> Path:
     """Where a generated file and its saved plan are written (one example at a time)."""
@@ -386,7 +415,7 @@ def check_file(text: str, clusters: list[str], workdir: Path | None = None) -> s
 @given(files(), st.lists(st.sampled_from(cases.names()), min_size=1, max_size=3, unique=True))
 def test_a_generated_file_is_validated_and_planned_or_refused_in_one_sentence_each(
         workdir, text, clusters):
-    event(check_file(text, clusters, workdir))
+    event(measured(check_file, text, clusters, workdir))
 
 
 def test_the_golden_files_pass_the_property_unmutated():
