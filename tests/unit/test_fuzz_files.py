@@ -334,7 +334,8 @@ def files(draw) -> str:
 # -- the property --------------------------------------------------------------------------------
 
 MEASURED = {"examples": 0, "slowest_s": 0.0, "slowest_bytes": 0, "largest_peak_rise_kib": 0,
-            "largest_peak_rise_bytes": 0, "peak_rss_kib": 0}
+            "largest_peak_rise_bytes": 0, "peak_rss_kib": 0, "slowest_text": "",
+            "largest_peak_rise_text": ""}
 
 
 def measured(check, text: str, *args):
@@ -347,16 +348,18 @@ def measured(check, text: str, *args):
         MEASURED["examples"] += 1
         MEASURED["peak_rss_kib"] = peak
         if took > MEASURED["slowest_s"]:
-            MEASURED.update(slowest_s=round(took, 3), slowest_bytes=len(text))
+            MEASURED.update(slowest_s=round(took, 3), slowest_bytes=len(text), slowest_text=text)
         if peak - before > MEASURED["largest_peak_rise_kib"]:
-            MEASURED.update(largest_peak_rise_kib=peak - before, largest_peak_rise_bytes=len(text))
+            MEASURED.update(largest_peak_rise_kib=peak - before, largest_peak_rise_bytes=len(text),
+                            largest_peak_rise_text=text)
 
 
 @pytest.fixture(scope="module", autouse=True)
 def report():
     yield
     if os.environ.get("LXDPLAN_FUZZ_REPORT"):
-        Path(os.environ["LXDPLAN_FUZZ_REPORT"]).write_text(json.dumps(MEASURED, indent=1) + "\n")
+        Path(os.environ["LXDPLAN_FUZZ_REPORT"]).write_text(
+            json.dumps(MEASURED, indent=1, ensure_ascii=True) + "\n")
 
 
 @pytest.fixture(scope="module")
