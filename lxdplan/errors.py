@@ -6,6 +6,7 @@ an error is one plain sentence a user can act on, never a traceback.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 
@@ -27,14 +28,27 @@ def fmt_path(path: tuple) -> str:
     return text or "the top level"
 
 
+def one_line(text: str) -> str:
+    """``text`` with every character that is not printable (newlines, tabs, terminal escapes,
+    direction overrides) written as its escape: a message quotes what the file holds, and a key
+    such as "a\\nPlan: 0 to add" must not print as a second line of the output."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else json.dumps(ch)[1:-1] for ch in text)
+
+
 @dataclass(frozen=True)
 class Diagnostic:
-    """One finding about the desired-state file, anchored at a file and line."""
+    """One finding about the desired-state file, anchored at a file and line; its message is
+    one line (see :func:`one_line`)."""
 
     path: str
     line: int | None
     message: str
     severity: str = "error"  # "error" | "warning"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "message", one_line(self.message))
 
     def __str__(self) -> str:
         where = f"{self.path}:{self.line}" if self.line else self.path

@@ -7,6 +7,7 @@ lines, config maps, the "declared twice" rule) and the names of what loaded befo
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Iterator, Mapping
 
 from lxdplan import keys
@@ -17,6 +18,7 @@ from lxdplan.sensitive import sensitive_key
 if TYPE_CHECKING:
     from lxdplan.yamlsource import Source
 
+_DEVICE_NAME = re.compile(r"[-/.:_a-zA-Z0-9]{1,63}")
 LXDPLAN_PREFIX = "user.lxdplan."  # ownership marks and the lock: lxdplan's own, never declared
 MEMBERS = "members"  # the key of ``declared`` holding the members (membership is not a kind)
 
@@ -95,8 +97,19 @@ class Checker:
                                           "plain text; prefer {env: NAME} or {file: PATH}")
         return out
 
+    def device_name(self, path: tuple) -> None:
+        """The device named by the last part of ``path``: LXD's rule (``IsDeviceName``)."""
+        name = path[-1]
+        if not _DEVICE_NAME.fullmatch(name) or name.startswith("."):
+            self.error(path, f'device "{name}" in {fmt_path(path[:-1])}: a device name is 1 to 63 '
+                             f'ASCII letters, digits and / . - : _, not starting with "."', key=True)
+
     def no_volatile(self, k: str, path: tuple) -> None:
-        if keys.is_lxd_own(k):
+        if not k.isprintable():  # a newline or terminal escape would reach the plan's output
+            self.error(path + (k,), f'"{k}" in {fmt_path(path)} holds a character that is not '
+                                    f"printable (a newline, tab or control character); remove it",
+                       key=True)
+        elif keys.is_lxd_own(k):
             self.error(path + (k,), f'"{k}" in {fmt_path(path)} is a key LXD sets itself '
                                     f'(volatile.*); remove it', key=True)
         elif k.startswith(LXDPLAN_PREFIX):

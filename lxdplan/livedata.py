@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Hashable, Mapping
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 from lxdplan import keys
 
@@ -115,6 +115,14 @@ def projects_with(recorded: Recorded, feature: str) -> list[str]:
     kind's listing): each has a collection of its own to list."""
     return [p["name"] for p in recorded.metadata("projects", "listing", [])
             if p["name"] != "default" and (p.get("config") or {}).get(f"features.{feature}") == "true"]
+
+
+def segment(name: str) -> str:
+    """``name`` as one segment of an API path: percent-quoted, "/" included, and "." and ".."
+    as %2E (every HTTP client collapses a dot segment, so ``/1.0/profiles/..`` would be
+    ``GET /1.0``; LXD's router reads %2E back as a dot)."""
+    quoted = quote(name, safe="")
+    return quoted.replace(".", "%2E") if quoted in (".", "..") else quoted
 
 
 def names_of(urls: Any) -> list[str]:

@@ -16,7 +16,34 @@ from importlib import resources
 from lxdplan import keyschema
 from lxdplan.desired import Desired
 from lxdplan.errors import Diagnostic, LxdplanError, ValidationError, fmt_path
-from lxdplan.yamlsource import Source, parse
+from lxdplan.yamlsource import MAX_BYTES, Source, parse, too_large
+
+# What a value failing a ``pattern`` of the schema must be, by pattern (a test checks that every
+# pattern of the schema has its words). Names follow LXD's and Incus's own checks (LXD 5.0 to the
+# newest, Incus 6.0 on): what any of them refuses, and "." and ".." always (a path segment of
+# either collapses in every HTTP client, so profile ".." would read GET /1.0).
+PATTERN_WORDS = {
+    r"^(?!\.\.?$)[^/\s\u0000-\u001f\u007f-\u009f]+$":
+        'a name without spaces, slashes or control characters, and not "." or ".."',
+    r"^(?![0-9]+$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$":
+        "a hostname, as LXD requires of instance and network ACL names: 1 to 63 ASCII letters, "
+        "digits and hyphens, not starting or ending with a hyphen and not all digits",
+    r"""^(?!\.\.?$)(?!\*$)(?:(?![/_'"\\])[!-~])+$""":
+        "a project or cluster group name: printable ASCII without spaces, slashes, backslashes, "
+        'underscores or quotes, and not "*", "." or ".."',
+    r"^(?![.-])(?:(?!/)[!-~])+$": "a storage pool name: printable ASCII without spaces or "
+                                  'slashes, not starting with "." or "-"',
+    r"^(?!\.$)(?!.*\.\.)(?:(?![/?&+:\\])[!-~])+$":
+        'a network name: printable ASCII without spaces, "..", or any of / ? & + : \\, and '
+        'not "."',
+    r"^(?!\.\.?$)[^/\s\\\u0000-\u001f\u007f-\u009f]+$":
+        'a volume name without spaces, slashes, backslashes or control characters, and not "." '
+        'or ".."',
+    r"^(?!\.\.?$)[^\s\u0000-\u001f\u007f-\u009f]+$":
+        'an image alias without spaces or control characters, and not "." or ".."',
+    r"^https://": "an https:// URL",
+    r"^[0-9a-fA-F]{12,64}$": "12 to 64 hexadecimal digits",
+}
 
 _TYPE_WORDS = {
     "string": "a string", "number": "a number", "integer": "a whole number",
@@ -26,22 +53,31 @@ _TYPE_WORDS = {
 
 def load(path: str) -> tuple[Desired, list[Diagnostic]]:
     """Read and validate ``path``; return the model and its warnings, or raise ValidationError."""
+    return load_text(read(path, "create it or pass -f FILE"), path)
+
+
+def read(path: str, missing: str = "") -> str:
+    """The text of a YAML file lxdplan reads (the desired state, a preseed): at most
+    ``MAX_BYTES`` of UTF-8, or an ``LxdplanError`` naming the file (``missing``: what to do
+    when it does not exist)."""
     try:
         with open(path, "rb") as fh:
-            raw = fh.read()
+            raw = fh.read(MAX_BYTES + 1)  # never more: a file can be /dev/zero
     except FileNotFoundError:
-        raise LxdplanError(f"{path}: no such file; create it or pass -f FILE") from None
+        raise LxdplanError(f"{path}: no such file" + (f"; {missing}" if missing else "")) from None
     except IsADirectoryError:
         raise LxdplanError(f"{path}: is a directory, not a desired-state file") from None
     except OSError as exc:
         raise LxdplanError(f"{path}: cannot be read: {exc.strerror}") from None
+    if len(raw) > MAX_BYTES:
+        raise ValidationError([Diagnostic(path, raw.count(b"\n") + 1, too_large())])
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = raw.count(b"\n", 0, exc.start) + 1
         raise ValidationError([Diagnostic(path, line, f"the file is not valid UTF-8 text "
                                                       f"(byte {exc.start + 1} cannot be decoded)")]) from None
-    return load_text(text, path)
+    return text
 
 
 def load_text(text: str, path: str = "lxdplan.yaml") -> tuple[Desired, list[Diagnostic]]:
@@ -90,9 +126,7 @@ def schema_diagnostics(src: Source) -> tuple[list[Diagnostic], list[tuple]]:
 
     Also returns the paths of the rejected values (unknown keys included), for pruning.
     """
-    import jsonschema
-
-    validator = jsonschema.Draft202012Validator(schema())
+    validator = _validator_class()(schema())
     out: list[Diagnostic] = []
     bad: list[tuple] = []
     seen: set[tuple] = set()
@@ -112,6 +146,27 @@ def schema_diagnostics(src: Source) -> tuple[list[Diagnostic], list[tuple]]:
                 seen.add(key)
                 out.append(diag)
     return out, bad
+
+
+@lru_cache(maxsize=1)
+def _validator_class():
+    """Draft 2020-12 with ``pattern`` read as JSON Schema means it (ECMA-262): ``$`` is the end
+    of the text. Python's ``$`` also matches before a final newline, so "web\\n" would pass as
+    a name."""
+    import jsonschema
+
+    base = jsonschema.Draft202012Validator
+
+    def pattern(validator, pattern, instance, schema):
+        if validator.is_type(instance, "string") and not _ecma(pattern).search(instance):
+            yield jsonschema.ValidationError(f"{instance!r} does not match {pattern!r}")
+
+    return jsonschema.validators.extend(base, {"pattern": pattern})
+
+
+@lru_cache(maxsize=None)
+def _ecma(pattern: str) -> re.Pattern:
+    return re.compile(re.sub(r"(?<!\\)\$", r"\\Z", pattern))
 
 
 def _extra_keys(err) -> list[str]:
@@ -190,8 +245,10 @@ def _translate(err, src: Source) -> list[Diagnostic]:
             msg += " (null is only allowed in server config, where it unsets a key)"
         return [Diagnostic(src.path, line, msg)]
     if kind == "pattern":
-        return [Diagnostic(src.path, line, f"{where} must be a non-empty name without spaces or "
-                                           f"slashes, not {json.dumps(err.instance)}")]
+        if err.instance == "" and "minLength" in err.schema:
+            return []  # "must not be empty" says it
+        words = PATTERN_WORDS.get(err.validator_value, f"text matching {err.validator_value}")
+        return [Diagnostic(src.path, line, f"{where} must be {words}, not {json.dumps(err.instance)}")]
     if kind == "minLength":
         return [Diagnostic(src.path, line, f"{where} must not be empty")]
     if kind in ("minProperties", "maxProperties"):

@@ -3,6 +3,12 @@
 PyYAML's ``compose`` keeps a start mark on every node; we build the plain data from the node tree
 ourselves so every value's path maps to its line, and so duplicate keys (which PyYAML would
 silently resolve to the last one) are caught.
+
+A file is written by whoever can open a pull request, so before anything is built its events are
+counted once (:func:`_bounds`): a file over ``MAX_BYTES``, nesting deeper than ``MAX_DEPTH``, an
+alias inside its own anchor, or more than ``MAX_VALUES`` values once every alias is expanded (an
+"alias bomb": ten aliases of ten aliases of ... is a few hundred bytes) is one error at its line,
+and the walk below never starts. The count costs one pass of the parser and no nodes.
 """
 
 from __future__ import annotations
@@ -15,6 +21,10 @@ import yaml
 from lxdplan.errors import Diagnostic, fmt_path
 
 Path = tuple  # a JSON path: tuple of str keys and int indexes
+
+MAX_BYTES = 4 * 1024 * 1024  # a 500-object file is ~100 KiB
+MAX_DEPTH = 64  # lxdplan's deepest place is ~6 levels down (instances[0].devices.eth0.type)
+MAX_VALUES = 250_000  # values (scalars, lists, mappings; a key is one) once every alias is expanded
 
 
 @dataclass
@@ -64,6 +74,9 @@ def _json_scalar(loader: _Loader, node: yaml.ScalarNode) -> object:
 
 def parse(text: str, path: str) -> tuple[Source | None, list[Diagnostic]]:
     """Parse YAML text; return the Source (None if unusable) and any errors found on the way."""
+    too_much = _bounds(text, path)
+    if too_much is not None:
+        return None, [too_much]
     src, diags = _parse(text, path, _Loader)
     if src is None and _Loader is not _PureLoader:
         # libyaml words syntax errors more tersely ("did not find expected key"); an unusable file
@@ -72,14 +85,95 @@ def parse(text: str, path: str) -> tuple[Source | None, list[Diagnostic]]:
     return src, diags
 
 
+def too_large() -> str:
+    """The sentence for a file over ``MAX_BYTES``, at the line where it passes that size."""
+    return (f"the file passes {MAX_BYTES // (1024 * 1024)} MiB by this line; lxdplan reads no "
+            f"larger YAML (a 500-object file is ~100 KiB): is it the right file?")
+
+
+def _bounds(text: str, path: str) -> Diagnostic | None:
+    """The first limit the text passes (size, depth, a recursive alias, the values its aliases
+    expand to), as an error at its line; None when within every bound. Syntax errors are left to
+    the parse that follows (events up to one are still counted)."""
+    try:
+        size = len(text.encode("utf-8"))
+    except UnicodeEncodeError as exc:  # a lone surrogate: text that did not come from UTF-8
+        return Diagnostic(path, text.count("\n", 0, exc.start) + 1,
+                          f"the text holds U+{ord(text[exc.start]):04X}, a lone surrogate, "
+                          f"which is not a character; the file must be UTF-8 text")
+    if size > MAX_BYTES:
+        line = text.count("\n", 0, MAX_BYTES) + 1  # MAX_BYTES characters hold at least that
+        return Diagnostic(path, line, too_large())
+    try:
+        return _count(text, path, _Loader)
+    except yaml.YAMLError:
+        if _Loader is _PureLoader:
+            return None
+    # libyaml stops at 1,000 open brackets before it emits their events, and the pure-Python
+    # composer that words the syntax error recurses once per level: count with the pure parser
+    # (a state machine) so such nesting is caught here too.
+    try:
+        return _count(text, path, _PureLoader)
+    except yaml.YAMLError:
+        return None
+
+
+def _count(text: str, path: str, loader_class: type) -> Diagnostic | None:
+    loader = loader_class(text)
+    values = 0  # values so far, every alias expanded
+    aliased = 0  # of which came from aliases
+    expanded: dict[str, int] = {}  # anchor -> values in its expansion
+    open_: list[tuple[str | None, int]] = []  # collections being read: (anchor, values before)
+    try:
+        while True:
+            event = loader.get_event()
+            if event is None or isinstance(event, yaml.StreamEndEvent):
+                return None
+            line = event.start_mark.line + 1
+            if isinstance(event, yaml.AliasEvent):
+                if any(anchor == event.anchor for anchor, _ in open_):
+                    return Diagnostic(path, line, f"the alias *{event.anchor} is inside its own "
+                                                  f"anchor &{event.anchor} (a recursive alias): "
+                                                  f"the data would never end; use a separate anchor")
+                count = expanded.get(event.anchor, 0)  # unknown: the parse says so
+                values += count
+                aliased += count
+            elif isinstance(event, (yaml.ScalarEvent, yaml.CollectionStartEvent)):
+                values += 1
+                if isinstance(event, yaml.ScalarEvent):
+                    if event.anchor:
+                        expanded[event.anchor] = 1
+                else:
+                    open_.append((event.anchor, values - 1))
+                    if len(open_) > MAX_DEPTH:
+                        return Diagnostic(path, line, f"the data nests more than {MAX_DEPTH} levels "
+                                                      f"deep here; lxdplan's file needs fewer than 10")
+            elif isinstance(event, yaml.CollectionEndEvent):
+                anchor, before = open_.pop()
+                if anchor:
+                    expanded[anchor] = values - before
+            if values > MAX_VALUES:
+                if aliased:
+                    return Diagnostic(path, line, f"with its YAML aliases expanded the file holds "
+                                                  f"more than {MAX_VALUES:,} values by this line "
+                                                  f"({aliased:,} of them copies made by aliases); "
+                                                  f"use fewer aliases of large anchors")
+                return Diagnostic(path, line, f"the file holds more than {MAX_VALUES:,} values by "
+                                              f"this line; split it or remove what is not needed")
+    finally:
+        loader.dispose()
+
+
 def _parse(text: str, path: str, loader_class: type) -> tuple[Source | None, list[Diagnostic]]:
     diags: list[Diagnostic] = []
-    loader = loader_class(text)
     try:
+        loader = loader_class(text)  # the pure-Python reader refuses control characters here
         try:
             root = loader.get_single_node()
         finally:
             loader.dispose()
+    except yaml.reader.ReaderError as exc:
+        return None, [_unreadable(text, path, exc)]
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
@@ -103,6 +197,15 @@ def _parse(text: str, path: str, loader_class: type) -> tuple[Source | None, lis
         problem = exc.problem or "a value cannot be read"
         return None, [Diagnostic(path, mark.line + 1 if mark else None, f"YAML error: {problem}")]
     return src, diags
+
+
+def _unreadable(text: str, path: str, exc: yaml.reader.ReaderError) -> Diagnostic:
+    """A character YAML does not allow (a control character, a lone surrogate), at its line."""
+    at = exc.position if isinstance(exc.position, int) and 0 <= exc.position <= len(text) else 0
+    column = at - (text.rfind("\n", 0, at) + 1) + 1
+    return Diagnostic(path, text.count("\n", 0, at) + 1,
+                      f"the character U+{exc.character:04X} (column {column}) is not allowed in "
+                      f"YAML; remove it or write it as an escape in double quotes")
 
 
 def _walk(loader: _Loader, node: yaml.Node, path: Path, src: Source, diags: list[Diagnostic]):

@@ -9,7 +9,7 @@ import typer
 
 from lxdplan.cli.app import VERSION_OPTION, app
 from lxdplan.cli.output import error, out, plural, warn
-from lxdplan.errors import ValidationError
+from lxdplan.errors import LxdplanError, ValidationError
 
 HEADER = (
     "# Converted by lxdplan convert-preseed from {sources}.\n"
@@ -29,6 +29,7 @@ def convert_preseed(
     """Turn `lxd init` / `incus admin init` preseeds into one desired-state file."""
     import yaml
 
+    from lxdplan.loader import read
     from lxdplan.preseed import TRUST_ENV, convert
     from lxdplan.yamlsource import parse
 
@@ -38,9 +39,9 @@ def convert_preseed(
     sources, problems = [], []
     for path in [bootstrap, *(joins or [])]:
         try:
-            text = Path(path).read_text(encoding="utf-8")
-        except OSError as exc:
-            problems.append(f"{path}: cannot be read ({exc.strerror or exc})")
+            text = read(path)  # bounded, UTF-8 checked: one sentence naming the file
+        except LxdplanError as exc:
+            problems.append(str(exc))
             continue
         src, diags = parse(text, path)
         problems += [str(d) for d in diags]
@@ -61,7 +62,6 @@ def convert_preseed(
     header = HEADER.format(sources=", ".join(Path(s.path).name for s in sources), env=TRUST_ENV)
     text = header + yaml.safe_dump(converted.document, sort_keys=False, default_flow_style=False)
     if output:
-        from lxdplan.errors import LxdplanError
         from lxdplan.files import write_private
 
         try:

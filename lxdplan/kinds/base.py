@@ -10,7 +10,6 @@ that carry a step out live in ``lxdplan.providers.actions`` and read the kind's 
 from __future__ import annotations
 
 import enum
-from urllib.parse import quote
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Hashable, Iterable, Mapping
 
@@ -18,7 +17,7 @@ from lxdplan.compare import desc, same_config, shown
 from lxdplan.errors import fmt_path
 from lxdplan.keys import OWNER_KEY, OWNER_VALUE
 from lxdplan.kinds.common import removal_pins, used_by_note
-from lxdplan.livedata import Get, Reading, Recorded, etag_reads
+from lxdplan.livedata import Get, Reading, Recorded, etag_reads, segment
 from lxdplan.plan import Action, Kind, Payload, Step
 
 if TYPE_CHECKING:  # the planner's context; imported for types only (the planner imports kinds)
@@ -345,7 +344,7 @@ def in_project(collection: str, name: str, project: str) -> Where:
 
 def api_path(*segments: str) -> str:
     """``api_path("storage-pools", name)`` -> ``/1.0/storage-pools/<quoted name>``."""
-    return "/1.0/" + "/".join(quote(s, safe="") for s in segments)
+    return "/1.0/" + "/".join(segment(s) for s in segments)
 
 
 def payload_of(step: Step, cls: type[Payload]) -> Any:

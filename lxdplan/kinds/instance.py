@@ -407,6 +407,9 @@ def _load(c: "Checker", items, names: dict[str, set]) -> list[Instance]:
     for i, raw in items:
         path, name = ("instances", i), raw.get("name")
         label = f'instances[{i}] ("{name}")'
+        if isinstance(name, str) and name[:1].isdigit() and c.src.data.get("backend") != "incus":
+            c.warning(path + ("name",), f"{label}: LXD 5.0 refuses instance names that start "
+                                        f"with a digit (newer LXD and Incus accept them)")
         project = raw.get("project", DEFAULT)
         member, group = raw.get("member"), raw.get("group")
         if member is not None and group is not None:
@@ -438,6 +441,7 @@ def _load(c: "Checker", items, names: dict[str, set]) -> list[Instance]:
         devices: dict[str, dict[str, str]] = {}
         for dev_name, dev in (raw.get("devices") or {}).items():
             dp = path + ("devices", dev_name)
+            c.device_name(dp)
             values = c.plain_config(dev, dp)
             devices[dev_name] = values
             if "type" not in values:

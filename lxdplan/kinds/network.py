@@ -9,6 +9,7 @@ generated at create: enforced only when declared. An OVN network takes no per-me
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Hashable, Mapping
 
@@ -35,6 +36,7 @@ class Network:
     key_lines: dict[tuple[str, str], int] = field(default_factory=dict, compare=False, repr=False)
 
 
+_INTERFACE_NAME = re.compile(r"[-_a-zA-Z0-9.]{2,15}")  # LXD's IsInterfaceName
 _ADDRESSES = frozenset({"ipv4.address", "ipv6.address"})
 # Keys LXD fills in with a known value when it generates the addresses: left alone only while
 # they hold it (``ipv4.nat: "false"`` was set by someone: dropped from the file, it is removed).
@@ -61,6 +63,11 @@ class NetworkKind(TwoPhaseKind):
     load_rank = 20
 
     def load_checks(self, checker: "Checker", raw: dict, path: tuple, type_: str) -> dict:
+        name = raw.get("name")
+        if type_ == "bridge" and isinstance(name, str) and not _INTERFACE_NAME.fullmatch(name):
+            checker.error(path + ("name",), f'{fmt_path(path + ("name",))}: a bridge is named as '
+                                            f"its interface: 2 to 15 ASCII letters, digits and "
+                                            f'- _ . (LXD refuses "{name}")')
         if type_ == "ovn" and raw.get("members"):
             checker.error(path + ("members",), f"{fmt_path(path)}: OVN networks take no members: "
                                                "(they have no member-specific keys); remove it",

@@ -73,6 +73,7 @@ def _load(c: "Checker", raw: dict, path: tuple, pools: set[str], networks: set[s
     devices: dict[str, dict[str, str]] = {}
     for dev_name, dev in (raw.get("devices") or {}).items():
         dp = path + ("devices", dev_name)
+        c.device_name(dp)
         values = c.plain_config(dev, dp)
         devices[dev_name] = values
         dev_type = values.get("type")

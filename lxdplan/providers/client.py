@@ -19,7 +19,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Iterable
-from urllib.parse import parse_qsl, quote, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 
 
@@ -46,6 +46,7 @@ httpx = _import_httpx_lean()
 from lxdplan.errors import (  # noqa: E402
     AnswerError, ApiError, ConnectError, LxdplanError, PreconditionFailed, TrustError,
 )
+from lxdplan.livedata import segment  # noqa: E402
 from lxdplan.providers import httplog  # noqa: E402
 from lxdplan.providers import pins as pinstore  # noqa: E402
 from lxdplan.providers import shapes  # noqa: E402
@@ -501,7 +502,11 @@ class Client:
         connection is asked again, with backoff, for ``WAIT_GRACE`` seconds, then the result is
         unknown: one sentence naming the operation. An operation still running after
         ``operation_timeout`` is cancelled (``DELETE``), and the sentence says whether it was."""
-        op_url = urlsplit(operation if operation.startswith("/") else f"/1.0/operations/{operation}")
+        try:
+            op_url = urlsplit(operation_path(operation))
+        except ValueError as exc:
+            raise ApiError(f"{self.who}: {f'{method} {path}'.strip() or 'an operation'}: {exc}",
+                           member=self.member) from None
         op_path = op_url.path
         query = dict(parse_qsl(op_url.query))
         deadline = time.monotonic() + self.operation_timeout
@@ -633,7 +638,21 @@ def _backoff(pause: float) -> float:
 
 def path_of(*segments: str) -> str:
     """``path_of("storage-pools", name)`` -> ``/1.0/storage-pools/<quoted name>``."""
-    return "/1.0/" + "/".join(quote(s, safe="") for s in segments)
+    return "/1.0/" + "/".join(segment(s) for s in segments)
+
+
+def operation_path(operation: str) -> str:
+    """``/1.0/operations/<id>`` (with its query) for an operation a server named: the URL of an
+    async answer or a bare id from a listing. The id is one quoted segment, so a name such as
+    ``../instances/x`` cannot reach another path; anything but one id is a ``ValueError``."""
+    parts = urlsplit(str(operation))
+    prefix = "/1.0/operations/"
+    path = unquote(parts.path)
+    op_id = path[len(prefix):] if path.startswith(prefix) else path
+    if not op_id or "/" in op_id or op_id in (".", ".."):
+        raise ValueError(f"the server named operation {str(operation)[:200]!r}, which is not "
+                         f"one operation under {prefix}")
+    return prefix + segment(op_id) + (f"?{parts.query}" if parts.query else "")
 
 
 def _params(params: dict[str, Any] | None) -> dict[str, Any] | None:

@@ -90,7 +90,7 @@ def test_lab_image_server_serves_the_busybox_image_to_the_members(backend, lab_n
     assert host.pid_alive(server["pid"]) and server["namespace"] in host.namespaces()
     assert f"Image server: https://{server['address']}" in up.stdout
     status = cli("lab", "status", "--name", name, env=lab_env)
-    assert f"images " in status.stdout and server["address"] in status.stdout
+    assert "images " in status.stdout and server["address"] in status.stdout
 
     lab = labapi.find(name, lab_root())
     body = {"source": {"type": "image", "mode": "pull", "server": lab.image_server_url,
@@ -128,7 +128,7 @@ def test_a_running_lab_grows_and_keeps_the_users_file(lab_name, lab_env, tmp_pat
     lab = labapi.find(name, lab_root())
     node3 = lab.members[2]
     assert [m.name for m in lab.members] == ["node1", "node2", "node3"] and node3.alive()
-    assert f"is up: node3 started in" in grown.stdout
+    assert "is up: node3 started in" in grown.stdout
     assert "lxdplan.yaml has edits of yours and is kept as it is" in grown.stdout
     assert (f"    - {{name: node3, address: {node3.address}, endpoint: {node3.endpoint}}}"
             in grown.stdout)

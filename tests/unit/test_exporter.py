@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 import yaml
@@ -147,7 +146,7 @@ def test_lxds_default_pool_paths_are_left_out_and_chosen_ones_kept():
                              "node2": {"source": "/var/snap/lxd/common/lxd/storage-pools/data"},
                              "node3": {"source": "/srv/lxd/data-node3"}}},
         "fast": {"name": "fast", "driver": "zfs", "status": "Created", "config": {},
-                 "members": {m: {"source": f"/var/lib/incus/disks/fast.img", "size": "5GiB",
+                 "members": {m: {"source": "/var/lib/incus/disks/fast.img", "size": "5GiB",
                                  "zfs.pool_name": "fast"} for m in ("node1", "node2")}
                  | {"node3": {"source": "tank/fast", "zfs.pool_name": "tank/fast"}},
                  "member_status": {m: "Created" for m in ("node1", "node2", "node3")},

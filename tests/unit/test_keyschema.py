@@ -81,7 +81,7 @@ def _pool(driver: str, place: str, key: str) -> str:
 def _network(type_: str | None, place: str, key: str) -> str:
     where = f"config: {{{key}: x}}" if place == "config" else f"members: {{node2: {{{key}: x}}}}"
     typed = f"type: {type_}, " if type_ else ""
-    return _doc(f"networks:\n  - {{name: n, {typed}{where}}}\n")
+    return _doc(f"networks:\n  - {{name: net0, {typed}{where}}}\n")
 
 
 def _server(backend: str | None, place: str, key: str) -> str:

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
-from pathlib import Path
 
 import cases
 from lxdplan.render.status import render_status
-from lxdplan.state.observed import NOT_SERVING, Observed, Standalone
+from lxdplan.state.observed import NOT_SERVING, Standalone
 from plan_helpers import cluster, desired, fresh, live_members, live_pool
 
 

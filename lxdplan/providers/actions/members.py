@@ -18,7 +18,7 @@ from lxdplan.compare import diff_server
 from lxdplan.providers.actions.common import get_or_none, gone, precondition, reveal
 from lxdplan.providers.backend import Backend
 from lxdplan.providers.certs import fingerprint
-from lxdplan.providers.client import Client, path_of, short
+from lxdplan.providers.client import Client, operation_path, path_of, short
 from lxdplan.providers import joining
 from lxdplan.providers.parse import local_keys
 from lxdplan.providers.session import Session
@@ -209,7 +209,7 @@ def revoke_join_tokens(cluster: Client, name: str) -> int:
     count = 0
     for op in ops.get("running") or []:
         if op.get("class") == "token" and (op.get("metadata") or {}).get("serverName") == name:
-            count += _cancel(cluster, f"/1.0/operations/{op['id']}")
+            count += _cancel(cluster, str(op.get("id") or ""))
     return count
 
 
@@ -217,8 +217,9 @@ def _cancel(client: Client, operation: str) -> int:
     if not operation:
         return 0
     try:
-        return 1 if gone(lambda: client.delete(operation.split("?")[0])) else 0
-    except (ApiError, ConnectError):
+        path = operation_path(operation).split("?")[0]
+        return 1 if gone(lambda: client.delete(path)) else 0
+    except (ApiError, ConnectError, ValueError):
         return 0  # best effort: an unused token expires on its own
 
 
