@@ -27,7 +27,7 @@ from lxdplan.rolling import SERVING, WAITING, Record, RollPlan
 # A member that holds requests right after a restart may only be slow to start: without the
 # cluster saying Blocked (Incus, LXD 6.4+), it counts as waiting for the others once it held
 # every request for this long.
-SETTLE = 15.0
+SETTLE = 10.0
 POLL = 1.0
 PROGRESS_EVERY = 30.0
 
@@ -123,7 +123,8 @@ class Roller:
             self.say(f"{member}: already evacuated")
             return
         self.save(current=member, phase="evacuating")
-        self.say(f"{member}: evacuating")
+        self.say(f"{member}: evacuating" + (" (again: the interrupted run had not done it)"
+                                             if resumed else ""))
         try:
             self.cluster.set_state(member, "evacuate")
         except LxdplanError as exc:

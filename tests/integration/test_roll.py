@@ -79,6 +79,13 @@ def assert_intact(r: Rolled, instances=INSTANCES) -> None:
                                        if "lxdplan-lock-roll" in p}
 
 
+def order(r: Rolled) -> list[str]:
+    """The members in the order the roll takes them now (the leader may change on a restart)."""
+    done = cli("roll", "-f", r.path, "--plan", "--format", "json")
+    assert done.returncode == 0, done.stderr
+    return [s["member"] for s in json.loads(done.stdout)["order"]]
+
+
 def evacuations(stdout: str) -> list[str]:
     return [line.split(":")[0] for line in stdout.splitlines() if line.endswith(": evacuating")]
 
@@ -102,4 +109,88 @@ def test_a_three_member_roll_keeps_the_containers(rolled):
     assert done.returncode == 0, done.stdout + done.stderr
     assert sorted(evacuations(done.stdout)) == ["node1", "node2", "node3"]
     assert "node2 | restarting node2" in done.stdout
+    assert_intact(rolled)
+
+
+def test_a_failed_command_stops_then_the_roll_continues(rolled):
+    first_, second, last = order(rolled)
+    first = rolled.roll(run=command(rolled.lab) + f" --fail-on {second}")  # all three
+    assert first.returncode == 1
+    assert (f"error: the command failed on {second} (exit status 3); {second} is left evacuated: "
+            "fix it, then run the same `lxdplan roll` again to continue") in first.stderr
+    assert "Traceback" not in first.stderr
+    assert rolled.statuses()[second] == "Evacuated"
+    assert last not in evacuations(first.stdout)
+    plan = json.loads(cli("roll", "-f", rolled.path, "--plan", "--format", "json").stdout)
+    assert [(s["member"], s["state"]) for s in plan["order"]] == [
+        (first_, "done"), (second, "resume: command again"), (last, "to do")]
+    assert any("a roll is half done" in n for n in plan["notes"])
+    again = rolled.roll()
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert f"{first_}: done already" in again.stdout
+    assert evacuations(again.stdout) == [last]  # the second is not evacuated twice
+    assert_intact(rolled)
+
+
+def _killed_at(rolled, line: str, *args: str) -> str:
+    """Start a roll, SIGKILL it as soon as it prints ``line``; its output until then."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lxdplan", "roll", "-f", rolled.path, "--auto-approve", "--run",
+         command(rolled.lab), *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        stdin=subprocess.DEVNULL)
+    seen = []
+    assert proc.stdout is not None
+    for out in proc.stdout:
+        seen.append(out)
+        if out.rstrip() == line:
+            proc.send_signal(signal.SIGKILL)
+            break
+    proc.wait()
+    return "".join(seen)
+
+
+@pytest.mark.parametrize("moment", ["evacuating", "restarting", "serves again"])
+def test_sigkill_at_a_moment_then_roll_again_finishes(rolled, moment):
+    taken = order(rolled)[:2]  # two members are enough to be killed between
+    line = {"evacuating": f"{taken[1]}: evacuating",
+            "restarting": f"{taken[1]} | restarting {taken[1]}",
+            "serves again": f"{taken[0]}: serves again "
+                            f"({'6.0.4' if rolled.lab.backend == 'incus' else '5.0.2'})"}[moment]
+    first = _killed_at(rolled, line, "--members", ",".join(taken))
+    assert line in first, first
+    again = rolled.roll("--members", ",".join(taken))
+    assert again.returncode == 0, again.stdout + again.stderr
+    both = evacuations(first) + evacuations(again.stdout)
+    assert sorted(both) == sorted(taken), first + again.stdout
+    assert_intact(rolled)
+
+
+def test_a_member_that_never_comes_back(rolled):
+    hung = order(rolled)[0]
+    first = rolled.roll("--members", hung, run=command(rolled.lab) + f" --hang-on {hung}",
+                        timeout=8)
+    try:
+        assert first.returncode == 1
+        assert (f"error: {hung} is not back within 8 s (it does not serve its API); it is left "
+                "evacuated: bring it back, then run the same `lxdplan roll` again to continue"
+                ) in first.stderr
+    finally:
+        labapi.restart_member(labapi.find(rolled.lab.name, lab_root()), hung)
+    again = rolled.roll("--members", hung)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert hung not in evacuations(again.stdout)
+    assert_intact(rolled)
+
+
+def test_blocked_members_are_progress(rolled):
+    """Every member recorded one schema behind: each restarted member waits for the others
+    (LXD 5.0.2 holds its requests and is listed Online, Incus 6.0.4 lists the older ones
+    Blocked) until the last is restarted; then all serve and are restored."""
+    taken = order(rolled)
+    sql_global(rolled.lab, 0, "UPDATE nodes SET schema=schema-1")
+    done = rolled.roll()
+    assert done.returncode == 0, done.stdout + done.stderr
+    for member in taken[:-1]:
+        assert f"{member}: waits for the other members to be upgraded (Blocked); going on" in done.stdout
+    assert f"{taken[-1]}: serves again" in done.stdout
     assert_intact(rolled)
