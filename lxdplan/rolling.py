@@ -294,3 +294,4 @@ def skew(versions: dict[str, str]) -> str | None:
 
 def _version_key(v: str) -> tuple:
     return tuple(int(p) if p.isdigit() else 0 for p in v.replace("-", ".").split("."))
+

@@ -21,7 +21,7 @@ import threading
 import time
 from typing import Callable
 
-from lxdplan.errors import LxdplanError
+from lxdplan.errors import ConnectError, LxdplanError
 from lxdplan.rolling import SERVING, WAITING, Record, RollPlan
 
 # A member that holds requests right after a restart may only be slow to start: without the
@@ -80,7 +80,15 @@ class Roller:
 
     def save(self, **changes) -> None:
         self.record = dataclasses.replace(self.record, **changes)
-        self.cluster.save_record(self.record)
+        deadline = time.monotonic() + self.timeout
+        while True:  # right after the last member restarts, no member may serve for a while
+            try:
+                self.cluster.save_record(self.record)
+                return
+            except ConnectError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(POLL)
 
     def run(self) -> list[str]:
         """Roll every member not done; the lines of the summary."""
@@ -115,7 +123,15 @@ class Roller:
         return str(self.cluster.statuses().get(member, {}).get("status", ""))
 
     def evacuate(self, member: str, *, resumed: bool) -> None:
-        status = self.status(member)
+        listed = self.cluster.statuses()
+        status = str(listed.get(member, {}).get("status", ""))
+        if status not in ("Evacuated", "Evacuating") and not any(
+                n != member and m.get("status") in ("Online", "Blocked") for n, m in listed.items()):
+            # The members rolled before it wait for it, evacuated: none could take its
+            # instances (Incus refuses the evacuation). They keep running through the command.
+            self.say(f"{member}: not evacuated: every other member is evacuated and waits for it "
+                     "to be upgraded; its instances stay")
+            return
         if status in ("Evacuated", "Evacuating"):
             if resumed and member not in self.record.evacuated:
                 self.save(evacuated=self.record.evacuated + (member,))

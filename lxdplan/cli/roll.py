@@ -52,7 +52,7 @@ def roll(
 ) -> None:
     """Roll the cluster one member at a time: evacuate, run COMMAND, wait until it is back, restore."""
     from lxdplan.providers.lock import ClusterLock
-    from lxdplan.providers.roll import RollCluster
+    from lxdplan.providers.roll import RollCluster, ServingClient
     from lxdplan.rolling import plan_roll, render_text
     from lxdplan.rollout import Roller, RollFailed
 
@@ -74,14 +74,7 @@ def roll(
             if plan.refusals:
                 raise typer.Exit(1)
             return
-        plan = make_plan()
-        lock_at = plan.steps[-1].member if plan.steps else None  # rolled last: out the least
-        client = cluster.client(lock_at) if lock_at else cluster.via()
-        try:
-            client.get("/1.0")
-        except LxdplanError:
-            client = cluster.via()
-        with ClusterLock(client, break_lock=break_lock):
+        with ClusterLock(ServingClient(cluster), break_lock=break_lock):
             plan = make_plan()  # again under the lock: another run may have moved it on
             out(render_text(plan))
             if plan.refusals:

@@ -183,3 +183,39 @@ class RollCluster:
         except ApiError as exc:
             if exc.status != 404:
                 raise
+
+
+class ServingClient:
+    """What ``ClusterLock`` needs of a client (``get``, ``post``, ``patch``, ``delete``), sent
+    each time to a member that serves: the roll takes members out one by one, and its lock must
+    stay reachable (and renewable) through all of them. Each request re-picks a serving member
+    only when the one used last stops answering."""
+
+    def __init__(self, cluster: RollCluster):
+        self.cluster = cluster
+
+    @property
+    def member(self) -> str | None:
+        return self.cluster._via
+
+    def _send(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return getattr(self.cluster.via(), method)(*args, **kwargs)
+        except ConnectError:
+            self.cluster._via = None
+            return getattr(self.cluster.via(), method)(*args, **kwargs)
+
+    def get(self, *args: Any, **kwargs: Any) -> Any:
+        return self._send("get", *args, **kwargs)
+
+    def post(self, *args: Any, **kwargs: Any) -> Any:
+        return self._send("post", *args, **kwargs)
+
+    def patch(self, *args: Any, **kwargs: Any) -> Any:
+        return self._send("patch", *args, **kwargs)
+
+    def put(self, *args: Any, **kwargs: Any) -> Any:
+        return self._send("put", *args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> Any:
+        return self._send("delete", *args, **kwargs)
