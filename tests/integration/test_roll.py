@@ -194,3 +194,39 @@ def test_blocked_members_are_progress(rolled):
         assert f"{member}: waits for the other members to be upgraded (Blocked); going on" in done.stdout
     assert f"{taken[-1]}: serves again" in done.stdout
     assert_intact(rolled)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_roll_that_would_break_quorum_is_refused(backend, tmp_path):
+    r = formed_lab(backend, tmp_path, members=2, instances={})
+    try:
+        roles = {m["server_name"]: m["roles"] for m in
+                 query(r.lab, "/1.0/cluster/members?recursion=1")}
+        voters = [n for n, rs in roles.items() if "database" in rs]
+        done = r.roll()
+        assert done.returncode == 1
+        assert (f"of the cluster's {len(voters)} database voters running, fewer than the "
+                f"{len(voters) // 2 + 1} its quorum needs") in done.stderr
+        assert "roll refused: taking" in done.stderr and "Traceback" not in done.stderr
+        assert "evacuating" not in done.stdout and "restarting" not in done.stdout
+        assert set(r.statuses().values()) == {"Online"}
+    finally:
+        labapi.down(r.lab.name, root=lab_root(), missing_ok=True)
+
+
+def test_a_five_member_roll(tmp_path):
+    """On one backend (the CPU budget): stand-bys before voters, the leader last."""
+    instances = {"c1": "node1", "c4": "node4", "c5": "node5"}
+    r = formed_lab("incus", tmp_path, members=5, instances=instances)
+    try:
+        plan = json.loads(cli("roll", "-f", r.path, "--plan", "--format", "json").stdout)
+        roles = [s["role"] for s in plan["order"]]
+        rank = {"none": 0, "stand-by": 1, "voter": 2, "leader": 3}
+        assert roles == sorted(roles, key=rank.get) and roles[-1] == "leader"
+        assert roles.count("stand-by") == 2 and roles.count("voter") == 2
+        done = r.roll()
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert sorted(evacuations(done.stdout)) == [f"node{i}" for i in range(1, 6)]
+        assert_intact(r, instances)
+    finally:
+        labapi.down(r.lab.name, root=lab_root(), missing_ok=True)
