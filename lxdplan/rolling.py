@@ -81,17 +81,25 @@ class Record:
     evacuated: tuple[str, ...] = ()
     current: str = ""
     phase: str = ""  # evacuating | running | ran
+    # The command's process while it runs (host, pid, start time): a roll killed meanwhile
+    # leaves it running, and the next run waits for it before running the command again.
+    host: str = ""
+    pid: int = 0
+    start: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {"command": self.command, "expect_version": self.expect_version,
                 "done": list(self.done), "evacuated": list(self.evacuated),
-                "current": self.current, "phase": self.phase}
+                "current": self.current, "phase": self.phase, "host": self.host,
+                "pid": self.pid, "start": self.start}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Record":
         return cls(str(data.get("command", "")), str(data.get("expect_version", "")),
                    tuple(data.get("done") or ()), tuple(data.get("evacuated") or ()),
-                   str(data.get("current", "")), str(data.get("phase", "")))
+                   str(data.get("current", "")), str(data.get("phase", "")),
+                   str(data.get("host", "")), int(data.get("pid") or 0),
+                   int(data.get("start") or 0))
 
 
 @dataclass(frozen=True)

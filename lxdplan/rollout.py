@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -23,6 +24,7 @@ from typing import Callable
 
 from lxdplan.errors import ConnectError, LxdplanError
 from lxdplan.rolling import SERVING, WAITING, Record, RollPlan
+from lxdplan.state.hostlock import process_alive, process_start
 
 # A member that holds requests right after a restart may only be slow to start: without the
 # cluster saying Blocked (Incus, LXD 6.4+), it counts as waiting for the others once it held
@@ -44,11 +46,14 @@ def fill(command: str, *, member: str, address: str, version: str) -> str:
             .replace("{version}", version))
 
 
-def run_command(argv: str, member: str, say: Say, timeout: float) -> int | None:
+def run_command(argv: str, member: str, say: Say, timeout: float,
+                started: Callable[[int], None] = lambda pid: None) -> int | None:
     """Run ``argv`` with a shell, each output line shown after the member's name; its exit
-    status, or None when it ran out of time (it is killed then, with its process group)."""
+    status, or None when it ran out of time (it is killed then, with its process group).
+    ``started`` is told the process id first."""
     proc = subprocess.Popen(argv, shell=True, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, start_new_session=True)
+    started(proc.pid)
 
     def pump() -> None:
         assert proc.stdout is not None
@@ -156,8 +161,10 @@ class Roller:
     def run_for(self, member: str, address: str) -> None:
         argv = fill(self.command, member=member, address=address,
                     version=self.plan.expect_version)
+        self.wait_for_earlier_command(member)
         self.say(f"{member}: running {argv}")
-        code = run_command(argv, member, self.say, self.timeout)
+        code = run_command(argv, member, self.say, self.timeout, started=self.started)
+        self.save(host="", pid=0, start=0)
         left = "left evacuated" if member in self.record.evacuated else "left as it is"
         if code is None:
             raise RollFailed(f"the command did not finish on {member} within {self.timeout:g} s "
@@ -167,6 +174,25 @@ class Roller:
             raise RollFailed(f"the command failed on {member} (exit status {code}); {member} is "
                              f"{left}: fix it, then run the same `lxdplan roll` again to continue "
                              "(it runs the command on that member again)")
+
+    def started(self, pid: int) -> None:
+        self.save(host=socket.gethostname(), pid=pid, start=process_start(pid) or 0)
+
+    def wait_for_earlier_command(self, member: str) -> None:
+        """A roll killed while the command ran left it running: wait until it ends before
+        running it again (two at once would restart the member twice over)."""
+        r = self.record
+        if not r.pid or r.host != socket.gethostname() or not process_alive(r.pid, r.start or None):
+            return
+        self.say(f"{member}: the command the interrupted roll started still runs (pid {r.pid}); "
+                 "waiting for it to end")
+        deadline = time.monotonic() + self.timeout
+        while process_alive(r.pid, r.start or None):
+            if time.monotonic() > deadline:
+                raise RollFailed(f"the command the interrupted roll started on {member} (pid "
+                                 f"{r.pid}) still runs after {self.timeout:g} s; end it, then "
+                                 "run the same `lxdplan roll` again")
+            time.sleep(POLL)
 
     def wait_back(self, member: str) -> str:
         """Until ``member`` serves (at the expected version) or waits for the others."""

@@ -16,11 +16,17 @@ import sys
 from pathlib import Path
 
 
+def prefix(lab) -> str:
+    """The command that restarts a member of ``lab``, to be followed by the member's name (the
+    guide's ``$RESTART``)."""
+    here = Path(__file__).resolve()
+    root = str(Path(lab.dir).parent)
+    return " ".join([sys.executable, str(here), root, lab.name])
+
+
 def command(lab, *extra: str) -> str:
     """The ``--run`` value for ``lab`` (``{member}`` filled in by roll)."""
-    here = Path(__file__).resolve()
-    root = os.environ.get("LXDPLAN_LAB_ROOT") or str(Path(lab.dir).parent)
-    return " ".join([sys.executable, str(here), root, lab.name, "{member}", *extra])
+    return " ".join([prefix(lab), "{member}", *extra])
 
 
 def main(argv: list[str]) -> int:

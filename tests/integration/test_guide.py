@@ -36,6 +36,7 @@ import yaml
 from applykit import member_status, wait_for
 from labkit import require_backend
 from upgradekit import blocked_member
+import rollkit
 from lxdplan.lab import host
 from lxdplan.lab.labfile import from_template, prepare_host
 
@@ -123,6 +124,7 @@ class Runner:
         self.env = {**os.environ, **client_dir,
                     "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
         self.env.pop("LXDPLAN_FILE", None)
+        self.env["RESTART"] = rollkit.prefix(lab)  # `roll --run "$RESTART {member}"` (page 13)
         self.members = {m.name: m for m in lab.members}
         self.blocked: dict[str, contextlib.ExitStack] = {}
 

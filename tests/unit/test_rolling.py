@@ -100,7 +100,7 @@ def test_resume_states_and_expected_version():
 
 
 def test_record_round_trip():
-    r = Record("cmd {member}", "6.0", ("a",), ("b",), "b", "ran")
+    r = Record("cmd {member}", "6.0", ("a",), ("b",), "b", "ran", "h", 42, 7)
     assert Record.from_dict(json.loads(json.dumps(r.to_dict()))) == r
 
 
@@ -120,3 +120,30 @@ def test_run_command_streams_lines_with_the_member_and_bounds_time():
     assert run_command("echo one; echo two >&2; exit 4", "n1", said.append, 30) == 4
     assert said == ["n1 | one", "n1 | two"]
     assert run_command("sleep 30", "n1", said.append, 0.5) is None
+
+
+class _Cluster:
+    def save_record(self, record):
+        pass
+
+
+def test_a_command_left_running_by_a_killed_roll_is_waited_for():
+    import socket
+    import subprocess
+
+    from lxdplan.rolling import RollPlan
+    from lxdplan.rollout import Roller
+    from lxdplan.state.hostlock import process_start
+
+    left = subprocess.Popen(["sleep", "0.5"])
+    said: list[str] = []
+    record = Record(current="n1", phase="running", host=socket.gethostname(), pid=left.pid,
+                    start=process_start(left.pid) or 0)
+    roller = Roller(_Cluster(), RollPlan(()), command="true", timeout=30, say=said.append,
+                    record=record)
+    import threading
+    threading.Thread(target=left.wait, daemon=True).start()  # reap it as its parent would
+    roller.wait_for_earlier_command("n1")
+    assert left.poll() is not None
+    assert said == [f"n1: the command the interrupted roll started still runs (pid {left.pid}); "
+                    "waiting for it to end"]
