@@ -147,3 +147,18 @@ def test_a_command_left_running_by_a_killed_roll_is_waited_for():
     assert left.poll() is not None
     assert said == [f"n1: the command the interrupted roll started still runs (pid {left.pid}); "
                     "waiting for it to end"]
+
+
+def test_status_and_plan_name_the_members_behind():
+    import cases
+
+    from lxdplan.planner import plan as make_plan
+    from lxdplan.render.status import render_status
+
+    desired, observed = cases.desired("blocked_member"), cases.observed("blocked_member")
+    text = render_status(desired, observed)
+    assert ("members run different versions (node1 5.0.2, node2 5.0.3, node3 5.0.2); node1 and "
+            "node3 are behind") in text
+    diagnostics = make_plan(desired, observed).diagnostics
+    assert any("node1 and node3 are behind: a roll is half done, finish it with `lxdplan roll`"
+               in d for d in diagnostics)
