@@ -204,7 +204,7 @@ def _stays(state: RollState, member: str) -> tuple[list[str], list[Stay]]:
     return moves, stays
 
 
-def _quorum_refusal(state: RollState, m: RollMember) -> str | None:
+def quorum_refusal(state: RollState, m: RollMember) -> str | None:
     voters = [v for v in state.members if v.role in (VOTER, LEADER)]
     if m not in voters:
         return None
@@ -259,7 +259,7 @@ def plan_roll(state: RollState, *, only: list[str] | None = None, expect_version
         if m.health == DOWN and not resumed:
             refusals.append(f"{m.name} is {m.status if m.status != 'Online' else 'not reachable'}"
                             ": bring it back before rolling")
-        for why in (_quorum_refusal(state, m), _domain_refusal(state, m)):
+        for why in (quorum_refusal(state, m), _domain_refusal(state, m)):
             if why:
                 refusals.append(why)
     if record is not None:

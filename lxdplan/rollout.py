@@ -23,7 +23,9 @@ import time
 from typing import Callable
 
 from lxdplan.errors import ConnectError, LxdplanError
-from lxdplan.rolling import SERVING, WAITING, Record, RollPlan
+from lxdplan.rolling import (
+    DOWN, SERVING, WAITING, Record, RollMember, RollPlan, RollState, quorum_refusal,
+)
 from lxdplan.state.hostlock import process_alive, process_start
 
 # A member that holds requests right after a restart may only be slow to start: without the
@@ -111,6 +113,8 @@ class Roller:
 
     def one(self, member: str, address: str) -> None:
         phase = self.record.phase if self.record.current == member else ""
+        if not phase:
+            self.check_quorum(member)
         if phase in ("", "evacuating"):
             if self.plan.evacuate:
                 self.evacuate(member, resumed=phase == "evacuating")
@@ -123,6 +127,20 @@ class Roller:
         self.save(done=self.record.done + (member,), current="", phase="")
         if health == SERVING and member in self.record.evacuated:
             self.restore(member)
+
+    def check_quorum(self, member: str) -> None:
+        """Refuse to take ``member`` out when, as the cluster is now, that would leave fewer
+        running database voters than its quorum (a voter may have gone down since the plan)."""
+        listed = self._listing()
+        members = tuple(RollMember(n, roles=tuple(m.get("roles") or ()),
+                                   status=str(m.get("status", "")),
+                                   health=DOWN if m.get("status") == "Offline" else SERVING)
+                        for n, m in listed.items())
+        me = next((m for m in members if m.name == member), None)
+        why = quorum_refusal(RollState(self.cluster.backend, members), me) if me else None
+        if why:
+            raise RollFailed(f"the roll stopped before {member}: {why}; bring the other voters "
+                             "back, then run the same `lxdplan roll` again")
 
     def status(self, member: str) -> str:
         return str(self.cluster.statuses().get(member, {}).get("status", ""))

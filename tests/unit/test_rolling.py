@@ -162,3 +162,24 @@ def test_status_and_plan_name_the_members_behind():
     diagnostics = make_plan(desired, observed).diagnostics
     assert any("node1 and node3 are behind: a roll is half done, finish it with `lxdplan roll`"
                in d for d in diagnostics)
+
+
+class _Listed(_Cluster):
+    backend = "lxd"
+
+    def statuses(self):
+        return {"n1": {"roles": ["database-leader", "database"], "status": "Online"},
+                "n2": {"roles": ["database"], "status": "Offline"},
+                "n3": {"roles": ["database"], "status": "Online"}}
+
+
+def test_a_voter_gone_down_during_the_roll_stops_it_before_the_next_voter():
+    import pytest
+
+    from lxdplan.rolling import RollPlan
+    from lxdplan.rollout import Roller, RollFailed
+
+    roller = Roller(_Listed(), RollPlan(()), command="true", timeout=30, say=print, record=None)
+    with pytest.raises(RollFailed, match="the roll stopped before n3: taking n3 out would leave 1 "
+                                         "of the cluster's 3 database voters running"):
+        roller.one("n3", "")
