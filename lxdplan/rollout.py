@@ -222,7 +222,8 @@ class Roller:
             listed = self._listing()
             health, version = self.cluster.probe(member, listed.get(member))
             now = time.monotonic()
-            if health == SERVING and (not expect or version == expect):
+            offline = listed.get(member, {}).get("status") == "Offline"
+            if health == SERVING and (not expect or version == expect) and not offline:
                 self.say(f"{member}: serves again ({version})")
                 return SERVING
             if health == WAITING:
@@ -275,7 +276,9 @@ class Roller:
         while True:
             listed = self._listing()
             seen = {name: self.cluster.probe(name, m) for name, m in listed.items()}
-            behind = sorted(n for n, (h, _v) in seen.items() if h != SERVING)
+            # Serving, and the cluster agrees (its heartbeats lag a member that just woke up).
+            behind = sorted(n for n, (h, _v) in seen.items()
+                            if h != SERVING or listed[n].get("status") == "Offline")
             versions = {v for h, v in seen.values() if h == SERVING}
             expect = self.plan.expect_version
             if listed and not behind and len(versions) == 1 and (not expect or versions == {expect}):
@@ -287,7 +290,9 @@ class Roller:
                     f"{'does' if len(behind) == 1 else 'do'} not serve at one version after "
                     f"{self.timeout:g} s; run the same `lxdplan roll` again to keep waiting")
             if now - last_said >= PROGRESS_EVERY or not last_said:
-                what = ", ".join(f"{n} {seen[n][0]}" for n in behind) or \
+                what = ", ".join(f"{n} {seen[n][0]}"
+                                 f"{' (listed Offline)' if seen[n][0] == SERVING else ''}"
+                                 for n in behind) or \
                     f"versions {', '.join(sorted(versions))}"
                 self.say(f"waiting until every member serves at one version ({what})")
                 last_said = now

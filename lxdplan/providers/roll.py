@@ -86,7 +86,11 @@ class RollCluster:
         return {m["server_name"]: m for m in listing}
 
     def probe(self, member: str, listed: dict[str, Any] | None = None) -> tuple[str, str]:
-        """(health, version) of one member, from its own endpoint."""
+        """(health, version) of one member, from its own endpoint (a member the file does not
+        declare: from the cluster's word)."""
+        if self.desired.member(member) is None:
+            status = (listed or {}).get("status")
+            return (DOWN if status in ("Offline", None) else SERVING), ""
         try:
             server = self.client(member).get("/1.0").metadata or {}
         except NoAnswer:
@@ -102,8 +106,7 @@ class RollCluster:
         listing = self.statuses()
         members = []
         for name, m in listing.items():
-            health, version = (self.probe(name, m) if self.desired.member(name) is not None
-                               else (SERVING if m.get("status") == "Online" else DOWN, ""))
+            health, version = self.probe(name, m)
             members.append(RollMember(
                 name=name, address=_address(str(m.get("url", ""))),
                 roles=tuple(m.get("roles") or ()), status=str(m.get("status", "")),
