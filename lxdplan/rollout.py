@@ -20,6 +20,7 @@ import socket
 import subprocess
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
 from lxdplan.errors import ConnectError, LxdplanError
@@ -275,11 +276,13 @@ class Roller:
         last_said = 0.0
         while True:
             listed = self._listing()
-            seen = {name: self.cluster.probe(name, m) for name, m in listed.items()}
+            with ThreadPoolExecutor(max_workers=max(1, len(listed))) as pool:  # each held one
+                futures = {n: pool.submit(self.cluster.probe, n, m) for n, m in listed.items()}
+                seen = {n: f.result() for n, f in futures.items()}  # costs the probe's 5 s
             # Serving, and the cluster agrees (its heartbeats lag a member that just woke up).
             behind = sorted(n for n, (h, _v) in seen.items()
                             if h != SERVING or listed[n].get("status") == "Offline")
-            versions = {v for h, v in seen.values() if h == SERVING}
+            versions = {v for h, v in seen.values() if h == SERVING and v}
             expect = self.plan.expect_version
             if listed and not behind and len(versions) == 1 and (not expect or versions == {expect}):
                 break
