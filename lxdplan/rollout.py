@@ -173,8 +173,17 @@ class Roller:
         self.save(evacuated=self.record.evacuated + (member,))
 
     def wait_status(self, member: str, transient: str) -> None:
+        """Until ``member`` leaves a transient status and no evacuation or restore runs on it
+        (one a killed roll started goes on without it)."""
         deadline = time.monotonic() + self.timeout
-        while self.status(member) == transient and time.monotonic() < deadline:
+        said = False
+        while time.monotonic() < deadline:
+            running = self.cluster.member_operations(member)
+            if self.status(member) != transient and not running:
+                return
+            if running and not said:
+                self.say(f"{member}: waiting for the evacuation or restore already under way")
+                said = True
             time.sleep(POLL)
 
     def run_for(self, member: str, address: str) -> None:

@@ -152,6 +152,17 @@ class RollCluster:
         except ConnectError:
             self.via(avoid=member).post(path, {"action": action})
 
+    def member_operations(self, member: str) -> list[str]:
+        """Evacuations and restores still running on ``member`` (a killed roll's request goes
+        on inside the daemon: Incus lists the member Evacuated while it still stops or moves
+        its instances)."""
+        try:
+            ops = self.client(member).get("/1.0/operations", {"recursion": 1}).metadata or {}
+        except (ApiError, ConnectError):
+            return []
+        return [str(op.get("id", "")) for op in (ops.get("running") or [])
+                if "cluster member" in str(op.get("description", "")).lower()]
+
     # -- the record -------------------------------------------------------------------------------
 
     def read_record(self) -> Record | None:
