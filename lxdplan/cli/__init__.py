@@ -23,6 +23,7 @@ from lxdplan.cli import adopt  # noqa: E402,F401  (registers `import`)
 from lxdplan.cli import auth  # noqa: E402,F401  (registers `auth init|trust`)
 from lxdplan.cli import convert  # noqa: E402,F401  (registers `convert-preseed`, `schema`)
 from lxdplan.cli import joinpreseed  # noqa: E402,F401  (registers `join-preseed`)
+from lxdplan.cli import roll  # noqa: E402,F401  (registers `roll`)
 
 
 def main() -> None:

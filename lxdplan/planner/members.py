@@ -10,6 +10,7 @@ from lxdplan.payloads import Bootstrap, Join, MemberState, MemberUpdate, Remove,
 from lxdplan.plan import Action, Kind
 from lxdplan.compare import diff_server, split_changes
 from lxdplan.planner.context import Context
+from lxdplan.rolling import skew
 from lxdplan.state.observed import JOIN_TOKEN_FIELD_DEFAULT, BLOCKED, EVACUATED, OFFLINE, ONLINE, UPGRADE_ADVICE, ObservedMember
 
 
@@ -25,6 +26,10 @@ def diagnose(ctx: Context) -> None:
             for n in sorted(set(versions) | set(levels))
         )
         advice = "" if observed.not_serving() else f": {UPGRADE_ADVICE}"
+        behind = skew(versions)
+        if behind:  # which members are behind, and that a roll is half done
+            advice += (f"; {behind.split(': ', 1)[1].split(' (', 1)[0]}: a roll is half done, "
+                       "finish it with `lxdplan roll`")
         ctx.diagnostics.append(f"members run different versions ({listing}){advice}")
     for member in ctx.desired.members:
         if member.trust is not None and ctx.awaits_trust(member.name):

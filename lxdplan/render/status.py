@@ -102,4 +102,8 @@ def _skew(observed: Observed) -> str:
         f"{n} {versions.get(n, '?')}" + (f" (API {levels[n]})" if n in levels else "")
         for n in sorted(set(versions) | set(levels))
     )
-    return f"members run different versions ({listing})"
+    from lxdplan.rolling import skew
+
+    behind = skew(versions)
+    behind = behind.split(": ", 1)[1].split(" (", 1)[0] if behind else ""
+    return f"members run different versions ({listing}){'; ' + behind if behind else ''}"

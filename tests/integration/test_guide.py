@@ -58,6 +58,7 @@ from applykit import member_status, wait_for
 from labkit import lab_root, new_name, require_backend
 from upgradekit import blocked_member
 from lxdplan import lab as labapi
+import rollkit
 from lxdplan.lab import host
 from lxdplan.lab.model import bridge_name, namespace_prefix
 
@@ -195,6 +196,7 @@ class Runner:
                     "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", "NO_COLOR": "1"}
         for var in ("LXDPLAN_FILE", "LXD_DIR", "INCUS_DIR"):
             self.env.pop(var, None)
+        self.env["RESTART"] = rollkit.prefix_of(self.root, name)  # roll --run "$RESTART {member}" (page 13)
         self.blocked: dict[str, contextlib.ExitStack] = {}
 
     def lab(self):

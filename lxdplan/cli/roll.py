@@ -1,0 +1,102 @@
+"""`lxdplan roll`: rolling maintenance (an upgrade), one member at a time.
+
+Reads the cluster, shows the order and why (``rolling``), asks, then under the cluster lock
+evacuates, runs the command, waits and restores each member (``rollout``). ``--plan`` only shows.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import sys
+from typing import Optional
+
+import typer
+
+from lxdplan.cli.app import DEBUG_OPTION, FILE_OPTION, VERSION_OPTION, app
+from lxdplan.cli.common import fail, load_or_exit
+from lxdplan.cli.output import error, out
+from lxdplan.errors import LxdplanError
+
+PROMPT = "Do you want to roll these members? Only 'yes' will be accepted: "
+
+
+class RollFormat(str, enum.Enum):
+    text = "text"
+    json = "json"
+
+
+@app.command()
+def roll(
+    file: str = FILE_OPTION,
+    run: Optional[str] = typer.Option(
+        None, "--run", help="The command to run for each member, through a shell, with {member}, "
+        "{address} and {version} filled in (e.g. an upgrade of its packages and a restart)."),
+    auto_approve: bool = typer.Option(False, "--auto-approve", help="Do not ask for confirmation."),
+    no_evacuate: bool = typer.Option(
+        False, "--no-evacuate", help="Do not evacuate members (their instances stay and run)."),
+    members: Optional[str] = typer.Option(
+        None, "--members", help="Roll only these members (comma-separated names)."),
+    expect_version: str = typer.Option(
+        "", "--expect-version", help="The server version each member must serve after the "
+        "command; members already at it are skipped."),
+    plan_only: bool = typer.Option(False, "--plan", help="Only show the order and why."),
+    fmt: RollFormat = typer.Option(RollFormat.text, "--format", help="text or json (with --plan)."),
+    timeout: float = typer.Option(
+        600.0, "--timeout", min=1, help="Seconds the command may run, and a member may take to "
+        "come back, before the roll stops."),
+    break_lock: bool = typer.Option(
+        False, "--break-lock", help="Take the cluster lock even if another run holds it (a dead one)."),
+    _version: bool = VERSION_OPTION,
+    _debug_log: bool = DEBUG_OPTION,
+) -> None:
+    """Roll the cluster one member at a time: evacuate, run COMMAND, wait until it is back, restore."""
+    from lxdplan.providers.lock import ClusterLock
+    from lxdplan.providers.roll import RollCluster, ServingClient
+    from lxdplan.rolling import plan_roll, render_text
+    from lxdplan.rollout import Roller, RollFailed
+
+    if not plan_only and not run:
+        error("roll needs the command to run on each member: --run 'COMMAND' (or --plan to "
+              "only show the order)")
+        raise typer.Exit(2)
+    desired = load_or_exit(file, quiet_warnings=fmt == RollFormat.json)
+    only = [n.strip() for n in members.split(",") if n.strip()] if members else None
+    cluster = RollCluster(desired)
+    try:
+        def make_plan():
+            return plan_roll(cluster.read(), only=only, expect_version=expect_version,
+                             evacuate=not no_evacuate)
+
+        if plan_only:
+            plan = make_plan()
+            out(json.dumps(plan.to_dict(), indent=2) if fmt == RollFormat.json else render_text(plan))
+            if plan.refusals:
+                raise typer.Exit(1)
+            return
+        with ClusterLock(ServingClient(cluster), break_lock=break_lock):
+            plan = make_plan()  # again under the lock: another run may have moved it on
+            out(render_text(plan))
+            if plan.refusals:
+                for why in plan.refusals:
+                    error(f"roll refused: {why}")
+                raise typer.Exit(1)
+            if not auto_approve:
+                if not sys.stdin.isatty():
+                    raise LxdplanError("roll asks for confirmation and there is no terminal to "
+                                       "ask on: review the order and run `lxdplan roll "
+                                       "--auto-approve`")
+                if input(PROMPT).strip() != "yes":
+                    out("Roll cancelled.")
+                    raise typer.Exit(1)
+            roller = Roller(cluster, plan, command=run or "", timeout=timeout, say=out,
+                            record=cluster.read_record())
+            for line in roller.run():
+                out(line)
+    except RollFailed as exc:
+        error(str(exc))
+        raise typer.Exit(1)
+    except LxdplanError as exc:
+        raise fail(exc)
+    finally:
+        cluster.close()

@@ -1,0 +1,314 @@
+"""Carry out a roll (``rolling.RollPlan``), level-based and resumable.
+
+For each member not done yet, in the plan's order: evacuate it (unless it is evacuated already),
+run the operator's command, wait until it is back — serving its API (at the expected version),
+or waiting as an upgraded member waits for the others, which is progress — then restore it when
+it serves. After the last member, wait until every member serves at one version and restore the
+members the roll evacuated that are still evacuated.
+
+Before each step the roll's record (``providers.roll``) says what is about to happen, so a roll
+killed at any moment and run again re-reads the cluster and continues: a member is evacuated only
+when the cluster does not already show it evacuated, and restored only once it serves.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import signal
+import socket
+import subprocess
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable
+
+from lxdplan.errors import ConnectError, LxdplanError
+from lxdplan.rolling import (
+    DOWN, SERVING, WAITING, Record, RollMember, RollPlan, RollState, quorum_refusal,
+)
+from lxdplan.state.hostlock import process_alive, process_start
+
+# A member that holds requests right after a restart may only be slow to start: without the
+# cluster saying Blocked (Incus, LXD 6.4+), it counts as waiting for the others once it held
+# every request for this long.
+SETTLE = 10.0
+POLL = 1.0
+PROGRESS_EVERY = 30.0
+
+
+class RollFailed(LxdplanError):
+    """The roll stopped; the message says where and how to continue."""
+
+
+Say = Callable[[str], None]
+
+
+def fill(command: str, *, member: str, address: str, version: str) -> str:
+    return (command.replace("{member}", member).replace("{address}", address)
+            .replace("{version}", version))
+
+
+def run_command(argv: str, member: str, say: Say, timeout: float,
+                started: Callable[[int], None] = lambda pid: None) -> int | None:
+    """Run ``argv`` with a shell, each output line shown after the member's name; its exit
+    status, or None when it ran out of time (it is killed then, with its process group).
+    ``started`` is told the process id first."""
+    proc = subprocess.Popen(argv, shell=True, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    started(proc.pid)
+
+    def pump() -> None:
+        assert proc.stdout is not None
+        for raw in proc.stdout:
+            say(f"{member} | {raw.decode(errors='replace').rstrip()}")
+
+    reader = threading.Thread(target=pump, daemon=True)
+    reader.start()
+    try:
+        code = proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait()
+        reader.join(timeout=2)
+        return None
+    reader.join(timeout=2)  # output of a process it left in the background is not waited for
+    return code
+
+
+class Roller:
+    def __init__(self, cluster, plan: RollPlan, *, command: str, timeout: float, say: Say,
+                 record: Record | None):
+        self.cluster, self.plan, self.command = cluster, plan, command
+        self.timeout, self.say = timeout, say
+        self.record = record or Record(command=command, expect_version=plan.expect_version)
+
+    def save(self, **changes) -> None:
+        self.record = dataclasses.replace(self.record, **changes)
+        deadline = time.monotonic() + self.timeout
+        while True:  # right after the last member restarts, no member may serve for a while
+            try:
+                self.cluster.save_record(self.record)
+                return
+            except ConnectError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(POLL)
+
+    def run(self) -> list[str]:
+        """Roll every member not done; the lines of the summary."""
+        self.save()
+        for step in self.plan.steps:
+            if step.state == "done":
+                self.say(f"{step.member}: done already")
+                continue
+            self.one(step.member, step.address)
+        self.finish()
+        return [f"Rolled {len(self.plan.todo)} member(s); every member serves"
+                f"{' at ' + self.plan.expect_version if self.plan.expect_version else ''}."]
+
+    # -- one member -------------------------------------------------------------------------------
+
+    def one(self, member: str, address: str) -> None:
+        phase = self.record.phase if self.record.current == member else ""
+        if not phase:
+            self.check_quorum(member)
+        if phase in ("", "evacuating"):
+            if self.plan.evacuate:
+                self.evacuate(member, resumed=phase == "evacuating")
+            self.save(current=member, phase="running")
+            phase = "running"
+        if phase == "running":
+            self.run_for(member, address)
+            self.save(phase="ran")
+        health = self.wait_back(member)
+        self.save(done=self.record.done + (member,), current="", phase="")
+        if health == SERVING and member in self.record.evacuated:
+            self.restore(member)
+
+    def check_quorum(self, member: str) -> None:
+        """Refuse to take ``member`` out when, as the cluster is now, that would leave fewer
+        running database voters than its quorum (a voter may have gone down since the plan)."""
+        listed = self._listing()
+        members = tuple(RollMember(n, roles=tuple(m.get("roles") or ()),
+                                   status=str(m.get("status", "")),
+                                   health=DOWN if m.get("status") == "Offline" else SERVING)
+                        for n, m in listed.items())
+        me = next((m for m in members if m.name == member), None)
+        why = quorum_refusal(RollState(self.cluster.backend, members), me) if me else None
+        if why:
+            raise RollFailed(f"the roll stopped before {member}: {why}; bring the other voters "
+                             "back, then run the same `lxdplan roll` again")
+
+    def status(self, member: str) -> str:
+        return str(self.cluster.statuses().get(member, {}).get("status", ""))
+
+    def evacuate(self, member: str, *, resumed: bool) -> None:
+        listed = self.cluster.statuses()
+        status = str(listed.get(member, {}).get("status", ""))
+        if status not in ("Evacuated", "Evacuating") and not any(
+                n != member and m.get("status") in ("Online", "Blocked") for n, m in listed.items()):
+            # The members rolled before it wait for it, evacuated: none could take its
+            # instances (Incus refuses the evacuation). They keep running through the command.
+            self.say(f"{member}: not evacuated: every other member is evacuated and waits for it "
+                     "to be upgraded; its instances stay")
+            return
+        if status in ("Evacuated", "Evacuating"):
+            if resumed and member not in self.record.evacuated:
+                self.save(evacuated=self.record.evacuated + (member,))
+            self.wait_status(member, "Evacuating")
+            self.say(f"{member}: already evacuated")
+            return
+        self.save(current=member, phase="evacuating")
+        self.say(f"{member}: evacuating" + (" (again: the interrupted run had not done it)"
+                                             if resumed else ""))
+        try:
+            self.cluster.set_state(member, "evacuate")
+        except LxdplanError as exc:
+            raise RollFailed(f"evacuating {member} failed ({exc}); nothing was run on it: fix "
+                             "the cause and run the same `lxdplan roll` again") from exc
+        self.save(evacuated=self.record.evacuated + (member,))
+
+    def wait_status(self, member: str, transient: str) -> None:
+        """Until ``member`` leaves a transient status and no evacuation or restore runs on it
+        (one a killed roll started goes on without it)."""
+        deadline = time.monotonic() + self.timeout
+        said = False
+        while time.monotonic() < deadline:
+            running = self.cluster.member_operations(member)
+            if self.status(member) != transient and not running:
+                return
+            if running and not said:
+                self.say(f"{member}: waiting for the evacuation or restore already under way")
+                said = True
+            time.sleep(POLL)
+
+    def run_for(self, member: str, address: str) -> None:
+        argv = fill(self.command, member=member, address=address,
+                    version=self.plan.expect_version)
+        self.wait_for_earlier_command(member)
+        self.say(f"{member}: running {argv}")
+        code = run_command(argv, member, self.say, self.timeout, started=self.started)
+        self.save(host="", pid=0, start=0)
+        left = "left evacuated" if member in self.record.evacuated else "left as it is"
+        if code is None:
+            raise RollFailed(f"the command did not finish on {member} within {self.timeout:g} s "
+                             f"and was killed; {member} is {left}: fix it, then run the same "
+                             "`lxdplan roll` again to continue")
+        if code != 0:
+            raise RollFailed(f"the command failed on {member} (exit status {code}); {member} is "
+                             f"{left}: fix it, then run the same `lxdplan roll` again to continue "
+                             "(it runs the command on that member again)")
+
+    def started(self, pid: int) -> None:
+        self.save(host=socket.gethostname(), pid=pid, start=process_start(pid) or 0)
+
+    def wait_for_earlier_command(self, member: str) -> None:
+        """A roll killed while the command ran left it running: wait until it ends before
+        running it again (two at once would restart the member twice over)."""
+        r = self.record
+        if not r.pid or r.host != socket.gethostname() or not process_alive(r.pid, r.start or None):
+            return
+        self.say(f"{member}: the command the interrupted roll started still runs (pid {r.pid}); "
+                 "waiting for it to end")
+        deadline = time.monotonic() + self.timeout
+        while process_alive(r.pid, r.start or None):
+            if time.monotonic() > deadline:
+                raise RollFailed(f"the command the interrupted roll started on {member} (pid "
+                                 f"{r.pid}) still runs after {self.timeout:g} s; end it, then "
+                                 "run the same `lxdplan roll` again")
+            time.sleep(POLL)
+
+    def wait_back(self, member: str) -> str:
+        """Until ``member`` serves (at the expected version) or waits for the others."""
+        expect = self.plan.expect_version
+        start = time.monotonic()
+        held_since: float | None = None
+        last = ""
+        while True:
+            listed = self._listing()
+            health, version = self.cluster.probe(member, listed.get(member))
+            now = time.monotonic()
+            offline = listed.get(member, {}).get("status") == "Offline"
+            if health == SERVING and (not expect or version == expect) and not offline:
+                self.say(f"{member}: serves again ({version})")
+                return SERVING
+            if health == WAITING:
+                held_since = held_since if held_since is not None else now
+                blocked = any(m.get("status") == "Blocked" for m in listed.values())
+                if blocked or now - held_since >= SETTLE:
+                    self.say(f"{member}: waits for the other members to be upgraded (Blocked); "
+                             "going on")
+                    return WAITING
+            else:
+                held_since = None
+            seen = f"{health}{' at ' + version if version else ''}"
+            if seen != last:
+                self.say(f"{member}: {seen}")
+                last = seen
+            if now - start > self.timeout:
+                what = (f"serves {version}, not {expect}" if health == SERVING else
+                        "does not serve its API")
+                raise RollFailed(
+                    f"{member} is not back within {self.timeout:g} s (it {what}); it is "
+                    f"{'left evacuated' if member in self.record.evacuated else 'left as it is'}: "
+                    "bring it back, then run the same `lxdplan roll` again to continue")
+            time.sleep(POLL)
+
+    def _listing(self) -> dict:
+        try:
+            return self.cluster.statuses()
+        except LxdplanError:
+            return {}
+
+    def restore(self, member: str) -> None:
+        if self.status(member) in ("Evacuated", "Restoring"):
+            self.wait_status(member, "Restoring")
+            if self.status(member) == "Evacuated":
+                self.say(f"{member}: restoring")
+                try:
+                    self.cluster.set_state(member, "restore")
+                except LxdplanError as exc:
+                    raise RollFailed(f"restoring {member} failed ({exc}); run the same "
+                                     "`lxdplan roll` again to retry") from exc
+        self.save(evacuated=tuple(n for n in self.record.evacuated if n != member))
+
+    # -- the end ----------------------------------------------------------------------------------
+
+    def finish(self) -> None:
+        """Wait until every member serves at one version, restore the members still evacuated,
+        forget the record."""
+        start = time.monotonic()
+        last_said = 0.0
+        while True:
+            listed = self._listing()
+            with ThreadPoolExecutor(max_workers=max(1, len(listed))) as pool:  # each held one
+                futures = {n: pool.submit(self.cluster.probe, n, m) for n, m in listed.items()}
+                seen = {n: f.result() for n, f in futures.items()}  # costs the probe's 5 s
+            # Serving, and the cluster agrees (its heartbeats lag a member that just woke up).
+            behind = sorted(n for n, (h, _v) in seen.items()
+                            if h != SERVING or listed[n].get("status") == "Offline")
+            versions = {v for h, v in seen.values() if h == SERVING and v}
+            expect = self.plan.expect_version
+            if listed and not behind and len(versions) == 1 and (not expect or versions == {expect}):
+                break
+            now = time.monotonic()
+            if now - start > self.timeout:
+                raise RollFailed(
+                    f"every member was rolled, but {', '.join(behind) or 'some member'} still "
+                    f"{'does' if len(behind) == 1 else 'do'} not serve at one version after "
+                    f"{self.timeout:g} s; run the same `lxdplan roll` again to keep waiting")
+            if now - last_said >= PROGRESS_EVERY or not last_said:
+                what = ", ".join(f"{n} {seen[n][0]}"
+                                 f"{' (listed Offline)' if seen[n][0] == SERVING else ''}"
+                                 for n in behind) or \
+                    f"versions {', '.join(sorted(versions))}"
+                self.say(f"waiting until every member serves at one version ({what})")
+                last_said = now
+            time.sleep(POLL)
+        for member in self.record.evacuated:
+            self.restore(member)
+        self.cluster.delete_record()

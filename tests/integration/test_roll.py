@@ -1,0 +1,246 @@
+"""`lxdplan roll` on real LXD and Incus clusters (issue 20).
+
+One 3-member lab per backend, formed with a running busybox container on each member (each with
+a file written inside), is shared by the cases: each roll leaves it as it found it (every member
+serving and restored), and a case that leaves a member out brings it back first. The `--run`
+command restarts the member's daemon on its data directory (``rollkit``); for the Blocked path
+the cluster database records every member one schema behind before the roll, so each restarted
+member waits for the others until the last one is restarted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from applykit import cli, client_cmd, query, write
+from labkit import BACKENDS, lab_root, new_name, require_backend
+from lxdplan import lab as labapi
+from lxdplan.lab.labfile import lab_document
+from rollkit import command
+from upgradekit import sql_global
+
+INSTANCES = {"c1": "node1", "c2": "node2", "c3": "node3"}
+
+
+class Rolled:
+    def __init__(self, lab, path: str):
+        self.lab, self.path = lab, path
+
+    def roll(self, *args: str, run: str | None = None, timeout: float | None = None):
+        extra = ["--timeout", str(timeout)] if timeout else []
+        return cli("roll", "-f", self.path, "--auto-approve", "--run",
+                   run or command(self.lab), *extra, *args)
+
+    def statuses(self) -> dict[str, str]:
+        return {m["server_name"]: m["status"]
+                for m in query(self.lab, "/1.0/cluster/members?recursion=1")}
+
+
+def formed_lab(backend: str, workdir: Path, members: int = 3, instances=INSTANCES) -> Rolled:
+    require_backend(backend)
+    lab = labapi.up(name=new_name(f"roll-{backend}{members}"), backend=backend, members=members,
+                    root=lab_root())
+    doc = lab_document(lab)
+    doc["instances"] = [{"name": n, "image": "busybox", "member": m} for n, m in instances.items()]
+    path = write(doc, workdir / "lxdplan.yaml")
+    done = cli("apply", "-f", path, "--auto-approve")
+    assert done.returncode == 0, done.stdout + done.stderr
+    for name in instances:
+        client_cmd(lab, "exec", name, "--", "sh", "-c", f"echo {name}-data > /root/mark")
+    return Rolled(lab, path)
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def rolled(request, tmp_path_factory):
+    r = None
+    try:
+        r = formed_lab(request.param, tmp_path_factory.mktemp(f"roll-{request.param}"))
+        yield r
+    finally:
+        if r is not None:
+            labapi.down(r.lab.name, root=lab_root(), missing_ok=True)
+
+
+def assert_intact(r: Rolled, instances=INSTANCES) -> None:
+    live = {i["name"]: i for i in query(r.lab, "/1.0/instances?recursion=1")}
+    for name, member in instances.items():
+        assert (live[name]["location"], live[name]["status"]) == (member, "Running"), name
+        mark = client_cmd(r.lab, "exec", name, "--", "cat", "/root/mark").stdout.strip()
+        assert mark == f"{name}-data"
+    assert set(r.statuses().values()) == {"Online"}
+    assert "lxdplan-lock-roll" not in {p for p in query(r.lab, "/1.0/profiles")
+                                       if "lxdplan-lock-roll" in p}
+
+
+def order(r: Rolled) -> list[str]:
+    """The members in the order the roll takes them now (the leader may change on a restart)."""
+    done = cli("roll", "-f", r.path, "--plan", "--format", "json")
+    assert done.returncode == 0, done.stderr
+    return [s["member"] for s in json.loads(done.stdout)["order"]]
+
+
+def evacuations(stdout: str) -> list[str]:
+    return [line.split(":")[0] for line in stdout.splitlines() if line.endswith(": evacuating")]
+
+
+def test_plan_shows_the_order_and_why(rolled):
+    done = cli("roll", "-f", rolled.path, "--plan", "--format", "json")
+    assert done.returncode == 0, done.stderr
+    plan = json.loads(done.stdout)
+    order = plan["order"]
+    assert sorted(s["member"] for s in order) == ["node1", "node2", "node3"]
+    assert order[-1]["role"] == "leader" and all(s["role"] == "voter" for s in order[:-1])
+    assert plan["refused"] == []
+    stays = {x["instance"] for s in order for x in s["stays"]}
+    assert stays == set(INSTANCES)  # dir pools: none can move, each is named
+    text = cli("roll", "-f", rolled.path, "--plan").stdout
+    assert "database leader, last of all" in text and "cannot move (local storage" in text
+
+
+def test_a_three_member_roll_keeps_the_containers(rolled):
+    done = rolled.roll()
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert sorted(evacuations(done.stdout)) == ["node1", "node2", "node3"]
+    assert "node2 | restarting node2" in done.stdout
+    assert_intact(rolled)
+
+
+def test_a_failed_command_stops_then_the_roll_continues(rolled):
+    first_, second, last = order(rolled)
+    only = ("--members", f"{first_},{second}")
+    first = rolled.roll(*only, run=command(rolled.lab) + f" --fail-on {second}")  # all three
+    assert first.returncode == 1
+    assert (f"error: the command failed on {second} (exit status 3); {second} is left evacuated: "
+            "fix it, then run the same `lxdplan roll` again to continue") in first.stderr
+    assert "Traceback" not in first.stderr
+    assert rolled.statuses()[second] == "Evacuated"
+    assert last not in evacuations(first.stdout)
+    plan = json.loads(cli("roll", "-f", rolled.path, "--plan", "--format", "json").stdout)
+    assert [(s["member"], s["state"]) for s in plan["order"]] == [
+        (first_, "done"), (second, "resume: command again"), (last, "to do")]
+    assert any("a roll is half done" in n for n in plan["notes"])
+    again = rolled.roll(*only)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert f"{first_}: done already" in again.stdout
+    assert evacuations(again.stdout) == []  # the second is not evacuated twice
+    assert f"{second} | restarting {second}" in again.stdout
+    assert_intact(rolled)
+
+
+def _killed_at(rolled, line: str, *args: str) -> str:
+    """Start a roll, SIGKILL it as soon as it prints ``line``; its output until then."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lxdplan", "roll", "-f", rolled.path, "--auto-approve", "--run",
+         command(rolled.lab), *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        stdin=subprocess.DEVNULL)
+    seen = []
+    assert proc.stdout is not None
+    for out in proc.stdout:
+        seen.append(out)
+        if out.startswith(line):
+            proc.send_signal(signal.SIGKILL)
+            break
+    proc.wait()
+    return "".join(seen)
+
+
+# Where each roll run is killed: a moment per member, seeded (LXDPLAN_ROLL_SEED to vary it).
+SEED = int(os.environ.get("LXDPLAN_ROLL_SEED", "20"))
+MOMENTS = ("{m}: evacuating", "{m} | restarting {m}", "{m}: serves again")
+
+
+def test_sigkill_at_seeded_moments_then_roll_again_finishes(rolled):
+    """One run killed per member, each at another moment (the evacuate in flight, the command
+    running, back but not yet restored); a last run finishes; no member evacuated twice."""
+    taken = order(rolled)
+    moments = list(MOMENTS)
+    random.Random(f"{SEED}-{rolled.lab.backend}").shuffle(moments)
+    outputs = []
+    for member, moment in zip(taken, moments):
+        line = moment.format(m=member)
+        outputs.append(_killed_at(rolled, line))
+        assert line in outputs[-1], f"seed {SEED}: {outputs[-1]}"
+    again = rolled.roll()
+    assert again.returncode == 0, again.stdout + again.stderr
+    both = [m for out in outputs + [again.stdout] for m in evacuations(out)]
+    shown = f"seed {SEED}: " + "\n---\n".join(outputs + [again.stdout])
+    assert sorted(both) == sorted(taken), shown
+    try:
+        assert_intact(rolled)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n{shown}") from exc
+
+
+def test_a_member_that_never_comes_back(rolled):
+    hung = order(rolled)[0]
+    first = rolled.roll("--members", hung, "--no-evacuate",
+                        run=command(rolled.lab) + f" --hang-on {hung}", timeout=5)
+    try:
+        assert first.returncode == 1
+        assert (f"error: {hung} is not back within 5 s (it does not serve its API); it is left as it "
+                "is: bring it back, then run the same `lxdplan roll` again to continue"
+                ) in first.stderr
+    finally:
+        labapi.restart_member(labapi.find(rolled.lab.name, lab_root()), hung)
+    again = rolled.roll("--members", hung, "--no-evacuate")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert f"{hung}: serves again" in again.stdout and "restarting" not in again.stdout
+    assert_intact(rolled)
+
+
+def test_blocked_members_are_progress(rolled):
+    """Every member recorded one schema behind: each restarted member waits for the others
+    (LXD 5.0.2 holds its requests and is listed Online, Incus 6.0.4 lists the older ones
+    Blocked) until the last is restarted; then all serve and are restored."""
+    taken = order(rolled)
+    sql_global(rolled.lab, 0, "UPDATE nodes SET schema=schema-1")
+    done = rolled.roll()
+    assert done.returncode == 0, done.stdout + done.stderr
+    for member in taken[:-1]:
+        assert f"{member}: waits for the other members to be upgraded (Blocked); going on" in done.stdout
+    assert f"{taken[-1]}: serves again" in done.stdout
+    assert_intact(rolled)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_roll_that_would_break_quorum_is_refused(backend, tmp_path):
+    r = formed_lab(backend, tmp_path, members=2, instances={})
+    try:
+        roles = {m["server_name"]: m["roles"] for m in
+                 query(r.lab, "/1.0/cluster/members?recursion=1")}
+        voters = [n for n, rs in roles.items() if "database" in rs]
+        done = r.roll()
+        assert done.returncode == 1
+        assert (f"of the cluster's {len(voters)} database voters running, fewer than the "
+                f"{len(voters) // 2 + 1} its quorum needs") in done.stderr
+        assert "roll refused: taking" in done.stderr and "Traceback" not in done.stderr
+        assert "evacuating" not in done.stdout and "restarting" not in done.stdout
+        assert set(r.statuses().values()) == {"Online"}
+    finally:
+        labapi.down(r.lab.name, root=lab_root(), missing_ok=True)
+
+
+def test_a_five_member_roll(tmp_path):
+    """On one backend (the CPU budget): stand-bys before voters, the leader last."""
+    instances = {"c4": "node4"}
+    r = formed_lab("incus", tmp_path, members=5, instances=instances)
+    try:
+        plan = json.loads(cli("roll", "-f", r.path, "--plan", "--format", "json").stdout)
+        roles = [s["role"] for s in plan["order"]]
+        rank = {"none": 0, "stand-by": 1, "voter": 2, "leader": 3}
+        assert roles == sorted(roles, key=rank.get) and roles[-1] == "leader"
+        assert roles.count("stand-by") == 2 and roles.count("voter") == 2
+        done = r.roll()
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert sorted(evacuations(done.stdout)) == [f"node{i}" for i in range(1, 6)]
+        assert_intact(r, instances)
+    finally:
+        labapi.down(r.lab.name, root=lab_root(), missing_ok=True)

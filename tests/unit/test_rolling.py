@@ -1,0 +1,185 @@
+"""`lxdplan roll`'s plan (``lxdplan.rolling``): order, refusals, resume states, skew — no server."""
+
+from __future__ import annotations
+
+import json
+
+from lxdplan.rolling import (
+    DOWN, WAITING, Record, RollInstance, RollMember, RollState, plan_roll, render_text, skew,
+)
+from lxdplan.rollout import fill, run_command
+
+
+def m(name, *roles, status="Online", version="5.0.2", domain="default", health="serving"):
+    return RollMember(name, f"10.0.0.{name[-1]}:8443", tuple(roles), status, version, domain,
+                      health)
+
+
+FIVE = (m("n1", "database-leader", "database"), m("n2", "database"), m("n3", "database"),
+        m("n4", "database-standby"), m("n5"))
+
+
+def test_order_is_no_role_then_standbys_then_voters_then_the_leader():
+    plan = plan_roll(RollState("lxd", FIVE))
+    assert [(s.member, s.role) for s in plan.steps] == [
+        ("n5", "none"), ("n4", "stand-by"), ("n2", "voter"), ("n3", "voter"), ("n1", "leader")]
+    assert plan.refusals == ()
+    assert plan.steps[-1].reason == "database leader, last of all"
+
+
+def test_members_limits_the_roll_and_an_unknown_name_is_refused():
+    plan = plan_roll(RollState("lxd", FIVE), only=["n1", "n5", "n9"])
+    assert [s.member for s in plan.steps] == ["n5", "n1"]
+    assert plan.refusals == ("n9 is not a member of the cluster (members: n1, n2, n3, n4 and n5)",)
+
+
+def test_a_two_voter_cluster_is_refused_with_the_reason():
+    plan = plan_roll(RollState("lxd", (m("n1", "database-leader", "database"), m("n2", "database"))))
+    assert plan.refusals[0] == (
+        "taking n2 out would leave 1 of the cluster's 2 database voters running, fewer than the 2 "
+        "its quorum needs; a cluster needs 3 or more voters to be rolled one member at a time")
+
+
+def test_a_voter_already_down_makes_taking_another_out_break_quorum():
+    members = (m("n1", "database-leader", "database"), m("n2", "database"),
+               m("n3", "database", status="Offline", health=DOWN), m("n4"))
+    plan = plan_roll(RollState("lxd", members), only=["n4", "n2"])
+    assert any(r.startswith("taking n2 out would leave 1 of the cluster's 3") for r in plan.refusals)
+    assert not any("n4" in r for r in plan.refusals)
+    plan = plan_roll(RollState("lxd", members))
+    assert "n3 is Offline: bring it back before rolling" in plan.refusals
+
+
+def test_a_member_waiting_for_the_others_still_counts_for_quorum():
+    members = (m("n1", "database-leader", "database"), m("n2", "database", health=WAITING,
+                                                          version=""), m("n3", "database"))
+    plan = plan_roll(RollState("lxd", members, record=Record(done=("n2",))))
+    assert plan.refusals == ()
+    assert [(s.member, s.state) for s in plan.steps][0] == ("n2", "done")
+
+
+def test_emptying_a_failure_domain_that_holds_the_only_copies_is_refused():
+    members = (m("n1", "database-leader", "database", domain="a"), m("n2", "database", domain="b"),
+               m("n3", "database", domain="c"), m("n4", domain="a", status="Offline", health=DOWN))
+    state = RollState("lxd", members, declared_in_domain={"a": ("web1",)})
+    plan = plan_roll(state, only=["n1"])
+    assert plan.refusals == ("taking n1 out would empty failure domain a, which holds the only "
+                             "copies of web1 (placed there by the file)",)
+    # one member per domain: any roll empties it for a while; one at a time is the least
+    assert plan_roll(state, only=["n2"]).refusals == ()
+
+
+def test_instances_that_cannot_move_are_named_with_their_mode():
+    insts = (RollInstance("c1", "default", "n2", "Running", "auto", "default", "dir"),
+             RollInstance("c2", "default", "n2", "Running", "stop", "default", "dir"),
+             RollInstance("c3", "prod", "n2", "Running", "auto", "remote", "ceph"),
+             RollInstance("c4", "default", "n3", "Running", "migrate", "default", "dir"))
+    plan = plan_roll(RollState("lxd", FIVE, insts))
+    n2 = next(s for s in plan.steps if s.member == "n2")
+    assert n2.moves == ("prod/c3",)
+    assert [(x.instance, x.what) for x in n2.stays] == [
+        ("c1", "cannot move (local storage, pool default, cluster.evacuate: auto): stopped in "
+               "place, started again at restore"),
+        ("c2", "stopped in place (cluster.evacuate: stop), started again at restore")]
+    assert next(s for s in plan.steps if s.member == "n3").moves == ("c4",)
+    assert plan_roll(RollState("lxd", FIVE, insts), evacuate=False).steps[2].stays == ()
+    text = render_text(plan)
+    assert "       c1 cannot move (local storage" in text
+
+
+def test_resume_states_and_expected_version():
+    members = (m("n1", "database-leader", "database"), m("n2", "database", version="5.21"),
+               m("n3", "database", status="Evacuated"))
+    record = Record(done=(), evacuated=("n3",), current="n3", phase="running")
+    plan = plan_roll(RollState("lxd", members, record=record), expect_version="5.21")
+    assert [(s.member, s.state) for s in plan.steps] == [
+        ("n2", "done"), ("n3", "resume: command again"), ("n1", "to do")]
+    assert plan.notes == ("a roll is half done (0 of 3 members finished): this run continues it",)
+    data = json.loads(json.dumps(plan.to_dict()))
+    assert data["expect_version"] == "5.21" and data["order"][1]["state"] == "resume: command again"
+
+
+def test_record_round_trip():
+    r = Record("cmd {member}", "6.0", ("a",), ("b",), "b", "ran", "h", 42, 7)
+    assert Record.from_dict(json.loads(json.dumps(r.to_dict()))) == r
+
+
+def test_skew_names_the_members_behind():
+    assert skew({"n1": "5.0.2", "n2": "5.0.2"}) is None
+    assert skew({"n1": "5.21.1", "n2": "5.0.2", "n3": "", "n4": "5.0.2"}) == (
+        "members run different versions: n2 and n4 are behind (n2 5.0.2, n4 5.0.2; newest 5.21.1)")
+
+
+def test_fill_replaces_only_the_three_placeholders():
+    assert fill("up {member} {address} {version} ${HOME} {x}", member="n1", address="a:1",
+                version="6") == "up n1 a:1 6 ${HOME} {x}"
+
+
+def test_run_command_streams_lines_with_the_member_and_bounds_time():
+    said: list[str] = []
+    assert run_command("echo one; echo two >&2; exit 4", "n1", said.append, 30) == 4
+    assert said == ["n1 | one", "n1 | two"]
+    assert run_command("sleep 30", "n1", said.append, 0.5) is None
+
+
+class _Cluster:
+    def save_record(self, record):
+        pass
+
+
+def test_a_command_left_running_by_a_killed_roll_is_waited_for():
+    import socket
+    import subprocess
+
+    from lxdplan.rolling import RollPlan
+    from lxdplan.rollout import Roller
+    from lxdplan.state.hostlock import process_start
+
+    left = subprocess.Popen(["sleep", "0.5"])
+    said: list[str] = []
+    record = Record(current="n1", phase="running", host=socket.gethostname(), pid=left.pid,
+                    start=process_start(left.pid) or 0)
+    roller = Roller(_Cluster(), RollPlan(()), command="true", timeout=30, say=said.append,
+                    record=record)
+    import threading
+    threading.Thread(target=left.wait, daemon=True).start()  # reap it as its parent would
+    roller.wait_for_earlier_command("n1")
+    assert left.poll() is not None
+    assert said == [f"n1: the command the interrupted roll started still runs (pid {left.pid}); "
+                    "waiting for it to end"]
+
+
+def test_status_and_plan_name_the_members_behind():
+    import cases
+
+    from lxdplan.planner import plan as make_plan
+    from lxdplan.render.status import render_status
+
+    desired, observed = cases.desired("blocked_member"), cases.observed("blocked_member")
+    text = render_status(desired, observed)
+    assert ("members run different versions (node1 5.0.2, node2 5.0.3, node3 5.0.2); node1 and "
+            "node3 are behind") in text
+    diagnostics = make_plan(desired, observed).diagnostics
+    assert any("node1 and node3 are behind: a roll is half done, finish it with `lxdplan roll`"
+               in d for d in diagnostics)
+
+
+class _Listed(_Cluster):
+    backend = "lxd"
+
+    def statuses(self):
+        return {"n1": {"roles": ["database-leader", "database"], "status": "Online"},
+                "n2": {"roles": ["database"], "status": "Offline"},
+                "n3": {"roles": ["database"], "status": "Online"}}
+
+
+def test_a_voter_gone_down_during_the_roll_stops_it_before_the_next_voter():
+    import pytest
+
+    from lxdplan.rolling import RollPlan
+    from lxdplan.rollout import Roller, RollFailed
+
+    roller = Roller(_Listed(), RollPlan(()), command="true", timeout=30, say=print, record=None)
+    with pytest.raises(RollFailed, match="the roll stopped before n3: taking n3 out would leave 1 "
+                                         "of the cluster's 3 database voters running"):
+        roller.one("n3", "")
