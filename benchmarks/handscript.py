@@ -17,6 +17,8 @@ import shlex
 
 import yaml
 
+_MEMBER_LOCAL = frozenset({"core.https_address", "cluster.https_address", "core.trust_password"})
+
 MANAGED = {"user.lxdplan.managed": "true"}
 
 
@@ -97,6 +99,13 @@ def hand_script(lab, doc: dict) -> str:
                             "member_config": member_config}}
         text = yaml.safe_dump(join, sort_keys=False).replace("'@TOKEN@'", '"$token"')
         lines.append(f"{dirvar}={shlex.quote(dirs[name])} {init} <<EOF\n{text.rstrip()}\nEOF")
+
+    wide = {k: v for k, v in {**boot_cfg, **later_cfg}.items() if k not in _MEMBER_LOCAL}
+    if lxd and wide and len(members) > 1:
+        # LXD 5.0 members that joined after the cluster-wide config was written do not see it;
+        # one cluster-wide write makes every member load it again (an operator's script must too).
+        k, v = next(iter(wide.items()))
+        lines.append(f"{cli} config set {shlex.quote(k)} {shlex.quote(v)}")
 
     for m in members:
         name = shlex.quote(m["name"])
