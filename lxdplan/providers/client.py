@@ -55,6 +55,10 @@ from lxdplan.providers.certs import (  # noqa: E402
 )
 
 CONNECT_TIMEOUT = 5.0
+# A member refuses changes with "Server isn't ready yet" for a moment after it (re)starts, before
+# it did anything (seen on Incus 6.0.4 right after a restart): the change is asked again.
+NOT_READY = "isn't ready yet"
+NOT_READY_WAIT = 30.0
 # Changes (POST/PUT/PATCH/DELETE) may legitimately take long: instantiating a bridge, a join.
 READ_TIMEOUT = 60.0
 # Reads of state are sized for what LXD answers. A member's own ``GET /1.0`` answers in
@@ -460,13 +464,23 @@ class Client:
         *,
         wait: bool = True,
     ) -> Response:
-        """A change: sent once (never retried); an async answer is awaited when ``wait``."""
+        """A change: sent once, and again only while the member refuses it as not ready yet (it
+        did nothing: a member restarted moments ago, for ``NOT_READY_WAIT`` seconds at most); an
+        async answer is awaited when ``wait``."""
         headers = {"If-Match": etag} if etag else {}
-        try:
-            raw = self._request(method, path, json=json, params=_params(params), headers=headers)
-        except (httpx.TransportError, OSError) as exc:
-            raise self._connect_error(exc) from None
-        response = self._answer(method, path, raw)
+        give_up = time.monotonic() + NOT_READY_WAIT
+        while True:
+            try:
+                raw = self._request(method, path, json=json, params=_params(params), headers=headers)
+            except (httpx.TransportError, OSError) as exc:
+                raise self._connect_error(exc) from None
+            try:
+                response = self._answer(method, path, raw)
+                break
+            except ApiError as exc:
+                if NOT_READY not in str(exc).lower() or time.monotonic() >= give_up:
+                    raise
+            time.sleep(1.0)
         if response.type == "async" and wait and response.operation:
             return self.wait_operation(response.operation, method=method, path=path)
         return response

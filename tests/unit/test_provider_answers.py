@@ -18,7 +18,7 @@ import pytest
 from lxdplan.errors import AnswerError, ApiError, ConnectError
 from lxdplan.providers import client as client_module
 from lxdplan.providers import parse, shapes
-from test_provider_client import ASYNC, CUT, HOLD, OP, fake, op_state, sync  # noqa: F401
+from test_provider_client import ASYNC, CUT, HOLD, OP, error, fake, op_state, sync  # noqa: F401
 
 DATA = Path(__file__).parent / "data"
 SERVER = {"auth": "trusted", "api_extensions": [], "config": {},
@@ -244,3 +244,22 @@ def test_a_connection_back_within_the_grace_finishes_the_wait(fake):
     fake.script[("POST", "/1.0/instances")] = [ASYNC]
     fake.script[("GET", OP + "/wait")] = [CUT] * (client_module.GET_ATTEMPTS + 1) + [op_state(200)]
     assert fake.client.post("/1.0/instances", {"name": "c1"}).metadata["status_code"] == 200
+
+
+# -- a member that is not ready yet ---------------------------------------------------------------
+
+
+def test_a_change_refused_as_not_ready_yet_is_asked_again_until_the_member_takes_it(fake):
+    """Incus refused an instance create on a member restarted moments before ("Server isn't ready
+    yet") and the apply failed; the refusal means nothing was done, so the change is sent again."""
+    fake.script[("POST", "/1.0/profiles")] = [error("Server isn't ready yet", 503),
+                                              error("Server isn't ready yet", 503), sync({})]
+    fake.client.post("/1.0/profiles", {"name": "p"})
+    assert [m for m, p, _ in fake.seen if p == "/1.0/profiles"] == ["POST"] * 3
+
+
+def test_any_other_refusal_of_a_change_is_never_sent_again(fake):
+    fake.script[("POST", "/1.0/profiles")] = [error("Profile already exists", 409), sync({})]
+    with pytest.raises(ApiError):
+        fake.client.post("/1.0/profiles", {"name": "p"})
+    assert [m for m, p, _ in fake.seen if p == "/1.0/profiles"] == ["POST"]
