@@ -177,8 +177,7 @@ def _parse(text: str, path: str, loader_class: type) -> tuple[Source | None, lis
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
-        problem = exc.problem or exc.context or "it cannot be parsed"
-        return None, [Diagnostic(path, line, f"YAML syntax error: {problem}")]
+        return None, [Diagnostic(path, line, f"YAML syntax error: {plain_words(exc)}")]
     except yaml.YAMLError as exc:
         return None, [Diagnostic(path, None, f"YAML syntax error: {exc}")]
     if root is None or (isinstance(root, yaml.ScalarNode) and root.tag.endswith(":null")):
@@ -194,9 +193,41 @@ def _parse(text: str, path: str, loader_class: type) -> tuple[Source | None, lis
         src.data = _walk(loader, root, (), src, diags)
     except yaml.MarkedYAMLError as exc:  # e.g. an unknown tag such as !foo
         mark = exc.problem_mark or exc.context_mark
-        problem = exc.problem or "a value cannot be read"
-        return None, [Diagnostic(path, mark.line + 1 if mark else None, f"YAML error: {problem}")]
+        return None, [Diagnostic(path, mark.line + 1 if mark else None, f"YAML error: {plain_words(exc)}")]
     return src, diags
+
+
+def plain_words(exc: yaml.MarkedYAMLError) -> str:
+    """What PyYAML's ``problem`` (``expected <block end>, but found '<block mapping start>'``)
+    means for the person who wrote the file, and what to do; PyYAML's words when unknown."""
+    problem, context = exc.problem or "", exc.context or ""
+    opened = f" (opened on line {exc.context_mark.line + 1})" if exc.context_mark else ""
+    if "expected <block end>" in problem or "expected <block" in problem:
+        return ("the indentation does not line up: this line is indented differently from the "
+                "lines above it at the same level; indent it like them, with spaces")
+    if "mapping values are not allowed" in problem:
+        return ("a second ': ' on this line: quote a value that holds ': ' (\"a: b\"), or put the "
+                "key on a line of its own")
+    if "'\\t'" in problem or "\\t" in problem:
+        return "a tab: YAML indents with spaces only; replace the tab with spaces"
+    if "expected ',' or ']'" in problem:
+        return f"a list in [ ] is not closed{opened}: add the ']' or the missing ','"
+    if "expected ',' or '}'" in problem:
+        return f"a mapping in {{ }} is not closed{opened}: add the '}}' or the missing ','"
+    if "end of stream" in problem and "quoted" in context:
+        return f"a quoted value is not closed{opened}: add the closing quote"
+    if "found undefined alias" in problem:
+        name = problem.rsplit(" ", 1)[-1]
+        return f"the alias *{name.strip(chr(39))} names no anchor &{name.strip(chr(39))} above it"
+    if "that cannot start any token" in problem:
+        char = problem.split("'")[1] if problem.count("'") >= 2 else "this character"
+        return f"a value cannot start with {char!r}: put the value in quotes"
+    if "could not find expected ':'" in problem:
+        return "a key without ':' (write `key: value`), or a value that runs on past its line"
+    if "could not determine a constructor for the tag" in problem:
+        tag = problem.rsplit(" ", 1)[-1]
+        return f"the tag {tag} means nothing to lxdplan: remove it (the file is plain YAML)"
+    return problem or context or "it cannot be parsed"
 
 
 def _unreadable(text: str, path: str, exc: yaml.reader.ReaderError) -> Diagnostic:

@@ -67,7 +67,7 @@ def test_root_must_be_mapping():
 
 
 def test_yaml_syntax_error_has_line():
-    assert_error(doc("networks:\n  - name: a: b\n"), 8, "YAML syntax error", "mapping values")
+    assert_error(doc("networks:\n  - name: a: b\n"), 8, "YAML syntax error", "quote a value that holds")
 
 
 def test_duplicate_keys_are_errors():
