@@ -137,19 +137,28 @@ def lab_env(
 
     from lxdplan import lab
 
+    found = _existing(name, hint=True)
+    chosen = next((m for m in found.members if m.name == member), None)
+    if chosen is None:
+        error(f"the lab {name} has no member {member} (it has {', '.join(m.name for m in found.members)})")
+        raise typer.Exit(1)
+    out(f"export {lab.BACKENDS[found.backend].dir_env}={shlex.quote(chosen.daemon_dir)}")
+
+
+def _existing(name: str, *, hint: bool = False):
+    """The lab ``name``, or exit 1 with one sentence (``hint``: how to start it)."""
+    from lxdplan import lab
+
     try:
         found = lab.find(name)
     except LxdplanError as exc:
         error(str(exc))
         raise typer.Exit(1)
     if found is None:
-        error(f"there is no lab named {name} (under {lab.lab_root()}): run lxdplan lab up --name {name}")
+        how = f": run lxdplan lab up --name {name}" if hint else ""
+        error(f"there is no lab named {name} (under {lab.lab_root()}){how}")
         raise typer.Exit(1)
-    chosen = next((m for m in found.members if m.name == member), None)
-    if chosen is None:
-        error(f"the lab {name} has no member {member} (it has {', '.join(m.name for m in found.members)})")
-        raise typer.Exit(1)
-    out(f"export {lab.BACKENDS[found.backend].dir_env}={shlex.quote(chosen.daemon_dir)}")
+    return found
 
 
 @lab_app.command("down")
@@ -168,16 +177,7 @@ def lab_down(name: str = NAME_OPTION, _version: bool = VERSION_OPTION) -> None:
 @lab_app.command("status")
 def lab_status(name: str = NAME_OPTION, _version: bool = VERSION_OPTION) -> None:
     """Show each daemon of the lab: pid, alive or dead, address, namespace. Exit 1 if there is no such lab."""
-    from lxdplan import lab
-
-    try:
-        found = lab.find(name)
-    except LxdplanError as exc:
-        error(str(exc))
-        raise typer.Exit(1)
-    if found is None:
-        error(f"there is no lab named {name} (under {lab.lab_root()})")
-        raise typer.Exit(1)
+    found = _existing(name)
     out(f"Lab {found.name}: {found.backend}, bridge {found.bridge} {found.subnet}, file {found.file or '(none yet)'}")
     out(f"{'MEMBER':<8} {'PID':>7}  {'STATE':<5}  {'ADDRESS':<20} NAMESPACE")
     for m in found.daemons():
