@@ -208,7 +208,11 @@ def test_export_then_plan_is_empty(formed, tmp_path):
             == [m["name"] for m in wl.doc["cluster"]["members"]])
     assert next(p for p in exported["projects"] if p["name"] == "default").get("config") is None
     checked = cli("validate", "-f", str(out))
-    assert checked.returncode == 0 and "warning" not in (checked.stdout + checked.stderr).lower()
+    # the one warning an export may get is the file's own: an earlier test of this module left
+    # the cluster with two members, which cannot survive losing one
+    warnings = [ln for ln in (checked.stdout + checked.stderr).lower().splitlines()
+                if "warning" in ln and "cannot survive losing a member" not in ln]
+    assert checked.returncode == 0 and not warnings, checked.stderr
     assert_converged(str(out))
 
 
