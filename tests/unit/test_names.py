@@ -14,15 +14,8 @@ from lxdplan.kinds.base import api_path
 from lxdplan.loader import PATTERN_WORDS, load_text, schema
 from lxdplan.providers.actions.members import _cancel
 from lxdplan.providers.client import Client, operation_path, path_of
+from test_loader import HEAD  # the loader tests' three-member header: lines 1-6; objects on line 8
 
-HEAD = """\
-version: 1
-cluster:
-  members:
-    - {name: node1, address: "10.0.0.1:8443"}
-    - {name: node2, address: "10.0.0.2:8443"}
-    - {name: node3, address: "10.0.0.3:8443"}
-"""  # lines 1-6; the object under test is on line 8
 
 # One object per kind, its name (or a reference) given by NAME.
 OBJECTS = {
