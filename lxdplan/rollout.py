@@ -34,6 +34,9 @@ from lxdplan.state.hostlock import process_alive, process_start
 # every request for this long.
 SETTLE = 10.0
 POLL = 1.0
+# Between two asks of a restore the cluster refused because it deems the member offline: the
+# leader heartbeats every member about every 10 s.
+HEARTBEAT_WAIT = 2.0
 PROGRESS_EVERY = 30.0
 
 
@@ -269,12 +272,30 @@ class Roller:
             self.wait_status(member, "Restoring")
             if self.status(member) == "Evacuated":
                 self.say(f"{member}: restoring")
-                try:
-                    self.cluster.set_state(member, "restore")
-                except LxdplanError as exc:
+                self._restore(member)
+        self.save(evacuated=tuple(n for n in self.record.evacuated if n != member))
+
+    def _restore(self, member: str) -> None:
+        """Ask for the restore until it is accepted. A member that waited for the others has had
+        no heartbeat meanwhile: until the leader's next one reaches it, the cluster deems it
+        offline and refuses to move its instances back ("Target cluster member is offline"), and
+        the server puts the member back to Evacuated, so asking again is safe."""
+        deadline = time.monotonic() + self.timeout
+        said = False
+        while True:
+            try:
+                self.cluster.set_state(member, "restore")
+                return
+            except LxdplanError as exc:
+                transient = "offline" in str(exc).lower() and self.status(member) == "Evacuated"
+                if not transient or time.monotonic() > deadline:
                     raise RollFailed(f"restoring {member} failed ({exc}); run the same "
                                      "`lxdplan roll` again to retry") from exc
-        self.save(evacuated=tuple(n for n in self.record.evacuated if n != member))
+                if not said:
+                    self.say(f"{member}: the cluster does not count it online yet; restoring "
+                             "again once it does")
+                    said = True
+            time.sleep(HEARTBEAT_WAIT)
 
     # -- the end ----------------------------------------------------------------------------------
 

@@ -34,8 +34,9 @@ class Rolled:
     def __init__(self, lab, path: str):
         self.lab, self.path = lab, path
 
-    def roll(self, *args: str, run: str | None = None, timeout: float | None = None):
-        extra = ["--timeout", str(timeout)] if timeout else []
+    def roll(self, *args: str, run: str | None = None, timeout: float = 300):
+        # Half the CLI's 600 s bound: a roll that stops says where in its own words.
+        extra = ["--timeout", str(timeout)]
         return cli("roll", "-f", self.path, "--auto-approve", "--run",
                    run or command(self.lab), *extra, *args)
 

@@ -183,3 +183,59 @@ def test_a_voter_gone_down_during_the_roll_stops_it_before_the_next_voter():
     with pytest.raises(RollFailed, match="the roll stopped before n3: taking n3 out would leave 1 "
                                          "of the cluster's 3 database voters running"):
         roller.one("n3", "")
+
+
+class _RestoreRefusedOnce(_Cluster):
+    """A cluster that refuses the first restore as Incus does right after the member waited for
+    the others (no heartbeat yet), and puts the member back to Evacuated."""
+
+    backend = "incus"
+
+    def __init__(self, refusal: str):
+        self.refusal, self.asked, self.state = refusal, 0, "Evacuated"
+
+    def statuses(self):
+        return {"n1": {"status": self.state}}
+
+    def member_operations(self, member):
+        return []
+
+    def set_state(self, member, action):
+        from lxdplan.errors import ApiError
+
+        self.asked += 1
+        if self.asked == 1:
+            raise ApiError(self.refusal)
+        self.state = "Online"
+
+
+def test_a_restore_refused_while_the_member_counts_offline_is_asked_again(monkeypatch):
+    from lxdplan import rollout
+    from lxdplan.rolling import RollPlan
+
+    monkeypatch.setattr(rollout, "HEARTBEAT_WAIT", 0.0)
+    cluster = _RestoreRefusedOnce("node1: Incus refused POST /1.0/cluster/members/n1/state: "
+                                  "Failed to restore instances: Migration API failure: Target "
+                                  "cluster member is offline")
+    said: list[str] = []
+    roller = rollout.Roller(cluster, RollPlan(()), command="true", timeout=30, say=said.append,
+                            record=Record(evacuated=("n1",)))
+    roller.restore("n1")
+    assert cluster.asked == 2 and cluster.state == "Online"
+    assert said == ["n1: restoring",
+                    "n1: the cluster does not count it online yet; restoring again once it does"]
+    assert roller.record.evacuated == ()
+
+
+def test_a_restore_refused_for_another_reason_stops_the_roll(monkeypatch):
+    import pytest
+
+    from lxdplan import rollout
+    from lxdplan.rolling import RollPlan
+
+    cluster = _RestoreRefusedOnce("node1: Incus refused POST …/state: Failed to start instance")
+    roller = rollout.Roller(cluster, RollPlan(()), command="true", timeout=30, say=print,
+                            record=Record(evacuated=("n1",)))
+    with pytest.raises(rollout.RollFailed, match="restoring n1 failed .*Failed to start instance"):
+        roller.restore("n1")
+    assert cluster.asked == 1
