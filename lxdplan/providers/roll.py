@@ -8,9 +8,9 @@ upgraded members wait for the others. Its name starts with the lock's, so the pl
 and status never see it.
 
 How a member is (``health``): its own ``GET /1.0`` answered → serving (at the version it says);
-the connection taken and nothing answered → waiting (an upgraded member waiting for the others
-holds every request: LXD-FACTS "Upgrades"), unless the cluster lists it Offline; refused or
-unreachable → down.
+the connection taken and nothing answered, or the answer not finished in time → waiting (an
+upgraded member waiting for the others holds every request: LXD-FACTS "Upgrades"; a member busy
+starting answers late), unless the cluster lists it Offline; refused or unreachable → down.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from lxdplan.desired import Desired
-from lxdplan.errors import ApiError, ConnectError, LxdplanError
+from lxdplan.errors import AnswerError, ApiError, ConnectError, LxdplanError
 from lxdplan.keys import LOCK_PROFILE
 from lxdplan.providers.client import Client, NoAnswer, path_of
 from lxdplan.providers.session import Session
@@ -67,8 +67,8 @@ class RollCluster:
                 continue
             try:
                 server = self.client(name).get("/1.0").metadata or {}
-            except (ApiError, ConnectError) as exc:
-                errors.append(str(exc))
+            except (ApiError, ConnectError, AnswerError) as exc:  # a member busy restarting
+                errors.append(str(exc))                            # may answer too late
                 continue
             if (server.get("environment") or {}).get("server_clustered"):
                 self._via = name
@@ -93,7 +93,7 @@ class RollCluster:
             return (DOWN if status in ("Offline", None) else SERVING), ""
         try:
             server = self.client(member).get("/1.0").metadata or {}
-        except NoAnswer:
+        except (NoAnswer, AnswerError):  # held, or answered too late: busy starting or waiting
             if listed is not None and listed.get("status") == "Offline":
                 return DOWN, ""
             return WAITING, ""
@@ -158,7 +158,7 @@ class RollCluster:
         its instances)."""
         try:
             ops = self.client(member).get("/1.0/operations", {"recursion": 1}).metadata or {}
-        except (ApiError, ConnectError):
+        except (ApiError, ConnectError, AnswerError):
             return []
         return [str(op.get("id", "")) for op in (ops.get("running") or [])
                 if "cluster member" in str(op.get("description", "")).lower()]

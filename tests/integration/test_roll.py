@@ -238,10 +238,11 @@ def test_a_roll_that_would_break_quorum_is_refused(backend, tmp_path):
         labapi.down(r.lab.name, root=lab_root(), missing_ok=True)
 
 
-def test_a_five_member_roll(tmp_path):
-    """On one backend (the CPU budget): stand-bys before voters, the leader last."""
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_five_member_roll(backend, tmp_path):
+    """Stand-bys before voters, the leader last; every member evacuated and restored."""
     instances = {"c4": "node4"}
-    r = formed_lab("incus", tmp_path, members=5, instances=instances)
+    r = formed_lab(backend, tmp_path, members=5, instances=instances)
     try:
         plan = json.loads(cli("roll", "-f", r.path, "--plan", "--format", "json").stdout)
         roles = [s["role"] for s in plan["order"]]

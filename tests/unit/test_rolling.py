@@ -239,3 +239,36 @@ def test_a_restore_refused_for_another_reason_stops_the_roll(monkeypatch):
     with pytest.raises(rollout.RollFailed, match="restoring n1 failed .*Failed to start instance"):
         roller.restore("n1")
     assert cluster.asked == 1
+
+
+class _LateClient:
+    """A member that answers ``GET /1.0`` after the request's deadline (busy starting)."""
+
+    def get(self, path, params=None):
+        from lxdplan.errors import AnswerError
+
+        raise AnswerError("member node1 did not finish answering GET /1.0 within 5 s (its answer "
+                          "trickled in)", member="node1")
+
+
+class _Session:
+    def client(self, member):
+        return _LateClient()
+
+
+class _Declared:
+    backend = "lxd"
+    members = ()
+
+    def member(self, name):
+        return object()
+
+
+def test_a_member_answering_too_late_while_it_starts_is_waiting_not_an_error():
+    from lxdplan.providers.roll import RollCluster
+    from lxdplan.rolling import DOWN, WAITING
+
+    cluster = RollCluster(_Declared(), _Session())
+    assert cluster.probe("node1", {"status": "Online"}) == (WAITING, "")
+    assert cluster.probe("node1", {"status": "Offline"}) == (DOWN, "")
+    assert cluster.member_operations("node1") == []
