@@ -68,6 +68,7 @@ class RollInstance:
     evacuate: str = "auto"  # the instance's cluster.evacuate (expanded config)
     pool: str = ""  # its root disk's pool
     pool_driver: str = ""
+    fixed_by: str = ""  # the first device that keeps it from moving (``fixed_by``), if any
 
 
 @dataclass(frozen=True)
@@ -181,6 +182,32 @@ def done_already(m: RollMember, record: Record | None, expect_version: str) -> b
         and not m.evacuated
 
 
+def fixed_by(devices: dict[str, dict], backend: str, pools: dict[str, str],
+             managed_networks: set[str]) -> str:
+    """The first device (by name) that keeps an instance with ``cluster.evacuate: auto`` from
+    moving at evacuation, or "" when it moves (stopped, copied to another member, started there,
+    moved back at restore). As both servers decide (lxd-5.0.2 and incus-6.0.4
+    ``canMigrate``): the root disk always moves, another disk only on a remote pool, a bridged
+    NIC only when it names a managed network (Incus also counts a ``parent`` that is one), any
+    other device never."""
+    for name in sorted(devices):
+        dev = devices[name] or {}
+        kind = dev.get("type")
+        if kind == "disk":
+            if dev.get("path") == "/" or pools.get(str(dev.get("pool", ""))) in REMOTE_DRIVERS:
+                continue
+            if backend == "incus" and dev.get("source") in ("cloud-init:config", "agent:config"):
+                continue
+        elif kind == "nic":
+            if dev.get("network"):
+                continue
+            if backend == "incus" and dev.get("nictype") == "bridged" \
+                    and dev.get("parent") in managed_networks:
+                continue
+        return name
+    return ""
+
+
 def _stays(state: RollState, member: str) -> tuple[list[str], list[Stay]]:
     moves: list[str] = []
     stays: list[Stay] = []
@@ -192,15 +219,11 @@ def _stays(state: RollState, member: str) -> tuple[list[str], list[Stay]]:
         if mode == "stop":
             stays.append(Stay(name, "stopped in place (cluster.evacuate: stop), started again "
                                     "at restore"))
-        elif mode in ("migrate", "live-migrate") or inst.pool_driver in REMOTE_DRIVERS:
+        elif mode in ("migrate", "live-migrate") or not inst.fixed_by:
             moves.append(name)
-        elif state.backend == "lxd":
-            stays.append(Stay(name, f"cannot move (local storage, pool {inst.pool or '?'}, "
-                                    "cluster.evacuate: auto): stopped in place, started again "
-                                    "at restore"))
         else:
-            stays.append(Stay(name, f"cannot move (local storage, pool {inst.pool or '?'}, "
-                                    "cluster.evacuate: auto): stays where it is"))
+            stays.append(Stay(name, f"cannot move (device {inst.fixed_by}, cluster.evacuate: "
+                                    "auto): stopped in place, started again at restore"))
     return moves, stays
 
 

@@ -62,7 +62,7 @@ def roll(
         raise typer.Exit(2)
     desired = load_or_exit(file, quiet_warnings=fmt == RollFormat.json)
     only = [n.strip() for n in members.split(",") if n.strip()] if members else None
-    cluster = RollCluster(desired)
+    cluster = RollCluster(desired, operation_timeout=timeout)
     try:
         def make_plan():
             return plan_roll(cluster.read(), only=only, expect_version=expect_version,

@@ -24,7 +24,9 @@ from lxdplan.errors import AnswerError, ApiError, ConnectError, LxdplanError
 from lxdplan.keys import LOCK_PROFILE
 from lxdplan.providers.client import Client, NoAnswer, path_of
 from lxdplan.providers.session import Session
-from lxdplan.rolling import DOWN, SERVING, WAITING, Record, RollInstance, RollMember, RollState
+from lxdplan.rolling import (
+    DOWN, SERVING, WAITING, Record, RollInstance, RollMember, RollState, fixed_by,
+)
 from lxdplan.state.observed import Observed
 
 RECORD_PROFILE = f"{LOCK_PROFILE}-roll"
@@ -40,11 +42,14 @@ def _address(url: str) -> str:
 class RollCluster:
     """One roll's view of the cluster through the declared members' endpoints."""
 
-    def __init__(self, desired: Desired, session: Session | None = None):
+    def __init__(self, desired: Desired, session: Session | None = None, *,
+                 operation_timeout: float | None = None):
         self.desired = desired
         self.session = session or Session(desired, Observed())
         self.backend = desired.backend or ""
         self._via: str | None = None
+        # An evacuation or restore is awaited no longer than the roll waits for anything else.
+        self.operation_timeout = operation_timeout
 
     def close(self) -> None:
         self.session.close()
@@ -52,7 +57,10 @@ class RollCluster:
     # -- which member to ask ----------------------------------------------------------------------
 
     def client(self, member: str) -> Client:
-        return self.session.client(member)
+        client = self.session.client(member)
+        if self.operation_timeout is not None:
+            client.operation_timeout = min(client.operation_timeout, self.operation_timeout)
+        return client
 
     def via(self, *, avoid: str | None = None) -> Client:
         """A client to a member that serves (not ``avoid``): the one that served last if it
@@ -119,6 +127,8 @@ class RollCluster:
         client = self.via()
         pools = {p["name"]: str(p.get("driver", "")) for p in
                  client.get("/1.0/storage-pools", {"recursion": 1}).metadata or []}
+        managed = {str(n.get("name")) for n in
+                   client.get("/1.0/networks", {"recursion": 1}).metadata or [] if n.get("managed")}
         found = []
         for inst in client.get("/1.0/instances", {"recursion": 1, "all-projects": "true"}).metadata or []:
             devices = inst.get("expanded_devices") or {}
@@ -128,7 +138,8 @@ class RollCluster:
                 name=inst["name"], project=str(inst.get("project") or "default"),
                 location=str(inst.get("location", "")), status=str(inst.get("status", "")),
                 evacuate=str((inst.get("expanded_config") or {}).get("cluster.evacuate") or "auto"),
-                pool=pool, pool_driver=pools.get(pool, "")))
+                pool=pool, pool_driver=pools.get(pool, ""),
+                fixed_by=fixed_by(devices, self.backend or "lxd", pools, managed)))
         return tuple(found)
 
     def _declared_in_domain(self, listing: dict[str, dict[str, Any]]) -> dict[str, tuple[str, ...]]:

@@ -70,21 +70,45 @@ def test_emptying_a_failure_domain_that_holds_the_only_copies_is_refused():
 
 
 def test_instances_that_cannot_move_are_named_with_their_mode():
-    insts = (RollInstance("c1", "default", "n2", "Running", "auto", "default", "dir"),
+    insts = (RollInstance("c1", "default", "n2", "Running", "auto", "default", "dir",
+                          fixed_by="eth0"),
              RollInstance("c2", "default", "n2", "Running", "stop", "default", "dir"),
              RollInstance("c3", "prod", "n2", "Running", "auto", "remote", "ceph"),
-             RollInstance("c4", "default", "n3", "Running", "migrate", "default", "dir"))
+             RollInstance("c4", "default", "n3", "Running", "migrate", "default", "dir",
+                          fixed_by="eth0"),
+             RollInstance("c5", "default", "n3", "Running", "auto", "default", "dir"))
     plan = plan_roll(RollState("lxd", FIVE, insts))
     n2 = next(s for s in plan.steps if s.member == "n2")
     assert n2.moves == ("prod/c3",)
     assert [(x.instance, x.what) for x in n2.stays] == [
-        ("c1", "cannot move (local storage, pool default, cluster.evacuate: auto): stopped in "
-               "place, started again at restore"),
+        ("c1", "cannot move (device eth0, cluster.evacuate: auto): stopped in place, started "
+               "again at restore"),
         ("c2", "stopped in place (cluster.evacuate: stop), started again at restore")]
-    assert next(s for s in plan.steps if s.member == "n3").moves == ("c4",)
+    assert next(s for s in plan.steps if s.member == "n3").moves == ("c4", "c5")
     assert plan_roll(RollState("lxd", FIVE, insts), evacuate=False).steps[2].stays == ()
     text = render_text(plan)
-    assert "       c1 cannot move (local storage" in text
+    assert "       c1 cannot move (device eth0" in text
+
+
+def test_which_device_keeps_an_instance_in_place_as_each_server_decides():
+    from lxdplan.rolling import fixed_by
+
+    pools = {"local": "dir", "remote": "ceph"}
+    root = {"root": {"type": "disk", "path": "/", "pool": "local"}}
+    unmanaged_parent = {"eth0": {"type": "nic", "nictype": "bridged", "parent": "lxdbr0"}}
+    # the root disk moves even on a local pool (copied to the target member)
+    assert fixed_by(root, "lxd", pools, set()) == ""
+    # a bridged NIC on a parent bridge: LXD needs `network`; Incus also takes a managed parent
+    assert fixed_by({**root, **unmanaged_parent}, "lxd", pools, {"lxdbr0"}) == "eth0"
+    assert fixed_by({**root, **unmanaged_parent}, "incus", pools, {"lxdbr0"}) == ""
+    assert fixed_by({**root, **unmanaged_parent}, "incus", pools, set()) == "eth0"
+    assert fixed_by({**root, "eth0": {"type": "nic", "network": "br0"}}, "lxd", pools, set()) == ""
+    # another disk moves only on a remote pool; other devices never
+    data = {"type": "disk", "path": "/data", "pool": "local", "source": "vol"}
+    assert fixed_by({**root, "data": data}, "incus", pools, set()) == "data"
+    assert fixed_by({**root, "data": {**data, "pool": "remote"}}, "lxd", pools, set()) == ""
+    assert fixed_by({**root, "tty": {"type": "unix-char", "path": "/dev/ttyS0"}}, "lxd", pools,
+                    set()) == "tty"
 
 
 def test_resume_states_and_expected_version():
