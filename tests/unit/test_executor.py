@@ -279,3 +279,25 @@ def test_a_signal_inside_a_shield_waits_for_its_end_and_a_second_never_raises():
         unshielded.request(2)
     unshielded.request(2)  # the second, while the first unwinds: recorded, not raised
     assert unshielded.count == 2 and unshielded.signum == 2
+
+
+def test_a_stop_request_during_concurrent_launches_awaits_every_running_one():
+    """A signal while several launches run on each member: every launch already started ends
+    (and is reported done), none not yet started begins."""
+    stop = threading.Event()
+    started = threading.Barrier(4, timeout=10)  # the four first launches run at once
+    ended: list[str] = []
+
+    def perform(s: Step) -> bool:
+        started.wait()
+        stop.set()  # the signal lands while they run
+        ended.append(s.id)
+        return True
+
+    steps = [_launch("a1", "n1"), _launch("a2", "n1"), _launch("b1", "n2"), _launch("b2", "n2"),
+             _launch("a3", "n1"), _launch("b3", "n2")]
+    results = execute(steps, perform, stop=stop, per_member=2)
+    outcome = {r.step.id: r.outcome for r in results}
+    assert sorted(ended) == ["a1", "a2", "b1", "b2"]
+    assert outcome == {"a1": Outcome.DONE, "a2": Outcome.DONE, "b1": Outcome.DONE,
+                       "b2": Outcome.DONE, "a3": Outcome.NOT_RUN, "b3": Outcome.NOT_RUN}
