@@ -31,10 +31,12 @@ from lxdplan.plan import Action, Kind, Step
 
 PARALLEL_ACTIONS = frozenset({Action.DEFINE})
 # Steps of one member's lane (``_lane``: instance launches, starts, stops, deletes) running on
-# that member at once. Measured (benchmarks/launch.py, docs/performance.md "Launching a
-# workload"): on LXD 5.0.2 and Incus 6.0.4 busybox launches on one member stop getting faster
-# beyond this; more only queue on the member's own locks.
-PER_MEMBER = 4
+# that member at once. Measured with benchmarks/launch.py (docs/performance.md, "Launching a
+# workload"): 24 busybox launches over 3 members took 0.69x the time of one at a time per
+# member with 2, 0.83x with 4 and 0.67x with 8 (LXD 5.0.2, medians; 2 had the best minimum):
+# the launch is the server's CPU work (each operation's wait is ~90 % of it), so beyond 2 the
+# launches of one member only wait longer for each other.
+PER_MEMBER = 2
 # A failure of these stops every step not yet started, whatever it depends on.
 STOPS_ALL = frozenset({Action.BOOTSTRAP})
 INTERRUPTED = "the apply was interrupted before it started"
