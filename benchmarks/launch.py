@@ -103,8 +103,8 @@ def main() -> int:
     settle(args)
     need_root("launch.py")
     counts = [6] if args.smoke else [int(x) for x in args.counts.split(",") if x]
-    widths = sorted({1, executor.PER_MEMBER} if args.smoke
-                    else {int(x) for x in args.widths.split(",") if x} | {executor.PER_MEMBER})
+    widths = sorted({1, executor.PER_MEMBER} | (set() if args.smoke else
+                                                {int(x) for x in args.widths.split(",") if x}))
     with private_dirs():
         return measure(args, counts, widths)
 
