@@ -164,6 +164,8 @@ def measure(args, counts: list[int], widths: list[int]) -> int:
             res.ratio(f"apply/one per member at {count}", apply_t / at[1],
                       detail=f"({apply_t:.2f} s at {executor.PER_MEMBER} per member / "
                              f"{at[1]:.2f} s at 1)")
+            res.ratio(f"parallel loop/loop at {count}", par_t / loop_t,
+                      detail=f"({par_t:.2f} s / {loop_t:.2f} s: what a script gained from parallel launches)")
             for w in widths:
                 if w not in (1, executor.PER_MEMBER):
                     res.ratio(f"apply {w}/1 per member at {count}", at[w] / at[1],
