@@ -35,7 +35,7 @@ from pathlib import Path
 
 import yaml
 
-from common import PYTHON, REPO, Result, cli_env, med, need_root, parser, private_dirs, rotate, run, settle
+from common import PYTHON, Result, cli_env, med, need_root, parser, private_dirs, rotate, run, settle
 
 from lxdplan import executor  # noqa: E402
 from lxdplan import lab as labapi  # noqa: E402
