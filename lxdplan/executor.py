@@ -154,7 +154,9 @@ def execute(
                 run.collect(future)
     ordered = [run.results[s.id] for s in steps if s.id in run.results]
     if run.failed:
-        raise ApplyFailed(run.failed, ordered)
+        # in plan order, whichever of the steps running at once failed first
+        place = {s.id: i for i, s in enumerate(steps)}
+        raise ApplyFailed(sorted(run.failed, key=lambda f: place[f[0].id]), ordered)
     return ordered
 
 

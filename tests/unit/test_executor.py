@@ -301,3 +301,23 @@ def test_a_stop_request_during_concurrent_launches_awaits_every_running_one():
     assert sorted(ended) == ["a1", "a2", "b1", "b2"]
     assert outcome == {"a1": Outcome.DONE, "a2": Outcome.DONE, "b1": Outcome.DONE,
                        "b2": Outcome.DONE, "a3": Outcome.NOT_RUN, "b3": Outcome.NOT_RUN}
+
+
+def test_failures_of_launches_running_at_once_are_listed_in_plan_order():
+    """One sentence per failed step, in plan order, whichever finished first."""
+    second_failed = threading.Event()
+
+    def perform(s: Step) -> bool:
+        if s.id == "a1":
+            second_failed.wait(10)  # a1 fails only after b1 has
+        if s.id == "b1":
+            try:
+                raise ApiError(f"node2: LXD refused POST /1.0/instances: boom {s.id}")
+            finally:
+                second_failed.set()
+        raise ApiError(f"node1: LXD refused POST /1.0/instances: boom {s.id}")
+
+    with pytest.raises(ApplyFailed) as info:
+        execute([_launch("a1", "n1"), _launch("b1", "n2")], perform, per_member=2)
+    assert [step.id for step, _ in info.value.failed] == ["a1", "b1"]
+    assert "boom a1" in info.value.failures[0] and "boom b1" in info.value.failures[1]
