@@ -6,8 +6,8 @@ Usage (root): .venv/bin/python benchmarks/run_all.py [--runs N] [--backends lxd,
                                                      [--scale-incus] [--only SCRIPTS]
                                                      [--scale-args "ARGS"]
 
-Runs, one after the other (never two labs' worth of load at once): plan_read.py and
-apply_form.py on each backend, scale.py on LXD (and on Incus with ``--scale-incus``), and
+Runs, one after the other (never two labs' worth of load at once): plan_read.py,
+apply_form.py and launch.py on each backend, scale.py on LXD (and on Incus with ``--scale-incus``), and
 startup.py; then report.py (which reads every result in ``--results``, so a script run on its
 own earlier, e.g. ``--only scale.py``, is reported with the rest). Each script is a
 subprocess, so one failing does not stop the rest; the exit code is 1 when any failed. About
@@ -43,7 +43,8 @@ def main() -> int:
     backends = [b for b in args.backends.split(",") if b]
     jobs = []
     for b in backends:
-        jobs += [["plan_read.py", "--backend", b], ["apply_form.py", "--backend", b]]
+        jobs += [["plan_read.py", "--backend", b], ["apply_form.py", "--backend", b],
+                 ["launch.py", "--backend", b]]
         if b == "lxd" or args.scale_incus:
             jobs.append(["scale.py", "--backend", b])
     jobs.append(["startup.py"])

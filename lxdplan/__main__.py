@@ -1,3 +1,3 @@
-from lxdplan.cli import main
+from lxdplan.entry import main
 
 main()

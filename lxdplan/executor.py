@@ -4,8 +4,9 @@ The executor knows nothing about HTTP: it calls ``perform(step)`` (``lxdplan.pro
 in production), which is level-based — it re-reads the object, returns False when the change
 already holds (the step is skipped) and True when it made the change. ``define`` steps run
 concurrently (they target different members), and so do the steps a kind lets run beside others
-on different members (instance launches, starts, stops and deletes); every other step runs alone,
-in plan order, so joins happen one at a time as LXD requires.
+(instance launches, starts, stops and deletes): up to ``PER_MEMBER`` of them on one member at
+once, and every member at once; every other step runs alone, in plan order, so joins happen one
+at a time as LXD requires.
 
 A failed step does not stop the apply (as in Terraform): every step that does not depend on it,
 directly or through other steps, still runs; the steps that do are not run ("waits for X, which
@@ -29,6 +30,13 @@ from lxdplan.errors import LxdplanError
 from lxdplan.plan import Action, Kind, Step
 
 PARALLEL_ACTIONS = frozenset({Action.DEFINE})
+# Steps of one member's lane (``_lane``: instance launches, starts, stops, deletes) running on
+# that member at once. Measured with benchmarks/launch.py (docs/performance.md, "Launching a
+# workload"): 24 busybox launches over 3 members took 0.69x the time of one at a time per
+# member with 2, 0.83x with 4 and 0.67x with 8 (LXD 5.0.2, medians; 2 had the best minimum):
+# the launch is the server's CPU work (each operation's wait is ~90 % of it), so beyond 2 the
+# launches of one member only wait longer for each other.
+PER_MEMBER = 2
 # A failure of these stops every step not yet started, whatever it depends on.
 STOPS_ALL = frozenset({Action.BOOTSTRAP})
 INTERRUPTED = "the apply was interrupted before it started"
@@ -122,12 +130,18 @@ def execute(
     on_event: Callable[[Event], None] = lambda event: None,
     workers: int = 4,
     stop: threading.Event | None = None,
+    per_member: int | None = None,
 ) -> list[StepResult]:
     """Run ``steps`` (already in dependency order). Returns one result per step, blocked ones
     (and those waiting on them) included; raises ``ApplyFailed`` at the end when a step failed,
-    after running every step that does not depend on a failed one."""
-    run = _Run(steps, perform, on_event, stop or threading.Event())
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+    after running every step that does not depend on a failed one.
+
+    ``workers`` bounds the defines running at once, ``per_member`` (default ``PER_MEMBER``) the
+    steps of one member's lane; the lanes of different members run side by side."""
+    width = max(1, per_member if per_member is not None else PER_MEMBER)
+    run = _Run(steps, perform, on_event, stop or threading.Event(), max(1, workers), width)
+    lanes = {lane for s in steps if (lane := _lane(s)) is not None and lane.startswith("member:")}
+    with ThreadPoolExecutor(max_workers=max(1, workers) + width * len(lanes)) as pool:
         while run.pending or run.running:
             run.launch_ready(pool)
             if not run.running:
@@ -140,7 +154,9 @@ def execute(
                 run.collect(future)
     ordered = [run.results[s.id] for s in steps if s.id in run.results]
     if run.failed:
-        raise ApplyFailed(run.failed, ordered)
+        # in plan order, whichever of the steps running at once failed first
+        place = {s.id: i for i, s in enumerate(steps)}
+        raise ApplyFailed(sorted(run.failed, key=lambda f: place[f[0].id]), ordered)
     return ordered
 
 
@@ -148,7 +164,7 @@ def _lane(step: Step) -> str | None:
     """Which steps may run beside ``step``: those of other lanes. Every define is its own lane
     (defines target one member each); a step its kind lets run beside others
     (``ObjectKind.parallel_actions``: an instance's launch, start, stop or delete) has its
-    member's lane, so two never run on one member at once; None: the step runs alone."""
+    member's lane, where at most ``per_member`` run at once; None: the step runs alone."""
     if step.action in PARALLEL_ACTIONS:
         return step.id
     if step.member is None:
@@ -163,7 +179,9 @@ class _Run:
     """The state of one ``execute``: what is pending, running and settled."""
 
     def __init__(self, steps: Sequence[Step], perform: Callable[[Step], bool],
-                 on_event: Callable[[Event], None], stop: threading.Event):
+                 on_event: Callable[[Event], None], stop: threading.Event,
+                 workers: int = 4, per_member: int = PER_MEMBER):
+        self.workers, self.per_member = workers, per_member
         self.by_id = {s.id: s for s in steps}
         self.perform, self.on_event, self.stop = perform, on_event, stop
         self.results: dict[str, StepResult] = {}
@@ -204,10 +222,20 @@ class _Run:
         self.results[step.id] = result
         self.on_event(Event("end", step, result))
 
+    def full(self, lane: str) -> bool:
+        """Whether ``lane`` takes no further step now: a member's lane holds ``per_member``
+        running steps, or the defines (each its own lane) ``workers``."""
+        lanes = [_lane(s) for s in self.running.values()]
+        if lane.startswith("member:"):
+            return lanes.count(lane) >= self.per_member
+        return lane in lanes or sum(not x.startswith("member:") for x in lanes) >= self.workers
+
     def launch_ready(self, pool: ThreadPoolExecutor) -> None:
         """Settle what cannot run; start what is ready: steps in different lanes together
-        (``_lane``), any other step alone (an exclusive step waits for the running ones, and
-        they for it)."""
+        (``_lane``), up to ``per_member`` in one member's lane, any other step alone (an
+        exclusive step waits for the running ones, and they for it). A step whose lane is full
+        lets later ready steps of other lanes start; an exclusive one stops the scan, so nothing
+        after it in plan order starts before it."""
         for step in list(self.pending):
             why = self.not_runnable(step)
             if why is not None:
@@ -218,8 +246,10 @@ class _Run:
                 continue
             lane = _lane(step)
             if self.running and (lane is None or any(
-                    _lane(s) in (None, lane) for s in self.running.values())):
+                    _lane(s) is None for s in self.running.values())):
                 break
+            if lane is not None and self.full(lane):
+                continue
             exclusive = lane is None
             self.pending.remove(step)
             self.started[step.id] = time.monotonic()

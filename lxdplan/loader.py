@@ -53,7 +53,7 @@ _TYPE_WORDS = {
 
 def load(path: str) -> tuple[Desired, list[Diagnostic]]:
     """Read and validate ``path``; return the model and its warnings, or raise ValidationError."""
-    return load_text(read(path, "create it or pass -f FILE"), path)
+    return load_text(read(path, "create it or pass -f FILE"), path, remember=True)
 
 
 def read(path: str, missing: str = "") -> str:
@@ -80,8 +80,12 @@ def read(path: str, missing: str = "") -> str:
     return text
 
 
-def load_text(text: str, path: str = "lxdplan.yaml") -> tuple[Desired, list[Diagnostic]]:
-    """Validate YAML ``text`` as if read from ``path``; same contract as :func:`load`."""
+def load_text(text: str, path: str = "lxdplan.yaml", *,
+              remember: bool = False) -> tuple[Desired, list[Diagnostic]]:
+    """Validate YAML ``text`` as if read from ``path``; same contract as :func:`load`.
+
+    ``remember``: skip the JSON Schema check when this very text passed it before, and record
+    it when it passes now (``lxdplan.validated``); the semantic rules run either way."""
     from lxdplan.validation import build
 
     if text.startswith("\ufeff"):
@@ -89,7 +93,18 @@ def load_text(text: str, path: str = "lxdplan.yaml") -> tuple[Desired, list[Diag
     src, diags = parse(text, path)
     if src is None:
         raise ValidationError(diags)
-    schema_diags, bad_paths = schema_diagnostics(src)
+    if remember:
+        from lxdplan import validated
+
+        key = validated.digest(text)
+        if validated.passed(key):
+            schema_diags, bad_paths = [], []
+        else:
+            schema_diags, bad_paths = schema_diagnostics(src)
+            if not schema_diags and not bad_paths:
+                validated.remember(key)
+    else:
+        schema_diags, bad_paths = schema_diagnostics(src)
     diags += schema_diags
     if bad_paths:
         # Report the semantic errors too (all errors at once): check a copy of the data with the

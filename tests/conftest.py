@@ -8,6 +8,7 @@ before it — including runs still going, whose files then vanish under them. A 
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 
@@ -21,6 +22,8 @@ def pytest_configure(config):
     if config.option.basetemp is None:
         config.option.basetemp = tempfile.mkdtemp(prefix="lxdplan-pytest-")
         _made.append(config.option.basetemp)
+    # lxdplan's record of schema-checked files (lxdplan.validated): the run's own, never ~/.cache
+    os.environ.setdefault("LXDPLAN_CACHE_DIR", os.path.join(str(config.option.basetemp), "cache"))
 
 
 def pytest_unconfigure(config):

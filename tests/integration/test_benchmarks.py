@@ -27,7 +27,9 @@ SCRIPTS = [
     ("plan_read.py", ["-pl"], ["plan/floor", "sequential-cli/plan", "plan requests/minimum"]),
     ("apply_form.py", ["-al"], ["apply/floor", "apply/hand", "apply requests/writes"]),
     ("scale.py", ["-sl3", "-ol"], ["plan 3/3 members with latency", "peak RSS MB at 10 objects"]),
-    ("startup.py", [], ["editable --version seconds", "editable validate 1000 objects seconds"]),
+    ("launch.py", ["-wl"], ["apply/loop at 6", "apply/parallel loop at 6", "apply/one per member at 6"]),
+    ("startup.py", [], ["editable --version seconds", "editable validate 1000 objects seconds",
+                        "plan start-up recorded/unrecorded file"]),
 ]
 
 

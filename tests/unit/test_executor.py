@@ -83,11 +83,77 @@ def test_instance_launches_on_different_members_run_together_and_one_at_a_time_p
     steps = [launch("c1", "n1"), launch("c2", "n2"), launch("c3", "n1", Action.START),
              launch("c4", None), step("p")]
     rec = Gated()
-    results = execute(steps, rec, workers=4)
+    results = execute(steps, rec, workers=4, per_member=1)
     assert all(r.outcome == Outcome.DONE for r in results)
     # c1 and c2 met at the barrier; c3 (no barrier) would have started while c1 waited there,
     # had one member taken two steps at once; c4 (no member) and p run alone, after.
     assert set(rec.order[:2]) == {"c1", "c2"} and rec.order[2:] == ["c3", "c4", "p"]
+
+
+def _launch(sid, member, action=Action.CREATE, deps=()):
+    from lxdplan.kinds.instance import KIND_SPEC as INSTANCE
+
+    return Step(id=sid, action=action, kind=INSTANCE.kind, name=sid, member=member,
+                depends_on=tuple(deps))
+
+
+class Meeting(Recorder):
+    """Steps in ``meet`` pass only all together (a barrier); the others record at once."""
+
+    def __init__(self, meet, **kw):
+        super().__init__(**kw)
+        self.meet = set(meet)
+        self.barrier = threading.Barrier(len(meet), timeout=10)
+
+    def __call__(self, s: Step) -> bool:
+        if s.id in self.meet:
+            with self.lock:
+                self.order.append(f"meet {s.id}")
+            self.barrier.wait()
+        return super().__call__(s)
+
+
+def test_up_to_per_member_launches_run_on_one_member_at_once_and_no_more():
+    steps = [_launch("a1", "n1"), _launch("a2", "n1"), _launch("b1", "n2"), _launch("a3", "n1")]
+    rec = Meeting({"a1", "a2", "b1"})
+    results = execute(steps, rec, per_member=2)
+    assert all(r.outcome == Outcome.DONE for r in results)
+    # a1, a2 (n1's two) and b1 met at the barrier, so they ran at once; a3, n1's third, started
+    # only after one of n1's two had ended (it would be among the first three otherwise)
+    assert set(rec.order[:3]) == {"meet a1", "meet a2", "meet b1"}
+    assert rec.order.index("a3") > min(rec.order.index("a1"), rec.order.index("a2"))
+
+
+def test_a_full_member_lane_does_not_hold_back_other_members():
+    # plan order puts n1's launches first; n2's must not wait behind them
+    steps = [_launch("a1", "n1"), _launch("a2", "n1"), _launch("a3", "n1"), _launch("b1", "n2")]
+    rec = Meeting({"a1", "b1"})
+    results = execute(steps, rec, per_member=1)
+    assert all(r.outcome == Outcome.DONE for r in results)
+    assert set(rec.order[:2]) == {"meet a1", "meet b1"}
+
+
+def test_a_start_waits_for_its_create_on_a_wide_member_lane():
+    done = []
+
+    def perform(s: Step) -> bool:
+        if s.action == Action.START:
+            assert "c1" in done, "started before its create ended"
+        done.append(s.id)
+        return True
+
+    steps = [_launch("c1", "n1"), _launch("s1", "n1", Action.START, deps=["c1"]),
+             _launch("c2", "n1"), _launch("s2", "n1", Action.START, deps=["c2"])]
+    results = execute(steps, perform, per_member=4)
+    assert all(r.outcome == Outcome.DONE for r in results)
+
+
+def test_an_exclusive_step_waits_for_every_launch_and_later_launches_wait_for_it():
+    steps = [_launch("a1", "n1"), _launch("a2", "n1"), step("p"), _launch("b1", "n2")]
+    rec = Recorder()
+    execute(steps, rec, per_member=4)
+    assert rec.order.index("p") > max(rec.order.index("a1"), rec.order.index("a2"))
+    assert rec.order.index("b1") > rec.order.index("p")
 
 
 def test_blocked_steps_and_their_dependents_are_not_run():
@@ -213,3 +279,45 @@ def test_a_signal_inside_a_shield_waits_for_its_end_and_a_second_never_raises():
         unshielded.request(2)
     unshielded.request(2)  # the second, while the first unwinds: recorded, not raised
     assert unshielded.count == 2 and unshielded.signum == 2
+
+
+def test_a_stop_request_during_concurrent_launches_awaits_every_running_one():
+    """A signal while several launches run on each member: every launch already started ends
+    (and is reported done), none not yet started begins."""
+    stop = threading.Event()
+    started = threading.Barrier(4, timeout=10)  # the four first launches run at once
+    ended: list[str] = []
+
+    def perform(s: Step) -> bool:
+        started.wait()
+        stop.set()  # the signal lands while they run
+        ended.append(s.id)
+        return True
+
+    steps = [_launch("a1", "n1"), _launch("a2", "n1"), _launch("b1", "n2"), _launch("b2", "n2"),
+             _launch("a3", "n1"), _launch("b3", "n2")]
+    results = execute(steps, perform, stop=stop, per_member=2)
+    outcome = {r.step.id: r.outcome for r in results}
+    assert sorted(ended) == ["a1", "a2", "b1", "b2"]
+    assert outcome == {"a1": Outcome.DONE, "a2": Outcome.DONE, "b1": Outcome.DONE,
+                       "b2": Outcome.DONE, "a3": Outcome.NOT_RUN, "b3": Outcome.NOT_RUN}
+
+
+def test_failures_of_launches_running_at_once_are_listed_in_plan_order():
+    """One sentence per failed step, in plan order, whichever finished first."""
+    second_failed = threading.Event()
+
+    def perform(s: Step) -> bool:
+        if s.id == "a1":
+            second_failed.wait(10)  # a1 fails only after b1 has
+        if s.id == "b1":
+            try:
+                raise ApiError(f"node2: LXD refused POST /1.0/instances: boom {s.id}")
+            finally:
+                second_failed.set()
+        raise ApiError(f"node1: LXD refused POST /1.0/instances: boom {s.id}")
+
+    with pytest.raises(ApplyFailed) as info:
+        execute([_launch("a1", "n1"), _launch("b1", "n2")], perform, per_member=2)
+    assert [step.id for step, _ in info.value.failed] == ["a1", "b1"]
+    assert "boom a1" in info.value.failures[0] and "boom b1" in info.value.failures[1]
