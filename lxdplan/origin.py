@@ -11,7 +11,7 @@ a join at the member. Objects the file no longer declares (deletes) have no line
 from __future__ import annotations
 
 from lxdplan.desired import Desired
-from lxdplan.kinds import spec
+from lxdplan.registry import spec
 from lxdplan.plan import Action, Kind, Step
 
 

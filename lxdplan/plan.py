@@ -183,3 +183,10 @@ class Plan:
             elif step.action != Action.DEFINE:
                 counts["other"] += 1
         return counts
+
+
+def step_id(kind: Kind, name: str, action: Action, member: str | None = None) -> str:
+    """``<kind>/<name>/<action>[/<member>]``, e.g. ``storage_pool/data/define/node2``; member
+    steps carry no suffix (``member/node2/join``)."""
+    base = f"{kind.value}/{name}/{action.value}"
+    return f"{base}/{member}" if member else base

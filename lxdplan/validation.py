@@ -14,7 +14,7 @@ from lxdplan import addresses, keys, knownkeys, references
 from lxdplan.desired import Desired, Member, Trust
 from lxdplan.errors import Diagnostic, fmt_path
 from lxdplan.filecheck import MEMBERS, Checker, dicts
-from lxdplan.kinds import registry, spec
+from lxdplan.registry import registry, spec
 from lxdplan.yamlsource import Source
 
 _HOST_PORT = re.compile(r"^(?:\[(?P<v6>[0-9A-Fa-f:.]+(?:%[A-Za-z0-9_.-]+)?)\]|(?P<host>[A-Za-z0-9._-]+)):(?P<port>\d+)$")
@@ -39,12 +39,13 @@ def build(src: Source) -> tuple[Desired, list[Diagnostic]]:
     for spec_ in (k for k in kinds if k.load_rank >= 0):
         _load(c, spec_, d, declared)
     for spec_ in registry():  # rank order: projects' references, networks', profiles', images'
-        spec_.check(c, declared)
+        spec_.check(c, declared, registry())
     knownkeys.check(c, d, backend)  # drivers, network types, keys the servers do not know
 
     desired = Desired(path=src.path, version=d.get("version", 1), backend=backend, config=server_cfg,
                       force_remove=force_remove, members=tuple(members),
                       objects={k.section: declared[k.section] for k in kinds},
+                      sections=[k.section for k in registry()],
                       config_line=c.src.key_line(("cluster", "config")) if "config" in cluster else 0)
     return desired, c.diags
 

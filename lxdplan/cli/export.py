@@ -59,7 +59,9 @@ def export(
                                   pinned=bool(fingerprint)).url.removeprefix("https://")
             except LxdplanError as exc:
                 raise fail(exc)
-        desired = Desired(path="(--endpoint)", members=(
+        from lxdplan.registry import sections
+
+        desired = Desired(path="(--endpoint)", sections=sections(), members=(
             Member(name="(endpoint)", address=address, endpoint=endpoint,
                    fingerprint=fingerprint.replace(":", "").lower() if fingerprint else None),
         ))

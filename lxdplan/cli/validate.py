@@ -13,8 +13,8 @@ def validate(file: str = FILE_OPTION, _version: bool = VERSION_OPTION) -> None:
     desired = load_or_exit(file)
     counts = ", ".join([
         plural(len(desired.members), "member"),
-        plural(len(desired.storage_pools), "storage pool"),
-        plural(len(desired.networks), "network"),
-        plural(len(desired.profiles), "profile"),
+        plural(len(desired.section("storage_pools")), "storage pool"),
+        plural(len(desired.section("networks")), "network"),
+        plural(len(desired.section("profiles")), "profile"),
     ])
     out(f"{file}: valid ({counts}).")

@@ -22,7 +22,7 @@ from lxdplan.plan import Action, Kind, Payload, Step
 
 if TYPE_CHECKING:
     from lxdplan.filecheck import Checker
-    from lxdplan.planner.context import Context
+    from lxdplan.kinds.context import PlanContext
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,7 @@ class ClusterGroupKind(ObjectKind):
         return tuple(ClusterGroup(g.get("name"), g.get("description", ""),
                                   checker.src.line((self.section, i))) for i, g in items)
 
-    def plan(self, ctx: "Context") -> list[str]:
+    def plan(self, ctx: "PlanContext") -> list[str]:
         for group in self.declared(ctx.desired):
             live = self.live(ctx.observed).get(group.name)
             if live is None:
@@ -93,16 +93,16 @@ class ClusterGroupKind(ObjectKind):
                 )
         return []
 
-    def plan_deletes(self, ctx: "Context") -> None:
+    def plan_deletes(self, ctx: "PlanContext") -> None:
         plan_deletes(ctx, self)
 
-    def delete_waits(self, ctx: "Context") -> list[str]:
+    def delete_waits(self, ctx: "PlanContext") -> list[str]:
         return ctx.steps.ids(kind=Kind.MEMBER, action=Action.UPDATE)  # they empty it first
 
     def delete_before(self, live) -> dict[str, Any]:
         return {**desc(live.description), "members": sorted(live.members)}
 
-    def delete_block(self, ctx: "Context", live) -> str | None:
+    def delete_block(self, ctx: "PlanContext", live) -> str | None:
         return ctx.serving_block(f"dropping cluster group {live.name} from the managed ones "
                                  "(a server config write)")
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Hashable, Mapping
+from typing import TYPE_CHECKING, Any, Hashable, Mapping, Sequence
 
 from lxdplan.desired import Secret
 from lxdplan.errors import PlanError
@@ -29,7 +29,7 @@ from lxdplan.references import Ref
 
 if TYPE_CHECKING:
     from lxdplan.filecheck import Checker
-    from lxdplan.planner.context import Context
+    from lxdplan.kinds.context import PlanContext
 
 OWNER_KEY = "user.lxdplan.images"
 
@@ -129,7 +129,8 @@ class ImageKind(ObjectKind):
     def file_idents(self, obj) -> list[tuple]:
         return [(obj.project, name) for name in (obj.name, *obj.aliases)]
 
-    def check(self, c: "Checker", declared: Mapping[str, tuple]) -> None:
+    def check(self, c: "Checker", declared: Mapping[str, tuple],
+              kinds: Sequence[ObjectKind]) -> None:
         """Two entries pinned to one fingerprint (after the aliases' uniqueness)."""
         out = declared.get(self.section, ())
         # LXD keeps one image per fingerprint: two entries pinned to the same one would fight over
@@ -162,10 +163,10 @@ class ImageKind(ObjectKind):
 
     def find(self, observed, project: str, alias: str):
         """The live image of ``project`` with ``alias``, or None."""
-        return next((i for i in observed.images.values()
+        return next((i for i in observed.section("images").values()
                      if i.project == project and alias in i.aliases), None)
 
-    def plan(self, ctx: "Context") -> list[str]:
+    def plan(self, ctx: "PlanContext") -> list[str]:
         base = os.path.dirname(os.path.abspath(ctx.desired.path))
         for img in self.declared(ctx.desired):
             name = self.display(img)
@@ -206,13 +207,13 @@ class ImageKind(ObjectKind):
                 )
         return []
 
-    def plan_deletes(self, ctx: "Context") -> None:
+    def plan_deletes(self, ctx: "PlanContext") -> None:
         plan_deletes(ctx, self)
 
     def delete_before(self, live) -> dict[str, Any]:
         return {"fingerprint": live.fingerprint, "aliases": sorted(live.aliases)}
 
-    def delete_block(self, ctx: "Context", live) -> str | None:
+    def delete_block(self, ctx: "PlanContext", live) -> str | None:
         return ctx.serving_block(f"dropping image {self.display(live)} from the managed ones "
                                  "(a server config write)")
 
@@ -260,11 +261,11 @@ class ImageKind(ObjectKind):
         return entry
 
     def status(self, observed) -> tuple[str, list[list[str]]] | None:
-        if not observed.images:
+        if not observed.section("images"):
             return None
         replica = observed.config.get("cluster.images_minimal_replica", "3 (default)")
         rows = [["NAME", "FINGERPRINT", "PROJECT", "PUBLIC", "AUTO UPDATE", "MANAGED"]]
-        for img in sorted(observed.images.values(), key=lambda i: (i.project, i.name)):
+        for img in sorted(observed.section("images").values(), key=lambda i: (i.project, i.name)):
             rows.append([", ".join([img.name] + [a for a in img.aliases if a != img.name]),
                          img.fingerprint[:12], img.project, "yes" if img.public else "no",
                          "yes" if img.auto_update else "no",

@@ -33,7 +33,7 @@ from lxdplan.references import Ref
 
 if TYPE_CHECKING:
     from lxdplan.filecheck import Checker
-    from lxdplan.planner.context import Context
+    from lxdplan.kinds.context import PlanContext
 
 IMAGE_KEY = "user.lxdplan.image"
 NO_IMAGE = "none"  # ``image: none``: created with no source (``lxc init --empty``, a VM for an ISO)
@@ -144,12 +144,12 @@ class InstanceKind(ObjectKind):
             refs.append(Ref(Kind.CLUSTER_GROUP, (group,), ("group",)))
         return refs
 
-    def removal_block(self, ctx: "Context", member: str) -> str | None:
+    def removal_block(self, ctx: "PlanContext", member: str) -> str | None:
         return placement.removal_block(self, ctx, member)
 
     # -- planning ----------------------------------------------------------------------------
 
-    def plan(self, ctx: "Context") -> list[str]:
+    def plan(self, ctx: "PlanContext") -> list[str]:
         lives = self.live(ctx.observed)
         for inst in self.declared(ctx.desired):
             live = lives.get(self.live_key(inst))
@@ -160,7 +160,7 @@ class InstanceKind(ObjectKind):
                 self._converge(ctx, inst, live)
         return []
 
-    def _check_project(self, ctx: "Context", inst) -> None:
+    def _check_project(self, ctx: "PlanContext", inst) -> None:
         declared = {self.key(i) for i in self.declared(ctx.desired)}
         for other in self.live(ctx.observed).values():
             if (other.name == inst.name and other.managed_by_lxdplan
@@ -172,7 +172,7 @@ class InstanceKind(ObjectKind):
                     f"then declare it in {inst.project}"
                 )
 
-    def _create(self, ctx: "Context", inst, after: tuple[str, ...] = (), reason: str = "") -> None:
+    def _create(self, ctx: "PlanContext", inst, after: tuple[str, ...] = (), reason: str = "") -> None:
         name = self.display(inst)
         blocked, waits = None, list(after)
         if inst.member:
@@ -200,7 +200,7 @@ class InstanceKind(ObjectKind):
                           start=inst.state == "running"),
         )
 
-    def _converge(self, ctx: "Context", inst, live) -> None:
+    def _converge(self, ctx: "PlanContext", inst, live) -> None:
         name, where = self.display(inst), live.location
         if live.type != inst.type:
             raise PlanError(
@@ -247,7 +247,7 @@ class InstanceKind(ObjectKind):
                 payload=Change(inst.name, inst.project),
             )
 
-    def _update(self, ctx: "Context", inst, live, deps: list[str], move: str | None) -> str | None:
+    def _update(self, ctx: "PlanContext", inst, live, deps: list[str], move: str | None) -> str | None:
         """The update of config, description, profiles and devices (after the move, if any,
         which leaves it on another member); its id, or None when they match."""
         name, where = self.display(inst), live.location
@@ -278,14 +278,14 @@ class InstanceKind(ObjectKind):
                           _devices(inst.devices), inst.description, fresh_etag=bool(move)),
         )
 
-    def plan_deletes(self, ctx: "Context") -> None:
+    def plan_deletes(self, ctx: "PlanContext") -> None:
         plan_deletes(ctx, self)  # a member the file drops leaves after the deletes on it
 
     def delete_before(self, live) -> dict[str, Any]:
         return {"member": live.location, "state": live.status, **desc(live.description),
                 "config": shown(live.config)}
 
-    def delete_block(self, ctx: "Context", live) -> str | None:
+    def delete_block(self, ctx: "PlanContext", live) -> str | None:
         return ctx.member_block(live.location) if live.location else None
 
     def delete_payload(self, live) -> Change:
@@ -336,7 +336,7 @@ class InstanceKind(ObjectKind):
         """Each instance names its image as the export declares it (the name of the image with
         its ``volatile.base_image`` fingerprint in the project it draws images from)."""
         named = {(img.project, img.fingerprint): img.name
-                 for img in observed.images.values() if img.aliases}
+                 for img in observed.section("images").values() if img.aliases}
         return [self.export(live, named) for live in self.live(observed).values()]
 
     def export(self, live, images: Mapping[tuple[str, str], str] | None = None) -> dict[str, Any]:
@@ -365,10 +365,10 @@ class InstanceKind(ObjectKind):
         return entry
 
     def status(self, observed) -> tuple[str, list[list[str]]] | None:
-        if not observed.instances:
+        if not observed.section("instances"):
             return None
         rows = [["NAME", "TYPE", "MEMBER", "STATE", "PROJECT", "MANAGED"]]
-        for inst in sorted(observed.instances.values(), key=lambda i: (i.project, i.name)):
+        for inst in sorted(observed.section("instances").values(), key=lambda i: (i.project, i.name)):
             rows.append([inst.name, inst.type, inst.location or "-", inst.status, inst.project,
                          "lxdplan" if inst.managed_by_lxdplan else "-"])
         return "Instances", rows

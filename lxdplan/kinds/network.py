@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Hashable, Mapping
+from typing import TYPE_CHECKING, Any, Hashable, Mapping, Sequence
 
 from lxdplan import keys, references
 from lxdplan.errors import fmt_path
-from lxdplan.kinds.base import api_path
+from lxdplan.kinds.base import ObjectKind, api_path
 from lxdplan.kinds.twophase import TwoPhaseKind, two_phase_fields
 from lxdplan.livedata import Get, Reading, Recorded
 from lxdplan.plan import Kind
@@ -75,9 +75,10 @@ class NetworkKind(TwoPhaseKind):
             return {k: v for k, v in raw.items() if k != "members"}
         return raw
 
-    def check(self, checker: "Checker", declared: Mapping[str, tuple]) -> None:
+    def check(self, checker: "Checker", declared: Mapping[str, tuple],
+              kinds: Sequence[ObjectKind]) -> None:
         """An OVN network's uplink (``network``) is a declared network."""
-        self.check_refs(checker, declared, (self.kind,))
+        self.check_refs(checker, declared, kinds, (self.kind,))
 
     def auto_keys(self, type_: str) -> frozenset[str]:
         return AUTO_KEYS.get(type_, frozenset())

@@ -17,7 +17,7 @@ project: the object's project where that has ``features.networks``, else ``defau
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Hashable, Mapping
+from typing import TYPE_CHECKING, Any, Hashable, Mapping, Sequence
 
 from lxdplan.compare import config_views, desc, diff_config, put_config, shown
 from lxdplan.errors import fmt_path
@@ -32,7 +32,7 @@ from lxdplan.references import Ref
 
 if TYPE_CHECKING:
     from lxdplan.filecheck import Checker
-    from lxdplan.planner.context import Context
+    from lxdplan.kinds.context import PlanContext
 
 # A rule's fields, in the order LXD documents them (and the plan shows them).
 RULE_FIELDS = ("action", "state", "description", "source", "destination", "protocol",
@@ -162,15 +162,14 @@ class NetworkACLKind(ObjectKind):
         projects.setdefault(DEFAULT, {})
         return tuple(_load(checker, raw, (self.section, i), projects) for i, raw in items)
 
-    def check(self, checker: "Checker", declared: Mapping[str, tuple]) -> None:
+    def check(self, checker: "Checker", declared: Mapping[str, tuple],
+              kinds: Sequence[ObjectKind]) -> None:
         """The ACLs a declared network, profile or instance names are declared (LXD refuses an
         unknown name), in the project whose ACLs that object uses."""
-        from lxdplan.kinds import registry  # the registry imports this module
-
         known = self.known(declared)
         networks_own = {p.name for p in declared.get("projects", ())
                         if p.config.get("features.networks") == "true"}
-        for user in registry():
+        for user in kinds:
             for i, obj in enumerate(declared.get(user.section, ())):
                 for ref in self.refs_into(user.kind, obj):
                     if not ref.certain:
@@ -223,7 +222,7 @@ class NetworkACLKind(ObjectKind):
     def live_key(self, obj) -> str:
         return acl_key(obj.project, obj.name)
 
-    def plan(self, ctx: "Context") -> list[str]:
+    def plan(self, ctx: "PlanContext") -> list[str]:
         for acl in self.declared(ctx.desired):
             name = self.display(acl)
             live = self.live(ctx.observed).get(self.live_key(acl))
@@ -259,7 +258,7 @@ class NetworkACLKind(ObjectKind):
             )
         return []
 
-    def plan_deletes(self, ctx: "Context") -> None:
+    def plan_deletes(self, ctx: "PlanContext") -> None:
         plan_deletes(ctx, self)
 
     def delete_before(self, live) -> dict[str, Any]:

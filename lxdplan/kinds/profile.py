@@ -9,7 +9,7 @@ project, and its devices' pools, volumes (``source``), networks and nic parents.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Hashable, Mapping
+from typing import TYPE_CHECKING, Any, Hashable, Mapping, Sequence
 
 from lxdplan import keys, references
 from lxdplan.compare import comparable, desc, diff_config, diff_devices, put_config, shown
@@ -26,7 +26,7 @@ from lxdplan.plan import Action, Kind, Payload, Step
 
 if TYPE_CHECKING:
     from lxdplan.filecheck import Checker
-    from lxdplan.planner.context import Context
+    from lxdplan.kinds.context import PlanContext
 
 
 @dataclass(frozen=True)
@@ -125,7 +125,8 @@ class ProfileKind(ObjectKind):
         return tuple(_load(checker, raw, (self.section, i), pools, networks, projects)
                      for i, raw in items)
 
-    def check(self, checker: "Checker", declared: Mapping[str, tuple]) -> None:
+    def check(self, checker: "Checker", declared: Mapping[str, tuple],
+              kinds: Sequence[ObjectKind]) -> None:
         """A disk's ``source`` names a declared volume, or one that must exist (a warning: it
         may live in the pool unmanaged)."""
         volumes = {(v.pool, v.name) for v in declared.get("storage_volumes", ())}
@@ -153,7 +154,7 @@ class ProfileKind(ObjectKind):
     def live_key(self, obj) -> str:
         return profile_key(obj.project, obj.name)
 
-    def plan(self, ctx: "Context") -> list[str]:
+    def plan(self, ctx: "PlanContext") -> list[str]:
         for profile in self.declared(ctx.desired):
             name = self.display(profile)
             live = self.live(ctx.observed).get(self.live_key(profile))
@@ -179,7 +180,7 @@ class ProfileKind(ObjectKind):
                         depends_on=ctx.after_bootstrap())
         return []
 
-    def plan_deletes(self, ctx: "Context") -> None:
+    def plan_deletes(self, ctx: "PlanContext") -> None:
         plan_deletes(ctx, self)
 
     def delete_before(self, live) -> dict[str, Any]:

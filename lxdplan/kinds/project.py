@@ -9,7 +9,7 @@ References: ``restricted.networks.{uplinks,subnets,access}`` and ``restricted.cl
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from lxdplan import references
 from lxdplan.compare import desc, diff_config, put_config
@@ -22,7 +22,7 @@ from lxdplan.plan import Action, Kind, Payload, Step
 
 if TYPE_CHECKING:
     from lxdplan.filecheck import Checker
-    from lxdplan.planner.context import Context
+    from lxdplan.kinds.context import PlanContext
 
 AUTO_PREFIX = "features."  # set by LXD at create, frozen while in use
 
@@ -71,14 +71,15 @@ class ProjectKind(ObjectKind):
                              checker.src.line((self.section, i)))
                      for i, p in items)
 
-    def check(self, checker: "Checker", declared: Mapping[str, tuple]) -> None:
+    def check(self, checker: "Checker", declared: Mapping[str, tuple],
+              kinds: Sequence[ObjectKind]) -> None:
         """``restricted.*`` keys name declared networks and cluster groups."""
-        self.check_refs(checker, declared, (Kind.NETWORK, Kind.CLUSTER_GROUP))
+        self.check_refs(checker, declared, kinds, (Kind.NETWORK, Kind.CLUSTER_GROUP))
 
     def refs(self, obj) -> list[references.Ref]:
         return references.project_refs(obj.config)
 
-    def plan(self, ctx: "Context") -> list[str]:
+    def plan(self, ctx: "PlanContext") -> list[str]:
         for project in self.declared(ctx.desired):
             live = self.live(ctx.observed).get(project.name)
             if live is None and ctx.fresh and project.name == DEFAULT:
@@ -99,7 +100,7 @@ class ProjectKind(ObjectKind):
                         depends_on=ctx.after_bootstrap())
         return []
 
-    def plan_deletes(self, ctx: "Context") -> None:
+    def plan_deletes(self, ctx: "PlanContext") -> None:
         plan_deletes(ctx, self)
 
     def where(self, step: Step) -> Where:

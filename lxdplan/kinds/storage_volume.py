@@ -24,7 +24,7 @@ from lxdplan.plan import Action, Kind, Payload, Step
 
 if TYPE_CHECKING:
     from lxdplan.filecheck import Checker
-    from lxdplan.planner.context import Context
+    from lxdplan.kinds.context import PlanContext
 
 
 @dataclass(frozen=True)
@@ -126,7 +126,7 @@ class StorageVolumeKind(ObjectKind):
     def live_member(self, live) -> str | None:
         return live.member
 
-    def plan(self, ctx: "Context") -> list[str]:
+    def plan(self, ctx: "PlanContext") -> list[str]:
         declared = self.declared(ctx.desired)
         for vol in declared:
             name = self.display(vol)
@@ -171,10 +171,10 @@ class StorageVolumeKind(ObjectKind):
                 )
         return []
 
-    def plan_deletes(self, ctx: "Context") -> None:
+    def plan_deletes(self, ctx: "PlanContext") -> None:
         plan_deletes(ctx, self)
 
-    def delete_block(self, ctx: "Context", live) -> str | None:
+    def delete_block(self, ctx: "PlanContext", live) -> str | None:
         return ctx.member_block(live.member) if live.member else None
 
     def delete_payload(self, live) -> Delete:

@@ -26,7 +26,7 @@ from lxdplan.plan import Action, Payload, Step
 
 if TYPE_CHECKING:
     from lxdplan.filecheck import Checker
-    from lxdplan.planner.context import Context
+    from lxdplan.kinds.context import PlanContext
 
 
 @dataclass(frozen=True)
@@ -157,7 +157,7 @@ class TwoPhaseKind(ObjectKind):
         """The member-specific keys of this driver/type."""
         raise NotImplementedError
 
-    def define_targets(self, ctx: "Context", type_: str) -> list[str]:
+    def define_targets(self, ctx: "PlanContext", type_: str) -> list[str]:
         """The members a definition is made on: every member present at that point."""
         return ctx.present
 
@@ -171,7 +171,7 @@ class TwoPhaseKind(ObjectKind):
 
     # -- planning ----------------------------------------------------------------------------
 
-    def plan(self, ctx: "Context") -> list[str]:
+    def plan(self, ctx: "PlanContext") -> list[str]:
         """Create, resume and update the declared objects; return the instantiates."""
         made: list[str] = []
         for obj in self.declared(ctx.desired):
@@ -203,7 +203,7 @@ class TwoPhaseKind(ObjectKind):
                 self._updates(ctx, obj, live, type_, after=[])
         return made
 
-    def _define(self, ctx: "Context", obj, type_: str, member: str, reason: str) -> str:
+    def _define(self, ctx: "PlanContext", obj, type_: str, member: str, reason: str) -> str:
         config = dict(obj.members.get(member, {}))
         return ctx.steps.add(
             Action.DEFINE, self.kind, obj.name, member=member, depends_on=ctx.after_membership(),
@@ -211,7 +211,7 @@ class TwoPhaseKind(ObjectKind):
             reason=reason, blocked=ctx.member_block(member), payload=Define(type_, config),
         )
 
-    def _instantiate(self, ctx: "Context", obj, type_: str, deps: list[str], reason: str) -> str:
+    def _instantiate(self, ctx: "PlanContext", obj, type_: str, deps: list[str], reason: str) -> str:
         config = dict(obj.config)
         return ctx.steps.add(
             Action.INSTANTIATE, self.kind, obj.name, depends_on=ctx.after_membership() + deps,
@@ -221,7 +221,7 @@ class TwoPhaseKind(ObjectKind):
             payload=Instantiate(type_, obj.description, owned(config)),
         )
 
-    def _create(self, ctx: "Context", obj, type_: str) -> str:
+    def _create(self, ctx: "PlanContext", obj, type_: str) -> str:
         noun = self.kind.noun
         defines = [
             self._define(ctx, obj, type_, m, f"{noun} {obj.name} does not exist: define it on "
@@ -231,7 +231,7 @@ class TwoPhaseKind(ObjectKind):
         return self._instantiate(ctx, obj, type_, defines,
                                  f"{noun} {obj.name} is in the file but not in the cluster")
 
-    def _resume_pending(self, ctx: "Context", obj, live, type_: str) -> str:
+    def _resume_pending(self, ctx: "PlanContext", obj, live, type_: str) -> str:
         """A create interrupted between the defines and the instantiate: define what is
         missing, correct declared member keys of existing definitions, then instantiate."""
         noun, deps = self.kind.noun, []
@@ -248,7 +248,7 @@ class TwoPhaseKind(ObjectKind):
         return self._instantiate(ctx, obj, type_, deps,
                                  f"{noun} {obj.name} is pending (defined on {have}): finish creating it")
 
-    def _retry_errored(self, ctx: "Context", obj, live, type_: str, deps: list[str]) -> str:
+    def _retry_errored(self, ctx: "PlanContext", obj, live, type_: str, deps: list[str]) -> str:
         failed = sorted(m for m, s in live.member_status.items() if s in _UNFINISHED)
         on = f" on {', '.join(failed)}" if failed else ""
         return ctx.steps.add(
@@ -260,7 +260,7 @@ class TwoPhaseKind(ObjectKind):
             payload=Instantiate(type_, "", {}, retry=True),
         )
 
-    def _updates(self, ctx: "Context", obj, live, type_: str, *, after: list[str],
+    def _updates(self, ctx: "PlanContext", obj, live, type_: str, *, after: list[str],
                  skip: list[str] = ()) -> None:
         auto, generated = self.auto_keys(type_), self.generated_values(type_)
         changes = diff_config(live.config, obj.config, auto=auto, inherited=generated)
@@ -311,13 +311,13 @@ class TwoPhaseKind(ObjectKind):
             payload=Update(config={**current, **declared}),
         )
 
-    def plan_deletes(self, ctx: "Context") -> None:
+    def plan_deletes(self, ctx: "PlanContext") -> None:
         plan_deletes(ctx, self)
 
     def delete_before(self, live) -> dict[str, Any]:
         return {self.type_field: self.type_of(live), **super().delete_before(live)}
 
-    def delete_block(self, ctx: "Context", live) -> str | None:
+    def delete_block(self, ctx: "PlanContext", live) -> str | None:
         return ctx.all_members_block(f"deleting {self.kind.noun} {live.name}")
 
     def unmanaged_note(self, live) -> str:

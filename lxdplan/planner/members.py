@@ -5,7 +5,7 @@ from __future__ import annotations
 from lxdplan import addresses, keys
 from lxdplan.desired import Member
 from lxdplan.errors import PlanError
-from lxdplan.kinds import registry
+from lxdplan.registry import registry
 from lxdplan.payloads import Bootstrap, Join, MemberState, MemberUpdate, Remove, ServerUpdate
 from lxdplan.plan import Action, Kind
 from lxdplan.compare import diff_server, split_changes
@@ -324,8 +324,8 @@ def _member_config(ctx: Context, member: str) -> list[dict]:
 
 def plan_member_updates(ctx: Context) -> None:
     """Member attributes (description, failure domain, groups, roles), then evacuate/restore."""
-    declared_groups = {g.name for g in ctx.desired.cluster_groups}
-    dropped = {n for n, g in ctx.observed.cluster_groups.items()
+    declared_groups = {g.name for g in ctx.desired.section("cluster_groups")}
+    dropped = {n for n, g in ctx.observed.section("cluster_groups").items()
                if g.managed_by_lxdplan and n not in declared_groups and n != "default"}
     for member in ctx.desired.members:
         live = ctx.observed.members.get(member.name)

@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from lxdplan import references
-from lxdplan.kinds import registry, spec
+from lxdplan.planner import refwalk
+from lxdplan.registry import registry, spec
 from lxdplan.kinds.base import ObjectKind
 from lxdplan.kinds.common import DEFAULT, and_list
 from lxdplan.plan import Action, Kind, Step
@@ -83,7 +83,7 @@ def block_used(ctx: Context) -> None:
             declared = _declared(ctx, user)
             if declared is None:
                 outside.append(user.shown())
-            elif any((r.kind, r.ident) == ident for r in references.refs_of(user.spec, declared)):
+            elif any((r.kind, r.ident) == ident for r in refwalk.refs_of(user.spec, declared)):
                 kept.append(user.shown())
             else:
                 ctx.steps.add_dependency(step.id, *_updates(ctx, user))
@@ -96,7 +96,7 @@ def _through_others(user: User, ident: tuple, listed: set) -> bool:
     instance whose profile uses a network as a user of the network)."""
     if user.spec is None:
         return False
-    named = {(r.kind, r.ident) for r in references.refs_of(user.spec, user.live)}
+    named = {(r.kind, r.ident) for r in refwalk.refs_of(user.spec, user.live)}
     return ident not in named and bool(named & (listed - {(user.spec.kind, user.spec.ident(user.live))}))
 
 

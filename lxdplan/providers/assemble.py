@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from lxdplan.kinds import registry
+from lxdplan.registry import registry
 from lxdplan.livedata import Answer, Reading, Recorded, clean_config
 from lxdplan.providers import parse
 from lxdplan.providers.backend import Backend

@@ -28,7 +28,7 @@ from typing import Any, Hashable
 
 from lxdplan.desired import Desired
 from lxdplan.errors import ApiError, ConnectError, LxdplanError, TrustError
-from lxdplan.kinds import registry
+from lxdplan.registry import registry
 from lxdplan.livedata import Get, Reading, Recorded
 from lxdplan.providers import joining, parse, pins
 from lxdplan.providers.assemble import Answers, assemble
@@ -177,6 +177,7 @@ class _Observer:
                 standalone=self.token_fields(standalone, backend),
                 builtin_descriptions=Backend(self.desired.backend or backend.name, "",
                                              frozenset()).builtin_descriptions,
+                sections=[spec.section for spec in registry()],
             )
         cluster = Backend.from_server(self.probes[readers[0].name].metadata or {})
         return self.read_cluster(readers[0], self.token_fields(standalone, cluster))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from lxdplan.desired import Desired
-from lxdplan.kinds import registry
+from lxdplan.registry import registry
 from lxdplan.state.observed import (
     BLOCKED, NOT_SERVING, OFFLINE, ONLINE, UNREACHABLE, UPGRADE_ADVICE, Observed,
 )
@@ -52,7 +52,7 @@ def render_status(desired: Desired, observed: Observed) -> str:
         rows.append([name, "not joined", "-", "-", "-", "-", "declared in the file"])
     lines.extend(_table(rows))
 
-    for title, objects in (("Storage pools", observed.storage_pools), ("Networks", observed.networks)):
+    for title, objects in (("Storage pools", observed.section("storage_pools")), ("Networks", observed.section("networks"))):
         if not objects:
             continue
         lines.append("")

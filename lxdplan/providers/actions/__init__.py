@@ -17,7 +17,7 @@ from functools import partial
 from typing import Callable
 
 from lxdplan.errors import LxdplanError
-from lxdplan.kinds import registry
+from lxdplan.registry import registry
 from lxdplan.kinds.twophase import TwoPhaseKind
 from lxdplan.plan import Action, Kind, Step
 from lxdplan.providers.actions import members, single, twophase

@@ -17,7 +17,7 @@ import re
 from typing import Any
 
 from lxdplan.errors import ApiError
-from lxdplan.kinds import spec
+from lxdplan.registry import spec
 from lxdplan.kinds.base import payload_of
 from lxdplan.kinds.instance import NO_IMAGE, Change, Write
 from lxdplan.plan import Action, Kind, Step

@@ -9,7 +9,8 @@ interrupted create never leaves an unowned object behind, and dropped from it af
 from __future__ import annotations
 
 from lxdplan import keys
-from lxdplan.kinds import Owner, spec
+from lxdplan.kinds import Owner
+from lxdplan.registry import spec
 from lxdplan.kinds.base import ObjectKind, Where
 from lxdplan.livedata import listed_names
 from lxdplan.plan import Step

@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from lxdplan.errors import ApiError, PreconditionFailed
-from lxdplan.kinds import spec
+from lxdplan.registry import spec
 from lxdplan.kinds.base import payload_of
 from lxdplan.kinds.twophase import Define, Instantiate, TwoPhaseKind, Update
 from lxdplan.plan import Step
