@@ -22,8 +22,9 @@ import re
 from typing import Any
 
 from lxdplan import addresses, keys
+from lxdplan.kinds.common import export_config as _config
+from lxdplan.kinds.common import put_if as _put
 from lxdplan.registry import registry
-from lxdplan.kinds.common import export_config as _config, put_if as _put
 from lxdplan.sensitive import reference_secrets
 from lxdplan.state.observed import EVACUATED, Observed
 

@@ -11,8 +11,8 @@ a join at the member. Objects the file no longer declares (deletes) have no line
 from __future__ import annotations
 
 from lxdplan.desired import Desired
-from lxdplan.registry import spec
 from lxdplan.plan import Action, Kind, Step
+from lxdplan.registry import spec
 
 
 def line_of(desired: Desired, step: Step) -> int | None:

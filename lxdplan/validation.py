@@ -17,7 +17,8 @@ from lxdplan.filecheck import MEMBERS, Checker, dicts
 from lxdplan.registry import registry, spec
 from lxdplan.yamlsource import Source
 
-_HOST_PORT = re.compile(r"^(?:\[(?P<v6>[0-9A-Fa-f:.]+(?:%[A-Za-z0-9_.-]+)?)\]|(?P<host>[A-Za-z0-9._-]+)):(?P<port>\d+)$")
+_HOST_PORT = re.compile(r"^(?:\[(?P<v6>[0-9A-Fa-f:.]+(?:%[A-Za-z0-9_.-]+)?)\]|(?P<host>[A-Za-z0-9._-]+))"
+                        r":(?P<port>\d+)$")
 
 
 def build(src: Source) -> tuple[Desired, list[Diagnostic]]:

@@ -36,8 +36,8 @@ def export(
 
     from lxdplan.exporter import export_document, render
     from lxdplan.files import write_private
-    from lxdplan.sensitive import file_references
     from lxdplan.providers.observe import observe
+    from lxdplan.sensitive import file_references
 
     if endpoint is not None and file is not None:
         error("export needs exactly one of --endpoint URL or -f FILE to know where the cluster is")

@@ -3,8 +3,9 @@
 A kind module (``lxdplan/kinds/<kind>.py``) defines one ``ObjectKind`` subclass instance named
 ``KIND_SPEC`` that says everything lxdplan knows about the kind; the loader, observer, planner,
 executor, exporter, adopter and renderers loop over the registry (``lxdplan.registry``)
-instead of naming kinds. A kind sees the planner only through ``lxdplan.kinds.context``. The planner rules and everything else here are pure; the API calls
-that carry a step out live in ``lxdplan.providers.actions`` and read the kind's paths and bodies.
+instead of naming kinds; a kind sees the planner only through ``lxdplan.kinds.context``. The
+planner rules and everything else here are pure; the API calls that carry a step out live in
+``lxdplan.providers.actions`` and read the kind's paths and bodies.
 """
 
 from __future__ import annotations

@@ -6,8 +6,6 @@ from typing import TYPE_CHECKING, Any
 
 from lxdplan import keys
 from lxdplan.compare import config_views
-from lxdplan.plan import Action, Kind, Payload, Unmanaged
-
 from lxdplan.kinds.base import (  # noqa: F401  (re-exported: the kinds' planner pieces)
     ObjectKind,
     and_list,
@@ -16,6 +14,7 @@ from lxdplan.kinds.base import (  # noqa: F401  (re-exported: the kinds' planner
     removal_pins,
     used_by_note,
 )
+from lxdplan.plan import Action, Kind, Payload
 
 if TYPE_CHECKING:
     from lxdplan.kinds.context import PlanContext

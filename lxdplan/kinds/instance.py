@@ -15,14 +15,14 @@ Where an instance lives, and when it moves, is ``lxdplan.kinds.placement``.
 from __future__ import annotations
 
 import re
-
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Mapping
 
 from lxdplan import references
 from lxdplan.compare import comparable, desc, diff_config, diff_devices, put_config, shown
 from lxdplan.errors import PlanError
-from lxdplan.filecheck import MEMBERS, names as names_of
+from lxdplan.filecheck import MEMBERS
+from lxdplan.filecheck import names as names_of
 from lxdplan.kinds import placement
 from lxdplan.kinds.base import ObjectKind, Request, Stage, Where, in_project, patch_mark
 from lxdplan.kinds.common import DEFAULT, at, export_config, owned, plan_deletes, put_if, scoped

@@ -25,7 +25,13 @@ from lxdplan.filecheck import normalise
 from lxdplan.kinds.base import ObjectKind, Request, Stage, Where, in_project
 from lxdplan.kinds.common import DEFAULT, export_config, owned, plan_deletes, put_if, scoped
 from lxdplan.livedata import (
-    Get, Reading, Recorded, common_fields, project_items, projects_with, with_etag,
+    Get,
+    Reading,
+    Recorded,
+    common_fields,
+    project_items,
+    projects_with,
+    with_etag,
 )
 from lxdplan.plan import Action, Kind, Payload, Step
 from lxdplan.references import Ref

@@ -17,10 +17,24 @@ from lxdplan.errors import fmt_path
 from lxdplan.filecheck import names
 from lxdplan.kinds.base import ObjectKind, Stage, Where, in_project
 from lxdplan.kinds.common import (
-    DEFAULT, builtin_description, export_config, owned, plan_deletes, plan_update, put_if, scoped,
+    DEFAULT,
+    builtin_description,
+    export_config,
+    owned,
+    plan_deletes,
+    plan_update,
+    put_if,
+    scoped,
 )
 from lxdplan.livedata import (
-    Get, Reading, Recorded, clean_config, common_fields, project_items, projects_with, with_etag,
+    Get,
+    Reading,
+    Recorded,
+    clean_config,
+    common_fields,
+    project_items,
+    projects_with,
+    with_etag,
 )
 from lxdplan.plan import Action, Kind, Payload, Step
 

@@ -15,7 +15,13 @@ from lxdplan import references
 from lxdplan.compare import desc, diff_config, put_config
 from lxdplan.kinds.base import ObjectKind, Stage, Where, api_path
 from lxdplan.kinds.common import (
-    DEFAULT, builtin_description, export_config, owned, plan_deletes, plan_update, put_if,
+    DEFAULT,
+    builtin_description,
+    export_config,
+    owned,
+    plan_deletes,
+    plan_update,
+    put_if,
 )
 from lxdplan.livedata import Get, Reading, Recorded, clean_config, marked, used_by
 from lxdplan.plan import Action, Kind, Payload, Step

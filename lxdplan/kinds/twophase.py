@@ -14,12 +14,17 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Hashable, Mapping
 
 from lxdplan.compare import (
-    config_views, desc, diff_config, diff_declared, put_config, split_changes,
+    config_views,
+    desc,
+    diff_config,
+    diff_declared,
+    put_config,
+    split_changes,
 )
 from lxdplan.errors import PlanError, fmt_path
+from lxdplan.filecheck import MEMBERS, names
 from lxdplan.kinds.base import ObjectKind, Request, Stage, Where, api_path, patch_mark
 from lxdplan.kinds.common import at, export_config, owned, plan_deletes, put_if, used_by_note
-from lxdplan.filecheck import MEMBERS, names
 from lxdplan.knownkeys import documented, suggest
 from lxdplan.livedata import Get, Reading, Recorded, clean_config, marked, used_by
 from lxdplan.plan import Action, Payload, Step

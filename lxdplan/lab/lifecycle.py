@@ -23,13 +23,15 @@ from lxdplan.lab.model import (
     STATE_FILE,
     Lab,
     LabMember,
-    backend as get_backend,
     bridge_name,
     check_name,
     lab_root,
     namespace_name,
     namespace_prefix,
     veth_name,
+)
+from lxdplan.lab.model import (
+    backend as get_backend,
 )
 
 READY_TIMEOUT = 60.0
@@ -47,7 +49,8 @@ def preflight(backend_name: str) -> None:
     """Raise one sentence saying what to run when this host cannot run a lab."""
     b = get_backend(backend_name)
     if os.geteuid() != 0:
-        raise LabError("lxdplan lab needs root (it creates network namespaces): run it as root, e.g. sudo lxdplan lab up")
+        raise LabError("lxdplan lab needs root (it creates network namespaces): run it as root, "
+                       "e.g. sudo lxdplan lab up")
     if not shutil.which("ip"):
         raise LabError("the ip command is not installed: run apt-get install -y iproute2")
     if not shutil.which(b.daemon):

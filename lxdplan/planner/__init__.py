@@ -103,10 +103,10 @@ from typing import Iterable
 from lxdplan.desired import Desired
 from lxdplan.errors import PlanError
 from lxdplan.kinds import Stage
-from lxdplan.registry import registry
 from lxdplan.plan import Plan
 from lxdplan.planner import dependencies, members, usage
 from lxdplan.planner.context import Context
+from lxdplan.registry import registry
 from lxdplan.state.observed import Observed
 
 __all__ = ["plan", "PlanError"]

@@ -18,10 +18,10 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from lxdplan.planner import refwalk
-from lxdplan.registry import spec
 from lxdplan.plan import Action, Kind, Step
+from lxdplan.planner import refwalk
 from lxdplan.planner.context import Context
+from lxdplan.registry import spec
 
 WRITES = frozenset({Action.CREATE, Action.DEFINE, Action.INSTANTIATE, Action.UPDATE,
                     Action.START, Action.MOVE})

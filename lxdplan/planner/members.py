@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 from lxdplan import addresses, keys
+from lxdplan.compare import diff_server, split_changes
 from lxdplan.desired import Member
 from lxdplan.errors import PlanError
-from lxdplan.registry import registry
 from lxdplan.payloads import Bootstrap, Join, MemberState, MemberUpdate, Remove, ServerUpdate
 from lxdplan.plan import Action, Kind
-from lxdplan.compare import diff_server, split_changes
 from lxdplan.planner.context import Context
+from lxdplan.registry import registry
 from lxdplan.rolling import skew
-from lxdplan.state.observed import JOIN_TOKEN_FIELD_DEFAULT, BLOCKED, EVACUATED, OFFLINE, ONLINE, UPGRADE_ADVICE, ObservedMember
+from lxdplan.state.observed import (
+    BLOCKED,
+    EVACUATED,
+    JOIN_TOKEN_FIELD_DEFAULT,
+    OFFLINE,
+    ONLINE,
+    UPGRADE_ADVICE,
+    ObservedMember,
+)
 
 
 def diagnose(ctx: Context) -> None:

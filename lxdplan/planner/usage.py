@@ -26,12 +26,12 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from lxdplan.planner import refwalk
-from lxdplan.registry import registry, spec
 from lxdplan.kinds.base import ObjectKind
 from lxdplan.kinds.common import DEFAULT, and_list
 from lxdplan.plan import Action, Kind, Step
+from lxdplan.planner import refwalk
 from lxdplan.planner.context import Context
+from lxdplan.registry import registry, spec
 
 
 @dataclass(frozen=True)

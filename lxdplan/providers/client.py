@@ -22,7 +22,6 @@ from typing import Any, Iterable
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 
-
 def _import_httpx_lean():
     """Import httpx and httpcore without two optional extras lxdplan never uses (~90 ms of a
     plan's start): httpx's command-line tool (click, rich, pygments; httpx falls back to a stub
@@ -44,14 +43,25 @@ def _import_httpx_lean():
 httpx = _import_httpx_lean()
 
 from lxdplan.errors import (  # noqa: E402
-    AnswerError, ApiError, ConnectError, LxdplanError, PreconditionFailed, TrustError,
+    AnswerError,
+    ApiError,
+    ConnectError,
+    LxdplanError,
+    PreconditionFailed,
+    TrustError,
 )
 from lxdplan.livedata import segment  # noqa: E402
-from lxdplan.providers import httplog  # noqa: E402
+from lxdplan.providers import (  # noqa: E402
+    httplog,
+    shapes,
+)
 from lxdplan.providers import pins as pinstore  # noqa: E402
-from lxdplan.providers import shapes  # noqa: E402
 from lxdplan.providers.certs import (  # noqa: E402
-    ClientCert, fingerprint, load_chain, load_client_cert, normalize_fingerprint,
+    ClientCert,
+    fingerprint,
+    load_chain,
+    load_client_cert,
+    normalize_fingerprint,
 )
 
 CONNECT_TIMEOUT = 5.0

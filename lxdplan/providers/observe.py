@@ -28,12 +28,12 @@ from typing import Any, Hashable
 
 from lxdplan.desired import Desired
 from lxdplan.errors import ApiError, ConnectError, LxdplanError, TrustError
-from lxdplan.registry import registry
 from lxdplan.livedata import Get, Reading, Recorded
 from lxdplan.providers import joining, parse, pins
 from lxdplan.providers.assemble import Answers, assemble
 from lxdplan.providers.backend import Backend
 from lxdplan.providers.client import Client, NoAnswer, Response, busy, path_of
+from lxdplan.registry import registry
 from lxdplan.state.observed import Observed, Standalone, not_serving
 
 MISSING = (ApiError, ConnectError)

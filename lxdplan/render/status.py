@@ -5,7 +5,13 @@ from __future__ import annotations
 from lxdplan.desired import Desired
 from lxdplan.registry import registry
 from lxdplan.state.observed import (
-    BLOCKED, NOT_SERVING, OFFLINE, ONLINE, UNREACHABLE, UPGRADE_ADVICE, Observed,
+    BLOCKED,
+    NOT_SERVING,
+    OFFLINE,
+    ONLINE,
+    UNREACHABLE,
+    UPGRADE_ADVICE,
+    Observed,
 )
 
 FLAGGED = {OFFLINE, BLOCKED, UNREACHABLE, NOT_SERVING, "Errored", "Pending"}
@@ -52,7 +58,8 @@ def render_status(desired: Desired, observed: Observed) -> str:
         rows.append([name, "not joined", "-", "-", "-", "-", "declared in the file"])
     lines.extend(_table(rows))
 
-    for title, objects in (("Storage pools", observed.section("storage_pools")), ("Networks", observed.section("networks"))):
+    for title, objects in (("Storage pools", observed.section("storage_pools")),
+                           ("Networks", observed.section("networks"))):
         if not objects:
             continue
         lines.append("")

@@ -17,13 +17,13 @@ import re
 from typing import Any
 
 from lxdplan.errors import ApiError
-from lxdplan.registry import spec
 from lxdplan.kinds.base import payload_of
 from lxdplan.kinds.instance import NO_IMAGE, Change, Write
 from lxdplan.plan import Action, Kind, Step
 from lxdplan.providers.actions.common import get_or_none, gone, precondition, reveal
 from lxdplan.providers.client import Client, path_of
 from lxdplan.providers.session import Session
+from lxdplan.registry import spec
 
 STOP_TIMEOUT = 30
 RUNNING = ("Running", "Frozen")

@@ -8,18 +8,18 @@ import json
 from typing import Any
 
 from lxdplan import keys
+from lxdplan.compare import diff_server
 from lxdplan.desired import SENSITIVE
 from lxdplan.errors import ApiError, ConnectError, LxdplanError, PreconditionFailed, TrustError
 from lxdplan.kinds.base import payload_of
 from lxdplan.livedata import clean_config
 from lxdplan.payloads import Bootstrap, Join, MemberState, MemberUpdate, ServerUpdate
 from lxdplan.plan import Action, Step
-from lxdplan.compare import diff_server
+from lxdplan.providers import joining
 from lxdplan.providers.actions.common import get_or_none, gone, precondition, reveal
 from lxdplan.providers.backend import Backend
 from lxdplan.providers.certs import fingerprint
 from lxdplan.providers.client import Client, operation_path, path_of, short
-from lxdplan.providers import joining
 from lxdplan.providers.parse import local_keys
 from lxdplan.providers.session import Session
 from lxdplan.state.observed import EVACUATED, OFFLINE, ONLINE

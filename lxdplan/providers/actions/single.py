@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from lxdplan import keys
 from lxdplan.kinds import Owner
-from lxdplan.registry import spec
 from lxdplan.kinds.base import ObjectKind, Where
 from lxdplan.livedata import listed_names
 from lxdplan.plan import Step
 from lxdplan.providers.actions.common import get_or_none, gone, precondition, reveal
 from lxdplan.providers.client import Client
 from lxdplan.providers.session import Session
+from lxdplan.registry import spec
 
 
 def _target(s: Session, step: Step) -> tuple[ObjectKind, Where, Client]:
