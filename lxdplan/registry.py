@@ -62,6 +62,14 @@ def spec(kind: str) -> ObjectKind | None:
     return next((s for s in KINDS if s.kind == kind), None)
 
 
+def of(kind: str) -> ObjectKind:
+    """The module of an object kind that must exist (a step of an object kind, a reference)."""
+    found = spec(kind)
+    if found is None:
+        raise KeyError(f"no object kind {kind}")
+    return found
+
+
 def payload_type(kind: str, action: Action) -> type[Payload]:
     """The payload class of a step, for reading saved plans back."""
     if (kind, action) in payloads.TYPES:

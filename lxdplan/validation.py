@@ -14,7 +14,7 @@ from lxdplan import addresses, keys, knownkeys, references
 from lxdplan.desired import Desired, Member, Trust
 from lxdplan.errors import Diagnostic, fmt_path
 from lxdplan.filecheck import MEMBERS, Checker, dicts
-from lxdplan.registry import registry, spec
+from lxdplan.registry import of, registry
 from lxdplan.yamlsource import Source
 
 _HOST_PORT = re.compile(r"^(?:\[(?P<v6>[0-9A-Fa-f:.]+(?:%[A-Za-z0-9_.-]+)?)\]|(?P<host>[A-Za-z0-9._-]+))"
@@ -107,7 +107,7 @@ def _members(c: Checker, cluster: dict, backend: str | None,
                 c.error(p + ("groups",), f"{fmt_path(p + ('groups',))} may not be empty (LXD keeps every "
                                          f"member in a group); leave it out or list default")
             for ref in references.member_refs(groups):
-                target = spec(ref.kind)
+                target = of(ref.kind)
                 if ref.ident not in target.known(declared):
                     c.error(p + ref.at, f'{fmt_path(p)} ("{m.get("name")}") is in group "{ref.name}", '
                                         f"which is not declared in {target.section}")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Hashable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Hashable, Iterable, Mapping, Protocol, Sequence, TypeVar, runtime_checkable
 
 from lxdplan.compare import desc, same_config, shown
 from lxdplan.errors import fmt_path
@@ -24,6 +24,17 @@ if TYPE_CHECKING:
     from lxdplan.filecheck import Checker
     from lxdplan.kinds.context import PlanContext
     from lxdplan.references import Ref
+
+
+P = TypeVar("P", bound=Payload)
+
+
+@runtime_checkable
+class Described(Protocol):
+    """An update payload the default ``put_body`` sends: description and config."""
+
+    description: str
+    config: Mapping[str, Any]
 
 
 class Stage(enum.Enum):
@@ -234,6 +245,7 @@ class ObjectKind:
     def put_body(self, step: Step, live: dict[str, Any]) -> dict[str, Any]:
         """The ``PUT`` body of an ``update`` step, given the object as just read."""
         payload = step.payload
+        assert isinstance(payload, Described), payload
         return {"description": payload.description, "config": payload.config}
 
     def holds(self, live: dict[str, Any], body: dict[str, Any]) -> bool:
@@ -347,7 +359,7 @@ def api_path(*segments: str) -> str:
     return "/1.0/" + "/".join(segment(s) for s in segments)
 
 
-def payload_of(step: Step, cls: type[Payload]) -> Any:
+def payload_of(step: Step, cls: type[P]) -> P:
     """``step.payload``, checked to be the planned type (a saved plan reads back typed)."""
     if not isinstance(step.payload, cls):
         raise TypeError(f"step {step.id} carries {type(step.payload).__name__}, not {cls.__name__}")

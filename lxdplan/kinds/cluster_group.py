@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 from lxdplan import keys
 from lxdplan.compare import desc
-from lxdplan.kinds.base import ObjectKind, Owner, Stage, Where, api_path
+from lxdplan.kinds.base import ObjectKind, Owner, Stage, Where, api_path, payload_of
 from lxdplan.kinds.common import DEFAULT, builtin_description, plan_deletes, put_if
 from lxdplan.livedata import Get, Reading, Recorded, listed_names
 from lxdplan.plan import Action, Kind, Payload, Step
@@ -116,10 +116,10 @@ class ClusterGroupKind(ObjectKind):
         return Where("/1.0/cluster/groups", api_path("cluster", "groups", obj.name))
 
     def create_body(self, step: Step) -> dict[str, Any]:
-        return {"name": step.name, "description": step.payload.description, "members": []}
+        return {"name": step.name, "description": payload_of(step, Create).description, "members": []}
 
     def put_body(self, step: Step, live: dict[str, Any]) -> dict[str, Any]:
-        return {"description": step.payload.description, "members": list(live.get("members") or [])}
+        return {"description": payload_of(step, Update).description, "members": list(live.get("members") or [])}
 
     def holds(self, live: dict[str, Any], body: dict[str, Any]) -> bool:
         return (live.get("description") or "") == body["description"]
@@ -170,6 +170,12 @@ def parse_group(item: dict[str, Any], managed: frozenset[str], etag: str | None 
         managed_by_lxdplan=item["name"] in managed,
         etag=etag,
     )
+
+
+def _payload(step: Step) -> Create | Update | Delete:
+    """The payload of a step of this kind (one of ``payloads``)."""
+    assert isinstance(step.payload, (Create, Update, Delete)), step.payload
+    return step.payload
 
 
 KIND_SPEC = ClusterGroupKind()

@@ -6,14 +6,13 @@ from typing import TYPE_CHECKING, Any
 
 from lxdplan import keys
 from lxdplan.compare import config_views
-from lxdplan.kinds.base import (  # noqa: F401  (re-exported: the kinds' planner pieces)
-    ObjectKind,
-    and_list,
-    leave_after,
-    plan_deletes,
-    removal_pins,
-    used_by_note,
-)
+
+# Re-exported: the planner pieces every kind uses live in ``base`` (which needs them itself).
+from lxdplan.kinds.base import and_list as and_list
+from lxdplan.kinds.base import leave_after as leave_after
+from lxdplan.kinds.base import plan_deletes as plan_deletes
+from lxdplan.kinds.base import removal_pins as removal_pins
+from lxdplan.kinds.base import used_by_note as used_by_note
 from lxdplan.plan import Action, Kind, Payload
 
 if TYPE_CHECKING:

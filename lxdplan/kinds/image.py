@@ -224,7 +224,7 @@ class ImageKind(ObjectKind):
         return f"{live.fingerprint[:12]}" + ("" if live.aliases else ", no alias")
 
     def where(self, step: Step) -> Where:
-        return self._where(step.payload.fingerprint, step.payload.project)
+        return self._where(_payload(step).fingerprint, _payload(step).project)
 
     def where_declared(self, obj) -> Where:
         return self._where(obj.fingerprint or "", obj.project)
@@ -383,6 +383,12 @@ def parse_image(item: dict[str, Any], project: str, managed: frozenset[str]) -> 
         size=int(item.get("size") or 0),
         managed_by_lxdplan=mine is not None,
     )
+
+
+def _payload(step: Step) -> Write | Delete:
+    """The payload of a step of this kind (one of ``payloads``)."""
+    assert isinstance(step.payload, (Write, Delete)), step.payload
+    return step.payload
 
 
 KIND_SPEC = ImageKind()

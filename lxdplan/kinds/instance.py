@@ -24,7 +24,7 @@ from lxdplan.errors import PlanError
 from lxdplan.filecheck import MEMBERS
 from lxdplan.filecheck import names as names_of
 from lxdplan.kinds import placement
-from lxdplan.kinds.base import ObjectKind, Request, Stage, Where, in_project, patch_mark
+from lxdplan.kinds.base import ObjectKind, Request, Stage, Where, in_project, patch_mark, payload_of
 from lxdplan.kinds.common import DEFAULT, at, export_config, owned, plan_deletes, put_if, scoped
 from lxdplan.knownkeys import suggest
 from lxdplan.livedata import Get, Reading, Recorded, clean_config, marked, with_etag
@@ -121,7 +121,7 @@ class InstanceKind(ObjectKind):
         return (obj.project, obj.name)
 
     def step_ident(self, step: Step) -> tuple[str, ...]:
-        return (step.payload.project, step.payload.name)
+        return (_payload(step).project, _payload(step).name)
 
     def display(self, obj) -> str:
         return scoped(obj.project, obj.name)
@@ -297,7 +297,7 @@ class InstanceKind(ObjectKind):
     # -- the API -----------------------------------------------------------------------------
 
     def where(self, step: Step) -> Where:
-        return in_project("instances", step.payload.name, step.payload.project)
+        return in_project("instances", _payload(step).name, _payload(step).project)
 
     def where_declared(self, obj) -> Where:
         return in_project("instances", obj.name, obj.project)
@@ -307,7 +307,7 @@ class InstanceKind(ObjectKind):
         return patch_mark(self.where_declared(obj))
 
     def create_body(self, step: Step) -> dict[str, Any]:
-        p = step.payload
+        p = payload_of(step, Write)
         return {"name": p.name, "type": p.type, "description": p.description,
                 "profiles": list(p.profiles), "config": dict(p.config),
                 "devices": p.devices, "source": image_source(p.image)}
@@ -315,7 +315,7 @@ class InstanceKind(ObjectKind):
     def put_body(self, step: Step, live: dict[str, Any]) -> dict[str, Any]:
         """The declared parts, with what LXD wrote itself (``volatile.*``, ``image.*``) and the
         rest of the instance (architecture, ephemeral, stateful) as just read."""
-        p = step.payload
+        p = payload_of(step, Write)
         own = {k: v for k, v in (live.get("config") or {}).items()
                if k.startswith(("volatile.", "image."))}
         return {"architecture": live.get("architecture", ""), "ephemeral": live.get("ephemeral", False),
@@ -504,6 +504,12 @@ def parse_instance(item: dict[str, Any], etag: str | None = None) -> ObservedIns
         managed_by_lxdplan=marked(config),
         etag=etag,
     )
+
+
+def _payload(step: Step) -> Write | Change:
+    """The payload of a step of this kind (one of ``payloads``)."""
+    assert isinstance(step.payload, (Write, Change)), step.payload
+    return step.payload
 
 
 KIND_SPEC = InstanceKind()

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Hashable, Mapping, Sequence
 from lxdplan.compare import config_views, desc, diff_config, put_config, shown
 from lxdplan.errors import fmt_path
 from lxdplan.filecheck import normalise
-from lxdplan.kinds.base import ObjectKind, Request, Stage, Where, in_project
+from lxdplan.kinds.base import ObjectKind, Request, Stage, Where, in_project, payload_of
 from lxdplan.kinds.common import DEFAULT, export_config, owned, plan_deletes, put_if, scoped
 from lxdplan.livedata import (
     Get,
@@ -194,7 +194,7 @@ class NetworkACLKind(ObjectKind):
         return (obj.project, obj.name)
 
     def step_ident(self, step: Step) -> tuple[str, ...]:
-        return (step.payload.project, step.payload.name)
+        return (_payload(step).project, _payload(step).name)
 
     def refs(self, obj) -> list[Ref]:
         return [Ref(Kind.PROJECT, (obj.project,), ("project",))]
@@ -279,18 +279,18 @@ class NetworkACLKind(ObjectKind):
         return Delete(live.name, live.project)
 
     def where(self, step: Step) -> Where:
-        return in_project("network-acls", step.payload.name, step.payload.project)
+        return in_project("network-acls", _payload(step).name, _payload(step).project)
 
     def where_declared(self, obj) -> Where:
         return in_project("network-acls", obj.name, obj.project)
 
     def create_body(self, step: Step) -> dict[str, Any]:
-        p = step.payload
+        p = payload_of(step, Write)
         return {"name": p.name, "description": p.description, "config": owned(p.config),
                 "ingress": p.ingress, "egress": p.egress}
 
     def put_body(self, step: Step, live: dict[str, Any]) -> dict[str, Any]:
-        p = step.payload
+        p = payload_of(step, Write)
         return {**super().put_body(step, live), "ingress": p.ingress, "egress": p.egress}
 
     def holds(self, live: dict[str, Any], body: dict[str, Any]) -> bool:
@@ -371,6 +371,12 @@ def parse_acl(item: dict[str, Any], project: str | None = None,
         egress=tuple(normalise_rule(r) for r in item.get("egress") or ()),
         etag=etag,
     )
+
+
+def _payload(step: Step) -> Write | Delete:
+    """The payload of a step of this kind (one of ``payloads``)."""
+    assert isinstance(step.payload, (Write, Delete)), step.payload
+    return step.payload
 
 
 KIND_SPEC = NetworkACLKind()

@@ -15,7 +15,7 @@ from lxdplan import keys, references
 from lxdplan.compare import comparable, desc, diff_config, diff_devices, put_config, shown
 from lxdplan.errors import fmt_path
 from lxdplan.filecheck import names
-from lxdplan.kinds.base import ObjectKind, Stage, Where, in_project
+from lxdplan.kinds.base import ObjectKind, Stage, Where, in_project, payload_of
 from lxdplan.kinds.common import (
     DEFAULT,
     builtin_description,
@@ -157,7 +157,7 @@ class ProfileKind(ObjectKind):
         return (obj.project, obj.name)
 
     def step_ident(self, step: Step) -> tuple[str, ...]:
-        return (step.payload.project, step.payload.name)
+        return (_payload(step).project, _payload(step).name)
 
     def refs(self, obj) -> list[references.Ref]:
         return references.profile_refs(obj.project, obj.devices)
@@ -205,18 +205,18 @@ class ProfileKind(ObjectKind):
         return Delete(live.name, live.project)
 
     def where(self, step: Step) -> Where:
-        return in_project("profiles", step.payload.name, step.payload.project)
+        return in_project("profiles", _payload(step).name, _payload(step).project)
 
     def where_declared(self, obj) -> Where:
         return in_project("profiles", obj.name, obj.project)
 
     def create_body(self, step: Step) -> dict[str, Any]:
-        p = step.payload
+        p = payload_of(step, Write)
         return {"name": p.name, "description": p.description, "config": owned(p.config),
                 "devices": p.devices}
 
     def put_body(self, step: Step, live: dict[str, Any]) -> dict[str, Any]:
-        return {**super().put_body(step, live), "devices": step.payload.devices}
+        return {**super().put_body(step, live), "devices": payload_of(step, Write).devices}
 
     def holds(self, live: dict[str, Any], body: dict[str, Any]) -> bool:
         devices = {d: comparable(v) for d, v in (live.get("devices") or {}).items()}
@@ -293,6 +293,12 @@ def parse_profile(item: dict[str, Any], project: str | None = None,
         devices={d: clean_config(dev) for d, dev in (item.get("devices") or {}).items()},
         etag=etag,
     )
+
+
+def _payload(step: Step) -> Write | Delete:
+    """The payload of a step of this kind (one of ``payloads``)."""
+    assert isinstance(step.payload, (Write, Delete)), step.payload
+    return step.payload
 
 
 KIND_SPEC = ProfileKind()

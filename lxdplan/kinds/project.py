@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from lxdplan import references
 from lxdplan.compare import desc, diff_config, put_config
-from lxdplan.kinds.base import ObjectKind, Stage, Where, api_path
+from lxdplan.kinds.base import ObjectKind, Stage, Where, api_path, payload_of
 from lxdplan.kinds.common import (
     DEFAULT,
     builtin_description,
@@ -110,7 +110,7 @@ class ProjectKind(ObjectKind):
         plan_deletes(ctx, self)
 
     def where(self, step: Step) -> Where:
-        name = getattr(step.payload, "name", step.name)
+        name = getattr(_payload(step), "name", step.name)
         return Where("/1.0/projects", api_path("projects", name))
 
     def user_blocks(self, live, path: str, project: str) -> bool:
@@ -120,7 +120,7 @@ class ProjectKind(ObjectKind):
         return Where("/1.0/projects", api_path("projects", obj.name))
 
     def create_body(self, step: Step) -> dict[str, Any]:
-        p = step.payload
+        p = payload_of(step, Create)
         return {"name": p.name, "description": p.description, "config": owned(p.config)}
 
     def export(self, live) -> dict[str, Any]:
@@ -171,6 +171,12 @@ def parse_project(item: dict[str, Any], etag: str | None = None) -> ObservedProj
         managed_by_lxdplan=marked(config),
         etag=etag,
     )
+
+
+def _payload(step: Step) -> Create | Update | Delete:
+    """The payload of a step of this kind (one of ``payloads``)."""
+    assert isinstance(step.payload, (Create, Update, Delete)), step.payload
+    return step.payload
 
 
 KIND_SPEC = ProjectKind()

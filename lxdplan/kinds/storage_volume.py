@@ -16,7 +16,7 @@ from lxdplan.compare import config_views, desc, diff_config, put_config
 from lxdplan.errors import PlanError, fmt_path
 from lxdplan.filecheck import MEMBERS, names
 from lxdplan.kinds import storage_pool
-from lxdplan.kinds.base import ObjectKind, Stage, Where, api_path
+from lxdplan.kinds.base import ObjectKind, Stage, Where, api_path, payload_of
 from lxdplan.kinds.common import DEFAULT, at, export_config, owned, plan_deletes, put_if, scoped
 from lxdplan.knownkeys import suggest
 from lxdplan.livedata import Get, Reading, Recorded, clean_config, marked, names_of, used_by, with_etag
@@ -112,7 +112,7 @@ class StorageVolumeKind(ObjectKind):
         return (obj.pool, obj.name)  # a profile names a volume without its member
 
     def step_ident(self, step: Step) -> tuple[str, ...]:
-        return (step.payload.pool, step.payload.name)
+        return (_payload(step).pool, _payload(step).name)
 
     def key(self, obj) -> tuple:
         return (obj.project, obj.pool, obj.name, obj.type, obj.member)
@@ -184,7 +184,7 @@ class StorageVolumeKind(ObjectKind):
         return f"on {live.member}" if live.member else ""
 
     def where(self, step: Step) -> Where:
-        p = step.payload
+        p = _payload(step)
         return self._where(p.pool, p.type, p.name, p.project, step.member)
 
     def where_declared(self, obj) -> Where:
@@ -199,7 +199,7 @@ class StorageVolumeKind(ObjectKind):
                      api_path("storage-pools", pool, "volumes", type_, name), params, member)
 
     def create_body(self, step: Step) -> dict[str, Any]:
-        p = step.payload
+        p = payload_of(step, Write)
         return {"name": p.name, "description": p.description, "config": owned(p.config),
                 "type": p.type, "content_type": p.content_type}
 
@@ -296,6 +296,12 @@ def parse_volume(item: dict[str, Any], pool: str, etag: str | None = None) -> Ob
         etag=etag,
         used_by=used_by(item),
     )
+
+
+def _payload(step: Step) -> Write | Delete:
+    """The payload of a step of this kind (one of ``payloads``)."""
+    assert isinstance(step.payload, (Write, Delete)), step.payload
+    return step.payload
 
 
 KIND_SPEC = StorageVolumeKind()

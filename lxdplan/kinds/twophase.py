@@ -342,7 +342,9 @@ class TwoPhaseKind(ObjectKind):
         member's specific keys."""
         return patch_mark(self.where_declared(obj))
 
-    def create_body(self, name: str, type_: str, config: dict) -> dict[str, Any]:
+    def define_body(self, name: str, type_: str, config: dict) -> dict[str, Any]:
+        """The ``POST ?target=`` body of a ``define`` step. (A two-phase kind has no single
+        ``create``: it was ``create_body`` with its own signature, which broke the base's.)"""
         return {"name": name, self.type_field: type_, "config": config}
 
     # -- export ------------------------------------------------------------------------------

@@ -64,7 +64,9 @@ def block_used(ctx: Context) -> None:
         if step.action != Action.DELETE:
             continue
         found = spec(step.kind)
-        live = _live_of(found, ctx, step) if found is not None else None
+        if found is None:
+            continue
+        live = _live_of(found, ctx, step)
         if live is None:
             continue
         ident = (found.kind, found.ident(live))
@@ -145,6 +147,8 @@ def _live_of(found: ObjectKind, ctx: Context, step: Step):
 
 
 def _steps_on(ctx: Context, user: User, action: Action) -> list[str]:
+    if user.spec is None:
+        return []
     name, member = user.spec.display(user.live), user.spec.live_member(user.live)
     return [s.id for s in ctx.steps.all()
             if (s.kind, s.action, s.name) == (user.spec.kind, action, name)

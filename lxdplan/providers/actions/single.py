@@ -16,11 +16,11 @@ from lxdplan.plan import Step
 from lxdplan.providers.actions.common import get_or_none, gone, precondition, reveal
 from lxdplan.providers.client import Client
 from lxdplan.providers.session import Session
-from lxdplan.registry import spec
+from lxdplan.registry import of
 
 
 def _target(s: Session, step: Step) -> tuple[ObjectKind, Where, Client]:
-    kind = spec(step.kind)
+    kind = of(step.kind)
     where = kind.where(step)
     return kind, where, (s.at(where.member) if where.member else s.cluster())
 

@@ -54,7 +54,7 @@ def define(s: Session, step: Step) -> bool:
     live = get_or_none(client, where.path, {"target": member})
     if live is not None and member in ((live.metadata or {}).get("locations") or ()):
         return False
-    body = k.create_body(step.name, p.type, reveal(p.config))
+    body = k.define_body(step.name, p.type, reveal(p.config))
     client.post(where.collection, body, params={"target": member})
     return True
 
