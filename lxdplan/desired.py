@@ -190,7 +190,7 @@ class Desired:
         # Only called when ``name`` is not a field: a section of ``objects``.
         objects = self.__dict__.get("objects")
         if objects is not None and name in objects:
-            return objects[name]  # type: ignore[no-any-return]
+            return objects[name]
         raise AttributeError(f"Desired has no field or section {name!r}")
 
     def __eq__(self, other: object) -> bool:

@@ -103,9 +103,12 @@ def project_items(recorded: Recorded, section: str):
     project's, or every project's with ``all-projects``: an item names its own project) and
     ``("project", name)`` (one project's own collection)."""
     for key, (items, _etag) in recorded.of(section).items():
-        if key != "listing" and key[0] != "project":
+        if key == "listing":
+            project = "default"
+        elif isinstance(key, tuple) and key[0] == "project":
+            project = key[1]
+        else:
             continue
-        project = "default" if key == "listing" else key[1]
         for item in items or ():
             yield project, item
 

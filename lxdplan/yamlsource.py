@@ -135,7 +135,7 @@ def _count(text: str, path: str, loader_class: type) -> Diagnostic | None:
                     return Diagnostic(path, line, f"the alias *{event.anchor} is inside its own "
                                                   f"anchor &{event.anchor} (a recursive alias): "
                                                   f"the data would never end; use a separate anchor")
-                count = expanded.get(event.anchor, 0)  # unknown: the parse says so
+                count = expanded.get(event.anchor or "", 0)  # unknown: the parse says so
                 values += count
                 aliased += count
             elif isinstance(event, (yaml.ScalarEvent, yaml.CollectionStartEvent)):
@@ -267,4 +267,5 @@ def _walk(loader: _Loader, node: yaml.Node, path: Path, src: Source, diags: list
         return result
     if isinstance(node, yaml.SequenceNode):
         return [_walk(loader, item, path + (i,), src, diags) for i, item in enumerate(node.value)]
+    assert isinstance(node, yaml.ScalarNode), node
     return _json_scalar(loader, node)

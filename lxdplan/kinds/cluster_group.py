@@ -70,7 +70,7 @@ class ClusterGroupKind(ObjectKind):
 
     def load(self, checker: "Checker", items, declared: Mapping[str, tuple]) -> tuple:
         return tuple(ClusterGroup(g.get("name"), g.get("description", ""),
-                                  checker.src.line((self.section, i))) for i, g in items)
+                                  checker.src.line((self.section, i)) or 0) for i, g in items)
 
     def plan(self, ctx: "PlanContext") -> list[str]:
         for group in self.declared(ctx.desired):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Sequence
 
 from lxdplan import keys
 from lxdplan.compare import config_views
@@ -47,7 +47,7 @@ def builtin_description(name: str, declared: str, live) -> str:
 
 def plan_update(ctx: "PlanContext", kind: Kind, name: str, live, description: str, changes: dict,
                 payload: Payload, *, devices: tuple[dict, dict] = ({}, {}),
-                depends_on: list[str] = (), **step: Any) -> str | None:
+                depends_on: Sequence[str] = (), **step: Any) -> str | None:
     """An ``update`` step when config, description or devices differ; None when nothing does."""
     before, after = config_views(changes, live.description, description)
     if devices[0]:

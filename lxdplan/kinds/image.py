@@ -339,7 +339,7 @@ def _load(c: "Checker", items, projects: set[str]) -> list[Image]:
                              fingerprint=src.get("fingerprint"), certificate=cert)
         out.append(Image(raw.get("name"), source, project, raw.get("fingerprint"), aliases,
                          bool(raw.get("public", False)), bool(raw.get("auto_update", False)),
-                         c.src.line(path)))
+                         c.src.line(path) or 0))
     return out
 
 

@@ -102,7 +102,7 @@ class InstanceKind(ObjectKind):
     twice = "instance (per project)"
 
     def load(self, checker: "Checker", items, declared: Mapping[str, tuple]) -> tuple:
-        names = {
+        names: dict[str, Any] = {
             "members": names_of(declared, MEMBERS),
             "groups": names_of(declared, "cluster_groups", DEFAULT),
             "projects": names_of(declared, "projects", DEFAULT),
@@ -251,7 +251,8 @@ class InstanceKind(ObjectKind):
         """The update of config, description, profiles and devices (after the move, if any,
         which leaves it on another member); its id, or None when they match."""
         name, where = self.display(inst), live.location
-        before, after = {}, {}
+        before: dict[str, Any] = {}
+        after: dict[str, Any] = {}
         for k, (old, new) in diff_config(live.config, inst.config).items():
             if old is not None:
                 before.setdefault("config", {})[k] = old
@@ -399,7 +400,7 @@ def image_source(image: str) -> dict[str, str]:
 
 # -- the file's part -------------------------------------------------------------------------
 
-def _load(c: "Checker", items, names: dict[str, set]) -> list[Instance]:
+def _load(c: "Checker", items, names: dict[str, Any]) -> list[Instance]:
     """Instances from the file (schema-valid items), their references checked against
     ``names``: members, cluster_groups, projects, profiles ((project, name)), images
     ((project, name)), storage_pools, networks."""
@@ -407,7 +408,7 @@ def _load(c: "Checker", items, names: dict[str, set]) -> list[Instance]:
     for i, raw in items:
         path, name = ("instances", i), raw.get("name")
         label = f'instances[{i}] ("{name}")'
-        if isinstance(name, str) and name[:1].isdigit() and c.src.data.get("backend") != "incus":
+        if isinstance(name, str) and name[:1].isdigit() and _data(c).get("backend") != "incus":
             c.warning(path + ("name",), f"{label}: LXD 5.0 refuses instance names that start "
                                         f"with a digit (newer LXD and Incus accept them)")
         project = raw.get("project", DEFAULT)
@@ -459,7 +460,7 @@ def _load(c: "Checker", items, names: dict[str, set]) -> list[Instance]:
                                               "image (image.*); remove it", key=True)
         out.append(Instance(name, image, project, raw.get("type", "container"), member, group,
                             profiles, config, devices, raw.get("state", "running"),
-                            raw.get("description", ""), c.src.line(path)))
+                            raw.get("description", ""), c.src.line(path) or 0))
     return out
 
 
@@ -504,6 +505,12 @@ def parse_instance(item: dict[str, Any], etag: str | None = None) -> ObservedIns
         managed_by_lxdplan=marked(config),
         etag=etag,
     )
+
+
+def _data(c: "Checker") -> dict[str, Any]:
+    """The whole file's data (a mapping once the schema passed)."""
+    data = c.src.data
+    return data if isinstance(data, dict) else {}
 
 
 def _payload(step: Step) -> Write | Change:

@@ -110,7 +110,8 @@ class NetworkKind(TwoPhaseKind):
         return ObservedNetwork
 
     def early_reads(self, ctx: Reading, recorded: Recorded) -> dict[Hashable, Get]:
-        keyed, out = self.keyed(ctx.desired), {}
+        keyed = self.keyed(ctx.desired)
+        out: dict[Hashable, Get] = {}
         for n in self.declared(ctx.desired):
             if n.type == "ovn":
                 continue
@@ -130,7 +131,7 @@ class NetworkKind(TwoPhaseKind):
             if n.get("type") == "ovn":
                 out[("view", name, "")] = Get.of(api_path(self.collection, name))
             elif (ctx.lean and name in declared
-                  and not any(k[0] == "view" and k[1] == name for k in out)):
+                  and ("view", name) not in {k[:2] for k in out if isinstance(k, tuple)}):
                 out[("etag", name)] = Get.of(api_path(self.collection, name))
         return out
 

@@ -128,9 +128,9 @@ def _load(c: "Checker", raw: dict, path: tuple, projects: Mapping[str, Any]) -> 
             c.error(path + ("config", key), f'"{key}" in {fmt_path(path + ("config",))} is not a '
                                             "user.* key (the only keys an ACL's config takes)",
                     key=True)
-    return NetworkACL(raw.get("name"), project, raw.get("description", ""), config,
+    return NetworkACL(raw.get("name", ""), project, raw.get("description", ""), config,
                       _rules(c, raw, path, "ingress"), _rules(c, raw, path, "egress"),
-                      c.src.line(path))
+                      c.src.line(path) or 0)
 
 
 def _acl_names(value: Any) -> list[str]:

@@ -100,7 +100,8 @@ def plan_move(spec: "ObjectKind", ctx: "PlanContext", inst, where: str, deps: li
             else ": the move stops it, and it stays stopped there"),
         blocked=ctx.member_block(where) or (ctx.member_block(member) if member
                                             and member in ctx.observed.members else None),
-        payload=spec.payloads[Action.MOVE](inst.name, inst.project, target, inst.state == "running"),
+        payload=spec.payloads[Action.MOVE](inst.name, inst.project, target,  # type: ignore[call-arg]
+                                           inst.state == "running"),  # the kind's Change payload
     )
     removal = member_step(where, Action.REMOVE)
     if removal in ctx.steps.ids(kind=Kind.MEMBER, action=Action.REMOVE):

@@ -98,9 +98,9 @@ def _load(c: "Checker", raw: dict, path: tuple, pools: set[str], networks: set[s
                                     f"not declared in storage_pools")
         if dev_type == "nic":
             _nic(c, dp, values, networks)
-    return Profile(raw.get("name"), raw.get("description", ""),
+    return Profile(raw.get("name", ""), raw.get("description", ""),
                    c.object_config(raw.get("config"), path + ("config",)), devices, project,
-                   c.src.line(path))
+                   c.src.line(path) or 0)
 
 
 def _nic(c: "Checker", dp: tuple, values: dict[str, str], networks: set[str]) -> None:

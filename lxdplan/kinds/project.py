@@ -74,7 +74,7 @@ class ProjectKind(ObjectKind):
     def load(self, checker: "Checker", items, declared: Mapping[str, tuple]) -> tuple:
         return tuple(Project(p.get("name"), p.get("description", ""),
                              checker.object_config(p.get("config"), (self.section, i, "config")),
-                             checker.src.line((self.section, i)))
+                             checker.src.line((self.section, i)) or 0)
                      for i, p in items)
 
     def check(self, checker: "Checker", declared: Mapping[str, tuple],

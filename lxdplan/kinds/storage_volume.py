@@ -81,12 +81,12 @@ def _load(c: "Checker", raw: dict, path: tuple, pool_drivers: dict[str, str],
     if project not in projects:
         c.error(path + ("project",), f'{label} is in project "{project}", which is not declared '
                                      "in projects")
-    return StorageVolume(pool=pool, name=raw.get("name"), member=member,
+    return StorageVolume(pool=pool or "", name=raw.get("name", ""), member=member,
                          type=raw.get("type", "custom"),
                          content_type=raw.get("content_type", "filesystem"),
                          description=raw.get("description", ""),
                          config=c.object_config(raw.get("config"), path + ("config",)),
-                         project=project, line=c.src.line(path))
+                         project=project, line=c.src.line(path) or 0)
 
 
 class StorageVolumeKind(ObjectKind):

@@ -11,7 +11,7 @@ declared (LXD fills in the rest); some cannot change once the object exists on t
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Hashable, Mapping
+from typing import TYPE_CHECKING, Any, Hashable, Mapping, Sequence
 
 from lxdplan.compare import (
     config_views,
@@ -266,7 +266,7 @@ class TwoPhaseKind(ObjectKind):
         )
 
     def _updates(self, ctx: "PlanContext", obj, live, type_: str, *, after: list[str],
-                 skip: list[str] = ()) -> None:
+                 skip: Sequence[str] = ()) -> None:
         auto, generated = self.auto_keys(type_), self.generated_values(type_)
         changes = diff_config(live.config, obj.config, auto=auto, inherited=generated)
         kept = {k: v for k, v in live.config.items()

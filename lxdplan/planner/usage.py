@@ -83,7 +83,7 @@ def block_used(ctx: Context) -> None:
                 ctx.steps.add_dependency(step.id, *ending)
                 continue
             declared = _declared(ctx, user)
-            if declared is None:
+            if declared is None or user.spec is None:
                 outside.append(user.shown())
             elif any((r.kind, r.ident) == ident for r in refwalk.refs_of(user.spec, declared)):
                 kept.append(user.shown())
@@ -129,7 +129,8 @@ def _live_index(ctx: Context) -> dict[tuple[str, str], list[tuple[ObjectKind, An
 def _resolve(user: User, index) -> User:
     """The live object ``user`` names: the one at its path, else at the nearest path above it
     (an instance's or volume's snapshot is part of it, and goes with it)."""
-    path, found = user.path, []
+    path = user.path
+    found: list[Any] = []
     while path.count("/") > 2 and not found:
         found = index.get((path, user.project), [])
         path = path.rsplit("/", 1)[0]

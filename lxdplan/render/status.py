@@ -43,15 +43,15 @@ def render_status(desired: Desired, observed: Observed) -> str:
     lines.append(f"Cluster ({backend} {observed.server_version}), {len(observed.members)} member(s):")
     rows = [["MEMBER", "STATUS", "ROLES", "VERSION", "API", "FAILURE DOMAIN", "MESSAGE"]]
     silent = observed.not_serving()
-    for name, member in observed.members.items():
-        status, message = observed.member_status(name), member.message
-        if (status == UNREACHABLE and member.status == ONLINE) or status == NOT_SERVING:
+    for name, live in observed.members.items():
+        status, message = observed.member_status(name), live.message
+        if (status == UNREACHABLE and live.status == ONLINE) or status == NOT_SERVING:
             # The cluster has not noticed (or cannot tell); say what lxdplan saw instead.
             alone = observed.standalone.get(name)
             message = alone.error if alone is not None and alone.error else "answers no request"
         rows.append([
-            name, _flag(status), ",".join(member.roles) or "-", member.version or "?",
-            str(member.api_level) if member.api_level else "?", member.failure_domain, message,
+            name, _flag(status), ",".join(live.roles) or "-", live.version or "?",
+            str(live.api_level) if live.api_level else "?", live.failure_domain, message,
         ])
     declared_out = [m.name for m in desired.members if m.name not in observed.members]
     for name in declared_out:
@@ -70,7 +70,7 @@ def render_status(desired: Desired, observed: Observed) -> str:
             per_member = ", ".join(
                 f"{m}={_flag(s)}" for m, s in sorted(obj.member_status.items())
             ) or "-"
-            rows.append([name, kind, _flag(obj.status), per_member,
+            rows.append([name, str(kind), _flag(obj.status), per_member,
                          "lxdplan" if obj.managed_by_lxdplan else "-"])
         lines.extend(_table(rows))
     for spec in registry():  # kinds with a status section of their own (images, instances)

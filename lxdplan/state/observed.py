@@ -309,7 +309,7 @@ def _from_jsonable(tp: Any, data: Any) -> Any:
             for f in dataclasses.fields(tp)
             if f.name in data
         }
-        return tp(**kwargs)
+        return tp(**kwargs)  # type: ignore[operator]  # a dataclass type, not an instance
     if origin is dict:
         _, vt = typing.get_args(tp)
         return {k: _from_jsonable(vt, v) for k, v in data.items()}

@@ -31,6 +31,7 @@ RUNNING = ("Running", "Frozen")
 
 def _at(step: Step) -> tuple[str, dict[str, str] | None]:
     p = step.payload
+    assert isinstance(p, (Write, Change)), p
     return path_of("instances", p.name), ({"project": p.project} if p.project != "default" else None)
 
 

@@ -32,7 +32,7 @@ def create(s: Session, step: Step) -> bool:
     if get_or_none(client, w.path, w.params or None) is not None:
         return False
     if kind.owner == Owner.SERVER_KEY:
-        key = step.payload.owner_key
+        key: str = getattr(step.payload, "owner_key")  # the payload of a kind owned by a server key
         names = owned_names(client, key)
         if step.name not in names:
             set_owned_names(client, names + [step.name], key)
@@ -58,7 +58,7 @@ def delete(s: Session, step: Step) -> bool:
                and gone(lambda: client.delete(w.path, params=w.params or None)))
     if kind.owner != Owner.SERVER_KEY:
         return deleted
-    key = step.payload.owner_key
+    key: str = getattr(step.payload, "owner_key")
     names = owned_names(client, key)
     if step.name in names:
         set_owned_names(client, [n for n in names if n != step.name], key)
