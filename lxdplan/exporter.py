@@ -187,7 +187,7 @@ def render(doc: dict[str, Any]) -> str:
     import yaml
 
     text = yaml.safe_dump(doc, sort_keys=False, default_flow_style=False)
-    lines = []
+    lines: list[str] = []
     for line in text.splitlines():
         if line.strip() == f"server: {PLACEHOLDER_SERVER}":
             indent = line[: len(line) - len(line.lstrip())]

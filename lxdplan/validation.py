@@ -24,7 +24,7 @@ _HOST_PORT = re.compile(r"^(?:\[(?P<v6>[0-9A-Fa-f:.]+(?:%[A-Za-z0-9_.-]+)?)\]|(?
 def build(src: Source) -> tuple[Desired, list[Diagnostic]]:
     """Check the semantic rules on schema-valid data and build the model."""
     c = Checker(src)
-    d = src.data
+    d = src.data if isinstance(src.data, dict) else {}  # schema-valid: a mapping
     backend = d.get("backend")
     cluster = d.get("cluster") or {}
     kinds = sorted(registry(), key=lambda s: s.load_rank)
@@ -47,7 +47,7 @@ def build(src: Source) -> tuple[Desired, list[Diagnostic]]:
                       force_remove=force_remove, members=tuple(members),
                       objects={k.section: declared[k.section] for k in kinds},
                       sections=[k.section for k in registry()],
-                      config_line=c.src.key_line(("cluster", "config")) if "config" in cluster else 0)
+                      config_line=(c.src.key_line(("cluster", "config")) or 0) if "config" in cluster else 0)
     return desired, c.diags
 
 
@@ -120,11 +120,11 @@ def _members(c: Checker, cluster: dict, backend: str | None,
                 c.error(p + ("roles", j), f'unknown role "{r}"; assignable roles: '
                                           f"{', '.join(sorted(keys.ASSIGNABLE_ROLES))}")
         out.append(Member(
-            name=m.get("name"), address=address, endpoint=endpoint, fingerprint=fingerprint, trust=trust,
+            name=m.get("name", ""), address=address, endpoint=endpoint, fingerprint=fingerprint, trust=trust,
             config=config, description=m.get("description"), failure_domain=m.get("failure_domain"),
             groups=tuple(groups) if groups is not None else None,
             roles=tuple(roles) if roles is not None else None,
-            state=m.get("state", "online"), line=c.src.line(p)))
+            state=m.get("state", "online"), line=c.src.line(p) or 0))
     c.unique([(m.name, ("cluster", "members", i, "name")) for i, m in enumerate(out)], "member")
     if len(out) < 3:
         c.warning(("cluster", "members"), f"{len(out)} member(s): the cluster cannot survive losing a "
@@ -134,7 +134,7 @@ def _members(c: Checker, cluster: dict, backend: str | None,
 
 def _valid_host_port(text: str) -> bool:
     match = _HOST_PORT.match(text)
-    return bool(match) and 0 < int(match["port"]) < 65536
+    return match is not None and 0 < int(match["port"]) < 65536
 
 
 def _valid_endpoint(endpoint: str) -> bool:

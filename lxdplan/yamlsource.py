@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 import yaml
 
@@ -32,7 +33,7 @@ class Source:
     """Plain data of a YAML document and the lines of every path in it."""
 
     path: str
-    data: object
+    data: Any  # the parsed YAML: JSON-like data of any shape (the schema says which)
     value_lines: dict[Path, int] = field(default_factory=dict)
     key_lines: dict[Path, int] = field(default_factory=dict)
 

@@ -47,6 +47,7 @@ def export(
     if file is not None:
         desired = load_or_exit(file, quiet_warnings=True)
     else:
+        assert endpoint is not None  # one of the two is given (checked above)
         if not endpoint.startswith(("https://", "unix://", "remote:")):
             error(f"--endpoint {endpoint} must start with https://, unix:// or remote:")
             raise typer.Exit(1)

@@ -74,7 +74,8 @@ def roll(
             if plan.refusals:
                 raise typer.Exit(1)
             return
-        with ClusterLock(ServingClient(cluster), break_lock=break_lock):
+        with ClusterLock(ServingClient(cluster),  # type: ignore[arg-type]  # has what the lock uses
+                         break_lock=break_lock):
             plan = make_plan()  # again under the lock: another run may have moved it on
             out(render_text(plan))
             if plan.refusals:

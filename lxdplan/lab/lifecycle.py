@@ -95,7 +95,7 @@ def _root_lock(base: Path):
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def _taken_networks(base: Path) -> list[ipaddress.IPv4Network]:
+def _taken_networks(base: Path) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
     taken = host.used_networks()
     for other in list_labs(base):
         taken.append(ipaddress.ip_network(other.subnet))
@@ -362,7 +362,7 @@ def _wait_ready(lab: Lab, timeout: float, members: list[LabMember] | None = None
     waiting = list(lab.members if members is None else members)
     while waiting:
         for m in list(waiting):
-            if not host.pid_alive(m.pid):  # not alive(): the daemon may not have entered its netns yet
+            if not m.pid or not host.pid_alive(m.pid):  # not alive(): it may not be in its netns yet
                 raise LabError(
                     f"the {lab.backend} daemon of {m.name} exited while starting ({m.log}: "
                     f"{_last_log_line(m.log)})"

@@ -116,11 +116,11 @@ class _Observer:
             # A member that joined since its fingerprint was declared serves the cluster
             # certificate: learn it from a verified clustered member, then try once more.
             self.remember_cluster_certificate(found)
-            for name, exc in mistrusted.items():
+            for name, refused in mistrusted.items():
                 try:
                     found[name] = self._standalone(name, self.clients[name].get("/1.0"))
                 except TrustError:
-                    raise exc from None
+                    raise refused from None
                 except MISSING as err:
                     found[name] = Standalone(name=name, reachable=False, error=str(err), trusted=False)
         return {m.name: found[m.name] for m in self.desired.members}
@@ -205,6 +205,7 @@ class _Observer:
         members_read = reads.send(Get.of("/1.0/cluster/members", {"recursion": 1}))
         ctx = Reading(desired=self.desired, backend=backend, lean=self.lean)
         reads.ask_listings(ctx)
+        assert members_read is not None  # a cluster-wide read is always sent
         members_raw = members_read.result().metadata or []
         if any(c.scheme == "https" for c in self.clients.values()):
             self.remember_cluster_certificate({reader_st.name: reader_st}, members_raw)
@@ -359,6 +360,7 @@ def _server(fut: Future | None) -> Response | None:
     exc = fut.exception()
     if isinstance(exc, MISSING) and not (isinstance(exc, ApiError) and busy(exc)):
         return None
+    assert exc is not None
     raise exc
 
 
