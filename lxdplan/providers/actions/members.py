@@ -53,7 +53,7 @@ def bootstrap(s: Session, step: Step) -> bool:
             )
         _adopt_cluster(s, name, meta)
         return False
-    changes = _changes(meta.get("config"), payload_of(step, MemberUpdate).config)
+    changes = _changes(meta.get("config"), payload_of(step, Bootstrap).config)
     if changes:
         _patch_server(client, step, changes)
     client.put("/1.0/cluster", {"server_name": server_name, "enabled": True})
