@@ -42,10 +42,20 @@ KINDS: tuple[ObjectKind, ...] = (
 )
 
 
+# The orders a kind's hand-picked ranks decide: two kinds sharing one would leave the plan's
+# order to the list's, so each is unique.
+RANKS = ("rank", "delete_rank", "list_rank", "load_rank")
+
+
 def _checked(kinds: tuple[ObjectKind, ...]) -> tuple[ObjectKind, ...]:
-    ranks = [k.rank for k in kinds]
-    if len(set(ranks)) != len(ranks):
-        raise RuntimeError(f"two kinds share a rank: {sorted(ranks)}")
+    """``kinds`` in ``rank`` order; RuntimeError when two share any of ``RANKS``."""
+    for attr in RANKS:
+        seen: dict[int, str] = {}
+        for k in kinds:
+            value = getattr(k, attr)
+            if value in seen:
+                raise RuntimeError(f"kinds {seen[value]} and {k.kind} share {attr} {value}")
+            seen[value] = k.kind
     return tuple(sorted(kinds, key=lambda k: k.rank))
 
 

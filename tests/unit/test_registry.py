@@ -1,0 +1,23 @@
+"""The registry: the explicit list of kinds, checked when it is imported."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from lxdplan import registry
+
+
+def test_the_registry_lists_each_kind_once_in_rank_order():
+    assert [k.rank for k in registry.KINDS] == sorted(k.rank for k in registry.KINDS)
+    assert len({k.kind for k in registry.KINDS}) == len(registry.KINDS)
+    assert len({k.section for k in registry.KINDS}) == len(registry.KINDS)
+
+
+@pytest.mark.parametrize("attr", registry.RANKS)
+def test_two_kinds_sharing_a_rank_are_refused(attr):
+    first, second = registry.KINDS[0], copy.copy(registry.KINDS[1])
+    setattr(second, attr, getattr(first, attr))
+    with pytest.raises(RuntimeError, match=f"share {attr} "):
+        registry._checked((first, second))
