@@ -28,6 +28,7 @@ from lxdplan.kinds.common import at, export_config, owned, plan_deletes, put_if,
 from lxdplan.knownkeys import documented, suggest
 from lxdplan.livedata import Get, Reading, Recorded, clean_config, marked, used_by
 from lxdplan.plan import Action, Payload, Step
+from lxdplan.state.observed import flag
 
 if TYPE_CHECKING:
     from lxdplan.filecheck import Checker
@@ -346,6 +347,18 @@ class TwoPhaseKind(ObjectKind):
         """The ``POST ?target=`` body of a ``define`` step. (A two-phase kind has no single
         ``create``: it was ``create_body`` with its own signature, which broke the base's.)"""
         return {"name": name, self.type_field: type_, "config": config}
+
+    def status(self, observed) -> tuple[str, list[list[str]]] | None:
+        """Each object with its type, its state and each member's."""
+        objects = self.live(observed)
+        if not objects:
+            return None
+        rows = [["NAME", "TYPE", "STATE", "PER MEMBER", "MANAGED"]]
+        for name, obj in objects.items():
+            per_member = ", ".join(f"{m}={flag(s)}" for m, s in sorted(obj.member_status.items())) or "-"
+            rows.append([name, str(self.type_of(obj)), flag(obj.status), per_member,
+                         "lxdplan" if obj.managed_by_lxdplan else "-"])
+        return f"{self.kind.noun.capitalize()}s", rows
 
     # -- export ------------------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""`lxdplan status` as text: members, then pools and networks with their per-member state."""
+"""`lxdplan status` as text: members, then each kind's section (``ObjectKind.status``)."""
 
 from __future__ import annotations
 
@@ -13,17 +13,12 @@ from lxdplan.state.observed import (
     UPGRADE_ADVICE,
     Observed,
 )
-
-FLAGGED = {OFFLINE, BLOCKED, UNREACHABLE, NOT_SERVING, "Errored", "Pending"}
+from lxdplan.state.observed import flag as _flag
 
 
 def _table(rows: list[list[str]]) -> list[str]:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     return ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
-
-
-def _flag(text: str) -> str:
-    return f"{text} !" if text in FLAGGED else text
 
 
 def render_status(desired: Desired, observed: Observed) -> str:
@@ -58,22 +53,7 @@ def render_status(desired: Desired, observed: Observed) -> str:
         rows.append([name, "not joined", "-", "-", "-", "-", "declared in the file"])
     lines.extend(_table(rows))
 
-    for title, objects in (("Storage pools", observed.section("storage_pools")),
-                           ("Networks", observed.section("networks"))):
-        if not objects:
-            continue
-        lines.append("")
-        lines.append(f"{title}:")
-        rows = [["NAME", "TYPE", "STATE", "PER MEMBER", "MANAGED"]]
-        for name, obj in objects.items():
-            kind = getattr(obj, "driver", None) or getattr(obj, "type", "")
-            per_member = ", ".join(
-                f"{m}={_flag(s)}" for m, s in sorted(obj.member_status.items())
-            ) or "-"
-            rows.append([name, str(kind), _flag(obj.status), per_member,
-                         "lxdplan" if obj.managed_by_lxdplan else "-"])
-        lines.extend(_table(rows))
-    for spec in registry():  # kinds with a status section of their own (images, instances)
+    for spec in registry():  # each kind's section (pools, networks, images, instances)
         section = spec.status(observed)
         if section is not None:
             title, rows = section

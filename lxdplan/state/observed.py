@@ -28,6 +28,15 @@ BLOCKED = "Blocked"
 UNREACHABLE = "Unreachable"  # lxdplan could not connect to the member's endpoint
 NOT_SERVING = "Not serving"  # it holds every request without an answer (waits for an upgrade)
 
+# Statuses ``lxdplan status`` marks with " !" (members and objects alike).
+FLAGGED = frozenset({OFFLINE, BLOCKED, UNREACHABLE, NOT_SERVING, "Errored", "Pending"})
+
+
+def flag(text: str) -> str:
+    """``text`` as a status table shows it: marked " !" when it needs attention."""
+    return f"{text} !" if text in FLAGGED else text
+
+
 # The seed's advice ("Upgrading nodes"): a member restarted on a newer version serves no API
 # until every member runs that version.
 UPGRADE_ADVICE = ("upgrade the remaining members to the same version; the members that wait "
