@@ -21,3 +21,14 @@ def test_two_kinds_sharing_a_rank_are_refused(attr):
     setattr(second, attr, getattr(first, attr))
     with pytest.raises(RuntimeError, match=f"share {attr} "):
         registry._checked((first, second))
+
+
+def test_validate_counts_every_kind_the_file_declares():
+    from lxdplan.cli.validate import counts
+    from lxdplan.kinds.instance import Instance
+    from lxdplan.kinds.network import Network
+    from lxdplan.kinds.network_acl import NetworkACL
+
+    desired = registry.desired(path="f.yaml", networks=(Network("br0"), Network("br1")),
+                               network_acls=(NetworkACL("web"),), instances=(Instance("c1"),))
+    assert counts(desired) == "0 members, 1 network ACL, 2 networks, 1 instance"
