@@ -57,7 +57,7 @@ class Delete(Payload):
 
 
 class ClusterGroupKind(ObjectKind):
-    kind = Kind.define("cluster_group", "cluster group")
+    kind = Kind.CLUSTER_GROUP
     section = "cluster_groups"
     etag_after_plan = True
     stage = Stage.BEFORE_JOINS

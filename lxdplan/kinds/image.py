@@ -111,7 +111,7 @@ def source_payload(source: ImageSource, base: str) -> dict[str, Any]:
 
 
 class ImageKind(ObjectKind):
-    kind = Kind.define("image")
+    kind = Kind.IMAGE
     section = "images"
     stage = Stage.AFTER_MEMBERS
     rank, delete_rank, list_rank = 70, 8, 70

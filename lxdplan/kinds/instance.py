@@ -90,7 +90,7 @@ def _devices(devices: dict) -> dict[str, dict]:
 
 
 class InstanceKind(ObjectKind):
-    kind = Kind.define("instance")
+    kind = Kind.INSTANCE
     section = "instances"
     stage = Stage.AFTER_MEMBERS
     rank, delete_rank, list_rank = 80, 5, 80

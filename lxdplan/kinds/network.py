@@ -52,7 +52,7 @@ AUTO_KEYS: dict[str, frozenset[str]] = {
 
 
 class NetworkKind(TwoPhaseKind):
-    kind = Kind.define("network")
+    kind = Kind.NETWORK
     section = "networks"
     rank, delete_rank, list_rank = 40, 40, 20
     type_field = "type"

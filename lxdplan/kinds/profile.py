@@ -123,7 +123,7 @@ def _nic(c: "Checker", dp: tuple, values: dict[str, str], networks: set[str]) ->
 
 
 class ProfileKind(ObjectKind):
-    kind = Kind.define("profile")
+    kind = Kind.PROFILE
     section = "profiles"
     etag_after_plan = True
     stage = Stage.AFTER_MEMBERS

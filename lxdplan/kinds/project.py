@@ -62,7 +62,7 @@ class Delete(Payload):
 
 
 class ProjectKind(ObjectKind):
-    kind = Kind.define("project")
+    kind = Kind.PROJECT
     section = "projects"
     etag_after_plan = True
     stage = Stage.BEFORE_JOINS

@@ -90,7 +90,7 @@ def _load(c: "Checker", raw: dict, path: tuple, pool_drivers: dict[str, str],
 
 
 class StorageVolumeKind(ObjectKind):
-    kind = Kind.define("storage_volume", "storage volume")
+    kind = Kind.STORAGE_VOLUME
     section = "storage_volumes"
     etag_after_plan = True
     stage = Stage.AFTER_MEMBERS

@@ -32,3 +32,13 @@ def test_validate_counts_every_kind_the_file_declares():
     desired = registry.desired(path="f.yaml", networks=(Network("br0"), Network("br1")),
                                network_acls=(NetworkACL("web"),), instances=(Instance("c1"),))
     assert counts(desired) == "0 members, 1 network ACL, 2 networks, 1 instance"
+
+
+def test_a_kind_id_is_defined_once():
+    from lxdplan.kinds import storage_pool
+    from lxdplan.plan import Kind
+
+    assert storage_pool.KIND_SPEC.kind is Kind.STORAGE_POOL
+    with pytest.raises(ValueError, match="'storage_pool' is defined twice"):
+        Kind.define("storage_pool", "pool")
+    assert Kind.STORAGE_POOL.noun == "storage pool"
