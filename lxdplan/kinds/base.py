@@ -19,6 +19,7 @@ from lxdplan.errors import fmt_path
 from lxdplan.keys import OWNER_KEY, OWNER_VALUE
 from lxdplan.livedata import Get, Reading, Recorded, etag_reads, segment
 from lxdplan.plan import Action, Kind, Payload, Step, Unmanaged
+from lxdplan.state.observed import Observed
 
 if TYPE_CHECKING:
     from lxdplan.filecheck import Checker
@@ -269,7 +270,7 @@ class ObjectKind:
             body["devices"] = md["devices"]
         return Request("PUT", where.path, dict(where.params), body)
 
-    def adopt_target(self, obj, observed):
+    def adopt_target(self, obj: Any, observed: Observed) -> Any:
         """The live object a declared one adopts (None: nothing to adopt)."""
         if obj.name in self.keep:
             return None

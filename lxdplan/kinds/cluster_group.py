@@ -19,6 +19,7 @@ from lxdplan.kinds.base import ObjectKind, Owner, Stage, Where, api_path, payloa
 from lxdplan.kinds.common import DEFAULT, builtin_description, plan_deletes, put_if
 from lxdplan.livedata import Get, Reading, Recorded, listed_names
 from lxdplan.plan import Action, Kind, Payload, Step
+from lxdplan.state.observed import Observed
 
 if TYPE_CHECKING:
     from lxdplan.filecheck import Checker
@@ -124,7 +125,7 @@ class ClusterGroupKind(ObjectKind):
     def holds(self, live: dict[str, Any], body: dict[str, Any]) -> bool:
         return (live.get("description") or "") == body["description"]
 
-    def adopt_target(self, obj, observed):
+    def adopt_target(self, obj: Any, observed: Observed) -> Any:
         return self.live(observed).get(obj.name)
 
     def export(self, live) -> dict[str, Any] | None:

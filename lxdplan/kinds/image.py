@@ -26,6 +26,7 @@ from lxdplan.kinds.common import DEFAULT, at, plan_deletes, scoped
 from lxdplan.livedata import Get, Reading, Recorded, listed_names, project_items, projects_with
 from lxdplan.plan import Action, Kind, Payload, Step
 from lxdplan.references import Ref
+from lxdplan.state.observed import Observed
 
 if TYPE_CHECKING:
     from lxdplan.filecheck import Checker
@@ -234,7 +235,7 @@ class ImageKind(ObjectKind):
         return Where("/1.0/images", api_path("images", fingerprint) if fingerprint else "",
                      {"project": project} if project != DEFAULT else {})
 
-    def adopt_target(self, obj, observed):
+    def adopt_target(self, obj: Any, observed: Observed) -> Any:
         return self.find(observed, obj.project, obj.name)
 
     def adopt_label(self, obj) -> str:

@@ -324,7 +324,7 @@ class InstanceKind(ObjectKind):
                 "profiles": list(p.profiles), "config": {**own, **p.config}, "devices": p.devices}
 
     def holds(self, live: dict[str, Any], body: dict[str, Any]) -> bool:
-        def mine(config):
+        def mine(config: Mapping[str, Any] | None) -> dict[str, Any]:
             return {k: v for k, v in comparable(config).items() if not k.startswith("image.")}
 
         devices = {d: comparable(v) for d, v in (live.get("devices") or {}).items()}

@@ -21,6 +21,7 @@ from lxdplan.kinds.common import DEFAULT, at, export_config, owned, plan_deletes
 from lxdplan.knownkeys import suggest
 from lxdplan.livedata import Get, Reading, Recorded, clean_config, marked, names_of, used_by, with_etag
 from lxdplan.plan import Action, Kind, Payload, Step
+from lxdplan.state.observed import Observed
 
 if TYPE_CHECKING:
     from lxdplan.filecheck import Checker
@@ -203,7 +204,7 @@ class StorageVolumeKind(ObjectKind):
         return {"name": p.name, "description": p.description, "config": owned(p.config),
                 "type": p.type, "content_type": p.content_type}
 
-    def adopt_target(self, obj, observed):
+    def adopt_target(self, obj: Any, observed: Observed) -> Any:
         return next((v for v in self.live(observed).values()
                      if (v.pool, v.name, v.project) == (obj.pool, obj.name, obj.project)
                      and (obj.member is None or v.member == obj.member)), None)
