@@ -120,13 +120,13 @@ def same_config(live: Mapping[str, object] | None, wanted: Mapping[str, object] 
     a, b = comparable(live), comparable(wanted)
     if set(a) != set(b):
         return False
-    return all(not differs(a[k], b[k]) for k in b)
+    return all(not differs(a[k], b[k]) for k in b)  # type: ignore[arg-type]  # live: strings
 
 
 def split_changes(changes: Mapping[str, Change]) -> tuple[dict[str, Value], dict[str, Value]]:
     """``(before, after)`` maps of the changed keys, each side omitting keys absent on it."""
-    before = {k: old for k, (old, _new) in changes.items() if old is not None}
-    after = {k: new for k, (_old, new) in changes.items() if new is not None}
+    before: dict[str, Value] = {k: old for k, (old, _new) in changes.items() if old is not None}
+    after: dict[str, Value] = {k: new for k, (_old, new) in changes.items() if new is not None}
     return before, after
 
 

@@ -13,7 +13,7 @@ import dataclasses
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 from lxdplan.errors import LxdplanError
 
@@ -149,10 +149,13 @@ class Desired:
 
     Membership and server config are fields of their own (they are the cluster itself, not
     objects of a collection: see ``lxdplan.planner.members``). The declared objects of every
-    kind are in ``objects``, by the kind's ``section`` (``lxdplan.kinds``), in file order, and
-    read as attributes: ``desired.networks`` (``()`` when the file declares none). They are
-    given as keywords too: ``Desired(path=..., networks=(...))``. A section no kind has is
-    refused, as a dataclass refuses an unknown field.
+    kind are in ``objects``, by the kind's ``section``, in file order, and read as attributes:
+    ``desired.networks``. They are given as keywords too: ``Desired(path=..., networks=(...))``.
+
+    This module knows no kind: the caller says which sections exist (``sections``, the
+    registry's: ``lxdplan.registry.desired``); those not given are empty, and a section outside
+    them is refused as a dataclass refuses an unknown field. Without ``sections`` the container
+    holds the sections given; ``section()`` reads any section, absent ones as ``()``.
     """
 
     path: str
@@ -161,15 +164,17 @@ class Desired:
     config: Config = field(default_factory=dict)  # cluster-wide server config
     force_remove: tuple[str, ...] = ()
     members: tuple[Member, ...] = ()
-    objects: Mapping[str, tuple] = field(default_factory=dict)  # section -> declared objects
+    objects: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)  # section -> objects
     config_line: int = 0  # where cluster.config is, for messages about server config
 
     def __init__(self, path: str, version: int = 1, backend: str | None = None,
                  config: Config | None = None, force_remove: tuple[str, ...] = (),
-                 members: tuple[Member, ...] = (), objects: Mapping[str, tuple] | None = None,
-                 config_line: int = 0, **sections: tuple):
-        given = {**(objects or {}), **sections}
-        known = _sections()
+                 members: tuple[Member, ...] = (),
+                 objects: Mapping[str, tuple[Any, ...]] | None = None,
+                 config_line: int = 0, sections: Iterable[str] | None = None,
+                 **given_sections: tuple[Any, ...]):
+        given = {**(objects or {}), **given_sections}
+        known = list(given) if sections is None else list(sections)
         unknown = sorted(set(given) - set(known))
         if unknown:
             raise TypeError(f"Desired() got sections no object kind has: {', '.join(unknown)}")
@@ -181,20 +186,28 @@ class Desired:
         for name, value in values.items():
             object.__setattr__(self, name, value)
 
-    def __getattr__(self, name: str) -> tuple:
+    def __getattr__(self, name: str) -> tuple[Any, ...]:
         # Only called when ``name`` is not a field: a section of ``objects``.
         objects = self.__dict__.get("objects")
         if objects is not None and name in objects:
             return objects[name]
         raise AttributeError(f"Desired has no field or section {name!r}")
 
+    def __eq__(self, other: object) -> bool:
+        """Equal fields, and equal objects where a section absent and an empty one are alike
+        (a container holds the sections its caller gave)."""
+        if not isinstance(other, Desired):
+            return NotImplemented
+        return all(getattr(self, f.name) == getattr(other, f.name)
+                   for f in dataclasses.fields(self) if f.name != "objects") and (
+            {s: v for s, v in self.objects.items() if v}
+            == {s: v for s, v in other.objects.items() if v})
+
+    __hash__ = None  # type: ignore[assignment]  # it holds dicts
+
+    def section(self, name: str) -> tuple[Any, ...]:
+        """The declared objects of a section, ``()`` when it holds none."""
+        return tuple(self.objects.get(name, ()))
+
     def member(self, name: str) -> Member | None:
         return next((m for m in self.members if m.name == name), None)
-
-
-def _sections() -> list[str]:
-    """The kinds' sections, in registry order. Read from the registry when a ``Desired`` is
-    made (the kind modules import this one, so it cannot import them first)."""
-    from lxdplan.kinds import registry
-
-    return [spec.section for spec in registry()]

@@ -67,6 +67,10 @@ class ValidationError(LxdplanError):
 class ApiError(LxdplanError):
     """The LXD/Incus server refused a request; the message names the member and quotes LXD."""
 
+    # LXD's own words, for callers that rephrase: set by the client when LXD gave some (read
+    # with getattr: absent otherwise).
+    lxd_message: str
+
     def __init__(self, message: str, *, member: str | None = None, status: int | None = None):
         self.member = member
         self.status = status

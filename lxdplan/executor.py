@@ -169,7 +169,7 @@ def _lane(step: Step) -> str | None:
         return step.id
     if step.member is None:
         return None
-    from lxdplan.kinds import spec
+    from lxdplan.registry import spec
 
     found = spec(step.kind)
     return f"member:{step.member}" if found is not None and step.action in found.parallel_actions else None

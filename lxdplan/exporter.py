@@ -22,8 +22,9 @@ import re
 from typing import Any
 
 from lxdplan import addresses, keys
-from lxdplan.kinds import registry
-from lxdplan.kinds.common import export_config as _config, put_if as _put
+from lxdplan.kinds.common import export_config as _config
+from lxdplan.kinds.common import put_if as _put
+from lxdplan.registry import registry
 from lxdplan.sensitive import reference_secrets
 from lxdplan.state.observed import EVACUATED, Observed
 
@@ -186,7 +187,7 @@ def render(doc: dict[str, Any]) -> str:
     import yaml
 
     text = yaml.safe_dump(doc, sort_keys=False, default_flow_style=False)
-    lines = []
+    lines: list[str] = []
     for line in text.splitlines():
         if line.strip() == f"server: {PLACEHOLDER_SERVER}":
             indent = line[: len(line) - len(line.lstrip())]

@@ -182,7 +182,7 @@ def check(c: Checker, data: dict, backend: str | None) -> None:
     backends = _backends(backend)
     if not isinstance(data, dict):
         return
-    cluster = data.get("cluster") if isinstance(data.get("cluster"), dict) else {}
+    cluster: dict = data["cluster"] if isinstance(data.get("cluster"), dict) else {}
     server = {b: key_set(b, "server") for b in backends}
     _warn_unknown(c, ("cluster", "config"), cluster.get("config"), server, "server config")
     for i, m in dicts(cluster.get("members")):

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, Hashable, Mapping
+from typing import Any, Hashable, Mapping, Protocol
 from urllib.parse import quote, unquote, urlsplit
 
 from lxdplan import keys
+from lxdplan.desired import Desired
 
 # One recorded answer: its metadata and ETag.
 Answer = tuple[Any, "str | None"]
@@ -50,6 +51,16 @@ class Get:
         return cls.of(where.path, params, member=where.member)
 
 
+class BackendFacts(Protocol):
+    """What the read hooks may ask of the server (``providers.backend.Backend`` provides it)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def all_projects_profiles(self) -> bool: ...
+
+
 @dataclass(frozen=True)
 class Reading:
     """What a kind's read hooks know besides the answers: the file, the detail (``lean``: only
@@ -58,8 +69,8 @@ class Reading:
     nothing is asked of (``offline``), and the cluster-wide server config (``server_config``,
     cleaned: the ownership keys of kinds without config)."""
 
-    desired: Any
-    backend: Any
+    desired: Desired
+    backend: BackendFacts
     lean: bool = False
     members: tuple[str, ...] = ()
     offline: frozenset[str] = frozenset()
@@ -103,9 +114,12 @@ def project_items(recorded: Recorded, section: str):
     project's, or every project's with ``all-projects``: an item names its own project) and
     ``("project", name)`` (one project's own collection)."""
     for key, (items, _etag) in recorded.of(section).items():
-        if key != "listing" and key[0] != "project":
+        if key == "listing":
+            project = "default"
+        elif isinstance(key, tuple) and key[0] == "project":
+            project = key[1]
+        else:
             continue
-        project = "default" if key == "listing" else key[1]
         for item in items or ():
             yield project, item
 

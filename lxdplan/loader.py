@@ -12,6 +12,7 @@ import json
 import re
 from functools import lru_cache
 from importlib import resources
+from typing import Any
 
 from lxdplan import keyschema
 from lxdplan.desired import Desired
@@ -136,14 +137,14 @@ def schema() -> dict:
     return keyschema.apply(json.loads(text))
 
 
-def schema_diagnostics(src: Source) -> tuple[list[Diagnostic], list[tuple]]:
+def schema_diagnostics(src: Source) -> tuple[list[Diagnostic], list[tuple | None]]:
     """Validate the plain data against the JSON Schema; one plain sentence per problem.
 
     Also returns the paths of the rejected values (unknown keys included), for pruning.
     """
     validator = _validator_class()(schema())
     out: list[Diagnostic] = []
-    bad: list[tuple] = []
+    bad: list[tuple | None] = []
     seen: set[tuple] = set()
     for err in validator.iter_errors(src.data):
         if keyschema.is_generated_rule(err):
@@ -195,7 +196,7 @@ def _extra_keys(err) -> list[str]:
 def _pruned(src: Source, bad_paths: list) -> Source:
     """A copy of ``src`` without the rejected values: dict keys removed, list items set to None
     (so the indexes, and with them the lines, of the other items stay put)."""
-    data = copy.deepcopy(src.data)
+    data: Any = copy.deepcopy(src.data)
     for path in sorted((p for p in bad_paths if p), key=len, reverse=True):
         parent = data
         for part in path[:-1]:
@@ -243,7 +244,7 @@ def _translate(err, src: Source) -> list[Diagnostic]:
         if {"string", "number", "boolean"} <= set(types):
             words = "a string, number or boolean"
         else:
-            words = _or_words([_TYPE_WORDS.get(t, t) for t in types])
+            words = _or_words([_TYPE_WORDS.get(t) or str(t) for t in types])
         msg = f"{where} must be {words}, not {_describe(err.instance)}"
         if err.instance is None and "null" not in types:
             msg += " (null is only allowed in server config, where it unsets a key)"

@@ -11,14 +11,14 @@ a join at the member. Objects the file no longer declares (deletes) have no line
 from __future__ import annotations
 
 from lxdplan.desired import Desired
-from lxdplan.kinds import spec
 from lxdplan.plan import Action, Kind, Step
+from lxdplan.registry import spec
 
 
 def line_of(desired: Desired, step: Step) -> int | None:
     """The line declaring the object ``step`` acts on, or None (not declared, or no line)."""
     if step.kind == Kind.MEMBER or (step.kind == Kind.SERVER and step.member):
-        member = desired.member(step.member if step.kind == Kind.SERVER else step.name)
+        member = desired.member((step.member or "") if step.kind == Kind.SERVER else step.name)
         return (member.line or None) if member else None
     if step.kind == Kind.SERVER:
         return desired.config_line or None  # cluster.config

@@ -67,7 +67,9 @@ class Kind(str):
 
     @classmethod
     def define(cls, value: str, noun: str | None = None) -> "Kind":
-        """Register a kind and its noun (``storage pool``: the kind in a sentence)."""
+        """Register a kind and its noun (``storage pool``: the kind in a sentence), once."""
+        if value in cls._nouns:
+            raise ValueError(f"the kind {value!r} is defined twice")
         cls._nouns[value] = noun or value.replace("_", " ")
         return cls(value)
 
@@ -93,8 +95,9 @@ class Kind(str):
 
 Kind.SERVER = Kind.define("server")  # cluster-wide server config
 Kind.MEMBER = Kind.define("member")
-# Object kinds; each is defined again (same noun) by its module in ``lxdplan.kinds``, which
-# holds everything else about it. Named here because membership steps and tests refer to them.
+# The object kinds the layers below the kinds name (``lxdplan.references``, membership steps),
+# defined here, once: each one's module in ``lxdplan.kinds`` takes its constant. A kind no lower
+# layer names is defined by its module alone (network ACLs).
 Kind.CLUSTER_GROUP = Kind.define("cluster_group")
 Kind.STORAGE_POOL = Kind.define("storage_pool")
 Kind.NETWORK = Kind.define("network")
@@ -183,3 +186,10 @@ class Plan:
             elif step.action != Action.DEFINE:
                 counts["other"] += 1
         return counts
+
+
+def step_id(kind: Kind, name: str, action: Action, member: str | None = None) -> str:
+    """``<kind>/<name>/<action>[/<member>]``, e.g. ``storage_pool/data/define/node2``; member
+    steps carry no suffix (``member/node2/join``)."""
+    base = f"{kind.value}/{name}/{action.value}"
+    return f"{base}/{member}" if member else base

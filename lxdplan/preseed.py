@@ -114,7 +114,7 @@ class _Builder:
     def split_config(self, src: Source, raw: Any, *, bootstrap: bool) -> dict[str, str]:
         """Cluster-wide keys go to ``self.server`` (a join preseed may only repeat them); returns the
         member-local keys."""
-        local: dict[str, str] = {}
+        local: dict[str, Any] = {}
         config = _mapping(src, ("config",), raw, self.errors)
         for key, value in config.items():
             path = ("config", key)
@@ -167,7 +167,8 @@ class _Builder:
             return
         member_keys = (keys.pool_member_keys if top == "storage_pools" else keys.network_member_keys)(
             str(kind or ""))
-        wide, specific = {}, {}
+        wide: dict[str, Any] = {}
+        specific: dict[str, Any] = {}
         for key, value in _mapping(src, path + ("config",), raw.get("config"), self.errors).items():
             if keys.is_lxd_own(key):
                 continue

@@ -2,8 +2,9 @@
 
 An object that names another one in its config or devices uses it: the used object must exist
 (and carry its new config) before the user is created or changed, and the user must be deleted
-(or changed to stop using it) before the used object is deleted. The planner orders steps by
-these references (``lxdplan.planner.dependencies``) and the kinds check, when the file loads,
+(or changed to stop using it) before the used object is deleted. The planner walks every
+object's references (``lxdplan.planner.refwalk``) and orders steps by them
+(``lxdplan.planner.dependencies``) and the kinds check, when the file loads,
 that the objects they name are declared (``ObjectKind.check``, ``check_refs``).
 
 The functions work on the declared objects (each kind's dataclass) and on the observed ones
@@ -25,7 +26,7 @@ A kind may also declare the references other kinds' objects make to it, from its
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable
 
 from lxdplan.plan import Kind
 
@@ -116,49 +117,3 @@ def volume_refs(project: str, pool: str) -> list[Ref]:
 
 def member_refs(groups: Iterable[str] | None) -> list[Ref]:
     return [Ref(Kind.CLUSTER_GROUP, (g,), ("groups", i)) for i, g in enumerate(groups or ()) if g]
-
-
-@dataclass(frozen=True)
-class Node:
-    """One object (declared or observed) with the references it makes."""
-
-    kind: Kind
-    ident: tuple[str, ...]
-    refs: tuple[Ref, ...]
-    line: int = 0  # where a declared object starts in the file
-
-
-def declared(desired) -> Iterator[Node]:
-    """Every declared object that makes references."""
-    for m in desired.members:
-        yield Node(Kind.MEMBER, (m.name,), tuple(member_refs(m.groups)), m.line)
-    yield from _objects(lambda spec: spec.declared(desired))
-
-
-def observed(live) -> Iterator[Node]:
-    """Every live object that makes references."""
-    for m in live.members.values():
-        yield Node(Kind.MEMBER, (m.name,), tuple(member_refs(m.groups)))
-    yield from _objects(lambda spec: spec.live(live).values())
-
-
-def refs_of(spec, obj) -> list[Ref]:
-    """Every reference ``obj`` (an object of ``spec``'s kind) makes: its kind's own (``refs``)
-    and those a kind it names declares from its own module (``refs_into``: the network ACLs a
-    network's or a nic's ``security.acls`` names)."""
-    from lxdplan.kinds import registry  # the kinds use this module's functions
-
-    refs = list(spec.refs(obj))
-    for target in registry():
-        refs.extend(target.refs_into(spec.kind, obj))
-    return refs
-
-
-def _objects(objects_of) -> Iterator[Node]:
-    from lxdplan.kinds import registry  # the kinds use this module's functions
-
-    for spec in registry():
-        for obj in objects_of(spec):
-            refs = tuple(refs_of(spec, obj))
-            if refs:
-                yield Node(spec.kind, spec.ident(obj), refs, getattr(obj, "line", 0))

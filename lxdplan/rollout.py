@@ -25,7 +25,14 @@ from typing import Callable
 
 from lxdplan.errors import ConnectError, LxdplanError
 from lxdplan.rolling import (
-    DOWN, SERVING, WAITING, Record, RollMember, RollPlan, RollState, quorum_refusal,
+    DOWN,
+    SERVING,
+    WAITING,
+    Record,
+    RollMember,
+    RollPlan,
+    RollState,
+    quorum_refusal,
 )
 from lxdplan.state.hostlock import process_alive, process_start
 

@@ -14,16 +14,17 @@ from lxdplan import addresses, keys, knownkeys, references
 from lxdplan.desired import Desired, Member, Trust
 from lxdplan.errors import Diagnostic, fmt_path
 from lxdplan.filecheck import MEMBERS, Checker, dicts
-from lxdplan.kinds import registry, spec
+from lxdplan.registry import of, registry
 from lxdplan.yamlsource import Source
 
-_HOST_PORT = re.compile(r"^(?:\[(?P<v6>[0-9A-Fa-f:.]+(?:%[A-Za-z0-9_.-]+)?)\]|(?P<host>[A-Za-z0-9._-]+)):(?P<port>\d+)$")
+_HOST_PORT = re.compile(r"^(?:\[(?P<v6>[0-9A-Fa-f:.]+(?:%[A-Za-z0-9_.-]+)?)\]|(?P<host>[A-Za-z0-9._-]+))"
+                        r":(?P<port>\d+)$")
 
 
 def build(src: Source) -> tuple[Desired, list[Diagnostic]]:
     """Check the semantic rules on schema-valid data and build the model."""
     c = Checker(src)
-    d = src.data
+    d = src.data if isinstance(src.data, dict) else {}  # schema-valid: a mapping
     backend = d.get("backend")
     cluster = d.get("cluster") or {}
     kinds = sorted(registry(), key=lambda s: s.load_rank)
@@ -39,13 +40,14 @@ def build(src: Source) -> tuple[Desired, list[Diagnostic]]:
     for spec_ in (k for k in kinds if k.load_rank >= 0):
         _load(c, spec_, d, declared)
     for spec_ in registry():  # rank order: projects' references, networks', profiles', images'
-        spec_.check(c, declared)
+        spec_.check(c, declared, registry())
     knownkeys.check(c, d, backend)  # drivers, network types, keys the servers do not know
 
     desired = Desired(path=src.path, version=d.get("version", 1), backend=backend, config=server_cfg,
                       force_remove=force_remove, members=tuple(members),
                       objects={k.section: declared[k.section] for k in kinds},
-                      config_line=c.src.key_line(("cluster", "config")) if "config" in cluster else 0)
+                      sections=[k.section for k in registry()],
+                      config_line=(c.src.key_line(("cluster", "config")) or 0) if "config" in cluster else 0)
     return desired, c.diags
 
 
@@ -105,7 +107,7 @@ def _members(c: Checker, cluster: dict, backend: str | None,
                 c.error(p + ("groups",), f"{fmt_path(p + ('groups',))} may not be empty (LXD keeps every "
                                          f"member in a group); leave it out or list default")
             for ref in references.member_refs(groups):
-                target = spec(ref.kind)
+                target = of(ref.kind)
                 if ref.ident not in target.known(declared):
                     c.error(p + ref.at, f'{fmt_path(p)} ("{m.get("name")}") is in group "{ref.name}", '
                                         f"which is not declared in {target.section}")
@@ -118,11 +120,11 @@ def _members(c: Checker, cluster: dict, backend: str | None,
                 c.error(p + ("roles", j), f'unknown role "{r}"; assignable roles: '
                                           f"{', '.join(sorted(keys.ASSIGNABLE_ROLES))}")
         out.append(Member(
-            name=m.get("name"), address=address, endpoint=endpoint, fingerprint=fingerprint, trust=trust,
+            name=m.get("name", ""), address=address, endpoint=endpoint, fingerprint=fingerprint, trust=trust,
             config=config, description=m.get("description"), failure_domain=m.get("failure_domain"),
             groups=tuple(groups) if groups is not None else None,
             roles=tuple(roles) if roles is not None else None,
-            state=m.get("state", "online"), line=c.src.line(p)))
+            state=m.get("state", "online"), line=c.src.line(p) or 0))
     c.unique([(m.name, ("cluster", "members", i, "name")) for i, m in enumerate(out)], "member")
     if len(out) < 3:
         c.warning(("cluster", "members"), f"{len(out)} member(s): the cluster cannot survive losing a "
@@ -132,7 +134,7 @@ def _members(c: Checker, cluster: dict, backend: str | None,
 
 def _valid_host_port(text: str) -> bool:
     match = _HOST_PORT.match(text)
-    return bool(match) and 0 < int(match["port"]) < 65536
+    return match is not None and 0 < int(match["port"]) < 65536
 
 
 def _valid_endpoint(endpoint: str) -> bool:

@@ -9,9 +9,9 @@ import hashlib
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable
 
-from lxdplan.desired import Desired, Member, secrets_in
+from lxdplan.desired import Desired, Member, Secret, secrets_in
 from lxdplan.errors import LockError, LxdplanError
 from lxdplan.executor import Event, StepResult, execute
 from lxdplan.interrupt import Stop
@@ -68,7 +68,7 @@ def unknown_state(desired: Desired, observed: Observed, *, redeemable: Iterable[
     if untrusted:
         sentence += (f"; get lxdplan's certificate trusted with `lxdplan auth trust -f "
                      f"{desired.path}`")
-        if all(desired.member(n).trust is not None for n in untrusted):
+        if all((d := desired.member(n)) is not None and d.trust is not None for n in untrusted):
             sentence += " (apply redeems the declared trust itself before it reads the cluster)"
     return sentence
 
@@ -131,13 +131,14 @@ def lock_holder(observed: Observed, clients: dict) -> str | None:
     return held_by_another(clients[name]) if observed.clustered and name else None
 
 
-def check_secrets(plan: Plan, *, trusts: Iterable[Member] = ()) -> None:
+def check_secrets(plan: Plan, *, trusts: Iterable[Member | None] = ()) -> None:
     """Every secret the steps will send can be read now, so a missing variable stops the apply
     before anything changes instead of half-way through; so can the declared ``trust:`` of the
     members in ``trusts`` (those apply redeems first). (Values are read and dropped: the actions
     read them again when they send them.)"""
     problems: list[str] = []
-    wanted = [(None, s) for step in plan.steps if not step.blocked for s in secrets_in(step.payload)]
+    wanted: list[tuple[str | None, Secret]] = [
+        (None, s) for step in plan.steps if not step.blocked for s in secrets_in(step.payload)]
     wanted += [(m.name, s) for m in trusts if m is not None and m.trust is not None
                for s in secrets_in({"password": m.trust.password, "token": m.trust.token})]
     for member, secret in wanted:
@@ -197,7 +198,7 @@ class ApplyLocks:
         self.break_lock = break_lock
         self.stop = stop
         self.host = HostLock(desired.members[0].address if desired.members else desired.path)
-        self.cluster = None
+        self.cluster: Any = None  # a providers.lock.ClusterLock once taken (imported then)
         self.warnings: list[str] = []
 
     def take_cluster(self, client) -> None:
@@ -326,7 +327,7 @@ def run_apply(
 
         def event(ev: Event) -> None:
             if (ev.kind == "end" and ev.step.action == Action.BOOTSTRAP
-                    and ev.result.outcome in (Outcome.DONE, Outcome.SKIPPED)):
+                    and ev.result is not None and ev.result.outcome in (Outcome.DONE, Outcome.SKIPPED)):
                 locks.take_cluster(session.client(ev.step.name))
             on_event(ev)
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 import yaml
 
@@ -32,7 +33,7 @@ class Source:
     """Plain data of a YAML document and the lines of every path in it."""
 
     path: str
-    data: object
+    data: Any  # the parsed YAML: JSON-like data of any shape (the schema says which)
     value_lines: dict[Path, int] = field(default_factory=dict)
     key_lines: dict[Path, int] = field(default_factory=dict)
 
@@ -135,7 +136,7 @@ def _count(text: str, path: str, loader_class: type) -> Diagnostic | None:
                     return Diagnostic(path, line, f"the alias *{event.anchor} is inside its own "
                                                   f"anchor &{event.anchor} (a recursive alias): "
                                                   f"the data would never end; use a separate anchor")
-                count = expanded.get(event.anchor, 0)  # unknown: the parse says so
+                count = expanded.get(event.anchor or "", 0)  # unknown: the parse says so
                 values += count
                 aliased += count
             elif isinstance(event, (yaml.ScalarEvent, yaml.CollectionStartEvent)):
@@ -267,4 +268,5 @@ def _walk(loader: _Loader, node: yaml.Node, path: Path, src: Source, diags: list
         return result
     if isinstance(node, yaml.SequenceNode):
         return [_walk(loader, item, path + (i,), src, diags) for i, item in enumerate(node.value)]
+    assert isinstance(node, yaml.ScalarNode), node
     return _json_scalar(loader, node)

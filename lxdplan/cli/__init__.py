@@ -9,21 +9,22 @@ from __future__ import annotations
 import os
 import sys
 
+from lxdplan.cli import (
+    adopt,  # noqa: E402,F401  (registers `import`)
+    apply,  # noqa: E402,F401  (registers `apply`)
+    auth,  # noqa: E402,F401  (registers `auth init|trust`)
+    convert,  # noqa: E402,F401  (registers `convert-preseed`, `schema`)
+    export,  # noqa: E402,F401  (registers `export`)
+    joinpreseed,  # noqa: E402,F401  (registers `join-preseed`)
+    lab,  # noqa: E402,F401  (registers `lab up|down|status`)
+    plan,  # noqa: E402,F401  (registers `plan`)
+    roll,  # noqa: E402,F401  (registers `roll`)
+    status,  # noqa: E402,F401  (registers `status`)
+    validate,  # noqa: E402,F401  (registers `validate`)
+)
 from lxdplan.cli.app import app
 from lxdplan.cli.output import error
 from lxdplan.errors import LxdplanError
-
-from lxdplan.cli import validate  # noqa: E402,F401  (registers `validate`)
-from lxdplan.cli import lab  # noqa: E402,F401  (registers `lab up|down|status`)
-from lxdplan.cli import plan  # noqa: E402,F401  (registers `plan`)
-from lxdplan.cli import apply  # noqa: E402,F401  (registers `apply`)
-from lxdplan.cli import status  # noqa: E402,F401  (registers `status`)
-from lxdplan.cli import export  # noqa: E402,F401  (registers `export`)
-from lxdplan.cli import adopt  # noqa: E402,F401  (registers `import`)
-from lxdplan.cli import auth  # noqa: E402,F401  (registers `auth init|trust`)
-from lxdplan.cli import convert  # noqa: E402,F401  (registers `convert-preseed`, `schema`)
-from lxdplan.cli import joinpreseed  # noqa: E402,F401  (registers `join-preseed`)
-from lxdplan.cli import roll  # noqa: E402,F401  (registers `roll`)
 
 
 def main() -> None:

@@ -36,8 +36,8 @@ def export(
 
     from lxdplan.exporter import export_document, render
     from lxdplan.files import write_private
-    from lxdplan.sensitive import file_references
     from lxdplan.providers.observe import observe
+    from lxdplan.sensitive import file_references
 
     if endpoint is not None and file is not None:
         error("export needs exactly one of --endpoint URL or -f FILE to know where the cluster is")
@@ -47,6 +47,7 @@ def export(
     if file is not None:
         desired = load_or_exit(file, quiet_warnings=True)
     else:
+        assert endpoint is not None  # one of the two is given (checked above)
         if not endpoint.startswith(("https://", "unix://", "remote:")):
             error(f"--endpoint {endpoint} must start with https://, unix:// or remote:")
             raise typer.Exit(1)
@@ -59,7 +60,9 @@ def export(
                                   pinned=bool(fingerprint)).url.removeprefix("https://")
             except LxdplanError as exc:
                 raise fail(exc)
-        desired = Desired(path="(--endpoint)", members=(
+        from lxdplan.registry import sections
+
+        desired = Desired(path="(--endpoint)", sections=sections(), members=(
             Member(name="(endpoint)", address=address, endpoint=endpoint,
                    fingerprint=fingerprint.replace(":", "").lower() if fingerprint else None),
         ))

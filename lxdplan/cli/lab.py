@@ -66,8 +66,9 @@ def lab_up(
     started = time.monotonic()
     template = None
     if from_file is not None:
-        from lxdplan.cli.common import load_or_exit
         import yaml
+
+        from lxdplan.cli.common import load_or_exit
 
         load_or_exit(from_file, quiet_warnings=True)  # a broken template is reported as such
         with open(from_file, encoding="utf-8") as fh:

@@ -57,6 +57,6 @@ def enable_debug() -> None:
     if not any(getattr(h, "lxdplan_debug", False) for h in logger.handlers):
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(_Scrubbed("debug: %(message)s"))
-        handler.lxdplan_debug = True
+        handler.lxdplan_debug = True  # type: ignore[attr-defined]  # our mark on the handler
         logger.addHandler(handler)
     logger.setLevel(logging.DEBUG)

@@ -10,7 +10,12 @@ from typing import List, Optional
 import typer
 
 from lxdplan.cli.app import (
-    DEBUG_OPTION, FILE_OPTION, FORCE_REMOVE_OPTION, ROTATE_OPTION, VERSION_OPTION, app,
+    DEBUG_OPTION,
+    FILE_OPTION,
+    FORCE_REMOVE_OPTION,
+    ROTATE_OPTION,
+    VERSION_OPTION,
+    app,
 )
 from lxdplan.cli.common import fail, load_with_warnings, rotating, unreachable, warn_unreachable
 from lxdplan.cli.output import out, use_colour, warn

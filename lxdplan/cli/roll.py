@@ -53,7 +53,7 @@ def roll(
     """Roll the cluster one member at a time: evacuate, run COMMAND, wait until it is back, restore."""
     from lxdplan.providers.lock import ClusterLock
     from lxdplan.providers.roll import RollCluster, ServingClient
-    from lxdplan.rolling import plan_roll, render_text
+    from lxdplan.rolling import RollPlan, plan_roll, render_text
     from lxdplan.rollout import Roller, RollFailed
 
     if not plan_only and not run:
@@ -64,7 +64,7 @@ def roll(
     only = [n.strip() for n in members.split(",") if n.strip()] if members else None
     cluster = RollCluster(desired, operation_timeout=timeout)
     try:
-        def make_plan():
+        def make_plan() -> RollPlan:
             return plan_roll(cluster.read(), only=only, expect_version=expect_version,
                              evacuate=not no_evacuate)
 
@@ -74,7 +74,8 @@ def roll(
             if plan.refusals:
                 raise typer.Exit(1)
             return
-        with ClusterLock(ServingClient(cluster), break_lock=break_lock):
+        with ClusterLock(ServingClient(cluster),  # type: ignore[arg-type]  # has what the lock uses
+                         break_lock=break_lock):
             plan = make_plan()  # again under the lock: another run may have moved it on
             out(render_text(plan))
             if plan.refusals:

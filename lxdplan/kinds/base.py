@@ -2,28 +2,40 @@
 
 A kind module (``lxdplan/kinds/<kind>.py``) defines one ``ObjectKind`` subclass instance named
 ``KIND_SPEC`` that says everything lxdplan knows about the kind; the loader, observer, planner,
-executor, exporter, adopter and renderers loop over the registry (``lxdplan.kinds.registry``)
-instead of naming kinds. The planner rules and everything else here are pure; the API calls
-that carry a step out live in ``lxdplan.providers.actions`` and read the kind's paths and bodies.
+executor, exporter, adopter and renderers loop over the registry (``lxdplan.registry``)
+instead of naming kinds; a kind sees the planner only through ``lxdplan.kinds.context``. The
+planner rules and everything else here are pure; the API calls that carry a step out live in
+``lxdplan.providers.actions`` and read the kind's paths and bodies.
 """
 
 from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Hashable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Hashable, Iterable, Mapping, Protocol, Sequence, TypeVar, runtime_checkable
 
 from lxdplan.compare import desc, same_config, shown
 from lxdplan.errors import fmt_path
 from lxdplan.keys import OWNER_KEY, OWNER_VALUE
-from lxdplan.kinds.common import removal_pins, used_by_note
 from lxdplan.livedata import Get, Reading, Recorded, etag_reads, segment
-from lxdplan.plan import Action, Kind, Payload, Step
+from lxdplan.plan import Action, Kind, Payload, Step, Unmanaged
+from lxdplan.state.observed import Observed
 
-if TYPE_CHECKING:  # the planner's context; imported for types only (the planner imports kinds)
+if TYPE_CHECKING:
     from lxdplan.filecheck import Checker
-    from lxdplan.planner.context import Context
+    from lxdplan.kinds.context import PlanContext
     from lxdplan.references import Ref
+
+
+P = TypeVar("P", bound=Payload)
+
+
+@runtime_checkable
+class Described(Protocol):
+    """An update payload the default ``put_body`` sends: description and config."""
+
+    description: str
+    config: Mapping[str, Any]
 
 
 class Stage(enum.Enum):
@@ -116,8 +128,10 @@ class ObjectKind:
         """The identities the file may declare only once (the last item ``None``: not checked)."""
         return [self.ident(obj)]
 
-    def check(self, checker: "Checker", declared: Mapping[str, tuple]) -> None:
-        """Rules that need every kind loaded (``declared`` holds them all): references."""
+    def check(self, checker: "Checker", declared: Mapping[str, tuple],
+              kinds: Sequence["ObjectKind"]) -> None:
+        """Rules that need every kind loaded (``declared`` holds them all, ``kinds`` is the
+        registry): references."""
 
     def known(self, declared: Mapping[str, tuple]) -> set[tuple]:
         """The identities a reference to this kind may name: the declared objects' and the
@@ -126,13 +140,11 @@ class ObjectKind:
             (name,) for name in self.keep}
 
     def check_refs(self, checker: "Checker", declared: Mapping[str, tuple],
-                   kinds: Iterable[Kind]) -> None:
+                   registry: Sequence["ObjectKind"], kinds: Iterable[Kind]) -> None:
         """Certain references (``refs``) of the declared objects to objects of ``kinds`` must
         name declared objects: LXD refuses an unknown name, or lxdplan would delete the object
         under its user."""
-        from lxdplan.kinds import spec  # the registry imports this module
-
-        targets = {kind: spec(kind) for kind in kinds}
+        targets = {k.kind: k for k in registry if k.kind in kinds}
         known = {kind: target.known(declared) for kind, target in targets.items()}
         for i, obj in enumerate(declared.get(self.section, ())):
             for ref in self.refs(obj):
@@ -147,11 +159,11 @@ class ObjectKind:
 
     def declared(self, desired) -> tuple:
         """The declared objects, in file order."""
-        return getattr(desired, self.section)
+        return desired.section(self.section)
 
     def live(self, observed) -> Mapping[str, Any]:
         """The observed objects, by key."""
-        return getattr(observed, self.section)
+        return observed.section(self.section)
 
     def ident(self, obj) -> tuple[str, ...]:
         """The identity ``lxdplan.references`` names a declared or observed object by."""
@@ -168,7 +180,7 @@ class ObjectKind:
     def refs_into(self, kind: Kind, obj) -> list["Ref"]:
         """The references an object of another ``kind`` makes to objects of this one, where this
         kind's module is what knows the naming key (a network ACL in a network's or a nic's
-        ``security.acls``): ``references.refs_of`` adds them to that object's own ``refs``."""
+        ``security.acls``): ``lxdplan.planner.refwalk.refs_of`` adds them to that object's own ``refs``."""
         return []
 
     def key(self, obj) -> tuple:
@@ -181,12 +193,12 @@ class ObjectKind:
 
     # -- planning (pure) ---------------------------------------------------------------------
 
-    def plan(self, ctx: "Context") -> list[str]:
+    def plan(self, ctx: "PlanContext") -> list[str]:
         """Plan creates and updates of the declared objects; return the ids of the steps that
         make objects exist (joins wait for those of kinds with ``joins_wait``)."""
         raise NotImplementedError
 
-    def plan_deletes(self, ctx: "Context") -> None:
+    def plan_deletes(self, ctx: "PlanContext") -> None:
         """Plan deletes of managed objects the file dropped; list the unmanaged ones."""
         raise NotImplementedError
 
@@ -196,19 +208,19 @@ class ObjectKind:
         """Entries of a join's ``member_config`` for ``member`` (member-specific keys)."""
         return []
 
-    # deletes of managed objects the file dropped (``common.plan_deletes``)
+    # deletes of managed objects the file dropped (``plan_deletes``)
 
     def live_member(self, live) -> str | None:
         """The member a live object's steps run on (a volume's location), else None."""
         return None
 
-    def delete_waits(self, ctx: "Context") -> list[str]:
+    def delete_waits(self, ctx: "PlanContext") -> list[str]:
         return []
 
     def delete_before(self, live) -> dict[str, Any]:
         return {**desc(live.description), "config": shown(live.config)}
 
-    def delete_block(self, ctx: "Context", live) -> str | None:
+    def delete_block(self, ctx: "PlanContext", live) -> str | None:
         return None
 
     def delete_payload(self, live) -> Payload:
@@ -234,6 +246,7 @@ class ObjectKind:
     def put_body(self, step: Step, live: dict[str, Any]) -> dict[str, Any]:
         """The ``PUT`` body of an ``update`` step, given the object as just read."""
         payload = step.payload
+        assert isinstance(payload, Described), payload
         return {"description": payload.description, "config": payload.config}
 
     def holds(self, live: dict[str, Any], body: dict[str, Any]) -> bool:
@@ -257,7 +270,7 @@ class ObjectKind:
             body["devices"] = md["devices"]
         return Request("PUT", where.path, dict(where.params), body)
 
-    def adopt_target(self, obj, observed):
+    def adopt_target(self, obj: Any, observed: Observed) -> Any:
         """The live object a declared one adopts (None: nothing to adopt)."""
         if obj.name in self.keep:
             return None
@@ -279,11 +292,11 @@ class ObjectKind:
         stops the object's delete; False for users LXD removes with it. Default: every one."""
         return True
 
-    def removal_block(self, ctx: "Context", member: str) -> str | None:
+    def removal_block(self, ctx: "PlanContext", member: str) -> str | None:
         """Why removing ``member`` from the cluster must wait (objects of this kind that pin
         it), or None. Asked by the membership rules before any kind plans. Default: the
         objects on it (``live_member``) that lxdplan will not delete; the managed ones it
-        deletes first (``common.plan_deletes``)."""
+        deletes first (``plan_deletes``)."""
         return removal_pins(ctx, self, member)
 
     def status(self, observed) -> tuple[str, list[list[str]]] | None:
@@ -347,7 +360,7 @@ def api_path(*segments: str) -> str:
     return "/1.0/" + "/".join(segment(s) for s in segments)
 
 
-def payload_of(step: Step, cls: type[Payload]) -> Any:
+def payload_of(step: Step, cls: type[P]) -> P:
     """``step.payload``, checked to be the planned type (a saved plan reads back typed)."""
     if not isinstance(step.payload, cls):
         raise TypeError(f"step {step.id} carries {type(step.payload).__name__}, not {cls.__name__}")
@@ -357,3 +370,62 @@ def payload_of(step: Step, cls: type[Payload]) -> Any:
 def patch_mark(where: Where) -> Request:
     """A ``PATCH`` of the ownership mark alone at ``where`` (the object's other fields kept)."""
     return Request("PATCH", where.path, dict(where.params), {"config": {OWNER_KEY: OWNER_VALUE}})
+
+
+# -- planner pieces every kind uses (``lxdplan.kinds.common`` re-exports them) ------------
+
+def used_by_note(used_by: tuple) -> str:
+    n = len(used_by)
+    return f"used by {n} object{'s' if n != 1 else ''}" if n else ""
+
+
+def plan_deletes(ctx: "PlanContext", spec: "ObjectKind") -> None:
+    """Delete the managed objects of ``spec``'s kind that the file no longer declares; list the
+    unmanaged ones. (Their users go first: ``lxdplan.planner.dependencies``.)"""
+    declared = {spec.key(o) for o in spec.declared(ctx.desired)}
+    for live in spec.live(ctx.observed).values():
+        if spec.key(live) in declared or live.name in spec.keep:
+            continue
+        name = spec.display(live)
+        if spec.live_member(live) in ctx.forced_out:
+            continue  # forgotten with its member (the force removal's reason names it)
+        if not live.managed_by_lxdplan:
+            ctx.unmanaged.append(Unmanaged(spec.kind, name, spec.unmanaged_note(live)))
+            continue
+        sid = ctx.steps.add(
+            Action.DELETE, spec.kind, name, member=spec.live_member(live),
+            depends_on=spec.delete_waits(ctx), before=spec.delete_before(live),
+            reason=f"lxdplan manages {spec.kind.noun} {name} and the file no longer declares it",
+            blocked=spec.delete_block(ctx, live), etag=live.etag,
+            payload=spec.delete_payload(live),
+        )
+        leave_after(ctx, sid, spec.live_member(live))
+
+
+def leave_after(ctx: "PlanContext", sid: str, member: str | None) -> None:
+    """Make a graceful removal of ``member`` planned in this run wait for step ``sid`` (the
+    delete of something that lives on it: LXD refuses to remove a member that still holds
+    instances or custom volumes)."""
+    for removal in ctx.steps.all():
+        if (removal.kind, removal.action, removal.name) == (Kind.MEMBER, Action.REMOVE, member):
+            ctx.steps.add_dependency(removal.id, sid)
+
+
+def removal_pins(ctx: "PlanContext", spec: "ObjectKind", member: str) -> str | None:
+    """Why ``member`` cannot leave because of ``spec``'s objects on it that lxdplan will not
+    delete (not managed, so never deleted; a declared one cannot be on a member the file
+    drops), or None. LXD refuses to remove a member that still holds them."""
+    declared = {spec.key(o) for o in spec.declared(ctx.desired)}
+    pins = sorted(spec.display(live) for live in spec.live(ctx.observed).values()
+                  if spec.live_member(live) == member and not live.managed_by_lxdplan
+                  and spec.key(live) not in declared)
+    if not pins:
+        return None
+    noun = spec.kind.noun + ("s" if len(pins) > 1 else "")
+    it = "it" if len(pins) == 1 else "them"
+    return (f"{member} still holds {noun} {and_list(pins)} (not managed by lxdplan), and LXD "
+            f"does not remove a member that holds {it}: delete or move {it} yourself")
+
+
+def and_list(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"

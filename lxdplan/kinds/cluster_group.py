@@ -15,14 +15,15 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 from lxdplan import keys
 from lxdplan.compare import desc
-from lxdplan.kinds.base import ObjectKind, Owner, Stage, Where, api_path
+from lxdplan.kinds.base import ObjectKind, Owner, Stage, Where, api_path, payload_of
 from lxdplan.kinds.common import DEFAULT, builtin_description, plan_deletes, put_if
 from lxdplan.livedata import Get, Reading, Recorded, listed_names
 from lxdplan.plan import Action, Kind, Payload, Step
+from lxdplan.state.observed import Observed
 
 if TYPE_CHECKING:
     from lxdplan.filecheck import Checker
-    from lxdplan.planner.context import Context
+    from lxdplan.kinds.context import PlanContext
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,7 @@ class Delete(Payload):
 
 
 class ClusterGroupKind(ObjectKind):
-    kind = Kind.define("cluster_group", "cluster group")
+    kind = Kind.CLUSTER_GROUP
     section = "cluster_groups"
     etag_after_plan = True
     stage = Stage.BEFORE_JOINS
@@ -70,9 +71,9 @@ class ClusterGroupKind(ObjectKind):
 
     def load(self, checker: "Checker", items, declared: Mapping[str, tuple]) -> tuple:
         return tuple(ClusterGroup(g.get("name"), g.get("description", ""),
-                                  checker.src.line((self.section, i))) for i, g in items)
+                                  checker.src.line((self.section, i)) or 0) for i, g in items)
 
-    def plan(self, ctx: "Context") -> list[str]:
+    def plan(self, ctx: "PlanContext") -> list[str]:
         for group in self.declared(ctx.desired):
             live = self.live(ctx.observed).get(group.name)
             if live is None:
@@ -93,16 +94,16 @@ class ClusterGroupKind(ObjectKind):
                 )
         return []
 
-    def plan_deletes(self, ctx: "Context") -> None:
+    def plan_deletes(self, ctx: "PlanContext") -> None:
         plan_deletes(ctx, self)
 
-    def delete_waits(self, ctx: "Context") -> list[str]:
+    def delete_waits(self, ctx: "PlanContext") -> list[str]:
         return ctx.steps.ids(kind=Kind.MEMBER, action=Action.UPDATE)  # they empty it first
 
     def delete_before(self, live) -> dict[str, Any]:
         return {**desc(live.description), "members": sorted(live.members)}
 
-    def delete_block(self, ctx: "Context", live) -> str | None:
+    def delete_block(self, ctx: "PlanContext", live) -> str | None:
         return ctx.serving_block(f"dropping cluster group {live.name} from the managed ones "
                                  "(a server config write)")
 
@@ -116,15 +117,15 @@ class ClusterGroupKind(ObjectKind):
         return Where("/1.0/cluster/groups", api_path("cluster", "groups", obj.name))
 
     def create_body(self, step: Step) -> dict[str, Any]:
-        return {"name": step.name, "description": step.payload.description, "members": []}
+        return {"name": step.name, "description": payload_of(step, Create).description, "members": []}
 
     def put_body(self, step: Step, live: dict[str, Any]) -> dict[str, Any]:
-        return {"description": step.payload.description, "members": list(live.get("members") or [])}
+        return {"description": payload_of(step, Update).description, "members": list(live.get("members") or [])}
 
     def holds(self, live: dict[str, Any], body: dict[str, Any]) -> bool:
         return (live.get("description") or "") == body["description"]
 
-    def adopt_target(self, obj, observed):
+    def adopt_target(self, obj: Any, observed: Observed) -> Any:
         return self.live(observed).get(obj.name)
 
     def export(self, live) -> dict[str, Any] | None:
@@ -170,6 +171,12 @@ def parse_group(item: dict[str, Any], managed: frozenset[str], etag: str | None 
         managed_by_lxdplan=item["name"] in managed,
         etag=etag,
     )
+
+
+def _payload(step: Step) -> Create | Update | Delete:
+    """The payload of a step of this kind (one of ``payloads``)."""
+    assert isinstance(step.payload, (Create, Update, Delete)), step.payload
+    return step.payload
 
 
 KIND_SPEC = ClusterGroupKind()

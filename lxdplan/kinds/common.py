@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Sequence
 
 from lxdplan import keys
 from lxdplan.compare import config_views
-from lxdplan.plan import Action, Kind, Payload, Unmanaged
+
+# Re-exported: the planner pieces every kind uses live in ``base`` (which needs them itself).
+from lxdplan.kinds.base import and_list as and_list
+from lxdplan.kinds.base import leave_after as leave_after
+from lxdplan.kinds.base import plan_deletes as plan_deletes
+from lxdplan.kinds.base import removal_pins as removal_pins
+from lxdplan.kinds.base import used_by_note as used_by_note
+from lxdplan.plan import Action, Kind, Payload
 
 if TYPE_CHECKING:
-    from lxdplan.kinds.base import ObjectKind
-    from lxdplan.planner.context import Context
+    from lxdplan.kinds.context import PlanContext
 
 DEFAULT = "default"
 
@@ -25,12 +31,7 @@ def owned(config: dict) -> dict:
     return {**config, keys.OWNER_KEY: keys.OWNER_VALUE}
 
 
-def used_by_note(used_by: tuple) -> str:
-    n = len(used_by)
-    return f"used by {n} object{'s' if n != 1 else ''}" if n else ""
-
-
-def at(ctx: "Context", obj) -> str:
+def at(ctx: "PlanContext", obj) -> str:
     """``file:line: `` of a declared object, for errors."""
     line = getattr(obj, "line", 0)
     return f"{ctx.desired.path}:{line}: " if line else f"{ctx.desired.path}: "
@@ -44,9 +45,9 @@ def builtin_description(name: str, declared: str, live) -> str:
     return declared or live.description if name == DEFAULT else declared
 
 
-def plan_update(ctx: "Context", kind: Kind, name: str, live, description: str, changes: dict,
+def plan_update(ctx: "PlanContext", kind: Kind, name: str, live, description: str, changes: dict,
                 payload: Payload, *, devices: tuple[dict, dict] = ({}, {}),
-                depends_on: list[str] = (), **step: Any) -> str | None:
+                depends_on: Sequence[str] = (), **step: Any) -> str | None:
     """An ``update`` step when config, description or devices differ; None when nothing does."""
     before, after = config_views(changes, live.description, description)
     if devices[0]:
@@ -60,58 +61,6 @@ def plan_update(ctx: "Context", kind: Kind, name: str, live, description: str, c
         reason=step.pop("reason", f"{kind.noun} {name} differs from the file"), etag=live.etag,
         payload=payload, **step,
     )
-
-
-def plan_deletes(ctx: "Context", spec: "ObjectKind") -> None:
-    """Delete the managed objects of ``spec``'s kind that the file no longer declares; list the
-    unmanaged ones. (Their users go first: ``lxdplan.planner.dependencies``.)"""
-    declared = {spec.key(o) for o in spec.declared(ctx.desired)}
-    for live in spec.live(ctx.observed).values():
-        if spec.key(live) in declared or live.name in spec.keep:
-            continue
-        name = spec.display(live)
-        if spec.live_member(live) in ctx.forced_out:
-            continue  # forgotten with its member (the force removal's reason names it)
-        if not live.managed_by_lxdplan:
-            ctx.unmanaged.append(Unmanaged(spec.kind, name, spec.unmanaged_note(live)))
-            continue
-        sid = ctx.steps.add(
-            Action.DELETE, spec.kind, name, member=spec.live_member(live),
-            depends_on=spec.delete_waits(ctx), before=spec.delete_before(live),
-            reason=f"lxdplan manages {spec.kind.noun} {name} and the file no longer declares it",
-            blocked=spec.delete_block(ctx, live), etag=live.etag,
-            payload=spec.delete_payload(live),
-        )
-        leave_after(ctx, sid, spec.live_member(live))
-
-
-def leave_after(ctx: "Context", sid: str, member: str | None) -> None:
-    """Make a graceful removal of ``member`` planned in this run wait for step ``sid`` (the
-    delete of something that lives on it: LXD refuses to remove a member that still holds
-    instances or custom volumes)."""
-    for removal in ctx.steps.all():
-        if (removal.kind, removal.action, removal.name) == (Kind.MEMBER, Action.REMOVE, member):
-            ctx.steps.add_dependency(removal.id, sid)
-
-
-def removal_pins(ctx: "Context", spec: "ObjectKind", member: str) -> str | None:
-    """Why ``member`` cannot leave because of ``spec``'s objects on it that lxdplan will not
-    delete (not managed, so never deleted; a declared one cannot be on a member the file
-    drops), or None. LXD refuses to remove a member that still holds them."""
-    declared = {spec.key(o) for o in spec.declared(ctx.desired)}
-    pins = sorted(spec.display(live) for live in spec.live(ctx.observed).values()
-                  if spec.live_member(live) == member and not live.managed_by_lxdplan
-                  and spec.key(live) not in declared)
-    if not pins:
-        return None
-    noun = spec.kind.noun + ("s" if len(pins) > 1 else "")
-    it = "it" if len(pins) == 1 else "them"
-    return (f"{member} still holds {noun} {and_list(pins)} (not managed by lxdplan), and LXD "
-            f"does not remove a member that holds {it}: delete or move {it} yourself")
-
-
-def and_list(names: list[str]) -> str:
-    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
 # -- export: the live object as a file entry, exactly what the planner compares --------------

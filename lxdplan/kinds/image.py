@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Hashable, Mapping
+from typing import TYPE_CHECKING, Any, Hashable, Mapping, Sequence
 
 from lxdplan.desired import Secret
 from lxdplan.errors import PlanError
@@ -26,10 +26,11 @@ from lxdplan.kinds.common import DEFAULT, at, plan_deletes, scoped
 from lxdplan.livedata import Get, Reading, Recorded, listed_names, project_items, projects_with
 from lxdplan.plan import Action, Kind, Payload, Step
 from lxdplan.references import Ref
+from lxdplan.state.observed import Observed
 
 if TYPE_CHECKING:
     from lxdplan.filecheck import Checker
-    from lxdplan.planner.context import Context
+    from lxdplan.kinds.context import PlanContext
 
 OWNER_KEY = "user.lxdplan.images"
 
@@ -111,7 +112,7 @@ def source_payload(source: ImageSource, base: str) -> dict[str, Any]:
 
 
 class ImageKind(ObjectKind):
-    kind = Kind.define("image")
+    kind = Kind.IMAGE
     section = "images"
     stage = Stage.AFTER_MEMBERS
     rank, delete_rank, list_rank = 70, 8, 70
@@ -129,7 +130,8 @@ class ImageKind(ObjectKind):
     def file_idents(self, obj) -> list[tuple]:
         return [(obj.project, name) for name in (obj.name, *obj.aliases)]
 
-    def check(self, c: "Checker", declared: Mapping[str, tuple]) -> None:
+    def check(self, c: "Checker", declared: Mapping[str, tuple],
+              kinds: Sequence[ObjectKind]) -> None:
         """Two entries pinned to one fingerprint (after the aliases' uniqueness)."""
         out = declared.get(self.section, ())
         # LXD keeps one image per fingerprint: two entries pinned to the same one would fight over
@@ -162,10 +164,10 @@ class ImageKind(ObjectKind):
 
     def find(self, observed, project: str, alias: str):
         """The live image of ``project`` with ``alias``, or None."""
-        return next((i for i in observed.images.values()
+        return next((i for i in observed.section("images").values()
                      if i.project == project and alias in i.aliases), None)
 
-    def plan(self, ctx: "Context") -> list[str]:
+    def plan(self, ctx: "PlanContext") -> list[str]:
         base = os.path.dirname(os.path.abspath(ctx.desired.path))
         for img in self.declared(ctx.desired):
             name = self.display(img)
@@ -206,13 +208,13 @@ class ImageKind(ObjectKind):
                 )
         return []
 
-    def plan_deletes(self, ctx: "Context") -> None:
+    def plan_deletes(self, ctx: "PlanContext") -> None:
         plan_deletes(ctx, self)
 
     def delete_before(self, live) -> dict[str, Any]:
         return {"fingerprint": live.fingerprint, "aliases": sorted(live.aliases)}
 
-    def delete_block(self, ctx: "Context", live) -> str | None:
+    def delete_block(self, ctx: "PlanContext", live) -> str | None:
         return ctx.serving_block(f"dropping image {self.display(live)} from the managed ones "
                                  "(a server config write)")
 
@@ -223,7 +225,7 @@ class ImageKind(ObjectKind):
         return f"{live.fingerprint[:12]}" + ("" if live.aliases else ", no alias")
 
     def where(self, step: Step) -> Where:
-        return self._where(step.payload.fingerprint, step.payload.project)
+        return self._where(_payload(step).fingerprint, _payload(step).project)
 
     def where_declared(self, obj) -> Where:
         return self._where(obj.fingerprint or "", obj.project)
@@ -233,7 +235,7 @@ class ImageKind(ObjectKind):
         return Where("/1.0/images", api_path("images", fingerprint) if fingerprint else "",
                      {"project": project} if project != DEFAULT else {})
 
-    def adopt_target(self, obj, observed):
+    def adopt_target(self, obj: Any, observed: Observed) -> Any:
         return self.find(observed, obj.project, obj.name)
 
     def adopt_label(self, obj) -> str:
@@ -260,11 +262,11 @@ class ImageKind(ObjectKind):
         return entry
 
     def status(self, observed) -> tuple[str, list[list[str]]] | None:
-        if not observed.images:
+        if not observed.section("images"):
             return None
         replica = observed.config.get("cluster.images_minimal_replica", "3 (default)")
         rows = [["NAME", "FINGERPRINT", "PROJECT", "PUBLIC", "AUTO UPDATE", "MANAGED"]]
-        for img in sorted(observed.images.values(), key=lambda i: (i.project, i.name)):
+        for img in sorted(observed.section("images").values(), key=lambda i: (i.project, i.name)):
             rows.append([", ".join([img.name] + [a for a in img.aliases if a != img.name]),
                          img.fingerprint[:12], img.project, "yes" if img.public else "no",
                          "yes" if img.auto_update else "no",
@@ -338,7 +340,7 @@ def _load(c: "Checker", items, projects: set[str]) -> list[Image]:
                              fingerprint=src.get("fingerprint"), certificate=cert)
         out.append(Image(raw.get("name"), source, project, raw.get("fingerprint"), aliases,
                          bool(raw.get("public", False)), bool(raw.get("auto_update", False)),
-                         c.src.line(path)))
+                         c.src.line(path) or 0))
     return out
 
 
@@ -382,6 +384,12 @@ def parse_image(item: dict[str, Any], project: str, managed: frozenset[str]) -> 
         size=int(item.get("size") or 0),
         managed_by_lxdplan=mine is not None,
     )
+
+
+def _payload(step: Step) -> Write | Delete:
+    """The payload of a step of this kind (one of ``payloads``)."""
+    assert isinstance(step.payload, (Write, Delete)), step.payload
+    return step.payload
 
 
 KIND_SPEC = ImageKind()

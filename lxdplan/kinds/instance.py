@@ -15,16 +15,16 @@ Where an instance lives, and when it moves, is ``lxdplan.kinds.placement``.
 from __future__ import annotations
 
 import re
-
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Mapping
 
 from lxdplan import references
 from lxdplan.compare import comparable, desc, diff_config, diff_devices, put_config, shown
 from lxdplan.errors import PlanError
-from lxdplan.filecheck import MEMBERS, names as names_of
+from lxdplan.filecheck import MEMBERS
+from lxdplan.filecheck import names as names_of
 from lxdplan.kinds import placement
-from lxdplan.kinds.base import ObjectKind, Request, Stage, Where, in_project, patch_mark
+from lxdplan.kinds.base import ObjectKind, Request, Stage, Where, in_project, patch_mark, payload_of
 from lxdplan.kinds.common import DEFAULT, at, export_config, owned, plan_deletes, put_if, scoped
 from lxdplan.knownkeys import suggest
 from lxdplan.livedata import Get, Reading, Recorded, clean_config, marked, with_etag
@@ -33,7 +33,7 @@ from lxdplan.references import Ref
 
 if TYPE_CHECKING:
     from lxdplan.filecheck import Checker
-    from lxdplan.planner.context import Context
+    from lxdplan.kinds.context import PlanContext
 
 IMAGE_KEY = "user.lxdplan.image"
 NO_IMAGE = "none"  # ``image: none``: created with no source (``lxc init --empty``, a VM for an ISO)
@@ -90,7 +90,7 @@ def _devices(devices: dict) -> dict[str, dict]:
 
 
 class InstanceKind(ObjectKind):
-    kind = Kind.define("instance")
+    kind = Kind.INSTANCE
     section = "instances"
     stage = Stage.AFTER_MEMBERS
     rank, delete_rank, list_rank = 80, 5, 80
@@ -102,7 +102,7 @@ class InstanceKind(ObjectKind):
     twice = "instance (per project)"
 
     def load(self, checker: "Checker", items, declared: Mapping[str, tuple]) -> tuple:
-        names = {
+        names: dict[str, Any] = {
             "members": names_of(declared, MEMBERS),
             "groups": names_of(declared, "cluster_groups", DEFAULT),
             "projects": names_of(declared, "projects", DEFAULT),
@@ -121,7 +121,7 @@ class InstanceKind(ObjectKind):
         return (obj.project, obj.name)
 
     def step_ident(self, step: Step) -> tuple[str, ...]:
-        return (step.payload.project, step.payload.name)
+        return (_payload(step).project, _payload(step).name)
 
     def display(self, obj) -> str:
         return scoped(obj.project, obj.name)
@@ -144,12 +144,12 @@ class InstanceKind(ObjectKind):
             refs.append(Ref(Kind.CLUSTER_GROUP, (group,), ("group",)))
         return refs
 
-    def removal_block(self, ctx: "Context", member: str) -> str | None:
+    def removal_block(self, ctx: "PlanContext", member: str) -> str | None:
         return placement.removal_block(self, ctx, member)
 
     # -- planning ----------------------------------------------------------------------------
 
-    def plan(self, ctx: "Context") -> list[str]:
+    def plan(self, ctx: "PlanContext") -> list[str]:
         lives = self.live(ctx.observed)
         for inst in self.declared(ctx.desired):
             live = lives.get(self.live_key(inst))
@@ -160,7 +160,7 @@ class InstanceKind(ObjectKind):
                 self._converge(ctx, inst, live)
         return []
 
-    def _check_project(self, ctx: "Context", inst) -> None:
+    def _check_project(self, ctx: "PlanContext", inst) -> None:
         declared = {self.key(i) for i in self.declared(ctx.desired)}
         for other in self.live(ctx.observed).values():
             if (other.name == inst.name and other.managed_by_lxdplan
@@ -172,7 +172,7 @@ class InstanceKind(ObjectKind):
                     f"then declare it in {inst.project}"
                 )
 
-    def _create(self, ctx: "Context", inst, after: tuple[str, ...] = (), reason: str = "") -> None:
+    def _create(self, ctx: "PlanContext", inst, after: tuple[str, ...] = (), reason: str = "") -> None:
         name = self.display(inst)
         blocked, waits = None, list(after)
         if inst.member:
@@ -200,7 +200,7 @@ class InstanceKind(ObjectKind):
                           start=inst.state == "running"),
         )
 
-    def _converge(self, ctx: "Context", inst, live) -> None:
+    def _converge(self, ctx: "PlanContext", inst, live) -> None:
         name, where = self.display(inst), live.location
         if live.type != inst.type:
             raise PlanError(
@@ -247,11 +247,12 @@ class InstanceKind(ObjectKind):
                 payload=Change(inst.name, inst.project),
             )
 
-    def _update(self, ctx: "Context", inst, live, deps: list[str], move: str | None) -> str | None:
+    def _update(self, ctx: "PlanContext", inst, live, deps: list[str], move: str | None) -> str | None:
         """The update of config, description, profiles and devices (after the move, if any,
         which leaves it on another member); its id, or None when they match."""
         name, where = self.display(inst), live.location
-        before, after = {}, {}
+        before: dict[str, Any] = {}
+        after: dict[str, Any] = {}
         for k, (old, new) in diff_config(live.config, inst.config).items():
             if old is not None:
                 before.setdefault("config", {})[k] = old
@@ -278,14 +279,14 @@ class InstanceKind(ObjectKind):
                           _devices(inst.devices), inst.description, fresh_etag=bool(move)),
         )
 
-    def plan_deletes(self, ctx: "Context") -> None:
+    def plan_deletes(self, ctx: "PlanContext") -> None:
         plan_deletes(ctx, self)  # a member the file drops leaves after the deletes on it
 
     def delete_before(self, live) -> dict[str, Any]:
         return {"member": live.location, "state": live.status, **desc(live.description),
                 "config": shown(live.config)}
 
-    def delete_block(self, ctx: "Context", live) -> str | None:
+    def delete_block(self, ctx: "PlanContext", live) -> str | None:
         return ctx.member_block(live.location) if live.location else None
 
     def delete_payload(self, live) -> Change:
@@ -297,7 +298,7 @@ class InstanceKind(ObjectKind):
     # -- the API -----------------------------------------------------------------------------
 
     def where(self, step: Step) -> Where:
-        return in_project("instances", step.payload.name, step.payload.project)
+        return in_project("instances", _payload(step).name, _payload(step).project)
 
     def where_declared(self, obj) -> Where:
         return in_project("instances", obj.name, obj.project)
@@ -307,7 +308,7 @@ class InstanceKind(ObjectKind):
         return patch_mark(self.where_declared(obj))
 
     def create_body(self, step: Step) -> dict[str, Any]:
-        p = step.payload
+        p = payload_of(step, Write)
         return {"name": p.name, "type": p.type, "description": p.description,
                 "profiles": list(p.profiles), "config": dict(p.config),
                 "devices": p.devices, "source": image_source(p.image)}
@@ -315,7 +316,7 @@ class InstanceKind(ObjectKind):
     def put_body(self, step: Step, live: dict[str, Any]) -> dict[str, Any]:
         """The declared parts, with what LXD wrote itself (``volatile.*``, ``image.*``) and the
         rest of the instance (architecture, ephemeral, stateful) as just read."""
-        p = step.payload
+        p = payload_of(step, Write)
         own = {k: v for k, v in (live.get("config") or {}).items()
                if k.startswith(("volatile.", "image."))}
         return {"architecture": live.get("architecture", ""), "ephemeral": live.get("ephemeral", False),
@@ -323,7 +324,7 @@ class InstanceKind(ObjectKind):
                 "profiles": list(p.profiles), "config": {**own, **p.config}, "devices": p.devices}
 
     def holds(self, live: dict[str, Any], body: dict[str, Any]) -> bool:
-        def mine(config):
+        def mine(config: Mapping[str, Any] | None) -> dict[str, Any]:
             return {k: v for k, v in comparable(config).items() if not k.startswith("image.")}
 
         devices = {d: comparable(v) for d, v in (live.get("devices") or {}).items()}
@@ -336,7 +337,7 @@ class InstanceKind(ObjectKind):
         """Each instance names its image as the export declares it (the name of the image with
         its ``volatile.base_image`` fingerprint in the project it draws images from)."""
         named = {(img.project, img.fingerprint): img.name
-                 for img in observed.images.values() if img.aliases}
+                 for img in observed.section("images").values() if img.aliases}
         return [self.export(live, named) for live in self.live(observed).values()]
 
     def export(self, live, images: Mapping[tuple[str, str], str] | None = None) -> dict[str, Any]:
@@ -365,10 +366,10 @@ class InstanceKind(ObjectKind):
         return entry
 
     def status(self, observed) -> tuple[str, list[list[str]]] | None:
-        if not observed.instances:
+        if not observed.section("instances"):
             return None
         rows = [["NAME", "TYPE", "MEMBER", "STATE", "PROJECT", "MANAGED"]]
-        for inst in sorted(observed.instances.values(), key=lambda i: (i.project, i.name)):
+        for inst in sorted(observed.section("instances").values(), key=lambda i: (i.project, i.name)):
             rows.append([inst.name, inst.type, inst.location or "-", inst.status, inst.project,
                          "lxdplan" if inst.managed_by_lxdplan else "-"])
         return "Instances", rows
@@ -399,7 +400,7 @@ def image_source(image: str) -> dict[str, str]:
 
 # -- the file's part -------------------------------------------------------------------------
 
-def _load(c: "Checker", items, names: dict[str, set]) -> list[Instance]:
+def _load(c: "Checker", items, names: dict[str, Any]) -> list[Instance]:
     """Instances from the file (schema-valid items), their references checked against
     ``names``: members, cluster_groups, projects, profiles ((project, name)), images
     ((project, name)), storage_pools, networks."""
@@ -407,7 +408,7 @@ def _load(c: "Checker", items, names: dict[str, set]) -> list[Instance]:
     for i, raw in items:
         path, name = ("instances", i), raw.get("name")
         label = f'instances[{i}] ("{name}")'
-        if isinstance(name, str) and name[:1].isdigit() and c.src.data.get("backend") != "incus":
+        if isinstance(name, str) and name[:1].isdigit() and _data(c).get("backend") != "incus":
             c.warning(path + ("name",), f"{label}: LXD 5.0 refuses instance names that start "
                                         f"with a digit (newer LXD and Incus accept them)")
         project = raw.get("project", DEFAULT)
@@ -459,7 +460,7 @@ def _load(c: "Checker", items, names: dict[str, set]) -> list[Instance]:
                                               "image (image.*); remove it", key=True)
         out.append(Instance(name, image, project, raw.get("type", "container"), member, group,
                             profiles, config, devices, raw.get("state", "running"),
-                            raw.get("description", ""), c.src.line(path)))
+                            raw.get("description", ""), c.src.line(path) or 0))
     return out
 
 
@@ -504,6 +505,18 @@ def parse_instance(item: dict[str, Any], etag: str | None = None) -> ObservedIns
         managed_by_lxdplan=marked(config),
         etag=etag,
     )
+
+
+def _data(c: "Checker") -> dict[str, Any]:
+    """The whole file's data (a mapping once the schema passed)."""
+    data = c.src.data
+    return data if isinstance(data, dict) else {}
+
+
+def _payload(step: Step) -> Write | Change:
+    """The payload of a step of this kind (one of ``payloads``)."""
+    assert isinstance(step.payload, (Write, Change)), step.payload
+    return step.payload
 
 
 KIND_SPEC = InstanceKind()

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Hashable, Mapping
+from typing import TYPE_CHECKING, Any, Hashable, Mapping, Sequence
 
 from lxdplan import keys, references
 from lxdplan.errors import fmt_path
-from lxdplan.kinds.base import api_path
+from lxdplan.kinds.base import ObjectKind, api_path
 from lxdplan.kinds.twophase import TwoPhaseKind, two_phase_fields
 from lxdplan.livedata import Get, Reading, Recorded
 from lxdplan.plan import Kind
@@ -52,7 +52,7 @@ AUTO_KEYS: dict[str, frozenset[str]] = {
 
 
 class NetworkKind(TwoPhaseKind):
-    kind = Kind.define("network")
+    kind = Kind.NETWORK
     section = "networks"
     rank, delete_rank, list_rank = 40, 40, 20
     type_field = "type"
@@ -75,9 +75,10 @@ class NetworkKind(TwoPhaseKind):
             return {k: v for k, v in raw.items() if k != "members"}
         return raw
 
-    def check(self, checker: "Checker", declared: Mapping[str, tuple]) -> None:
+    def check(self, checker: "Checker", declared: Mapping[str, tuple],
+              kinds: Sequence[ObjectKind]) -> None:
         """An OVN network's uplink (``network``) is a declared network."""
-        self.check_refs(checker, declared, (self.kind,))
+        self.check_refs(checker, declared, kinds, (self.kind,))
 
     def auto_keys(self, type_: str) -> frozenset[str]:
         return AUTO_KEYS.get(type_, frozenset())
@@ -109,7 +110,8 @@ class NetworkKind(TwoPhaseKind):
         return ObservedNetwork
 
     def early_reads(self, ctx: Reading, recorded: Recorded) -> dict[Hashable, Get]:
-        keyed, out = self.keyed(ctx.desired), {}
+        keyed = self.keyed(ctx.desired)
+        out: dict[Hashable, Get] = {}
         for n in self.declared(ctx.desired):
             if n.type == "ovn":
                 continue
@@ -129,7 +131,7 @@ class NetworkKind(TwoPhaseKind):
             if n.get("type") == "ovn":
                 out[("view", name, "")] = Get.of(api_path(self.collection, name))
             elif (ctx.lean and name in declared
-                  and not any(k[0] == "view" and k[1] == name for k in out)):
+                  and ("view", name) not in {k[:2] for k in out if isinstance(k, tuple)}):
                 out[("etag", name)] = Get.of(api_path(self.collection, name))
         return out
 

@@ -17,22 +17,28 @@ project: the object's project where that has ``features.networks``, else ``defau
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Hashable, Mapping
+from typing import TYPE_CHECKING, Any, Hashable, Mapping, Sequence
 
 from lxdplan.compare import config_views, desc, diff_config, put_config, shown
 from lxdplan.errors import fmt_path
 from lxdplan.filecheck import normalise
-from lxdplan.kinds.base import ObjectKind, Request, Stage, Where, in_project
+from lxdplan.kinds.base import ObjectKind, Request, Stage, Where, in_project, payload_of
 from lxdplan.kinds.common import DEFAULT, export_config, owned, plan_deletes, put_if, scoped
 from lxdplan.livedata import (
-    Get, Reading, Recorded, common_fields, project_items, projects_with, with_etag,
+    Get,
+    Reading,
+    Recorded,
+    common_fields,
+    project_items,
+    projects_with,
+    with_etag,
 )
 from lxdplan.plan import Action, Kind, Payload, Step
 from lxdplan.references import Ref
 
 if TYPE_CHECKING:
     from lxdplan.filecheck import Checker
-    from lxdplan.planner.context import Context
+    from lxdplan.kinds.context import PlanContext
 
 # A rule's fields, in the order LXD documents them (and the plan shows them).
 RULE_FIELDS = ("action", "state", "description", "source", "destination", "protocol",
@@ -122,9 +128,9 @@ def _load(c: "Checker", raw: dict, path: tuple, projects: Mapping[str, Any]) -> 
             c.error(path + ("config", key), f'"{key}" in {fmt_path(path + ("config",))} is not a '
                                             "user.* key (the only keys an ACL's config takes)",
                     key=True)
-    return NetworkACL(raw.get("name"), project, raw.get("description", ""), config,
+    return NetworkACL(raw.get("name", ""), project, raw.get("description", ""), config,
                       _rules(c, raw, path, "ingress"), _rules(c, raw, path, "egress"),
-                      c.src.line(path))
+                      c.src.line(path) or 0)
 
 
 def _acl_names(value: Any) -> list[str]:
@@ -162,15 +168,14 @@ class NetworkACLKind(ObjectKind):
         projects.setdefault(DEFAULT, {})
         return tuple(_load(checker, raw, (self.section, i), projects) for i, raw in items)
 
-    def check(self, checker: "Checker", declared: Mapping[str, tuple]) -> None:
+    def check(self, checker: "Checker", declared: Mapping[str, tuple],
+              kinds: Sequence[ObjectKind]) -> None:
         """The ACLs a declared network, profile or instance names are declared (LXD refuses an
         unknown name), in the project whose ACLs that object uses."""
-        from lxdplan.kinds import registry  # the registry imports this module
-
         known = self.known(declared)
         networks_own = {p.name for p in declared.get("projects", ())
                         if p.config.get("features.networks") == "true"}
-        for user in registry():
+        for user in kinds:
             for i, obj in enumerate(declared.get(user.section, ())):
                 for ref in self.refs_into(user.kind, obj):
                     if not ref.certain:
@@ -189,7 +194,7 @@ class NetworkACLKind(ObjectKind):
         return (obj.project, obj.name)
 
     def step_ident(self, step: Step) -> tuple[str, ...]:
-        return (step.payload.project, step.payload.name)
+        return (_payload(step).project, _payload(step).name)
 
     def refs(self, obj) -> list[Ref]:
         return [Ref(Kind.PROJECT, (obj.project,), ("project",))]
@@ -223,7 +228,7 @@ class NetworkACLKind(ObjectKind):
     def live_key(self, obj) -> str:
         return acl_key(obj.project, obj.name)
 
-    def plan(self, ctx: "Context") -> list[str]:
+    def plan(self, ctx: "PlanContext") -> list[str]:
         for acl in self.declared(ctx.desired):
             name = self.display(acl)
             live = self.live(ctx.observed).get(self.live_key(acl))
@@ -259,7 +264,7 @@ class NetworkACLKind(ObjectKind):
             )
         return []
 
-    def plan_deletes(self, ctx: "Context") -> None:
+    def plan_deletes(self, ctx: "PlanContext") -> None:
         plan_deletes(ctx, self)
 
     def delete_before(self, live) -> dict[str, Any]:
@@ -274,18 +279,18 @@ class NetworkACLKind(ObjectKind):
         return Delete(live.name, live.project)
 
     def where(self, step: Step) -> Where:
-        return in_project("network-acls", step.payload.name, step.payload.project)
+        return in_project("network-acls", _payload(step).name, _payload(step).project)
 
     def where_declared(self, obj) -> Where:
         return in_project("network-acls", obj.name, obj.project)
 
     def create_body(self, step: Step) -> dict[str, Any]:
-        p = step.payload
+        p = payload_of(step, Write)
         return {"name": p.name, "description": p.description, "config": owned(p.config),
                 "ingress": p.ingress, "egress": p.egress}
 
     def put_body(self, step: Step, live: dict[str, Any]) -> dict[str, Any]:
-        p = step.payload
+        p = payload_of(step, Write)
         return {**super().put_body(step, live), "ingress": p.ingress, "egress": p.egress}
 
     def holds(self, live: dict[str, Any], body: dict[str, Any]) -> bool:
@@ -366,6 +371,12 @@ def parse_acl(item: dict[str, Any], project: str | None = None,
         egress=tuple(normalise_rule(r) for r in item.get("egress") or ()),
         etag=etag,
     )
+
+
+def _payload(step: Step) -> Write | Delete:
+    """The payload of a step of this kind (one of ``payloads``)."""
+    assert isinstance(step.payload, (Write, Delete)), step.payload
+    return step.payload
 
 
 KIND_SPEC = NetworkACLKind()

@@ -8,20 +8,19 @@ file drops is removed only after the instances the file keeps are moved off it; 
 rule moves (not managed, not declared) block the removal, named.
 
 Pure planner code, as every kind's rules are; kept apart from the instance kind only to keep
-modules short. Step ids are built by ``lxdplan.planner.order.step_id``.
+modules short. Step ids are built by ``lxdplan.plan.step_id``.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from lxdplan.planner.order import step_id
-from lxdplan.plan import Action, Kind
+from lxdplan.plan import Action, Kind, step_id
 from lxdplan.state.observed import EVACUATED, NOT_SERVING, OFFLINE, UNREACHABLE
 
 if TYPE_CHECKING:
     from lxdplan.kinds.base import ObjectKind
-    from lxdplan.planner.context import Context
+    from lxdplan.kinds.context import PlanContext
 
 AWAY = frozenset({EVACUATED, "Evacuating", OFFLINE, UNREACHABLE, NOT_SERVING})
 
@@ -31,7 +30,7 @@ def member_step(member: str, action: Action) -> str:
     return step_id(Kind.MEMBER, member, action)
 
 
-def away(ctx: "Context", member: str) -> tuple[str | None, list[str]]:
+def away(ctx: "PlanContext", member: str) -> tuple[str | None, list[str]]:
     """(what ``member`` is when it cannot take changes now: "evacuated", "offline"…, or None;
     the steps to wait for). A ``restore`` planned in this run makes it available after that
     step."""
@@ -47,7 +46,7 @@ def away(ctx: "Context", member: str) -> tuple[str | None, list[str]]:
     return None, []
 
 
-def group_members(ctx: "Context", group: str) -> list[str]:
+def group_members(ctx: "PlanContext", group: str) -> list[str]:
     """The declared members in ``group`` (as declared, else as they are)."""
     out = []
     for m in ctx.desired.members:
@@ -58,13 +57,13 @@ def group_members(ctx: "Context", group: str) -> list[str]:
     return out
 
 
-def group_updates(ctx: "Context", group: str) -> list[str]:
+def group_updates(ctx: "PlanContext", group: str) -> list[str]:
     """The member updates that put members into ``group`` (placement waits for them)."""
     ids = set(ctx.steps.ids(kind=Kind.MEMBER, action=Action.UPDATE))
     return [s for m in group_members(ctx, group) if (s := member_step(m, Action.UPDATE)) in ids]
 
 
-def destination(ctx: "Context", inst, where: str) -> tuple[str, str] | None:
+def destination(ctx: "PlanContext", inst, where: str) -> tuple[str, str] | None:
     """(target, member to check) when the instance on ``where`` must move, else None."""
     if inst.member:
         return (inst.member, inst.member) if inst.member != where else None
@@ -77,7 +76,7 @@ def destination(ctx: "Context", inst, where: str) -> tuple[str, str] | None:
     return None
 
 
-def plan_move(spec: "ObjectKind", ctx: "Context", inst, where: str, deps: list[str]) -> str | None:
+def plan_move(spec: "ObjectKind", ctx: "PlanContext", inst, where: str, deps: list[str]) -> str | None:
     """Plan the move of the instance on ``where`` to where the file places it; return the
     step's id, or None when it stays (in place, or for now: a note says why)."""
     dest = destination(ctx, inst, where)
@@ -101,7 +100,8 @@ def plan_move(spec: "ObjectKind", ctx: "Context", inst, where: str, deps: list[s
             else ": the move stops it, and it stays stopped there"),
         blocked=ctx.member_block(where) or (ctx.member_block(member) if member
                                             and member in ctx.observed.members else None),
-        payload=spec.payloads[Action.MOVE](inst.name, inst.project, target, inst.state == "running"),
+        payload=spec.payloads[Action.MOVE](inst.name, inst.project, target,  # type: ignore[call-arg]
+                                           inst.state == "running"),  # the kind's Change payload
     )
     removal = member_step(where, Action.REMOVE)
     if removal in ctx.steps.ids(kind=Kind.MEMBER, action=Action.REMOVE):
@@ -109,7 +109,7 @@ def plan_move(spec: "ObjectKind", ctx: "Context", inst, where: str, deps: list[s
     return move
 
 
-def removal_block(spec: "ObjectKind", ctx: "Context", member: str) -> str | None:
+def removal_block(spec: "ObjectKind", ctx: "PlanContext", member: str) -> str | None:
     """Why ``member`` cannot be removed yet because of the instances on it, or None."""
     joining = {m.name for m in ctx.joiners}
     pins, later = [], []

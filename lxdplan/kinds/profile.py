@@ -9,24 +9,38 @@ project, and its devices' pools, volumes (``source``), networks and nic parents.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Hashable, Mapping
+from typing import TYPE_CHECKING, Any, Hashable, Mapping, Sequence
 
 from lxdplan import keys, references
 from lxdplan.compare import comparable, desc, diff_config, diff_devices, put_config, shown
 from lxdplan.errors import fmt_path
 from lxdplan.filecheck import names
-from lxdplan.kinds.base import ObjectKind, Stage, Where, in_project
+from lxdplan.kinds.base import ObjectKind, Stage, Where, in_project, payload_of
 from lxdplan.kinds.common import (
-    DEFAULT, builtin_description, export_config, owned, plan_deletes, plan_update, put_if, scoped,
+    DEFAULT,
+    builtin_description,
+    export_config,
+    owned,
+    plan_deletes,
+    plan_update,
+    put_if,
+    scoped,
 )
 from lxdplan.livedata import (
-    Get, Reading, Recorded, clean_config, common_fields, project_items, projects_with, with_etag,
+    Get,
+    Reading,
+    Recorded,
+    clean_config,
+    common_fields,
+    project_items,
+    projects_with,
+    with_etag,
 )
 from lxdplan.plan import Action, Kind, Payload, Step
 
 if TYPE_CHECKING:
     from lxdplan.filecheck import Checker
-    from lxdplan.planner.context import Context
+    from lxdplan.kinds.context import PlanContext
 
 
 @dataclass(frozen=True)
@@ -84,9 +98,9 @@ def _load(c: "Checker", raw: dict, path: tuple, pools: set[str], networks: set[s
                                     f"not declared in storage_pools")
         if dev_type == "nic":
             _nic(c, dp, values, networks)
-    return Profile(raw.get("name"), raw.get("description", ""),
+    return Profile(raw.get("name", ""), raw.get("description", ""),
                    c.object_config(raw.get("config"), path + ("config",)), devices, project,
-                   c.src.line(path))
+                   c.src.line(path) or 0)
 
 
 def _nic(c: "Checker", dp: tuple, values: dict[str, str], networks: set[str]) -> None:
@@ -109,7 +123,7 @@ def _nic(c: "Checker", dp: tuple, values: dict[str, str], networks: set[str]) ->
 
 
 class ProfileKind(ObjectKind):
-    kind = Kind.define("profile")
+    kind = Kind.PROFILE
     section = "profiles"
     etag_after_plan = True
     stage = Stage.AFTER_MEMBERS
@@ -125,7 +139,8 @@ class ProfileKind(ObjectKind):
         return tuple(_load(checker, raw, (self.section, i), pools, networks, projects)
                      for i, raw in items)
 
-    def check(self, checker: "Checker", declared: Mapping[str, tuple]) -> None:
+    def check(self, checker: "Checker", declared: Mapping[str, tuple],
+              kinds: Sequence[ObjectKind]) -> None:
         """A disk's ``source`` names a declared volume, or one that must exist (a warning: it
         may live in the pool unmanaged)."""
         volumes = {(v.pool, v.name) for v in declared.get("storage_volumes", ())}
@@ -142,7 +157,7 @@ class ProfileKind(ObjectKind):
         return (obj.project, obj.name)
 
     def step_ident(self, step: Step) -> tuple[str, ...]:
-        return (step.payload.project, step.payload.name)
+        return (_payload(step).project, _payload(step).name)
 
     def refs(self, obj) -> list[references.Ref]:
         return references.profile_refs(obj.project, obj.devices)
@@ -153,7 +168,7 @@ class ProfileKind(ObjectKind):
     def live_key(self, obj) -> str:
         return profile_key(obj.project, obj.name)
 
-    def plan(self, ctx: "Context") -> list[str]:
+    def plan(self, ctx: "PlanContext") -> list[str]:
         for profile in self.declared(ctx.desired):
             name = self.display(profile)
             live = self.live(ctx.observed).get(self.live_key(profile))
@@ -179,7 +194,7 @@ class ProfileKind(ObjectKind):
                         depends_on=ctx.after_bootstrap())
         return []
 
-    def plan_deletes(self, ctx: "Context") -> None:
+    def plan_deletes(self, ctx: "PlanContext") -> None:
         plan_deletes(ctx, self)
 
     def delete_before(self, live) -> dict[str, Any]:
@@ -190,18 +205,18 @@ class ProfileKind(ObjectKind):
         return Delete(live.name, live.project)
 
     def where(self, step: Step) -> Where:
-        return in_project("profiles", step.payload.name, step.payload.project)
+        return in_project("profiles", _payload(step).name, _payload(step).project)
 
     def where_declared(self, obj) -> Where:
         return in_project("profiles", obj.name, obj.project)
 
     def create_body(self, step: Step) -> dict[str, Any]:
-        p = step.payload
+        p = payload_of(step, Write)
         return {"name": p.name, "description": p.description, "config": owned(p.config),
                 "devices": p.devices}
 
     def put_body(self, step: Step, live: dict[str, Any]) -> dict[str, Any]:
-        return {**super().put_body(step, live), "devices": step.payload.devices}
+        return {**super().put_body(step, live), "devices": payload_of(step, Write).devices}
 
     def holds(self, live: dict[str, Any], body: dict[str, Any]) -> bool:
         devices = {d: comparable(v) for d, v in (live.get("devices") or {}).items()}
@@ -278,6 +293,12 @@ def parse_profile(item: dict[str, Any], project: str | None = None,
         devices={d: clean_config(dev) for d, dev in (item.get("devices") or {}).items()},
         etag=etag,
     )
+
+
+def _payload(step: Step) -> Write | Delete:
+    """The payload of a step of this kind (one of ``payloads``)."""
+    assert isinstance(step.payload, (Write, Delete)), step.payload
+    return step.payload
 
 
 KIND_SPEC = ProfileKind()

@@ -9,20 +9,26 @@ References: ``restricted.networks.{uplinks,subnets,access}`` and ``restricted.cl
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from lxdplan import references
 from lxdplan.compare import desc, diff_config, put_config
-from lxdplan.kinds.base import ObjectKind, Stage, Where, api_path
+from lxdplan.kinds.base import ObjectKind, Stage, Where, api_path, payload_of
 from lxdplan.kinds.common import (
-    DEFAULT, builtin_description, export_config, owned, plan_deletes, plan_update, put_if,
+    DEFAULT,
+    builtin_description,
+    export_config,
+    owned,
+    plan_deletes,
+    plan_update,
+    put_if,
 )
 from lxdplan.livedata import Get, Reading, Recorded, clean_config, marked, used_by
 from lxdplan.plan import Action, Kind, Payload, Step
 
 if TYPE_CHECKING:
     from lxdplan.filecheck import Checker
-    from lxdplan.planner.context import Context
+    from lxdplan.kinds.context import PlanContext
 
 AUTO_PREFIX = "features."  # set by LXD at create, frozen while in use
 
@@ -56,7 +62,7 @@ class Delete(Payload):
 
 
 class ProjectKind(ObjectKind):
-    kind = Kind.define("project")
+    kind = Kind.PROJECT
     section = "projects"
     etag_after_plan = True
     stage = Stage.BEFORE_JOINS
@@ -68,17 +74,18 @@ class ProjectKind(ObjectKind):
     def load(self, checker: "Checker", items, declared: Mapping[str, tuple]) -> tuple:
         return tuple(Project(p.get("name"), p.get("description", ""),
                              checker.object_config(p.get("config"), (self.section, i, "config")),
-                             checker.src.line((self.section, i)))
+                             checker.src.line((self.section, i)) or 0)
                      for i, p in items)
 
-    def check(self, checker: "Checker", declared: Mapping[str, tuple]) -> None:
+    def check(self, checker: "Checker", declared: Mapping[str, tuple],
+              kinds: Sequence[ObjectKind]) -> None:
         """``restricted.*`` keys name declared networks and cluster groups."""
-        self.check_refs(checker, declared, (Kind.NETWORK, Kind.CLUSTER_GROUP))
+        self.check_refs(checker, declared, kinds, (Kind.NETWORK, Kind.CLUSTER_GROUP))
 
     def refs(self, obj) -> list[references.Ref]:
         return references.project_refs(obj.config)
 
-    def plan(self, ctx: "Context") -> list[str]:
+    def plan(self, ctx: "PlanContext") -> list[str]:
         for project in self.declared(ctx.desired):
             live = self.live(ctx.observed).get(project.name)
             if live is None and ctx.fresh and project.name == DEFAULT:
@@ -99,11 +106,11 @@ class ProjectKind(ObjectKind):
                         depends_on=ctx.after_bootstrap())
         return []
 
-    def plan_deletes(self, ctx: "Context") -> None:
+    def plan_deletes(self, ctx: "PlanContext") -> None:
         plan_deletes(ctx, self)
 
     def where(self, step: Step) -> Where:
-        name = getattr(step.payload, "name", step.name)
+        name = getattr(_payload(step), "name", step.name)
         return Where("/1.0/projects", api_path("projects", name))
 
     def user_blocks(self, live, path: str, project: str) -> bool:
@@ -113,7 +120,7 @@ class ProjectKind(ObjectKind):
         return Where("/1.0/projects", api_path("projects", obj.name))
 
     def create_body(self, step: Step) -> dict[str, Any]:
-        p = step.payload
+        p = payload_of(step, Create)
         return {"name": p.name, "description": p.description, "config": owned(p.config)}
 
     def export(self, live) -> dict[str, Any]:
@@ -164,6 +171,12 @@ def parse_project(item: dict[str, Any], etag: str | None = None) -> ObservedProj
         managed_by_lxdplan=marked(config),
         etag=etag,
     )
+
+
+def _payload(step: Step) -> Create | Update | Delete:
+    """The payload of a step of this kind (one of ``payloads``)."""
+    assert isinstance(step.payload, (Create, Update, Delete)), step.payload
+    return step.payload
 
 
 KIND_SPEC = ProjectKind()

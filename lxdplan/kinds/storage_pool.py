@@ -44,7 +44,7 @@ IMMUTABLE_MEMBER_KEYS = frozenset({"source", "zfs.pool_name"})
 
 
 class StoragePoolKind(TwoPhaseKind):
-    kind = Kind.define("storage_pool", "storage pool")
+    kind = Kind.STORAGE_POOL
     section = "storage_pools"
     rank, delete_rank, list_rank = 30, 30, 10
     type_field = "driver"

@@ -16,15 +16,16 @@ from lxdplan.compare import config_views, desc, diff_config, put_config
 from lxdplan.errors import PlanError, fmt_path
 from lxdplan.filecheck import MEMBERS, names
 from lxdplan.kinds import storage_pool
-from lxdplan.kinds.base import ObjectKind, Stage, Where, api_path
+from lxdplan.kinds.base import ObjectKind, Stage, Where, api_path, payload_of
 from lxdplan.kinds.common import DEFAULT, at, export_config, owned, plan_deletes, put_if, scoped
 from lxdplan.knownkeys import suggest
 from lxdplan.livedata import Get, Reading, Recorded, clean_config, marked, names_of, used_by, with_etag
 from lxdplan.plan import Action, Kind, Payload, Step
+from lxdplan.state.observed import Observed
 
 if TYPE_CHECKING:
     from lxdplan.filecheck import Checker
-    from lxdplan.planner.context import Context
+    from lxdplan.kinds.context import PlanContext
 
 
 @dataclass(frozen=True)
@@ -81,16 +82,16 @@ def _load(c: "Checker", raw: dict, path: tuple, pool_drivers: dict[str, str],
     if project not in projects:
         c.error(path + ("project",), f'{label} is in project "{project}", which is not declared '
                                      "in projects")
-    return StorageVolume(pool=pool, name=raw.get("name"), member=member,
+    return StorageVolume(pool=pool or "", name=raw.get("name", ""), member=member,
                          type=raw.get("type", "custom"),
                          content_type=raw.get("content_type", "filesystem"),
                          description=raw.get("description", ""),
                          config=c.object_config(raw.get("config"), path + ("config",)),
-                         project=project, line=c.src.line(path))
+                         project=project, line=c.src.line(path) or 0)
 
 
 class StorageVolumeKind(ObjectKind):
-    kind = Kind.define("storage_volume", "storage volume")
+    kind = Kind.STORAGE_VOLUME
     section = "storage_volumes"
     etag_after_plan = True
     stage = Stage.AFTER_MEMBERS
@@ -112,7 +113,7 @@ class StorageVolumeKind(ObjectKind):
         return (obj.pool, obj.name)  # a profile names a volume without its member
 
     def step_ident(self, step: Step) -> tuple[str, ...]:
-        return (step.payload.pool, step.payload.name)
+        return (_payload(step).pool, _payload(step).name)
 
     def key(self, obj) -> tuple:
         return (obj.project, obj.pool, obj.name, obj.type, obj.member)
@@ -126,7 +127,7 @@ class StorageVolumeKind(ObjectKind):
     def live_member(self, live) -> str | None:
         return live.member
 
-    def plan(self, ctx: "Context") -> list[str]:
+    def plan(self, ctx: "PlanContext") -> list[str]:
         declared = self.declared(ctx.desired)
         for vol in declared:
             name = self.display(vol)
@@ -171,10 +172,10 @@ class StorageVolumeKind(ObjectKind):
                 )
         return []
 
-    def plan_deletes(self, ctx: "Context") -> None:
+    def plan_deletes(self, ctx: "PlanContext") -> None:
         plan_deletes(ctx, self)
 
-    def delete_block(self, ctx: "Context", live) -> str | None:
+    def delete_block(self, ctx: "PlanContext", live) -> str | None:
         return ctx.member_block(live.member) if live.member else None
 
     def delete_payload(self, live) -> Delete:
@@ -184,7 +185,7 @@ class StorageVolumeKind(ObjectKind):
         return f"on {live.member}" if live.member else ""
 
     def where(self, step: Step) -> Where:
-        p = step.payload
+        p = _payload(step)
         return self._where(p.pool, p.type, p.name, p.project, step.member)
 
     def where_declared(self, obj) -> Where:
@@ -199,11 +200,11 @@ class StorageVolumeKind(ObjectKind):
                      api_path("storage-pools", pool, "volumes", type_, name), params, member)
 
     def create_body(self, step: Step) -> dict[str, Any]:
-        p = step.payload
+        p = payload_of(step, Write)
         return {"name": p.name, "description": p.description, "config": owned(p.config),
                 "type": p.type, "content_type": p.content_type}
 
-    def adopt_target(self, obj, observed):
+    def adopt_target(self, obj: Any, observed: Observed) -> Any:
         return next((v for v in self.live(observed).values()
                      if (v.pool, v.name, v.project) == (obj.pool, obj.name, obj.project)
                      and (obj.member is None or v.member == obj.member)), None)
@@ -296,6 +297,12 @@ def parse_volume(item: dict[str, Any], pool: str, etag: str | None = None) -> Ob
         etag=etag,
         used_by=used_by(item),
     )
+
+
+def _payload(step: Step) -> Write | Delete:
+    """The payload of a step of this kind (one of ``payloads``)."""
+    assert isinstance(step.payload, (Write, Delete)), step.payload
+    return step.payload
 
 
 KIND_SPEC = StorageVolumeKind()

@@ -11,22 +11,28 @@ declared (LXD fills in the rest); some cannot change once the object exists on t
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Hashable, Mapping
+from typing import TYPE_CHECKING, Any, Hashable, Mapping, Sequence
 
 from lxdplan.compare import (
-    config_views, desc, diff_config, diff_declared, put_config, split_changes,
+    config_views,
+    desc,
+    diff_config,
+    diff_declared,
+    put_config,
+    split_changes,
 )
 from lxdplan.errors import PlanError, fmt_path
+from lxdplan.filecheck import MEMBERS, names
 from lxdplan.kinds.base import ObjectKind, Request, Stage, Where, api_path, patch_mark
 from lxdplan.kinds.common import at, export_config, owned, plan_deletes, put_if, used_by_note
-from lxdplan.filecheck import MEMBERS, names
 from lxdplan.knownkeys import documented, suggest
 from lxdplan.livedata import Get, Reading, Recorded, clean_config, marked, used_by
 from lxdplan.plan import Action, Payload, Step
+from lxdplan.state.observed import flag
 
 if TYPE_CHECKING:
     from lxdplan.filecheck import Checker
-    from lxdplan.planner.context import Context
+    from lxdplan.kinds.context import PlanContext
 
 
 @dataclass(frozen=True)
@@ -157,7 +163,7 @@ class TwoPhaseKind(ObjectKind):
         """The member-specific keys of this driver/type."""
         raise NotImplementedError
 
-    def define_targets(self, ctx: "Context", type_: str) -> list[str]:
+    def define_targets(self, ctx: "PlanContext", type_: str) -> list[str]:
         """The members a definition is made on: every member present at that point."""
         return ctx.present
 
@@ -171,7 +177,7 @@ class TwoPhaseKind(ObjectKind):
 
     # -- planning ----------------------------------------------------------------------------
 
-    def plan(self, ctx: "Context") -> list[str]:
+    def plan(self, ctx: "PlanContext") -> list[str]:
         """Create, resume and update the declared objects; return the instantiates."""
         made: list[str] = []
         for obj in self.declared(ctx.desired):
@@ -203,7 +209,7 @@ class TwoPhaseKind(ObjectKind):
                 self._updates(ctx, obj, live, type_, after=[])
         return made
 
-    def _define(self, ctx: "Context", obj, type_: str, member: str, reason: str) -> str:
+    def _define(self, ctx: "PlanContext", obj, type_: str, member: str, reason: str) -> str:
         config = dict(obj.members.get(member, {}))
         return ctx.steps.add(
             Action.DEFINE, self.kind, obj.name, member=member, depends_on=ctx.after_membership(),
@@ -211,7 +217,7 @@ class TwoPhaseKind(ObjectKind):
             reason=reason, blocked=ctx.member_block(member), payload=Define(type_, config),
         )
 
-    def _instantiate(self, ctx: "Context", obj, type_: str, deps: list[str], reason: str) -> str:
+    def _instantiate(self, ctx: "PlanContext", obj, type_: str, deps: list[str], reason: str) -> str:
         config = dict(obj.config)
         return ctx.steps.add(
             Action.INSTANTIATE, self.kind, obj.name, depends_on=ctx.after_membership() + deps,
@@ -221,7 +227,7 @@ class TwoPhaseKind(ObjectKind):
             payload=Instantiate(type_, obj.description, owned(config)),
         )
 
-    def _create(self, ctx: "Context", obj, type_: str) -> str:
+    def _create(self, ctx: "PlanContext", obj, type_: str) -> str:
         noun = self.kind.noun
         defines = [
             self._define(ctx, obj, type_, m, f"{noun} {obj.name} does not exist: define it on "
@@ -231,7 +237,7 @@ class TwoPhaseKind(ObjectKind):
         return self._instantiate(ctx, obj, type_, defines,
                                  f"{noun} {obj.name} is in the file but not in the cluster")
 
-    def _resume_pending(self, ctx: "Context", obj, live, type_: str) -> str:
+    def _resume_pending(self, ctx: "PlanContext", obj, live, type_: str) -> str:
         """A create interrupted between the defines and the instantiate: define what is
         missing, correct declared member keys of existing definitions, then instantiate."""
         noun, deps = self.kind.noun, []
@@ -248,7 +254,7 @@ class TwoPhaseKind(ObjectKind):
         return self._instantiate(ctx, obj, type_, deps,
                                  f"{noun} {obj.name} is pending (defined on {have}): finish creating it")
 
-    def _retry_errored(self, ctx: "Context", obj, live, type_: str, deps: list[str]) -> str:
+    def _retry_errored(self, ctx: "PlanContext", obj, live, type_: str, deps: list[str]) -> str:
         failed = sorted(m for m, s in live.member_status.items() if s in _UNFINISHED)
         on = f" on {', '.join(failed)}" if failed else ""
         return ctx.steps.add(
@@ -260,8 +266,8 @@ class TwoPhaseKind(ObjectKind):
             payload=Instantiate(type_, "", {}, retry=True),
         )
 
-    def _updates(self, ctx: "Context", obj, live, type_: str, *, after: list[str],
-                 skip: list[str] = ()) -> None:
+    def _updates(self, ctx: "PlanContext", obj, live, type_: str, *, after: list[str],
+                 skip: Sequence[str] = ()) -> None:
         auto, generated = self.auto_keys(type_), self.generated_values(type_)
         changes = diff_config(live.config, obj.config, auto=auto, inherited=generated)
         kept = {k: v for k, v in live.config.items()
@@ -311,13 +317,13 @@ class TwoPhaseKind(ObjectKind):
             payload=Update(config={**current, **declared}),
         )
 
-    def plan_deletes(self, ctx: "Context") -> None:
+    def plan_deletes(self, ctx: "PlanContext") -> None:
         plan_deletes(ctx, self)
 
     def delete_before(self, live) -> dict[str, Any]:
         return {self.type_field: self.type_of(live), **super().delete_before(live)}
 
-    def delete_block(self, ctx: "Context", live) -> str | None:
+    def delete_block(self, ctx: "PlanContext", live) -> str | None:
         return ctx.all_members_block(f"deleting {self.kind.noun} {live.name}")
 
     def unmanaged_note(self, live) -> str:
@@ -337,8 +343,22 @@ class TwoPhaseKind(ObjectKind):
         member's specific keys."""
         return patch_mark(self.where_declared(obj))
 
-    def create_body(self, name: str, type_: str, config: dict) -> dict[str, Any]:
+    def define_body(self, name: str, type_: str, config: dict) -> dict[str, Any]:
+        """The ``POST ?target=`` body of a ``define`` step. (A two-phase kind has no single
+        ``create``: it was ``create_body`` with its own signature, which broke the base's.)"""
         return {"name": name, self.type_field: type_, "config": config}
+
+    def status(self, observed) -> tuple[str, list[list[str]]] | None:
+        """Each object with its type, its state and each member's."""
+        objects = self.live(observed)
+        if not objects:
+            return None
+        rows = [["NAME", "TYPE", "STATE", "PER MEMBER", "MANAGED"]]
+        for name, obj in objects.items():
+            per_member = ", ".join(f"{m}={flag(s)}" for m, s in sorted(obj.member_status.items())) or "-"
+            rows.append([name, str(self.type_of(obj)), flag(obj.status), per_member,
+                         "lxdplan" if obj.managed_by_lxdplan else "-"])
+        return f"{self.kind.noun.capitalize()}s", rows
 
     # -- export ------------------------------------------------------------------------------
 

@@ -17,4 +17,5 @@ ready desired-state file describing them. Public interface::
 from lxdplan.lab.lifecycle import down, find, list_labs, preflight, restart_member, up
 from lxdplan.lab.model import BACKENDS, Backend, Lab, LabMember, lab_root
 
-__all__ = ["BACKENDS", "Backend", "Lab", "LabMember", "down", "find", "lab_root", "list_labs", "preflight", "restart_member", "up"]
+__all__ = ["BACKENDS", "Backend", "Lab", "LabMember", "down", "find", "lab_root", "list_labs", "preflight",
+           "restart_member", "up"]

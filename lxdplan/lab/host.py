@@ -40,9 +40,9 @@ def namespaces() -> list[str]:
     return [line.split()[0] for line in out.splitlines() if line.strip()]
 
 
-def used_networks() -> list[ipaddress.IPv4Network]:
+def used_networks() -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
     """IPv4 networks already in use on the host: every address's subnet and every route."""
-    nets: list[ipaddress.IPv4Network] = []
+    nets: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
     for link in _ip_json("-4", "addr"):
         for info in link.get("addr_info", []):
             nets.append(ipaddress.ip_network(f"{info['local']}/{info['prefixlen']}", strict=False))
@@ -56,7 +56,8 @@ def used_networks() -> list[ipaddress.IPv4Network]:
     return nets
 
 
-def pick_subnets(seed: int, taken: list[ipaddress.IPv4Network]) -> tuple[ipaddress.IPv4Network, ipaddress.IPv4Network]:
+def pick_subnets(seed: int, taken: list[ipaddress.IPv4Network | ipaddress.IPv6Network],
+                 ) -> tuple[ipaddress.IPv4Network, ipaddress.IPv4Network]:
     """Pick a free lab /24 in 10.64-127.x.0 and its lxdbr0 /24 in 10.128-191.x.0.
 
     Starts at a place derived from ``seed`` (the lab name's hash) so the same name tends to get
@@ -65,8 +66,8 @@ def pick_subnets(seed: int, taken: list[ipaddress.IPv4Network]) -> tuple[ipaddre
     for step in range(64 * 256):
         slot = (seed + step) % (64 * 256)
         x, y = 64 + slot // 256, slot % 256
-        lab = ipaddress.ip_network(f"10.{x}.{y}.0/24")
-        inner = ipaddress.ip_network(f"10.{x + 64}.{y}.0/24")
+        lab = ipaddress.IPv4Network(f"10.{x}.{y}.0/24")
+        inner = ipaddress.IPv4Network(f"10.{x + 64}.{y}.0/24")
         if not any(lab.overlaps(t) or inner.overlaps(t) for t in taken):
             return lab, inner
     raise LabError("no free /24 subnet is left in 10.64.0.0/10 for a new lab")

@@ -81,10 +81,10 @@ def from_template(lab: Lab, template: dict) -> dict:
 
     Members take the lab's addresses (keeping the declared ports, and a specific
     ``core.https_address`` moves to the lab address too; a wildcard one stays) and unix-socket
-    endpoints, in order (the file may not declare more members than the lab has); trust settings and pins are dropped (unix sockets are
-    trusted); a dir pool's member-specific ``source`` becomes an empty directory under the lab
-    dir; every ``bridge.external_interfaces`` interface is created (a veth pair) in its member's
-    namespace. ``prepare_host`` makes those directories and interfaces.
+    endpoints, in order (the file may not declare more members than the lab has); trust settings
+    and pins are dropped (unix sockets are trusted); a dir pool's member-specific ``source``
+    becomes an empty directory under the lab dir; every ``bridge.external_interfaces`` interface
+    is created (a veth pair) in its member's namespace. ``prepare_host`` makes those directories and interfaces.
     """
     doc = copy.deepcopy(template)
     doc["backend"] = lab.backend

@@ -23,13 +23,15 @@ from lxdplan.lab.model import (
     STATE_FILE,
     Lab,
     LabMember,
-    backend as get_backend,
     bridge_name,
     check_name,
     lab_root,
     namespace_name,
     namespace_prefix,
     veth_name,
+)
+from lxdplan.lab.model import (
+    backend as get_backend,
 )
 
 READY_TIMEOUT = 60.0
@@ -47,7 +49,8 @@ def preflight(backend_name: str) -> None:
     """Raise one sentence saying what to run when this host cannot run a lab."""
     b = get_backend(backend_name)
     if os.geteuid() != 0:
-        raise LabError("lxdplan lab needs root (it creates network namespaces): run it as root, e.g. sudo lxdplan lab up")
+        raise LabError("lxdplan lab needs root (it creates network namespaces): run it as root, "
+                       "e.g. sudo lxdplan lab up")
     if not shutil.which("ip"):
         raise LabError("the ip command is not installed: run apt-get install -y iproute2")
     if not shutil.which(b.daemon):
@@ -92,7 +95,7 @@ def _root_lock(base: Path):
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def _taken_networks(base: Path) -> list[ipaddress.IPv4Network]:
+def _taken_networks(base: Path) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
     taken = host.used_networks()
     for other in list_labs(base):
         taken.append(ipaddress.ip_network(other.subnet))
@@ -359,7 +362,7 @@ def _wait_ready(lab: Lab, timeout: float, members: list[LabMember] | None = None
     waiting = list(lab.members if members is None else members)
     while waiting:
         for m in list(waiting):
-            if not host.pid_alive(m.pid):  # not alive(): the daemon may not have entered its netns yet
+            if not m.pid or not host.pid_alive(m.pid):  # not alive(): it may not be in its netns yet
                 raise LabError(
                     f"the {lab.backend} daemon of {m.name} exited while starting ({m.log}: "
                     f"{_last_log_line(m.log)})"

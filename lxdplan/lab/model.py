@@ -12,6 +12,7 @@ import os
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any, cast
 
 from lxdplan.errors import LabError
 
@@ -172,7 +173,8 @@ class Lab:
     # Each desired-state file `lab up` wrote (absolute path) and the SHA-256 of what it wrote:
     # a file whose content no longer matches has the user's edits and is never overwritten.
     written: dict[str, str] = field(default_factory=dict)
-    news = None  # not saved: what the last `lab up` did (lifecycle.News)
+    # Not saved (so no field): what the last `lab up` did (lifecycle.News, which imports this).
+    news = cast(Any, None)
 
     @property
     def image_server_url(self) -> str:

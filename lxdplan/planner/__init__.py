@@ -6,45 +6,55 @@ silent delete-and-recreate.
 
 Order (each step's ``depends_on`` names what it waits for; a topological sort keeps it stable):
 
+0. Before anything, every live member's ``url`` must be its declared ``address``: LXD cannot
+   change a clustered member's cluster address, so a difference is a ``PlanError``.
 1. Removals of live members the file no longer lists, one at a time (``remove``/``force-remove``).
    They come first so a member on its way out needs no pool/network definition and an offline
    member removed with force does not block the instantiates.
 2. ``bootstrap`` of the first declared member (fresh cluster only), then a server ``update`` with
    the ``cluster.*`` keys, which LXD accepts only once clustered. Existing cluster: server config
    updates (cluster-wide in one step, member-local per member).
-3. The kinds of stage ``BEFORE_JOINS`` (``lxdplan.kinds``), in rank order: cluster groups and
-   projects (create/update); pools and networks on the members present *now*: ``define`` on each
-   member, then one ``instantiate``; resumption of ``Pending`` ones; retry of ``Errored`` ones
-   (after the corrected member-specific keys of the members where it is not created yet); updates.
-
-Before any of this, every live member's ``url`` must be its declared ``address``: LXD cannot
-change a clustered member's cluster address, so a difference is a ``PlanError``.
-5. ``join`` of each new member, one at a time, after every instantiate: the joining member brings
-   its member-specific keys in ``member_config``, exactly as ``lxd init`` does when it joins a
-   member to a cluster that already has pools and networks. Choosing "objects first, joins after"
-   means one code path for a fresh cluster (bootstrap → objects on the bootstrap member → joins)
-   and for growth (objects → joins), and a joining member never needs a separate ``define``.
-   On LXD, when the file declares cluster-wide keys, ``server/views/update`` follows the joins:
-   a member that joins does not load the keys written before, and the step makes every member
-   load them again where one's own view differs (also planned, on any server, for a member whose
-   view differs now while the reader's holds: ``members.plan_view_refresh``).
-6. Member attribute updates (after the groups they name exist), then ``evacuate``/``restore``.
-7. The kinds of stage ``AFTER_MEMBERS``: volumes (on their member, after its join), profiles.
-8. Deletes of managed objects the file dropped, in the kinds' ``delete_rank`` order: profiles,
-   volumes, pools, networks, projects, cluster groups.
+3. The kinds of stage ``BEFORE_JOINS`` (``lxdplan.registry``), in rank order: cluster groups,
+   projects, storage pools, network ACLs, networks (create/update). Pools and networks are made
+   on the members present *now*: ``define`` on each member, then one ``instantiate``; resumption
+   of ``Pending`` ones; retry of ``Errored`` ones (after the corrected member-specific keys of the
+   members where it is not created yet); updates.
+4. ``join`` of each new member, one at a time, after every instantiate (the kinds whose
+   ``joins_wait`` is set): the joining member brings its member-specific keys in
+   ``member_config``, exactly as ``lxd init`` does when it joins a member to a cluster that
+   already has pools and networks. Choosing "objects first, joins after" means one code path for
+   a fresh cluster (bootstrap → objects on the bootstrap member → joins) and for growth (objects
+   → joins), and a joining member never needs a separate ``define``. On LXD, when the file
+   declares cluster-wide keys, ``server/views/update`` follows the joins: a member that joins
+   does not load the keys written before, and the step makes every member load them again where
+   one's own view differs (also planned, on any server, for a member whose view differs now while
+   the reader's holds: ``members.plan_view_refresh``).
+5. Member attribute updates (after the groups they name exist), then ``evacuate``/``restore``.
+6. The kinds of stage ``AFTER_MEMBERS``, in rank order: storage volumes (on their member, after
+   its join), profiles, images, instances (create/update and ``start``/``stop``, and ``move``
+   where placement says so: ``lxdplan.kinds.placement``).
+7. Deletes of managed objects the file dropped, in the kinds' ``delete_rank`` order: instances,
+   images, profiles, storage volumes, storage pools, networks, network ACLs, projects, cluster
+   groups. A delete of an object something still uses, which the plan does not change or
+   delete first, is blocked, naming the users (``planner.usage``).
 
 On top of that order, every reference an object's config makes to another object
-(``lxdplan.references``: a project's ``restricted.*`` keys, a profile's devices, an OVN network's
-uplink, a volume's pool, a member's groups…) is an edge (``planner.dependencies``): the user is
-created or changed after what it names is created or changed, and deleted before it.
+(``lxdplan.references``, walked by ``planner.refwalk``: a project's ``restricted.*`` keys, a
+profile's or an instance's devices, an OVN network's uplink, a volume's pool, a member's groups,
+a network's or a nic's ACLs…) is an edge (``planner.dependencies``): the user is created or
+changed after what it names is created or changed, and deleted before it.
 
 A step whose dependency is blocked is blocked too ("waits for <id>, which is blocked").
 
-Step ids: ``<kind>/<name>/<action>[/<member>]`` — ``member/node2/join``,
+Step ids: ``<kind>/<name>/<action>[/<member>]`` (``lxdplan.plan.step_id``) — ``member/node2/join``,
 ``storage_pool/data/define/node2``, ``storage_pool/data/instantiate``, ``network/br0/update/node2``
 (member-specific keys), ``server/config/update`` (cluster-wide), ``server/config/update/node1``
 (member-local), ``profile/web/update``, ``profile/staging/web/create`` (project shown when not
 ``default``), ``storage_volume/data/web/create/node2``.
+
+Payloads: every step carries a frozen dataclass the executor reads: ``lxdplan.payloads`` for
+membership and server config (below), and each kind's ``payloads`` (action -> dataclass, in its
+module in ``lxdplan.kinds``, which documents its fields) for its objects.
 
 action / kind      payload
 =================  ===========================================================================
@@ -68,32 +78,7 @@ update/server      config: {key: value | Secret | None}, only changed keys: PATC
                    ``?target=<member>`` when ``member`` is set); etag (If-Match). Step
                    ``server/views/update``: refresh (members whose own view of ``config``, the
                    declared cluster-wide keys, is checked; an empty PATCH when one differs)
-define/pool|net    driver (pools) | type (networks), config: member-specific keys; POST with
-                   ``?target=<member>``
-instantiate        driver | type, description, config (cluster-wide keys + ownership mark), retry
-                   (false). With retry true: config {} and description "" — POST again with no
-                   cluster-wide config, as LXD requires for an Errored object
-update/pool|net    without member: driver | type, description, config (full cluster-wide map to
-                   PUT, keeping ownership marks and auto-filled keys); with member: config (that
-                   member's full member-specific map) for PUT ``?target=<member>``
-delete/pool|net    {} (DELETE /1.0/<collection>/<name>)
-create/group       name, description, owner_key (server key listing managed groups: add name)
-update/group       description, members (as read)
-delete/group       owner_key (remove the name from it)
-create/project     name, description, config (+ ownership mark)
-update/project     description, config (full map to PUT, live ``features.*`` kept)
-delete/project     {}
-create/profile     name, project, description, config (+ ownership mark), devices
-update/profile     name, project, description, config (full, ownership kept), devices (full)
-delete/profile     name, project
-create/volume      pool, name, project, type, content_type, description, config (+ ownership);
-                   ``member`` is the target
-update/volume      pool, name, project, type, description, config (full map to PUT)
-delete/volume      pool, name, project, type
 =================  ===========================================================================
-=======
-Payloads: every step carries a frozen dataclass the executor reads (``lxdplan.payloads`` for
-membership and server config, each kind's module in ``lxdplan.kinds`` for its objects).
 """
 
 from __future__ import annotations
@@ -102,10 +87,11 @@ from typing import Iterable
 
 from lxdplan.desired import Desired
 from lxdplan.errors import PlanError
-from lxdplan.kinds import Stage, registry
+from lxdplan.kinds import Stage
 from lxdplan.plan import Plan
 from lxdplan.planner import dependencies, members, usage
 from lxdplan.planner.context import Context
+from lxdplan.registry import registry
 from lxdplan.state.observed import Observed
 
 __all__ = ["plan", "PlanError"]

@@ -18,10 +18,10 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from lxdplan import references
-from lxdplan.kinds import spec
 from lxdplan.plan import Action, Kind, Step
+from lxdplan.planner import refwalk
 from lxdplan.planner.context import Context
+from lxdplan.registry import spec
 
 WRITES = frozenset({Action.CREATE, Action.DEFINE, Action.INSTANTIATE, Action.UPDATE,
                     Action.START, Action.MOVE})
@@ -44,7 +44,7 @@ def link(ctx: Context) -> None:
         if ident is not None:
             by_object[ident].append(step)
 
-    for node in references.declared(ctx.desired):
+    for node in refwalk.declared(ctx.desired):
         users = [s.id for s in by_object.get((node.kind, node.ident), ()) if s.action in WRITES]
         if not users:
             continue
@@ -55,7 +55,7 @@ def link(ctx: Context) -> None:
             for sid in users:
                 ctx.steps.add_dependency(sid, *makers)
 
-    for node in references.observed(ctx.observed):
+    for node in refwalk.observed(ctx.observed):
         users = [s.id for s in by_object.get((node.kind, node.ident), ())]
         if not users:
             continue

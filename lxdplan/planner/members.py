@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from lxdplan import addresses, keys
+from lxdplan.compare import diff_server, split_changes
 from lxdplan.desired import Member
 from lxdplan.errors import PlanError
-from lxdplan.kinds import registry
 from lxdplan.payloads import Bootstrap, Join, MemberState, MemberUpdate, Remove, ServerUpdate
 from lxdplan.plan import Action, Kind
-from lxdplan.compare import diff_server, split_changes
 from lxdplan.planner.context import Context
+from lxdplan.registry import registry
 from lxdplan.rolling import skew
-from lxdplan.state.observed import JOIN_TOKEN_FIELD_DEFAULT, BLOCKED, EVACUATED, OFFLINE, ONLINE, UPGRADE_ADVICE, ObservedMember
+from lxdplan.state.observed import (
+    BLOCKED,
+    EVACUATED,
+    JOIN_TOKEN_FIELD_DEFAULT,
+    OFFLINE,
+    ONLINE,
+    UPGRADE_ADVICE,
+    ObservedMember,
+)
 
 
 def diagnose(ctx: Context) -> None:
@@ -39,18 +49,18 @@ def diagnose(ctx: Context) -> None:
                 f"with what it shows"
             )
     silent = observed.not_serving()
-    for name, member in sorted(observed.members.items()):
-        if member.status == OFFLINE:
-            why = f" ({member.message})" if member.message else ""
+    for name, live in sorted(observed.members.items()):
+        if live.status == OFFLINE:
+            why = f" ({live.message})" if live.message else ""
             ctx.diagnostics.append(f"{name} is offline{why}")
         if name in silent:
             ctx.diagnostics.append(
                 f"{ctx.not_serving_reason(name)}; steps that need it are blocked: "
                 f"{UPGRADE_ADVICE}"
             )
-        elif member.status == BLOCKED:
+        elif live.status == BLOCKED:
             ctx.diagnostics.append(
-                f"{name} is Blocked ({member.message or 'no message'}): it runs the older version "
+                f"{name} is Blocked ({live.message or 'no message'}): it runs the older version "
                 "and still serves; upgrading it lets the waiting members serve again"
             )
 
@@ -324,12 +334,12 @@ def _member_config(ctx: Context, member: str) -> list[dict]:
 
 def plan_member_updates(ctx: Context) -> None:
     """Member attributes (description, failure domain, groups, roles), then evacuate/restore."""
-    declared_groups = {g.name for g in ctx.desired.cluster_groups}
-    dropped = {n for n, g in ctx.observed.cluster_groups.items()
+    declared_groups = {g.name for g in ctx.desired.section("cluster_groups")}
+    dropped = {n for n, g in ctx.observed.section("cluster_groups").items()
                if g.managed_by_lxdplan and n not in declared_groups and n != "default"}
     for member in ctx.desired.members:
         live = ctx.observed.members.get(member.name)
-        current = {
+        current: dict[str, Any] = {
             "description": live.description if live else "",
             "failure_domain": live.failure_domain if live else "default",
             "groups": sorted(live.groups) if live else ["default"],

@@ -13,14 +13,9 @@ import graphlib
 from typing import Any
 
 from lxdplan.errors import PlanError
-from lxdplan.plan import Action, Kind, Payload, Step
+from lxdplan.plan import Action, Kind, Payload, Step, step_id
 
-
-def step_id(kind: Kind, name: str, action: Action, member: str | None = None) -> str:
-    """``<kind>/<name>/<action>[/<member>]``, e.g. ``storage_pool/data/define/node2``; member
-    steps carry no suffix (``member/node2/join``)."""
-    base = f"{kind.value}/{name}/{action.value}"
-    return f"{base}/{member}" if member else base
+__all__ = ["StepList", "step_id"]
 
 
 class StepList:

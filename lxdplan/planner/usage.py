@@ -26,12 +26,12 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from lxdplan import references
-from lxdplan.kinds import registry, spec
 from lxdplan.kinds.base import ObjectKind
 from lxdplan.kinds.common import DEFAULT, and_list
 from lxdplan.plan import Action, Kind, Step
+from lxdplan.planner import refwalk
 from lxdplan.planner.context import Context
+from lxdplan.registry import registry, spec
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,9 @@ def block_used(ctx: Context) -> None:
         if step.action != Action.DELETE:
             continue
         found = spec(step.kind)
-        live = _live_of(found, ctx, step) if found is not None else None
+        if found is None:
+            continue
+        live = _live_of(found, ctx, step)
         if live is None:
             continue
         ident = (found.kind, found.ident(live))
@@ -81,9 +83,9 @@ def block_used(ctx: Context) -> None:
                 ctx.steps.add_dependency(step.id, *ending)
                 continue
             declared = _declared(ctx, user)
-            if declared is None:
+            if declared is None or user.spec is None:
                 outside.append(user.shown())
-            elif any((r.kind, r.ident) == ident for r in references.refs_of(user.spec, declared)):
+            elif any((r.kind, r.ident) == ident for r in refwalk.refs_of(user.spec, declared)):
                 kept.append(user.shown())
             else:
                 ctx.steps.add_dependency(step.id, *_updates(ctx, user))
@@ -96,7 +98,7 @@ def _through_others(user: User, ident: tuple, listed: set) -> bool:
     instance whose profile uses a network as a user of the network)."""
     if user.spec is None:
         return False
-    named = {(r.kind, r.ident) for r in references.refs_of(user.spec, user.live)}
+    named = {(r.kind, r.ident) for r in refwalk.refs_of(user.spec, user.live)}
     return ident not in named and bool(named & (listed - {(user.spec.kind, user.spec.ident(user.live))}))
 
 
@@ -127,7 +129,8 @@ def _live_index(ctx: Context) -> dict[tuple[str, str], list[tuple[ObjectKind, An
 def _resolve(user: User, index) -> User:
     """The live object ``user`` names: the one at its path, else at the nearest path above it
     (an instance's or volume's snapshot is part of it, and goes with it)."""
-    path, found = user.path, []
+    path = user.path
+    found: list[Any] = []
     while path.count("/") > 2 and not found:
         found = index.get((path, user.project), [])
         path = path.rsplit("/", 1)[0]
@@ -145,6 +148,8 @@ def _live_of(found: ObjectKind, ctx: Context, step: Step):
 
 
 def _steps_on(ctx: Context, user: User, action: Action) -> list[str]:
+    if user.spec is None:
+        return []
     name, member = user.spec.display(user.live), user.spec.live_member(user.live)
     return [s.id for s in ctx.steps.all()
             if (s.kind, s.action, s.name) == (user.spec.kind, action, name)

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 from lxdplan.desired import Desired
 from lxdplan.errors import PreconditionFailed
-from lxdplan.kinds import ObjectKind, Owner, registry
+from lxdplan.kinds import ObjectKind, Owner
 from lxdplan.livedata import listed_names
 from lxdplan.providers.client import Client
+from lxdplan.registry import registry
 from lxdplan.state.observed import Observed
 
 

@@ -12,10 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from lxdplan.kinds import registry
 from lxdplan.livedata import Answer, Reading, Recorded, clean_config
 from lxdplan.providers import parse
 from lxdplan.providers.backend import Backend
+from lxdplan.registry import registry
 from lxdplan.state.observed import Observed, Standalone
 
 

@@ -18,9 +18,8 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 from urllib.parse import parse_qsl, unquote, urlsplit
-
 
 
 def _import_httpx_lean():
@@ -41,17 +40,31 @@ def _import_httpx_lean():
     return httpx
 
 
-httpx = _import_httpx_lean()
+if TYPE_CHECKING:
+    import httpx
+else:
+    httpx = _import_httpx_lean()
 
 from lxdplan.errors import (  # noqa: E402
-    AnswerError, ApiError, ConnectError, LxdplanError, PreconditionFailed, TrustError,
+    AnswerError,
+    ApiError,
+    ConnectError,
+    LxdplanError,
+    PreconditionFailed,
+    TrustError,
 )
 from lxdplan.livedata import segment  # noqa: E402
-from lxdplan.providers import httplog  # noqa: E402
+from lxdplan.providers import (  # noqa: E402
+    httplog,
+    shapes,
+)
 from lxdplan.providers import pins as pinstore  # noqa: E402
-from lxdplan.providers import shapes  # noqa: E402
 from lxdplan.providers.certs import (  # noqa: E402
-    ClientCert, fingerprint, load_chain, load_client_cert, normalize_fingerprint,
+    ClientCert,
+    fingerprint,
+    load_chain,
+    load_client_cert,
+    normalize_fingerprint,
 )
 
 CONNECT_TIMEOUT = 5.0
@@ -124,6 +137,7 @@ def probe_certificate(endpoint: str, timeout: float = CONNECT_TIMEOUT) -> str:
     with socket.create_connection((host, port), timeout=timeout) as sock:
         with ctx.wrap_socket(sock) as tls:
             der = tls.getpeercert(binary_form=True)
+    assert der is not None  # a TLS server always presents a certificate
     return ssl.DER_cert_to_PEM_cert(der)
 
 
@@ -244,7 +258,7 @@ class Client:
             return httpx.Client(transport=transport, base_url="http://lxd", timeout=self.timeout)
         pem = None if self._handshake_first else self.known_certificate()
         known = pem is not None
-        if known:  # already checked against the pins; the handshake checks the server
+        if pem is not None:  # already checked against the pins; the handshake checks the server
             self.server_certificate, self.server_fingerprint = pem, fingerprint(pem)
         else:
             try:
@@ -387,6 +401,7 @@ class Client:
                 time.sleep(0.2 * (attempt + 1))
         if isinstance(last, (ConnectError, ApiError)):
             raise last
+        assert last is not None  # the loop ran at least once
         raise self._connect_error(last) from None
 
     def _request(self, method: str, path: str, **options: Any) -> httpx.Response:

@@ -23,7 +23,7 @@ def read_etags(plan: Plan, observed: Observed, clients: dict[str, Client], *,
     in parallel), so the write is sent with ``If-Match`` and a change made outside lxdplan since
     this read stops it. A read that fails leaves the step without an ETag (the write then
     answers for itself)."""
-    from lxdplan.kinds import spec
+    from lxdplan.registry import of, spec
 
     wanted = [s for s in plan.steps if s.action == Action.UPDATE and s.etag is None
               and not s.blocked and getattr(spec(s.kind), "etag_after_plan", False)]
@@ -33,7 +33,7 @@ def read_etags(plan: Plan, observed: Observed, clients: dict[str, Client], *,
         return plan
 
     def read(step: Step) -> str | None:
-        where = spec(step.kind).where(step)
+        where = of(step.kind).where(step)
         alone = observed.standalone.get(where.member or "")  # the member's own endpoint, if it answers
         client = clients[alone.name] if alone is not None and alone.reachable else reader
         params = dict(where.params)

@@ -13,12 +13,12 @@ from __future__ import annotations
 from typing import Any
 
 from lxdplan.errors import TrustError
+from lxdplan.kinds.base import payload_of
+from lxdplan.payloads import Join
 from lxdplan.plan import Step
 from lxdplan.providers.actions.common import reveal
 from lxdplan.providers.actions.members import _cluster_address, encode_join_token, revoke_join_tokens
 from lxdplan.providers.backend import Backend
-from lxdplan.kinds.base import payload_of
-from lxdplan.payloads import Join
 from lxdplan.providers.certs import fingerprint
 from lxdplan.providers.client import short
 from lxdplan.providers.session import Session

@@ -28,12 +28,12 @@ from typing import Any, Hashable
 
 from lxdplan.desired import Desired
 from lxdplan.errors import ApiError, ConnectError, LxdplanError, TrustError
-from lxdplan.kinds import registry
 from lxdplan.livedata import Get, Reading, Recorded
 from lxdplan.providers import joining, parse, pins
 from lxdplan.providers.assemble import Answers, assemble
 from lxdplan.providers.backend import Backend
 from lxdplan.providers.client import Client, NoAnswer, Response, busy, path_of
+from lxdplan.registry import registry
 from lxdplan.state.observed import Observed, Standalone, not_serving
 
 MISSING = (ApiError, ConnectError)
@@ -116,11 +116,11 @@ class _Observer:
             # A member that joined since its fingerprint was declared serves the cluster
             # certificate: learn it from a verified clustered member, then try once more.
             self.remember_cluster_certificate(found)
-            for name, exc in mistrusted.items():
+            for name, refused in mistrusted.items():
                 try:
                     found[name] = self._standalone(name, self.clients[name].get("/1.0"))
                 except TrustError:
-                    raise exc from None
+                    raise refused from None
                 except MISSING as err:
                     found[name] = Standalone(name=name, reachable=False, error=str(err), trusted=False)
         return {m.name: found[m.name] for m in self.desired.members}
@@ -177,6 +177,7 @@ class _Observer:
                 standalone=self.token_fields(standalone, backend),
                 builtin_descriptions=Backend(self.desired.backend or backend.name, "",
                                              frozenset()).builtin_descriptions,
+                sections=[spec.section for spec in registry()],
             )
         cluster = Backend.from_server(self.probes[readers[0].name].metadata or {})
         return self.read_cluster(readers[0], self.token_fields(standalone, cluster))
@@ -204,6 +205,7 @@ class _Observer:
         members_read = reads.send(Get.of("/1.0/cluster/members", {"recursion": 1}))
         ctx = Reading(desired=self.desired, backend=backend, lean=self.lean)
         reads.ask_listings(ctx)
+        assert members_read is not None  # a cluster-wide read is always sent
         members_raw = members_read.result().metadata or []
         if any(c.scheme == "https" for c in self.clients.values()):
             self.remember_cluster_certificate({reader_st.name: reader_st}, members_raw)
@@ -358,6 +360,7 @@ def _server(fut: Future | None) -> Response | None:
     exc = fut.exception()
     if isinstance(exc, MISSING) and not (isinstance(exc, ApiError) and busy(exc)):
         return None
+    assert exc is not None
     raise exc
 
 

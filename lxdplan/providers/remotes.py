@@ -18,12 +18,16 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 import yaml
 
 from lxdplan.errors import LxdplanError
 from lxdplan.providers.certs import ClientCert, fingerprint
+
+if TYPE_CHECKING:
+    from lxdplan.desired import Desired, Member
+    from lxdplan.providers.client import Client
 
 PREFIX = "remote:"
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
@@ -163,7 +167,7 @@ def _remote(name: str, entry: dict, tool: str, directory: Path, *, member: str,
                   config_dir=directory, tool=tool)
 
 
-def member_client(desired, member, **options):
+def member_client(desired: Desired, member: Member, **options: Any) -> Client:
     """The ``Client`` of a declared member's own endpoint: its https:// or unix:// URL, or the
     ``remote:NAME`` it names (that remote's URL, pinned certificate and client certificate)."""
     from lxdplan.providers.client import Client

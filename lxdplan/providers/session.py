@@ -29,7 +29,7 @@ class Session:
         self.desired = desired
         self.observed = observed
         self._clients: dict[str, Client] = dict(clients or {})
-        self._own = set() if clients else None  # clients passed in are closed by their owner
+        self._own: set[str] | None = set() if clients else None  # clients passed in are closed by their owner
         self._cluster: str | None = None
         self._server: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()  # defines run on several threads at once

@@ -1,23 +1,24 @@
-"""`lxdplan status` as text: members, then pools and networks with their per-member state."""
+"""`lxdplan status` as text: members, then each kind's section (``ObjectKind.status``)."""
 
 from __future__ import annotations
 
 from lxdplan.desired import Desired
-from lxdplan.kinds import registry
+from lxdplan.registry import registry
 from lxdplan.state.observed import (
-    BLOCKED, NOT_SERVING, OFFLINE, ONLINE, UNREACHABLE, UPGRADE_ADVICE, Observed,
+    BLOCKED,
+    NOT_SERVING,
+    OFFLINE,
+    ONLINE,
+    UNREACHABLE,
+    UPGRADE_ADVICE,
+    Observed,
 )
-
-FLAGGED = {OFFLINE, BLOCKED, UNREACHABLE, NOT_SERVING, "Errored", "Pending"}
+from lxdplan.state.observed import flag as _flag
 
 
 def _table(rows: list[list[str]]) -> list[str]:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     return ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
-
-
-def _flag(text: str) -> str:
-    return f"{text} !" if text in FLAGGED else text
 
 
 def render_status(desired: Desired, observed: Observed) -> str:
@@ -37,36 +38,22 @@ def render_status(desired: Desired, observed: Observed) -> str:
     lines.append(f"Cluster ({backend} {observed.server_version}), {len(observed.members)} member(s):")
     rows = [["MEMBER", "STATUS", "ROLES", "VERSION", "API", "FAILURE DOMAIN", "MESSAGE"]]
     silent = observed.not_serving()
-    for name, member in observed.members.items():
-        status, message = observed.member_status(name), member.message
-        if (status == UNREACHABLE and member.status == ONLINE) or status == NOT_SERVING:
+    for name, live in observed.members.items():
+        status, message = observed.member_status(name), live.message
+        if (status == UNREACHABLE and live.status == ONLINE) or status == NOT_SERVING:
             # The cluster has not noticed (or cannot tell); say what lxdplan saw instead.
             alone = observed.standalone.get(name)
             message = alone.error if alone is not None and alone.error else "answers no request"
         rows.append([
-            name, _flag(status), ",".join(member.roles) or "-", member.version or "?",
-            str(member.api_level) if member.api_level else "?", member.failure_domain, message,
+            name, _flag(status), ",".join(live.roles) or "-", live.version or "?",
+            str(live.api_level) if live.api_level else "?", live.failure_domain, message,
         ])
     declared_out = [m.name for m in desired.members if m.name not in observed.members]
     for name in declared_out:
         rows.append([name, "not joined", "-", "-", "-", "-", "declared in the file"])
     lines.extend(_table(rows))
 
-    for title, objects in (("Storage pools", observed.storage_pools), ("Networks", observed.networks)):
-        if not objects:
-            continue
-        lines.append("")
-        lines.append(f"{title}:")
-        rows = [["NAME", "TYPE", "STATE", "PER MEMBER", "MANAGED"]]
-        for name, obj in objects.items():
-            kind = getattr(obj, "driver", None) or getattr(obj, "type", "")
-            per_member = ", ".join(
-                f"{m}={_flag(s)}" for m, s in sorted(obj.member_status.items())
-            ) or "-"
-            rows.append([name, kind, _flag(obj.status), per_member,
-                         "lxdplan" if obj.managed_by_lxdplan else "-"])
-        lines.extend(_table(rows))
-    for spec in registry():  # kinds with a status section of their own (images, instances)
+    for spec in registry():  # each kind's section (pools, networks, images, instances)
         section = spec.status(observed)
         if section is not None:
             title, rows = section

@@ -13,7 +13,7 @@ import json
 import types
 import typing
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterable, Mapping
 
 from lxdplan.keys import LEGACY_LOCK_KEY
 
@@ -27,6 +27,15 @@ EVACUATED = "Evacuated"
 BLOCKED = "Blocked"
 UNREACHABLE = "Unreachable"  # lxdplan could not connect to the member's endpoint
 NOT_SERVING = "Not serving"  # it holds every request without an answer (waits for an upgrade)
+
+# Statuses ``lxdplan status`` marks with " !" (members and objects alike).
+FLAGGED = frozenset({OFFLINE, BLOCKED, UNREACHABLE, NOT_SERVING, "Errored", "Pending"})
+
+
+def flag(text: str) -> str:
+    """``text`` as a status table shows it: marked " !" when it needs attention."""
+    return f"{text} !" if text in FLAGGED else text
+
 
 # The seed's advice ("Upgrading nodes"): a member restarted on a newer version serves no API
 # until every member runs that version.
@@ -108,9 +117,11 @@ class ObservedMember:
 class Observed:
     """The live state. ``clustered`` False means no cluster exists yet (only ``standalone``).
 
-    The objects of every kind of the registry (``lxdplan.kinds``) are in ``objects``: section
-    -> {key: observed object}, read as attributes (``observed.networks``, ``{}`` when none) and
-    given as keywords (``Observed(networks={...})``); the JSON form has them at top level.
+    The objects of every kind are in ``objects``: section -> {key: observed object}, read as
+    attributes (``observed.networks``) and given as keywords (``Observed(networks={...})``); the
+    JSON form has them at top level. This module knows no kind: the caller says which sections
+    exist (``sections``: ``lxdplan.registry.observed``), those not given are empty and others
+    are refused; without ``sections`` it holds the sections given (``section()`` reads any).
     """
 
     backend: str = "lxd"  # "lxd" | "incus"
@@ -128,19 +139,20 @@ class Observed:
     builtin_descriptions: dict[str, str] = field(default_factory=dict)
     objects: dict[str, dict[str, Any]] = field(default_factory=dict)  # section -> key -> object
 
-    def __init__(self, *, objects: dict[str, dict[str, Any]] | None = None, **given: Any):
-        sections = _sections()
+    def __init__(self, *, objects: dict[str, dict[str, Any]] | None = None,
+                 sections: Iterable[str] | None = None, **given: Any):
         for f in dataclasses.fields(self):
             if f.name != "objects":
                 value = given.pop(f.name) if f.name in given else (
                     f.default_factory() if f.default_factory is not dataclasses.MISSING
                     else f.default)
                 object.__setattr__(self, f.name, value)
-        unknown = sorted(set(given) - set(sections))
+        given = {**(objects or {}), **given}
+        known = list(given) if sections is None else list(sections)
+        unknown = sorted(set(given) - set(known))
         if unknown:
             raise TypeError(f"Observed has no field or kind section {', '.join(unknown)}")
-        merged = {s: dict(given.get(s, (objects or {}).get(s) or {})) for s in sections}
-        object.__setattr__(self, "objects", merged)
+        object.__setattr__(self, "objects", {s: dict(given.get(s) or {}) for s in known})
 
     def __getattr__(self, name: str) -> Any:
         # Only reached when ``name`` is no field: a kind's section.
@@ -150,6 +162,22 @@ class Observed:
             return self.objects[name]
         except KeyError:
             raise AttributeError(f"Observed has no field or kind section {name!r}") from None
+
+    def __eq__(self, other: object) -> bool:
+        """Equal fields, and equal objects where a section absent and an empty one are alike
+        (a container holds the sections its caller gave)."""
+        if not isinstance(other, Observed):
+            return NotImplemented
+        return all(getattr(self, f.name) == getattr(other, f.name)
+                   for f in dataclasses.fields(self) if f.name != "objects") and (
+            {s: v for s, v in self.objects.items() if v}
+            == {s: v for s, v in other.objects.items() if v})
+
+    __hash__ = None  # type: ignore[assignment]  # it holds dicts
+
+    def section(self, name: str) -> dict[str, Any]:
+        """The observed objects of a section by key, ``{}`` when it holds none."""
+        return self.objects.get(name) or {}
 
     def member_status(self, name: str) -> str:
         """A declared member's status as lxdplan acts on it: the cluster's word, except that a
@@ -216,14 +244,16 @@ class Observed:
         return out
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Observed":
+    def from_dict(cls, data: dict[str, Any], sections: Mapping[str, type]) -> "Observed":
+        """The ``to_dict`` form read back; ``sections`` names each kind's section and the type
+        of its objects (``lxdplan.registry.observed_types``)."""
         hints = typing.get_type_hints(cls)
         given = {f.name: _from_jsonable(hints[f.name], data[f.name])
                  for f in dataclasses.fields(cls) if f.name != "objects" and f.name in data}
-        for section, tp in _sections().items():
+        for section, tp in sections.items():
             if section in data:
                 given[section] = {k: _from_jsonable(tp, v) for k, v in (data[section] or {}).items()}
-        return cls(**given)
+        return cls(sections=list(sections), **given)
 
     def digest(self) -> str:
         """A stable hash of everything observed; a saved plan is stale when this changes.
@@ -265,13 +295,6 @@ def _and(names: list[str]) -> str:
     return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
-def _sections() -> dict[str, type]:
-    """Each kind's ``Observed`` section and observed type, in the registry's order."""
-    from lxdplan.kinds import registry  # the kinds import this module's constants
-
-    return {spec.section: spec.observed_type for spec in registry()}
-
-
 def _to_jsonable(value: Any) -> Any:
     if dataclasses.is_dataclass(value):
         return {f.name: _to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
@@ -295,7 +318,7 @@ def _from_jsonable(tp: Any, data: Any) -> Any:
             for f in dataclasses.fields(tp)
             if f.name in data
         }
-        return tp(**kwargs)
+        return tp(**kwargs)  # type: ignore[operator]  # a dataclass type, not an instance
     if origin is dict:
         _, vt = typing.get_args(tp)
         return {k: _from_jsonable(vt, v) for k, v in data.items()}

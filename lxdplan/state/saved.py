@@ -18,8 +18,8 @@ from typing import Any
 from lxdplan.desired import Secret, map_values
 from lxdplan.errors import LxdplanError
 from lxdplan.files import write_private
-from lxdplan.kinds import payload_type
 from lxdplan.plan import Action, Kind, Plan, Step, Unmanaged
+from lxdplan.registry import payload_type
 from lxdplan.sensitive import masked_views
 from lxdplan.state.observed import Observed
 

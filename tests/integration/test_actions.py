@@ -27,7 +27,7 @@ from lxdplan.loader import load
 from lxdplan.plan import Action, Kind, Step
 from lxdplan.providers.actions import members as member_actions
 from lxdplan.providers.actions import perform
-from lxdplan.kinds import payload_type
+from lxdplan.registry import payload_type
 from lxdplan.providers import pins
 from lxdplan.providers.certs import ensure_client_cert
 from lxdplan.providers.client import Client, path_of

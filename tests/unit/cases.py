@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from lxdplan.registry import observed_from_dict
 from lxdplan.desired import Desired
 from lxdplan.loader import load_text
 from lxdplan.state.observed import Observed
@@ -41,7 +42,7 @@ def observed_data(name: str) -> dict[str, Any]:
 
 
 def observed(name: str) -> Observed:
-    return Observed.from_dict(observed_data(name))
+    return observed_from_dict(observed_data(name))
 
 
 def desired(name: str) -> Desired:

@@ -9,7 +9,7 @@ import pytest
 
 from lxdplan.errors import ValidationError
 from lxdplan.exporter import export_document
-from lxdplan.kinds import spec
+from lxdplan.registry import spec
 from lxdplan.kinds.network_acl import NetworkACL, ObservedNetworkACL, normalise_rule
 from lxdplan.kinds.profile import ObservedProfile, Profile
 from lxdplan.kinds.project import ObservedProject, Project

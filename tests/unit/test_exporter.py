@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 import cases
+from lxdplan.registry import observed_from_dict
 from lxdplan.exporter import export_document
 from lxdplan.loader import load_text
 from lxdplan.planner import plan
@@ -71,7 +72,7 @@ def test_instances_made_by_hand_export_their_image_by_its_declared_name_or_none(
 
 
 def test_an_instance_with_image_none_is_created_with_no_source():
-    from lxdplan.kinds import spec
+    from lxdplan.registry import spec
     from lxdplan.plan import Action, Kind
 
     base = cases.observed("no_change")
@@ -111,7 +112,7 @@ def test_an_instance_of_a_project_without_its_own_images_names_one_of_default():
 # -- an export worth keeping in git (issue 19) --------------------------------------------------
 
 def _observed(patch: dict) -> Observed:
-    return Observed.from_dict(cases.merge(json.loads(cases.BASE.read_text()), patch))
+    return observed_from_dict(cases.merge(json.loads(cases.BASE.read_text()), patch))
 
 
 def _round_trip(observed: Observed, desired=None) -> dict:
@@ -205,7 +206,7 @@ def test_members_keep_the_clusters_order_or_the_files():
 
     data = json.loads(cases.BASE.read_text())
     data["members"] = {n: data["members"][n] for n in ("node1", "node3", "node2")}
-    observed = Observed.from_dict(data)
+    observed = observed_from_dict(data)
     listed = [m["name"] for m in _round_trip(observed)["cluster"]["members"]]
     assert listed == ["node1", "node3", "node2"]
     desired = cases.desired("no_change")

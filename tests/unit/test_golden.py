@@ -18,6 +18,7 @@ import jsonschema
 import pytest
 
 import cases
+from lxdplan.registry import observed_from_dict
 from lxdplan.errors import PlanError
 from lxdplan.planner import plan
 from lxdplan.render import render_json, render_text
@@ -93,7 +94,7 @@ def test_keys_the_file_leaves_out_follow_one_rule():
     desired = cases.desired("omitted_keys")
     data = cases.observed_data("omitted_keys")
     data["networks"]["lxdbr1"]["config"]["user.note"] = "by hand"
-    result = plan(desired, Observed.from_dict(data))
+    result = plan(desired, observed_from_dict(data))
     changed = {(s.kind, s.name): s for s in result.steps}
     assert set(changed) == {("network", "lxdbr1"), ("network", "lxdbr2"), ("profile", "web")}
     lxdbr1, lxdbr2 = changed[("network", "lxdbr1")], changed[("network", "lxdbr2")]

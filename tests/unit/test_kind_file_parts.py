@@ -1,5 +1,5 @@
 """The file side of the kind registry: ``Desired`` holds every kind's section, and a kind
-module alone loads, checks and de-duplicates its part of the file (issue 8)."""
+module plus its registry line loads, checks and de-duplicates its part of the file (issue 8)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from lxdplan import kinds
+from lxdplan import kinds, registry
 from lxdplan.desired import Desired
 from lxdplan.kinds.network import Network
 from lxdplan.plan import Kind
@@ -24,8 +24,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_every_kind_section_reads_as_an_attribute_empty_when_not_given():
     bridge = Network("br0")
-    desired = Desired(path="f.yaml", networks=(bridge,))
-    sections = [spec.section for spec in kinds.registry()]
+    desired = registry.desired(path="f.yaml", networks=(bridge,))
+    sections = [spec.section for spec in registry.registry()]
     assert list(desired.objects) == sections
     assert desired.networks == (bridge,)
     for section in sections:
@@ -35,9 +35,19 @@ def test_every_kind_section_reads_as_an_attribute_empty_when_not_given():
 
 def test_a_section_no_kind_has_is_refused():
     with pytest.raises(TypeError, match="network_zones"):
-        Desired(path="f.yaml", network_zones=())
+        registry.desired(path="f.yaml", network_zones=())
     with pytest.raises(AttributeError, match="network_zones"):
-        _ = Desired(path="f.yaml").network_zones
+        _ = registry.desired(path="f.yaml").network_zones
+
+
+def test_a_plain_desired_holds_the_sections_its_caller_gives():
+    bridge = Network("br0")
+    desired = Desired(path="f.yaml", networks=(bridge,))
+    assert list(desired.objects) == ["networks"]
+    assert desired.section("networks") == (bridge,) and desired.section("profiles") == ()
+    with pytest.raises(AttributeError, match="profiles"):
+        _ = desired.profiles
+    assert desired == Desired(path="f.yaml", networks=(bridge,), profiles=())
 
 
 def test_replace_keeps_the_objects_and_equality_sees_them():
@@ -51,7 +61,7 @@ def test_replace_keeps_the_objects_and_equality_sees_them():
 def test_the_plan_schema_lists_the_membership_kinds_and_every_registered_kind():
     schema = json.loads((ROOT / "lxdplan/schema/plan.schema.json").read_text())
     listed = schema["$defs"]["kind"]["enum"]
-    assert sorted(listed) == sorted([Kind.SERVER, Kind.MEMBER] + [s.kind for s in kinds.registry()]), (
+    assert sorted(listed) == sorted([Kind.SERVER, Kind.MEMBER] + [s.kind for s in registry.registry()]), (
         "add the new kind's id to $defs.kind of lxdplan/schema/plan.schema.json")
 
 
@@ -91,18 +101,18 @@ KIND_SPEC = WidgetKind()
 
 
 @pytest.fixture
-def widget_kind(tmp_path):
-    """A kind module found by the registry from a folder of its own, removed afterwards."""
+def widget_kind(tmp_path, monkeypatch):
+    """A kind module from a folder of its own, with its line in the registry; removed after."""
     (tmp_path / "widget_for_test.py").write_text(WIDGET_MODULE)
     kinds.__path__.append(str(tmp_path))
-    kinds.registry.cache_clear()
     try:
-        yield importlib.import_module("lxdplan.kinds.widget_for_test")
+        module = importlib.import_module("lxdplan.kinds.widget_for_test")
+        monkeypatch.setattr(registry, "KINDS", registry.KINDS + (module.KIND_SPEC,))
+        yield module
     finally:
         kinds.__path__.remove(str(tmp_path))
         sys.modules.pop("lxdplan.kinds.widget_for_test", None)
         Kind._nouns.pop("test_widget", None)
-        kinds.registry.cache_clear()
 
 
 def test_a_new_kind_module_alone_loads_checks_and_deduplicates_its_section(widget_kind):

@@ -12,7 +12,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from lxdplan.kinds import registry, spec
+from lxdplan.registry import registry, spec
 from lxdplan.livedata import Get, Reading, Recorded
 from lxdplan.loader import load_text
 from lxdplan.providers.client import NoAnswer, Response

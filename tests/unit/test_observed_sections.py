@@ -9,20 +9,23 @@ import json
 import pytest
 
 import cases
-from lxdplan.kinds import registry
+from lxdplan.registry import observed_from_dict, registry
+from lxdplan.registry import observed as registry_observed
 from lxdplan.kinds.network import ObservedNetwork
 from lxdplan.state.observed import Observed
 
 
 def test_every_kinds_section_is_an_attribute_empty_when_nothing_was_seen():
-    observed = Observed(networks={"br": ObservedNetwork("br", "bridge")})
+    observed = registry_observed(networks={"br": ObservedNetwork("br", "bridge")})
     assert observed.networks["br"].type == "bridge"
     assert all(getattr(observed, k.section) == {} for k in registry() if k.section != "networks")
-    assert Observed() == Observed(networks={})
+    assert Observed() == Observed(networks={}) == registry_observed()
     with pytest.raises(TypeError, match="widgets"):
-        Observed(widgets={})
+        registry_observed(widgets={})
     with pytest.raises(AttributeError):
-        Observed().widgets  # noqa: B018 (the access is the test)
+        registry_observed().widgets  # noqa: B018 (the access is the test)
+    plain = Observed(networks={"br": ObservedNetwork("br", "bridge")})
+    assert list(plain.objects) == ["networks"] and plain.section("images") == {}
 
 
 def test_replace_keeps_the_sections():
@@ -34,10 +37,10 @@ def test_replace_keeps_the_sections():
 @pytest.mark.parametrize("name", cases.names())
 def test_the_json_form_round_trips_with_each_section_typed_by_its_kind(name):
     data = cases.observed_data(name)
-    observed = Observed.from_dict(data)
+    observed = observed_from_dict(data)
     again = observed.to_dict()
-    assert json.loads(json.dumps(again)) == json.loads(json.dumps(Observed.from_dict(again).to_dict()))
+    assert json.loads(json.dumps(again)) == json.loads(json.dumps(observed_from_dict(again).to_dict()))
     assert {k.section for k in registry()} <= set(again)
     for kind in registry():
         assert all(isinstance(o, kind.observed_type) for o in getattr(observed, kind.section).values())
-    assert Observed.from_dict(again).digest() == observed.digest()
+    assert observed_from_dict(again).digest() == observed.digest()

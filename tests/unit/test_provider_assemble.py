@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from lxdplan import keys
-from lxdplan.kinds import spec
+from lxdplan.registry import spec
 from lxdplan.kinds.image import OWNER_KEY as IMAGES_KEY
 from lxdplan.livedata import Reading, Recorded
 from lxdplan.providers.assemble import Answers, assemble

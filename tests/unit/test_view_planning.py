@@ -6,6 +6,7 @@ import dataclasses
 
 import pytest
 
+from lxdplan.registry import observed_from_dict
 from lxdplan.plan import Action, Kind
 from lxdplan.planner import plan
 from lxdplan.state.observed import Observed
@@ -67,7 +68,7 @@ def test_views_leave_the_digest_of_a_cluster_without_them_unchanged():
     viewed = _cluster_with_views({"n1": dict(WIDE)})
     unviewed = _cluster_with_views({})
     assert viewed.digest() != unviewed.digest()
-    assert Observed.from_dict(viewed.to_dict()) == viewed
+    assert observed_from_dict(viewed.to_dict()) == viewed
 
 
 # -- joins in flight (issue 16 item 2) --------------------------------------------------------------

@@ -17,11 +17,11 @@ from functools import partial
 from typing import Callable
 
 from lxdplan.errors import LxdplanError
-from lxdplan.kinds import registry
 from lxdplan.kinds.twophase import TwoPhaseKind
 from lxdplan.plan import Action, Kind, Step
 from lxdplan.providers.actions import members, single, twophase
 from lxdplan.providers.session import Session
+from lxdplan.registry import registry
 
 Handler = Callable[[Session, Step], bool]
 

@@ -6,11 +6,13 @@ from contextlib import contextmanager
 from typing import Any, Callable, Iterator
 
 from lxdplan import keys
+from lxdplan.compare import comparable as comparable  # the actions' comparisons
+from lxdplan.compare import same_config as same_config
 from lxdplan.desired import Secret, map_values
 from lxdplan.errors import ApiError, PreconditionFailed
-from lxdplan.compare import comparable, same_config  # noqa: F401 - the actions' comparisons
 from lxdplan.plan import Kind, Step
 from lxdplan.providers.client import Client, Response
+
 
 def reveal(value: Any) -> Any:
     """A payload value as sent: ``Secret``s resolved now, maps and lists walked."""

@@ -47,7 +47,7 @@ def _params(project: str) -> dict[str, str] | None:
 
 
 def _mark(client: Client, step: Step, add: bool) -> bool:
-    key, name = step.payload.owner_key, step.name
+    key, name = str(getattr(step.payload, "owner_key")), step.name
     names = owned_names(client, key)
     if add and name not in names:
         set_owned_names(client, names + [name], key)
@@ -84,8 +84,8 @@ def _set_aliases(client: Client, fingerprint: str, project: str, wanted: list[st
         md = client.get(path_of("images", fingerprint), _params(project)).metadata or {}
         for alias in (a.get("name") for a in md.get("aliases") or ()):
             if alias and alias not in wanted:
-                gone(lambda a=alias: client.delete(path_of("images", "aliases", a),
-                                                   params=_params(project)))
+                gone(lambda a=alias: client.delete(path_of("images", "aliases", a),  # type: ignore[misc]
+                                                   params=_params(project)))  # a: str
                 changed = True
     return changed
 

@@ -17,13 +17,13 @@ import re
 from typing import Any
 
 from lxdplan.errors import ApiError
-from lxdplan.kinds import spec
 from lxdplan.kinds.base import payload_of
 from lxdplan.kinds.instance import NO_IMAGE, Change, Write
 from lxdplan.plan import Action, Kind, Step
 from lxdplan.providers.actions.common import get_or_none, gone, precondition, reveal
 from lxdplan.providers.client import Client, path_of
 from lxdplan.providers.session import Session
+from lxdplan.registry import of
 
 STOP_TIMEOUT = 30
 RUNNING = ("Running", "Frozen")
@@ -31,6 +31,7 @@ RUNNING = ("Running", "Frozen")
 
 def _at(step: Step) -> tuple[str, dict[str, str] | None]:
     p = step.payload
+    assert isinstance(p, (Write, Change)), p
     return path_of("instances", p.name), ({"project": p.project} if p.project != "default" else None)
 
 
@@ -77,7 +78,7 @@ def create(s: Session, step: Step) -> bool:
     live = _read(client, step)
     changed = False
     if live is None:
-        body = spec(Kind.INSTANCE).create_body(step)
+        body = of(Kind.INSTANCE).create_body(step)
         if p.image != NO_IMAGE:  # else no source: the kind's body says so
             body["source"] = _image_source(s, client, p)
         params = {**(_at(step)[1] or {}), **({"target": p.target} if p.target else {})}
@@ -117,7 +118,7 @@ def update(s: Session, step: Step) -> bool:
     path, params = _at(step)
     _settle(client, path, params)
     answer = client.get(path, params)
-    kind = spec(Kind.INSTANCE)
+    kind = of(Kind.INSTANCE)
     body = kind.put_body(step, answer.metadata or {})
     if kind.holds(answer.metadata or {}, body):
         return False

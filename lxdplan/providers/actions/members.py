@@ -8,18 +8,18 @@ import json
 from typing import Any
 
 from lxdplan import keys
+from lxdplan.compare import diff_server
 from lxdplan.desired import SENSITIVE
 from lxdplan.errors import ApiError, ConnectError, LxdplanError, PreconditionFailed, TrustError
 from lxdplan.kinds.base import payload_of
 from lxdplan.livedata import clean_config
-from lxdplan.payloads import Bootstrap, Join, MemberState, MemberUpdate, ServerUpdate
+from lxdplan.payloads import Bootstrap, Join, MemberState, MemberUpdate, Remove, ServerUpdate
 from lxdplan.plan import Action, Step
-from lxdplan.compare import diff_server
+from lxdplan.providers import joining
 from lxdplan.providers.actions.common import get_or_none, gone, precondition, reveal
 from lxdplan.providers.backend import Backend
 from lxdplan.providers.certs import fingerprint
 from lxdplan.providers.client import Client, operation_path, path_of, short
-from lxdplan.providers import joining
 from lxdplan.providers.parse import local_keys
 from lxdplan.providers.session import Session
 from lxdplan.state.observed import EVACUATED, OFFLINE, ONLINE
@@ -53,7 +53,7 @@ def bootstrap(s: Session, step: Step) -> bool:
             )
         _adopt_cluster(s, name, meta)
         return False
-    changes = _changes(meta.get("config"), step.payload.config)
+    changes = _changes(meta.get("config"), payload_of(step, Bootstrap).config)
     if changes:
         _patch_server(client, step, changes)
     client.put("/1.0/cluster", {"server_name": server_name, "enabled": True})
@@ -140,7 +140,8 @@ def join(s: Session, step: Step) -> bool:
         changes = _changes(meta.get("config"), p.config)
         if changes:
             _patch_server(joiner, step, changes)
-        address = p.address or s.desired.member(name).address
+        declared = s.desired.member(name)
+        address = p.address or (declared.address if declared else "")
         body = Backend.from_server(meta).join_request(
             server_name=name,
             server_address=address,
@@ -251,7 +252,7 @@ def remove(s: Session, step: Step) -> bool:
         if not gone(lambda: cluster.delete(path, params={"force": 1} if force else None)):
             return False
     except ApiError:
-        if force or not step.payload.force_if_unreachable or _answers(cluster, name):
+        if force or not payload_of(step, Remove).force_if_unreachable or _answers(cluster, name):
             raise
         # An evacuated member the cluster cannot reach: force_remove allowed removing it with force.
         if not gone(lambda: cluster.delete(path, params={"force": 1})):

@@ -9,17 +9,18 @@ interrupted create never leaves an unowned object behind, and dropped from it af
 from __future__ import annotations
 
 from lxdplan import keys
-from lxdplan.kinds import Owner, spec
+from lxdplan.kinds import Owner
 from lxdplan.kinds.base import ObjectKind, Where
 from lxdplan.livedata import listed_names
 from lxdplan.plan import Step
 from lxdplan.providers.actions.common import get_or_none, gone, precondition, reveal
 from lxdplan.providers.client import Client
 from lxdplan.providers.session import Session
+from lxdplan.registry import of
 
 
 def _target(s: Session, step: Step) -> tuple[ObjectKind, Where, Client]:
-    kind = spec(step.kind)
+    kind = of(step.kind)
     where = kind.where(step)
     return kind, where, (s.at(where.member) if where.member else s.cluster())
 
@@ -31,7 +32,7 @@ def create(s: Session, step: Step) -> bool:
     if get_or_none(client, w.path, w.params or None) is not None:
         return False
     if kind.owner == Owner.SERVER_KEY:
-        key = step.payload.owner_key
+        key: str = getattr(step.payload, "owner_key")  # the payload of a kind owned by a server key
         names = owned_names(client, key)
         if step.name not in names:
             set_owned_names(client, names + [step.name], key)
@@ -57,7 +58,7 @@ def delete(s: Session, step: Step) -> bool:
                and gone(lambda: client.delete(w.path, params=w.params or None)))
     if kind.owner != Owner.SERVER_KEY:
         return deleted
-    key = step.payload.owner_key
+    key: str = getattr(step.payload, "owner_key")
     names = owned_names(client, key)
     if step.name in names:
         set_owned_names(client, [n for n in names if n != step.name], key)

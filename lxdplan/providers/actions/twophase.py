@@ -1,4 +1,5 @@
-"""Two-phase kinds (storage pools, networks; ``lxdplan.kinds.twophase``): define per member, instantiate (or retry), update, delete.
+"""Two-phase kinds (storage pools, networks; ``lxdplan.kinds.twophase``): define per member,
+instantiate (or retry), update, delete.
 
 Facts these rely on (seen live on LXD 5.0.2 and Incus 6.0.4):
 - ``GET …/<name>?target=<m>`` of a pool pending elsewhere answers status ``Unknown`` with
@@ -14,15 +15,21 @@ from __future__ import annotations
 from typing import Any
 
 from lxdplan.errors import ApiError, PreconditionFailed
-from lxdplan.kinds import spec
 from lxdplan.kinds.base import payload_of
 from lxdplan.kinds.twophase import Define, Instantiate, TwoPhaseKind, Update
 from lxdplan.plan import Step
 from lxdplan.providers.actions.common import (
-    comparable, get_or_none, gone, owned, precondition, reveal, same_config,
+    comparable,
+    get_or_none,
+    gone,
+    owned,
+    precondition,
+    reveal,
+    same_config,
 )
 from lxdplan.providers.client import Client
 from lxdplan.providers.session import Session
+from lxdplan.registry import spec
 
 
 def _kind(step: Step) -> TwoPhaseKind:
@@ -47,7 +54,7 @@ def define(s: Session, step: Step) -> bool:
     live = get_or_none(client, where.path, {"target": member})
     if live is not None and member in ((live.metadata or {}).get("locations") or ()):
         return False
-    body = k.create_body(step.name, p.type, reveal(p.config))
+    body = k.define_body(step.name, p.type, reveal(p.config))
     client.post(where.collection, body, params={"target": member})
     return True
 

@@ -1,0 +1,117 @@
+"""The registry of object kinds: the one list of the kind modules (``lxdplan.kinds.*``).
+
+Like a Terraform provider's ``Resources()``, the kinds are listed here by hand, once: adding a
+kind is its module plus one line of ``KINDS`` (docs/design.md, "Adding a kind"). Only the upper
+layers import this module (loader, planner, providers, renderers, CLI); the kinds themselves,
+``Desired`` and ``Observed`` never do: they are handed what they need (the layer contract in
+pyproject.toml keeps it so).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from lxdplan import payloads
+from lxdplan.desired import Desired
+from lxdplan.kinds import (
+    cluster_group,
+    image,
+    instance,
+    network,
+    network_acl,
+    profile,
+    project,
+    storage_pool,
+    storage_volume,
+)
+from lxdplan.kinds.base import ObjectKind
+from lxdplan.plan import Action, Payload
+from lxdplan.state.observed import Observed
+
+# Every object kind, in ``rank`` order (checked below).
+KINDS: tuple[ObjectKind, ...] = (
+    cluster_group.KIND_SPEC,
+    project.KIND_SPEC,
+    storage_pool.KIND_SPEC,
+    network_acl.KIND_SPEC,
+    network.KIND_SPEC,
+    profile.KIND_SPEC,
+    storage_volume.KIND_SPEC,
+    image.KIND_SPEC,
+    instance.KIND_SPEC,
+)
+
+
+# The orders a kind's hand-picked ranks decide: two kinds sharing one would leave the plan's
+# order to the list's, so each is unique.
+RANKS = ("rank", "delete_rank", "list_rank", "load_rank")
+
+
+def _checked(kinds: tuple[ObjectKind, ...]) -> tuple[ObjectKind, ...]:
+    """``kinds`` in ``rank`` order; RuntimeError when two share any of ``RANKS``."""
+    for attr in RANKS:
+        seen: dict[int, str] = {}
+        for k in kinds:
+            value = getattr(k, attr)
+            if value in seen:
+                raise RuntimeError(f"kinds {seen[value]} and {k.kind} share {attr} {value}")
+            seen[value] = k.kind
+    return tuple(sorted(kinds, key=lambda k: k.rank))
+
+
+KINDS = _checked(KINDS)
+
+
+def registry() -> tuple[ObjectKind, ...]:
+    """Every object kind, in ``rank`` order."""
+    return KINDS
+
+
+def spec(kind: str) -> ObjectKind | None:
+    """The module of an object kind; None for the membership kinds (member, server)."""
+    return next((s for s in KINDS if s.kind == kind), None)
+
+
+def of(kind: str) -> ObjectKind:
+    """The module of an object kind that must exist (a step of an object kind, a reference)."""
+    found = spec(kind)
+    if found is None:
+        raise KeyError(f"no object kind {kind}")
+    return found
+
+
+def payload_type(kind: str, action: Action) -> type[Payload]:
+    """The payload class of a step, for reading saved plans back."""
+    if (kind, action) in payloads.TYPES:
+        return payloads.TYPES[(kind, action)]
+    found = spec(kind)
+    if found is None or action not in found.payloads:
+        raise ValueError(f"no step {kind}/{action.value} exists")
+    return found.payloads[action]
+
+
+def sections() -> list[str]:
+    """Every kind's section of ``Desired`` and ``Observed``, in registry order."""
+    return [k.section for k in KINDS]
+
+
+def observed_types() -> dict[str, type]:
+    """Each kind's ``Observed`` section and the type of its objects (``Observed.from_dict``)."""
+    return {k.section: k.observed_type for k in KINDS}
+
+
+def desired(**given: Any) -> Desired:
+    """A ``Desired`` holding every kind's section (``()`` for those not given); a section no
+    kind has is refused, as a dataclass refuses an unknown field."""
+    return Desired(**given, sections=sections())
+
+
+def observed(**given: Any) -> Observed:
+    """An ``Observed`` holding every kind's section (``{}`` for those not given); a section no
+    kind has is refused."""
+    return Observed(**given, sections=sections())
+
+
+def observed_from_dict(data: Mapping[str, Any]) -> Observed:
+    """``Observed.from_dict`` with every kind's section."""
+    return Observed.from_dict(dict(data), observed_types())
