@@ -225,7 +225,7 @@ class _Run:
     def full(self, lane: str) -> bool:
         """Whether ``lane`` takes no further step now: a member's lane holds ``per_member``
         running steps, or the defines (each its own lane) ``workers``."""
-        lanes = [_lane(s) for s in self.running.values()]
+        lanes = [_lane(s) or "" for s in self.running.values()]  # "": a step that runs alone
         if lane.startswith("member:"):
             return lanes.count(lane) >= self.per_member
         return lane in lanes or sum(not x.startswith("member:") for x in lanes) >= self.workers

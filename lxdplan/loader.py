@@ -99,7 +99,8 @@ def load_text(text: str, path: str = "lxdplan.yaml", *,
 
         key = validated.digest(text)
         if validated.passed(key):
-            schema_diags, bad_paths = [], []
+            schema_diags: list[Diagnostic] = []
+            bad_paths: list[tuple | None] = []
         else:
             schema_diags, bad_paths = schema_diagnostics(src)
             if not schema_diags and not bad_paths:

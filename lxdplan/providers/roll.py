@@ -24,9 +24,7 @@ from lxdplan.errors import AnswerError, ApiError, ConnectError, LxdplanError
 from lxdplan.keys import LOCK_PROFILE
 from lxdplan.providers.client import Client, NoAnswer, path_of
 from lxdplan.providers.session import Session
-from lxdplan.rolling import (
-    DOWN, SERVING, WAITING, Record, RollInstance, RollMember, RollState, fixed_by,
-)
+from lxdplan.rolling import DOWN, SERVING, WAITING, Record, RollInstance, RollMember, RollState, fixed_by
 from lxdplan.state.observed import Observed
 
 RECORD_PROFILE = f"{LOCK_PROFILE}-roll"
