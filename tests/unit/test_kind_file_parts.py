@@ -34,10 +34,10 @@ def test_every_kind_section_reads_as_an_attribute_empty_when_not_given():
 
 
 def test_a_section_no_kind_has_is_refused():
-    with pytest.raises(TypeError, match="network_zones"):
-        Desired(path="f.yaml", network_zones=())
-    with pytest.raises(AttributeError, match="network_zones"):
-        _ = Desired(path="f.yaml").network_zones
+    with pytest.raises(TypeError, match="network_peers"):
+        Desired(path="f.yaml", network_peers=())
+    with pytest.raises(AttributeError, match="network_peers"):
+        _ = Desired(path="f.yaml").network_peers
 
 
 def test_replace_keeps_the_objects_and_equality_sees_them():
