@@ -84,7 +84,8 @@ class Delete(Payload):
     listen_address: str
 
 
-def _load(c: "Checker", raw: dict, path: tuple, members: list[str], bridges: dict) -> NetworkForward:
+def _load(c: "Checker", raw: dict, path: tuple, members: list[str],
+          bridges: dict) -> NetworkForward:
     address = raw.get("listen_address")
     try:
         ipaddress.ip_address(address)
@@ -178,13 +179,15 @@ class NetworkForwardKind(ObjectKind):
             waits = ctx.after_bootstrap() + ctx.joined(member)
             ports = [dict(p) for p in fwd.ports]
             if live is None:
+                here = (fwd.network, fwd.listen_address)
                 elsewhere = sorted(f.member for f in lives.values()
-                                   if (f.network, f.listen_address) == (fwd.network, fwd.listen_address)
+                                   if (f.network, f.listen_address) == here
                                    and f.member and not f.managed_by_lxdplan)
                 if elsewhere and fwd.member not in elsewhere:
                     raise PlanError(f"{at(ctx, fwd)}network forward {name} is on member "
                                     f"{elsewhere[0]}, not {fwd.member}: lxdplan does not move a "
-                                    "forward between members; delete it there or declare its member")
+                                    "forward between members; delete it there or declare its "
+                                    "member")
                 after: dict[str, Any] = {**desc(fwd.description), "config": dict(fwd.config)}
                 if ports:
                     after["ports"] = {str(i): p for i, p in enumerate(ports)}
@@ -319,7 +322,8 @@ def forward_key(network: str, address: str, member: str) -> str:
     return f"{network}/{address}@{member}" if member else f"{network}/{address}"
 
 
-def parse_forward(item: dict[str, Any], network: str, etag: str | None = None) -> ObservedNetworkForward:
+def parse_forward(item: dict[str, Any], network: str,
+                  etag: str | None = None) -> ObservedNetworkForward:
     """A forward from LXD's JSON; a ``location`` of "none" (a server not clustered) is none."""
     config = clean_config(item.get("config"))
     location = item.get("location") or ""

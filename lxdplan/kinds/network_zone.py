@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Hashable, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 from lxdplan.compare import config_views, desc, diff_config, put_config
 from lxdplan.errors import fmt_path
@@ -120,6 +120,7 @@ class NetworkZoneKind(ObjectKind):
                 for key in ZONE_KEYS for name in zone_names(config.get(key))]
 
     def plan(self, ctx: "Context") -> list[str]:
+        self._incus_join_note(ctx)
         for zone in self.declared(ctx.desired):
             live = self.live(ctx.observed).get(zone.name)
             if live is None:
@@ -136,11 +137,26 @@ class NetworkZoneKind(ObjectKind):
                 continue
             ctx.steps.add(
                 Action.UPDATE, self.kind, zone.name, depends_on=ctx.after_bootstrap(),
-                before=before, after=after, reason=f"network zone {zone.name} differs from the file",
+                before=before, after=after,
+                reason=f"network zone {zone.name} differs from the file",
                 etag=live.etag,
                 payload=Write(zone.name, zone.description, put_config(live.config, zone.config)),
             )
         return []
+
+    def _incus_join_note(self, ctx: "Context") -> None:
+        """Incus 6.0.4 cannot join a member while a bridge names a zone: the joiner creates the
+        bridge from the cluster's config and checks its ``dns.zone.*`` against its own database,
+        which has no zones yet ("network zone ... not found"; seen live; LXD 5.0.2 joins)."""
+        if not ctx.joiners or ctx.backend() != "incus":
+            return
+        naming = sorted(n.name for n in ctx.desired.networks if self.refs_into(Kind.NETWORK, n))
+        if naming:
+            joiners = ", ".join(m.name for m in ctx.joiners)
+            ctx.diagnostics.append(
+                f"Incus refuses to join {joiners} while network {', '.join(naming)} names network "
+                "zones (the joining member checks dns.zone.* against its own empty database): "
+                "apply without those keys first and add them once the members have joined")
 
     def plan_deletes(self, ctx: "Context") -> None:
         plan_deletes(ctx, self)

@@ -80,7 +80,8 @@ def _entries(c: "Checker", raw: dict, path: tuple) -> tuple[Entry, ...]:
         if not isinstance(entry, dict):
             continue  # the schema said so
         norm = normalise_entry(entry)
-        same = [j for j, e in enumerate(out) if (e["type"], e["value"]) == (norm["type"], norm["value"])]
+        same = [j for j, e in enumerate(out)
+                if (e["type"], e["value"]) == (norm["type"], norm["value"])]
         if same:
             where, first = path + ("entries", i), path + ("entries", same[0])
             c.error(where, f"{fmt_path(where)} repeats the type and value of {fmt_path(first)} "
@@ -276,7 +277,8 @@ def record_key(zone: str, name: str) -> str:
     return f"{zone}/{name}"
 
 
-def parse_record(item: dict[str, Any], zone: str, etag: str | None = None) -> ObservedNetworkZoneRecord:
+def parse_record(item: dict[str, Any], zone: str,
+                 etag: str | None = None) -> ObservedNetworkZoneRecord:
     config = clean_config(item.get("config"))
     return ObservedNetworkZoneRecord(
         zone=zone, name=item["name"], description=item.get("description", ""), config=config,

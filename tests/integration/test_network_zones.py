@@ -115,7 +115,8 @@ def test_zones_records_and_forwards_converge_export_adopt_and_delete(zone_lab):
         'done: create network forward "zbr/192.0.2.11"')
     assert_converged(path)
     zone = query(lab, "/1.0/network-zones/lab.example")
-    assert zone["config"] == {"dns.nameservers": "ns1.lab.example", "user.team": "net", MARK: "true"}
+    assert zone["config"] == {"dns.nameservers": "ns1.lab.example", "user.team": "net",
+                              MARK: "true"}
     assert zone["used_by"] == ["/1.0/networks/zbr"]
     assert record(lab, "lab.example", "www")["entries"] == [
         {"type": "A", "value": "10.77.0.10"}, {"type": "A", "value": "10.77.0.11", "ttl": 60}]

@@ -157,6 +157,20 @@ def test_a_zone_is_created_before_the_network_naming_it_and_deleted_after_it_sto
     assert "network_zone_record/lab.example/www/delete" in delete.depends_on
 
 
+def test_an_incus_join_while_a_bridge_names_a_zone_is_explained():
+    zone = NetworkZone("lab.example")
+    bridge = net("br0", config={"dns.zone.forward": "lab.example"})
+    result = plan(desired(networks=(bridge,), network_zones=(zone,), backend="incus"),
+                  cluster(names=("n1",), backend="incus"))
+    assert [d for d in result.diagnostics if "network zones" in d] == [
+        "Incus refuses to join n2, n3 while network br0 names network zones (the joining member "
+        "checks dns.zone.* against its own empty database): apply without those keys first and "
+        "add them once the members have joined"]
+    lxd = plan(desired(networks=(bridge,), network_zones=(zone,), backend="lxd"),
+               cluster(names=("n1",), backend="lxd"))
+    assert not [d for d in lxd.diagnostics if "network zones" in d]
+
+
 def test_zone_config_update_keeps_the_mark_and_carries_the_etag():
     observed = cluster(network_zones={"lab.example": live_zone(
         config={**MARKED, "dns.nameservers": "a"}, etag="z1")})
