@@ -164,6 +164,20 @@ class NetworkZoneKind(ObjectKind):
     def delete_payload(self, live) -> Delete:
         return Delete(live.name)
 
+    def delete_block(self, ctx: "Context", live) -> str | None:
+        """LXD refuses to delete a zone a network names: a network the file drops is deleted
+        first and one it declares is updated first (the references), but one lxdplan neither
+        keeps nor deletes (not declared, not managed) goes on naming it."""
+        declared = {n.name for n in ctx.desired.networks}
+        stuck = sorted(
+            n.name for n in ctx.observed.networks.values()
+            if n.name not in declared and not n.managed_by_lxdplan
+            and any(ref.ident == (live.name,) for ref in self.refs_into(Kind.NETWORK, n)))
+        if not stuck:
+            return None
+        return (f"network {', '.join(stuck)} (not managed by lxdplan) names it, and LXD does not "
+                "delete a zone in use: remove it from that network's dns.zone.* keys")
+
     def where(self, step: Step) -> Where:
         return self._where(step.payload.name)
 

@@ -171,6 +171,14 @@ def test_an_incus_join_while_a_bridge_names_a_zone_is_explained():
     assert not [d for d in lxd.diagnostics if "network zones" in d]
 
 
+def test_a_zone_an_unmanaged_network_names_is_not_deleted_under_it():
+    observed = cluster(networks={"hand": live_net("hand", config={"dns.zone.forward": "lab.example"})},
+                       network_zones={"lab.example": live_zone()})
+    (step,) = plan(desired(), observed).steps
+    assert step.blocked == ("network hand (not managed by lxdplan) names it, and LXD does not "
+                            "delete a zone in use: remove it from that network's dns.zone.* keys")
+
+
 def test_zone_config_update_keeps_the_mark_and_carries_the_etag():
     observed = cluster(network_zones={"lab.example": live_zone(
         config={**MARKED, "dns.nameservers": "a"}, etag="z1")})
