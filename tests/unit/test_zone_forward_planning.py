@@ -133,6 +133,11 @@ def test_a_single_member_file_puts_a_forward_on_that_member_and_peer_keys_are_se
                           "  - {network: br0, listen_address: 192.0.2.1}\n")
     assert loaded.network_forwards[0].member == "solo"
     assert sensitive_key("peers.p1.key") and not sensitive_key("peers.p1.address")
+    exported = export_document(cluster(network_zones={"z.example": live_zone(
+        "z.example", config={"peers.p1.key": "s3cret", "peers.p1.address": "192.0.2.1"})}))
+    assert exported["network_zones"][0]["config"] == {
+        "peers.p1.address": "192.0.2.1",
+        "peers.p1.key": {"env": "LXDPLAN_NETWORK_ZONE_Z_EXAMPLE_PEERS_P1_KEY"}}
 
 
 # -- planning --------------------------------------------------------------------------------
