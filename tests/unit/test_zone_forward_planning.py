@@ -264,6 +264,14 @@ def test_a_dropped_managed_forward_is_deleted_on_its_member_and_a_hand_made_one_
         (FORWARD, "br0/192.0.2.11", "on n1")]
 
 
+def test_a_forward_is_deleted_before_its_dropped_network():
+    observed = cluster(networks={"br0": live_net("br0", managed_by_lxdplan=True)},
+                       network_forwards={"br0/192.0.2.10@n2": live_fwd(member="n2")})
+    steps = by_id(plan(desired(), observed))
+    (net_delete,) = [s for sid, s in steps.items() if sid.startswith("network/br0/delete")]
+    assert "network_forward/br0/192.0.2.10/delete/n2" in net_delete.depends_on
+
+
 # -- reading it live, and export -------------------------------------------------------------
 
 
