@@ -36,6 +36,7 @@ SENSITIVE_KEYS: frozenset[str] = frozenset({
 SENSITIVE_PATTERNS: tuple[str, ...] = (
     "bgp.peers.*.password",  # bridge and physical networks
     "logging.*.target.password",  # Incus logging targets
+    "peers.*.key",  # a network zone's TSIG key for a peer
 )
 # An instance's environment variable whose name says it holds a secret.
 _ENV_SECRET_NAME = re.compile(r"PASSWORD|PASSWD|SECRET|TOKEN|PRIVATE|CREDENTIAL|(^|_)KEY$|APIKEY",

@@ -80,6 +80,11 @@ class PlanContext(Protocol):
         """A member's status as far as planning goes."""
         ...
 
+    def backend(self, member: str | None = None) -> str:
+        """``lxd`` or ``incus``: the file's word, else what the members said (a standalone
+        member's own when ``member`` is given)."""
+        ...
+
     def member_block(self, name: str) -> str | None:
         """Why a step on this member cannot run now, or None."""
         ...

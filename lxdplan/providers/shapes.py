@@ -98,7 +98,7 @@ FIELDS: dict[str, Check] = {
     "devices": _devices,
     **dict.fromkeys(("roles", "groups", "used_by", "profiles", "locations", "api_extensions",
                      "members"), _strings),
-    **dict.fromkeys(("aliases", "ingress", "egress"), _objects),
+    **dict.fromkeys(("aliases", "ingress", "egress", "entries", "ports"), _objects),
     **dict.fromkeys(("properties", "resources"), _mapping),
 }
 ENVIRONMENT: dict[str, Check] = {
@@ -113,7 +113,7 @@ ENVIRONMENT: dict[str, Check] = {
 _COLLECTIONS = re.compile(
     r"^/1\.0/(profiles|networks|storage-pools|instances|images|images/aliases|projects|"
     r"network-acls|network-zones|certificates|cluster/members|cluster/groups|"
-    r"storage-pools/[^/]+/volumes(/[^/]+)?)$")
+    r"storage-pools/[^/]+/volumes(/[^/]+)?|network-zones/[^/]+/records|networks/[^/]+/forwards)$")
 IDENTITY = {"cluster/members": "server_name", "images": "fingerprint", "certificates": "fingerprint"}
 
 
@@ -158,7 +158,8 @@ def check_metadata(path: str, params: dict[str, Any] | None, metadata: Any) -> N
         if not isinstance(metadata, list):
             raise Malformed("metadata", f"is {_kind(metadata)}, expected a list of objects")
         collection = found.group(1)
-        identity = IDENTITY.get(collection, "name")
+        identity = ("listen_address" if collection.endswith("/forwards")
+                    else IDENTITY.get(collection, "name"))
         for i, item in enumerate(metadata):
             check_object(item, f"metadata[{i}]", identity=identity)
         return

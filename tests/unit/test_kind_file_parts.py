@@ -34,10 +34,10 @@ def test_every_kind_section_reads_as_an_attribute_empty_when_not_given():
 
 
 def test_a_section_no_kind_has_is_refused():
-    with pytest.raises(TypeError, match="network_zones"):
-        registry.desired(path="f.yaml", network_zones=())
-    with pytest.raises(AttributeError, match="network_zones"):
-        _ = registry.desired(path="f.yaml").network_zones
+    with pytest.raises(TypeError, match="network_peers"):
+        registry.desired(path="f.yaml", network_peers=())
+    with pytest.raises(AttributeError, match="network_peers"):
+        _ = registry.desired(path="f.yaml").network_peers
 
 
 def test_a_plain_desired_holds_the_sections_its_caller_gives():

@@ -200,6 +200,8 @@ class Recording:
             return meta
         if path.endswith("/volumes"):
             return rec("volumes_data")
+        if path.endswith(("/forwards", "/records")):
+            return []
         members = [{**m, "status": "Offline" if m["server_name"] in self.offline else m["status"]}
                    for m in rec("members")]
         return {
@@ -208,6 +210,7 @@ class Recording:
             "/1.0/networks": NETS[:2], "/1.0/cluster/groups": rec("groups"),
             "/1.0/projects": rec("projects"), "/1.0/profiles": rec("profiles"),
             "/1.0/images": [], "/1.0/instances": [], "/1.0/network-acls": [],
+            "/1.0/network-zones": [],
         }.get(path, {"config": {}, "status": "Created"})
 
 
