@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from lxdplan import keys
 from lxdplan.compare import config_views
 
 # Re-exported: the planner pieces every kind uses live in ``base`` (which needs them itself).
+from lxdplan.kinds.base import ObjectKind, Request
 from lxdplan.kinds.base import and_list as and_list
 from lxdplan.kinds.base import leave_after as leave_after
 from lxdplan.kinds.base import plan_deletes as plan_deletes
 from lxdplan.kinds.base import removal_pins as removal_pins
 from lxdplan.kinds.base import used_by_note as used_by_note
-from lxdplan.plan import Action, Kind, Payload
+from lxdplan.plan import Action, Kind, Payload, Step
 
 if TYPE_CHECKING:
     from lxdplan.kinds.context import PlanContext
@@ -80,3 +81,31 @@ def put_if(target: dict[str, Any], key: str, value: Any) -> None:
     """Set ``key`` unless ``value`` is empty (the file leaves defaults out)."""
     if value not in (None, "", {}, []):
         target[key] = value
+
+
+class ItemsKind(ObjectKind):
+    """A kind whose objects carry, beside their config, one ordered list that LXD stores as
+    given (a forward's ``ports``, a zone record's ``entries``): sent whole with every create and
+    PUT (a PUT without it would drop it), compared item by item in LXD's form
+    (``normalise_item``), kept as read when adopting."""
+
+    items: str = ""  # the list's field, in the payloads and in LXD's JSON
+
+    def normalise_item(self, item: Mapping[str, Any]) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def item_list(self, step: Step) -> list[Any]:
+        return list(getattr(step.payload, self.items))
+
+    def put_body(self, step: Step, live: dict[str, Any]) -> dict[str, Any]:
+        return {**super().put_body(step, live), self.items: self.item_list(step)}
+
+    def holds(self, live: dict[str, Any], body: dict[str, Any]) -> bool:
+        return super().holds(live, body) and (
+            [self.normalise_item(i) for i in live.get(self.items) or ()]
+            == [self.normalise_item(i) for i in body[self.items]])
+
+    def adopt_request(self, obj: Any, md: dict[str, Any]) -> Request:
+        request = super().adopt_request(obj, md)
+        return Request(request.method, request.path, request.params,
+                       {**request.body, self.items: md.get(self.items) or []})

@@ -27,8 +27,8 @@ from typing import TYPE_CHECKING, Any, Hashable, Mapping, Sequence
 from lxdplan.compare import config_views, desc, diff_config, put_config, shown
 from lxdplan.errors import PlanError, fmt_path
 from lxdplan.filecheck import MEMBERS, normalise
-from lxdplan.kinds.base import ObjectKind, Request, Stage, Where, api_path, payload_of
-from lxdplan.kinds.common import at, export_config, owned, plan_deletes, put_if
+from lxdplan.kinds.base import ObjectKind, Stage, Where, api_path, payload_of
+from lxdplan.kinds.common import ItemsKind, at, export_config, owned, plan_deletes, put_if
 from lxdplan.livedata import Get, Reading, Recorded, clean_config, marked, with_etag
 from lxdplan.plan import Action, Kind, Payload, Step
 from lxdplan.references import Ref
@@ -129,13 +129,14 @@ def _port_views(live: tuple[Port, ...], wanted: tuple[Port, ...]) -> tuple[dict,
     return before, after
 
 
-class NetworkForwardKind(ObjectKind):
+class NetworkForwardKind(ItemsKind):
     kind = Kind.define("network_forward", "network forward")
     section = "network_forwards"
     etag_after_plan = True
     stage = Stage.AFTER_MEMBERS  # on a member: after its join
     rank, delete_rank, list_rank = 45, 35, 28
     payloads = {Action.CREATE: Write, Action.UPDATE: Write, Action.DELETE: Delete}
+    items = "ports"  # ItemsKind: the ordered list beside the config
     load_rank = 25  # after the networks (their type) and the members
 
     def load(self, checker: "Checker", items, declared: Mapping[str, tuple]) -> tuple:
@@ -249,19 +250,8 @@ class NetworkForwardKind(ObjectKind):
         return {"listen_address": p.listen_address, "description": p.description,
                 "config": owned(p.config), "ports": p.ports}
 
-    def put_body(self, step: Step, live: dict[str, Any]) -> dict[str, Any]:
-        return {**super().put_body(step, live), "ports": payload_of(step, Write).ports}
-
-    def holds(self, live: dict[str, Any], body: dict[str, Any]) -> bool:
-        return super().holds(live, body) and (
-            [normalise_port(p) for p in live.get("ports") or ()]
-            == [normalise_port(p) for p in body["ports"]])
-
-    def adopt_request(self, obj, md: dict[str, Any]) -> Request:
-        """As read, with the mark: a PUT without the ports would drop them."""
-        request = super().adopt_request(obj, md)
-        return Request(request.method, request.path, request.params,
-                       {**request.body, "ports": md.get("ports") or []})
+    def normalise_item(self, item: Mapping[str, Any]) -> dict[str, Any]:
+        return normalise_port(item)
 
     def export(self, live) -> dict[str, Any]:
         entry: dict[str, Any] = {"network": live.network, "listen_address": live.listen_address}

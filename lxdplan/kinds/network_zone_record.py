@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any, Hashable, Mapping, Sequence
 from lxdplan.compare import config_views, desc, diff_config, put_config, shown
 from lxdplan.errors import fmt_path
 from lxdplan.filecheck import normalise
-from lxdplan.kinds.base import ObjectKind, Request, Stage, Where, api_path, payload_of
-from lxdplan.kinds.common import export_config, owned, plan_deletes, put_if
+from lxdplan.kinds.base import ObjectKind, Stage, Where, api_path, payload_of
+from lxdplan.kinds.common import ItemsKind, export_config, owned, plan_deletes, put_if
 from lxdplan.livedata import Get, Reading, Recorded, clean_config, marked, with_etag
 from lxdplan.plan import Action, Kind, Payload, Step
 from lxdplan.references import Ref
@@ -104,13 +104,14 @@ def _entry_views(live: tuple[Entry, ...], wanted: tuple[Entry, ...]) -> tuple[di
     return before, after
 
 
-class NetworkZoneRecordKind(ObjectKind):
+class NetworkZoneRecordKind(ItemsKind):
     kind = Kind.define("network_zone_record", "network zone record")
     section = "network_zone_records"
     etag_after_plan = True
     stage = Stage.BEFORE_JOINS
     rank, delete_rank, list_rank = 37, 44, 27
     payloads = {Action.CREATE: Write, Action.UPDATE: Write, Action.DELETE: Delete}
+    items = "entries"  # ItemsKind: the ordered list beside the config
     load_rank = 37  # after the zones
 
     def load(self, checker: "Checker", items, declared: Mapping[str, tuple]) -> tuple:
@@ -212,19 +213,8 @@ class NetworkZoneRecordKind(ObjectKind):
         return {"name": p.name, "description": p.description, "config": owned(p.config),
                 "entries": p.entries}
 
-    def put_body(self, step: Step, live: dict[str, Any]) -> dict[str, Any]:
-        return {**super().put_body(step, live), "entries": payload_of(step, Write).entries}
-
-    def holds(self, live: dict[str, Any], body: dict[str, Any]) -> bool:
-        return super().holds(live, body) and (
-            [normalise_entry(e) for e in live.get("entries") or ()]
-            == [normalise_entry(e) for e in body["entries"]])
-
-    def adopt_request(self, obj, md: dict[str, Any]) -> Request:
-        """As read, with the mark: a PUT without the entries would drop them."""
-        request = super().adopt_request(obj, md)
-        return Request(request.method, request.path, request.params,
-                       {**request.body, "entries": md.get("entries") or []})
+    def normalise_item(self, item: Mapping[str, Any]) -> dict[str, Any]:
+        return normalise_entry(item)
 
     def export(self, live) -> dict[str, Any]:
         entry: dict[str, Any] = {"zone": live.zone, "name": live.name}
