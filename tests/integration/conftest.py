@@ -16,7 +16,7 @@ Each yielded ``Lab`` has ``.backend``, ``.name``, ``.file`` (the generated lxdpl
 
 A lab that cannot start because the host lacks root or packages skips the test with the reason,
 except with ``CI=true``, where it fails. Labs are torn down in ``finally`` blocks, again at exit
-and on SIGTERM; at session end a check fails the run if any namespace or bridge of this session
+and on SIGTERM (tests/conftest.py); at session end a check fails the run if any namespace or bridge of this session
 is left (and removes it).
 """
 
@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import sys
 from pathlib import Path
 
@@ -34,16 +33,6 @@ from labkit import (  # tests/integration is on sys.path (pytest rootdir-relativ
     BACKENDS, counter, down_all, lab_root, leftovers, names, new_name, require_backend, root_dir,
 )
 from lxdplan import lab as labapi
-
-
-def _on_sigterm(signum, frame):
-    # Stop the run as Ctrl-C would: pytest then tears every fixture down (finally blocks run).
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
-def pytest_configure(config):
-    if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
-        signal.signal(signal.SIGTERM, _on_sigterm)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -143,7 +132,8 @@ def pytest_sessionfinish(session, exitstatus):
     left = leftovers()
     down_all()
     root = root_dir()
-    if root is not None and root.exists() and not any(p.name != ".lock" for p in root.iterdir()):
+    if (root is not None and root.exists() and "LXDPLAN_TEST_LAB_ROOT" not in os.environ
+            and not any(p.name != ".lock" for p in root.iterdir())):
         shutil.rmtree(root, ignore_errors=True)
     if left:
         print(f"\nlxdplan integration session left behind (now removed): {', '.join(left)}", file=sys.stderr)

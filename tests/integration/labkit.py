@@ -27,10 +27,13 @@ counter = itertools.count(1)
 
 
 def lab_root() -> Path:
-    """The session's private lab root (a temp dir), created on first use."""
+    """The run's lab root: the one tests/conftest.py made for the run (``LXDPLAN_TEST_LAB_ROOT``,
+    shared by every xdist worker; each worker's labs carry its own ``SESSION_TAG``), else a temp
+    dir of this process, created on first use."""
     global _root
     if _root is None:
-        _root = Path(tempfile.mkdtemp(prefix="lxdplan-labs-"))
+        shared = os.environ.get("LXDPLAN_TEST_LAB_ROOT")
+        _root = Path(shared) if shared else Path(tempfile.mkdtemp(prefix="lxdplan-labs-"))
         os.chmod(_root, 0o711)
     return _root
 
@@ -71,10 +74,10 @@ def leftovers() -> list[str]:
     found = [ns for ns in host.namespaces() if ns.startswith(namespace_prefix(SESSION_TAG))]
     found += [bridge_name(n) for n in sorted(names) if host.link_exists(bridge_name(n))]
     if root_dir() is not None and root_dir().exists():
-        found += [str(p) for p in root_dir().iterdir() if p.name != ".lock"]
+        found += [str(p) for p in root_dir().iterdir() if p.name.startswith(f"{SESSION_TAG}-")]
     return found
 
 
 def root_dir() -> Path | None:
-    """The lab root if this session created one, else None."""
+    """The lab root if this session used one, else None."""
     return _root
