@@ -6,14 +6,13 @@ suite writes ``docs/reliability.md`` from those lines and the results (``report.
 registered by ``tests/conftest.py``).
 
 Tests here get the integration fixtures (``lab``, ``lxd_lab``, ``incus_lab``, ``make_lab``,
-``lab_name``, ``lab_env``, …) from ``tests/integration/conftest.py``, loaded under another
-module name, and are marked ``integration`` and ``faults``; a case that needs no server (a
+``lab_name``, ``lab_env``, …) from ``tests/integration/labkit.py``, as the integration
+conftest does, and are marked ``integration`` and ``faults``; a case that needs no server (a
 corrupt file, a fake server for a malformed answer) is still a case of the matrix.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 from pathlib import Path
 
@@ -23,17 +22,11 @@ _INTEGRATION = Path(__file__).resolve().parent.parent / "integration"
 if str(_INTEGRATION) not in sys.path:
     sys.path.insert(0, str(_INTEGRATION))  # labkit, applykit, … as the integration tests use them
 
-_spec = importlib.util.spec_from_file_location("integration_conftest", _INTEGRATION / "conftest.py")
-_integration = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_integration)
-
-private_lxdplan_dirs = _integration.private_lxdplan_dirs
-lab_env = _integration.lab_env
-lxd_lab = _integration.lxd_lab
-incus_lab = _integration.incus_lab
-lab = _integration.lab
-make_lab = _integration.make_lab
-lab_name = _integration.lab_name
+from labkit import (  # noqa: E402,F401  (the integration fixtures)
+    finish_session, incus_lab, lab, lab_env, lab_name, lxd_lab, make_lab, private_lxdplan_dirs,
+)
+# A cluster1 one-member cluster per backend with a proxy in front of it (test_answers, test_network).
+from proxykit import cluster1, proxy  # noqa: E402,F401
 
 
 def pytest_collection_modifyitems(config, items):
@@ -45,8 +38,4 @@ def pytest_collection_modifyitems(config, items):
 
 
 def pytest_sessionfinish(session, exitstatus):  # no lab left behind (idempotent)
-    _integration.pytest_sessionfinish(session, exitstatus)
-
-
-# A formed one-member cluster per backend with a proxy in front of it (test_answers, test_network).
-from proxykit import formed, proxy  # noqa: E402,F401
+    finish_session(session)

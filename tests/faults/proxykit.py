@@ -23,7 +23,7 @@ from typing import Callable
 import pytest
 import yaml
 
-from applykit import cli, query, write
+from applykit import apply_ok, query, write
 from labkit import BACKENDS, lab_root, new_name, require_backend
 from lxdplan import lab as labapi
 from lxdplan.lab.labfile import lab_document
@@ -249,18 +249,6 @@ class Formed:
         return {i["name"]: i for i in query(self.lab, "/1.0/instances?recursion=1")}
 
 
-def apply_ok(path: str, env: dict | None = None) -> str:
-    done = cli("apply", "-f", path, "--auto-approve", env=env)
-    assert done.returncode == 0, f"apply failed:\n{done.stdout}\n{done.stderr}"
-    return done.stdout
-
-
-def converged(path: str) -> None:
-    """The file's plan shows no change and nothing is Pending or Errored."""
-    plan = cli("plan", "-f", path, "--detailed-exitcode")
-    assert plan.returncode == 0, f"plan still shows changes:\n{plan.stdout}\n{plan.stderr}"
-
-
 def one_sentence(done, *parts: str) -> str:
     """A failed run: exit 1, one error line holding ``parts``, no traceback, no internal error."""
     assert done.returncode == 1, f"exit {done.returncode}:\n{done.stdout}\n{done.stderr}"
@@ -275,7 +263,7 @@ def one_sentence(done, *parts: str) -> str:
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
-def formed(request, tmp_path_factory):
+def cluster1(request, tmp_path_factory):
     """A one-member cluster per backend, formed by ``apply``, with a proxy in front of it."""
     require_backend(request.param)
     lab = labapi.up(name=new_name(f"ans-{request.param}"), backend=request.param, members=1,
@@ -292,10 +280,10 @@ def formed(request, tmp_path_factory):
 
 
 @pytest.fixture
-def proxy(formed):
+def proxy(cluster1):
     """The formed cluster's proxy, forwarding everything again after the test."""
-    formed.proxy.clear()
-    formed.proxy.seen.clear()
-    formed.proxy.sent = 0
-    yield formed.proxy
-    formed.proxy.clear()
+    cluster1.proxy.clear()
+    cluster1.proxy.seen.clear()
+    cluster1.proxy.sent = 0
+    yield cluster1.proxy
+    cluster1.proxy.clear()
