@@ -9,11 +9,8 @@ connection is closed at once). Everything else is the real daemon's answer.
 
 from __future__ import annotations
 
-import http.client
 import json
 import socket
-import socketserver
-import threading
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
@@ -21,6 +18,7 @@ from pathlib import Path
 from typing import Callable
 
 import pytest
+import unixhttp
 import yaml
 
 from applykit import apply_ok, query, write
@@ -33,18 +31,6 @@ Answer = tuple[int, list[tuple[str, str]], bytes]
 Action = Callable[[BaseHTTPRequestHandler, Answer], None]
 CUT = "cut"  # close this connection without an answer
 LINK_DOWN = "link down"  # from this request on, close every connection (until ``clear``)
-
-
-class _Upstream(http.client.HTTPConnection):
-    def __init__(self, path: str):
-        super().__init__("lxd", timeout=300)
-        self._path = path
-
-    def connect(self) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(self.timeout)
-        sock.connect(self._path)
-        self.sock = sock
 
 
 @dataclass
@@ -76,15 +62,7 @@ class AnswerProxy:
     def start(self) -> "AnswerProxy":
         proxy = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):
-                pass
-
-            def address_string(self):
-                return "unix"
-
+        class Handler(unixhttp.Handler):
             def _serve(self):
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else None
@@ -108,15 +86,11 @@ class AnswerProxy:
 
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
 
-        class Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
-            daemon_threads = True
-
-        self.server = Server(self.socket, Handler)
-        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
+        self.server = unixhttp.serve(self.socket, Handler)
         return self
 
     def forward(self, method: str, path: str, headers: dict, body: bytes | None) -> Answer:
-        conn = _Upstream(self.upstream)
+        conn = unixhttp.UnixConnection(self.upstream, timeout=300)
         try:
             sent = {k: v for k, v in headers.items() if k.lower() not in HOP}
             conn.request(method, path, body=body, headers=sent)
