@@ -40,6 +40,15 @@ def assert_converged(path: str, env: dict[str, str] | None = None) -> str:
     return plan.stdout
 
 
+def one_error(done: subprocess.CompletedProcess) -> str:
+    """The single ``error:`` line of a failed command (exit 1, no traceback), without its prefix."""
+    assert done.returncode == 1, f"exit {done.returncode}:\n{done.stdout}\n{done.stderr}"
+    assert "Traceback" not in done.stderr + done.stdout and "internal error" not in done.stderr
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, done.stderr
+    return errors[0][len("error: "):]
+
+
 def client_cmd(lab, *args: str, member: int = 0, check: bool = True) -> subprocess.CompletedProcess:
     """`lxc` (LXD) or `incus` (Incus) talking to one lab member's unix socket."""
     m = lab.members[member]

@@ -15,9 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from applykit import add_interface, apply_ok, assert_converged, cli, query, write
+from applykit import add_interface, apply_ok, assert_converged, cli, one_error, query, write
 from labkit import BACKENDS, start_lab
-from test_errors import one_error
 
 CLUSTER_PORT = 8444
 

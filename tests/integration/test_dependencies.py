@@ -16,9 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from applykit import apply_ok, assert_converged, cli, line_of, query, write
+from applykit import apply_ok, assert_converged, cli, line_of, one_error, query, write
 from labkit import BACKENDS, start_lab
-from test_errors import one_error
 
 SUBNET = "192.0.2.0/24"  # TEST-NET-1: routed to the uplink, handed to the project
 

@@ -15,26 +15,17 @@ from __future__ import annotations
 import copy
 import os
 import signal
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from applykit import apply_ok, cli, client_cmd, query, write
+from applykit import apply_ok, cli, client_cmd, one_error, query, write
 from labkit import BACKENDS, lab_root, start_lab
 from lxdplan import lab as labapi
 from lxdplan.lab import host
 from lxdplan.lab.labfile import lab_document
 from lxdplan.providers.certs import fingerprint
 from lxdplan.providers.client import probe_certificate
-
-
-def one_error(done: subprocess.CompletedProcess) -> str:
-    assert done.returncode == 1, f"exit {done.returncode}:\n{done.stdout}\n{done.stderr}"
-    assert "Traceback" not in done.stderr + done.stdout
-    errors = [line for line in done.stderr.splitlines() if line.startswith("error: ")]
-    assert len(errors) == 1, done.stderr
-    return errors[0][len("error: "):]
 
 
 class Checks:
