@@ -11,6 +11,11 @@
   workers): every worker's labs live there, so ``lab up``'s root lock serialises subnet choice
   between workers, and at the end of the run the main process tears down every lab left in it
   (a worker killed by xdist's shutdown timeout cannot) and fails the run if it found one.
+- The xdist groups (``./run-tests`` uses ``--dist loadgroup``): a test that uses a module- or
+  class-scoped fixture (a module's lab, usually one per backend) runs in the worker that runs
+  the module's other tests of that backend, in file order; any other test goes to any worker.
+  So the long modules are shared out per backend and a module's lab is still started once per
+  backend.
 - SIGTERM (what CI sends on cancel) stops the run as Ctrl-C would, in the controller and in
   every worker, so fixtures' ``finally`` blocks run.
 - ``docs/reliability.md``, written from the fault matrix's results (``faults/report.py``).
@@ -32,13 +37,18 @@ LAB_ROOT_ENV = "LXDPLAN_TEST_LAB_ROOT"  # read by integration/labkit.py
 _HERE = Path(__file__).resolve().parent
 _made: list[str] = []
 _lab_root: list[Path] = []  # the run's lab root when this process made it
+_report = None  # faults/report.py, loaded once
 
 
 def _load_report():
+    global _report
+    if _report is not None:
+        return _report
     spec = importlib.util.spec_from_file_location("faults_report", _HERE / "faults" / "report.py")
     module = importlib.util.module_from_spec(spec)
     sys.modules["faults_report"] = module  # dataclasses look their module up
     spec.loader.exec_module(module)
+    _report = module
     return module
 
 
@@ -64,6 +74,22 @@ def pytest_configure(config):
         os.environ[LAB_ROOT_ENV] = str(root)
         _lab_root.append(root)
     config.pluginmanager.register(_load_report().Plugin(_HERE / "faults"), "lxdplan-fault-report")
+
+
+def _shares_a_fixture(item) -> bool:
+    """Whether the test uses a module-, class- or package-scoped fixture."""
+    info = getattr(item, "_fixtureinfo", None)
+    defs = getattr(info, "name2fixturedefs", {}) if info is not None else {}
+    return any(d[-1].scope in ("module", "class", "package") for d in defs.values() if d)
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.get_closest_marker("xdist_group") or not _shares_a_fixture(item):
+            continue
+        backend = _load_report().backend_of(item)
+        module = item.nodeid.split("::")[0]
+        item.add_marker(pytest.mark.xdist_group(f"{module}:{backend}" if backend else module))
 
 
 @pytest.hookimpl(trylast=True)  # after xdist has stopped its workers
