@@ -107,7 +107,8 @@ def pytest_sessionfinish(session, exitstatus):
             except Exception as exc:  # report and go on: one stuck lab must not keep the others
                 print(f"lxdplan test teardown of lab {name} failed: {exc}", file=sys.stderr)
         print(f"\nlxdplan test run left labs behind (now removed): {', '.join(left)}", file=sys.stderr)
-        session.exitstatus = 1
+        if session.exitstatus == 0:  # an interrupted run keeps its own exit status
+            session.exitstatus = 1
 
 
 def pytest_unconfigure(config):
