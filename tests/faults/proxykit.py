@@ -9,11 +9,8 @@ connection is closed at once). Everything else is the real daemon's answer.
 
 from __future__ import annotations
 
-import http.client
 import json
 import socket
-import socketserver
-import threading
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
@@ -21,9 +18,10 @@ from pathlib import Path
 from typing import Callable
 
 import pytest
+import unixhttp
 import yaml
 
-from applykit import cli, query, write
+from applykit import apply_ok, query, write
 from labkit import BACKENDS, lab_root, new_name, require_backend
 from lxdplan import lab as labapi
 from lxdplan.lab.labfile import lab_document
@@ -33,18 +31,6 @@ Answer = tuple[int, list[tuple[str, str]], bytes]
 Action = Callable[[BaseHTTPRequestHandler, Answer], None]
 CUT = "cut"  # close this connection without an answer
 LINK_DOWN = "link down"  # from this request on, close every connection (until ``clear``)
-
-
-class _Upstream(http.client.HTTPConnection):
-    def __init__(self, path: str):
-        super().__init__("lxd", timeout=300)
-        self._path = path
-
-    def connect(self) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(self.timeout)
-        sock.connect(self._path)
-        self.sock = sock
 
 
 @dataclass
@@ -76,15 +62,7 @@ class AnswerProxy:
     def start(self) -> "AnswerProxy":
         proxy = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):
-                pass
-
-            def address_string(self):
-                return "unix"
-
+        class Handler(unixhttp.Handler):
             def _serve(self):
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else None
@@ -108,15 +86,11 @@ class AnswerProxy:
 
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
 
-        class Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
-            daemon_threads = True
-
-        self.server = Server(self.socket, Handler)
-        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
+        self.server = unixhttp.serve(self.socket, Handler)
         return self
 
     def forward(self, method: str, path: str, headers: dict, body: bytes | None) -> Answer:
-        conn = _Upstream(self.upstream)
+        conn = unixhttp.UnixConnection(self.upstream, timeout=300)
         try:
             sent = {k: v for k, v in headers.items() if k.lower() not in HOP}
             conn.request(method, path, body=body, headers=sent)
@@ -249,18 +223,6 @@ class Formed:
         return {i["name"]: i for i in query(self.lab, "/1.0/instances?recursion=1")}
 
 
-def apply_ok(path: str, env: dict | None = None) -> str:
-    done = cli("apply", "-f", path, "--auto-approve", env=env)
-    assert done.returncode == 0, f"apply failed:\n{done.stdout}\n{done.stderr}"
-    return done.stdout
-
-
-def converged(path: str) -> None:
-    """The file's plan shows no change and nothing is Pending or Errored."""
-    plan = cli("plan", "-f", path, "--detailed-exitcode")
-    assert plan.returncode == 0, f"plan still shows changes:\n{plan.stdout}\n{plan.stderr}"
-
-
 def one_sentence(done, *parts: str) -> str:
     """A failed run: exit 1, one error line holding ``parts``, no traceback, no internal error."""
     assert done.returncode == 1, f"exit {done.returncode}:\n{done.stdout}\n{done.stderr}"
@@ -275,7 +237,7 @@ def one_sentence(done, *parts: str) -> str:
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
-def formed(request, tmp_path_factory):
+def cluster1(request, tmp_path_factory):
     """A one-member cluster per backend, formed by ``apply``, with a proxy in front of it."""
     require_backend(request.param)
     lab = labapi.up(name=new_name(f"ans-{request.param}"), backend=request.param, members=1,
@@ -292,10 +254,10 @@ def formed(request, tmp_path_factory):
 
 
 @pytest.fixture
-def proxy(formed):
+def proxy(cluster1):
     """The formed cluster's proxy, forwarding everything again after the test."""
-    formed.proxy.clear()
-    formed.proxy.seen.clear()
-    formed.proxy.sent = 0
-    yield formed.proxy
-    formed.proxy.clear()
+    cluster1.proxy.clear()
+    cluster1.proxy.seen.clear()
+    cluster1.proxy.sent = 0
+    yield cluster1.proxy
+    cluster1.proxy.clear()

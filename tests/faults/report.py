@@ -6,13 +6,19 @@ Nothing that changes from run to run (times, dates, pids) goes in, so an unchang
 cases keep their outcomes leaves git clean. Written only after a run of the whole directory: a
 run narrowed by ``-k``/``-m``, a file or a node id, ``--lf``, or stopped early (``-x``, Ctrl-C)
 leaves the file as it was.
+
+``Plugin`` does the bookkeeping (registered by ``tests/conftest.py``, so it also runs in the
+xdist controller, which collects nothing): every process that collects notes the matrix's items,
+each xdist worker sends them to the controller in ``workeroutput``, and the process that sees
+every test's report (the controller, or the only process without xdist) writes the file.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from types import SimpleNamespace
 
 BACKENDS = ("lxd", "incus")
 DOC = Path("docs") / "reliability.md"
@@ -112,3 +118,56 @@ def ran_in_full(config, here: Path, items: list, deselected: int, outcomes: dict
     if not on_disk or collected != on_disk:
         return False
     return all(i.nodeid in outcomes for i in items)
+
+
+_OUTPUT_KEY = "lxdplan_fault_cases"
+
+
+class Plugin:
+    """Collects the matrix's cases and outcomes in one pytest run; writes the report at its end."""
+
+    def __init__(self, here: Path):
+        self.here = here.resolve()  # tests/faults
+        self.cases: dict[str, Case] = {}  # node id -> the case (its outcome filled in at the end)
+        self.deselected = 0
+        self.outcomes: dict[str, str] = {}
+
+    def _ours(self, item) -> bool:
+        return self.here in Path(str(item.fspath)).resolve().parents
+
+    def pytest_collection_finish(self, session):
+        self.cases = {i.nodeid: case_of(i, "") for i in session.items if self._ours(i)}
+
+    def pytest_deselected(self, items):
+        self.deselected += sum(1 for i in items if self._ours(i))
+
+    def pytest_runtest_logreport(self, report):
+        """A test's outcome: failed if any phase failed, skipped if it was skipped, else passed."""
+        if report.failed:
+            self.outcomes[report.nodeid] = "failed"
+        elif report.skipped and self.outcomes.get(report.nodeid) != "failed":
+            self.outcomes[report.nodeid] = "skipped"
+        elif report.when == "call" and report.passed:
+            self.outcomes.setdefault(report.nodeid, "passed")
+
+    def pytest_testnodedown(self, node, error):
+        """xdist controller: a worker's collected cases (every worker collects every test)."""
+        sent = getattr(node, "workeroutput", {}).get(_OUTPUT_KEY)
+        if sent:
+            for nodeid, fields in sent["cases"].items():
+                self.cases.setdefault(nodeid, Case(**fields))
+            self.deselected = max(self.deselected, sent["deselected"])
+
+    def pytest_sessionfinish(self, session, exitstatus):
+        config = session.config
+        if hasattr(config, "workeroutput"):  # an xdist worker: hand the cases to the controller
+            config.workeroutput[_OUTPUT_KEY] = {
+                "cases": {k: asdict(c) for k, c in self.cases.items()}, "deselected": self.deselected}
+            return
+        if session.shouldstop or session.shouldfail or not self.cases or exitstatus in (2, 3, 4):
+            return  # interrupted, internal error, usage error
+        items = [SimpleNamespace(fspath=self.here / c.module, nodeid=k) for k, c in self.cases.items()]
+        if not ran_in_full(config, self.here, items, self.deselected, self.outcomes):
+            return
+        write(Path(str(config.rootpath)),
+              [replace(c, outcome=self.outcomes[k]) for k, c in self.cases.items()])

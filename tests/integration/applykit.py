@@ -1,4 +1,6 @@
-"""Helpers for the apply tests: run the real CLI, ask the real server, build walkthrough files."""
+"""Helpers for the integration tests and the fault matrix: run the real CLI, ask the real server,
+build walkthrough files, apply and check convergence. Test modules import helpers from here (and
+labkit.py), never from another test module or a conftest."""
 
 from __future__ import annotations
 
@@ -20,6 +22,31 @@ def cli(*args: str, env: dict[str, str] | None = None, timeout: float = 600) -> 
         [sys.executable, "-m", "lxdplan", *args], env={**os.environ, **(env or {})},
         capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=timeout,
     )
+
+
+def apply_ok(path: str, *extra: str, env: dict[str, str] | None = None) -> str:
+    """``apply --auto-approve`` of the file at ``path`` succeeds without a traceback; its output."""
+    done = cli("apply", "-f", path, "--auto-approve", *extra, env=env)
+    assert done.returncode == 0, f"apply failed:\n{done.stdout}\n{done.stderr}"
+    assert "Traceback" not in done.stderr, done.stderr
+    return done.stdout
+
+
+def assert_converged(path: str, env: dict[str, str] | None = None) -> str:
+    """The file's plan shows no change (exit 0 with ``--detailed-exitcode``); its output."""
+    plan = cli("plan", "-f", path, "--detailed-exitcode", env=env)
+    assert plan.returncode == 0, f"plan still shows changes:\n{plan.stdout}\n{plan.stderr}"
+    assert "No changes." in plan.stdout, plan.stdout
+    return plan.stdout
+
+
+def one_error(done: subprocess.CompletedProcess) -> str:
+    """The single ``error:`` line of a failed command (exit 1, no traceback), without its prefix."""
+    assert done.returncode == 1, f"exit {done.returncode}:\n{done.stdout}\n{done.stderr}"
+    assert "Traceback" not in done.stderr + done.stdout and "internal error" not in done.stderr
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, done.stderr
+    return errors[0][len("error: "):]
 
 
 def client_cmd(lab, *args: str, member: int = 0, check: bool = True) -> subprocess.CompletedProcess:

@@ -1,6 +1,8 @@
-"""Shared state of the integration session's labs: names, the private lab root, cleanup.
+"""The integration session's labs: names, the run's lab root, starting and cleanup, and the lab
+fixtures (documented in conftest.py).
 
-Imported by conftest.py (fixtures) and by tests that drive ``lxdplan lab`` directly.
+Both tests/integration/conftest.py and tests/faults/conftest.py import the fixtures from here;
+tests import the helpers (``start_lab``, ``new_name``, ``lab_root``, ``require_backend``, …).
 """
 
 from __future__ import annotations
@@ -8,6 +10,7 @@ from __future__ import annotations
 import atexit
 import itertools
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -27,10 +30,13 @@ counter = itertools.count(1)
 
 
 def lab_root() -> Path:
-    """The session's private lab root (a temp dir), created on first use."""
+    """The run's lab root: the one tests/conftest.py made for the run (``LXDPLAN_TEST_LAB_ROOT``,
+    shared by every xdist worker; each worker's labs carry its own ``SESSION_TAG``), else a temp
+    dir of this process, created on first use."""
     global _root
     if _root is None:
-        _root = Path(tempfile.mkdtemp(prefix="lxdplan-labs-"))
+        shared = os.environ.get("LXDPLAN_TEST_LAB_ROOT")
+        _root = Path(shared) if shared else Path(tempfile.mkdtemp(prefix="lxdplan-labs-"))
         os.chmod(_root, 0o711)
     return _root
 
@@ -49,6 +55,15 @@ def require_backend(backend: str) -> None:
         if os.environ.get("CI") == "true":
             pytest.fail(f"CI=true and the {backend} lab cannot start: {exc}", pytrace=False)
         pytest.skip(f"cannot start the {backend} lab: {exc}")
+
+
+def start_lab(backend: str, suffix: str, members: int = 3, image_server: bool = False) -> labapi.Lab:
+    """A lab of this session named ``<tag>-<suffix>`` (skipped, or failed under CI=true, when
+    the host cannot run ``backend``); the caller tears it down (``labapi.down``), and the
+    session's end removes it if the caller did not."""
+    require_backend(backend)
+    return labapi.up(name=new_name(suffix), backend=backend, members=members, root=lab_root(),
+                     image_server=image_server)
 
 
 def _down_quietly(name: str) -> None:
@@ -71,10 +86,104 @@ def leftovers() -> list[str]:
     found = [ns for ns in host.namespaces() if ns.startswith(namespace_prefix(SESSION_TAG))]
     found += [bridge_name(n) for n in sorted(names) if host.link_exists(bridge_name(n))]
     if root_dir() is not None and root_dir().exists():
-        found += [str(p) for p in root_dir().iterdir() if p.name != ".lock"]
+        found += [str(p) for p in root_dir().iterdir() if p.name.startswith(f"{SESSION_TAG}-")]
     return found
 
 
 def root_dir() -> Path | None:
-    """The lab root if this session created one, else None."""
+    """The lab root if this session used one, else None."""
     return _root
+
+
+# -- fixtures (imported by the conftests) --------------------------------------------------------
+
+@pytest.fixture(scope="session", autouse=True)
+def private_lxdplan_dirs(tmp_path_factory):
+    """lxdplan's client certificate, pin store and host locks go to a session temp dir (the
+    CLI subprocesses inherit the environment), never to the user's ~/.config or /run."""
+    saved = {k: os.environ.get(k) for k in ("LXDPLAN_CONFIG_DIR", "LXDPLAN_LOCK_DIR")}
+    base = tmp_path_factory.mktemp("lxdplan-home")
+    os.environ["LXDPLAN_CONFIG_DIR"] = str(base / "config")
+    os.environ["LXDPLAN_LOCK_DIR"] = str(base / "locks")
+    try:
+        yield base
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@pytest.fixture(scope="session")
+def lab_env() -> dict[str, str]:
+    return {**os.environ, "LXDPLAN_LAB_ROOT": str(lab_root())}
+
+
+def _session_lab(backend: str):
+    lab = start_lab(backend, f"s-{backend}")
+    try:
+        yield lab
+    finally:
+        labapi.down(lab.name, root=lab_root(), missing_ok=True)
+
+
+@pytest.fixture(scope="session")
+def lxd_lab():
+    yield from _session_lab("lxd")
+
+
+@pytest.fixture(scope="session")
+def incus_lab():
+    yield from _session_lab("incus")
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def lab(request):
+    return request.getfixturevalue(f"{request.param}_lab")
+
+
+@pytest.fixture
+def make_lab():
+    made: list[str] = []
+
+    def make(backend: str = "lxd", members: int = 3, image_server: bool = False) -> labapi.Lab:
+        lab = start_lab(backend, f"f{next(counter)}-{backend}", members, image_server)
+        made.append(lab.name)
+        return lab
+
+    try:
+        yield make
+    finally:
+        for name in made:
+            labapi.down(name, root=lab_root(), missing_ok=True)
+
+
+@pytest.fixture
+def lab_name():
+    used: list[str] = []
+
+    def name(suffix: str) -> str:
+        used.append(new_name(f"{suffix}{next(counter)}"))
+        return used[-1]
+
+    try:
+        yield name
+    finally:
+        for n in used:
+            labapi.down(n, root=lab_root(), missing_ok=True)
+
+
+def finish_session(session) -> None:
+    """At session end: tear down every lab of this session and fail the run if one was left."""
+    if not names:
+        return
+    left = leftovers()
+    down_all()
+    root = root_dir()
+    if (root is not None and root.exists() and "LXDPLAN_TEST_LAB_ROOT" not in os.environ
+            and not any(p.name != ".lock" for p in root.iterdir())):
+        shutil.rmtree(root, ignore_errors=True)
+    if left:
+        print(f"\nlxdplan integration session left behind (now removed): {', '.join(left)}", file=sys.stderr)
+        session.exitstatus = 1

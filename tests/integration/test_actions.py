@@ -131,7 +131,7 @@ def _join(cluster, name: str) -> Step:
 
 
 @pytest.fixture
-def formed(cluster):
+def action_cluster(cluster):
     """The cluster of three that test_bootstrap_then_joins_with_a_leftover_token forms, formed
     here when that test did not run (``-k``). Every action is level-based: when the cluster is
     already formed, these steps find it so and change nothing."""
@@ -165,13 +165,13 @@ def _data_steps(cluster) -> tuple[list[Step], list[Step]]:
 
 
 @pytest.fixture
-def with_data(formed):
+def with_data(action_cluster):
     """The formed cluster with pool ``data`` and network ``ebr1`` as
     test_define_on_each_member_concurrently_then_instantiate makes them (level-based again)."""
-    defines, instantiates = _data_steps(formed)
+    defines, instantiates = _data_steps(action_cluster)
     for st in defines + instantiates:
-        perform(formed.session, st)
-    return formed
+        perform(action_cluster.session, st)
+    return action_cluster
 
 
 def test_bootstrap_then_joins_with_a_leftover_token(cluster):
@@ -248,8 +248,8 @@ def test_bootstrap_and_join_over_pinned_https(backend, make_lab, tmp_path, monke
     assert known.cluster.fingerprint == cluster_fp and known.accepted == {}  # only what it verified
 
 
-def test_define_on_each_member_concurrently_then_instantiate(formed):
-    cluster, s = formed, formed.session
+def test_define_on_each_member_concurrently_then_instantiate(action_cluster):
+    cluster, s = action_cluster, action_cluster.session
     sources = _data_sources(cluster)
     defines, instantiates = _data_steps(cluster)
     with ThreadPoolExecutor(6) as pool:
@@ -265,8 +265,8 @@ def test_define_on_each_member_concurrently_then_instantiate(formed):
     assert cluster.get(path_of("networks", "ebr1"))["status"] == "Created"
 
 
-def test_errored_pool_is_retried_without_cluster_wide_config(formed):
-    cluster = formed
+def test_errored_pool_is_retried_without_cluster_wide_config(action_cluster):
+    cluster = action_cluster
     s = cluster.session
     missing = cluster.workdir / "later"  # does not exist yet on node3's side
     for n in ("node1", "node2", "node3"):
@@ -288,8 +288,8 @@ def test_errored_pool_is_retried_without_cluster_wide_config(formed):
     assert "bad" not in [p["name"] for p in cluster.get("/1.0/storage-pools", recursion=1)]
 
 
-def test_errored_network_is_retried_without_cluster_wide_config(formed):
-    cluster = formed
+def test_errored_network_is_retried_without_cluster_wide_config(action_cluster):
+    cluster = action_cluster
     s = cluster.session
     ns = cluster.member["node3"].namespace
     netns = ["ip", "netns", "exec", ns, "ip", "link"]
@@ -340,8 +340,8 @@ def test_pool_and_network_updates_keep_the_other_side(with_data):
         perform(s, stale)
 
 
-def test_server_config_patch_and_unset(formed, monkeypatch):
-    cluster = formed
+def test_server_config_patch_and_unset(action_cluster, monkeypatch):
+    cluster = action_cluster
     s = cluster.session
     monkeypatch.setenv("E_SECRET_VALUE", "s3cret")
     etag = cluster.unix["node1"].get("/1.0").etag
@@ -399,8 +399,8 @@ def test_profile_project_volume_lifecycle(with_data):
     assert "eproj" not in [p["name"] for p in cluster.get("/1.0/projects", recursion=1)]
 
 
-def test_cluster_group_and_member_attributes(formed):
-    cluster = formed
+def test_cluster_group_and_member_attributes(action_cluster):
+    cluster = action_cluster
     s = cluster.session
     owner = keys.CLUSTER_GROUPS_OWNER_KEY
     twice(s, step(A.CREATE, K.CLUSTER_GROUP, "egpu", name="egpu", description="g", owner_key=owner))
@@ -419,8 +419,8 @@ def test_cluster_group_and_member_attributes(formed):
     assert owner not in cluster.get("/1.0")["config"]
 
 
-def test_evacuate_and_restore(formed):
-    cluster = formed
+def test_evacuate_and_restore(action_cluster):
+    cluster = action_cluster
     s = cluster.session
     twice(s, step(A.EVACUATE, K.MEMBER, "node3", "node3", action="evacuate"))
     assert cluster.get(path_of("cluster", "members", "node3"))["status"] == "Evacuated"

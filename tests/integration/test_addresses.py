@@ -15,10 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from applykit import add_interface, cli, query, write
-from labkit import BACKENDS
-from test_apply import apply_ok, assert_converged
-from test_errors import one_error
+from applykit import add_interface, apply_ok, assert_converged, cli, one_error, query, write
+from labkit import BACKENDS, start_lab
 
 CLUSTER_PORT = 8444
 
@@ -54,12 +52,11 @@ class Formed:
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
-def formed(request, tmp_path_factory):
-    from conftest import _start  # the shared lab starter; torn down below
+def addr_cluster(request, tmp_path_factory):
     from labkit import lab_root
     from lxdplan import lab as labapi
 
-    lab = _start(request.param, f"addr-{request.param}", 2)
+    lab = start_lab(request.param, f"addr-{request.param}", 2)
     try:
         yield Formed(lab, tmp_path_factory.mktemp(f"addr-{request.param}"))
     finally:
@@ -67,82 +64,82 @@ def formed(request, tmp_path_factory):
 
 
 @pytest.fixture
-def clustered(formed):
+def clustered(addr_cluster):
     """The cluster as the module's earlier tests left it, reached here when they did not run
     (``-k``): the current document is applied. Apply is level-based: in file order the cluster
     already matches it and nothing changes."""
-    apply_ok(formed.write(formed.doc))
-    return formed
+    apply_ok(addr_cluster.write(addr_cluster.doc))
+    return addr_cluster
 
 
-def test_bootstrap_member_keeps_its_cluster_address_apart_from_its_rest_address(formed):
-    plan = cli("plan", "-f", formed.write(formed.doc))
-    assert f'cluster.https_address"] = "{formed.lab.members[0].ip}:{CLUSTER_PORT}"' in plan.stdout
-    out = apply_ok(formed.path)
+def test_bootstrap_member_keeps_its_cluster_address_apart_from_its_rest_address(addr_cluster):
+    plan = cli("plan", "-f", addr_cluster.write(addr_cluster.doc))
+    assert f'cluster.https_address"] = "{addr_cluster.lab.members[0].ip}:{CLUSTER_PORT}"' in plan.stdout
+    out = apply_ok(addr_cluster.path)
     assert "bootstrap" in out and "join" in out
-    _assert_addresses(formed.lab, f"{formed.lab.members[0].ip}:8443")
-    assert_converged(formed.path)
+    _assert_addresses(addr_cluster.lab, f"{addr_cluster.lab.members[0].ip}:8443")
+    assert_converged(addr_cluster.path)
 
 
 @pytest.mark.usefixtures("clustered")
-def test_a_cluster_address_the_member_does_not_have_is_a_plan_error(formed):
-    doc = copy.deepcopy(formed.doc)
-    first = formed.lab.members[0]
+def test_a_cluster_address_the_member_does_not_have_is_a_plan_error(addr_cluster):
+    doc = copy.deepcopy(addr_cluster.doc)
+    first = addr_cluster.lab.members[0]
     doc["cluster"]["members"][0]["address"] = f"{first.ip}:8443"
-    wrong = write(doc, formed.workdir / "wrong-address.yaml")
+    wrong = write(doc, addr_cluster.workdir / "wrong-address.yaml")
     message = one_error(cli("plan", "-f", wrong))
     assert message.startswith(
         f"{wrong}:5: member node1 has cluster address {first.ip}:{CLUSTER_PORT} and the file says "
         f"{first.ip}:8443; LXD cannot change a clustered member's cluster address in place")
     assert f"write address: {first.ip}:{CLUSTER_PORT}" in message
-    assert query(formed.lab, "/1.0")["config"]["cluster.https_address"] == f"{first.ip}:{CLUSTER_PORT}"
+    assert query(addr_cluster.lab, "/1.0")["config"]["cluster.https_address"] == f"{first.ip}:{CLUSTER_PORT}"
 
 
-def test_errored_pool_takes_the_corrected_source_on_the_member_that_failed(formed):
-    doc = copy.deepcopy(formed.doc)
-    missing, other, fixed = (formed.workdir / n for n in ("p2-missing", "p2-n2", "p2-n1b"))
+def test_errored_pool_takes_the_corrected_source_on_the_member_that_failed(addr_cluster):
+    doc = copy.deepcopy(addr_cluster.doc)
+    missing, other, fixed = (addr_cluster.workdir / n for n in ("p2-missing", "p2-n2", "p2-n1b"))
     other.mkdir()
     doc["storage_pools"].append({"name": "pool2", "driver": "dir", "members": {
         "node1": {"source": str(missing)}, "node2": {"source": str(other)}}})
-    failed = cli("apply", "-f", formed.write(doc), "--auto-approve")
+    failed = cli("apply", "-f", addr_cluster.write(doc), "--auto-approve")
     assert f"Source path '{missing}' doesn't exist" in one_error(failed)
-    assert query(formed.lab, "/1.0/storage-pools/pool2")["status"] == "Errored"
-    assert query(formed.lab, "/1.0/storage-pools/pool2?target=node1")["status"] != "Created"
+    assert query(addr_cluster.lab, "/1.0/storage-pools/pool2")["status"] == "Errored"
+    assert query(addr_cluster.lab, "/1.0/storage-pools/pool2?target=node1")["status"] != "Created"
 
     fixed.mkdir()
     doc["storage_pools"][-1]["members"]["node1"]["source"] = str(fixed)
-    plan = cli("plan", "-f", formed.write(doc))
+    plan = cli("plan", "-f", addr_cluster.write(doc))
     assert plan.returncode == 0, plan.stderr
     assert (plan.stdout.index('update storage pool "pool2" on node1')
             < plan.stdout.index('instantiate storage pool "pool2"')), plan.stdout
-    apply_ok(formed.path)
+    apply_ok(addr_cluster.path)
     for member, source in (("node1", fixed), ("node2", other)):
-        view = query(formed.lab, f"/1.0/storage-pools/pool2?target={member}")
+        view = query(addr_cluster.lab, f"/1.0/storage-pools/pool2?target={member}")
         assert view["status"] == "Created" and view["config"]["source"] == str(source)
-    assert_converged(formed.path)
+    assert_converged(addr_cluster.path)
 
 
 @pytest.mark.usefixtures("clustered")
-def test_errored_network_takes_the_corrected_parent_on_the_member_that_failed(formed):
+def test_errored_network_takes_the_corrected_parent_on_the_member_that_failed(addr_cluster):
     # A bridge's missing bridge.external_interfaces is skipped with a warning by LXD 5.0.2 (seen
     # live: Created), so a physical network with a missing parent is what leaves one Errored.
     for i in (0, 1):
-        add_interface(formed.lab, i, "phy0")
-    doc = copy.deepcopy(formed.doc)
+        add_interface(addr_cluster.lab, i, "phy0")
+    doc = copy.deepcopy(addr_cluster.doc)
     doc["networks"] = [{"name": "phys0", "type": "physical", "members": {
         "node1": {"parent": "phy0"}, "node2": {"parent": "nosuch0"}}}]
-    failed = cli("apply", "-f", formed.write(doc), "--auto-approve")
+    failed = cli("apply", "-f", addr_cluster.write(doc), "--auto-approve")
     message = one_error(failed)
     assert "network phys0 could not be created on node2" in message
     assert 'Parent interface "nosuch0" not found' in message
-    assert query(formed.lab, "/1.0/networks/phys0")["status"] == "Errored"
+    assert query(addr_cluster.lab, "/1.0/networks/phys0")["status"] == "Errored"
 
     doc["networks"][0]["members"]["node2"]["parent"] = "phy0"
-    apply_ok(formed.write(doc))
+    apply_ok(addr_cluster.write(doc))
     for member in ("node1", "node2"):
-        view = query(formed.lab, f"/1.0/networks/phys0?target={member}")
+        view = query(addr_cluster.lab, f"/1.0/networks/phys0?target={member}")
         assert view["status"] == "Created" and view["config"]["parent"] == "phy0"
-    assert_converged(formed.path)
+    assert_converged(addr_cluster.path)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

@@ -13,21 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from applykit import add_interface, cli, client_cmd, member_status, query, walkthrough, write
-from labkit import BACKENDS
-
-
-def assert_converged(path: str) -> None:
-    plan = cli("plan", "-f", path, "--detailed-exitcode")
-    assert plan.returncode == 0, f"plan still shows changes:\n{plan.stdout}\n{plan.stderr}"
-    assert "No changes." in plan.stdout
-
-
-def apply_ok(path: str, *extra: str) -> str:
-    done = cli("apply", "-f", path, "--auto-approve", *extra)
-    assert done.returncode == 0, f"apply failed:\n{done.stdout}\n{done.stderr}"
-    assert "Traceback" not in done.stderr
-    return done.stdout
+from applykit import (
+    add_interface, apply_ok, assert_converged, cli, client_cmd, member_status, query, walkthrough, write,
+)
+from labkit import BACKENDS, start_lab
 
 
 class Walk:
@@ -46,11 +35,10 @@ class Walk:
 
 @pytest.fixture(scope="module", params=BACKENDS)
 def walk(request, tmp_path_factory):
-    from conftest import _start  # the shared lab starter; torn down below
     from labkit import lab_root
     from lxdplan import lab as labapi
 
-    lab = _start(request.param, f"walk-{request.param}")
+    lab = start_lab(request.param, f"walk-{request.param}")
     try:
         for i in range(len(lab.members)):
             add_interface(lab, i, "ext0")

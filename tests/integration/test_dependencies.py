@@ -16,10 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from applykit import cli, line_of, query, write
-from labkit import BACKENDS
-from test_apply import apply_ok, assert_converged
-from test_errors import one_error
+from applykit import apply_ok, assert_converged, cli, line_of, one_error, query, write
+from labkit import BACKENDS, start_lab
 
 SUBNET = "192.0.2.0/24"  # TEST-NET-1: routed to the uplink, handed to the project
 
@@ -50,11 +48,10 @@ class Deps:
 
 @pytest.fixture(scope="module", params=BACKENDS)
 def deps(request, tmp_path_factory):
-    from conftest import _start
     from labkit import lab_root
     from lxdplan import lab as labapi
 
-    lab = _start(request.param, f"dep-{request.param}", 2)
+    lab = start_lab(request.param, f"dep-{request.param}", 2)
     try:
         yield Deps(lab, tmp_path_factory.mktemp(f"dep-{request.param}"))
     finally:

@@ -24,25 +24,17 @@ from pathlib import Path
 
 import pytest
 
-from applykit import cli, client_cmd, line_of, member_status, query, wait_for, write
+from applykit import (
+    apply_ok, assert_converged, cli, client_cmd, line_of, member_status, one_error, query, wait_for, write,
+)
 from handform import trust_token, unix
-from labkit import BACKENDS
+from labkit import BACKENDS, start_lab
 from lxdplan.lab import host
 from lxdplan.providers import pins
 from lxdplan.providers.certs import ensure_client_cert, fingerprint
 from lxdplan.providers.client import probe_certificate
-from test_apply import apply_ok, assert_converged
 
 SECRET = "h-S3cret-value-8d1f"
-
-
-def one_error(done: subprocess.CompletedProcess) -> str:
-    """The single `error:` line of a failed command (exit 1, no traceback)."""
-    assert done.returncode == 1, f"exit {done.returncode}:\n{done.stdout}\n{done.stderr}"
-    assert "Traceback" not in done.stderr + done.stdout and "internal error" not in done.stderr
-    errors = [line for line in done.stderr.splitlines() if line.startswith("error: ")]
-    assert len(errors) == 1, done.stderr
-    return errors[0][len("error: "):]
 
 
 class Errs:
@@ -87,11 +79,10 @@ class Errs:
 
 @pytest.fixture(scope="module", params=BACKENDS)
 def errs(request, tmp_path_factory):
-    from conftest import _start
     from labkit import lab_root
     from lxdplan import lab as labapi
 
-    lab = _start(request.param, f"err-{request.param}", 2)
+    lab = start_lab(request.param, f"err-{request.param}", 2)
     try:
         yield Errs(lab, tmp_path_factory.mktemp(f"err-{request.param}"))
     finally:

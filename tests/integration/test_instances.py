@@ -1,7 +1,7 @@
 """Images and instances on real LXD and Incus clusters (issue 9), one lab per backend.
 
 The lab has an image server (``lab up --image-server``). The tests build on each other in file
-order (each also runs alone: ``formed`` applies the first file when the cluster is not formed
+order (each also runs alone: ``launched`` applies the first file when the cluster is not formed
 yet): form the cluster and launch containers in one apply; move one (its data survives), stop
 one, delete one, leave an unmanaged one alone; leave an evacuated member's container in place;
 block the removal of a member that hosts an unmanaged container, then move a kept container off
@@ -20,27 +20,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from applykit import cli, client_cmd, query, write
+from applykit import apply_ok, assert_converged, cli, client_cmd, query, write
 from labkit import BACKENDS, lab_root, new_name, require_backend
 from lxdplan import lab as labapi
 from lxdplan.lab.labfile import image_entry, lab_document, pulled_image_entry
 
 
-def apply_ok(path: str) -> str:
-    done = cli("apply", "-f", path, "--auto-approve")
-    assert done.returncode == 0, f"apply failed:\n{done.stdout}\n{done.stderr}"
-    assert "Traceback" not in done.stderr
-    return done.stdout
-
-
 def plan_of(path: str):
     return cli("plan", "-f", path, "--detailed-exitcode")
-
-
-def assert_converged(path: str) -> str:
-    plan = plan_of(path)
-    assert plan.returncode == 0, f"plan still shows changes:\n{plan.stdout}\n{plan.stderr}"
-    return plan.stdout
 
 
 def instances(lab) -> dict[str, dict]:
@@ -89,7 +76,7 @@ def wl(request, tmp_path_factory):
 
 
 @pytest.fixture
-def formed(wl):
+def launched(wl):
     """The cluster formed with its images and containers (by the first test, or now)."""
     if not Path(wl.path).exists():
         apply_ok(wl.write())
@@ -114,8 +101,8 @@ def test_one_apply_forms_the_cluster_and_launches_the_containers(wl):
     assert_converged(wl.path)
 
 
-def test_move_stop_delete_and_an_unmanaged_container(formed):
-    wl = formed
+def test_move_stop_delete_and_an_unmanaged_container(launched):
+    wl = launched
     client_cmd(wl.lab, "exec", "c1", "--", "sh", "-c", "echo kept > /root/mark")
     client_cmd(wl.lab, "launch", "busybox", "u1", "--target", "node1")
     doc = copy.deepcopy(wl.doc)
@@ -134,8 +121,8 @@ def test_move_stop_delete_and_an_unmanaged_container(formed):
     assert_converged(wl.path)
 
 
-def test_an_evacuated_members_container_is_left_in_place(formed):
-    wl = formed
+def test_an_evacuated_members_container_is_left_in_place(launched):
+    wl = launched
     doc = copy.deepcopy(wl.doc)
     host = "node2"  # not node3: Incus refuses to evacuate the only member of c2's group
     next(i for i in doc["instances"] if i["name"] == "c1")["member"] = host
@@ -157,11 +144,11 @@ def test_an_evacuated_members_container_is_left_in_place(formed):
     assert_converged(wl.path)
 
 
-def test_a_dropped_member_is_emptied_then_removed(formed):
+def test_a_dropped_member_is_emptied_then_removed(launched):
     """node2 leaves: the containers the file keeps move off it first, in the same apply; an
     unmanaged one blocks the removal until it is gone. (node1 stays: a pulled image lives only
     on the member that pulled it, the first one, until LXD copies it; see docs/design.md.)"""
-    wl = formed
+    wl = launched
     client_cmd(wl.lab, "launch", "busybox", "u2", "--target", "node2")
     doc = copy.deepcopy(wl.doc)
     doc["instances"] = [i for i in doc["instances"] if i["name"] != "c5"] + [
@@ -187,8 +174,8 @@ def test_a_dropped_member_is_emptied_then_removed(formed):
     assert_converged(wl.path)
 
 
-def test_export_then_plan_is_empty(formed, tmp_path):
-    wl = formed
+def test_export_then_plan_is_empty(launched, tmp_path):
+    wl = launched
     out = tmp_path / "exported.yaml"
     done = cli("export", "-f", wl.path, "-o", str(out))
     assert done.returncode == 0, done.stderr
@@ -231,8 +218,8 @@ def _killed_during(path: str, reached) -> None:
         proc.wait()
 
 
-def test_sigkill_during_a_launch_and_a_move_then_apply_converges(formed):
-    wl = formed
+def test_sigkill_during_a_launch_and_a_move_then_apply_converges(launched):
+    wl = launched
     doc = copy.deepcopy(wl.doc)
     doc["instances"] = [i for i in doc["instances"] if i["name"] != "k1"] + [
         {"name": "k1", "image": "busybox", "member": "node1"}]
@@ -252,10 +239,10 @@ def test_sigkill_during_a_launch_and_a_move_then_apply_converges(formed):
     assert_converged(wl.path)
 
 
-def test_an_instance_from_a_remote_of_the_client_configuration(formed, tmp_path):
+def test_an_instance_from_a_remote_of_the_client_configuration(launched, tmp_path):
     """`image: REMOTE:ALIAS`, as `lxc launch labimg:busybox`: the remote comes from the lxc/incus
     client configuration (added with the real `remote add`), its certificate pinned there."""
-    wl = formed
+    wl = launched
     tool = "lxc" if wl.lab.backend == "lxd" else "incus"
     conf = tmp_path / "client-conf"
     env = {"LXD_CONF" if tool == "lxc" else "INCUS_CONF": str(conf)}

@@ -10,9 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from applykit import cli, query, write
+from applykit import apply_ok, assert_converged, cli, query, write
 from labkit import BACKENDS
-from test_apply import apply_ok, assert_converged
 
 WIDE = {"cluster.offline_threshold": "11", "images.auto_update_interval": "15"}
 

@@ -22,17 +22,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from applykit import cli, client_cmd, query, write
-from labkit import BACKENDS
+from applykit import apply_ok, assert_converged, cli, client_cmd, query, write
+from labkit import BACKENDS, start_lab
 
 MARK = "user.lxdplan.managed"
-
-
-def apply_ok(path: str) -> str:
-    done = cli("apply", "-f", path, "--auto-approve")
-    assert done.returncode == 0, f"apply failed:\n{done.stdout}\n{done.stderr}"
-    assert "Traceback" not in done.stderr
-    return done.stdout
 
 
 def plan_json(path: str) -> dict:
@@ -41,22 +34,16 @@ def plan_json(path: str) -> dict:
     return json.loads(done.stdout)
 
 
-def assert_converged(path: str) -> None:
-    plan = cli("plan", "-f", path, "--detailed-exitcode")
-    assert plan.returncode == 0, f"plan still shows changes:\n{plan.stdout}\n{plan.stderr}"
-
-
 def acl(lab, name: str, project: str = "default") -> dict:
     return query(lab, f"/1.0/network-acls/{name}" + (f"?project={project}" if project != "default" else ""))
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
 def acl_lab(request, tmp_path_factory):
-    from conftest import _start
     from labkit import lab_root
     from lxdplan import lab as labapi
 
-    lab = _start(request.param, f"acl-{request.param}", 1)
+    lab = start_lab(request.param, f"acl-{request.param}", 1)
     try:
         yield lab, tmp_path_factory.mktemp(f"acl-{request.param}")
     finally:

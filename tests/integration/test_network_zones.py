@@ -28,7 +28,8 @@ import pytest
 import yaml
 
 from applykit import cli, client_cmd, query, write
-from labkit import BACKENDS
+from labkit import BACKENDS, lab_root, start_lab
+from lxdplan import lab as labapi
 
 MARK = "user.lxdplan.managed"
 
@@ -61,11 +62,7 @@ def record(lab, zone: str, name: str) -> dict:
 
 @pytest.fixture(scope="module", params=BACKENDS)
 def zone_lab(request, tmp_path_factory):
-    from conftest import _start
-    from labkit import lab_root
-    from lxdplan import lab as labapi
-
-    lab = _start(request.param, f"zone-{request.param}", 2)
+    lab = start_lab(request.param, f"zone-{request.param}", 2)
     try:
         yield lab, tmp_path_factory.mktemp(f"zone-{request.param}")
     finally:

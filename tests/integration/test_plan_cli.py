@@ -14,10 +14,9 @@ import jsonschema
 import pytest
 import yaml
 
-from applykit import cli, query, write
+from applykit import apply_ok, assert_converged, cli, query, write
 from handform import form_cluster, unix
-from labkit import BACKENDS
-from test_apply import apply_ok, assert_converged
+from labkit import BACKENDS, start_lab
 from lxdplan.keys import LOCK_PROFILE
 
 SCHEMA = json.loads(Path("lxdplan/schema/plan.schema.json").read_text())
@@ -27,11 +26,10 @@ SCHEMA = json.loads(Path("lxdplan/schema/plan.schema.json").read_text())
 def hand(request, tmp_path_factory):
     """A 3-member cluster formed by hand: a dir pool with per-member sources, a bridge, a
     profile using both, a project, a volume on node2, a cluster group."""
-    from conftest import _start
     from labkit import lab_root
     from lxdplan import lab as labapi
 
-    lab = _start(request.param, f"hand-{request.param}")
+    lab = start_lab(request.param, f"hand-{request.param}")
     workdir = tmp_path_factory.mktemp(f"hand-{request.param}")
     try:
         form_cluster([(m.name, m.socket, m.address) for m in lab.members])

@@ -18,11 +18,12 @@ import pytest
 import yaml
 
 import hooked
-from applykit import add_interface, cli, member_status, query, wait_for, walkthrough, write
+from applykit import (
+    add_interface, apply_ok, assert_converged, cli, member_status, query, wait_for, walkthrough, write,
+)
 from labkit import BACKENDS
 from lxdplan.lab import host
 from lxdplan.lab.labfile import image_entry
-from test_apply import apply_ok, assert_converged
 
 
 def lock_free(lab, member: int = 0) -> bool:

@@ -135,17 +135,17 @@ def hand(request, tmp_path_factory):
 
 
 @pytest.fixture
-def formed(hand):
+def hand_formed(hand):
     if not hand.preseeds:
         hand.form()
     return hand
 
 
 @pytest.fixture
-def full(formed):
-    if "staging" not in [p["name"] for p in query(formed.lab, "/1.0/projects?recursion=1")]:
-        formed.add_every_kind()
-    return formed
+def full(hand_formed):
+    if "staging" not in [p["name"] for p in query(hand_formed.lab, "/1.0/projects?recursion=1")]:
+        hand_formed.add_every_kind()
+    return hand_formed
 
 
 def plan_is_empty(path: Path) -> None:
@@ -153,8 +153,8 @@ def plan_is_empty(path: Path) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-def test_converted_preseeds_plan_empty_against_the_cluster_they_formed(formed):
-    hand = formed
+def test_converted_preseeds_plan_empty_against_the_cluster_they_formed(hand_formed):
+    hand = hand_formed
     converted = hand.workdir / "converted.yaml"
     done = cli("convert-preseed", *map(str, hand.preseeds), "--backend", hand.lab.backend,
                "-o", str(converted))

@@ -15,9 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from applykit import cli, query, write
+from applykit import apply_ok, assert_converged, cli, query, write
 from labkit import BACKENDS
-from test_apply import apply_ok, assert_converged
 from upgradekit import blocked_member
 
 

@@ -18,7 +18,7 @@ from lxdplan.loader import load_text
 from lxdplan.plan import Action, Kind
 from lxdplan.planner import plan
 from plan_helpers import by_id, cluster, desired, live_net, net
-from test_loader import HEAD  # the loader tests' three-member header
+from loaderkit import HEAD  # the loader tests' three-member header
 
 WEB = ({"action": "allow", "state": "enabled", "protocol": "tcp", "destination_port": "80,443"},)
 

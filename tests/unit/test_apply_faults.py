@@ -2,13 +2,14 @@
 
 These two faults cannot be staged deterministically on a real daemon (a saved plan is refused as
 stale before any step runs, and a cut must land inside one request), so a fake server on a unix
-socket (``FakeLXD`` of test_provider_client) answers; the real actions, session and executor run.
+socket (``FakeLXD`` of fakelxd.py) answers; the real actions, session and executor run.
 """
 
 from __future__ import annotations
 
 import pytest
 
+from fakelxd import CUT, FakeLXD, error, sync
 from lxdplan.desired import Desired, Member
 from lxdplan.executor import ApplyFailed, Outcome, execute
 from lxdplan.plan import Action, Kind, Step
@@ -18,7 +19,6 @@ from lxdplan.providers.actions import performer
 from lxdplan.providers.client import Client
 from lxdplan.providers.session import Session
 from lxdplan.state.observed import Observed
-from test_provider_client import CUT, FakeLXD, error, sync
 
 SERVER = sync({"environment": {"server": "lxd", "server_clustered": True, "server_name": "node1"},
                "config": {}, "api_extensions": []})

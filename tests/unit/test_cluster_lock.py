@@ -11,12 +11,11 @@ from __future__ import annotations
 import hashlib
 import json
 import socket
-import socketserver
 import threading
 import time
-from http.server import BaseHTTPRequestHandler
 
 import pytest
+import unixhttp
 
 from lxdplan.errors import ApiError, LockError
 from lxdplan.providers.client import Client
@@ -37,15 +36,7 @@ class LockServer:
         self.fail_writes = False
         server = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):
-                pass
-
-            def address_string(self):
-                return "unix"
-
+        class Handler(unixhttp.Handler):
             def _answer(self, status, body, etag=None):
                 data = json.dumps(body).encode()
                 self.send_response(status)
@@ -112,11 +103,7 @@ class LockServer:
                     server.writes.append(("DELETE", name, 200))
                 self._answer(200, {"type": "sync", "status_code": 200, "metadata": {}})
 
-        class Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
-            daemon_threads = True
-
-        self.server = Server(path, Handler)
-        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
+        self.server = unixhttp.serve(path, Handler)
 
     @property
     def description(self) -> str | None:

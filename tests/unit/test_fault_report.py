@@ -68,3 +68,63 @@ def test_a_case_is_the_docstrings_first_line_or_its_wrapped_first_sentence():
 
     assert report.summary_of(one) == "A case: its outcome."
     assert report.summary_of(wrapped) == "A case whose line wraps: its outcome."
+
+
+_MATRIX = {
+    "faults/test_one.py": '''
+import pytest
+
+@pytest.mark.parametrize("backend", ["lxd", "incus"])
+def test_per_backend(backend):
+    """A case per backend: passes."""
+
+def test_skipped():
+    """A skipped case: says why."""
+    pytest.skip("no server")
+''',
+    "faults/test_two.py": '''
+def test_plain():
+    """A plain case: passes."""
+''',
+    "other/test_elsewhere.py": '''
+def test_not_a_case():
+    """Not in the matrix."""
+''',
+}
+
+
+def _matrix_run(pytester, *args):
+    """A pytest run in a subprocess over a small matrix, the plugin registered as tests/conftest.py
+    does; the report it wrote (None when it wrote none)."""
+    pytester.makeconftest(f'''
+import importlib.util, sys
+from pathlib import Path
+spec = importlib.util.spec_from_file_location("faults_report", {str(_spec.origin)!r})
+report = importlib.util.module_from_spec(spec)
+sys.modules["faults_report"] = report
+spec.loader.exec_module(report)
+
+def pytest_configure(config):
+    config.pluginmanager.register(report.Plugin(Path(__file__).parent / "faults"), "fault-report")
+''')
+    for path, text in _MATRIX.items():
+        target = pytester.path / path
+        target.parent.mkdir(exist_ok=True)
+        target.write_text(text)
+    pytester.runpytest_subprocess("-p", "no:cacheprovider", *args)
+    doc = pytester.path / "docs" / "reliability.md"
+    return doc.read_text() if doc.exists() else None
+
+
+pytest_plugins = ["pytester"]
+
+
+def test_the_report_is_complete_from_xdist_workers_as_from_one_process(pytester):
+    """Under xdist the controller collects nothing and each worker runs part of the matrix: the
+    controller merges the workers' cases with every outcome and writes the same file."""
+    alone = _matrix_run(pytester, "-n", "0")
+    assert alone is not None and "4 cases: 3 passed, 0 failed, 1 skipped." in alone, alone
+    (pytester.path / "docs" / "reliability.md").unlink()
+    assert _matrix_run(pytester, "-n", "2", "--dist", "loadfile") == alone
+    (pytester.path / "docs" / "reliability.md").unlink()
+    assert _matrix_run(pytester, "-n", "2", "-k", "plain") is None  # a partial run writes nothing

@@ -3,6 +3,11 @@ shows), observed.json (a patch on the shared observed state: ``cases.py``) and t
 ``plan.txt`` and ``plan.json`` — or ``error.txt`` when the planner must refuse. An optional
 ``args.json`` gives ``force_remove``.
 
+``plan.json`` holds ``"observed_digest": "(masked)"``: the digest is a hash of the whole observed
+state, so any change to what is observed (a new kind, a new field) would rewrite every golden
+plan for that one line; its stability is pinned once, in
+``test_the_observed_digest_is_pinned_once``.
+
 Regenerate with ``LXDPLAN_UPDATE_GOLDEN=1 pytest tests/unit/test_golden.py``: a file that differs
 is rewritten and its test skipped (nothing was compared), so read every changed line with
 ``git diff tests/cases`` before keeping it; a run without the variable compares again.
@@ -12,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import jsonschema
@@ -27,6 +33,17 @@ SCHEMA = json.loads(
     (Path(__file__).resolve().parents[2] / "lxdplan/schema/plan.schema.json").read_text()
 )
 UPDATE = os.environ.get("LXDPLAN_UPDATE_GOLDEN") == "1"
+_DIGEST = re.compile(r'^(  "observed_digest": )"[0-9a-f]{64}"(,?)$', re.M)
+# A saved plan holds this digest and apply refuses it when the cluster's differs: a change of the
+# digest's recipe makes every saved plan stale. Change this value only on purpose.
+NO_CHANGE_DIGEST = "35884a1e7965fe760656f4ebeb2b1ee28e4f26df86f36761b9a09514359b66e2"
+
+
+def masked(document: str) -> str:
+    """The JSON plan with its observed state's digest masked (exactly one, at top level)."""
+    out, count = _DIGEST.subn(r'\1"(masked)"\2', document)
+    assert count == 1, "a JSON plan has exactly one top-level observed_digest"
+    return out
 
 
 def _check(path: Path, actual: str, rewritten: list[str]) -> None:
@@ -61,11 +78,25 @@ def test_golden(case: str) -> None:
         result = plan(desired, observed, **args)
         _check(folder / "plan.txt", render_text(result, colour=False), rewritten)
         document = render_json(result)
-        _check(folder / "plan.json", document, rewritten)
+        _check(folder / "plan.json", masked(document), rewritten)
         jsonschema.Draft202012Validator(SCHEMA).validate(json.loads(document))
         assert plan(desired, observed, **args) == result, "the planner must be deterministic"
     if rewritten:
         pytest.skip(f"rewrote {case}/{', '.join(rewritten)}: read the diff before keeping it")
+
+
+def test_the_observed_digest_is_pinned_once():
+    """The digest of one case's observed state is a known value (the golden plans mask it), it
+    ignores the order the state was read in, and it changes with what was observed."""
+    observed = cases.observed("no_change")
+    assert observed.digest() == NO_CHANGE_DIGEST
+    document = json.loads(render_json(plan(cases.desired("no_change"), observed)))
+    assert document["observed_digest"] == NO_CHANGE_DIGEST
+    data = cases.observed_data("no_change")
+    shuffled = json.loads(json.dumps({k: data[k] for k in reversed(list(data))}))
+    assert observed_from_dict(shuffled).digest() == NO_CHANGE_DIGEST
+    data["members"]["node1"]["version"] = "5.0.3"
+    assert observed_from_dict(data).digest() != NO_CHANGE_DIGEST
 
 
 def test_merge_patch_overlays_the_shared_observed_state():

@@ -9,7 +9,7 @@ from lxdplan import addresses
 from lxdplan.errors import PlanError
 from lxdplan.planner import plan
 from plan_helpers import by_id, cluster, desired, fresh, live_members, members
-from test_loader import HEAD, assert_error, ok
+from loaderkit import HEAD, assert_error, ok
 
 
 def _boot_config(member_overrides: dict, **standalone_kw) -> dict:

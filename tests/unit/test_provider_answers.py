@@ -15,10 +15,10 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
+from fakelxd import ASYNC, CUT, HOLD, OP, error, op_state, sync
 from lxdplan.errors import AnswerError, ApiError, ConnectError
 from lxdplan.providers import client as client_module
 from lxdplan.providers import parse, shapes
-from test_provider_client import ASYNC, CUT, HOLD, OP, error, fake, op_state, sync  # noqa: F401
 
 DATA = Path(__file__).parent / "data"
 SERVER = {"auth": "trusted", "api_extensions": [], "config": {},

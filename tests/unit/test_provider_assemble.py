@@ -15,7 +15,7 @@ from lxdplan.kinds.image import OWNER_KEY as IMAGES_KEY
 from lxdplan.livedata import Reading, Recorded
 from lxdplan.providers.assemble import Answers, assemble
 from lxdplan.providers.backend import Backend
-from test_provider_parse import BACKENDS, rec
+from recorded import BACKENDS, rec
 
 VM = json.loads((Path(__file__).parent / "data" / "instances" / "vm.json").read_text())
 

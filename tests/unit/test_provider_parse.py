@@ -9,9 +9,6 @@ volume on node2 and a cluster group ``gpu``. Each file is ``{"path", "etag", "bo
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import pytest
 
 from lxdplan import keys
@@ -24,14 +21,7 @@ from lxdplan.kinds.storage_volume import parse_volume
 from lxdplan.livedata import clean_config, listed_names, names_of
 from lxdplan.providers import parse
 from lxdplan.providers.backend import Backend
-
-DATA = Path(__file__).parent / "data"
-BACKENDS = {"lxd-5.0.2": "lxd", "incus-6.0.4": "incus"}
-
-
-def rec(version: str, name: str) -> tuple[object, str | None]:
-    data = json.loads((DATA / version / f"{name}.json").read_text())
-    return data["body"]["metadata"], data["etag"]
+from recorded import BACKENDS, rec
 
 
 @pytest.fixture(params=sorted(BACKENDS))

@@ -141,7 +141,7 @@ def test_only_pools_and_networks_wait_for_a_removal():
     assert steps["profile/web/create"].depends_on == ("network/br1/instantiate",)
 
 
-from test_loader import HEAD  # noqa: E402  (the loader tests' three-member header)
+from loaderkit import HEAD  # noqa: E402  (the loader tests' three-member header)
 
 
 def diagnostics(body: str) -> list[tuple[int | None, str, str]]:

@@ -19,7 +19,7 @@ from lxdplan.plan import Action, Kind
 from lxdplan.planner import plan
 from lxdplan.sensitive import sensitive_key
 from plan_helpers import by_id, cluster, desired, live_net, net
-from test_loader import HEAD  # the loader tests' three-member header
+from loaderkit import HEAD  # the loader tests' three-member header
 
 ZONE, RECORD, FORWARD = Kind("network_zone"), Kind("network_zone_record"), Kind("network_forward")
 MARKED = {"user.lxdplan.managed": "true"}
