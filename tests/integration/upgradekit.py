@@ -17,6 +17,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+from applykit import member_status, wait_for
 from lxdplan.lab import restart_member
 from lxdplan.lab.model import backend as lab_backend
 
@@ -74,3 +75,7 @@ def blocked_member(lab, name: str = "node2"):
         sql_global(lab, via, f"UPDATE nodes SET schema=schema+1 WHERE name != '{name}'")
         # A waiting daemon ignores SIGTERM until its wait ends: it is killed at once.
         restart_member(lab, name, wait_ready=True, grace=0)
+        # It serves before the cluster's next heartbeat reaches it: until then the others list it
+        # Offline (and an apply would treat it so). The block ends once they list it Online.
+        wait_for(lambda: member_status(lab, name, via=via) == "Online",
+                 f"{name} to be listed Online again", timeout=120)
