@@ -258,6 +258,24 @@ def test_a_change_refused_as_not_ready_yet_is_asked_again_until_the_member_takes
     assert [m for m, p, _ in fake.seen if p == "/1.0/profiles"] == ["POST"] * 3
 
 
+def test_an_operation_failed_as_not_ready_yet_is_sent_again(fake):
+    """Incus 6.0.4 failed an instance create forwarded to a member restarted moments before: its
+    operation failed at once with "Server isn't ready yet" (the member's link to the image's
+    holder was not back); nothing was created, so the create is sent again."""
+    fake.script[("POST", "/1.0/instances")] = [ASYNC, ASYNC]
+    fake.script[("GET", OP + "/wait")] = [op_state(400, "Server isn't ready yet"), op_state(200)]
+    assert fake.client.post("/1.0/instances", {"name": "c1"}).metadata["status_code"] == 200
+    assert fake.count("POST", "/1.0/instances") == 2
+
+
+def test_an_operation_failed_for_another_reason_is_not_sent_again(fake):
+    fake.script[("POST", "/1.0/instances")] = [ASYNC, ASYNC]
+    fake.script[("GET", OP + "/wait")] = [op_state(400, "Failed creating instance record")]
+    with pytest.raises(ApiError, match="Failed creating instance record"):
+        fake.client.post("/1.0/instances", {"name": "c1"})
+    assert fake.count("POST", "/1.0/instances") == 1
+
+
 def test_any_other_refusal_of_a_change_is_never_sent_again(fake):
     fake.script[("POST", "/1.0/profiles")] = [error("Profile already exists", 409), sync({})]
     with pytest.raises(ApiError):
