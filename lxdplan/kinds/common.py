@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from lxdplan import keys
-from lxdplan.compare import config_views
+from lxdplan.compare import config_views, desc, shown
 
 # Re-exported: the planner pieces every kind uses live in ``base`` (which needs them itself).
 from lxdplan.kinds.base import ObjectKind, Request
@@ -93,6 +93,13 @@ class ItemsKind(ObjectKind):
 
     def normalise_item(self, item: Mapping[str, Any]) -> dict[str, Any]:
         raise NotImplementedError
+
+    def delete_before(self, live: Any) -> dict[str, Any]:
+        before: dict[str, Any] = {**desc(live.description), "config": shown(live.config)}
+        items = getattr(live, self.items)
+        if items:
+            before[self.items] = {str(i): dict(item) for i, item in enumerate(items)}
+        return before
 
     def item_list(self, step: Step) -> list[Any]:
         return list(getattr(step.payload, self.items))

@@ -24,7 +24,7 @@ import ipaddress
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Hashable, Mapping, Sequence
 
-from lxdplan.compare import config_views, desc, diff_config, put_config, shown
+from lxdplan.compare import config_views, desc, diff_config, put_config
 from lxdplan.errors import PlanError, fmt_path
 from lxdplan.filecheck import MEMBERS, normalise
 from lxdplan.kinds.base import ObjectKind, Stage, Where, api_path, payload_of
@@ -220,12 +220,6 @@ class NetworkForwardKind(ItemsKind):
 
     def plan_deletes(self, ctx: "PlanContext") -> None:
         plan_deletes(ctx, self)
-
-    def delete_before(self, live) -> dict[str, Any]:
-        before: dict[str, Any] = {**desc(live.description), "config": shown(live.config)}
-        if live.ports:
-            before["ports"] = {str(i): dict(p) for i, p in enumerate(live.ports)}
-        return before
 
     def delete_payload(self, live) -> Delete:
         return Delete(live.network, live.listen_address)

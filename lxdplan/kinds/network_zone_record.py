@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Hashable, Mapping, Sequence
 
-from lxdplan.compare import config_views, desc, diff_config, put_config, shown
+from lxdplan.compare import config_views, desc, diff_config, put_config
 from lxdplan.errors import fmt_path
 from lxdplan.filecheck import normalise
 from lxdplan.kinds.base import ObjectKind, Stage, Where, api_path, payload_of
@@ -184,12 +184,6 @@ class NetworkZoneRecordKind(ItemsKind):
 
     def plan_deletes(self, ctx: "PlanContext") -> None:
         plan_deletes(ctx, self)
-
-    def delete_before(self, live) -> dict[str, Any]:
-        before: dict[str, Any] = {**desc(live.description), "config": shown(live.config)}
-        if live.entries:
-            before["entries"] = {str(i): dict(e) for i, e in enumerate(live.entries)}
-        return before
 
     def delete_payload(self, live) -> Delete:
         return Delete(live.zone, live.name)
