@@ -87,12 +87,15 @@ class Record:
     host: str = ""
     pid: int = 0
     start: int = 0
+    # "member/project/name" of the instances that ran on a member when the roll evacuated it:
+    # its restore must leave them running again.
+    running: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {"command": self.command, "expect_version": self.expect_version,
                 "done": list(self.done), "evacuated": list(self.evacuated),
                 "current": self.current, "phase": self.phase, "host": self.host,
-                "pid": self.pid, "start": self.start}
+                "pid": self.pid, "start": self.start, "running": list(self.running)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Record":
@@ -100,7 +103,7 @@ class Record:
                    tuple(data.get("done") or ()), tuple(data.get("evacuated") or ()),
                    str(data.get("current", "")), str(data.get("phase", "")),
                    str(data.get("host", "")), int(data.get("pid") or 0),
-                   int(data.get("start") or 0))
+                   int(data.get("start") or 0), tuple(data.get("running") or ()))
 
 
 @dataclass(frozen=True)

@@ -172,7 +172,10 @@ class Roller:
             self.wait_status(member, "Evacuating")
             self.say(f"{member}: already evacuated")
             return
-        self.save(current=member, phase="evacuating")
+        running = tuple(f"{member}/{i.project}/{i.name}" for i in self._instances()
+                        if i.location == member and i.status == "Running")
+        self.save(current=member, phase="evacuating", running=tuple(
+            r for r in self.record.running if not r.startswith(f"{member}/")) + running)
         self.say(f"{member}: evacuating" + (" (again: the interrupted run had not done it)"
                                              if resumed else ""))
         try:
@@ -280,7 +283,33 @@ class Roller:
             if self.status(member) == "Evacuated":
                 self.say(f"{member}: restoring")
                 self._restore(member)
-        self.save(evacuated=tuple(n for n in self.record.evacuated if n != member))
+        self._restart_left_stopped(member)
+        self.save(evacuated=tuple(n for n in self.record.evacuated if n != member),
+                  running=tuple(r for r in self.record.running if not r.startswith(f"{member}/")))
+
+    def _instances(self) -> tuple:
+        try:
+            return self.cluster.instances()
+        except LxdplanError:
+            return ()
+
+    def _restart_left_stopped(self, member: str) -> None:
+        """Start what ran on ``member`` before its evacuation and is stopped after its restore: a
+        restore refused half-way (Incus: "Target cluster member is offline") has moved some
+        instances back stopped, and the restore asked again starts only those it stopped itself."""
+        ran = {tuple(r.split("/", 2)[1:]) for r in self.record.running if r.startswith(f"{member}/")}
+        if not ran:
+            return
+        for inst in self._instances():
+            if (inst.project, inst.name) in ran and inst.status == "Stopped":
+                self.say(f"{member}: {inst.name} ran before the evacuation and the restore left it "
+                         "stopped: starting it")
+                try:
+                    self.cluster.start_instance(inst.project, inst.name)
+                except LxdplanError as exc:
+                    raise RollFailed(f"starting {inst.name} after restoring {member} failed "
+                                     f"({exc}); start it, then run the same `lxdplan roll` "
+                                     "again") from exc
 
     def _restore(self, member: str) -> None:
         """Ask for the restore until it is accepted. A member that waited for the others has had

@@ -161,6 +161,11 @@ class RollCluster:
         except ConnectError:
             self.via(avoid=member).post(path, {"action": action})
 
+    def start_instance(self, project: str, name: str) -> None:
+        """Start an instance (an operation awaited to its end)."""
+        self.via().put(f"{path_of('instances', name)}/state", {"action": "start", "timeout": -1},
+                       params={"project": project})
+
     def member_operations(self, member: str) -> list[str]:
         """Evacuations and restores still running on ``member`` (a killed roll's request goes
         on inside the daemon: Incus lists the member Evacuated while it still stops or moves

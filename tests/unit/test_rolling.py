@@ -251,6 +251,40 @@ def test_a_restore_refused_while_the_member_counts_offline_is_asked_again(monkey
     assert roller.record.evacuated == ()
 
 
+class _RestoreLeftStopped(_RestoreRefusedOnce):
+    """The refused restore moved c1 back to n1 stopped; the one asked again started only what
+    it stopped itself, so c1 stays stopped."""
+
+    def __init__(self):
+        super().__init__("Target cluster member is offline")
+        self.started: list[tuple[str, str]] = []
+
+    def instances(self):
+        status = "Running" if self.started else "Stopped"
+        return (RollInstance("c1", "default", "n1", status),
+                RollInstance("c9", "default", "n1", "Stopped"))
+
+    def start_instance(self, project, name):
+        self.started.append((project, name))
+
+
+def test_what_ran_before_the_evacuation_runs_after_the_restore(monkeypatch):
+    from lxdplan import rollout
+    from lxdplan.rolling import RollPlan
+
+    monkeypatch.setattr(rollout, "HEARTBEAT_WAIT", 0.0)
+    cluster = _RestoreLeftStopped()
+    said: list[str] = []
+    roller = rollout.Roller(cluster, RollPlan(()), command="true", timeout=30, say=said.append,
+                            record=Record(evacuated=("n1",), running=("n1/default/c1",
+                                                                      "n2/default/c2")))
+    roller.restore("n1")
+    assert cluster.started == [("default", "c1")]  # c9 was stopped before: left as it was
+    assert "n1: c1 ran before the evacuation and the restore left it stopped: starting it" in said
+    assert roller.record.running == ("n2/default/c2",)
+    assert Record.from_dict(roller.record.to_dict()) == roller.record
+
+
 def test_a_restore_refused_for_another_reason_stops_the_roll(monkeypatch):
     import pytest
 
