@@ -479,14 +479,11 @@ class Client:
         *,
         wait: bool = True,
     ) -> Response:
-        """A change: sent once, and again only while it is refused as not ready yet, for
-        ``NOT_READY_WAIT`` seconds at most; an async answer is awaited when ``wait``.
-
-        "Server isn't ready yet" comes from a member restarted moments ago, or from a member
-        whose connection to such a member is not back yet (Incus 6.0.4: a create forwarded with
-        ``?target=``, or an operation fetching its image from another member, fails so at once):
-        it did nothing, so asking again is safe (a create it did make would be refused as
-        existing, and said so)."""
+        """A change: sent once, and again only while the member refuses it as not ready yet (it
+        did nothing: a member restarted moments ago, for ``NOT_READY_WAIT`` seconds at most); an
+        async answer is awaited when ``wait``. An *operation* that fails so is not sent again:
+        Incus 6.0.4 may have made part of it (an instance create forwarded to a member restarted
+        moments before left its record: "UNIQUE constraint failed" when sent again)."""
         headers = {"If-Match": etag} if etag else {}
         give_up = time.monotonic() + NOT_READY_WAIT
         while True:
@@ -496,13 +493,14 @@ class Client:
                 raise self._connect_error(exc) from None
             try:
                 response = self._answer(method, path, raw)
-                if response.type == "async" and wait and response.operation:
-                    return self.wait_operation(response.operation, method=method, path=path)
-                return response
+                break
             except ApiError as exc:
                 if NOT_READY not in str(exc).lower() or time.monotonic() >= give_up:
                     raise
             time.sleep(1.0)
+        if response.type == "async" and wait and response.operation:
+            return self.wait_operation(response.operation, method=method, path=path)
+        return response
 
     def upload(self, path: str, *, content=None, files=None, params=None,
                headers: dict[str, str] | None = None) -> Response:

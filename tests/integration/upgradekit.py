@@ -17,7 +17,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from applykit import member_status, wait_for
+from applykit import client_cmd, member_status, wait_for
 from lxdplan.lab import restart_member
 from lxdplan.lab.model import backend as lab_backend
 
@@ -79,3 +79,8 @@ def blocked_member(lab, name: str = "node2"):
         # Offline (and an apply would treat it so). The block ends once they list it Online.
         wait_for(lambda: member_status(lab, name, via=via) == "Online",
                  f"{name} to be listed Online again", timeout=120)
+        # ... and before the others' links to it are back, a request they forward to it is
+        # refused "Server isn't ready yet" (Incus 6.0.4): the block ends once one goes through.
+        wait_for(lambda: client_cmd(lab, "query", f"/1.0/resources?target={name}", member=via,
+                                    check=False).returncode == 0,
+                 f"a request forwarded to {name} to go through", timeout=120)
