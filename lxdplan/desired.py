@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
 from lxdplan.errors import LxdplanError
+from lxdplan.sections import same_sections
 
 SENSITIVE = "(sensitive)"
 # Every secret value resolved in this process: what the CLI's printing scrubs from any sentence
@@ -194,14 +195,9 @@ class Desired:
         raise AttributeError(f"Desired has no field or section {name!r}")
 
     def __eq__(self, other: object) -> bool:
-        """Equal fields, and equal objects where a section absent and an empty one are alike
-        (a container holds the sections its caller gave)."""
         if not isinstance(other, Desired):
             return NotImplemented
-        return all(getattr(self, f.name) == getattr(other, f.name)
-                   for f in dataclasses.fields(self) if f.name != "objects") and (
-            {s: v for s, v in self.objects.items() if v}
-            == {s: v for s, v in other.objects.items() if v})
+        return same_sections(self, other)
 
     __hash__ = None  # type: ignore[assignment]  # it holds dicts
 

@@ -28,6 +28,7 @@ from typing import Callable, Sequence
 
 from lxdplan.errors import LxdplanError
 from lxdplan.plan import Action, Kind, Step
+from lxdplan.registry import spec
 
 PARALLEL_ACTIONS = frozenset({Action.DEFINE})
 # Steps of one member's lane (``_lane``: instance launches, starts, stops, deletes) running on
@@ -169,8 +170,6 @@ def _lane(step: Step) -> str | None:
         return step.id
     if step.member is None:
         return None
-    from lxdplan.registry import spec
-
     found = spec(step.kind)
     return f"member:{step.member}" if found is not None and step.action in found.parallel_actions else None
 

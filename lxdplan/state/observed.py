@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
 from lxdplan.keys import LEGACY_LOCK_KEY
+from lxdplan.sections import same_sections
 
 # The ``PUT /1.0/cluster`` field of a join token on LXD 5.0 (``lxdplan.providers.backend``).
 JOIN_TOKEN_FIELD_DEFAULT = "cluster_password"
@@ -164,14 +165,9 @@ class Observed:
             raise AttributeError(f"Observed has no field or kind section {name!r}") from None
 
     def __eq__(self, other: object) -> bool:
-        """Equal fields, and equal objects where a section absent and an empty one are alike
-        (a container holds the sections its caller gave)."""
         if not isinstance(other, Observed):
             return NotImplemented
-        return all(getattr(self, f.name) == getattr(other, f.name)
-                   for f in dataclasses.fields(self) if f.name != "objects") and (
-            {s: v for s, v in self.objects.items() if v}
-            == {s: v for s, v in other.objects.items() if v})
+        return same_sections(self, other)
 
     __hash__ = None  # type: ignore[assignment]  # it holds dicts
 
