@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 from pathlib import Path
+
+from lxdplan.errors import LxdplanError
+from lxdplan.files import write_private
 
 RECORD = "validated"
 KEEP = 256  # digests kept (the newest)
@@ -66,13 +68,6 @@ def remember(key: str) -> None:
         where = cache_dir()
         where.mkdir(parents=True, exist_ok=True, mode=0o700)
         keys = [k for k in _read() if k != key][-(KEEP - 1):] + [key]
-        fd, tmp = tempfile.mkstemp(dir=where, prefix=f".{RECORD}-")
-        try:
-            with os.fdopen(fd, "w", encoding="ascii") as fh:
-                fh.write("\n".join(keys) + "\n")
-            os.replace(tmp, where / RECORD)
-        except BaseException:
-            os.unlink(tmp)
-            raise
-    except OSError:
-        pass
+        write_private(where / RECORD, "\n".join(keys) + "\n", what="the record of checked files")
+    except (OSError, LxdplanError):
+        pass  # only a cache: the next run checks the schema again
