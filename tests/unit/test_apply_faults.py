@@ -184,3 +184,39 @@ def test_a_member_update_stops_when_a_field_it_sends_moved(session, moved):
     field = next(iter(moved))
     assert f"member node2 changed outside lxdplan since the plan ({field}); run plan again" in str(info.value)
     assert fake.count("PUT", "/1.0/cluster/members/node2") == 0
+
+
+def test_an_instantiate_refused_because_an_earlier_create_finished_meanwhile_is_done(session):
+    """A rerun right after an apply was killed during an instantiate reads the network Errored
+    (LXD marks it so until every member has it) while the killed run's request is still
+    finishing inside the daemon; its retry is then refused with "The network already exists".
+    The object is Created by then: the step is done, not failed."""
+    from lxdplan.kinds.twophase import Instantiate
+
+    fake = session.fake
+    errored = sync({"name": "br1", "type": "bridge", "status": "Errored", "config": {},
+                    "description": "", "locations": ["node1"]})
+    created = sync({"name": "br1", "type": "bridge", "status": "Created", "config": {},
+                    "description": "", "locations": ["node1"]})
+    fake.script[("GET", "/1.0/networks/br1")] = [errored, created]
+    fake.script[("POST", "/1.0/networks")] = [error("The network already exists", 400)]
+    step = Step("network/br1/instantiate", Action.INSTANTIATE, Kind.NETWORK, "br1",
+                payload=Instantiate("bridge", "", {}, retry=True))
+    results = execute([step], performer(session))
+    assert fake.count("POST", "/1.0/networks") == 1
+    assert [r.outcome for r in results] == [Outcome.SKIPPED]  # "already done"
+
+
+def test_an_instantiate_refused_while_the_object_stays_errored_fails(session):
+    from lxdplan.kinds.twophase import Instantiate
+
+    fake = session.fake
+    fake.script[("GET", "/1.0/networks/br1")] = [
+        sync({"name": "br1", "type": "bridge", "status": "Errored", "config": {},
+              "description": "", "locations": ["node1"]})]
+    fake.script[("POST", "/1.0/networks")] = [error("Failed to create bridge", 500)]
+    step = Step("network/br1/instantiate", Action.INSTANTIATE, Kind.NETWORK, "br1",
+                payload=Instantiate("bridge", "", {}, retry=True))
+    with pytest.raises(ApplyFailed) as info:
+        execute([step], performer(session))
+    assert "Failed to create bridge" in str(info.value)

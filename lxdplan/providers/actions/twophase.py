@@ -87,6 +87,8 @@ def instantiate(s: Session, step: Step) -> bool:
     try:
         client.post(where.collection, body)
     except ApiError as exc:
+        if _created_meanwhile(client, where.path):
+            return False
         raise _name_failed_members(s, step, exc) from None
     if body.get("description"):
         # LXD keeps the description of the pending record and ignores the instantiate's one.
@@ -96,6 +98,15 @@ def instantiate(s: Session, step: Step) -> bool:
             client.patch(where.path, {"description": body["description"], "config": {}},
                          etag=after.etag)
     return True
+
+
+def _created_meanwhile(client: Client, path: str) -> bool:
+    """A refused instantiate of an object that is Created now: an earlier apply, stopped while
+    its create ran, left the request to finish inside the daemon (LXD marks the object Errored
+    until every member has it). Seen on LXD 5.0.2 as "The network already exists" for a rerun
+    that read Errored a moment before the earlier create completed."""
+    live = get_or_none(client, path)
+    return live is not None and (live.metadata or {}).get("status") == "Created"
 
 
 def _name_failed_members(s: Session, step: Step, exc: ApiError) -> ApiError:
