@@ -83,5 +83,9 @@ def schema(
     """Print the JSON Schema of the desired-state file (or of the JSON plan)."""
     from importlib import resources
 
-    name = "plan.schema.json" if plan else "cluster.schema.json"
-    out(resources.files("lxdplan").joinpath(f"schema/{name}").read_text("utf-8").rstrip("\n"))
+    if plan:  # the base filled with the kinds' actions (``render.planschema``)
+        from lxdplan.render.planschema import render_plan_schema
+
+        out(render_plan_schema())
+        return
+    out(resources.files("lxdplan").joinpath("schema/cluster.schema.json").read_text("utf-8").rstrip("\n"))
