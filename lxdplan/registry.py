@@ -137,7 +137,7 @@ def action_spec(kind: str, action: str) -> ActionSpec:
     declare that action (no step of it can be planned, rendered or read back)."""
     own = actions().get(Kind(kind), {})
     if action not in own:
-        raise KeyError(f"{Kind(kind).noun} has no action {action!r}")
+        raise KeyError(f"{Kind(kind).noun} has no action {Action(action).value!r}")
     return own[Action(action)]
 
 
