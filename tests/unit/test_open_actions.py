@@ -133,3 +133,17 @@ def test_a_move_says_where_it_goes_while_it_runs():
     move = Step("instance/default/web/move", MOVE, Kind.INSTANCE, "web", member="node2")
     assert still(move, 20) == "still moving instance web to node2... [20s elapsed]"
     assert describe_action(move) == 'move instance "web" to node2'
+
+
+def test_a_step_of_every_action_every_kind_declares_validates_renders_and_shows_progress():
+    steps = tuple(
+        Step(f"{kind}/x/{action}", action, kind, "x", member="node1")
+        for kind, table in registry.actions().items() for action in table)
+    plan = Plan("incus", "6.0.4", steps=steps)
+    assert {(s.kind, s.action) for s in steps} >= {
+        (Kind.MEMBER, membership.JOIN), (Kind.SERVER, Action.UPDATE), (Kind.INSTANCE, MOVE),
+        (Kind.STORAGE_POOL, Action.DEFINE), (Kind("network_zone"), Action.CREATE)}
+    jsonschema.Draft202012Validator(plan_schema()).validate(plan_document(plan))
+    assert summary_line(plan).startswith("Plan: ")
+    assert len(render_text(plan).splitlines()) > len(steps)
+    assert all(still(s, 10).startswith("still ") for s in steps)
