@@ -100,6 +100,9 @@ class ObjectKind:
     actions: str | None = None
     payloads: Mapping[Action, type[Payload]] = {}
     keep: frozenset[str] = frozenset()  # names never deleted nor listed unmanaged ("default")
+    # Config keys of its objects whose values are secrets (fnmatch patterns: ``peers.*.key``):
+    # masked in every output, exported as references (``lxdplan.sensitive``, via the registry).
+    secret_keys: frozenset[str] = frozenset()
     # Whether an update's ETag is read after planning, for the objects a step updates only
     # (``providers.observe.read_etags``), instead of for every declared object while observing:
     # collection listings (``recursion=1``) carry no ETags, and a no-change plan needs none.

@@ -61,6 +61,7 @@ class NetworkKind(TwoPhaseKind):
     etag_per_view = True
     declared_type, default_type, plural = Network, "bridge", "networks"
     load_rank = 20
+    secret_keys = frozenset({"bgp.peers.*.password"})  # bridge and physical networks
 
     def load_checks(self, checker: "Checker", raw: dict, path: tuple, type_: str) -> dict:
         name = raw.get("name")

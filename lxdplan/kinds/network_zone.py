@@ -79,6 +79,7 @@ class NetworkZoneKind(ObjectKind):
     rank, delete_rank, list_rank = 36, 46, 26
     payloads = {Action.CREATE: Write, Action.UPDATE: Write, Action.DELETE: Delete}
     load_rank = 36
+    secret_keys = frozenset({"peers.*.key"})  # a peer's TSIG key
 
     def load(self, checker: "Checker", items, declared: Mapping[str, tuple]) -> tuple:
         out = []

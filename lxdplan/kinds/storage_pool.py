@@ -54,6 +54,9 @@ class StoragePoolKind(TwoPhaseKind):
     member_update_etag = False
     declared_type, default_type, plural = StoragePool, "", "pools"
     load_rank = 10
+    # The drivers' credentials (LXD's and Incus's storage drivers).
+    secret_keys = frozenset({"powerflex.user.password", "pure.api.token", "alletra.user.password",
+                             "truenas.api_key"})
 
     def auto_keys(self, type_: str) -> frozenset[str]:
         return AUTO_KEYS.get(type_, frozenset())
