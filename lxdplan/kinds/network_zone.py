@@ -22,7 +22,7 @@ from lxdplan.compare import config_views, desc, diff_config, put_config
 from lxdplan.errors import fmt_path
 from lxdplan.kinds.base import ObjectKind, Stage, Where, api_path, payload_of
 from lxdplan.kinds.common import export_config, owned, plan_deletes, put_if
-from lxdplan.livedata import Get, Reading, Recorded, common_fields, with_etag
+from lxdplan.livedata import AnswerShape, Get, Reading, Recorded, common_fields, with_etag
 from lxdplan.plan import Action, Kind, Payload, Step
 from lxdplan.references import Ref
 
@@ -74,6 +74,7 @@ def zone_names(value: Any) -> list[str]:
 class NetworkZoneKind(ObjectKind):
     kind = Kind.define("network_zone", "network zone")
     section = "network_zones"
+    answer_shape = AnswerShape({"network-zones": "name"})
     etag_after_plan = True
     stage = Stage.BEFORE_JOINS  # networks name them, and networks are made before the joins
     rank, delete_rank, list_rank = 36, 46, 26
