@@ -151,7 +151,7 @@ class NetworkZoneKind(ObjectKind):
         """Incus 6.0.4 cannot join a member while a bridge names a zone: the joiner creates the
         bridge from the cluster's config and checks its ``dns.zone.*`` against its own database,
         which has no zones yet ("network zone ... not found"; seen live; LXD 5.0.2 joins)."""
-        if not ctx.joiners or ctx.backend() != "incus":
+        if not ctx.joiners or (ctx.desired.backend or ctx.observed.backend) != "incus":
             return
         naming = sorted(n.name for n in ctx.desired.section("networks") if self.refs_into(Kind.NETWORK, n))
         if naming:
