@@ -146,6 +146,12 @@ def _with_kinds() -> tuple[list[tuple[re.Pattern[str], str]], dict[str, Check]]:
     return table(k.answer_shape for k in registry.registry())
 
 
+def listing_identity(path: str) -> str | None:
+    """The field naming each object listed at ``path``; None when ``path`` is no collection
+    lxdplan lists (the membership's or a kind's)."""
+    return next((ident for pattern, ident in _with_kinds()[0] if pattern.match(path)), None)
+
+
 def check_object(item: Any, where: str, *, identity: str | None = None,
                  fields: Mapping[str, Check] = FIELDS) -> None:
     """One LXD object: a map whose known fields have their types (``fields``)."""
@@ -186,8 +192,8 @@ def check_metadata(path: str, params: dict[str, Any] | None, metadata: Any) -> N
     if path == "/1.0":
         check_object(metadata, "metadata")
         return
-    collections, fields = _with_kinds()
-    identity = next((ident for pattern, ident in collections if pattern.match(path)), None)
+    fields = _with_kinds()[1]
+    identity = listing_identity(path)
     if identity is not None:
         if metadata is None:
             return
