@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from lxdplan import payloads
+from lxdplan import payloads, sensitive
 from lxdplan.desired import Desired
 from lxdplan.kinds import (
     cluster_group,
@@ -66,6 +66,9 @@ def _checked(kinds: tuple[ObjectKind, ...]) -> tuple[ObjectKind, ...]:
 
 
 KINDS = _checked(KINDS)
+
+# What the layers below need of every kind, handed down once here (they never import the registry).
+sensitive.declare(key for k in KINDS for key in k.secret_keys)
 
 
 def registry() -> tuple[ObjectKind, ...]:

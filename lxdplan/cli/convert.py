@@ -81,7 +81,12 @@ def schema(
     _version: bool = VERSION_OPTION,
 ) -> None:
     """Print the JSON Schema of the desired-state file (or of the JSON plan)."""
+    import json
     from importlib import resources
 
-    name = "plan.schema.json" if plan else "cluster.schema.json"
-    out(resources.files("lxdplan").joinpath(f"schema/{name}").read_text("utf-8").rstrip("\n"))
+    if plan:
+        out(resources.files("lxdplan").joinpath("schema/plan.schema.json").read_text("utf-8").rstrip("\n"))
+        return
+    from lxdplan.loader import schema as file_schema  # the base and every kind's fragment
+
+    out(json.dumps(file_schema(), indent=2, ensure_ascii=False))
