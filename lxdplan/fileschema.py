@@ -2,8 +2,8 @@
 
 ``schema/base.schema.json`` holds what is not a kind: the top level (``version``, ``backend``),
 ``cluster`` (members and server config) and the shapes every kind shares (``name``,
-``object_config``, ``secret``…). Each kind brings its section as a fragment beside its module
-(``kinds/network_zone.py`` -> ``kinds/network_zone.schema.json``): the schema of the section (a
+``object_config``, ``secret``…). Each kind brings its section as a fragment named by its id
+(``network_zone`` -> ``schema/kinds/network_zone.schema.json``): the schema of the section (a
 list of entries), plus, under ``$defs``, the definitions it owns (the shape of its names, which
 other kinds' fragments ``$ref`` to name its objects, and of its parts: ``acl_rule``). Every
 ``$ref`` points into the assembled document (``#/$defs/…``), so the published schema is one
@@ -17,14 +17,18 @@ import json
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-BASE = Path(__file__).resolve().parent / "schema" / "base.schema.json"
-SUFFIX = ".schema.json"  # a kind module's fragment: the module's file with this suffix
+SCHEMA_DIR = Path(__file__).resolve().parent / "schema"
+BASE = SCHEMA_DIR / "base.schema.json"
+SUFFIX = ".schema.json"  # a kind's fragment: its id with this suffix
+# The folders fragments are found in, first match wins: the package's, and any a caller adds
+# (a test's kind defined outside the package, as ``lxdplan.kinds.__path__`` takes its module).
+FRAGMENT_DIRS: list[Path] = [SCHEMA_DIR / "kinds"]
 
 
-def fragment_file(module_file: str) -> Path:
-    """The fragment of the kind defined in the module at ``module_file``."""
-    path = Path(module_file)
-    return path.with_name(path.stem + SUFFIX)
+def fragment_file(kind: str) -> Path:
+    """The fragment of the kind with id ``kind`` (where it would be when there is none)."""
+    name = kind + SUFFIX
+    return next((d / name for d in FRAGMENT_DIRS if (d / name).is_file()), FRAGMENT_DIRS[0] / name)
 
 
 def read(path: Path) -> dict[str, Any]:

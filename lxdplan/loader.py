@@ -10,7 +10,6 @@ import copy
 import difflib
 import json
 import re
-import sys
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -133,9 +132,8 @@ def _sorted(diags: list[Diagnostic]) -> list[Diagnostic]:
 
 def schema_files() -> list[tuple[str, Path]]:
     """The files the schema is assembled from: the base (section ``""``) and each kind's
-    fragment beside its module (``lxdplan.fileschema``), in registry order."""
-    kinds = [(k.section, fileschema.fragment_file(sys.modules[type(k).__module__].__file__ or ""))
-             for k in registry.registry()]
+    fragment (``schema/kinds/<id>.schema.json``, ``lxdplan.fileschema``), in registry order."""
+    kinds = [(k.section, fileschema.fragment_file(k.kind)) for k in registry.registry()]
     return [("", fileschema.BASE), *kinds]
 
 

@@ -1,5 +1,5 @@
-"""The file's JSON Schema is assembled from the base and one fragment per kind, beside the kind's
-module (``lxdplan.fileschema``): every kind has its fragment, every ``$ref`` resolves, two files
+"""The file's JSON Schema is assembled from the base and one fragment per kind, named by the
+kind's id in ``lxdplan/schema/kinds/`` (``lxdplan.fileschema``): every kind has its fragment, every ``$ref`` resolves, two files
 cannot define one name, and a new kind's module and fragment are all the schema needs."""
 
 from __future__ import annotations
@@ -13,17 +13,16 @@ import pytest
 from lxdplan import fileschema, kinds, loader, registry
 from lxdplan.errors import ValidationError
 
-KINDS_DIR = Path(kinds.__file__).resolve().parent
+FRAGMENTS = Path(fileschema.__file__).resolve().parent / "schema" / "kinds"
 
 
-def test_every_kind_has_its_fragment_beside_its_module_and_no_fragment_is_left_over():
+def test_every_kind_has_its_fragment_named_by_its_id_and_no_fragment_is_left_over():
     files = loader.schema_files()
     assert files[0] == ("", fileschema.BASE)
     for kind, (section, path) in zip(registry.registry(), files[1:]):
-        module = Path(sys.modules[type(kind).__module__].__file__ or "")
-        assert (section, path) == (kind.section, module.with_name(module.stem + ".schema.json"))
+        assert (section, path) == (kind.section, FRAGMENTS / f"{kind.kind}.schema.json")
         assert path.is_file(), f"{kind.kind}: write its section's schema into {path}"
-    assert sorted(KINDS_DIR.glob("*" + fileschema.SUFFIX)) == sorted(p for _, p in files[1:])
+    assert sorted(FRAGMENTS.glob("*" + fileschema.SUFFIX)) == sorted(p for _, p in files[1:])
 
 
 def test_every_ref_of_the_published_schema_resolves_and_every_section_is_a_property():
@@ -78,8 +77,9 @@ FRAGMENT = {
 def gadget(tmp_path, monkeypatch):
     """A kind module and its fragment in a folder of their own, with the kind's registry line."""
     (tmp_path / "gadget_for_test.py").write_text(WIDGET)
-    (tmp_path / "gadget_for_test.schema.json").write_text(json.dumps(FRAGMENT))
+    (tmp_path / "test_gadget.schema.json").write_text(json.dumps(FRAGMENT))
     kinds.__path__.append(str(tmp_path))
+    monkeypatch.setattr(fileschema, "FRAGMENT_DIRS", [*fileschema.FRAGMENT_DIRS, tmp_path])
     loader.schema.cache_clear()
     try:
         import importlib
