@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from lxdplan import membership, payloads
+from lxdplan import membership, payloads, sensitive
 from lxdplan.actionspec import HEADLINE, SHARED, ActionSpec
 from lxdplan.desired import Desired
 from lxdplan.kinds import (
@@ -68,6 +68,9 @@ def _checked(kinds: tuple[ObjectKind, ...]) -> tuple[ObjectKind, ...]:
 
 
 KINDS = _checked(KINDS)
+
+# What the layers below need of every kind, handed down once here (they never import the registry).
+sensitive.declare(key for k in KINDS for key in k.secret_keys)
 
 
 # -- actions (``lxdplan.actionspec``) --------------------------------------------------------

@@ -81,11 +81,13 @@ def schema(
     _version: bool = VERSION_OPTION,
 ) -> None:
     """Print the JSON Schema of the desired-state file (or of the JSON plan)."""
-    from importlib import resources
+    import json
 
     if plan:  # the base filled with the kinds' actions (``render.planschema``)
         from lxdplan.render.planschema import render_plan_schema
 
         out(render_plan_schema())
         return
-    out(resources.files("lxdplan").joinpath("schema/cluster.schema.json").read_text("utf-8").rstrip("\n"))
+    from lxdplan.loader import schema as file_schema  # the base and every kind's fragment
+
+    out(json.dumps(file_schema(), indent=2, ensure_ascii=False))

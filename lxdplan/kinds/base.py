@@ -18,7 +18,7 @@ from lxdplan.actionspec import ActionSpec
 from lxdplan.compare import desc, same_config, shown
 from lxdplan.errors import fmt_path
 from lxdplan.keys import OWNER_KEY, OWNER_VALUE
-from lxdplan.livedata import Get, Reading, Recorded, etag_reads, segment
+from lxdplan.livedata import AnswerShape, Get, Reading, Recorded, etag_reads, segment
 from lxdplan.membership import REMOVE
 from lxdplan.plan import Action, Kind, Payload, Step, Unmanaged
 from lxdplan.state.observed import Observed
@@ -102,6 +102,11 @@ class ObjectKind:
     actions: str | None = None
     payloads: Mapping[Action, type[Payload]] = {}
     keep: frozenset[str] = frozenset()  # names never deleted nor listed unmanaged ("default")
+    # Config keys of its objects whose values are secrets (fnmatch patterns: ``peers.*.key``):
+    # masked in every output, exported as references (``lxdplan.sensitive``, via the registry).
+    secret_keys: frozenset[str] = frozenset()
+    # The collections it lists and its objects' own fields, as the providers check answers.
+    answer_shape: AnswerShape = AnswerShape()
     # Whether an update's ETag is read after planning, for the objects a step updates only
     # (``providers.observe.read_etags``), instead of for every declared object while observing:
     # collection listings (``recursion=1``) carry no ETags, and a no-change plan needs none.

@@ -29,7 +29,7 @@ from lxdplan.kinds.base import ObjectKind, Request, Stage, Where, in_project, pa
 from lxdplan.kinds.common import DEFAULT, at, export_config, owned, plan_deletes, put_if, scoped
 from lxdplan.kinds.placement import MOVE
 from lxdplan.knownkeys import suggest
-from lxdplan.livedata import Get, Reading, Recorded, clean_config, marked, with_etag
+from lxdplan.livedata import AnswerShape, Get, Reading, Recorded, clean_config, marked, with_etag
 from lxdplan.plan import Action, Kind, Payload, Step
 from lxdplan.references import Ref
 
@@ -96,6 +96,7 @@ def _devices(devices: dict) -> dict[str, dict]:
 class InstanceKind(ObjectKind):
     kind = Kind.INSTANCE
     section = "instances"
+    answer_shape = AnswerShape({"instances": "name"})
     stage = Stage.AFTER_MEMBERS
     rank, delete_rank, list_rank = 80, 5, 80
     actions = "instances"

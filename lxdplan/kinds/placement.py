@@ -42,7 +42,7 @@ def away(ctx: "PlanContext", member: str) -> tuple[str | None, list[str]]:
     declared = ctx.desired.member(member)
     if declared is not None and declared.state == "evacuated":
         return "evacuated", []
-    status = ctx.status(member)
+    status = ctx.observed.member_status(member)
     if status in AWAY:
         return status.lower(), []
     return None, []

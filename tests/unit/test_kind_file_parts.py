@@ -34,10 +34,10 @@ def test_every_kind_section_reads_as_an_attribute_empty_when_not_given():
 
 
 def test_a_section_no_kind_has_is_refused():
-    with pytest.raises(TypeError, match="network_peers"):
-        registry.desired(path="f.yaml", network_peers=())
-    with pytest.raises(AttributeError, match="network_peers"):
-        _ = registry.desired(path="f.yaml").network_peers
+    with pytest.raises(TypeError, match="no_such_kinds"):  # never a kind's section
+        registry.desired(path="f.yaml", no_such_kinds=())
+    with pytest.raises(AttributeError, match="no_such_kinds"):
+        _ = registry.desired(path="f.yaml").no_such_kinds
 
 
 def test_a_plain_desired_holds_the_sections_its_caller_gives():
