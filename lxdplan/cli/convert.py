@@ -82,10 +82,11 @@ def schema(
 ) -> None:
     """Print the JSON Schema of the desired-state file (or of the JSON plan)."""
     import json
-    from importlib import resources
 
-    if plan:
-        out(resources.files("lxdplan").joinpath("schema/plan.schema.json").read_text("utf-8").rstrip("\n"))
+    if plan:  # the base filled with the kinds' actions (``render.planschema``)
+        from lxdplan.render.planschema import render_plan_schema
+
+        out(render_plan_schema())
         return
     from lxdplan.loader import schema as file_schema  # the base and every kind's fragment
 

@@ -1,4 +1,5 @@
-"""The JSON form of a plan (``--format json``), validated by ``lxdplan/schema/plan.schema.json``."""
+"""The JSON form of a plan (``--format json``), validated by the schema ``lxdplan schema --plan``
+prints (``lxdplan.render.planschema``)."""
 
 from __future__ import annotations
 
@@ -6,17 +7,16 @@ import json
 from typing import Any
 
 from lxdplan.plan import FORMAT_VERSION, Plan
-from lxdplan.render.common import jsonable, summary_line, views
+from lxdplan.render.common import counts, jsonable, summary_line, views
 
 
 def plan_document(plan: Plan) -> dict[str, Any]:
     """The plan as one JSON-ready dict; secrets are ``"(sensitive)"``."""
-    counts = plan.summary()
     return {
         "format_version": FORMAT_VERSION,
         "backend": {"server": plan.backend, "version": plan.server_version},
         "changes": plan.changes,
-        "summary": {**counts, "blocked": sum(1 for s in plan.steps if s.blocked),
+        "summary": {**counts(plan), "blocked": sum(1 for s in plan.steps if s.blocked),
                     "text": summary_line(plan)},
         "steps": [
             {

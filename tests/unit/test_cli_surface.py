@@ -43,14 +43,15 @@ def test_schema_prints_the_published_schemas():
     import lxdplan
 
     from lxdplan.loader import schema
+    from lxdplan.render.planschema import plan_schema
 
     runner = CliRunner()
     shown = runner.invoke(app, ["schema"])
     assert shown.exit_code == 0 and json.loads(shown.output) == schema()  # what the loader uses
     assert set(registry.sections()) <= set(schema()["properties"])
+    # the plan's: the base in lxdplan/schema/ filled from the kinds' declarations
     shown = runner.invoke(app, ["schema", "--plan"])
-    published = (Path(lxdplan.__file__).parent / "schema" / "plan.schema.json").read_text()
-    assert shown.exit_code == 0 and json.loads(shown.output) == json.loads(published)
+    assert shown.exit_code == 0 and json.loads(shown.output) == plan_schema()
 
 
 def _undescribed(node, defs, path="$"):
@@ -77,11 +78,14 @@ def test_every_schema_property_is_described_and_the_schemas_have_ids():
     import lxdplan
 
     from lxdplan.loader import schema as file_schema
+    from lxdplan.render.planschema import plan_schema
 
     plan = json.loads((Path(lxdplan.__file__).parent / "schema" / "plan.schema.json").read_text())
     for name, schema in (("cluster.schema.json", file_schema()), ("plan.schema.json", plan)):
         assert schema["$id"].endswith(f"/schema/{name}")
         assert _undescribed(schema, schema.get("$defs", {})) == [], name
+    generated = plan_schema()
+    assert _undescribed(generated, generated["$defs"]) == []
 
 
 def test_examples_name_the_schema_for_editors_and_an_editor_accepts_them():
