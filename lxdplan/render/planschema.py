@@ -44,7 +44,8 @@ def plan_schema() -> dict[str, Any]:
     fixed = summary["properties"]
     counted = {key: {"description": fixed[key]["description"] if key in fixed else tally.doc,
                      "$ref": "#/$defs/count"} for key, tally in tallies().items()}
-    summary["properties"] = {**counted, "blocked": fixed["blocked"], "text": fixed["text"]}
+    summary["properties"] = {**counted, "other": fixed["other"], "blocked": fixed["blocked"],
+                             "text": fixed["text"]}
     summary["required"] = list(summary["properties"])
     summary["additionalProperties"] = False
     return schema
