@@ -17,7 +17,7 @@ from lxdplan import keys, references
 from lxdplan.errors import fmt_path
 from lxdplan.kinds.base import ObjectKind, api_path
 from lxdplan.kinds.twophase import TwoPhaseKind, two_phase_fields
-from lxdplan.livedata import Get, Reading, Recorded
+from lxdplan.livedata import AnswerShape, Get, Reading, Recorded
 from lxdplan.plan import Kind
 
 if TYPE_CHECKING:
@@ -55,6 +55,7 @@ AUTO_KEYS: dict[str, frozenset[str]] = {
 class NetworkKind(TwoPhaseKind):
     kind = Kind.NETWORK
     section = "networks"
+    answer_shape = AnswerShape({"networks": "name"})
     rank, delete_rank, list_rank = 40, 40, 20
     type_field = "type"
     collection = "networks"
@@ -62,6 +63,7 @@ class NetworkKind(TwoPhaseKind):
     etag_per_view = True
     declared_type, default_type, plural = Network, "bridge", "networks"
     load_rank = 20
+    secret_keys = frozenset({"bgp.peers.*.password"})  # bridge and physical networks
 
     def load_checks(self, checker: "Checker", raw: dict, path: tuple, type_: str) -> dict:
         name = raw.get("name")
