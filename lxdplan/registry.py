@@ -16,6 +16,7 @@ from lxdplan import membership, payloads, sensitive
 from lxdplan.actionspec import HEADLINE, SHARED, ActionSpec
 from lxdplan.desired import Desired
 from lxdplan.kinds import (
+    certificate,
     cluster_group,
     image,
     instance,
@@ -47,6 +48,7 @@ KINDS: tuple[ObjectKind, ...] = (
     storage_volume.KIND_SPEC,
     image.KIND_SPEC,
     instance.KIND_SPEC,
+    certificate.KIND_SPEC,
 )
 
 

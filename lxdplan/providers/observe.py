@@ -32,6 +32,7 @@ from lxdplan.livedata import Get, Reading, Recorded
 from lxdplan.providers import joining, parse, pins
 from lxdplan.providers.assemble import Answers, assemble
 from lxdplan.providers.backend import Backend
+from lxdplan.providers.certs import load_client_cert
 from lxdplan.providers.client import Client, NoAnswer, Response, busy, path_of
 from lxdplan.registry import registry
 from lxdplan.state.observed import Observed, Standalone, not_serving
@@ -180,7 +181,15 @@ class _Observer:
                 sections=[spec.section for spec in registry()],
             )
         cluster = Backend.from_server(self.probes[readers[0].name].metadata or {})
-        return self.read_cluster(readers[0], self.token_fields(standalone, cluster))
+        observed = self.read_cluster(readers[0], self.token_fields(standalone, cluster))
+        object.__setattr__(observed, "client_fingerprints", self.client_fingerprints())
+        return observed
+
+    def client_fingerprints(self) -> tuple[str, ...]:
+        """The client certificates lxdplan presents: its own and each connection's."""
+        own = load_client_cert()
+        found = {c.cert.fingerprint for c in self.clients.values() if getattr(c, "cert", None)}
+        return tuple(sorted(found | ({own.fingerprint} if own else set())))
 
     def token_fields(self, standalone: dict[str, Standalone], cluster: Backend) -> dict[str, Standalone]:
         """Each member's join token field, from its own answer; a member that did not say what
