@@ -188,7 +188,8 @@ class _Observer:
     def client_fingerprints(self) -> tuple[str, ...]:
         """The client certificates lxdplan presents: its own and each connection's."""
         own = load_client_cert()
-        found = {c.cert.fingerprint for c in self.clients.values() if getattr(c, "cert", None)}
+        certs = [getattr(c, "cert", None) for c in self.clients.values()]
+        found = {cert.fingerprint for cert in certs if cert is not None}
         return tuple(sorted(found | ({own.fingerprint} if own else set())))
 
     def token_fields(self, standalone: dict[str, Standalone], cluster: Backend) -> dict[str, Standalone]:
