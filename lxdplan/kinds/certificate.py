@@ -118,7 +118,7 @@ class CertificateKind(ObjectKind):
             fp = pem = ""
             try:
                 if "pem" in given:
-                    data, file = str(given["pem"]).encode(), "the inline pem"
+                    data = str(given["pem"]).encode()
                 else:
                     with open(full, "rb") as fh:
                         data = fh.read()
@@ -128,8 +128,8 @@ class CertificateKind(ObjectKind):
                 checker.error(path + ("certificate",), f"{fmt_path(path + ('certificate',))}: cannot "
                               f"read {file} ({exc.strerror or exc})")
             except ValueError:
-                checker.error(path + ("certificate",), f"{fmt_path(path + ('certificate',))}: {file} "
-                              "holds no PEM certificate")
+                checker.error(path + ("certificate",), f"{fmt_path(path + ('certificate',))}: "
+                              f"{file or 'the inline pem'} holds no PEM certificate")
             if fp and fp in seen:
                 checker.error(path + ("certificate",), f"{fmt_path(path)} gives the same certificate "
                               f"as {self.section}[{seen[fp]}]; LXD trusts a certificate once")
@@ -189,8 +189,10 @@ class CertificateKind(ObjectKind):
                                "then the old one deleted)")
                 ctx.steps.add(
                     Action.CREATE, self.kind, cert.name, depends_on=ctx.after_bootstrap(),
-                    after={"fingerprint": cert.fingerprint, "certificate": cert.file,
-                           **{k: v for k, v in wanted.items() if v not in ("", [], False)}},
+                    after={"fingerprint": cert.fingerprint,
+                           **({"certificate": cert.file} if cert.file else {}),
+                           **{k: v for k, v in wanted.items()
+                              if k != "name" and v not in ("", [], False)}},
                     reason=reason,
                     blocked=ctx.serving_block(f"recording certificate {cert.name} as managed "
                                               "(a server config write)"),
