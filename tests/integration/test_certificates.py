@@ -10,7 +10,8 @@ One 1-member lab per backend (module scope); the scenario is one test per backen
 - the export plans empty and ``import`` of it adopts the hand-made one;
 - lxdplan's own client certificate, once declared and then dropped, is a plan error;
 - dropping a managed one (the adopted one too) deletes it and its fingerprint leaves
-  ``user.lxdplan.certificates``.
+  ``user.lxdplan.certificates``;
+- ``lxdplan trust-token NAME`` writes a token for a named client (0600) the server holds.
 Certificates are generated here (``cryptography``); no key is written anywhere.
 """
 
@@ -21,8 +22,10 @@ import copy
 import datetime
 import json
 import os
+import ssl
 from pathlib import Path
 
+import httpx
 import pytest
 import yaml
 from cryptography import x509
@@ -37,9 +40,10 @@ from lxdplan import lab as labapi
 OWNER_KEY = "user.lxdplan.certificates"
 
 
-def make_cert(cn: str) -> tuple[str, str, str]:
-    """(PEM, fingerprint, base64 DER) of a new self-signed certificate; the key is dropped."""
-    key = ec.generate_private_key(ec.SECP384R1())
+def make_cert(cn: str, key: ec.EllipticCurvePrivateKey | None = None) -> tuple[str, str, str]:
+    """(PEM, fingerprint, base64 DER) of a new self-signed certificate (its key dropped unless
+    given)."""
+    key = key or ec.generate_private_key(ec.SECP384R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
     now = datetime.datetime.now(datetime.timezone.utc)
     cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
@@ -183,3 +187,31 @@ def test_certificates_bootstrap_change_drift_replace_export_adopt_and_delete(cer
     assert 'done: delete certificate "mon"' in out
     assert mon_fp not in trusted(lab) and new_fp in trusted(lab) and mon_fp not in owned(lab)
     assert_converged(path)
+
+    # A trust token for a named client, written 0600; the server holds it until it is redeemed.
+    token_path = workdir / "laptop.token"
+    done = cli("trust-token", "laptop", "-f", path, "-o", str(token_path))
+    assert done.returncode == 0, done.stderr
+    assert token_path.stat().st_mode & 0o777 == 0o600
+    token = json.loads(base64.b64decode(token_path.read_text().strip()))
+    assert token["client_name"] == "laptop" and token["secret"] and token["addresses"]
+    ops = query(lab, "/1.0/operations?recursion=1")
+    pending = [o for group in ops.values() for o in group if o.get("class") == "token"]
+    assert any((o["metadata"] or {}).get("secret") == token["secret"] for o in pending)
+    assert token["secret"] not in done.stdout + done.stderr
+    # A client redeems it over HTTPS with its own certificate (key in the test's temp dir).
+    key = ec.generate_private_key(ec.SECP384R1())
+    laptop_pem, laptop_fp, _ = make_cert("laptop", key)
+    (workdir / "laptop.crt").write_text(laptop_pem)
+    (workdir / "laptop.key").write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    field = "trust_token" if incus else "password"
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    tls.check_hostname, tls.verify_mode = False, ssl.CERT_NONE  # the test's client only
+    tls.load_cert_chain(workdir / "laptop.crt", workdir / "laptop.key")
+    with httpx.Client(verify=tls, timeout=30) as https:
+        answer = https.post(f"https://{m.address}/1.0/certificates",
+                            json={"type": "client", field: token_path.read_text().strip()})
+    assert answer.status_code in (200, 201), answer.text
+    assert trusted(lab)[laptop_fp]["name"] == "laptop"
+    assert "certificate laptop" in assert_converged(path)  # trusted by hand: listed
