@@ -181,9 +181,7 @@ class _Observer:
                 sections=[spec.section for spec in registry()],
             )
         cluster = Backend.from_server(self.probes[readers[0].name].metadata or {})
-        observed = self.read_cluster(readers[0], self.token_fields(standalone, cluster))
-        object.__setattr__(observed, "client_fingerprints", self.client_fingerprints())
-        return observed
+        return self.read_cluster(readers[0], self.token_fields(standalone, cluster))
 
     def client_fingerprints(self) -> tuple[str, ...]:
         """The client certificates lxdplan presents: its own and each connection's."""
@@ -245,6 +243,7 @@ class _Observer:
             objects=reads.record(),
             desired=self.desired,
             lean=self.lean,
+            client_fingerprints=self.client_fingerprints(),
         ))
 
 

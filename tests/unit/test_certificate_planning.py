@@ -215,3 +215,13 @@ def test_an_update_holds_when_the_server_already_matches():
     body = KIND_SPEC.put_body(step, {})
     assert KIND_SPEC.holds({"name": "ci", "type": "client", "restricted": False, "projects": None}, body)
     assert not KIND_SPEC.holds({"name": "x", "type": "client", "restricted": False}, body)
+
+
+def test_status_lists_the_trust_store_with_what_lxdplan_manages():
+    o = cluster(certificates={FP_A: live(restricted=True, projects=("default",)),
+                              FP_B: live(name="alice", fp=FP_B, managed=False)})
+    title, rows = KIND_SPEC.status(o)
+    assert title == "Certificates" and rows[0][0] == "NAME"
+    assert rows[1:] == [["alice", "client", FP_B[:12], "no", "-", "-"],
+                        ["ci", "client", FP_A[:12], "yes", "default", "lxdplan"]]
+    assert KIND_SPEC.status(cluster()) is None
