@@ -148,9 +148,18 @@ class CertificateKind(ObjectKind):
     def refs(self, obj) -> list[Ref]:
         return [Ref(Kind.PROJECT, (p,), ("projects", i)) for i, p in enumerate(obj.projects)]
 
-    # The live certificates are keyed by fingerprint; the server key lists fingerprints.
-    def key(self, obj) -> tuple:
+    # The identity is the fingerprint (what the API names a certificate by, the key of the live
+    # map, what the server key lists); the file's names are unique too (``file_idents``).
+    def ident(self, obj) -> tuple[str, ...]:
         return (obj.fingerprint,)
+
+    def step_ident(self, step: Step) -> tuple[str, ...]:
+        p = step.payload
+        assert isinstance(p, (Write, Delete)), p
+        return (p.fingerprint,)
+
+    def file_idents(self, obj) -> list[tuple]:
+        return [(obj.name,)]
 
     def live_key(self, obj) -> str:
         return obj.fingerprint

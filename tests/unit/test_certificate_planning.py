@@ -103,6 +103,16 @@ def test_a_missing_file_no_pem_an_undeclared_project_and_a_repeat_are_errors(tmp
     assert all(line > 6 for line, _ in found)
 
 
+def test_a_name_is_declared_once():
+    a, b = json.dumps(PEM_A), json.dumps(PEM_B)
+    found = errors_of(f"""\
+        certificates:
+          - {{name: ci, certificate: {{pem: {a}}}}}
+          - {{name: ci, certificate: {{pem: {b}}}}}
+        """)
+    assert [m for _, m in found if "certificate name is declared twice" in m], found
+
+
 def test_type_is_client_or_metrics():
     found = errors_of("""\
         certificates:
