@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import pytest
 
-from fakelxd import CUT, FakeLXD, error, sync
+from fakelxd import ASYNC, CUT, OP, FakeLXD, error, op_state, sync
 from lxdplan.desired import Desired, Member
 from lxdplan.executor import ApplyFailed, Outcome, execute
 from lxdplan.plan import Action, Kind, Step
 from lxdplan.kinds import profile, project
-from lxdplan.payloads import Join, MemberUpdate, ServerUpdate
+from lxdplan.payloads import Join, MemberState, MemberUpdate, ServerUpdate
 from lxdplan.providers.actions import performer
 from lxdplan.providers.client import Client
 from lxdplan.providers.session import Session
@@ -220,3 +220,80 @@ def test_an_instantiate_refused_while_the_object_stays_errored_fails(session):
     with pytest.raises(ApplyFailed) as info:
         execute([step], performer(session))
     assert "Failed to create bridge" in str(info.value)
+
+
+def _evacuate() -> Step:
+    return Step("member/node1/evacuate", Action.EVACUATE, Kind.MEMBER, "node1",
+                member="node1", payload=MemberState("evacuate"))
+
+
+NOT_READY_OP = op_state(400, "Failed transferring image: Server isn't ready yet")
+
+
+def _two_members(fake, link_answers):
+    fake.script[("GET", "/1.0/cluster/members")] = [sync([
+        {"server_name": "node1", "status": "Online"}, {"server_name": "node2", "status": "Online"}])]
+    fake.script[("GET", "/1.0?target=node2")] = link_answers
+
+
+def test_an_operation_failed_not_ready_runs_again_once_the_links_are_back(session):
+    """Incus 6.0.4 fails an operation "Server isn't ready yet" while the member that runs it
+    has no link yet to a member restarted moments before. The step is not sent again at once
+    (the operation may have done part of its work): it waits until a read forwarded through
+    each member to each other goes through, then runs again from its re-read."""
+    fake = session.fake
+    _two_members(fake, [error("Server isn't ready yet", 500), error("Server isn't ready yet", 500),
+                        SERVER])
+    fake.script[("GET", "/1.0/cluster/members/node1")] = [sync({"status": "Online"})]
+    fake.script[("POST", "/1.0/cluster/members/node1/state")] = [ASYNC]
+    fake.script[("GET", OP + "/wait")] = [NOT_READY_OP, op_state(200)]
+    results = execute([_evacuate()], performer(session))
+    assert [r.outcome for r in results] == [Outcome.DONE]
+    posts = [p for m, p, _ in fake.seen if m == "POST"]
+    links = [i for i, (m, p, _) in enumerate(fake.seen) if p == "/1.0?target=node2"]
+    assert len(posts) == 2 and len(links) == 3
+    second = [i for i, (m, p, _) in enumerate(fake.seen) if m == "POST"][1]
+    assert second > links[-1]  # sent again only once the link was back
+
+
+def test_an_operation_failed_not_ready_whose_work_is_done_is_not_sent_again(session):
+    """The second run re-reads first: the member is evacuated already, nothing is sent."""
+    fake = session.fake
+    _two_members(fake, [SERVER])
+    fake.script[("GET", "/1.0/cluster/members/node1")] = [sync({"status": "Online"}),
+                                                          sync({"status": "Evacuated"})]
+    fake.script[("POST", "/1.0/cluster/members/node1/state")] = [ASYNC]
+    fake.script[("GET", OP + "/wait")] = [NOT_READY_OP]
+    results = execute([_evacuate()], performer(session))
+    assert [r.outcome for r in results] == [Outcome.DONE]
+    assert fake.count("POST", "/1.0/cluster/members/node1/state") == 1
+
+
+def test_a_read_refused_for_a_missing_event_connection_runs_the_step_again(session):
+    """Seen live on Incus 6.0.4 right after a member restarted: a read forwarded to it waits
+    10 s for the link, then fails "Missing event connection with target cluster member"."""
+    fake = session.fake
+    _two_members(fake, [SERVER])
+    fake.script[("GET", "/1.0/cluster/members/node1")] = [
+        error("Missing event connection with target cluster member", 500), sync({"status": "Online"})]
+    fake.script[("POST", "/1.0/cluster/members/node1/state")] = [ASYNC]
+    fake.script[("GET", OP + "/wait")] = [op_state(200)]
+    results = execute([_evacuate()], performer(session))
+    assert [r.outcome for r in results] == [Outcome.DONE]
+    assert fake.count("POST", "/1.0/cluster/members/node1/state") == 1
+
+
+def test_an_operation_failed_not_ready_fails_when_the_links_stay_down(session, monkeypatch):
+    from lxdplan.providers import links
+
+    monkeypatch.setattr(links, "LINKS_WAIT", 0.0)
+    fake = session.fake
+    _two_members(fake, [error("Server isn't ready yet", 500)])
+    fake.script[("GET", "/1.0/cluster/members/node1")] = [sync({"status": "Online"})]
+    fake.script[("POST", "/1.0/cluster/members/node1/state")] = [ASYNC]
+    fake.script[("GET", OP + "/wait")] = [NOT_READY_OP]
+    with pytest.raises(ApplyFailed) as info:
+        execute([_evacuate()], performer(session))
+    assert "isn't ready yet" in str(info.value)
+    assert fake.count("POST", "/1.0/cluster/members/node1/state") == 1
+
