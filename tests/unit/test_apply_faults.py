@@ -297,3 +297,28 @@ def test_an_operation_failed_not_ready_fails_when_the_links_stay_down(session, m
     assert "isn't ready yet" in str(info.value)
     assert fake.count("POST", "/1.0/cluster/members/node1/state") == 1
 
+
+def test_an_import_refused_because_an_earlier_import_finished_meanwhile_is_done(session, tmp_path):
+    """An apply stopped once its upload was sent leaves LXD to finish the import; the rerun,
+    which read no such image a moment before, is refused "Image with same fingerprint already
+    exists". The image is there: the import is done and its alias is added."""
+    from lxdplan.kinds import image
+    from lxdplan.providers.actions.images import file_fingerprint
+
+    tarball = tmp_path / "busybox.tar.xz"
+    tarball.write_bytes(b"not really an image")
+    fp = file_fingerprint(str(tarball))
+    fake = session.fake
+    fake.script[("PATCH", "/1.0")] = [sync({})]
+    fake.script[("GET", f"/1.0/images/{fp}")] = [
+        error("not found", 404), sync({"fingerprint": fp, "public": False, "auto_update": False,
+                                       "aliases": [], "properties": {}})]
+    fake.script[("POST", "/1.0/images")] = [ASYNC]
+    fake.script[("GET", OP + "/wait")] = [op_state(400, "Image with same fingerprint already exists")]
+    fake.script[("POST", "/1.0/images/aliases")] = [sync({})]
+    step = Step("image/default/busybox/create", Action.CREATE, Kind.IMAGE, "busybox",
+                payload=image.Write("busybox", source={"file": str(tarball)}))
+    results = execute([step], performer(session))
+    assert [r.outcome for r in results] == [Outcome.DONE]
+    assert fake.count("POST", "/1.0/images") == 1
+    assert fake.count("POST", "/1.0/images/aliases") == 1
