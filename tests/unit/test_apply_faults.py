@@ -322,3 +322,22 @@ def test_an_import_refused_because_an_earlier_import_finished_meanwhile_is_done(
     assert [r.outcome for r in results] == [Outcome.DONE]
     assert fake.count("POST", "/1.0/images") == 1
     assert fake.count("POST", "/1.0/images/aliases") == 1
+
+
+def test_a_restore_left_running_by_a_killed_apply_is_waited_for(session):
+    """LXD and Incus set a member Online as its restore starts, then move and start its
+    instances: a rerun right after an apply killed during the restore waits for that operation
+    before it calls the step done."""
+    fake = session.fake
+    fake.script[("GET", "/1.0/operations")] = [sync({"running": [
+        {"id": "abc", "class": "task", "description": "Restoring cluster member",
+         "status_code": 103}]})]
+    fake.script[("GET", OP + "/wait")] = [op_state(200)]
+    fake.script[("GET", "/1.0/cluster/members/node1")] = [sync({"status": "Online"})]
+    step = Step("member/node1/restore", Action.RESTORE, Kind.MEMBER, "node1",
+                member="node1", payload=MemberState("restore"))
+    results = execute([step], performer(session))
+    assert [r.outcome for r in results] == [Outcome.SKIPPED]
+    paths = [p.split("?")[0] for m, p, _ in fake.seen]
+    assert paths.index(OP + "/wait") < paths.index("/1.0/cluster/members/node1")
+    assert fake.count("POST", "/1.0/cluster/members/node1/state") == 0
