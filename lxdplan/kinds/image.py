@@ -23,7 +23,7 @@ from lxdplan.errors import PlanError
 from lxdplan.filecheck import names
 from lxdplan.kinds.base import ObjectKind, Owner, Stage, Where, api_path
 from lxdplan.kinds.common import DEFAULT, at, plan_deletes, scoped
-from lxdplan.livedata import Get, Reading, Recorded, listed_names, project_items, projects_with
+from lxdplan.livedata import AnswerShape, Get, Reading, Recorded, listed_names, project_items, projects_with
 from lxdplan.plan import Action, Kind, Payload, Step
 from lxdplan.references import Ref
 from lxdplan.state.observed import Observed
@@ -114,6 +114,7 @@ def source_payload(source: ImageSource, base: str) -> dict[str, Any]:
 class ImageKind(ObjectKind):
     kind = Kind.IMAGE
     section = "images"
+    answer_shape = AnswerShape({"images": "fingerprint", "images/aliases": "name"})
     stage = Stage.AFTER_MEMBERS
     rank, delete_rank, list_rank = 70, 8, 70
     owner = Owner.SERVER_KEY

@@ -25,6 +25,7 @@ from lxdplan.filecheck import normalise
 from lxdplan.kinds.base import ObjectKind, Request, Stage, Where, in_project, payload_of
 from lxdplan.kinds.common import DEFAULT, export_config, owned, plan_deletes, put_if, scoped
 from lxdplan.livedata import (
+    AnswerShape,
     Get,
     Reading,
     Recorded,
@@ -156,6 +157,8 @@ def _rule_views(live: tuple[Rule, ...], wanted: tuple[Rule, ...]) -> tuple[dict,
 class NetworkACLKind(ObjectKind):
     kind = Kind.define("network_acl", "network ACL")
     section = "network_acls"
+    answer_shape = AnswerShape({"network-acls": "name"},
+                               fields={"ingress": "objects", "egress": "objects"})
     etag_after_plan = True
     stage = Stage.BEFORE_JOINS  # networks name them, and networks are made before the joins
     rank, delete_rank, list_rank = 35, 45, 25

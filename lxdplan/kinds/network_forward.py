@@ -29,7 +29,7 @@ from lxdplan.errors import PlanError, fmt_path
 from lxdplan.filecheck import MEMBERS, normalise
 from lxdplan.kinds.base import ObjectKind, Stage, Where, api_path, payload_of
 from lxdplan.kinds.common import ItemsKind, at, export_config, owned, plan_deletes, put_if
-from lxdplan.livedata import Get, Reading, Recorded, clean_config, marked, with_etag
+from lxdplan.livedata import AnswerShape, Get, Reading, Recorded, clean_config, marked, with_etag
 from lxdplan.plan import Action, Kind, Payload, Step
 from lxdplan.references import Ref
 
@@ -132,6 +132,8 @@ def _port_views(live: tuple[Port, ...], wanted: tuple[Port, ...]) -> tuple[dict,
 class NetworkForwardKind(ItemsKind):
     kind = Kind.define("network_forward", "network forward")
     section = "network_forwards"
+    answer_shape = AnswerShape({"networks/[^/]+/forwards": "listen_address"},
+                               fields={"ports": "objects"})
     etag_after_plan = True
     stage = Stage.AFTER_MEMBERS  # on a member: after its join
     rank, delete_rank, list_rank = 45, 35, 28

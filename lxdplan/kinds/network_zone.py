@@ -22,7 +22,7 @@ from lxdplan.compare import config_views, desc, diff_config, put_config
 from lxdplan.errors import fmt_path
 from lxdplan.kinds.base import ObjectKind, Stage, Where, api_path, payload_of
 from lxdplan.kinds.common import export_config, owned, plan_deletes, put_if
-from lxdplan.livedata import Get, Reading, Recorded, common_fields, with_etag
+from lxdplan.livedata import AnswerShape, Get, Reading, Recorded, common_fields, with_etag
 from lxdplan.plan import Action, Kind, Payload, Step
 from lxdplan.references import Ref
 
@@ -74,11 +74,13 @@ def zone_names(value: Any) -> list[str]:
 class NetworkZoneKind(ObjectKind):
     kind = Kind.define("network_zone", "network zone")
     section = "network_zones"
+    answer_shape = AnswerShape({"network-zones": "name"})
     etag_after_plan = True
     stage = Stage.BEFORE_JOINS  # networks name them, and networks are made before the joins
     rank, delete_rank, list_rank = 36, 46, 26
     payloads = {Action.CREATE: Write, Action.UPDATE: Write, Action.DELETE: Delete}
     load_rank = 36
+    secret_keys = frozenset({"peers.*.key"})  # a peer's TSIG key
 
     def load(self, checker: "Checker", items, declared: Mapping[str, tuple]) -> tuple:
         out = []
@@ -149,7 +151,7 @@ class NetworkZoneKind(ObjectKind):
         """Incus 6.0.4 cannot join a member while a bridge names a zone: the joiner creates the
         bridge from the cluster's config and checks its ``dns.zone.*`` against its own database,
         which has no zones yet ("network zone ... not found"; seen live; LXD 5.0.2 joins)."""
-        if not ctx.joiners or ctx.backend() != "incus":
+        if not ctx.joiners or (ctx.desired.backend or ctx.observed.backend) != "incus":
             return
         naming = sorted(n.name for n in ctx.desired.section("networks") if self.refs_into(Kind.NETWORK, n))
         if naming:

@@ -23,7 +23,7 @@ from lxdplan.errors import fmt_path
 from lxdplan.filecheck import normalise
 from lxdplan.kinds.base import ObjectKind, Stage, Where, api_path, payload_of
 from lxdplan.kinds.common import ItemsKind, export_config, owned, plan_deletes, put_if
-from lxdplan.livedata import Get, Reading, Recorded, clean_config, marked, with_etag
+from lxdplan.livedata import AnswerShape, Get, Reading, Recorded, clean_config, marked, with_etag
 from lxdplan.plan import Action, Kind, Payload, Step
 from lxdplan.references import Ref
 
@@ -107,6 +107,8 @@ def _entry_views(live: tuple[Entry, ...], wanted: tuple[Entry, ...]) -> tuple[di
 class NetworkZoneRecordKind(ItemsKind):
     kind = Kind.define("network_zone_record", "network zone record")
     section = "network_zone_records"
+    answer_shape = AnswerShape({"network-zones/[^/]+/records": "name"},
+                               fields={"entries": "objects"})
     etag_after_plan = True
     stage = Stage.BEFORE_JOINS
     rank, delete_rank, list_rank = 37, 44, 27

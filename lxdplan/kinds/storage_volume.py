@@ -19,7 +19,7 @@ from lxdplan.kinds import storage_pool
 from lxdplan.kinds.base import ObjectKind, Stage, Where, api_path, payload_of
 from lxdplan.kinds.common import DEFAULT, at, export_config, owned, plan_deletes, put_if, scoped
 from lxdplan.knownkeys import suggest
-from lxdplan.livedata import Get, Reading, Recorded, clean_config, marked, names_of, used_by, with_etag
+from lxdplan.livedata import AnswerShape, Get, Reading, Recorded, clean_config, marked, names_of, used_by, with_etag
 from lxdplan.plan import Action, Kind, Payload, Step
 from lxdplan.state.observed import Observed
 
@@ -93,6 +93,7 @@ def _load(c: "Checker", raw: dict, path: tuple, pool_drivers: dict[str, str],
 class StorageVolumeKind(ObjectKind):
     kind = Kind.STORAGE_VOLUME
     section = "storage_volumes"
+    answer_shape = AnswerShape({"storage-pools/[^/]+/volumes(/[^/]+)?": "name"})
     etag_after_plan = True
     stage = Stage.AFTER_MEMBERS
     rank, delete_rank, list_rank = 50, 20, 60

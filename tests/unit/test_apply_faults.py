@@ -12,6 +12,7 @@ import pytest
 from fakelxd import ASYNC, CUT, OP, FakeLXD, error, op_state, sync
 from lxdplan.desired import Desired, Member
 from lxdplan.executor import ApplyFailed, Outcome, execute
+from lxdplan import membership
 from lxdplan.plan import Action, Kind, Step
 from lxdplan.kinds import profile, project
 from lxdplan.payloads import Join, MemberState, MemberUpdate, ServerUpdate
@@ -131,7 +132,7 @@ def test_unset_secrets_stop_the_apply_before_any_step(monkeypatch):
         Step("server/update", Action.UPDATE, Kind.SERVER, "config",
              payload=ServerUpdate({"core.trust_password": Secret("env", "H_NOPE"),
                                    "user.ok": Secret("env", "H_SET")})),
-        Step("member/node2/join", Action.JOIN, Kind.MEMBER, "node2", blocked="node2 is offline",
+        Step("member/node2/join", membership.JOIN, Kind.MEMBER, "node2", blocked="node2 is offline",
              payload=Join("node2", "10.9.0.2:8443", "https://10.9.0.2:8443",
                           member_config=[{"value": Secret("env", "H_BLOCKED")}])),
     )
@@ -223,7 +224,7 @@ def test_an_instantiate_refused_while_the_object_stays_errored_fails(session):
 
 
 def _evacuate() -> Step:
-    return Step("member/node1/evacuate", Action.EVACUATE, Kind.MEMBER, "node1",
+    return Step("member/node1/evacuate", membership.EVACUATE, Kind.MEMBER, "node1",
                 member="node1", payload=MemberState("evacuate"))
 
 
@@ -334,10 +335,36 @@ def test_a_restore_left_running_by_a_killed_apply_is_waited_for(session):
          "status_code": 103}]})]
     fake.script[("GET", OP + "/wait")] = [op_state(200)]
     fake.script[("GET", "/1.0/cluster/members/node1")] = [sync({"status": "Online"})]
-    step = Step("member/node1/restore", Action.RESTORE, Kind.MEMBER, "node1",
+    step = Step("member/node1/restore", membership.RESTORE, Kind.MEMBER, "node1",
                 member="node1", payload=MemberState("restore"))
     results = execute([step], performer(session))
     assert [r.outcome for r in results] == [Outcome.SKIPPED]
     paths = [p.split("?")[0] for m, p, _ in fake.seen]
     assert paths.index(OP + "/wait") < paths.index("/1.0/cluster/members/node1")
     assert fake.count("POST", "/1.0/cluster/members/node1/state") == 0
+
+
+def test_a_move_to_a_member_that_cannot_run_the_type_names_that_member(session):
+    """A virtual machine cannot be made on this machine, so its move to a member without
+    vhost_vsock cannot be staged live (the create's refusal is: test_instances.py); the failed
+    migration operation answers as LXD 5.0.2 does, and the sentence names the target member."""
+    from fakelxd import ASYNC, op_state
+    from lxdplan.kinds.instance import Change
+    from lxdplan.kinds.placement import MOVE
+
+    fake = session.fake
+    fake.script[("GET", "/1.0/operations")] = [sync({"running": []})]
+    fake.script[("GET", "/1.0/instances/vm1")] = [
+        sync({"name": "vm1", "type": "virtual-machine", "status": "Stopped", "location": "node1",
+              "config": {}, "devices": {}, "profiles": ["default"], "description": ""})]
+    fake.script[("POST", "/1.0/instances/vm1")] = [ASYNC]
+    fake.script[("GET", "/1.0/operations/abc/wait")] = [op_state(400, (
+        'Failed creating instance record: Instance type "virtual-machine" is not supported on '
+        'this server: vhost_vsock kernel module not loaded'))]
+    step = Step("instance/vm1/move", MOVE, Kind.INSTANCE, "vm1",
+                payload=Change("vm1", target="node2"))
+    with pytest.raises(ApplyFailed) as info:
+        execute([step], performer(session))
+    said = info.value.failures[0]
+    assert "member node2 cannot run virtual machines, so instance vm1 was not moved" in said
+    assert "vhost_vsock kernel module not loaded" in said and "node1:" not in said
