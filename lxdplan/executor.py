@@ -28,7 +28,7 @@ from typing import Callable, Sequence
 
 from lxdplan.errors import LxdplanError
 from lxdplan.plan import Action, Kind, Step
-from lxdplan.registry import spec
+from lxdplan.registry import find_spec
 
 PARALLEL_ACTIONS = frozenset({Action.DEFINE})
 # Steps of one member's lane (``_lane``: instance launches, starts, stops, deletes) running on
@@ -164,13 +164,13 @@ def execute(
 def _lane(step: Step) -> str | None:
     """Which steps may run beside ``step``: those of other lanes. Every define is its own lane
     (defines target one member each); a step its kind lets run beside others
-    (``ObjectKind.parallel_actions``: an instance's launch, start, stop or delete) has its
+    (``KindSpec.parallel_actions``: an instance's launch, start, stop or delete) has its
     member's lane, where at most ``per_member`` run at once; None: the step runs alone."""
     if step.action in PARALLEL_ACTIONS:
         return step.id
     if step.member is None:
         return None
-    found = spec(step.kind)
+    found = find_spec(step.kind)
     return f"member:{step.member}" if found is not None and step.action in found.parallel_actions else None
 
 

@@ -1,7 +1,7 @@
 """The registry of object kinds: the one list of the kind modules (``lxdplan.kinds.*``).
 
 Like a Terraform provider's ``Resources()``, the kinds are listed here by hand, once: adding a
-kind is its module plus one line of ``KINDS`` (docs/design.md, "Adding a kind"). Only the upper
+kind is its module plus one line of ``SPECS`` (docs/design.md, "Adding a kind"). Only the upper
 layers import this module (loader, planner, providers, renderers, CLI); the kinds themselves,
 ``Desired`` and ``Observed`` never do: they are handed what they need (the layer contract in
 pyproject.toml keeps it so).
@@ -27,24 +27,24 @@ from lxdplan.kinds import (
     storage_pool,
     storage_volume,
 )
-from lxdplan.kinds.base import ObjectKind
+from lxdplan.kinds.base import KindSpec
 from lxdplan.plan import Action, Payload
 from lxdplan.state.observed import Observed
 
 # Every object kind, in ``rank`` order (checked below).
-KINDS: tuple[ObjectKind, ...] = (
-    cluster_group.KIND_SPEC,
-    project.KIND_SPEC,
-    storage_pool.KIND_SPEC,
-    network_acl.KIND_SPEC,
-    network_zone.KIND_SPEC,
-    network_zone_record.KIND_SPEC,
-    network.KIND_SPEC,
-    network_forward.KIND_SPEC,
-    profile.KIND_SPEC,
-    storage_volume.KIND_SPEC,
-    image.KIND_SPEC,
-    instance.KIND_SPEC,
+SPECS: tuple[KindSpec, ...] = (
+    cluster_group.SPEC,
+    project.SPEC,
+    storage_pool.SPEC,
+    network_acl.SPEC,
+    network_zone.SPEC,
+    network_zone_record.SPEC,
+    network.SPEC,
+    network_forward.SPEC,
+    profile.SPEC,
+    storage_volume.SPEC,
+    image.SPEC,
+    instance.SPEC,
 )
 
 
@@ -53,7 +53,7 @@ KINDS: tuple[ObjectKind, ...] = (
 RANKS = ("rank", "delete_rank", "list_rank", "load_rank")
 
 
-def _checked(kinds: tuple[ObjectKind, ...]) -> tuple[ObjectKind, ...]:
+def _checked(kinds: tuple[KindSpec, ...]) -> tuple[KindSpec, ...]:
     """``kinds`` in ``rank`` order; RuntimeError when two share any of ``RANKS``."""
     for attr in RANKS:
         seen: dict[int, str] = {}
@@ -65,22 +65,22 @@ def _checked(kinds: tuple[ObjectKind, ...]) -> tuple[ObjectKind, ...]:
     return tuple(sorted(kinds, key=lambda k: k.rank))
 
 
-KINDS = _checked(KINDS)
+SPECS = _checked(SPECS)
 
 
-def registry() -> tuple[ObjectKind, ...]:
+def registry() -> tuple[KindSpec, ...]:
     """Every object kind, in ``rank`` order."""
-    return KINDS
+    return SPECS
 
 
-def spec(kind: str) -> ObjectKind | None:
-    """The module of an object kind; None for the membership kinds (member, server)."""
-    return next((s for s in KINDS if s.kind == kind), None)
+def find_spec(kind: str) -> KindSpec | None:
+    """The spec of an object kind; None for the membership kinds (member, server)."""
+    return next((s for s in SPECS if s.kind == kind), None)
 
 
-def of(kind: str) -> ObjectKind:
-    """The module of an object kind that must exist (a step of an object kind, a reference)."""
-    found = spec(kind)
+def spec_of(kind: str) -> KindSpec:
+    """The spec of an object kind that must exist (a step of an object kind, a reference)."""
+    found = find_spec(kind)
     if found is None:
         raise KeyError(f"no object kind {kind}")
     return found
@@ -90,7 +90,7 @@ def payload_type(kind: str, action: Action) -> type[Payload]:
     """The payload class of a step, for reading saved plans back."""
     if (kind, action) in payloads.TYPES:
         return payloads.TYPES[(kind, action)]
-    found = spec(kind)
+    found = find_spec(kind)
     if found is None or action not in found.payloads:
         raise ValueError(f"no step {kind}/{action.value} exists")
     return found.payloads[action]
@@ -98,12 +98,12 @@ def payload_type(kind: str, action: Action) -> type[Payload]:
 
 def sections() -> list[str]:
     """Every kind's section of ``Desired`` and ``Observed``, in registry order."""
-    return [k.section for k in KINDS]
+    return [k.section for k in SPECS]
 
 
 def observed_types() -> dict[str, type]:
     """Each kind's ``Observed`` section and the type of its objects (``Observed.from_dict``)."""
-    return {k.section: k.observed_type for k in KINDS}
+    return {k.section: k.observed_type for k in SPECS}
 
 
 def desired(**given: Any) -> Desired:

@@ -1,8 +1,10 @@
-"""What every object kind module provides: the ``ObjectKind`` interface and its defaults.
+"""What every object kind module provides: the ``KindSpec`` interface and its defaults.
 
-A kind module (``lxdplan/kinds/<kind>.py``) defines one ``ObjectKind`` subclass instance named
-``KIND_SPEC`` that says everything lxdplan knows about the kind; the loader, observer, planner,
-executor, exporter, adopter and renderers loop over the registry (``lxdplan.registry``)
+Names: a ``Kind`` (``lxdplan.plan``) is a kind's id (``storage_pool``, as in step ids and plan
+JSON); a ``KindSpec`` is everything lxdplan knows about that kind. A kind module
+(``lxdplan/kinds/<kind>.py``) defines one ``KindSpec`` subclass instance named ``SPEC``; the
+registry (``lxdplan.registry``) lists them and looks one up by id (``spec_of``, ``find_spec``).
+The loader, observer, planner, executor, exporter, adopter and renderers loop over the registry
 instead of naming kinds; a kind sees the planner only through ``lxdplan.kinds.context``. The
 planner rules and everything else here are pure; the API calls that carry a step out live in
 ``lxdplan.providers.actions`` and read the kind's paths and bodies.
@@ -76,7 +78,7 @@ class Request:
     body: dict[str, Any]
 
 
-class ObjectKind:
+class KindSpec:
     """One kind of LXD object. Subclasses set the class attributes and override what differs.
 
     ``section`` is the file's key and the field of ``Desired`` and ``Observed`` holding the
@@ -129,8 +131,8 @@ class ObjectKind:
         return [self.ident(obj)]
 
     def check(self, checker: "Checker", declared: Mapping[str, tuple],
-              kinds: Sequence["ObjectKind"]) -> None:
-        """Rules that need every kind loaded (``declared`` holds them all, ``kinds`` is the
+              specs: Sequence["KindSpec"]) -> None:
+        """Rules that need every kind loaded (``declared`` holds them all, ``specs`` is the
         registry): references."""
 
     def known(self, declared: Mapping[str, tuple]) -> set[tuple]:
@@ -140,11 +142,11 @@ class ObjectKind:
             (name,) for name in self.keep}
 
     def check_refs(self, checker: "Checker", declared: Mapping[str, tuple],
-                   registry: Sequence["ObjectKind"], kinds: Iterable[Kind]) -> None:
+                   specs: Sequence["KindSpec"], kinds: Iterable[Kind]) -> None:
         """Certain references (``refs``) of the declared objects to objects of ``kinds`` must
         name declared objects: LXD refuses an unknown name, or lxdplan would delete the object
         under its user."""
-        targets = {k.kind: k for k in registry if k.kind in kinds}
+        targets = {k.kind: k for k in specs if k.kind in kinds}
         known = {kind: target.known(declared) for kind, target in targets.items()}
         for i, obj in enumerate(declared.get(self.section, ())):
             for ref in self.refs(obj):
@@ -379,7 +381,7 @@ def used_by_note(used_by: tuple) -> str:
     return f"used by {n} object{'s' if n != 1 else ''}" if n else ""
 
 
-def plan_deletes(ctx: "PlanContext", spec: "ObjectKind") -> None:
+def plan_deletes(ctx: "PlanContext", spec: "KindSpec") -> None:
     """Delete the managed objects of ``spec``'s kind that the file no longer declares; list the
     unmanaged ones. (Their users go first: ``lxdplan.planner.dependencies``.)"""
     declared = {spec.key(o) for o in spec.declared(ctx.desired)}
@@ -411,7 +413,7 @@ def leave_after(ctx: "PlanContext", sid: str, member: str | None) -> None:
             ctx.steps.add_dependency(removal.id, sid)
 
 
-def removal_pins(ctx: "PlanContext", spec: "ObjectKind", member: str) -> str | None:
+def removal_pins(ctx: "PlanContext", spec: "KindSpec", member: str) -> str | None:
     """Why ``member`` cannot leave because of ``spec``'s objects on it that lxdplan will not
     delete (not managed, so never deleted; a declared one cannot be on a member the file
     drops), or None. LXD refuses to remove a member that still holds them."""

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 from lxdplan import keys
 from lxdplan.compare import desc
-from lxdplan.kinds.base import ObjectKind, Owner, Stage, Where, api_path, payload_of
+from lxdplan.kinds.base import KindSpec, Owner, Stage, Where, api_path, payload_of
 from lxdplan.kinds.common import DEFAULT, builtin_description, plan_deletes, put_if
 from lxdplan.livedata import Get, Reading, Recorded, listed_names
 from lxdplan.plan import Action, Kind, Payload, Step
@@ -57,7 +57,7 @@ class Delete(Payload):
     owner_key: str = keys.CLUSTER_GROUPS_OWNER_KEY
 
 
-class ClusterGroupKind(ObjectKind):
+class ClusterGroupSpec(KindSpec):
     kind = Kind.CLUSTER_GROUP
     section = "cluster_groups"
     etag_after_plan = True
@@ -179,4 +179,4 @@ def _payload(step: Step) -> Create | Update | Delete:
     return step.payload
 
 
-KIND_SPEC = ClusterGroupKind()
+SPEC = ClusterGroupSpec()

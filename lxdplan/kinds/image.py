@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Hashable, Mapping, Sequence
 from lxdplan.desired import Secret
 from lxdplan.errors import PlanError
 from lxdplan.filecheck import names
-from lxdplan.kinds.base import ObjectKind, Owner, Stage, Where, api_path
+from lxdplan.kinds.base import KindSpec, Owner, Stage, Where, api_path
 from lxdplan.kinds.common import DEFAULT, at, plan_deletes, scoped
 from lxdplan.livedata import Get, Reading, Recorded, listed_names, project_items, projects_with
 from lxdplan.plan import Action, Kind, Payload, Step
@@ -111,7 +111,7 @@ def source_payload(source: ImageSource, base: str) -> dict[str, Any]:
     return out
 
 
-class ImageKind(ObjectKind):
+class ImageSpec(KindSpec):
     kind = Kind.IMAGE
     section = "images"
     stage = Stage.AFTER_MEMBERS
@@ -131,7 +131,7 @@ class ImageKind(ObjectKind):
         return [(obj.project, name) for name in (obj.name, *obj.aliases)]
 
     def check(self, c: "Checker", declared: Mapping[str, tuple],
-              kinds: Sequence[ObjectKind]) -> None:
+              specs: Sequence[KindSpec]) -> None:
         """Two entries pinned to one fingerprint (after the aliases' uniqueness)."""
         out = declared.get(self.section, ())
         # LXD keeps one image per fingerprint: two entries pinned to the same one would fight over
@@ -392,4 +392,4 @@ def _payload(step: Step) -> Write | Delete:
     return step.payload
 
 
-KIND_SPEC = ImageKind()
+SPEC = ImageSpec()

@@ -24,7 +24,7 @@ from lxdplan.errors import PlanError
 from lxdplan.filecheck import MEMBERS
 from lxdplan.filecheck import names as names_of
 from lxdplan.kinds import placement
-from lxdplan.kinds.base import ObjectKind, Request, Stage, Where, in_project, patch_mark, payload_of
+from lxdplan.kinds.base import KindSpec, Request, Stage, Where, in_project, patch_mark, payload_of
 from lxdplan.kinds.common import DEFAULT, at, export_config, owned, plan_deletes, put_if, scoped
 from lxdplan.knownkeys import suggest
 from lxdplan.livedata import Get, Reading, Recorded, clean_config, marked, with_etag
@@ -89,7 +89,7 @@ def _devices(devices: dict) -> dict[str, dict]:
     return {k: dict(v) for k, v in devices.items()}
 
 
-class InstanceKind(ObjectKind):
+class InstanceSpec(KindSpec):
     kind = Kind.INSTANCE
     section = "instances"
     stage = Stage.AFTER_MEMBERS
@@ -519,4 +519,4 @@ def _payload(step: Step) -> Write | Change:
     return step.payload
 
 
-KIND_SPEC = InstanceKind()
+SPEC = InstanceSpec()

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Hashable, Mapping, Sequence
 from lxdplan.compare import config_views, desc, diff_config, put_config, shown
 from lxdplan.errors import fmt_path
 from lxdplan.filecheck import normalise
-from lxdplan.kinds.base import ObjectKind, Request, Stage, Where, in_project, payload_of
+from lxdplan.kinds.base import KindSpec, Request, Stage, Where, in_project, payload_of
 from lxdplan.kinds.common import DEFAULT, export_config, owned, plan_deletes, put_if, scoped
 from lxdplan.livedata import (
     Get,
@@ -153,7 +153,7 @@ def _rule_views(live: tuple[Rule, ...], wanted: tuple[Rule, ...]) -> tuple[dict,
     return before, after
 
 
-class NetworkACLKind(ObjectKind):
+class NetworkACLSpec(KindSpec):
     kind = Kind.define("network_acl", "network ACL")
     section = "network_acls"
     etag_after_plan = True
@@ -169,13 +169,13 @@ class NetworkACLKind(ObjectKind):
         return tuple(_load(checker, raw, (self.section, i), projects) for i, raw in items)
 
     def check(self, checker: "Checker", declared: Mapping[str, tuple],
-              kinds: Sequence[ObjectKind]) -> None:
+              specs: Sequence[KindSpec]) -> None:
         """The ACLs a declared network, profile or instance names are declared (LXD refuses an
         unknown name), in the project whose ACLs that object uses."""
         known = self.known(declared)
         networks_own = {p.name for p in declared.get("projects", ())
                         if p.config.get("features.networks") == "true"}
-        for user in kinds:
+        for user in specs:
             for i, obj in enumerate(declared.get(user.section, ())):
                 for ref in self.refs_into(user.kind, obj):
                     if not ref.certain:
@@ -379,4 +379,4 @@ def _payload(step: Step) -> Write | Delete:
     return step.payload
 
 
-KIND_SPEC = NetworkACLKind()
+SPEC = NetworkACLSpec()

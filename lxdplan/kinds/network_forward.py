@@ -27,8 +27,8 @@ from typing import TYPE_CHECKING, Any, Hashable, Mapping, Sequence
 from lxdplan.compare import config_views, desc, diff_config, put_config
 from lxdplan.errors import PlanError, fmt_path
 from lxdplan.filecheck import MEMBERS, normalise
-from lxdplan.kinds.base import ObjectKind, Stage, Where, api_path, payload_of
-from lxdplan.kinds.common import ItemsKind, at, export_config, owned, plan_deletes, put_if
+from lxdplan.kinds.base import KindSpec, Stage, Where, api_path, payload_of
+from lxdplan.kinds.common import ItemsSpec, at, export_config, owned, plan_deletes, put_if
 from lxdplan.livedata import Get, Reading, Recorded, clean_config, marked, with_etag
 from lxdplan.plan import Action, Kind, Payload, Step
 from lxdplan.references import Ref
@@ -129,14 +129,14 @@ def _port_views(live: tuple[Port, ...], wanted: tuple[Port, ...]) -> tuple[dict,
     return before, after
 
 
-class NetworkForwardKind(ItemsKind):
+class NetworkForwardSpec(ItemsSpec):
     kind = Kind.define("network_forward", "network forward")
     section = "network_forwards"
     etag_after_plan = True
     stage = Stage.AFTER_MEMBERS  # on a member: after its join
     rank, delete_rank, list_rank = 45, 35, 28
     payloads = {Action.CREATE: Write, Action.UPDATE: Write, Action.DELETE: Delete}
-    items = "ports"  # ItemsKind: the ordered list beside the config
+    items = "ports"  # ItemsSpec: the ordered list beside the config
     load_rank = 25  # after the networks (their type) and the members
 
     def load(self, checker: "Checker", items, declared: Mapping[str, tuple]) -> tuple:
@@ -145,8 +145,8 @@ class NetworkForwardKind(ItemsKind):
         return tuple(_load(checker, raw, (self.section, i), members, bridges) for i, raw in items)
 
     def check(self, checker: "Checker", declared: Mapping[str, tuple],
-              kinds: Sequence[ObjectKind]) -> None:
-        self.check_refs(checker, declared, kinds, (Kind.NETWORK,))
+              specs: Sequence[KindSpec]) -> None:
+        self.check_refs(checker, declared, specs, (Kind.NETWORK,))
 
     def ident(self, obj) -> tuple[str, ...]:
         return (obj.network, obj.listen_address, obj.member)
@@ -320,11 +320,11 @@ def parse_forward(item: dict[str, Any], network: str,
         managed_by_lxdplan=marked(config), etag=etag)
 
 
-KIND_SPEC = NetworkForwardKind()
+SPEC = NetworkForwardSpec()
 
 
 def _payload(step: Step) -> "Write | Delete":
     """The step's payload: a create or update (``Write``) or a delete."""
     if not isinstance(step.payload, (Write, Delete)):
-        raise TypeError(f"step {step.id} carries {type(step.payload).__name__}, not a {KIND_SPEC.kind} payload")
+        raise TypeError(f"step {step.id} carries {type(step.payload).__name__}, not a {SPEC.kind} payload")
     return step.payload

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from lxdplan.compare import config_views, desc, diff_config, put_config
 from lxdplan.errors import fmt_path
-from lxdplan.kinds.base import ObjectKind, Stage, Where, api_path, payload_of
+from lxdplan.kinds.base import KindSpec, Stage, Where, api_path, payload_of
 from lxdplan.kinds.common import export_config, owned, plan_deletes, put_if
 from lxdplan.livedata import Get, Reading, Recorded, common_fields, with_etag
 from lxdplan.plan import Action, Kind, Payload, Step
@@ -71,7 +71,7 @@ def zone_names(value: Any) -> list[str]:
     return [part.strip() for part in value.split(",") if part.strip()]
 
 
-class NetworkZoneKind(ObjectKind):
+class NetworkZoneSpec(KindSpec):
     kind = Kind.define("network_zone", "network zone")
     section = "network_zones"
     etag_after_plan = True
@@ -101,7 +101,7 @@ class NetworkZoneKind(ObjectKind):
         return tuple(out)
 
     def check(self, checker: "Checker", declared: Mapping[str, tuple],
-              kinds: Sequence[ObjectKind]) -> None:
+              specs: Sequence[KindSpec]) -> None:
         """The zones a declared network names are declared (LXD refuses an unknown name)."""
         known = self.known(declared)
         for i, obj in enumerate(declared.get("networks", ())):
@@ -235,11 +235,11 @@ def parse_zone(item: dict[str, Any], etag: str | None = None) -> ObservedNetwork
     return ObservedNetworkZone(**common_fields(item, "default"), etag=etag)
 
 
-KIND_SPEC = NetworkZoneKind()
+SPEC = NetworkZoneSpec()
 
 
 def _payload(step: Step) -> "Write | Delete":
     """The step's payload: a create or update (``Write``) or a delete."""
     if not isinstance(step.payload, (Write, Delete)):
-        raise TypeError(f"step {step.id} carries {type(step.payload).__name__}, not a {KIND_SPEC.kind} payload")
+        raise TypeError(f"step {step.id} carries {type(step.payload).__name__}, not a {SPEC.kind} payload")
     return step.payload

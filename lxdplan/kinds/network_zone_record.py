@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any, Hashable, Mapping, Sequence
 from lxdplan.compare import config_views, desc, diff_config, put_config
 from lxdplan.errors import fmt_path
 from lxdplan.filecheck import normalise
-from lxdplan.kinds.base import ObjectKind, Stage, Where, api_path, payload_of
-from lxdplan.kinds.common import ItemsKind, export_config, owned, plan_deletes, put_if
+from lxdplan.kinds.base import KindSpec, Stage, Where, api_path, payload_of
+from lxdplan.kinds.common import ItemsSpec, export_config, owned, plan_deletes, put_if
 from lxdplan.livedata import Get, Reading, Recorded, clean_config, marked, with_etag
 from lxdplan.plan import Action, Kind, Payload, Step
 from lxdplan.references import Ref
@@ -104,14 +104,14 @@ def _entry_views(live: tuple[Entry, ...], wanted: tuple[Entry, ...]) -> tuple[di
     return before, after
 
 
-class NetworkZoneRecordKind(ItemsKind):
+class NetworkZoneRecordSpec(ItemsSpec):
     kind = Kind.define("network_zone_record", "network zone record")
     section = "network_zone_records"
     etag_after_plan = True
     stage = Stage.BEFORE_JOINS
     rank, delete_rank, list_rank = 37, 44, 27
     payloads = {Action.CREATE: Write, Action.UPDATE: Write, Action.DELETE: Delete}
-    items = "entries"  # ItemsKind: the ordered list beside the config
+    items = "entries"  # ItemsSpec: the ordered list beside the config
     load_rank = 37  # after the zones
 
     def load(self, checker: "Checker", items, declared: Mapping[str, tuple]) -> tuple:
@@ -130,8 +130,8 @@ class NetworkZoneRecordKind(ItemsKind):
         return tuple(out)
 
     def check(self, checker: "Checker", declared: Mapping[str, tuple],
-              kinds: Sequence[ObjectKind]) -> None:
-        self.check_refs(checker, declared, kinds, (ZONE,))
+              specs: Sequence[KindSpec]) -> None:
+        self.check_refs(checker, declared, specs, (ZONE,))
 
     def ident(self, obj) -> tuple[str, ...]:
         return (obj.zone, obj.name)
@@ -271,11 +271,11 @@ def parse_record(item: dict[str, Any], zone: str,
         managed_by_lxdplan=marked(config), etag=etag)
 
 
-KIND_SPEC = NetworkZoneRecordKind()
+SPEC = NetworkZoneRecordSpec()
 
 
 def _payload(step: Step) -> "Write | Delete":
     """The step's payload: a create or update (``Write``) or a delete."""
     if not isinstance(step.payload, (Write, Delete)):
-        raise TypeError(f"step {step.id} carries {type(step.payload).__name__}, not a {KIND_SPEC.kind} payload")
+        raise TypeError(f"step {step.id} carries {type(step.payload).__name__}, not a {SPEC.kind} payload")
     return step.payload

@@ -19,7 +19,7 @@ from lxdplan.plan import Action, Kind, step_id
 from lxdplan.state.observed import EVACUATED, NOT_SERVING, OFFLINE, UNREACHABLE
 
 if TYPE_CHECKING:
-    from lxdplan.kinds.base import ObjectKind
+    from lxdplan.kinds.base import KindSpec
     from lxdplan.kinds.context import PlanContext
 
 AWAY = frozenset({EVACUATED, "Evacuating", OFFLINE, UNREACHABLE, NOT_SERVING})
@@ -76,7 +76,7 @@ def destination(ctx: "PlanContext", inst, where: str) -> tuple[str, str] | None:
     return None
 
 
-def plan_move(spec: "ObjectKind", ctx: "PlanContext", inst, where: str, deps: list[str]) -> str | None:
+def plan_move(spec: "KindSpec", ctx: "PlanContext", inst, where: str, deps: list[str]) -> str | None:
     """Plan the move of the instance on ``where`` to where the file places it; return the
     step's id, or None when it stays (in place, or for now: a note says why)."""
     dest = destination(ctx, inst, where)
@@ -109,7 +109,7 @@ def plan_move(spec: "ObjectKind", ctx: "PlanContext", inst, where: str, deps: li
     return move
 
 
-def removal_block(spec: "ObjectKind", ctx: "PlanContext", member: str) -> str | None:
+def removal_block(spec: "KindSpec", ctx: "PlanContext", member: str) -> str | None:
     """Why ``member`` cannot be removed yet because of the instances on it, or None."""
     joining = {m.name for m in ctx.joiners}
     pins, later = [], []

@@ -15,7 +15,7 @@ from lxdplan import keys, references
 from lxdplan.compare import comparable, desc, diff_config, diff_devices, put_config, shown
 from lxdplan.errors import fmt_path
 from lxdplan.filecheck import names
-from lxdplan.kinds.base import ObjectKind, Stage, Where, in_project, payload_of
+from lxdplan.kinds.base import KindSpec, Stage, Where, in_project, payload_of
 from lxdplan.kinds.common import (
     DEFAULT,
     builtin_description,
@@ -122,7 +122,7 @@ def _nic(c: "Checker", dp: tuple, values: dict[str, str], networks: set[str]) ->
                                   f"and routed nics take a host interface as parent)")
 
 
-class ProfileKind(ObjectKind):
+class ProfileSpec(KindSpec):
     kind = Kind.PROFILE
     section = "profiles"
     etag_after_plan = True
@@ -140,7 +140,7 @@ class ProfileKind(ObjectKind):
                      for i, raw in items)
 
     def check(self, checker: "Checker", declared: Mapping[str, tuple],
-              kinds: Sequence[ObjectKind]) -> None:
+              specs: Sequence[KindSpec]) -> None:
         """A disk's ``source`` names a declared volume, or one that must exist (a warning: it
         may live in the pool unmanaged)."""
         volumes = {(v.pool, v.name) for v in declared.get("storage_volumes", ())}
@@ -301,4 +301,4 @@ def _payload(step: Step) -> Write | Delete:
     return step.payload
 
 
-KIND_SPEC = ProfileKind()
+SPEC = ProfileSpec()

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from lxdplan import references
 from lxdplan.compare import desc, diff_config, put_config
-from lxdplan.kinds.base import ObjectKind, Stage, Where, api_path, payload_of
+from lxdplan.kinds.base import KindSpec, Stage, Where, api_path, payload_of
 from lxdplan.kinds.common import (
     DEFAULT,
     builtin_description,
@@ -61,7 +61,7 @@ class Delete(Payload):
     """``DELETE /1.0/projects/<name>`` (no fields)."""
 
 
-class ProjectKind(ObjectKind):
+class ProjectSpec(KindSpec):
     kind = Kind.PROJECT
     section = "projects"
     etag_after_plan = True
@@ -78,9 +78,9 @@ class ProjectKind(ObjectKind):
                      for i, p in items)
 
     def check(self, checker: "Checker", declared: Mapping[str, tuple],
-              kinds: Sequence[ObjectKind]) -> None:
+              specs: Sequence[KindSpec]) -> None:
         """``restricted.*`` keys name declared networks and cluster groups."""
-        self.check_refs(checker, declared, kinds, (Kind.NETWORK, Kind.CLUSTER_GROUP))
+        self.check_refs(checker, declared, specs, (Kind.NETWORK, Kind.CLUSTER_GROUP))
 
     def refs(self, obj) -> list[references.Ref]:
         return references.project_refs(obj.config)
@@ -179,4 +179,4 @@ def _payload(step: Step) -> Create | Update | Delete:
     return step.payload
 
 
-KIND_SPEC = ProjectKind()
+SPEC = ProjectSpec()

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Hashable, Mapping
 
 from lxdplan import keys
-from lxdplan.kinds.twophase import TwoPhaseKind, two_phase_fields
+from lxdplan.kinds.twophase import TwoPhaseSpec, two_phase_fields
 from lxdplan.livedata import Get, Reading, Recorded, names_of
 from lxdplan.plan import Kind
 
@@ -43,7 +43,7 @@ AUTO_KEYS: dict[str, frozenset[str]] = {
 IMMUTABLE_MEMBER_KEYS = frozenset({"source", "zfs.pool_name"})
 
 
-class StoragePoolKind(TwoPhaseKind):
+class StoragePoolSpec(TwoPhaseSpec):
     kind = Kind.STORAGE_POOL
     section = "storage_pools"
     rank, delete_rank, list_rank = 30, 30, 10
@@ -144,4 +144,4 @@ def parse_pool(item: dict[str, Any], per_member: dict[str, dict[str, Any]] | Non
                         **two_phase_fields(item, keys.pool_member_keys(driver), per_member))
 
 
-KIND_SPEC = StoragePoolKind()
+SPEC = StoragePoolSpec()

@@ -16,7 +16,7 @@ from lxdplan.compare import config_views, desc, diff_config, put_config
 from lxdplan.errors import PlanError, fmt_path
 from lxdplan.filecheck import MEMBERS, names
 from lxdplan.kinds import storage_pool
-from lxdplan.kinds.base import ObjectKind, Stage, Where, api_path, payload_of
+from lxdplan.kinds.base import KindSpec, Stage, Where, api_path, payload_of
 from lxdplan.kinds.common import DEFAULT, at, export_config, owned, plan_deletes, put_if, scoped
 from lxdplan.knownkeys import suggest
 from lxdplan.livedata import Get, Reading, Recorded, clean_config, marked, names_of, used_by, with_etag
@@ -90,7 +90,7 @@ def _load(c: "Checker", raw: dict, path: tuple, pool_drivers: dict[str, str],
                          project=project, line=c.src.line(path) or 0)
 
 
-class StorageVolumeKind(ObjectKind):
+class StorageVolumeSpec(KindSpec):
     kind = Kind.STORAGE_VOLUME
     section = "storage_volumes"
     etag_after_plan = True
@@ -157,7 +157,7 @@ class StorageVolumeKind(ObjectKind):
                                   owned(vol.config), vol.content_type),
                 )
                 continue
-            defaults = storage_pool.KIND_SPEC.volume_defaults(ctx.desired, ctx.observed, vol.pool)
+            defaults = storage_pool.SPEC.volume_defaults(ctx.desired, ctx.observed, vol.pool)
             changes = diff_config(live.config, vol.config, inherited=defaults)
             b, a = config_views(changes, live.description, vol.description)
             if b or a:
@@ -238,16 +238,16 @@ class StorageVolumeKind(ObjectKind):
         return ObservedVolume
 
     def early_reads(self, ctx: Reading, recorded: Recorded) -> dict[Hashable, Get]:
-        names = names_of(recorded.metadata(storage_pool.KIND_SPEC.section, "names"))
+        names = names_of(recorded.metadata(storage_pool.SPEC.section, "names"))
         return {**{("volumes", p): _volumes(p) for p in names}, **super().early_reads(ctx, recorded)}
 
     def reads(self, ctx: Reading, recorded: Recorded) -> dict[Hashable, Get]:
         return {("volumes", p["name"]): _volumes(p["name"])
-                for p in storage_pool.KIND_SPEC.listed(recorded)}
+                for p in storage_pool.SPEC.listed(recorded)}
 
     def assemble(self, ctx: Reading, recorded: Recorded) -> dict[str, "ObservedVolume"]:
         out = {}
-        for pool in storage_pool.KIND_SPEC.listed(recorded):
+        for pool in storage_pool.SPEC.listed(recorded):
             for item in recorded.metadata(self.section, ("volumes", pool["name"]), []):
                 vol = parse_volume(item, pool["name"])
                 if vol is None:
@@ -305,4 +305,4 @@ def _payload(step: Step) -> Write | Delete:
     return step.payload
 
 
-KIND_SPEC = StorageVolumeKind()
+SPEC = StorageVolumeSpec()

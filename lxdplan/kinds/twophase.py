@@ -23,7 +23,7 @@ from lxdplan.compare import (
 )
 from lxdplan.errors import PlanError, fmt_path
 from lxdplan.filecheck import MEMBERS, names
-from lxdplan.kinds.base import ObjectKind, Request, Stage, Where, api_path, patch_mark
+from lxdplan.kinds.base import KindSpec, Request, Stage, Where, api_path, patch_mark
 from lxdplan.kinds.common import at, export_config, owned, plan_deletes, put_if, used_by_note
 from lxdplan.knownkeys import documented, suggest
 from lxdplan.livedata import Get, Reading, Recorded, clean_config, marked, used_by
@@ -107,7 +107,7 @@ def _created_on(live, member: str) -> bool:
     return live.member_status.get(member, live.status) not in _UNFINISHED
 
 
-class TwoPhaseKind(ObjectKind):
+class TwoPhaseSpec(KindSpec):
     """What pools and networks share; their modules set what differs."""
 
     stage = Stage.BEFORE_JOINS

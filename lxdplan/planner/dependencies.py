@@ -21,7 +21,7 @@ from collections import defaultdict
 from lxdplan.plan import Action, Kind, Step
 from lxdplan.planner import refwalk
 from lxdplan.planner.context import Context
-from lxdplan.registry import spec
+from lxdplan.registry import find_spec
 
 WRITES = frozenset({Action.CREATE, Action.DEFINE, Action.INSTANTIATE, Action.UPDATE,
                     Action.START, Action.MOVE})
@@ -32,7 +32,7 @@ def identity(step: Step) -> tuple[Kind, tuple[str, ...]] | None:
     """The object a step acts on, as ``lxdplan.references`` names it (its kind says how)."""
     if step.kind == Kind.SERVER:
         return None
-    found = spec(step.kind)
+    found = find_spec(step.kind)
     return step.kind, (found.step_ident(step) if found else (step.name,))
 
 

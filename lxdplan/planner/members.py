@@ -328,7 +328,7 @@ def plan_joins(ctx: Context, wait_for: list[str]) -> None:
 
 def _member_config(ctx: Context, member: str) -> list[dict]:
     """Member-specific keys of every declared object (pools, networks), as LXD's join expects
-    them (each kind says its own: ``ObjectKind.join_member_config``)."""
+    them (each kind says its own: ``KindSpec.join_member_config``)."""
     return [entry for spec in registry() for entry in spec.join_member_config(ctx.desired, member)]
 
 

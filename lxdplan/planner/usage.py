@@ -7,10 +7,10 @@ and its declared config no longer names the object (an update stops the use). Ot
 delete is blocked, naming the users: those the file does not declare (lxdplan leaves them
 alone) and those it keeps using the object.
 
-Users are matched to live objects by their API path and project (``ObjectKind.where_declared``
+Users are matched to live objects by their API path and project (``KindSpec.where_declared``
 on the live object), a snapshot to the object it belongs to; a user lxdplan does not read (a
 bucket, an object in a project it does not list) is named by its path.
-The kind of the used object says which users LXD removes with it (``ObjectKind.user_blocks``:
+The kind of the used object says which users LXD removes with it (``KindSpec.user_blocks``:
 a pool's image volumes, a project's own default profile), and whether LXD lists users that use
 it only through other users it lists (``users_through_others``: an instance whose profile uses
 a network is listed as the network's user; the profile decides). Pools say no: an instance
@@ -26,12 +26,12 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from lxdplan.kinds.base import ObjectKind
+from lxdplan.kinds.base import KindSpec
 from lxdplan.kinds.common import DEFAULT, and_list
 from lxdplan.plan import Action, Kind, Step
 from lxdplan.planner import refwalk
 from lxdplan.planner.context import Context
-from lxdplan.registry import registry, spec
+from lxdplan.registry import find_spec, registry
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,7 @@ class User:
     path: str
     project: str = DEFAULT
     target: str | None = None
-    spec: ObjectKind | None = None
+    spec: KindSpec | None = None
     live: Any = None
 
     @classmethod
@@ -63,7 +63,7 @@ def block_used(ctx: Context) -> None:
     for step in ctx.steps.all():
         if step.action != Action.DELETE:
             continue
-        found = spec(step.kind)
+        found = find_spec(step.kind)
         if found is None:
             continue
         live = _live_of(found, ctx, step)
@@ -102,7 +102,7 @@ def _through_others(user: User, ident: tuple, listed: set) -> bool:
     return ident not in named and bool(named & (listed - {(user.spec.kind, user.spec.ident(user.live))}))
 
 
-def _reason(found: ObjectKind, live, outside: list[str], kept: list[str]) -> str:
+def _reason(found: KindSpec, live, outside: list[str], kept: list[str]) -> str:
     name = found.display(live)
     parts = ([f"{and_list(outside)}, which the file does not declare"] if outside else []) + (
         [f"{and_list(kept)}, which the file keeps using it"] if kept else [])
@@ -111,9 +111,9 @@ def _reason(found: ObjectKind, live, outside: list[str], kept: list[str]) -> str
             f"{name} first, or keep {name} in the file")
 
 
-def _live_index(ctx: Context) -> dict[tuple[str, str], list[tuple[ObjectKind, Any]]]:
+def _live_index(ctx: Context) -> dict[tuple[str, str], list[tuple[KindSpec, Any]]]:
     """Every live object by its API path and project."""
-    index: dict[tuple[str, str], list[tuple[ObjectKind, Any]]] = {}
+    index: dict[tuple[str, str], list[tuple[KindSpec, Any]]] = {}
     for kind in registry():
         for live in kind.live(ctx.observed).values():
             try:
@@ -142,7 +142,7 @@ def _resolve(user: User, index) -> User:
     return User(user.path, user.project, user.target, kind, live)
 
 
-def _live_of(found: ObjectKind, ctx: Context, step: Step):
+def _live_of(found: KindSpec, ctx: Context, step: Step):
     return next((o for o in found.live(ctx.observed).values()
                  if found.display(o) == step.name and found.live_member(o) == step.member), None)
 

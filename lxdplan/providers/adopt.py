@@ -14,14 +14,14 @@ from __future__ import annotations
 
 from lxdplan.desired import Desired
 from lxdplan.errors import PreconditionFailed
-from lxdplan.kinds import ObjectKind, Owner
+from lxdplan.kinds import KindSpec, Owner
 from lxdplan.livedata import listed_names
 from lxdplan.providers.client import Client
 from lxdplan.registry import registry
 from lxdplan.state.observed import Observed
 
 
-def _mark(client: Client, spec: ObjectKind, obj) -> None:
+def _mark(client: Client, spec: KindSpec, obj) -> None:
     """Read the declared object and send its kind's adoption request with the ETag just read."""
     where = spec.where_declared(obj)
     answer = client.get(where.path, params=where.params or None)
@@ -34,7 +34,7 @@ def _mark(client: Client, spec: ObjectKind, obj) -> None:
                                  "it; run import again", member=exc.member, status=412) from None
 
 
-def _list(client: Client, spec: ObjectKind, names: list[str]) -> None:
+def _list(client: Client, spec: KindSpec, names: list[str]) -> None:
     """Add ``names`` to the server key that lists the kind's managed objects, with the ETag of
     the server config just read."""
     answer = client.get("/1.0")

@@ -3,7 +3,7 @@
 Order: probe every declared endpoint at once (``GET /1.0``); if a member is clustered, read the
 cluster through one of them (the reader) and fan the member-specific reads out to each member's
 own endpoint (``?target=<member>`` sent to that member, else forwarded through the reader), all in
-flight together on a bounded thread pool. Which reads, is each kind's word (``ObjectKind``,
+flight together on a bounded thread pool. Which reads, is each kind's word (``KindSpec``,
 "reading it live"): its listings go out at once; its early reads (the members' views, from a
 cheap name list or the file) as soon as the members are known, not waiting for the costly
 ``recursion=1`` listings; the reads the listings decide when those arrive. Every answer is
@@ -196,7 +196,7 @@ class _Observer:
 
     def read_cluster(self, reader_st: Standalone, standalone: dict[str, Standalone]) -> Observed:
         """Read the cluster through ``reader_st``: the members (membership) and every kind's
-        declared reads, in rounds (``ObjectKind``, "reading it live"): the listings at once, the
+        declared reads, in rounds (``KindSpec``, "reading it live"): the listings at once, the
         early reads once the members are known (before the listings return), then the reads the
         answers decide. Assembly (``providers.assemble``) is pure."""
         reader = self.clients[reader_st.name]

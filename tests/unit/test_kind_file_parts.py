@@ -69,7 +69,7 @@ WIDGET_MODULE = '''
 from dataclasses import dataclass
 
 from lxdplan.filecheck import MEMBERS, names
-from lxdplan.kinds.base import ObjectKind
+from lxdplan.kinds.base import KindSpec
 from lxdplan.plan import Kind
 
 
@@ -80,7 +80,7 @@ class Widget:
     line: int = 0
 
 
-class WidgetKind(ObjectKind):
+class WidgetSpec(KindSpec):
     kind = Kind.define("test_widget", "test widget")
     section = "test_widgets"
     rank = load_rank = 990
@@ -96,7 +96,7 @@ class WidgetKind(ObjectKind):
         return tuple(out)
 
 
-KIND_SPEC = WidgetKind()
+SPEC = WidgetSpec()
 '''
 
 
@@ -107,7 +107,7 @@ def widget_kind(tmp_path, monkeypatch):
     kinds.__path__.append(str(tmp_path))
     try:
         module = importlib.import_module("lxdplan.kinds.widget_for_test")
-        monkeypatch.setattr(registry, "KINDS", registry.KINDS + (module.KIND_SPEC,))
+        monkeypatch.setattr(registry, "SPECS", registry.SPECS + (module.SPEC,))
         yield module
     finally:
         kinds.__path__.remove(str(tmp_path))

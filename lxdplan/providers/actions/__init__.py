@@ -17,7 +17,7 @@ from functools import partial
 from typing import Callable
 
 from lxdplan.errors import LxdplanError
-from lxdplan.kinds.twophase import TwoPhaseKind
+from lxdplan.kinds.twophase import TwoPhaseSpec
 from lxdplan.plan import Action, Kind, Step
 from lxdplan.providers.actions import members, single, twophase
 from lxdplan.providers.session import Session
@@ -52,7 +52,7 @@ def handlers() -> dict[tuple[str, Action], Handler]:
             own = importlib.import_module(f"{__name__}.{spec.actions}").HANDLERS
             table.update({(spec.kind, action): own[action] for action in spec.payloads})
             continue
-        shape = _SHAPES[isinstance(spec, TwoPhaseKind)]
+        shape = _SHAPES[isinstance(spec, TwoPhaseSpec)]
         table.update({(spec.kind, action): shape[action] for action in spec.payloads})
     return table
 

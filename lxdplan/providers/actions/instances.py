@@ -23,7 +23,7 @@ from lxdplan.plan import Action, Kind, Step
 from lxdplan.providers.actions.common import get_or_none, gone, precondition, reveal
 from lxdplan.providers.client import Client, path_of
 from lxdplan.providers.session import Session
-from lxdplan.registry import of
+from lxdplan.registry import spec_of
 
 STOP_TIMEOUT = 30
 RUNNING = ("Running", "Frozen")
@@ -78,7 +78,7 @@ def create(s: Session, step: Step) -> bool:
     live = _read(client, step)
     changed = False
     if live is None:
-        body = of(Kind.INSTANCE).create_body(step)
+        body = spec_of(Kind.INSTANCE).create_body(step)
         if p.image != NO_IMAGE:  # else no source: the kind's body says so
             body["source"] = _image_source(s, client, p)
         params = {**(_at(step)[1] or {}), **({"target": p.target} if p.target else {})}
@@ -118,9 +118,9 @@ def update(s: Session, step: Step) -> bool:
     path, params = _at(step)
     _settle(client, path, params)
     answer = client.get(path, params)
-    kind = of(Kind.INSTANCE)
-    body = kind.put_body(step, answer.metadata or {})
-    if kind.holds(answer.metadata or {}, body):
+    spec = spec_of(Kind.INSTANCE)
+    body = spec.put_body(step, answer.metadata or {})
+    if spec.holds(answer.metadata or {}, body):
         return False
     with precondition(step):
         client.put(path, reveal(body), params=params,
