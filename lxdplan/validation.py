@@ -14,6 +14,7 @@ from lxdplan import addresses, keys, knownkeys, references
 from lxdplan.desired import Desired, Member, Trust
 from lxdplan.errors import Diagnostic, fmt_path
 from lxdplan.filecheck import MEMBERS, Checker, dicts
+from lxdplan.kinds import Checked
 from lxdplan.registry import registry, spec_of
 from lxdplan.yamlsource import Source
 
@@ -40,7 +41,8 @@ def build(src: Source) -> tuple[Desired, list[Diagnostic]]:
     for spec in (k for k in kinds if k.load_rank >= 0):
         _load(c, spec, d, declared)
     for spec in registry():  # rank order: projects' references, networks', profiles', images'
-        spec.check(c, declared, registry())
+        if isinstance(spec, Checked):
+            spec.check(c, declared, registry())
     knownkeys.check(c, d, backend)  # drivers, network types, keys the servers do not know
 
     desired = Desired(path=src.path, version=d.get("version", 1), backend=backend, config=server_cfg,

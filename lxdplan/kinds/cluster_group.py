@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 from lxdplan import keys
 from lxdplan.compare import desc
-from lxdplan.kinds.base import KindSpec, Owner, Stage, Where, api_path, payload_of
-from lxdplan.kinds.common import DEFAULT, builtin_description, plan_deletes, put_if
+from lxdplan.kinds.base import EtagReads, ListedOwner, SingleRequests, Stage, Where, api_path, payload_of
+from lxdplan.kinds.common import DEFAULT, builtin_description, put_if
 from lxdplan.livedata import Get, Reading, Recorded, listed_names
 from lxdplan.plan import Action, Kind, Payload, Step
 from lxdplan.state.observed import Observed
@@ -57,13 +57,12 @@ class Delete(Payload):
     owner_key: str = keys.CLUSTER_GROUPS_OWNER_KEY
 
 
-class ClusterGroupSpec(KindSpec):
+class ClusterGroupSpec(SingleRequests, ListedOwner, EtagReads):
     kind = Kind.CLUSTER_GROUP
     section = "cluster_groups"
     etag_after_plan = True
     stage = Stage.BEFORE_JOINS
     rank, delete_rank, list_rank = 10, 60, 50
-    owner = Owner.SERVER_KEY
     owner_key = keys.CLUSTER_GROUPS_OWNER_KEY
     keep = frozenset({DEFAULT})
     payloads = {Action.CREATE: Create, Action.UPDATE: Update, Action.DELETE: Delete}
@@ -94,8 +93,6 @@ class ClusterGroupSpec(KindSpec):
                 )
         return []
 
-    def plan_deletes(self, ctx: "PlanContext") -> None:
-        plan_deletes(ctx, self)
 
     def delete_waits(self, ctx: "PlanContext") -> list[str]:
         return ctx.steps.ids(kind=Kind.MEMBER, action=Action.UPDATE)  # they empty it first
@@ -138,7 +135,6 @@ class ClusterGroupSpec(KindSpec):
     # -- reading it live ---------------------------------------------------------------------
 
     list_read = Get.listing("/1.0/cluster/groups")
-    etag_reads = True
 
     @property
     def observed_type(self) -> type:

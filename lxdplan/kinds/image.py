@@ -21,8 +21,18 @@ from typing import TYPE_CHECKING, Any, Hashable, Mapping, Sequence
 from lxdplan.desired import Secret
 from lxdplan.errors import PlanError
 from lxdplan.filecheck import names
-from lxdplan.kinds.base import KindSpec, Owner, Stage, Where, api_path
-from lxdplan.kinds.common import DEFAULT, at, plan_deletes, scoped
+from lxdplan.kinds.base import (
+    Checked,
+    DependentReads,
+    KindSpec,
+    ListedOwner,
+    Referring,
+    Stage,
+    StatusRows,
+    Where,
+    api_path,
+)
+from lxdplan.kinds.common import DEFAULT, at, scoped
 from lxdplan.livedata import Get, Reading, Recorded, listed_names, project_items, projects_with
 from lxdplan.plan import Action, Kind, Payload, Step
 from lxdplan.references import Ref
@@ -111,12 +121,11 @@ def source_payload(source: ImageSource, base: str) -> dict[str, Any]:
     return out
 
 
-class ImageSpec(KindSpec):
+class ImageSpec(Checked, Referring, ListedOwner, StatusRows, DependentReads):
     kind = Kind.IMAGE
     section = "images"
     stage = Stage.AFTER_MEMBERS
     rank, delete_rank, list_rank = 70, 8, 70
-    owner = Owner.SERVER_KEY
     owner_key = OWNER_KEY
     actions = "images"
     payloads = {Action.CREATE: Write, Action.UPDATE: Write, Action.DELETE: Delete}
@@ -208,8 +217,6 @@ class ImageSpec(KindSpec):
                 )
         return []
 
-    def plan_deletes(self, ctx: "PlanContext") -> None:
-        plan_deletes(ctx, self)
 
     def delete_before(self, live) -> dict[str, Any]:
         return {"fingerprint": live.fingerprint, "aliases": sorted(live.aliases)}

@@ -24,8 +24,21 @@ from lxdplan.errors import PlanError
 from lxdplan.filecheck import MEMBERS
 from lxdplan.filecheck import names as names_of
 from lxdplan.kinds import placement
-from lxdplan.kinds.base import KindSpec, Request, Stage, Where, in_project, patch_mark, payload_of
-from lxdplan.kinds.common import DEFAULT, at, export_config, owned, plan_deletes, put_if, scoped
+from lxdplan.kinds.base import (
+    Adoptable,
+    EtagReads,
+    OnMembers,
+    Referring,
+    Request,
+    SingleRequests,
+    Stage,
+    StatusRows,
+    Where,
+    in_project,
+    patch_mark,
+    payload_of,
+)
+from lxdplan.kinds.common import DEFAULT, at, export_config, owned, put_if, scoped
 from lxdplan.knownkeys import suggest
 from lxdplan.livedata import Get, Reading, Recorded, clean_config, marked, with_etag
 from lxdplan.plan import Action, Kind, Payload, Step
@@ -89,7 +102,7 @@ def _devices(devices: dict) -> dict[str, dict]:
     return {k: dict(v) for k, v in devices.items()}
 
 
-class InstanceSpec(KindSpec):
+class InstanceSpec(Referring, OnMembers, SingleRequests, Adoptable, StatusRows, EtagReads):
     kind = Kind.INSTANCE
     section = "instances"
     stage = Stage.AFTER_MEMBERS
@@ -279,8 +292,6 @@ class InstanceSpec(KindSpec):
                           _devices(inst.devices), inst.description, fresh_etag=bool(move)),
         )
 
-    def plan_deletes(self, ctx: "PlanContext") -> None:
-        plan_deletes(ctx, self)  # a member the file drops leaves after the deletes on it
 
     def delete_before(self, live) -> dict[str, Any]:
         return {"member": live.location, "state": live.status, **desc(live.description),
@@ -377,7 +388,6 @@ class InstanceSpec(KindSpec):
     # -- reading it live ---------------------------------------------------------------------
 
     list_read = Get.listing("/1.0/instances", {"all-projects": "true"})
-    etag_reads = True
 
     @property
     def observed_type(self) -> type:

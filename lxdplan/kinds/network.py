@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Hashable, Mapping, Sequence
 
 from lxdplan import keys, references
 from lxdplan.errors import fmt_path
-from lxdplan.kinds.base import KindSpec, api_path
+from lxdplan.kinds.base import Checked, DependentReads, EarlyReads, KindSpec, Referring, api_path
 from lxdplan.kinds.twophase import TwoPhaseSpec, two_phase_fields
 from lxdplan.livedata import Get, Reading, Recorded
 from lxdplan.plan import Kind
@@ -51,7 +51,7 @@ AUTO_KEYS: dict[str, frozenset[str]] = {
 }
 
 
-class NetworkSpec(TwoPhaseSpec):
+class NetworkSpec(TwoPhaseSpec, Checked, Referring, EarlyReads, DependentReads):
     kind = Kind.NETWORK
     section = "networks"
     rank, delete_rank, list_rank = 40, 40, 20

@@ -22,8 +22,22 @@ from typing import TYPE_CHECKING, Any, Hashable, Mapping, Sequence
 from lxdplan.compare import config_views, desc, diff_config, put_config, shown
 from lxdplan.errors import fmt_path
 from lxdplan.filecheck import normalise
-from lxdplan.kinds.base import KindSpec, Request, Stage, Where, in_project, payload_of
-from lxdplan.kinds.common import DEFAULT, export_config, owned, plan_deletes, put_if, scoped
+from lxdplan.kinds.base import (
+    Adoptable,
+    Checked,
+    DependentReads,
+    EtagReads,
+    KindSpec,
+    NamedByOthers,
+    Referring,
+    Request,
+    SingleRequests,
+    Stage,
+    Where,
+    in_project,
+    payload_of,
+)
+from lxdplan.kinds.common import DEFAULT, export_config, owned, put_if, scoped
 from lxdplan.livedata import (
     Get,
     Reading,
@@ -153,7 +167,8 @@ def _rule_views(live: tuple[Rule, ...], wanted: tuple[Rule, ...]) -> tuple[dict,
     return before, after
 
 
-class NetworkACLSpec(KindSpec):
+class NetworkACLSpec(Checked, Referring, NamedByOthers, SingleRequests, Adoptable, EtagReads,
+                     DependentReads):
     kind = Kind.define("network_acl", "network ACL")
     section = "network_acls"
     etag_after_plan = True
@@ -264,8 +279,6 @@ class NetworkACLSpec(KindSpec):
             )
         return []
 
-    def plan_deletes(self, ctx: "PlanContext") -> None:
-        plan_deletes(ctx, self)
 
     def delete_before(self, live) -> dict[str, Any]:
         before: dict[str, Any] = {**desc(live.description), "config": shown(live.config)}
@@ -320,7 +333,6 @@ class NetworkACLSpec(KindSpec):
     # the per-project listings serve both). A project without networks of its own answers with
     # the default project's ACLs, so it is not asked.
 
-    etag_reads = True
     needs = (("projects", "listing"),)
     list_read = Get.listing("/1.0/network-acls")
 

@@ -27,8 +27,19 @@ from typing import TYPE_CHECKING, Any, Hashable, Mapping, Sequence
 from lxdplan.compare import config_views, desc, diff_config, put_config
 from lxdplan.errors import PlanError, fmt_path
 from lxdplan.filecheck import MEMBERS, normalise
-from lxdplan.kinds.base import KindSpec, Stage, Where, api_path, payload_of
-from lxdplan.kinds.common import ItemsSpec, at, export_config, owned, plan_deletes, put_if
+from lxdplan.kinds.base import (
+    Checked,
+    DependentReads,
+    EtagReads,
+    KindSpec,
+    OnMembers,
+    Referring,
+    Stage,
+    Where,
+    api_path,
+    payload_of,
+)
+from lxdplan.kinds.common import ItemsSpec, at, export_config, owned, put_if
 from lxdplan.livedata import Get, Reading, Recorded, clean_config, marked, with_etag
 from lxdplan.plan import Action, Kind, Payload, Step
 from lxdplan.references import Ref
@@ -129,7 +140,7 @@ def _port_views(live: tuple[Port, ...], wanted: tuple[Port, ...]) -> tuple[dict,
     return before, after
 
 
-class NetworkForwardSpec(ItemsSpec):
+class NetworkForwardSpec(ItemsSpec, Checked, Referring, OnMembers, EtagReads, DependentReads):
     kind = Kind.define("network_forward", "network forward")
     section = "network_forwards"
     etag_after_plan = True
@@ -218,8 +229,6 @@ class NetworkForwardSpec(ItemsSpec):
             )
         return []
 
-    def plan_deletes(self, ctx: "PlanContext") -> None:
-        plan_deletes(ctx, self)
 
     def delete_payload(self, live) -> Delete:
         return Delete(live.network, live.listen_address)
@@ -259,7 +268,6 @@ class NetworkForwardSpec(ItemsSpec):
     # One listing per managed bridge of the networks' listing (any member's lists every
     # member's forwards, each with its ``location``).
 
-    etag_reads = True
     needs = (("networks", "listing"),)
 
     @property

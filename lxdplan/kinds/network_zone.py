@@ -20,8 +20,19 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from lxdplan.compare import config_views, desc, diff_config, put_config
 from lxdplan.errors import fmt_path
-from lxdplan.kinds.base import KindSpec, Stage, Where, api_path, payload_of
-from lxdplan.kinds.common import export_config, owned, plan_deletes, put_if
+from lxdplan.kinds.base import (
+    Adoptable,
+    Checked,
+    EtagReads,
+    KindSpec,
+    NamedByOthers,
+    SingleRequests,
+    Stage,
+    Where,
+    api_path,
+    payload_of,
+)
+from lxdplan.kinds.common import export_config, owned, put_if
 from lxdplan.livedata import Get, Reading, Recorded, common_fields, with_etag
 from lxdplan.plan import Action, Kind, Payload, Step
 from lxdplan.references import Ref
@@ -71,7 +82,7 @@ def zone_names(value: Any) -> list[str]:
     return [part.strip() for part in value.split(",") if part.strip()]
 
 
-class NetworkZoneSpec(KindSpec):
+class NetworkZoneSpec(Checked, NamedByOthers, SingleRequests, Adoptable, EtagReads):
     kind = Kind.define("network_zone", "network zone")
     section = "network_zones"
     etag_after_plan = True
@@ -159,8 +170,6 @@ class NetworkZoneSpec(KindSpec):
                 "zones (the joining member checks dns.zone.* against its own empty database): "
                 "apply without those keys first and add them once the members have joined")
 
-    def plan_deletes(self, ctx: "PlanContext") -> None:
-        plan_deletes(ctx, self)
 
     def delete_payload(self, live) -> Delete:
         return Delete(live.name)
@@ -202,7 +211,6 @@ class NetworkZoneSpec(KindSpec):
     # -- reading it live ---------------------------------------------------------------------
     # The default project's listing (see the module's docstring).
 
-    etag_reads = True
     list_read = Get.listing("/1.0/network-zones")
 
     @property

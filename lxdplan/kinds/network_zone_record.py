@@ -21,8 +21,18 @@ from typing import TYPE_CHECKING, Any, Hashable, Mapping, Sequence
 from lxdplan.compare import config_views, desc, diff_config, put_config
 from lxdplan.errors import fmt_path
 from lxdplan.filecheck import normalise
-from lxdplan.kinds.base import KindSpec, Stage, Where, api_path, payload_of
-from lxdplan.kinds.common import ItemsSpec, export_config, owned, plan_deletes, put_if
+from lxdplan.kinds.base import (
+    Checked,
+    DependentReads,
+    EtagReads,
+    KindSpec,
+    Referring,
+    Stage,
+    Where,
+    api_path,
+    payload_of,
+)
+from lxdplan.kinds.common import ItemsSpec, export_config, owned, put_if
 from lxdplan.livedata import Get, Reading, Recorded, clean_config, marked, with_etag
 from lxdplan.plan import Action, Kind, Payload, Step
 from lxdplan.references import Ref
@@ -104,7 +114,7 @@ def _entry_views(live: tuple[Entry, ...], wanted: tuple[Entry, ...]) -> tuple[di
     return before, after
 
 
-class NetworkZoneRecordSpec(ItemsSpec):
+class NetworkZoneRecordSpec(ItemsSpec, Checked, Referring, EtagReads, DependentReads):
     kind = Kind.define("network_zone_record", "network zone record")
     section = "network_zone_records"
     etag_after_plan = True
@@ -182,8 +192,6 @@ class NetworkZoneRecordSpec(ItemsSpec):
             )
         return []
 
-    def plan_deletes(self, ctx: "PlanContext") -> None:
-        plan_deletes(ctx, self)
 
     def delete_payload(self, live) -> Delete:
         return Delete(live.zone, live.name)
@@ -220,7 +228,6 @@ class NetworkZoneRecordSpec(ItemsSpec):
     # -- reading it live ---------------------------------------------------------------------
     # One listing per zone of the zones' listing (the default project's: see network_zone).
 
-    etag_reads = True
     needs = (("network_zones", "listing"),)
 
     @property

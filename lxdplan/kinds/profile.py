@@ -15,13 +15,24 @@ from lxdplan import keys, references
 from lxdplan.compare import comparable, desc, diff_config, diff_devices, put_config, shown
 from lxdplan.errors import fmt_path
 from lxdplan.filecheck import names
-from lxdplan.kinds.base import KindSpec, Stage, Where, in_project, payload_of
+from lxdplan.kinds.base import (
+    Adoptable,
+    Checked,
+    DependentReads,
+    EtagReads,
+    KindSpec,
+    Referring,
+    SingleRequests,
+    Stage,
+    Where,
+    in_project,
+    payload_of,
+)
 from lxdplan.kinds.common import (
     DEFAULT,
     builtin_description,
     export_config,
     owned,
-    plan_deletes,
     plan_update,
     put_if,
     scoped,
@@ -122,7 +133,7 @@ def _nic(c: "Checker", dp: tuple, values: dict[str, str], networks: set[str]) ->
                                   f"and routed nics take a host interface as parent)")
 
 
-class ProfileSpec(KindSpec):
+class ProfileSpec(Checked, Referring, SingleRequests, Adoptable, EtagReads, DependentReads):
     kind = Kind.PROFILE
     section = "profiles"
     etag_after_plan = True
@@ -194,8 +205,6 @@ class ProfileSpec(KindSpec):
                         depends_on=ctx.after_bootstrap())
         return []
 
-    def plan_deletes(self, ctx: "PlanContext") -> None:
-        plan_deletes(ctx, self)
 
     def delete_before(self, live) -> dict[str, Any]:
         return {**desc(live.description), "config": shown(live.config),
@@ -237,7 +246,6 @@ class ProfileSpec(KindSpec):
     # else the default project's and one per project with its own (``features.profiles``).
     # The apply lock (``keys.LOCK_PROFILE`` and its claims) is nobody's to plan or list.
 
-    etag_reads = True
     needs = (("projects", "listing"),)
 
     @property

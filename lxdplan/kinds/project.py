@@ -13,13 +13,23 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from lxdplan import references
 from lxdplan.compare import desc, diff_config, put_config
-from lxdplan.kinds.base import KindSpec, Stage, Where, api_path, payload_of
+from lxdplan.kinds.base import (
+    Adoptable,
+    Checked,
+    EtagReads,
+    KindSpec,
+    Referring,
+    SingleRequests,
+    Stage,
+    Where,
+    api_path,
+    payload_of,
+)
 from lxdplan.kinds.common import (
     DEFAULT,
     builtin_description,
     export_config,
     owned,
-    plan_deletes,
     plan_update,
     put_if,
 )
@@ -61,7 +71,7 @@ class Delete(Payload):
     """``DELETE /1.0/projects/<name>`` (no fields)."""
 
 
-class ProjectSpec(KindSpec):
+class ProjectSpec(Checked, Referring, SingleRequests, Adoptable, EtagReads):
     kind = Kind.PROJECT
     section = "projects"
     etag_after_plan = True
@@ -106,8 +116,6 @@ class ProjectSpec(KindSpec):
                         depends_on=ctx.after_bootstrap())
         return []
 
-    def plan_deletes(self, ctx: "PlanContext") -> None:
-        plan_deletes(ctx, self)
 
     def where(self, step: Step) -> Where:
         name = getattr(_payload(step), "name", step.name)
@@ -137,7 +145,6 @@ class ProjectSpec(KindSpec):
     # of their own (``livedata.projects_with``).
 
     list_read = Get.listing("/1.0/projects")
-    etag_reads = True
 
     @property
     def observed_type(self) -> type:

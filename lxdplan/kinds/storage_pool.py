@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Hashable, Mapping
 
 from lxdplan import keys
+from lxdplan.kinds.base import DependentReads, EarlyReads
 from lxdplan.kinds.twophase import TwoPhaseSpec, two_phase_fields
 from lxdplan.livedata import Get, Reading, Recorded, names_of
 from lxdplan.plan import Kind
@@ -43,7 +44,7 @@ AUTO_KEYS: dict[str, frozenset[str]] = {
 IMMUTABLE_MEMBER_KEYS = frozenset({"source", "zfs.pool_name"})
 
 
-class StoragePoolSpec(TwoPhaseSpec):
+class StoragePoolSpec(TwoPhaseSpec, EarlyReads, DependentReads):
     kind = Kind.STORAGE_POOL
     section = "storage_pools"
     rank, delete_rank, list_rank = 30, 30, 10

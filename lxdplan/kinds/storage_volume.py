@@ -16,8 +16,19 @@ from lxdplan.compare import config_views, desc, diff_config, put_config
 from lxdplan.errors import PlanError, fmt_path
 from lxdplan.filecheck import MEMBERS, names
 from lxdplan.kinds import storage_pool
-from lxdplan.kinds.base import KindSpec, Stage, Where, api_path, payload_of
-from lxdplan.kinds.common import DEFAULT, at, export_config, owned, plan_deletes, put_if, scoped
+from lxdplan.kinds.base import (
+    Adoptable,
+    DependentReads,
+    EtagReads,
+    OnMembers,
+    Referring,
+    SingleRequests,
+    Stage,
+    Where,
+    api_path,
+    payload_of,
+)
+from lxdplan.kinds.common import DEFAULT, at, export_config, owned, put_if, scoped
 from lxdplan.knownkeys import suggest
 from lxdplan.livedata import Get, Reading, Recorded, clean_config, marked, names_of, used_by, with_etag
 from lxdplan.plan import Action, Kind, Payload, Step
@@ -90,7 +101,7 @@ def _load(c: "Checker", raw: dict, path: tuple, pool_drivers: dict[str, str],
                          project=project, line=c.src.line(path) or 0)
 
 
-class StorageVolumeSpec(KindSpec):
+class StorageVolumeSpec(Referring, OnMembers, SingleRequests, Adoptable, EtagReads, DependentReads):
     kind = Kind.STORAGE_VOLUME
     section = "storage_volumes"
     etag_after_plan = True
@@ -172,8 +183,6 @@ class StorageVolumeSpec(KindSpec):
                 )
         return []
 
-    def plan_deletes(self, ctx: "PlanContext") -> None:
-        plan_deletes(ctx, self)
 
     def delete_block(self, ctx: "PlanContext", live) -> str | None:
         return ctx.member_block(live.member) if live.member else None
@@ -229,7 +238,6 @@ class StorageVolumeSpec(KindSpec):
     # One listing per pool, every project at once: sent from the pools' cheap name list before
     # their listing arrives; the listing then adds any pool the name list missed.
 
-    etag_reads = True
     early_needs = (("storage_pools", "names"),)
     needs = (("storage_pools", "listing"),)
 

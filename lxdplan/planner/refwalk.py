@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator
 
 from lxdplan.desired import Desired
+from lxdplan.kinds import NamedByOthers, Referring
 from lxdplan.kinds.base import KindSpec
 from lxdplan.plan import Kind
 from lxdplan.references import Ref, member_refs
@@ -47,9 +48,10 @@ def refs_of(spec: KindSpec, obj: Any) -> list[Ref]:
     """Every reference ``obj`` (an object of ``spec``'s kind) makes: its kind's own (``refs``)
     and those a kind it names declares from its own module (``refs_into``: the network ACLs a
     network's or a nic's ``security.acls`` names)."""
-    refs = list(spec.refs(obj))
+    refs = list(spec.refs(obj)) if isinstance(spec, Referring) else []
     for target in registry():
-        refs.extend(target.refs_into(spec.kind, obj))
+        if isinstance(target, NamedByOthers):
+            refs.extend(target.refs_into(spec.kind, obj))
     return refs
 
 

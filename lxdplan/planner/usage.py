@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from lxdplan.kinds import member_of
 from lxdplan.kinds.base import KindSpec
 from lxdplan.kinds.common import DEFAULT, and_list
 from lxdplan.plan import Action, Kind, Step
@@ -135,7 +136,7 @@ def _resolve(user: User, index) -> User:
         found = index.get((path, user.project), [])
         path = path.rsplit("/", 1)[0]
     if user.target is not None and len(found) > 1:
-        found = [(k, o) for k, o in found if k.live_member(o) in (user.target, None)]
+        found = [(k, o) for k, o in found if member_of(k, o) in (user.target, None)]
     if len(found) != 1:
         return user
     kind, live = found[0]
@@ -144,13 +145,13 @@ def _resolve(user: User, index) -> User:
 
 def _live_of(found: KindSpec, ctx: Context, step: Step):
     return next((o for o in found.live(ctx.observed).values()
-                 if found.display(o) == step.name and found.live_member(o) == step.member), None)
+                 if found.display(o) == step.name and member_of(found, o) == step.member), None)
 
 
 def _steps_on(ctx: Context, user: User, action: Action) -> list[str]:
     if user.spec is None:
         return []
-    name, member = user.spec.display(user.live), user.spec.live_member(user.live)
+    name, member = user.spec.display(user.live), member_of(user.spec, user.live)
     return [s.id for s in ctx.steps.all()
             if (s.kind, s.action, s.name) == (user.spec.kind, action, name)
             and (s.member == member or action != Action.DELETE)]

@@ -28,6 +28,7 @@ from typing import Any, Hashable
 
 from lxdplan.desired import Desired
 from lxdplan.errors import ApiError, ConnectError, LxdplanError, TrustError
+from lxdplan.kinds import DependentReads, EarlyReads
 from lxdplan.livedata import Get, Reading, Recorded
 from lxdplan.providers import joining, parse, pins
 from lxdplan.providers.assemble import Answers, assemble
@@ -216,11 +217,13 @@ class _Observer:
         servers = {m: reads.send(Get.of("/1.0", member=m)) for m in names if m not in probed}
         reads.gates = servers  # a forwarded read waits for its member's own GET /1.0 first
         for spec in registry():
-            reads.ask(spec.section, spec.early_reads(ctx, reads.recorded(spec.early_needs)))
+            if isinstance(spec, EarlyReads):
+                reads.ask(spec.section, spec.early_reads(ctx, reads.recorded(spec.early_needs)))
         member_etags = {m.name: reads.send(Get.of(path_of("cluster", "members", m.name)))
                         for m in self.desired.members}
         for spec in registry():
-            reads.ask(spec.section, spec.reads(ctx, reads.recorded(spec.needs)))
+            if isinstance(spec, DependentReads):
+                reads.ask(spec.section, spec.reads(ctx, reads.recorded(spec.needs)))
 
         # Record every answer as plain data; deciding which ones count is assembly (pure).
         answered = {m: probed.get(m) or _server(servers.get(m)) for m in names}
@@ -309,7 +312,7 @@ class _ClusterReads:
 
     def ask_listings(self, ctx: Reading) -> None:
         """Every kind's listings, those some kind's early reads wait for first."""
-        first = {need for spec in registry() for need in spec.early_needs}
+        first = {need for spec in registry() if isinstance(spec, EarlyReads) for need in spec.early_needs}
         listings = [(spec.section, key, get) for spec in registry()
                     for key, get in spec.listings(ctx).items()]
         for section, key, get in sorted(listings, key=lambda r: (r[0], r[1]) not in first):

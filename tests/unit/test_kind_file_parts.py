@@ -69,7 +69,7 @@ WIDGET_MODULE = '''
 from dataclasses import dataclass
 
 from lxdplan.filecheck import MEMBERS, names
-from lxdplan.kinds.base import KindSpec
+from lxdplan.kinds.base import KindSpec, Where
 from lxdplan.plan import Kind
 
 
@@ -94,6 +94,26 @@ class WidgetSpec(KindSpec):
                               f"test_widgets[{i}] is on a member not in cluster.members")
             out.append(Widget(raw.get("name"), raw.get("member"), checker.src.line((self.section, i))))
         return tuple(out)
+
+    # The rest of the core every kind implements (a widget is never planned nor read here).
+    def plan(self, ctx):
+        return []
+
+    def where(self, step):
+        return self.where_declared(step)
+
+    def where_declared(self, obj):
+        return Where("/1.0/widgets", f"/1.0/widgets/{obj.name}")
+
+    def export(self, live):
+        return {"name": live.name}
+
+    @property
+    def observed_type(self):
+        return Widget
+
+    def assemble(self, ctx, recorded):
+        return {}
 
 
 SPEC = WidgetSpec()

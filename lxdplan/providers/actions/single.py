@@ -9,8 +9,7 @@ interrupted create never leaves an unowned object behind, and dropped from it af
 from __future__ import annotations
 
 from lxdplan import keys
-from lxdplan.kinds import Owner
-from lxdplan.kinds.base import KindSpec, Where
+from lxdplan.kinds import ListedOwner, SingleRequests, Where
 from lxdplan.livedata import listed_names
 from lxdplan.plan import Step
 from lxdplan.providers.actions.common import get_or_none, gone, precondition, reveal
@@ -19,8 +18,10 @@ from lxdplan.providers.session import Session
 from lxdplan.registry import spec_of
 
 
-def _target(s: Session, step: Step) -> tuple[KindSpec, Where, Client]:
+def _target(s: Session, step: Step) -> tuple[SingleRequests, Where, Client]:
     spec = spec_of(step.kind)
+    if not isinstance(spec, SingleRequests):
+        raise TypeError(f"{step.kind} is not a kind of single requests (step {step.id})")
     where = spec.where(step)
     return spec, where, (s.at(where.member) if where.member else s.cluster())
 
@@ -31,7 +32,7 @@ def create(s: Session, step: Step) -> bool:
     spec, w, client = _target(s, step)
     if get_or_none(client, w.path, w.params or None) is not None:
         return False
-    if spec.owner == Owner.SERVER_KEY:
+    if isinstance(spec, ListedOwner):
         key: str = getattr(step.payload, "owner_key")  # the payload of a kind owned by a server key
         names = owned_names(client, key)
         if step.name not in names:
@@ -56,7 +57,7 @@ def delete(s: Session, step: Step) -> bool:
     spec, w, client = _target(s, step)
     deleted = (get_or_none(client, w.path, w.params or None) is not None
                and gone(lambda: client.delete(w.path, params=w.params or None)))
-    if spec.owner != Owner.SERVER_KEY:
+    if not isinstance(spec, ListedOwner):
         return deleted
     key: str = getattr(step.payload, "owner_key")
     names = owned_names(client, key)
