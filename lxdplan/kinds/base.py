@@ -129,7 +129,7 @@ class KindSpec(ABC):
     def known(self, declared: Mapping[str, tuple]) -> set[tuple]:
         """The identities a reference to this kind may name: the declared objects' and the
         built-in ones (``keep``, as ``(name,)``: for kinds known by their name alone)."""
-        return {self.ident(obj) for obj in declared.get(self.section, ())} | {
+        return {self.ref_ident(self.ident(obj)) for obj in declared.get(self.section, ())} | {
             (name,) for name in self.keep}
 
     # -- the file and the live state ---------------------------------------------------------
@@ -142,25 +142,43 @@ class KindSpec(ABC):
         """The observed objects, by key."""
         return observed.section(self.section)
 
-    def ident(self, obj) -> tuple[str, ...]:
-        """The identity ``lxdplan.references`` names a declared or observed object by."""
+    # -- identity ----------------------------------------------------------------------------
+    # One identity per object, a tuple: what makes a declared and a live object the same one
+    # (``ident``), the same for a step's object (``step_ident``); the rest derive from it: the
+    # text a plan shows (``label``, ``display``), what a reference names (``ref_ident``), the
+    # key of ``Observed``'s map (``live_key``) and of an ETag read (``("etag", ident)``).
+
+    def ident(self, obj) -> tuple:
+        """The identity of a declared or observed object (default: its name)."""
         return (obj.name,)
 
-    def step_ident(self, step: Step) -> tuple[str, ...]:
-        """The identity of the object a step acts on."""
+    def step_ident(self, step: Step) -> tuple:
+        """The identity of the object a step acts on, as ``ident`` gives it: a step carries no
+        object, only its payload, member and label (default: the label, which is the name)."""
         return (step.name,)
 
-    def key(self, obj) -> tuple:
-        """What makes a declared and a live object the same one (default: the identity)."""
-        return self.ident(obj)
+    def label(self, ident: tuple) -> str:
+        """The text a plan shows for an identity (``staging/web`` for a profile of project
+        staging); also a step's ``name``. Default: the parts joined by ``/``."""
+        return "/".join(ident)
 
     def display(self, obj) -> str:
-        """The object's name in a plan (``staging/web`` for a profile of project staging)."""
-        return obj.name
+        """``label`` of the object's identity."""
+        return self.label(self.ident(obj))
 
-    def live_key(self, obj) -> str:
-        """The key of ``Observed``'s map for a declared object."""
-        return obj.name
+    def ref_ident(self, ident: tuple) -> tuple:
+        """What a reference to the object names (``lxdplan.references``): the identity, unless
+        a reference cannot know all of it (a volume's member and type)."""
+        return ident
+
+    def live_key(self, ident: tuple) -> str:
+        """The key of ``Observed``'s map for an identity (default: the parts joined by ``/``);
+        part of the observed state's JSON form, so kept stable."""
+        return "/".join(ident)
+
+    def live_of(self, observed, obj) -> Any:
+        """The live object that is the declared ``obj`` (None: not in the cluster)."""
+        return self.live(observed).get(self.live_key(self.ident(obj)))
 
     # -- planning (pure) ---------------------------------------------------------------------
 
@@ -401,7 +419,7 @@ class Adoptable(KindSpec):
         """The live object a declared one adopts (None: nothing to adopt)."""
         if obj.name in self.keep:
             return None
-        return self.live(observed).get(self.live_key(obj))
+        return self.live_of(observed, obj)
 
     def adopt_label(self, obj) -> str:
         """The object in ``import``'s report and errors."""
@@ -454,9 +472,9 @@ def used_by_note(used_by: tuple) -> str:
 def plan_deletes(ctx: "PlanContext", spec: "KindSpec") -> None:
     """Delete the managed objects of ``spec``'s kind that the file no longer declares; list the
     unmanaged ones. (Their users go first: ``lxdplan.planner.dependencies``.)"""
-    declared = {spec.key(o) for o in spec.declared(ctx.desired)}
+    declared = {spec.ident(o) for o in spec.declared(ctx.desired)}
     for live in spec.live(ctx.observed).values():
-        if spec.key(live) in declared or live.name in spec.keep:
+        if spec.ident(live) in declared or live.name in spec.keep:
             continue
         name, member = spec.display(live), member_of(spec, live)
         if member in ctx.forced_out:
@@ -487,10 +505,10 @@ def removal_pins(ctx: "PlanContext", spec: "KindSpec", member: str) -> str | Non
     """Why ``member`` cannot leave because of ``spec``'s objects on it that lxdplan will not
     delete (not managed, so never deleted; a declared one cannot be on a member the file
     drops), or None. LXD refuses to remove a member that still holds them."""
-    declared = {spec.key(o) for o in spec.declared(ctx.desired)}
+    declared = {spec.ident(o) for o in spec.declared(ctx.desired)}
     pins = sorted(spec.display(live) for live in spec.live(ctx.observed).values()
                   if member_of(spec, live) == member and not live.managed_by_lxdplan
-                  and spec.key(live) not in declared)
+                  and spec.ident(live) not in declared)
     if not pins:
         return None
     noun = spec.kind.noun + ("s" if len(pins) > 1 else "")

@@ -137,6 +137,7 @@ class ImageSpec(Checked, Referring, ListedOwner, StatusRows, DependentReads):
         return tuple(_load(c, items, projects))
 
     def file_idents(self, obj) -> list[tuple]:
+        """An image is declared once by its name and each alias: they share one namespace."""
         return [(obj.project, name) for name in (obj.name, *obj.aliases)]
 
     def check(self, c: "Checker", declared: Mapping[str, tuple],
@@ -165,8 +166,8 @@ class ImageSpec(Checked, Referring, ListedOwner, StatusRows, DependentReads):
         return (step.payload.project, step.payload.name) if isinstance(step.payload, Write) \
             else tuple(step.name.split("/", 1)) if "/" in step.name else (DEFAULT, step.name)
 
-    def display(self, obj) -> str:
-        return scoped(obj.project, obj.name)
+    def label(self, ident: tuple) -> str:
+        return scoped(*ident)  # the project shown when not default
 
     def refs(self, obj) -> list[Ref]:
         return [Ref(Kind.PROJECT, (obj.project,), ("project",))]
@@ -244,9 +245,6 @@ class ImageSpec(Checked, Referring, ListedOwner, StatusRows, DependentReads):
 
     def adopt_target(self, obj: Any, observed: Observed) -> Any:
         return self.find(observed, obj.project, obj.name)
-
-    def adopt_label(self, obj) -> str:
-        return f"image {self.display(obj)}"
 
     def export(self, live) -> dict[str, Any] | None:
         """No file exists for a live image: it is exported as pulled from the cluster it lives

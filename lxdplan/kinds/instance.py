@@ -136,11 +136,8 @@ class InstanceSpec(Referring, OnMembers, SingleRequests, Adoptable, StatusRows, 
     def step_ident(self, step: Step) -> tuple[str, ...]:
         return (_payload(step).project, _payload(step).name)
 
-    def display(self, obj) -> str:
-        return scoped(obj.project, obj.name)
-
-    def live_key(self, obj) -> str:
-        return f"{obj.project}/{obj.name}"
+    def label(self, ident: tuple) -> str:
+        return scoped(*ident)  # the project shown when not default
 
     def live_member(self, live) -> str | None:
         return live.location or None
@@ -165,7 +162,7 @@ class InstanceSpec(Referring, OnMembers, SingleRequests, Adoptable, StatusRows, 
     def plan(self, ctx: "PlanContext") -> list[str]:
         lives = self.live(ctx.observed)
         for inst in self.declared(ctx.desired):
-            live = lives.get(self.live_key(inst))
+            live = lives.get(self.live_key(self.ident(inst)))
             if live is None:
                 self._check_project(ctx, inst)
                 self._create(ctx, inst)
@@ -174,10 +171,10 @@ class InstanceSpec(Referring, OnMembers, SingleRequests, Adoptable, StatusRows, 
         return []
 
     def _check_project(self, ctx: "PlanContext", inst) -> None:
-        declared = {self.key(i) for i in self.declared(ctx.desired)}
+        declared = {self.ident(i) for i in self.declared(ctx.desired)}
         for other in self.live(ctx.observed).values():
             if (other.name == inst.name and other.managed_by_lxdplan
-                    and self.key(other) not in declared):
+                    and self.ident(other) not in declared):
                 raise PlanError(
                     f"{at(ctx, inst)}instance {inst.name} is in project {other.project} and the "
                     f"file says {inst.project}; LXD cannot move an instance between projects in "
@@ -397,8 +394,8 @@ class InstanceSpec(Referring, OnMembers, SingleRequests, Adoptable, StatusRows, 
         out = {}
         for item in recorded.metadata(self.section, "listing", []):
             inst = parse_instance(item)
-            out[self.live_key(inst)] = with_etag(
-                inst, recorded.etag(self.section, ("etag", self.key(inst))))
+            out[self.live_key(self.ident(inst))] = with_etag(
+                inst, recorded.etag(self.section, ("etag", self.ident(inst))))
         return out
 
 

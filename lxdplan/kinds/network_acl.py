@@ -237,16 +237,13 @@ class NetworkACLSpec(Checked, Referring, NamedByOthers, SingleRequests, Adoptabl
                     out.append(Ref(self.kind, (DEFAULT, n), at, certain=False))
         return out
 
-    def display(self, obj) -> str:
-        return scoped(obj.project, obj.name)
-
-    def live_key(self, obj) -> str:
-        return acl_key(obj.project, obj.name)
+    def label(self, ident: tuple) -> str:
+        return scoped(*ident)  # the project shown when not default
 
     def plan(self, ctx: "PlanContext") -> list[str]:
         for acl in self.declared(ctx.desired):
             name = self.display(acl)
-            live = self.live(ctx.observed).get(self.live_key(acl))
+            live = self.live_of(ctx.observed, acl)
             ingress, egress = [dict(r) for r in acl.ingress], [dict(r) for r in acl.egress]
             if live is None:
                 after: dict[str, Any] = {**desc(acl.description), "config": dict(acl.config)}
@@ -348,8 +345,8 @@ class NetworkACLSpec(Checked, Referring, NamedByOthers, SingleRequests, Adoptabl
         out = {}
         for project, item in project_items(recorded, self.section):
             acl = parse_acl(item, project=project)
-            acl = with_etag(acl, recorded.etag(self.section, ("etag", self.key(acl))))
-            out[acl_key(acl.project, acl.name)] = acl
+            acl = with_etag(acl, recorded.etag(self.section, ("etag", self.ident(acl))))
+            out[self.live_key(self.ident(acl))] = acl
         return out
 
 
@@ -368,10 +365,6 @@ class ObservedNetworkACL:
     managed_by_lxdplan: bool = False
     etag: str | None = None
 
-
-def acl_key(project: str, name: str) -> str:
-    """The key of ``Observed.network_acls``."""
-    return f"{project}/{name}"
 
 
 def parse_acl(item: dict[str, Any], project: str | None = None,

@@ -162,20 +162,17 @@ class NetworkForwardSpec(ItemsSpec, Checked, Referring, OnMembers, EtagReads, De
     def ident(self, obj) -> tuple[str, ...]:
         return (obj.network, obj.listen_address, obj.member)
 
-    def file_idents(self, obj) -> list[tuple]:
-        return [(obj.network, obj.listen_address, obj.member)]
-
     def step_ident(self, step: Step) -> tuple[str, ...]:
         return (_payload(step).network, _payload(step).listen_address, step.member or "")
 
     def refs(self, obj) -> list[Ref]:
         return [Ref(Kind.NETWORK, (obj.network,), ("network",))]
 
-    def display(self, obj) -> str:
-        return f"{obj.network}/{obj.listen_address}"
+    def label(self, ident: tuple) -> str:
+        return f"{ident[0]}/{ident[1]}"  # the member is the step's own field
 
-    def live_key(self, obj) -> str:
-        return forward_key(obj.network, obj.listen_address, obj.member)
+    def live_key(self, ident: tuple) -> str:
+        return forward_key(*ident)
 
     def live_member(self, live) -> str | None:
         return live.member or None
@@ -187,7 +184,7 @@ class NetworkForwardSpec(ItemsSpec, Checked, Referring, OnMembers, EtagReads, De
         lives = self.live(ctx.observed)
         for fwd in self.declared(ctx.desired):
             name = self.display(fwd)
-            live = lives.get(self.live_key(fwd))
+            live = lives.get(self.live_key(self.ident(fwd)))
             member = fwd.member or None
             waits = ctx.after_bootstrap() + ctx.joined(member)
             ports = [dict(p) for p in fwd.ports]
@@ -286,7 +283,7 @@ class NetworkForwardSpec(ItemsSpec, Checked, Referring, OnMembers, EtagReads, De
                 continue
             for item in items or ():
                 fwd = parse_forward(item, key[1])
-                etag = recorded.etag(self.section, ("etag", self.key(fwd)))
+                etag = recorded.etag(self.section, ("etag", self.ident(fwd)))
                 out[forward_key(fwd.network, fwd.listen_address, fwd.member)] = with_etag(fwd, etag)
         return out
 

@@ -152,16 +152,10 @@ class NetworkZoneRecordSpec(ItemsSpec, Checked, Referring, EtagReads, DependentR
     def refs(self, obj) -> list[Ref]:
         return [Ref(ZONE, (obj.zone,), ("zone",))]
 
-    def display(self, obj) -> str:
-        return f"{obj.zone}/{obj.name}"
-
-    def live_key(self, obj) -> str:
-        return record_key(obj.zone, obj.name)
-
     def plan(self, ctx: "PlanContext") -> list[str]:
         for record in self.declared(ctx.desired):
             name = self.display(record)
-            live = self.live(ctx.observed).get(self.live_key(record))
+            live = self.live_of(ctx.observed, record)
             entries = [dict(e) for e in record.entries]
             if live is None:
                 after: dict[str, Any] = {**desc(record.description), "config": dict(record.config)}
@@ -246,7 +240,7 @@ class NetworkZoneRecordSpec(ItemsSpec, Checked, Referring, EtagReads, DependentR
             for item in items or ():
                 record = parse_record(item, key[1])
                 etag = recorded.etag(self.section, ("etag", (record.zone, record.name)))
-                out[record_key(record.zone, record.name)] = with_etag(record, etag)
+                out[self.live_key(self.ident(record))] = with_etag(record, etag)
         return out
 
 
@@ -263,10 +257,6 @@ class ObservedNetworkZoneRecord:
     managed_by_lxdplan: bool = False
     etag: str | None = None
 
-
-def record_key(zone: str, name: str) -> str:
-    """The key of ``Observed.network_zone_records``."""
-    return f"{zone}/{name}"
 
 
 def parse_record(item: dict[str, Any], zone: str,

@@ -116,7 +116,7 @@ def removal_block(spec: "KindSpec", ctx: "PlanContext", member: str) -> str | No
     for live in spec.live(ctx.observed).values():
         if live.location != member:
             continue
-        inst = next((i for i in spec.declared(ctx.desired) if spec.key(i) == spec.key(live)), None)
+        inst = next((i for i in spec.declared(ctx.desired) if spec.ident(i) == spec.ident(live)), None)
         if inst is not None:
             if inst.member in joining:
                 later.append((spec.display(live), inst.member))

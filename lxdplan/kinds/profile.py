@@ -173,16 +173,13 @@ class ProfileSpec(Checked, Referring, SingleRequests, Adoptable, EtagReads, Depe
     def refs(self, obj) -> list[references.Ref]:
         return references.profile_refs(obj.project, obj.devices)
 
-    def display(self, obj) -> str:
-        return scoped(obj.project, obj.name)
-
-    def live_key(self, obj) -> str:
-        return profile_key(obj.project, obj.name)
+    def label(self, ident: tuple) -> str:
+        return scoped(*ident)  # the project shown when not default
 
     def plan(self, ctx: "PlanContext") -> list[str]:
         for profile in self.declared(ctx.desired):
             name = self.display(profile)
-            live = self.live(ctx.observed).get(self.live_key(profile))
+            live = self.live_of(ctx.observed, profile)
             if live is None and ctx.fresh and (profile.project, profile.name) == (DEFAULT, DEFAULT):
                 live = ObservedProfile(DEFAULT, description=ctx.builtin_description(self.kind))
             devices = _devices(profile.devices)
@@ -269,8 +266,8 @@ class ProfileSpec(Checked, Referring, SingleRequests, Adoptable, EtagReads, Depe
                     and str(item.get("name", "")).startswith(keys.LOCK_PROFILE)):
                 continue
             prof = parse_profile(item, project=project)
-            prof = with_etag(prof, recorded.etag(self.section, ("etag", self.key(prof))))
-            out[profile_key(prof.project, prof.name)] = prof
+            prof = with_etag(prof, recorded.etag(self.section, ("etag", self.ident(prof))))
+            out[self.live_key(self.ident(prof))] = prof
         return out
 
 
@@ -288,10 +285,6 @@ class ObservedProfile:
     managed_by_lxdplan: bool = False
     etag: str | None = None
 
-
-def profile_key(project: str, name: str) -> str:
-    """The key of ``Observed.profiles``."""
-    return f"{project}/{name}"
 
 
 def parse_profile(item: dict[str, Any], project: str | None = None,

@@ -118,22 +118,27 @@ class StorageVolumeSpec(Referring, OnMembers, SingleRequests, Adoptable, EtagRea
                      for i, raw in items)
 
     def file_idents(self, obj) -> list[tuple]:
+        """The name last: the file checker skips an identity ending in None (a remote pool's
+        volume has no member)."""
         return [(obj.project, obj.pool, obj.member, obj.name)]
 
-    def ident(self, obj) -> tuple[str, ...]:
-        return (obj.pool, obj.name)  # a profile names a volume without its member
-
-    def step_ident(self, step: Step) -> tuple[str, ...]:
-        return (_payload(step).pool, _payload(step).name)
-
-    def key(self, obj) -> tuple:
+    def ident(self, obj) -> tuple:
         return (obj.project, obj.pool, obj.name, obj.type, obj.member)
+
+    def step_ident(self, step: Step) -> tuple:
+        p = _payload(step)
+        return (p.project, p.pool, p.name, p.type, step.member)
+
+    def ref_ident(self, ident: tuple) -> tuple:
+        """A disk device names a volume by pool and name: not its member (each member's volume
+        of that name on a local pool is used), type nor project (LXD resolves it)."""
+        return ident[1:3]
 
     def refs(self, obj) -> list[references.Ref]:
         return references.volume_refs(obj.project, obj.pool)
 
-    def display(self, obj) -> str:
-        return scoped(obj.project, f"{obj.pool}/{obj.name}")
+    def label(self, ident: tuple) -> str:
+        return scoped(ident[0], f"{ident[1]}/{ident[2]}")
 
     def live_member(self, live) -> str | None:
         return live.member
@@ -219,6 +224,7 @@ class StorageVolumeSpec(Referring, OnMembers, SingleRequests, Adoptable, EtagRea
                      and (obj.member is None or v.member == obj.member)), None)
 
     def adopt_label(self, obj) -> str:
+        """Import's report has no member column: the member (and project) are in the words."""
         return (f"storage volume {obj.pool}/{obj.name}" + (f" on {obj.member}" if obj.member else "")
                 + (f" in project {obj.project}" if obj.project != DEFAULT else ""))
 
@@ -260,7 +266,7 @@ class StorageVolumeSpec(Referring, OnMembers, SingleRequests, Adoptable, EtagRea
                 vol = parse_volume(item, pool["name"])
                 if vol is None:
                     continue
-                vol = with_etag(vol, recorded.etag(self.section, ("etag", self.key(vol))))
+                vol = with_etag(vol, recorded.etag(self.section, ("etag", self.ident(vol))))
                 out[f"{vol.project}/{vol.pool}/{vol.member or ''}/{vol.name}"] = vol
         return out
 

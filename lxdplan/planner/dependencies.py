@@ -33,7 +33,7 @@ def identity(step: Step) -> tuple[Kind, tuple[str, ...]] | None:
     if step.kind == Kind.SERVER:
         return None
     found = find_spec(step.kind)
-    return step.kind, (found.step_ident(step) if found else (step.name,))
+    return step.kind, (found.ref_ident(found.step_ident(step)) if found else (step.name,))
 
 
 def link(ctx: Context) -> None:

@@ -60,4 +60,4 @@ def _objects(objects_of: Callable[[KindSpec], Iterable[Any]]) -> Iterator[Node]:
         for obj in objects_of(spec):
             refs = tuple(refs_of(spec, obj))
             if refs:
-                yield Node(spec.kind, spec.ident(obj), refs, getattr(obj, "line", 0))
+                yield Node(spec.kind, spec.ref_ident(spec.ident(obj)), refs, getattr(obj, "line", 0))

@@ -70,11 +70,11 @@ def block_used(ctx: Context) -> None:
         live = _live_of(found, ctx, step)
         if live is None:
             continue
-        ident = (found.kind, found.ident(live))
+        ident = (found.kind, found.ref_ident(found.ident(live)))
         users = [u for u in (_resolve(User.parse(url), index)
                              for url in getattr(live, "used_by", ()) or ())
                  if u.live is not live and found.user_blocks(live, u.path, u.project)]
-        listed = {(u.spec.kind, u.spec.ident(u.live)) for u in users if u.spec is not None}
+        listed = {(u.spec.kind, u.spec.ref_ident(u.spec.ident(u.live))) for u in users if u.spec is not None}
         outside, kept = [], []
         for user in users:
             if found.users_through_others and _through_others(user, ident, listed):
@@ -100,7 +100,8 @@ def _through_others(user: User, ident: tuple, listed: set) -> bool:
     if user.spec is None:
         return False
     named = {(r.kind, r.ident) for r in refwalk.refs_of(user.spec, user.live)}
-    return ident not in named and bool(named & (listed - {(user.spec.kind, user.spec.ident(user.live))}))
+    own = (user.spec.kind, user.spec.ref_ident(user.spec.ident(user.live)))
+    return ident not in named and bool(named & (listed - {own}))
 
 
 def _reason(found: KindSpec, live, outside: list[str], kept: list[str]) -> str:
@@ -171,5 +172,5 @@ def _updates(ctx: Context, user: User) -> list[str]:
 def _declared(ctx: Context, user: User):
     if user.spec is None or user.spec.kind == Kind.MEMBER:
         return None
-    key = user.spec.key(user.live)
-    return next((o for o in user.spec.declared(ctx.desired) if user.spec.key(o) == key), None)
+    key = user.spec.ident(user.live)
+    return next((o for o in user.spec.declared(ctx.desired) if user.spec.ident(o) == key), None)

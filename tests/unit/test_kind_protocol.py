@@ -3,18 +3,21 @@ capabilities a kind opts into, which the callers test for instead of calling no-
 
 from __future__ import annotations
 
+import textwrap
 from dataclasses import dataclass, field
 
 import pytest
 
 from lxdplan import kinds, registry
 from lxdplan.kinds import KindSpec, Where
+from lxdplan.loader import load_text
+from lxdplan.origin import origin
 from lxdplan.planner import plan
 from lxdplan.planner.refwalk import refs_of
 from lxdplan.plan import Action, Kind
 from lxdplan.render.status import render_status
 from lxdplan.providers.adopt import adopt
-from plan_helpers import live_members, members
+from plan_helpers import cluster, live_members, live_pool, members
 
 CAPABILITIES = [getattr(kinds, name) for name in kinds.__all__
                 if isinstance(getattr(kinds, name), type) and issubclass(getattr(kinds, name), KindSpec)
@@ -122,3 +125,34 @@ def test_no_kind_has_a_capability_method_without_opting_into_it():
             for name in methods:
                 assert isinstance(spec, cap) or not hasattr(spec, name), (
                     f"{type(spec).__name__} has {name} but is not a {cap.__name__}")
+
+
+def test_a_step_names_its_object_by_the_same_identity_as_the_file():
+    """One identity for declared objects, live objects and steps: a step's ``step_ident`` is its
+    object's ``ident``, its name that identity's ``label``. A volume of one name on two members
+    of a local pool is two objects: a refused create on node2 points at node2's entry."""
+    text = textwrap.dedent("""\
+        version: 1
+        cluster:
+          members:
+            - {name: node1, address: "10.9.0.1:8443"}
+            - {name: node2, address: "10.9.0.2:8443"}
+        storage_pools:
+          - {name: data, driver: dir}
+        storage_volumes:
+          - {pool: data, name: cache, member: node1}
+          - {pool: data, name: cache, member: node2}
+        profiles:
+          - {name: web, config: {limits.cpu: "2"}}
+        """)
+    desired, _ = load_text(text)
+    steps = plan(desired, cluster(("node1", "node2"), storage_pools={"data": live_pool(
+        driver="dir", members={"node1": {}, "node2": {}})})).steps
+    for step in steps:
+        spec = registry.find_spec(step.kind)
+        if spec is None:
+            continue
+        obj = next(o for o in spec.declared(desired) if spec.ident(o) == spec.step_ident(step))
+        assert spec.label(spec.step_ident(step)) == step.name == spec.display(obj)
+    on_node2 = next(s for s in steps if s.kind == Kind.STORAGE_VOLUME and s.member == "node2")
+    assert origin(desired, on_node2) == "lxdplan.yaml:10"
