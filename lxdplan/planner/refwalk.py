@@ -1,6 +1,6 @@
 """The reference walk: every declared or observed object with the references it makes.
 
-The references each kind's objects make are the kinds' business (``KindSpec.refs`` and
+The references each kind's objects make are the kinds' business (``Referring.refs`` and
 ``refs_into``, built from ``lxdplan.references``); walking all of them is the planner's, which
 reads the registry (``lxdplan.planner.dependencies`` orders steps by them, ``usage`` finds the
 users of an object).

@@ -1,4 +1,4 @@
-"""`lxdplan status` as text: members, then each kind's section (``KindSpec.status``)."""
+"""`lxdplan status` as text: members, then each kind's section (``StatusRows.status``)."""
 
 from __future__ import annotations
 
