@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Hashable, Iterable, Mapping, Protocol, Sequence, TypeVar, runtime_checkable
 
 from lxdplan.compare import desc, same_config, shown
+from lxdplan.desired import Desired
 from lxdplan.errors import fmt_path
 from lxdplan.keys import OWNER_KEY, OWNER_VALUE
 from lxdplan.livedata import Get, Reading, Recorded, etag_reads, segment
@@ -122,7 +123,7 @@ class KindSpec(ABC):
         section, and the members (``filecheck.MEMBERS``). The rules the schema cannot say are
         reported through ``checker``; uniqueness (``file_idents``) is checked after."""
 
-    def file_idents(self, obj) -> list[tuple]:
+    def file_idents(self, obj: Any) -> list[tuple]:
         """The identities the file may declare only once (the last item ``None``: not checked)."""
         return [self.ident(obj)]
 
@@ -134,11 +135,11 @@ class KindSpec(ABC):
 
     # -- the file and the live state ---------------------------------------------------------
 
-    def declared(self, desired) -> tuple:
+    def declared(self, desired: Desired) -> tuple:
         """The declared objects, in file order."""
         return desired.section(self.section)
 
-    def live(self, observed) -> Mapping[str, Any]:
+    def live(self, observed: Observed) -> Mapping[str, Any]:
         """The observed objects, by key."""
         return observed.section(self.section)
 
@@ -148,7 +149,7 @@ class KindSpec(ABC):
     # text a plan shows (``label``, ``display``), what a reference names (``ref_ident``), the
     # key of ``Observed``'s map (``live_key``) and of an ETag read (``("etag", ident)``).
 
-    def ident(self, obj) -> tuple:
+    def ident(self, obj: Any) -> tuple:
         """The identity of a declared or observed object (default: its name)."""
         return (obj.name,)
 
@@ -162,7 +163,7 @@ class KindSpec(ABC):
         staging); also a step's ``name``. Default: the parts joined by ``/``."""
         return "/".join(ident)
 
-    def display(self, obj) -> str:
+    def display(self, obj: Any) -> str:
         """``label`` of the object's identity."""
         return self.label(self.ident(obj))
 
@@ -176,7 +177,7 @@ class KindSpec(ABC):
         part of the observed state's JSON form, so kept stable."""
         return "/".join(ident)
 
-    def live_of(self, observed, obj) -> Any:
+    def live_of(self, observed: Observed, obj: Any) -> Any:
         """The live object that is the declared ``obj`` (None: not in the cluster)."""
         return self.live(observed).get(self.live_key(self.ident(obj)))
 
@@ -196,19 +197,19 @@ class KindSpec(ABC):
         """Steps a delete of this kind waits for beyond its users (default: none)."""
         return []
 
-    def delete_before(self, live) -> dict[str, Any]:
+    def delete_before(self, live: Any) -> dict[str, Any]:
         """What a delete step shows of the object (default: description and config)."""
         return {**desc(live.description), "config": shown(live.config)}
 
-    def delete_block(self, ctx: "PlanContext", live) -> str | None:
+    def delete_block(self, ctx: "PlanContext", live: Any) -> str | None:
         """Why a delete must not run (the step is planned blocked), or None (default)."""
         return None
 
-    def delete_payload(self, live) -> Payload:
+    def delete_payload(self, live: Any) -> Payload:
         """The payload of a delete step (default: the kind's ``Action.DELETE`` payload type)."""
         return self.payloads.get(Action.DELETE, Payload)()
 
-    def unmanaged_note(self, live) -> str:
+    def unmanaged_note(self, live: Any) -> str:
         """The note beside an unmanaged object in the plan (default: how many use it)."""
         return used_by_note(live.used_by)
 
@@ -216,7 +217,7 @@ class KindSpec(ABC):
     # its profiles: expanded devices); those are judged by the users they go through.
     users_through_others = True
 
-    def user_blocks(self, live, path: str, project: str) -> bool:
+    def user_blocks(self, live: Any, path: str, project: str) -> bool:
         """Whether a user LXD lists in the live object's ``used_by`` (its API path and project)
         stops the object's delete; False for users LXD removes with it. Default: every one."""
         return True
@@ -228,16 +229,16 @@ class KindSpec(ABC):
         """Where the object of ``step`` lives."""
 
     @abstractmethod
-    def where_declared(self, obj) -> Where:
+    def where_declared(self, obj: Any) -> Where:
         """Where a declared object lives (ETag reads, adoption)."""
 
     # -- export ------------------------------------------------------------------------------
 
     @abstractmethod
-    def export(self, live) -> dict[str, Any] | None:
+    def export(self, live: Any) -> dict[str, Any] | None:
         """The file entry that declares ``live`` as it is (None: not exported)."""
 
-    def export_section(self, observed) -> list[dict[str, Any]]:
+    def export_section(self, observed: Observed) -> list[dict[str, Any]]:
         """The section's entries (default: ``export`` of each live object); a kind whose
         entries name other kinds' objects as the export declares them overrides it."""
         return [e for live in self.live(observed).values() if (e := self.export(live)) is not None]
@@ -284,7 +285,7 @@ class Referring(KindSpec):
     orders steps by them and blocks deletes of what they use."""
 
     @abstractmethod
-    def refs(self, obj) -> list["Ref"]:
+    def refs(self, obj: Any) -> list["Ref"]:
         """The references a declared or observed object makes."""
 
     def check_refs(self, checker: "Checker", declared: Mapping[str, tuple],
@@ -310,7 +311,7 @@ class NamedByOthers(KindSpec):
     ``lxdplan.planner.refwalk.refs_of`` adds them to that object's own ``refs``."""
 
     @abstractmethod
-    def refs_into(self, kind: Kind, obj) -> list["Ref"]:
+    def refs_into(self, kind: Kind, obj: Any) -> list["Ref"]:
         """The references an object of another ``kind`` makes to objects of this one."""
 
 
@@ -341,7 +342,7 @@ class MemberSpecific(KindSpec):
     the kind's objects (``plan``'s return)."""
 
     @abstractmethod
-    def join_member_config(self, desired, member: str) -> list[dict[str, str]]:
+    def join_member_config(self, desired: Desired, member: str) -> list[dict[str, str]]:
         """Entries of a join's ``member_config`` for ``member``."""
 
 
@@ -350,7 +351,7 @@ class OnMembers(KindSpec):
     steps run there, and a member that holds them cannot leave the cluster."""
 
     @abstractmethod
-    def live_member(self, live) -> str | None:
+    def live_member(self, live: Any) -> str | None:
         """The member a live object lives on (None: not on one)."""
 
     def removal_block(self, ctx: "PlanContext", member: str) -> str | None:
@@ -364,7 +365,7 @@ class StatusRows(KindSpec):
     """A kind with a section in ``lxdplan status``."""
 
     @abstractmethod
-    def status(self, observed) -> tuple[str, list[list[str]]] | None:
+    def status(self, observed: Observed) -> tuple[str, list[list[str]]] | None:
         """The section's title and table rows (header first), or None."""
 
 
@@ -401,7 +402,7 @@ class Adoptable(KindSpec):
     (``providers.adopt``): by ``adopt_request``, or, for a ``ListedOwner``, by listing their
     names in the server key."""
 
-    def adopt_request(self, obj, md: dict[str, Any]) -> Request:
+    def adopt_request(self, obj: Any, md: dict[str, Any]) -> Request:
         """The request that marks the declared object ``obj``, read as ``md`` from
         ``where_declared(obj)`` (its path and query): the adopter sends it with the ETag of
         that read (``If-Match``). Default: a ``PUT`` of its writable fields as read with the
@@ -421,7 +422,7 @@ class Adoptable(KindSpec):
             return None
         return self.live_of(observed, obj)
 
-    def adopt_label(self, obj) -> str:
+    def adopt_label(self, obj: Any) -> str:
         """The object in ``import``'s report and errors."""
         return f"{self.kind.noun} {self.display(obj)}"
 
@@ -433,7 +434,7 @@ class ListedOwner(Adoptable):
     owner_key: str  # the server key listing managed objects
 
 
-def member_of(spec: KindSpec, live) -> str | None:
+def member_of(spec: KindSpec, live: Any) -> str | None:
     """The member ``live`` lives on, for a kind ``OnMembers``; else None."""
     return spec.live_member(live) if isinstance(spec, OnMembers) else None
 
