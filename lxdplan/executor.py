@@ -26,11 +26,12 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
+from lxdplan.actionspec import Lane
 from lxdplan.errors import LxdplanError
-from lxdplan.plan import Action, Kind, Step
-from lxdplan.registry import find_spec
+from lxdplan.membership import BOOTSTRAP
+from lxdplan.plan import Kind, Step
+from lxdplan.registry import action_spec
 
-PARALLEL_ACTIONS = frozenset({Action.DEFINE})
 # Steps of one member's lane (``_lane``: instance launches, starts, stops, deletes) running on
 # that member at once. Measured with benchmarks/launch.py (docs/performance.md, "Launching a
 # workload"): 24 busybox launches over 3 members took 0.69x the time of one at a time per
@@ -39,7 +40,7 @@ PARALLEL_ACTIONS = frozenset({Action.DEFINE})
 # launches of one member only wait longer for each other.
 PER_MEMBER = 2
 # A failure of these stops every step not yet started, whatever it depends on.
-STOPS_ALL = frozenset({Action.BOOTSTRAP})
+STOPS_ALL = frozenset({BOOTSTRAP})
 INTERRUPTED = "the apply was interrupted before it started"
 
 
@@ -120,7 +121,9 @@ MAX_LISTED = 8
 def _label(step: Step) -> str:
     """``define storage pool data on node2``, ``join member node2``, ``update server config``."""
     what = step.kind.noun if step.kind == Kind.SERVER else f"{step.kind.noun} {step.name}"
-    where = f" on {step.member}" if step.member and step.kind != Kind.MEMBER else ""
+    where = ""
+    if step.member and step.kind != Kind.MEMBER:
+        where = f" {action_spec(step.kind, step.action).toward} {step.member}"
     return f"{step.action.value} {what}{where}"
 
 
@@ -162,16 +165,16 @@ def execute(
 
 
 def _lane(step: Step) -> str | None:
-    """Which steps may run beside ``step``: those of other lanes. Every define is its own lane
-    (defines target one member each); a step its kind lets run beside others
-    (``KindSpec.parallel_actions``: an instance's launch, start, stop or delete) has its
-    member's lane, where at most ``per_member`` run at once; None: the step runs alone."""
-    if step.action in PARALLEL_ACTIONS:
+    """Which steps may run beside ``step``: those of other lanes. Its action's ``Lane``
+    (``lxdplan.actionspec``, declared by its kind) says: a lane of its own (a define: one
+    member each), its member's lane, where at most ``per_member`` run at once (an instance's
+    launch, start, stop or delete), or None: the step runs alone."""
+    lane = action_spec(step.kind, step.action).lane
+    if lane == Lane.OWN:
         return step.id
-    if step.member is None:
-        return None
-    found = find_spec(step.kind)
-    return f"member:{step.member}" if found is not None and step.action in found.parallel_actions else None
+    if lane == Lane.MEMBER and step.member is not None:
+        return f"member:{step.member}"
+    return None
 
 
 class _Run:

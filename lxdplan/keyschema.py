@@ -3,9 +3,9 @@
 ``validate`` refuses a member-specific key in a cluster-wide ``config`` and a cluster-wide key
 under ``members:`` (pools and networks) or a member's ``config`` (server keys). Editors read the
 published schema, so it says the same: these ``$defs`` are built here from the tables of
-``lxdplan.keys`` (the one source), the loader puts them into the schema it validates with, and
-``tests/unit/test_keyschema.py`` fails until ``lxdplan/schema/cluster.schema.json`` holds exactly
-them (``python -m lxdplan.keyschema`` prints what to paste).
+``lxdplan.keys`` (the one source) and the loader puts them into the schema it assembles
+(``lxdplan.fileschema``), which it validates with and ``lxdplan schema`` prints; no schema file
+in the repository holds a copy (``tests/unit/test_keyschema.py``).
 
 Every rule here is a ``propertyNames`` constraint; the loader leaves their errors to the
 validator, which says the same in its own words (naming the right place).
@@ -13,12 +13,11 @@ validator, which says the same in its own words (naming the right place).
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from lxdplan import keys
 
-# The $defs this module owns in cluster.schema.json.
+# The $defs this module adds to the published schema (no schema file defines them).
 DEF_NAMES = ("pool_member_keys", "network_member_keys", "server_member_local_keys")
 KEYWORD = "propertyNames"  # used by these defs alone in the published schema
 
@@ -100,8 +99,3 @@ def apply(schema: dict[str, Any]) -> dict[str, Any]:
 def is_generated_rule(error) -> bool:
     """Whether a ``jsonschema`` error comes from one of these rules."""
     return KEYWORD in error.absolute_schema_path
-
-
-if __name__ == "__main__":  # print the $defs to paste into cluster.schema.json
-    for name, value in defs().items():
-        print(f'"{name}": {json.dumps(value, ensure_ascii=False)},')

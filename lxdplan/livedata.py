@@ -22,6 +22,18 @@ Answer = tuple[Any, "str | None"]
 
 
 @dataclass(frozen=True)
+class AnswerShape:
+    """What a kind's answers look like, as ``providers.shapes`` checks them where they enter:
+    ``collections``, each listing it reads (a regex of the path after ``/1.0/``) with the field
+    that names every listed object (``name``; a forward's ``listen_address``); ``fields``, the
+    fields of its objects the shared table does not know, with their type (``"objects"``: a
+    list of objects, ``"strings"``, ``"string"``, ``"flag"``, ``"number"``, ``"mapping"``)."""
+
+    collections: Mapping[str, str] = field(default_factory=dict)
+    fields: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Get:
     """One read. ``member``: a member-specific read (``?target=<member>``), sent to that
     member's own endpoint when it answers, else forwarded by the reader, and not sent at all to

@@ -11,10 +11,10 @@ import difflib
 import json
 import re
 from functools import lru_cache
-from importlib import resources
+from pathlib import Path
 from typing import Any
 
-from lxdplan import keyschema
+from lxdplan import fileschema, keyschema, registry
 from lxdplan.desired import Desired
 from lxdplan.errors import Diagnostic, LxdplanError, ValidationError, fmt_path
 from lxdplan.yamlsource import MAX_BYTES, Source, parse, too_large
@@ -97,7 +97,7 @@ def load_text(text: str, path: str = "lxdplan.yaml", *,
     if remember:
         from lxdplan import validated
 
-        key = validated.digest(text)
+        key = validated.digest(text, [path for _, path in schema_files()])
         if validated.passed(key):
             schema_diags: list[Diagnostic] = []
             bad_paths: list[tuple | None] = []
@@ -130,12 +130,21 @@ def _sorted(diags: list[Diagnostic]) -> list[Diagnostic]:
     return sorted(diags, key=lambda d: (d.line or 0))
 
 
+def schema_files() -> list[tuple[str, Path]]:
+    """The files the schema is assembled from: the base (section ``""``) and each kind's
+    fragment (``schema/kinds/<id>.schema.json``, ``lxdplan.fileschema``), in registry order."""
+    kinds = [(k.section, fileschema.fragment_file(k.kind)) for k in registry.registry()]
+    return [("", fileschema.BASE), *kinds]
+
+
 @lru_cache(maxsize=1)
 def schema() -> dict:
-    """The published JSON Schema of the desired-state file, its member-specific key rules taken
-    from ``lxdplan.keys`` (``lxdplan.keyschema``; a unit test keeps the published file equal)."""
-    text = resources.files("lxdplan").joinpath("schema/cluster.schema.json").read_text("utf-8")
-    return keyschema.apply(json.loads(text))
+    """The published JSON Schema of the desired-state file (``lxdplan schema`` prints it): the
+    base and every kind's fragment (``lxdplan.fileschema``), its member-specific key rules taken
+    from ``lxdplan.keys`` (``lxdplan.keyschema``)."""
+    (_, base), *kinds = schema_files()
+    fragments = [(section, path, fileschema.read(path)) for section, path in kinds]
+    return keyschema.apply(fileschema.assemble(fileschema.read(base), fragments))
 
 
 def schema_diagnostics(src: Source) -> tuple[list[Diagnostic], list[tuple | None]]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from lxdplan.membership import BOOTSTRAP, EVACUATE, FORCE_REMOVE, JOIN, REMOVE, RESTORE
 from lxdplan.plan import Action, Kind, Payload
 
 
@@ -85,12 +86,12 @@ class ServerUpdate(Payload):
 
 
 TYPES: dict[tuple[str, Action], type[Payload]] = {
-    (Kind.MEMBER, Action.BOOTSTRAP): Bootstrap,
-    (Kind.MEMBER, Action.JOIN): Join,
-    (Kind.MEMBER, Action.REMOVE): Remove,
-    (Kind.MEMBER, Action.FORCE_REMOVE): Remove,
+    (Kind.MEMBER, BOOTSTRAP): Bootstrap,
+    (Kind.MEMBER, JOIN): Join,
+    (Kind.MEMBER, REMOVE): Remove,
+    (Kind.MEMBER, FORCE_REMOVE): Remove,
     (Kind.MEMBER, Action.UPDATE): MemberUpdate,
-    (Kind.MEMBER, Action.EVACUATE): MemberState,
-    (Kind.MEMBER, Action.RESTORE): MemberState,
+    (Kind.MEMBER, EVACUATE): MemberState,
+    (Kind.MEMBER, RESTORE): MemberState,
     (Kind.SERVER, Action.UPDATE): ServerUpdate,
 }

@@ -7,41 +7,41 @@ earlier steps). ``before``/``after`` hold only the fields that matter for the ch
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
 FORMAT_VERSION = "1.0"
 
 
-class Action(enum.Enum):
-    BOOTSTRAP = "bootstrap"
-    JOIN = "join"
-    DEFINE = "define"
-    INSTANTIATE = "instantiate"
-    CREATE = "create"
-    UPDATE = "update"
-    DELETE = "delete"
-    REMOVE = "remove"
-    FORCE_REMOVE = "force-remove"
-    EVACUATE = "evacuate"
-    RESTORE = "restore"
-    START = "start"  # instances
-    STOP = "stop"
-    MOVE = "move"
+class Action(str):
+    """A step's action as written in step ids and plan JSON (``create``, ``move``).
+
+    An open set, as ``Kind`` is: the actions every object kind shares are defined here; the
+    others where they are planned (membership's in ``lxdplan.membership``, an instance's start,
+    stop and move in its kind's module). What the outputs say about one (its sign, verb,
+    summary words, lane) is its ``lxdplan.actionspec.ActionSpec``, found through the registry;
+    a step of an action its kind does not declare is refused when planned.
+    """
+
+    CREATE: ClassVar["Action"]
+    UPDATE: ClassVar["Action"]
+    DELETE: ClassVar["Action"]
+    DEFINE: ClassVar["Action"]
+    INSTANTIATE: ClassVar["Action"]
 
     @property
-    def symbol(self) -> str:
-        return _SYMBOLS[self]
+    def value(self) -> str:
+        return str.__str__(self)
+
+    def __repr__(self) -> str:
+        return f"Action({self.value!r})"
 
 
-_SYMBOLS = {
-    Action.CREATE: "+",
-    Action.UPDATE: "~",
-    Action.DELETE: "-",
-}
-for _a in Action:
-    _SYMBOLS.setdefault(_a, "±")
+Action.CREATE = Action("create")
+Action.UPDATE = Action("update")
+Action.DELETE = Action("delete")
+Action.DEFINE = Action("define")  # per-member pending definition of a pool or network
+Action.INSTANTIATE = Action("instantiate")  # its cluster-wide create after the defines
 
 
 class Kind(str):
@@ -163,29 +163,6 @@ class Plan:
     @property
     def changes(self) -> bool:
         return bool(self.steps)
-
-    def summary(self) -> dict[str, int]:
-        """Counts for the summary line: add/change/destroy plus member operations."""
-        counts = {"add": 0, "change": 0, "destroy": 0, "bootstrap": 0, "join": 0, "remove": 0,
-                  "other": 0, "start": 0, "stop": 0, "move": 0}
-        for step in self.steps:
-            if step.action in (Action.CREATE, Action.INSTANTIATE):
-                counts["add"] += 1
-            elif step.action == Action.UPDATE:
-                counts["change"] += 1
-            elif step.action == Action.DELETE:
-                counts["destroy"] += 1
-            elif step.action == Action.BOOTSTRAP:
-                counts["bootstrap"] += 1
-            elif step.action == Action.JOIN:
-                counts["join"] += 1
-            elif step.action in (Action.REMOVE, Action.FORCE_REMOVE):
-                counts["remove"] += 1
-            elif step.action in (Action.START, Action.STOP, Action.MOVE):
-                counts[step.action.value] += 1
-            elif step.action != Action.DEFINE:
-                counts["other"] += 1
-        return counts
 
 
 def step_id(kind: Kind, name: str, action: Action, member: str | None = None) -> str:

@@ -9,9 +9,11 @@ pyproject.toml keeps it so).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Mapping
 
-from lxdplan import payloads
+from lxdplan import membership, payloads, sensitive
+from lxdplan.actionspec import HEADLINE, SHARED, ActionSpec
 from lxdplan.desired import Desired
 from lxdplan.kinds import (
     cluster_group,
@@ -28,7 +30,7 @@ from lxdplan.kinds import (
     storage_volume,
 )
 from lxdplan.kinds.base import KindSpec
-from lxdplan.plan import Action, Payload
+from lxdplan.plan import Action, Kind, Payload
 from lxdplan.state.observed import Observed
 
 # Every object kind, in ``rank`` order (checked below).
@@ -67,6 +69,88 @@ def _checked(kinds: tuple[KindSpec, ...]) -> tuple[KindSpec, ...]:
 
 SPECS = _checked(SPECS)
 
+# What the layers below need of every kind, handed down once here (they never import the registry).
+sensitive.declare(key for k in SPECS for key in k.secret_keys)
+
+
+# -- actions (``lxdplan.actionspec``) --------------------------------------------------------
+
+def _kind_actions(k: KindSpec) -> dict[Action, ActionSpec]:
+    """An object kind's actions: one per payload (its own spec, else the shared one), then any
+    it declares without one. RuntimeError for a payload of an action nobody declares."""
+    own = {s.action: s for s in k.action_specs}
+    table: dict[Action, ActionSpec] = {}
+    for action in k.payloads:
+        found = own.get(action) or SHARED.get(action)
+        if found is None:
+            raise RuntimeError(f"kind {k.kind} has a payload for {action}, an action it does not "
+                               "declare (action_specs)")
+        table[action] = found
+    return {**table, **own}
+
+
+@dataclass(frozen=True)
+class Tally:
+    """A count of the summary: its key in JSON, and how the summary line words it (``noun``
+    None for the headline counts: "1 to add"; else "2 instances to move")."""
+
+    key: str
+    noun: str | None
+    words: str
+    doc: str
+
+
+def _tallies(actions: Mapping[Kind, Mapping[Action, ActionSpec]]) -> dict[str, Tally]:
+    """Every count of the summary, in order: the headline, then membership's and each kind's
+    own in registry order. RuntimeError when two actions share a key but not its words."""
+    found: dict[str, Tally] = {key: Tally(key, None, f"to {key}", "") for key in HEADLINE}
+    docs: dict[str, list[str]] = {key: [] for key in HEADLINE}
+    for kind, table in actions.items():
+        for spec in table.values():
+            if spec.count is None:
+                continue
+            noun = None if spec.count in HEADLINE else kind.noun
+            tally = Tally(spec.count, noun, spec.words if noun else f"to {spec.count}", "")
+            if found.setdefault(spec.count, tally) != tally:
+                raise RuntimeError(f"{kind} {spec.action} counts under {spec.count!r}, which "
+                                   f"another action words differently")
+            docs.setdefault(spec.count, []).append(f"{kind} {spec.action}")
+    return {key: Tally(t.key, t.noun, t.words, ", ".join(docs[key]) + " steps")
+            for key, t in found.items()}
+
+
+def actions() -> dict[Kind, dict[Action, ActionSpec]]:
+    """Every kind's actions, by kind: membership's (member, server), then each object kind's
+    in registry order. Built again when ``SPECS`` changes (a test adds a kind)."""
+    if _ACTIONS and _ACTIONS[0][0] is SPECS:
+        return _ACTIONS[0][1]
+    table: dict[Kind, dict[Action, ActionSpec]] = {
+        kind: {s.action: s for s in specs} for kind, specs in membership.ACTIONS.items()}
+    for k in SPECS:
+        table[k.kind] = _kind_actions(k)
+    _ACTIONS[:] = [(SPECS, table)]
+    return table
+
+
+_ACTIONS: list[tuple[tuple[KindSpec, ...], dict[Kind, dict[Action, ActionSpec]]]] = []
+
+
+def action_spec(kind: str, action: str) -> ActionSpec:
+    """How a step of ``action`` on ``kind`` is shown and run; KeyError when the kind does not
+    declare that action (no step of it can be planned, rendered or read back)."""
+    own = actions().get(Kind(kind), {})
+    if action not in own:
+        raise KeyError(f"{Kind(kind).noun} has no action {Action(action).value!r}")
+    return own[Action(action)]
+
+
+def tallies() -> dict[str, Tally]:
+    """The summary's counts, in the order the summary line and its JSON list them."""
+    return _tallies(actions())
+
+
+_tallies(actions())  # refuse conflicting declarations when the registry loads
+
 
 def registry() -> tuple[KindSpec, ...]:
     """Every object kind, in ``rank`` order."""
@@ -91,7 +175,7 @@ def payload_type(kind: str, action: Action) -> type[Payload]:
     if (kind, action) in payloads.TYPES:
         return payloads.TYPES[(kind, action)]
     found = find_spec(kind)
-    if found is None or action not in found.payloads:
+    if found is None or Action(action) not in found.payloads:
         raise ValueError(f"no step {kind}/{action.value} exists")
     return found.payloads[action]
 

@@ -3,7 +3,11 @@
 The one table of keys that hold secrets, from LXD's and Incus's own key lists (LXD 5.x
 ``lxd/cluster/config``, storage and network drivers; Incus 6.x ``internal/server/cluster/config``,
 ``config/logging.go``, ``network/driver_*``, ``storage/drivers``): passwords, tokens, private and
-API keys. A value is sensitive when its key is in the table, when the user marks it by writing
+API keys. The server's keys are listed here; each kind declares its own (``secret_keys`` of its
+module: a pool driver's API token, a zone's ``peers.*.key``) and the registry hands them down
+once, at its import (:func:`declare`; this layer never imports the registry). Until then every
+check refuses to run, so a command that forgot the kinds fails loudly instead of printing a
+secret. A value is sensitive when its key is in the table, when the user marks it by writing
 it as a secret reference (``{env: NAME}`` / ``{file: PATH}``, any config map), or, for an
 instance's ``environment.*`` key, when its name says so (``DB_PASSWORD``, ``API_TOKEN``…).
 
@@ -17,11 +21,11 @@ from __future__ import annotations
 import dataclasses
 import fnmatch
 import re
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 from lxdplan.desired import SENSITIVE, Secret
 
-# Keys whose value is a secret, on either server (server config, pools, networks).
+# Server config keys whose value is a secret, on either server (the kinds' are declared by them).
 SENSITIVE_KEYS: frozenset[str] = frozenset({
     # server config, LXD
     "core.trust_password", "candid.api.key", "rbac.api.key", "rbac.agent.private_key",
@@ -30,14 +34,30 @@ SENSITIVE_KEYS: frozenset[str] = frozenset({
     "authorization.openfga.api.token", "storage.linstor.client_key",
     # server config, both
     "network.ovn.client_key",
-    # storage pool drivers
-    "powerflex.user.password", "pure.api.token", "alletra.user.password", "truenas.api_key",
 })
 SENSITIVE_PATTERNS: tuple[str, ...] = (
-    "bgp.peers.*.password",  # bridge and physical networks
     "logging.*.target.password",  # Incus logging targets
-    "peers.*.key",  # a network zone's TSIG key for a peer
 )
+_WILD = re.compile(r"[*?\[]")
+# The kinds' secret keys (``KindSpec.secret_keys``), handed down by the registry: exact keys
+# and fnmatch patterns. None until it is imported.
+_kind_keys: frozenset[str] | None = None
+_kind_patterns: tuple[str, ...] = ()
+
+
+def declare(keys: Iterable[str]) -> None:
+    """The kinds' secret keys (``peers.*.key``: an fnmatch pattern), from the registry."""
+    global _kind_keys, _kind_patterns
+    given = set(keys)
+    _kind_keys = frozenset(k for k in given if not _WILD.search(k))
+    _kind_patterns = tuple(sorted(k for k in given if _WILD.search(k)))
+
+
+def _kinds() -> tuple[frozenset[str], tuple[str, ...]]:
+    if _kind_keys is None:
+        raise RuntimeError("the kinds' secret keys are not declared: import lxdplan.registry "
+                           "before masking or exporting anything")
+    return _kind_keys, _kind_patterns
 # An instance's environment variable whose name says it holds a secret.
 _ENV_SECRET_NAME = re.compile(r"PASSWORD|PASSWD|SECRET|TOKEN|PRIVATE|CREDENTIAL|(^|_)KEY$|APIKEY",
                               re.IGNORECASE)
@@ -45,7 +65,9 @@ _ENV_SECRET_NAME = re.compile(r"PASSWORD|PASSWD|SECRET|TOKEN|PRIVATE|CREDENTIAL|
 
 def sensitive_key(key: str) -> bool:
     """``key`` holds a secret by its name alone (the table, or a secret-named environment.*)."""
-    if key in SENSITIVE_KEYS or any(fnmatch.fnmatchcase(key, p) for p in SENSITIVE_PATTERNS):
+    kind_keys, kind_patterns = _kinds()
+    if key in SENSITIVE_KEYS or key in kind_keys or any(
+            fnmatch.fnmatchcase(key, p) for p in (*SENSITIVE_PATTERNS, *kind_patterns)):
         return True
     if key.startswith("environment."):
         return bool(_ENV_SECRET_NAME.search(key[len("environment."):]))

@@ -2,9 +2,10 @@
 file skips the check (and the ~50 ms import of jsonschema it needs; issue 22).
 
 The record keeps SHA-256 digests, one a line, of the file's text together with everything the
-check's result depends on: lxdplan's version, the published schema and the modules that turn it
-into the validator (``keys``, ``keyschema``, ``loader``). Another text, another lxdplan or another
-schema gives another digest and is checked again. Only a clean result is recorded (no schema
+check's result depends on: lxdplan's version, the files the published schema is assembled from
+(the base and every kind's fragment, named by the loader) and the modules that turn them into
+the validator (``keys``, ``keyschema``, ``fileschema``, ``loader``). Another text, another lxdplan
+or another schema gives another digest and is checked again. Only a clean result is recorded (no schema
 sentence at all); the semantic rules (``lxdplan.validation``) run on every load, recorded or not.
 
 Where: ``$LXDPLAN_CACHE_DIR``, else ``$XDG_CACHE_HOME/lxdplan``, else ``~/.cache/lxdplan``, file
@@ -17,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
+from typing import Sequence
 
 from lxdplan.errors import LxdplanError
 from lxdplan.files import write_private
@@ -24,7 +26,7 @@ from lxdplan.files import write_private
 RECORD = "validated"
 KEEP = 256  # digests kept (the newest)
 _PACKAGE = Path(__file__).resolve().parent
-_INPUTS = ("schema/cluster.schema.json", "keys.py", "keyschema.py", "loader.py")
+_INPUTS = ("keys.py", "keyschema.py", "fileschema.py", "loader.py")
 
 
 def cache_dir() -> Path:
@@ -35,16 +37,19 @@ def cache_dir() -> Path:
     return (Path(xdg) if xdg else Path.home() / ".cache") / "lxdplan"
 
 
-def digest(text: str) -> str:
-    """The digest of ``text`` checked by this lxdplan against this schema."""
+def digest(text: str, schema_files: Sequence[Path] = ()) -> str:
+    """The digest of ``text`` checked by this lxdplan against the schema assembled from
+    ``schema_files`` (the loader's ``schema_files``: the base and each kind's fragment)."""
     from lxdplan import __version__
 
     h = hashlib.sha256(f"lxdplan {__version__}\n".encode())
-    for name in _INPUTS:
+    for path in [_PACKAGE / name for name in _INPUTS] + list(schema_files):
+        h.update(str(path.relative_to(_PACKAGE) if path.is_relative_to(_PACKAGE) else path).encode())
+        h.update(b"\0")
         try:
-            h.update((_PACKAGE / name).read_bytes())
+            h.update(path.read_bytes())
         except OSError:
-            h.update(f"missing {name}".encode())
+            h.update(b"missing")
         h.update(b"\0")
     h.update(text.encode("utf-8", "surrogatepass"))
     return h.hexdigest()

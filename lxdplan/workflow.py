@@ -15,6 +15,7 @@ from lxdplan.desired import Desired, Member, Secret, secrets_in
 from lxdplan.errors import LockError, LxdplanError
 from lxdplan.executor import Event, StepResult, execute
 from lxdplan.interrupt import Stop
+from lxdplan.membership import BOOTSTRAP
 from lxdplan.plan import Plan
 from lxdplan.state.observed import Observed
 
@@ -280,7 +281,6 @@ def run_apply(
     the running ones finish, the locks are released and ``Interrupted`` is raised.
     """
     from lxdplan.executor import Outcome
-    from lxdplan.plan import Action
     from lxdplan.planner import plan as compute
     from lxdplan.providers.actions import performer
     from lxdplan.providers.etags import read_etags
@@ -326,7 +326,7 @@ def run_apply(
         session.observed = observed
 
         def event(ev: Event) -> None:
-            if (ev.kind == "end" and ev.step.action == Action.BOOTSTRAP
+            if (ev.kind == "end" and ev.step.action == BOOTSTRAP
                     and ev.result is not None and ev.result.outcome in (Outcome.DONE, Outcome.SKIPPED)):
                 locks.take_cluster(session.client(ev.step.name))
             on_event(ev)

@@ -84,7 +84,7 @@ def _saved_plan(plan_file: str, file: Optional[str]) -> tuple[str, str, list[str
     """(the file the saved plan was made from, its observed digest, the force-removes it
     carries: a plan made with --force-remove allows them when applied, and its --rotate keys);
     exits when the plan cannot be read, names another file, or its file changed since."""
-    from lxdplan.plan import Action
+    from lxdplan.membership import FORCE_REMOVE
     from lxdplan.state.saved import load_plan
     from lxdplan.workflow import file_digest
 
@@ -104,7 +104,7 @@ def _saved_plan(plan_file: str, file: Optional[str]) -> tuple[str, str, list[str
     except OSError as exc:
         error(f"{file}, which {plan_file} was made from, cannot be read: {exc.strerror}")
         raise typer.Exit(1)
-    carried = [s.name for s in saved.plan.steps if s.action == Action.FORCE_REMOVE]
+    carried = [s.name for s in saved.plan.steps if s.action == FORCE_REMOVE]
     return file, saved.observed_digest, carried, list(saved.rotate)
 
 

@@ -81,7 +81,13 @@ def schema(
     _version: bool = VERSION_OPTION,
 ) -> None:
     """Print the JSON Schema of the desired-state file (or of the JSON plan)."""
-    from importlib import resources
+    import json
 
-    name = "plan.schema.json" if plan else "cluster.schema.json"
-    out(resources.files("lxdplan").joinpath(f"schema/{name}").read_text("utf-8").rstrip("\n"))
+    if plan:  # the base filled with the kinds' actions (``render.planschema``)
+        from lxdplan.render.planschema import render_plan_schema
+
+        out(render_plan_schema())
+        return
+    from lxdplan.loader import schema as file_schema  # the base and every kind's fragment
+
+    out(json.dumps(file_schema(), indent=2, ensure_ascii=False))

@@ -26,7 +26,7 @@ def join_preseed(
     import yaml
 
     from lxdplan.files import write_private
-    from lxdplan.plan import Action
+    from lxdplan.membership import BOOTSTRAP, JOIN
     from lxdplan.providers.joinpreseed import join_preseed as make
     from lxdplan.providers.session import Session
     from lxdplan.workflow import make_plan
@@ -38,10 +38,10 @@ def join_preseed(
     path = output or f"{member}-join.yaml"
     try:
         result = make_plan(desired)
-        if any(s.action == Action.BOOTSTRAP for s in result.plan.steps):
+        if any(s.action == BOOTSTRAP for s in result.plan.steps):
             raise LxdplanError(f"the cluster is not formed yet: run `lxdplan apply -f {file}` to "
                                "bootstrap it, then make the join preseed")
-        step = next((s for s in result.plan.steps if s.action == Action.JOIN and s.name == member), None)
+        step = next((s for s in result.plan.steps if s.action == JOIN and s.name == member), None)
         if step is None:
             raise LxdplanError(f"member {member} already belongs to the cluster: it needs no join preseed")
         with Session(desired, result.observed) as session:

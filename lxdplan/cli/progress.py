@@ -18,30 +18,25 @@ from typing import Callable
 
 from lxdplan.cli.output import out, style, use_colour
 from lxdplan.desired import scrub
-from lxdplan.plan import Action, Kind, Step
+from lxdplan.plan import Kind, Step
+from lxdplan.registry import action_spec
 
 EVERY = 10.0  # seconds between plain lines about one step
 LIVE_AFTER = 3.0  # on a terminal the live line appears once a step has run this long
 TICK = 1.0
 
-VERBS = {
-    Action.BOOTSTRAP: "bootstrapping", Action.JOIN: "joining", Action.DEFINE: "defining",
-    Action.INSTANTIATE: "instantiating", Action.CREATE: "creating", Action.UPDATE: "updating",
-    Action.DELETE: "deleting", Action.REMOVE: "removing", Action.FORCE_REMOVE: "force-removing",
-    Action.EVACUATE: "evacuating", Action.RESTORE: "restoring",
-}
-
-
 def describe(step: Step) -> str:
-    """``member node2``, ``storage pool data on node1``, ``server config``."""
+    """``member node2``, ``storage pool data on node1``, ``instance web to node2``, ``server
+    config``: the member after the word its action declares (``ActionSpec.toward``)."""
     what = step.kind.noun if step.kind == Kind.SERVER else f"{step.kind.noun} {step.name}"
-    where = f" on {step.member}" if step.member and step.kind != Kind.MEMBER else ""
-    return what + where
+    if not step.member or step.kind == Kind.MEMBER:
+        return what
+    return f"{what} {action_spec(step.kind, step.action).toward} {step.member}"
 
 
 def still(step: Step, seconds: float) -> str:
-    """``still joining member node2... [10s elapsed]``."""
-    verb = VERBS.get(step.action, f"running {step.action.value} of")
+    """``still joining member node2... [10s elapsed]``, in its action's words (``verb``)."""
+    verb = action_spec(step.kind, step.action).verb
     return f"still {verb} {describe(step)}... [{int(seconds)}s elapsed]"
 
 
@@ -154,9 +149,13 @@ class Progress:
 
 
 def describe_action(step: Step) -> str:
+    """``move instance "web" to node2``, ``join member "node2" on node2``."""
     from lxdplan.render.common import object_label
 
-    where = f" on {step.member}" if step.member else ""
+    where = ""
+    if step.member:
+        toward = "on" if step.kind == Kind.MEMBER else action_spec(step.kind, step.action).toward
+        where = f" {toward} {step.member}"
     return f"{step.action.value} {object_label(step)}{where}"
 
 

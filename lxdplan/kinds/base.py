@@ -17,11 +17,13 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Hashable, Iterable, Mapping, Protocol, Sequence, TypeVar, runtime_checkable
 
+from lxdplan.actionspec import ActionSpec
 from lxdplan.compare import desc, same_config, shown
 from lxdplan.desired import Desired
 from lxdplan.errors import fmt_path
 from lxdplan.keys import OWNER_KEY, OWNER_VALUE
-from lxdplan.livedata import Get, Reading, Recorded, etag_reads, segment
+from lxdplan.livedata import AnswerShape, Get, Reading, Recorded, etag_reads, segment
+from lxdplan.membership import REMOVE
 from lxdplan.plan import Action, Kind, Payload, Step, Unmanaged
 from lxdplan.state.observed import Observed
 
@@ -99,13 +101,19 @@ class KindSpec(ABC):
     actions: str | None = None
     payloads: Mapping[Action, type[Payload]] = {}
     keep: frozenset[str] = frozenset()  # names never deleted nor listed unmanaged ("default")
+    # Config keys of its objects whose values are secrets (fnmatch patterns: ``peers.*.key``):
+    # masked in every output, exported as references (``lxdplan.sensitive``, via the registry).
+    secret_keys: frozenset[str] = frozenset()
+    # The collections it lists and its objects' own fields, as the providers check answers.
+    answer_shape: AnswerShape = AnswerShape()
     # Whether an update's ETag is read after planning, for the objects a step updates only
     # (``providers.etags``), instead of for every declared object while observing (``EtagReads``):
     # collection listings (``recursion=1``) carry no ETags, and a no-change plan needs none.
     etag_after_plan: bool = False
-    # Actions whose steps may run beside other such steps on other members (the executor's
-    # lanes): only where LXD serves them independently, e.g. instance launches.
-    parallel_actions: frozenset[Action] = frozenset()
+    # The kind's actions beyond the shared ones it has payloads for (``actionspec.SHARED``),
+    # or a shared one shown or run differently (a lane of its own): verb, sign, summary count
+    # and words, lane (``lxdplan.actionspec``). The registry joins them with the shared ones.
+    action_specs: tuple[ActionSpec, ...] = ()
 
     # -- the file ----------------------------------------------------------------------------
     # Each kind loads and checks its own section (``lxdplan.validation.build`` walks the
@@ -498,7 +506,7 @@ def leave_after(ctx: "PlanContext", sid: str, member: str | None) -> None:
     delete of something that lives on it: LXD refuses to remove a member that still holds
     instances or custom volumes)."""
     for removal in ctx.steps.all():
-        if (removal.kind, removal.action, removal.name) == (Kind.MEMBER, Action.REMOVE, member):
+        if (removal.kind, removal.action, removal.name) == (Kind.MEMBER, REMOVE, member):
             ctx.steps.add_dependency(removal.id, sid)
 
 

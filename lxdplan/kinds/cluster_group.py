@@ -17,7 +17,7 @@ from lxdplan import keys
 from lxdplan.compare import desc
 from lxdplan.kinds.base import EtagReads, ListedOwner, SingleRequests, Stage, Where, api_path, payload_of
 from lxdplan.kinds.common import DEFAULT, builtin_description, put_if
-from lxdplan.livedata import Get, Reading, Recorded, listed_names
+from lxdplan.livedata import AnswerShape, Get, Reading, Recorded, listed_names
 from lxdplan.plan import Action, Kind, Payload, Step
 from lxdplan.state.observed import Observed
 
@@ -60,6 +60,7 @@ class Delete(Payload):
 class ClusterGroupSpec(SingleRequests, ListedOwner, EtagReads):
     kind = Kind.CLUSTER_GROUP
     section = "cluster_groups"
+    answer_shape = AnswerShape({"cluster/groups": "name"})
     etag_after_plan = True
     stage = Stage.BEFORE_JOINS
     rank, delete_rank, list_rank = 10, 60, 50

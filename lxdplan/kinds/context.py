@@ -4,6 +4,13 @@ The kinds own this protocol and the planner implements it (``lxdplan.planner.con
 so the kinds never import the planner: layers point one way (pyproject.toml's layer contract).
 It lists exactly what the kinds' rules read and call; mypy checks that the planner's context
 provides it.
+
+What belongs here: what only the planner knows, i.e. where steps, diagnostics and unmanaged
+objects go, and the membership decisions of this run (who bootstraps, joins, stays or is forced
+out; why a member cannot take a step; which steps an object step waits for). What follows from
+the file and the live state alone is read from ``desired`` and ``observed`` (a member's status:
+``observed.member_status``; the backend: ``desired.backend or observed.backend``), never added
+here: a kind needs no edit of this file. A new membership decision is a planner change.
 """
 
 from __future__ import annotations
@@ -74,15 +81,6 @@ class PlanContext(Protocol):
     @property
     def present(self) -> list[str]:
         """Members in the cluster when pools and networks are defined."""
-        ...
-
-    def status(self, name: str) -> str:
-        """A member's status as far as planning goes."""
-        ...
-
-    def backend(self, member: str | None = None) -> str:
-        """``lxd`` or ``incus``: the file's word, else what the members said (a standalone
-        member's own when ``member`` is given)."""
         ...
 
     def member_block(self, name: str) -> str | None:

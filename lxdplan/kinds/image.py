@@ -33,7 +33,7 @@ from lxdplan.kinds.base import (
     api_path,
 )
 from lxdplan.kinds.common import DEFAULT, at, scoped
-from lxdplan.livedata import Get, Reading, Recorded, listed_names, project_items, projects_with
+from lxdplan.livedata import AnswerShape, Get, Reading, Recorded, listed_names, project_items, projects_with
 from lxdplan.plan import Action, Kind, Payload, Step
 from lxdplan.references import Ref
 from lxdplan.state.observed import Observed
@@ -124,6 +124,7 @@ def source_payload(source: ImageSource, base: str) -> dict[str, Any]:
 class ImageSpec(Checked, Referring, ListedOwner, StatusRows, DependentReads):
     kind = Kind.IMAGE
     section = "images"
+    answer_shape = AnswerShape({"images": "fingerprint", "images/aliases": "name"})
     stage = Stage.AFTER_MEMBERS
     rank, delete_rank, list_rank = 70, 8, 70
     owner_key = OWNER_KEY

@@ -15,10 +15,11 @@ Where an instance lives, and when it moves, is ``lxdplan.kinds.placement``.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Mapping
 
 from lxdplan import references
+from lxdplan.actionspec import CREATE, DELETE, ActionSpec, Lane
 from lxdplan.compare import comparable, desc, diff_config, diff_devices, put_config, shown
 from lxdplan.errors import PlanError
 from lxdplan.filecheck import MEMBERS
@@ -39,8 +40,9 @@ from lxdplan.kinds.base import (
     payload_of,
 )
 from lxdplan.kinds.common import DEFAULT, at, export_config, owned, put_if, scoped
+from lxdplan.kinds.placement import MOVE
 from lxdplan.knownkeys import suggest
-from lxdplan.livedata import Get, Reading, Recorded, clean_config, marked, with_etag
+from lxdplan.livedata import AnswerShape, Get, Reading, Recorded, clean_config, marked, with_etag
 from lxdplan.plan import Action, Kind, Payload, Step
 from lxdplan.references import Ref
 
@@ -48,6 +50,8 @@ if TYPE_CHECKING:
     from lxdplan.filecheck import Checker
     from lxdplan.kinds.context import PlanContext
 
+START = Action("start")
+STOP = Action("stop")
 IMAGE_KEY = "user.lxdplan.image"
 NO_IMAGE = "none"  # ``image: none``: created with no source (``lxc init --empty``, a VM for an ISO)
 
@@ -105,12 +109,24 @@ def _devices(devices: dict) -> dict[str, dict]:
 class InstanceSpec(Referring, OnMembers, SingleRequests, Adoptable, StatusRows, EtagReads):
     kind = Kind.INSTANCE
     section = "instances"
+    answer_shape = AnswerShape({"instances": "name"})
     stage = Stage.AFTER_MEMBERS
     rank, delete_rank, list_rank = 80, 5, 80
     actions = "instances"
-    parallel_actions = frozenset({Action.CREATE, Action.START, Action.STOP, Action.DELETE})
-    payloads = {Action.CREATE: Write, Action.UPDATE: Write, Action.START: Change,
-                Action.STOP: Change, Action.MOVE: Change, Action.DELETE: Change}
+    payloads = {Action.CREATE: Write, Action.UPDATE: Write, START: Change, STOP: Change,
+                MOVE: Change, Action.DELETE: Change}
+    # Launches, starts, stops and deletes run in their member's lane (LXD serves them
+    # independently; ``executor.PER_MEMBER``); a start and a move send the declared config.
+    action_specs = (
+        replace(CREATE, lane=Lane.MEMBER),
+        ActionSpec(START, "starting", "start a stopped instance", count="start",
+                   words="to start", lane=Lane.MEMBER, writes=True),
+        ActionSpec(STOP, "stopping", "stop a running instance", count="stop", words="to stop",
+                   lane=Lane.MEMBER),
+        ActionSpec(MOVE, "moving", "move an instance to another member (stopped, migrated, "
+                   "started again)", count="move", words="to move", toward="to", writes=True),
+        replace(DELETE, lane=Lane.MEMBER),
+    )
     load_rank = 70
     twice = "instance (per project)"
 
@@ -244,9 +260,9 @@ class InstanceSpec(Referring, OnMembers, SingleRequests, Adoptable, StatusRows, 
         running = live.status in ("Running", "Frozen")
         action = None
         if inst.state == "running" and not running:
-            action = Action.START
+            action = START
         elif inst.state == "stopped" and running:
-            action = Action.STOP
+            action = STOP
         if action:
             ctx.steps.add(
                 action, self.kind, name, member=where,

@@ -17,7 +17,7 @@ from lxdplan import keys, references
 from lxdplan.errors import fmt_path
 from lxdplan.kinds.base import Checked, DependentReads, EarlyReads, KindSpec, Referring, api_path
 from lxdplan.kinds.twophase import TwoPhaseSpec, two_phase_fields
-from lxdplan.livedata import Get, Reading, Recorded
+from lxdplan.livedata import AnswerShape, Get, Reading, Recorded
 from lxdplan.plan import Kind
 
 if TYPE_CHECKING:
@@ -54,6 +54,7 @@ AUTO_KEYS: dict[str, frozenset[str]] = {
 class NetworkSpec(TwoPhaseSpec, Checked, Referring, EarlyReads, DependentReads):
     kind = Kind.NETWORK
     section = "networks"
+    answer_shape = AnswerShape({"networks": "name"})
     rank, delete_rank, list_rank = 40, 40, 20
     type_field = "type"
     collection = "networks"
@@ -61,6 +62,7 @@ class NetworkSpec(TwoPhaseSpec, Checked, Referring, EarlyReads, DependentReads):
     etag_per_view = True
     declared_type, default_type, plural = Network, "bridge", "networks"
     load_rank = 20
+    secret_keys = frozenset({"bgp.peers.*.password"})  # bridge and physical networks
 
     def load_checks(self, checker: "Checker", raw: dict, path: tuple, type_: str) -> dict:
         name = raw.get("name")

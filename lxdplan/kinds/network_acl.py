@@ -39,6 +39,7 @@ from lxdplan.kinds.base import (
 )
 from lxdplan.kinds.common import DEFAULT, export_config, owned, put_if, scoped
 from lxdplan.livedata import (
+    AnswerShape,
     Get,
     Reading,
     Recorded,
@@ -171,6 +172,8 @@ class NetworkACLSpec(Checked, Referring, NamedByOthers, SingleRequests, Adoptabl
                      DependentReads):
     kind = Kind.define("network_acl", "network ACL")
     section = "network_acls"
+    answer_shape = AnswerShape({"network-acls": "name"},
+                               fields={"ingress": "objects", "egress": "objects"})
     etag_after_plan = True
     stage = Stage.BEFORE_JOINS  # networks name them, and networks are made before the joins
     rank, delete_rank, list_rank = 35, 45, 25

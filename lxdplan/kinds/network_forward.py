@@ -40,7 +40,7 @@ from lxdplan.kinds.base import (
     payload_of,
 )
 from lxdplan.kinds.common import ItemsSpec, at, export_config, owned, put_if
-from lxdplan.livedata import Get, Reading, Recorded, clean_config, marked, with_etag
+from lxdplan.livedata import AnswerShape, Get, Reading, Recorded, clean_config, marked, with_etag
 from lxdplan.plan import Action, Kind, Payload, Step
 from lxdplan.references import Ref
 
@@ -143,6 +143,8 @@ def _port_views(live: tuple[Port, ...], wanted: tuple[Port, ...]) -> tuple[dict,
 class NetworkForwardSpec(ItemsSpec, Checked, Referring, OnMembers, EtagReads, DependentReads):
     kind = Kind.define("network_forward", "network forward")
     section = "network_forwards"
+    answer_shape = AnswerShape({"networks/[^/]+/forwards": "listen_address"},
+                               fields={"ports": "objects"})
     etag_after_plan = True
     stage = Stage.AFTER_MEMBERS  # on a member: after its join
     rank, delete_rank, list_rank = 45, 35, 28

@@ -33,7 +33,7 @@ from lxdplan.kinds.base import (
     payload_of,
 )
 from lxdplan.kinds.common import export_config, owned, put_if
-from lxdplan.livedata import Get, Reading, Recorded, common_fields, with_etag
+from lxdplan.livedata import AnswerShape, Get, Reading, Recorded, common_fields, with_etag
 from lxdplan.plan import Action, Kind, Payload, Step
 from lxdplan.references import Ref
 
@@ -85,11 +85,13 @@ def zone_names(value: Any) -> list[str]:
 class NetworkZoneSpec(Checked, NamedByOthers, SingleRequests, Adoptable, EtagReads):
     kind = Kind.define("network_zone", "network zone")
     section = "network_zones"
+    answer_shape = AnswerShape({"network-zones": "name"})
     etag_after_plan = True
     stage = Stage.BEFORE_JOINS  # networks name them, and networks are made before the joins
     rank, delete_rank, list_rank = 36, 46, 26
     payloads = {Action.CREATE: Write, Action.UPDATE: Write, Action.DELETE: Delete}
     load_rank = 36
+    secret_keys = frozenset({"peers.*.key"})  # a peer's TSIG key
 
     def load(self, checker: "Checker", items, declared: Mapping[str, tuple]) -> tuple:
         out = []
@@ -160,7 +162,7 @@ class NetworkZoneSpec(Checked, NamedByOthers, SingleRequests, Adoptable, EtagRea
         """Incus 6.0.4 cannot join a member while a bridge names a zone: the joiner creates the
         bridge from the cluster's config and checks its ``dns.zone.*`` against its own database,
         which has no zones yet ("network zone ... not found"; seen live; LXD 5.0.2 joins)."""
-        if not ctx.joiners or ctx.backend() != "incus":
+        if not ctx.joiners or (ctx.desired.backend or ctx.observed.backend) != "incus":
             return
         naming = sorted(n.name for n in ctx.desired.section("networks") if self.refs_into(Kind.NETWORK, n))
         if naming:

@@ -33,7 +33,7 @@ from lxdplan.kinds.base import (
     payload_of,
 )
 from lxdplan.kinds.common import ItemsSpec, export_config, owned, put_if
-from lxdplan.livedata import Get, Reading, Recorded, clean_config, marked, with_etag
+from lxdplan.livedata import AnswerShape, Get, Reading, Recorded, clean_config, marked, with_etag
 from lxdplan.plan import Action, Kind, Payload, Step
 from lxdplan.references import Ref
 
@@ -117,6 +117,8 @@ def _entry_views(live: tuple[Entry, ...], wanted: tuple[Entry, ...]) -> tuple[di
 class NetworkZoneRecordSpec(ItemsSpec, Checked, Referring, EtagReads, DependentReads):
     kind = Kind.define("network_zone_record", "network zone record")
     section = "network_zone_records"
+    answer_shape = AnswerShape({"network-zones/[^/]+/records": "name"},
+                               fields={"entries": "objects"})
     etag_after_plan = True
     stage = Stage.BEFORE_JOINS
     rank, delete_rank, list_rank = 37, 44, 27

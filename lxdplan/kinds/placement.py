@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from lxdplan.membership import REMOVE, RESTORE
 from lxdplan.plan import Action, Kind, step_id
 from lxdplan.state.observed import EVACUATED, NOT_SERVING, OFFLINE, UNREACHABLE
 
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     from lxdplan.kinds.base import KindSpec
     from lxdplan.kinds.context import PlanContext
 
+MOVE = Action("move")  # an instance's, declared with its others in ``kinds.instance``
 AWAY = frozenset({EVACUATED, "Evacuating", OFFLINE, UNREACHABLE, NOT_SERVING})
 
 
@@ -34,13 +36,13 @@ def away(ctx: "PlanContext", member: str) -> tuple[str | None, list[str]]:
     """(what ``member`` is when it cannot take changes now: "evacuated", "offline"…, or None;
     the steps to wait for). A ``restore`` planned in this run makes it available after that
     step."""
-    restore = member_step(member, Action.RESTORE)
-    if restore in ctx.steps.ids(kind=Kind.MEMBER, action=Action.RESTORE):
+    restore = member_step(member, RESTORE)
+    if restore in ctx.steps.ids(kind=Kind.MEMBER, action=RESTORE):
         return None, [restore]
     declared = ctx.desired.member(member)
     if declared is not None and declared.state == "evacuated":
         return "evacuated", []
-    status = ctx.status(member)
+    status = ctx.observed.member_status(member)
     if status in AWAY:
         return status.lower(), []
     return None, []
@@ -91,7 +93,7 @@ def plan_move(spec: "KindSpec", ctx: "PlanContext", inst, where: str, deps: list
             f"to {member} once {member} is back (state: online restores it)")
         return None
     move = ctx.steps.add(
-        Action.MOVE, spec.kind, name, member=member or None,
+        MOVE, spec.kind, name, member=member or None,
         depends_on=deps + dest_waits + ctx.joined(member or None)
         + (group_updates(ctx, inst.group) if inst.group else []),
         before={"member": where}, after={"member": target.lstrip("@") if member else target},
@@ -100,11 +102,11 @@ def plan_move(spec: "KindSpec", ctx: "PlanContext", inst, where: str, deps: list
             else ": the move stops it, and it stays stopped there"),
         blocked=ctx.member_block(where) or (ctx.member_block(member) if member
                                             and member in ctx.observed.members else None),
-        payload=spec.payloads[Action.MOVE](inst.name, inst.project, target,  # type: ignore[call-arg]
+        payload=spec.payloads[MOVE](inst.name, inst.project, target,  # type: ignore[call-arg]
                                            inst.state == "running"),  # the kind's Change payload
     )
-    removal = member_step(where, Action.REMOVE)
-    if removal in ctx.steps.ids(kind=Kind.MEMBER, action=Action.REMOVE):
+    removal = member_step(where, REMOVE)
+    if removal in ctx.steps.ids(kind=Kind.MEMBER, action=REMOVE):
         ctx.steps.add_dependency(removal, move)  # moved off before it leaves
     return move
 

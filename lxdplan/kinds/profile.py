@@ -38,6 +38,7 @@ from lxdplan.kinds.common import (
     scoped,
 )
 from lxdplan.livedata import (
+    AnswerShape,
     Get,
     Reading,
     Recorded,
@@ -136,6 +137,7 @@ def _nic(c: "Checker", dp: tuple, values: dict[str, str], networks: set[str]) ->
 class ProfileSpec(Checked, Referring, SingleRequests, Adoptable, EtagReads, DependentReads):
     kind = Kind.PROFILE
     section = "profiles"
+    answer_shape = AnswerShape({"profiles": "name"})
     etag_after_plan = True
     stage = Stage.AFTER_MEMBERS
     rank, delete_rank, list_rank = 60, 10, 30

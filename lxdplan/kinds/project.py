@@ -33,7 +33,7 @@ from lxdplan.kinds.common import (
     plan_update,
     put_if,
 )
-from lxdplan.livedata import Get, Reading, Recorded, clean_config, marked, used_by
+from lxdplan.livedata import AnswerShape, Get, Reading, Recorded, clean_config, marked, used_by
 from lxdplan.plan import Action, Kind, Payload, Step
 
 if TYPE_CHECKING:
@@ -74,6 +74,7 @@ class Delete(Payload):
 class ProjectSpec(Checked, Referring, SingleRequests, Adoptable, EtagReads):
     kind = Kind.PROJECT
     section = "projects"
+    answer_shape = AnswerShape({"projects": "name"})
     etag_after_plan = True
     stage = Stage.BEFORE_JOINS
     rank, delete_rank, list_rank = 20, 50, 40

@@ -14,7 +14,7 @@ from typing import Any, Hashable, Mapping
 from lxdplan import keys
 from lxdplan.kinds.base import DependentReads, EarlyReads
 from lxdplan.kinds.twophase import TwoPhaseSpec, two_phase_fields
-from lxdplan.livedata import Get, Reading, Recorded, names_of
+from lxdplan.livedata import AnswerShape, Get, Reading, Recorded, names_of
 from lxdplan.plan import Kind
 
 # Drivers whose pools are local to each member: a volume in one names its member.
@@ -47,6 +47,7 @@ IMMUTABLE_MEMBER_KEYS = frozenset({"source", "zfs.pool_name"})
 class StoragePoolSpec(TwoPhaseSpec, EarlyReads, DependentReads):
     kind = Kind.STORAGE_POOL
     section = "storage_pools"
+    answer_shape = AnswerShape({"storage-pools": "name"})
     rank, delete_rank, list_rank = 30, 30, 10
     type_field = "driver"
     collection = "storage-pools"
@@ -55,6 +56,9 @@ class StoragePoolSpec(TwoPhaseSpec, EarlyReads, DependentReads):
     member_update_etag = False
     declared_type, default_type, plural = StoragePool, "", "pools"
     load_rank = 10
+    # The drivers' credentials (LXD's and Incus's storage drivers).
+    secret_keys = frozenset({"powerflex.user.password", "pure.api.token", "alletra.user.password",
+                             "truenas.api_key"})
 
     def auto_keys(self, type_: str) -> frozenset[str]:
         return AUTO_KEYS.get(type_, frozenset())

@@ -30,7 +30,7 @@ from lxdplan.kinds.base import (
 )
 from lxdplan.kinds.common import DEFAULT, at, export_config, owned, put_if, scoped
 from lxdplan.knownkeys import suggest
-from lxdplan.livedata import Get, Reading, Recorded, clean_config, marked, names_of, used_by, with_etag
+from lxdplan.livedata import AnswerShape, Get, Reading, Recorded, clean_config, marked, names_of, used_by, with_etag
 from lxdplan.plan import Action, Kind, Payload, Step
 from lxdplan.state.observed import Observed
 
@@ -104,6 +104,7 @@ def _load(c: "Checker", raw: dict, path: tuple, pool_drivers: dict[str, str],
 class StorageVolumeSpec(Referring, OnMembers, SingleRequests, Adoptable, EtagReads, DependentReads):
     kind = Kind.STORAGE_VOLUME
     section = "storage_volumes"
+    answer_shape = AnswerShape({"storage-pools/[^/]+/volumes(/[^/]+)?": "name"})
     etag_after_plan = True
     stage = Stage.AFTER_MEMBERS
     rank, delete_rank, list_rank = 50, 20, 60

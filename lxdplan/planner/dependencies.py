@@ -4,7 +4,8 @@ One pass over the collected steps, after every rule has added its own:
 
 - create order: every step that writes an object's config (``create``, ``define``,
   ``instantiate``, ``update``) or starts it with that config (an instance's ``start`` and
-  ``move``) waits for the steps that create or change what its *declared* config names
+  ``move``): the actions whose ``ActionSpec.writes``; each waits for the steps that create
+  or change what its *declared* config names
   (``instantiate``, ``create``, ``update``) — a project whose ``restricted.networks.uplinks``
   names a new network comes after that network's instantiate, and so does the start of a
   stopped instance whose nic names it (LXD refuses the start until the network is created);
@@ -21,10 +22,8 @@ from collections import defaultdict
 from lxdplan.plan import Action, Kind, Step
 from lxdplan.planner import refwalk
 from lxdplan.planner.context import Context
-from lxdplan.registry import find_spec
+from lxdplan.registry import action_spec, find_spec
 
-WRITES = frozenset({Action.CREATE, Action.DEFINE, Action.INSTANTIATE, Action.UPDATE,
-                    Action.START, Action.MOVE})
 MAKES = frozenset({Action.CREATE, Action.INSTANTIATE, Action.UPDATE})
 
 
@@ -45,7 +44,8 @@ def link(ctx: Context) -> None:
             by_object[ident].append(step)
 
     for node in refwalk.declared(ctx.desired):
-        users = [s.id for s in by_object.get((node.kind, node.ident), ()) if s.action in WRITES]
+        users = [s.id for s in by_object.get((node.kind, node.ident), ())
+                 if action_spec(s.kind, s.action).writes]
         if not users:
             continue
         for ref in node.refs:

@@ -9,6 +9,7 @@ from lxdplan.compare import diff_server, split_changes
 from lxdplan.desired import Member
 from lxdplan.errors import PlanError
 from lxdplan.kinds import MemberSpecific, OnMembers, member_of
+from lxdplan.membership import BOOTSTRAP, EVACUATE, FORCE_REMOVE, JOIN, REMOVE, RESTORE
 from lxdplan.payloads import Bootstrap, Join, MemberState, MemberUpdate, Remove, ServerUpdate
 from lxdplan.plan import Action, Kind
 from lxdplan.planner.context import Context
@@ -107,7 +108,7 @@ def plan_removals(ctx: Context) -> None:
         may_force = name in ctx.force_remove
         if live.status == OFFLINE and may_force:
             sid = ctx.steps.add(
-                Action.FORCE_REMOVE, Kind.MEMBER, name, member=name, depends_on=previous,
+                FORCE_REMOVE, Kind.MEMBER, name, member=name, depends_on=previous,
                 before=_member_view(live), reason=f"{name} is not in the file and is offline; "
                 "force_remove allows removing it with force" + _lost_with(ctx, name),
                 payload=Remove(force=True),
@@ -135,7 +136,7 @@ def plan_removals(ctx: Context) -> None:
             elif may_force:
                 reason += f" (force_remove lists it, but it is {live.status.lower()}, so it leaves gracefully)"
             sid = ctx.steps.add(
-                Action.REMOVE, Kind.MEMBER, name, member=name, depends_on=previous,
+                REMOVE, Kind.MEMBER, name, member=name, depends_on=previous,
                 before=_member_view(live), reason=reason, blocked=blocked,
                 payload=Remove(force=False, force_if_unreachable=fallback),
             )
@@ -219,7 +220,7 @@ def plan_bootstrap(ctx: Context) -> None:
     changes = diff_server(live_config, {**wide, **_bootstrap_config(boot, live_config)})
     before, after = split_changes(changes)
     ctx.bootstrap_step = ctx.steps.add(
-        Action.BOOTSTRAP, Kind.MEMBER, boot.name, member=boot.name,
+        BOOTSTRAP, Kind.MEMBER, boot.name, member=boot.name,
         before={"config": before} if before else None,
         after={"server_name": boot.name, "address": boot.address,
                **({"config": after} if after else {})},
@@ -314,7 +315,7 @@ def plan_joins(ctx: Context, wait_for: list[str]) -> None:
             display.setdefault(f"{entry['entity']}/{entry['name']}", {})[entry["key"]] = entry["value"]
         _before, after = split_changes(changes)
         sid = ctx.steps.add(
-            Action.JOIN, Kind.MEMBER, member.name, member=member.name, depends_on=previous,
+            JOIN, Kind.MEMBER, member.name, member=member.name, depends_on=previous,
             after={"address": member.address, **({"config": after} if after else {}),
                    **({"member_config": display} if display else {})},
             reason=(f"{member.name} is joining the cluster now (a join an earlier apply started "
@@ -382,14 +383,14 @@ def plan_member_updates(ctx: Context) -> None:
 def _plan_state(ctx: Context, member: Member, live: ObservedMember | None, deps: list[str]) -> None:
     status = live.status if live else "Online"
     if member.state == "evacuated" and status not in (EVACUATED, "Evacuating"):
-        action, reason = Action.EVACUATE, f"the file wants {member.name} evacuated"
+        action, reason = EVACUATE, f"the file wants {member.name} evacuated"
     elif member.state == "online" and status == EVACUATED:
-        action, reason = Action.RESTORE, f"the file wants {member.name} online and it is evacuated"
+        action, reason = RESTORE, f"the file wants {member.name} online and it is evacuated"
     else:
         return
     ctx.steps.add(
         action, Kind.MEMBER, member.name, member=member.name, depends_on=deps,
-        before={"status": status}, after={"status": "Evacuated" if action == Action.EVACUATE else "Online"},
+        before={"status": status}, after={"status": "Evacuated" if action == EVACUATE else "Online"},
         reason=reason, blocked=ctx.member_block(member.name) if live else None,
         payload=MemberState(action.value),
     )

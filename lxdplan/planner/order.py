@@ -14,6 +14,7 @@ from typing import Any
 
 from lxdplan.errors import PlanError
 from lxdplan.plan import Action, Kind, Payload, Step, step_id
+from lxdplan.registry import action_spec
 
 __all__ = ["StepList", "step_id"]
 
@@ -39,6 +40,7 @@ class StepList:
         etag: str | None = None,
         payload: Payload | None = None,
     ) -> str:
+        action_spec(kind, action)  # KeyError: the kind declares no such action
         sid = step_id(kind, name, action, None if kind == Kind.MEMBER else member)
         if sid in self._steps:
             raise PlanError(f"the plan would hold two steps with the id {sid}")

@@ -10,12 +10,19 @@ list, an object a map). It raises ``Malformed`` with the place (``metadata[2].ro
 found; the client turns that into one sentence naming the member, the method and the path. Fields
 the table does not know are not checked (LXD adds fields over time); absent fields are left to the
 parsers' defaults, except the name that identifies each item of a listing. No I/O here.
+
+Each kind declares its own collections and fields (``KindSpec.answer_shape``); they join the
+table the first time an answer other than ``GET /1.0`` or an operation is checked, so commands
+that read only those (``auth trust``) never load the kinds.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any, Callable
+from functools import lru_cache
+from typing import Any, Callable, Iterable, Mapping
+
+from lxdplan.livedata import AnswerShape
 
 Scalar = (str, bool, int, float, type(None))
 
@@ -98,7 +105,7 @@ FIELDS: dict[str, Check] = {
     "devices": _devices,
     **dict.fromkeys(("roles", "groups", "used_by", "profiles", "locations", "api_extensions",
                      "members"), _strings),
-    **dict.fromkeys(("aliases", "ingress", "egress", "entries", "ports"), _objects),
+    "aliases": _objects,
     **dict.fromkeys(("properties", "resources"), _mapping),
 }
 ENVIRONMENT: dict[str, Check] = {
@@ -108,24 +115,53 @@ ENVIRONMENT: dict[str, Check] = {
     "addresses": _strings,
 }
 
-# Collections lxdplan lists: their ``metadata`` is a list (URLs, or objects with ``recursion``),
-# and each listed object names itself with this field.
-_COLLECTIONS = re.compile(
-    r"^/1\.0/(profiles|networks|storage-pools|instances|images|images/aliases|projects|"
-    r"network-acls|network-zones|certificates|cluster/members|cluster/groups|"
-    r"storage-pools/[^/]+/volumes(/[^/]+)?|network-zones/[^/]+/records|networks/[^/]+/forwards)$")
-IDENTITY = {"cluster/members": "server_name", "images": "fingerprint", "certificates": "fingerprint"}
+# The type words a kind's ``AnswerShape.fields`` use.
+WORDS: dict[str, Check] = {"string": _string, "flag": _flag, "number": _number, "mapping": _mapping,
+                           "strings": _strings, "objects": _objects}
+
+# Collections lxdplan lists (the membership's; each kind declares its own): their ``metadata`` is
+# a list (URLs, or objects with ``recursion``), and each listed object names itself with this
+# field.
+MEMBERSHIP_COLLECTIONS = {"cluster/members": "server_name", "certificates": "fingerprint"}
 
 
-def check_object(item: Any, where: str, *, identity: str | None = None) -> None:
-    """One LXD object: a map whose known fields have their types (``FIELDS``)."""
+def table(shapes: Iterable[AnswerShape]) -> tuple[list[tuple[re.Pattern[str], str]], dict[str, Check]]:
+    """The collections (path pattern, identity field) and the field table, with the kinds'
+    ``shapes``; a kind that gives a known field another type is a RuntimeError."""
+    collections = dict(MEMBERSHIP_COLLECTIONS)
+    fields = dict(FIELDS)
+    for shape in shapes:
+        collections.update(shape.collections)
+        for name, word in shape.fields.items():
+            check = WORDS[word]
+            if fields.setdefault(name, check) is not check:
+                raise RuntimeError(f"field {name} of LXD's answers is given two types ({word})")
+    return [(re.compile(rf"^/1\.0/(?:{p})$"), ident) for p, ident in collections.items()], fields
+
+
+@lru_cache(maxsize=1)
+def _with_kinds() -> tuple[list[tuple[re.Pattern[str], str]], dict[str, Check]]:
+    from lxdplan import registry  # downward; deferred so that auth and lab never load the kinds
+
+    return table(k.answer_shape for k in registry.registry())
+
+
+def listing_identity(path: str) -> str | None:
+    """The field naming each object listed at ``path``; None when ``path`` is no collection
+    lxdplan lists (the membership's or a kind's)."""
+    return next((ident for pattern, ident in _with_kinds()[0] if pattern.match(path)), None)
+
+
+def check_object(item: Any, where: str, *, identity: str | None = None,
+                 fields: Mapping[str, Check] = FIELDS) -> None:
+    """One LXD object: a map whose known fields have their types (``fields``)."""
     _mapping(item, where)
     if identity is not None and identity not in item:
         raise Malformed(where, f"has no {identity}")
     for key, value in item.items():
-        if value is None or key not in FIELDS:
+        if value is None or key not in fields:
             continue
-        FIELDS[key](value, f"{where}.{key}")
+        fields[key](value, f"{where}.{key}")
     env = item.get("environment")
     if env is not None:
         _mapping(env, f"{where}.environment")
@@ -147,8 +183,18 @@ def check_envelope(body: Any) -> None:
 def check_metadata(path: str, params: dict[str, Any] | None, metadata: Any) -> None:
     """The ``metadata`` of a successful ``GET path``: a listing for a collection, else an object
     (a wait answers the operation: an object whose own ``metadata`` is free-form)."""
-    found = _COLLECTIONS.match(path)
-    if found:
+    if path.startswith("/1.0/operations/"):
+        _mapping(metadata, "metadata")
+        check_object({k: v for k, v in metadata.items() if k != "metadata"}, "metadata")
+        if metadata.get("metadata") is not None:
+            _mapping(metadata["metadata"], "metadata.metadata")
+        return
+    if path == "/1.0":
+        check_object(metadata, "metadata")
+        return
+    fields = _with_kinds()[1]
+    identity = listing_identity(path)
+    if identity is not None:
         if metadata is None:
             return
         recursive = str((params or {}).get("recursion", "0")) not in ("0", "")
@@ -157,17 +203,8 @@ def check_metadata(path: str, params: dict[str, Any] | None, metadata: Any) -> N
             return
         if not isinstance(metadata, list):
             raise Malformed("metadata", f"is {_kind(metadata)}, expected a list of objects")
-        collection = found.group(1)
-        identity = ("listen_address" if collection.endswith("/forwards")
-                    else IDENTITY.get(collection, "name"))
         for i, item in enumerate(metadata):
-            check_object(item, f"metadata[{i}]", identity=identity)
+            check_object(item, f"metadata[{i}]", identity=identity, fields=fields)
         return
-    if path.startswith("/1.0/operations/"):
-        _mapping(metadata, "metadata")
-        check_object({k: v for k, v in metadata.items() if k != "metadata"}, "metadata")
-        if metadata.get("metadata") is not None:
-            _mapping(metadata["metadata"], "metadata.metadata")
-        return
-    if path == "/1.0" or metadata is not None:
-        check_object(metadata, "metadata")
+    if metadata is not None:
+        check_object(metadata, "metadata", fields=fields)

@@ -7,7 +7,8 @@ import json
 from typing import Any
 
 from lxdplan.desired import SENSITIVE, Secret, map_values
-from lxdplan.plan import Action, Kind, Plan, Step
+from lxdplan.plan import Kind, Plan, Step
+from lxdplan.registry import action_spec, tallies
 from lxdplan.sensitive import masked_views
 
 
@@ -87,21 +88,37 @@ def change_lines(step: Step) -> list[tuple[str, str]]:
     return lines
 
 
+def counts(plan: Plan) -> dict[str, int]:
+    """The summary's counts: every key the kinds declare (``registry.tallies``), in order, and
+    how many steps count under each (``ActionSpec.count``)."""
+    found = dict.fromkeys(tallies(), 0)
+    for step in plan.steps:
+        key = action_spec(step.kind, step.action).count
+        if key is not None:
+            found[key] += 1
+    return found
+
+
 def summary_line(plan: Plan) -> str:
-    """``Plan: 2 to add, 1 to change, 0 to destroy, 1 member to join.`` or the no-change line."""
+    """``Plan: 2 to add, 1 to change, 0 to destroy, 1 member to join.`` or the no-change line:
+    the headline counts always, every other count its kind declares when it is not zero
+    (``2 instances to move``)."""
     if not plan.changes:
         return "No changes. The cluster matches the file."
-    counts = plan.summary()
-    parts = [f"{counts['add']} to add", f"{counts['change']} to change",
-             f"{counts['destroy']} to destroy"]
-    for key, verb in (("bootstrap", "to bootstrap"), ("join", "to join"), ("remove", "to remove"),
-                      ("other", "to evacuate or restore")):
-        if counts[key]:
-            parts.append(f"{counts[key]} member{'s' if counts[key] != 1 else ''} {verb}")
-    for key in ("start", "stop", "move"):
-        if counts.get(key):
-            parts.append(f"{counts[key]} instance{'s' if counts[key] != 1 else ''} to {key}")
+    found = counts(plan)
+    parts = []
+    for key, tally in tallies().items():
+        n = found[key]
+        if tally.noun is None:
+            parts.append(f"{n} {tally.words}")
+        elif n:
+            parts.append(f"{n} {tally.noun}{'s' if n != 1 else ''} {tally.words}")
     return "Plan: " + ", ".join(parts) + "."
+
+
+def sign(step: Step) -> str:
+    """The step's sign in the text plan (``+``, ``~``, ``-``, ``±``), as its action declares."""
+    return action_spec(step.kind, step.action).sign
 
 
 def blocked_line(plan: Plan) -> str | None:
@@ -117,7 +134,7 @@ def step_line(step: Step) -> str:
     ``create storage volume "data/web" on node3``, ``join member "node3"``."""
     on = ""
     if step.member and step.kind != Kind.MEMBER:
-        on = f" {'to' if step.action == Action.MOVE else 'on'} {step.member}"
+        on = f" {action_spec(step.kind, step.action).toward} {step.member}"
     return f"{step.action.value} {object_label(step)}{on}"
 
 
@@ -135,7 +152,7 @@ def legend(plan: Plan) -> str:
     """``Signs: + create / add, ~ change in place, …`` for the signs this plan uses."""
     used = set()
     for step in plan.steps:
-        used.add(step.action.symbol)
+        used.add(sign(step))
         used.update(sign for sign, _text in change_lines(step))
         if step.blocked:
             used.add("!")

@@ -1,23 +1,24 @@
-"""The JSON form of a plan (``--format json``), validated by ``lxdplan/schema/plan.schema.json``."""
+"""The JSON form of a plan (``--format json``), validated by the schema ``lxdplan schema --plan``
+prints (``lxdplan.render.planschema``)."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
+from lxdplan.membership import EVACUATE, RESTORE
 from lxdplan.plan import FORMAT_VERSION, Plan
-from lxdplan.render.common import jsonable, summary_line, views
+from lxdplan.render.common import counts, jsonable, summary_line, views
 
 
 def plan_document(plan: Plan) -> dict[str, Any]:
     """The plan as one JSON-ready dict; secrets are ``"(sensitive)"``."""
-    counts = plan.summary()
     return {
         "format_version": FORMAT_VERSION,
         "backend": {"server": plan.backend, "version": plan.server_version},
         "changes": plan.changes,
-        "summary": {**counts, "blocked": sum(1 for s in plan.steps if s.blocked),
-                    "text": summary_line(plan)},
+        "summary": {**counts(plan), "other": _other(plan),
+                    "blocked": sum(1 for s in plan.steps if s.blocked), "text": summary_line(plan)},
         "steps": [
             {
                 "id": s.id,
@@ -39,6 +40,12 @@ def plan_document(plan: Plan) -> dict[str, Any]:
         "diagnostics": list(plan.diagnostics),
         "observed_digest": plan.observed_digest,
     }
+
+
+def _other(plan: Plan) -> int:
+    """Format 1.0's ``other``: evacuate and restore steps together. Each has had its own count
+    since; ``other`` stays for the readers of format 1.x (a key is never taken away within it)."""
+    return sum(1 for s in plan.steps if s.action in (EVACUATE, RESTORE))
 
 
 def render_json(plan: Plan) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from lxdplan.plan import Plan
-from lxdplan.render.common import blocked_line, summary_line
+from lxdplan.render.common import blocked_line, sign, summary_line
 from lxdplan.render.text import render_text
 
 
@@ -21,7 +21,7 @@ def render_markdown(plan: Plan) -> str:
         for number, step in enumerate(plan.steps, 1):
             reason = step.reason + (f" **Blocked:** {step.blocked}" if step.blocked else "")
             out.append(
-                f"| {number} | `{step.action.symbol} {step.action.value}` | "
+                f"| {number} | `{sign(step)} {step.action.value}` | "
                 f"{step.kind.noun} `{_cell(step.name)}` | {_cell(step.member or '')} | "
                 f"{_cell(reason)} |"
             )

@@ -4,7 +4,7 @@ a legend of the signs once above them, the summary line last."""
 from __future__ import annotations
 
 from lxdplan.plan import Plan
-from lxdplan.render.common import blocked_line, change_lines, legend, step_line, summary_line
+from lxdplan.render.common import blocked_line, change_lines, legend, sign, step_line, summary_line
 
 _COLOURS = {"+": "32", "~": "33", "-": "31", "±": "36", "!": "1;31", "#": "2", "bold": "1"}
 
@@ -21,12 +21,12 @@ def render_text(plan: Plan, *, colour: bool = False) -> str:
         out.append(paint(f"({legend(plan)})", "#"))
         out.append("")
         for number, step in enumerate(plan.steps, 1):
-            sym = step.action.symbol
+            sym = sign(step)
             out.append(f"  {paint(sym, sym)} {number}. {step_line(step)}")
             if step.reason:
                 out.append(paint(f"      # {step.reason}", "#"))
-            for sign, text in change_lines(step):
-                out.append(f"      {paint(sign, sign)} {text}")
+            for mark, text in change_lines(step):
+                out.append(f"      {paint(mark, mark)} {text}")
             if step.blocked:
                 out.append("      " + paint(f"! blocked: {step.blocked}", "!"))
             out.append("")

@@ -18,8 +18,9 @@ from applykit import apply_ok, assert_converged, cli, query, write
 from handform import form_cluster, unix
 from labkit import BACKENDS, start_lab
 from lxdplan.keys import LOCK_PROFILE
+from lxdplan.render.planschema import plan_schema
 
-SCHEMA = json.loads(Path("lxdplan/schema/plan.schema.json").read_text())
+SCHEMA = plan_schema()  # what `lxdplan schema --plan` prints
 
 
 @pytest.fixture(scope="module", params=BACKENDS)

@@ -10,6 +10,7 @@ import pytest
 
 from lxdplan.desired import Secret
 from lxdplan.errors import PreconditionFailed
+from lxdplan import membership
 from lxdplan.plan import Action, Kind, Step
 from lxdplan.providers.actions import handlers, perform
 from lxdplan.providers.actions.common import owned, precondition, reveal, same_config
@@ -61,9 +62,9 @@ def test_a_412_becomes_one_sentence(kind, member, sentence):
 
 
 def test_every_planned_action_has_a_handler_and_others_are_refused():
-    planned = {(Kind.MEMBER, a) for a in (Action.BOOTSTRAP, Action.JOIN, Action.REMOVE,
-                                          Action.FORCE_REMOVE, Action.UPDATE, Action.EVACUATE,
-                                          Action.RESTORE)}
+    planned = {(Kind.MEMBER, a) for a in (membership.BOOTSTRAP, membership.JOIN, membership.REMOVE,
+                                          membership.FORCE_REMOVE, Action.UPDATE, membership.EVACUATE,
+                                          membership.RESTORE)}
     planned |= {(Kind.SERVER, Action.UPDATE)}
     for kind in (Kind.STORAGE_POOL, Kind.NETWORK):
         planned |= {(kind, a) for a in (Action.DEFINE, Action.INSTANTIATE, Action.UPDATE,

@@ -12,6 +12,7 @@ import pytest
 from fakelxd import CUT, FakeLXD, error, sync
 from lxdplan.desired import Desired, Member
 from lxdplan.executor import ApplyFailed, Outcome, execute
+from lxdplan import membership
 from lxdplan.plan import Action, Kind, Step
 from lxdplan.kinds import profile, project
 from lxdplan.payloads import Join, MemberUpdate, ServerUpdate
@@ -131,7 +132,7 @@ def test_unset_secrets_stop_the_apply_before_any_step(monkeypatch):
         Step("server/update", Action.UPDATE, Kind.SERVER, "config",
              payload=ServerUpdate({"core.trust_password": Secret("env", "H_NOPE"),
                                    "user.ok": Secret("env", "H_SET")})),
-        Step("member/node2/join", Action.JOIN, Kind.MEMBER, "node2", blocked="node2 is offline",
+        Step("member/node2/join", membership.JOIN, Kind.MEMBER, "node2", blocked="node2 is offline",
              payload=Join("node2", "10.9.0.2:8443", "https://10.9.0.2:8443",
                           member_config=[{"value": Secret("env", "H_BLOCKED")}])),
     )

@@ -8,11 +8,18 @@ import pytest
 
 from lxdplan.errors import ApiError
 from lxdplan.executor import ApplyFailed, Outcome, execute
+from lxdplan import membership
+from lxdplan.kinds.instance import START
 from lxdplan.plan import Action, Kind, Step
 
 
+# The kind that declares each action (a step of an action its kind lacks is refused).
+KIND_OF = {Action.DEFINE: Kind.STORAGE_POOL, Action.INSTANTIATE: Kind.STORAGE_POOL,
+           membership.JOIN: Kind.MEMBER, membership.BOOTSTRAP: Kind.MEMBER}
+
+
 def step(sid, action=Action.CREATE, deps=(), member=None, blocked=None):
-    return Step(id=sid, action=action, kind=Kind.PROFILE, name=sid, member=member,
+    return Step(id=sid, action=action, kind=KIND_OF.get(action, Kind.PROFILE), name=sid, member=member,
                 depends_on=tuple(deps), blocked=blocked)
 
 
@@ -55,8 +62,8 @@ def test_defines_run_concurrently_but_other_steps_alone():
         step("d2", Action.DEFINE, member="n2"),
         step("d3", Action.DEFINE, member="n3"),
         step("inst", Action.INSTANTIATE, deps=["d1", "d2", "d3"]),
-        step("j1", Action.JOIN),
-        step("j2", Action.JOIN),
+        step("j1", membership.JOIN),
+        step("j2", membership.JOIN),
     ]
     rec = Recorder(gate=barrier)  # the three defines only pass the barrier together
     results = execute(steps, rec, workers=4)
@@ -80,7 +87,7 @@ def test_instance_launches_on_different_members_run_together_and_one_at_a_time_p
                 barrier.wait()  # passes only if c1 and c2 run at the same time
             return super().__call__(s)
 
-    steps = [launch("c1", "n1"), launch("c2", "n2"), launch("c3", "n1", Action.START),
+    steps = [launch("c1", "n1"), launch("c2", "n2"), launch("c3", "n1", START),
              launch("c4", None), step("p")]
     rec = Gated()
     results = execute(steps, rec, workers=4, per_member=1)
@@ -137,13 +144,13 @@ def test_a_start_waits_for_its_create_on_a_wide_member_lane():
     done = []
 
     def perform(s: Step) -> bool:
-        if s.action == Action.START:
+        if s.action == START:
             assert "c1" in done, "started before its create ended"
         done.append(s.id)
         return True
 
-    steps = [_launch("c1", "n1"), _launch("s1", "n1", Action.START, deps=["c1"]),
-             _launch("c2", "n1"), _launch("s2", "n1", Action.START, deps=["c2"])]
+    steps = [_launch("c1", "n1"), _launch("s1", "n1", START, deps=["c1"]),
+             _launch("c2", "n1"), _launch("s2", "n1", START, deps=["c2"])]
     results = execute(steps, perform, per_member=4)
     assert all(r.outcome == Outcome.DONE for r in results)
 
@@ -217,8 +224,8 @@ def test_a_failed_define_leaves_the_other_defines_and_stops_only_the_instantiate
 
 
 def test_a_failed_bootstrap_stops_everything():
-    steps = [step("boot", Action.BOOTSTRAP, member="n1"), step("lone"),
-             step("join", Action.JOIN, deps=["boot"])]
+    steps = [step("boot", membership.BOOTSTRAP, member="n1"), step("lone"),
+             step("join", membership.JOIN, deps=["boot"])]
     rec = Recorder(fail={"boot"})
     with pytest.raises(ApplyFailed) as info:
         execute(steps, rec)

@@ -38,13 +38,13 @@ from lxdplan.errors import LxdplanError, ValidationError  # noqa: E402
 from lxdplan.loader import load_text  # noqa: E402
 from lxdplan.planner import plan  # noqa: E402
 from lxdplan.render import render_json, render_markdown, render_text  # noqa: E402
+from lxdplan.render.planschema import plan_schema  # noqa: E402
 from lxdplan.sensitive import masked_views  # noqa: E402
 from lxdplan.state.saved import load_plan, save_plan  # noqa: E402
 
 EXAMPLES = int(os.environ.get("LXDPLAN_FUZZ_EXAMPLES", "300"))
 FILE = "fuzz.yaml"
-PLAN_SCHEMA = jsonschema.Draft202012Validator(json.loads(
-    (Path(__file__).resolve().parents[2] / "lxdplan/schema/plan.schema.json").read_text()))
+PLAN_SCHEMA = jsonschema.Draft202012Validator(plan_schema())
 
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, database=None, print_blob=True,
                 suppress_health_check=list(HealthCheck))

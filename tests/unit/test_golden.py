@@ -28,10 +28,9 @@ from lxdplan.registry import observed_from_dict
 from lxdplan.errors import PlanError
 from lxdplan.planner import plan
 from lxdplan.render import render_json, render_text
+from lxdplan.render.planschema import plan_schema
 
-SCHEMA = json.loads(
-    (Path(__file__).resolve().parents[2] / "lxdplan/schema/plan.schema.json").read_text()
-)
+SCHEMA = plan_schema()  # what `lxdplan schema --plan` prints
 UPDATE = os.environ.get("LXDPLAN_UPDATE_GOLDEN") == "1"
 _DIGEST = re.compile(r'^(  "observed_digest": )"[0-9a-f]{64}"(,?)$', re.M)
 # A saved plan holds this digest and apply refuses it when the cluster's differs: a change of the

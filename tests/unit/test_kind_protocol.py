@@ -14,7 +14,7 @@ from lxdplan.loader import load_text
 from lxdplan.origin import origin
 from lxdplan.planner import plan
 from lxdplan.planner.refwalk import refs_of
-from lxdplan.plan import Action, Kind
+from lxdplan.plan import Action, Kind, Payload
 from lxdplan.render.status import render_status
 from lxdplan.providers.adopt import adopt
 from plan_helpers import cluster, live_members, live_pool, members
@@ -46,6 +46,7 @@ class GadgetSpec(KindSpec):
     kind = Kind("test_gadget")
     section = "test_gadgets"
     rank = delete_rank = list_rank = load_rank = 991
+    payloads = {Action.CREATE: Payload, Action.DELETE: Payload}
 
     def load(self, checker, items, declared):
         return tuple(Gadget(raw["name"]) for _i, raw in items)

@@ -17,6 +17,7 @@ from lxdplan.registry import registry, find_spec
 from lxdplan.livedata import Get, Reading, Recorded
 from lxdplan.loader import load_text
 from lxdplan.providers.client import NoAnswer, Response
+from lxdplan.providers import shapes
 from lxdplan.providers.observe import FULL, PLAN, _Observer
 from lxdplan.errors import ApiError, ConnectError
 
@@ -201,18 +202,19 @@ class Recording:
             return meta
         if path.endswith("/volumes"):
             return rec("volumes_data")
-        if path.endswith(("/forwards", "/records")):
-            return []
         members = [{**m, "status": "Offline" if m["server_name"] in self.offline else m["status"]}
                    for m in rec("members")]
-        return {
+        recorded = {
             "/1.0/cluster/members": members if params else {},
             "/1.0/storage-pools": rec("pools") if params else ["/1.0/storage-pools/data"],
             "/1.0/networks": NETS[:2], "/1.0/cluster/groups": rec("groups"),
             "/1.0/projects": rec("projects"), "/1.0/profiles": rec("profiles"),
-            "/1.0/images": [], "/1.0/instances": [], "/1.0/network-acls": [],
-            "/1.0/network-zones": [],
-        }.get(path, {"config": {}, "status": "Created"})
+        }
+        if path in recorded:
+            return recorded[path]
+        if shapes.listing_identity(path) is not None:
+            return []  # any other collection a kind lists (a new kind's too): empty
+        return {"config": {}, "status": "Created"}
 
 
 def observe_lazily(detail: str, offline: set[str] = frozenset()):

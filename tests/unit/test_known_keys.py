@@ -12,6 +12,7 @@ from lxdplan.errors import ApiError, PlanError, ValidationError
 from lxdplan.executor import ApplyFailed, execute
 from lxdplan.loader import load_text
 from lxdplan.origin import origin
+from lxdplan import membership
 from lxdplan.plan import Action, Kind, Step
 from lxdplan.planner import plan
 from plan_helpers import cluster, live_pool
@@ -267,7 +268,7 @@ def test_the_origin_of_member_steps_member_keys_and_deletes():
         return Step(id=f"{kind}/{name}/{action.value}", action=action, kind=kind, name=name,
                     member=member)
 
-    assert origin(desired, step(Kind.MEMBER, "node2", Action.JOIN, "node2")) == "lxdplan.yaml:5"
+    assert origin(desired, step(Kind.MEMBER, "node2", membership.JOIN, "node2")) == "lxdplan.yaml:5"
     assert origin(desired, step(Kind.STORAGE_POOL, "data", Action.UPDATE, "node2")) == "lxdplan.yaml:12"
     assert origin(desired, step(Kind.STORAGE_POOL, "data", Action.DEFINE, "node1")) == "lxdplan.yaml:8"
     assert origin(desired, step(Kind.STORAGE_POOL, "gone", Action.DELETE)) == "lxdplan.yaml"

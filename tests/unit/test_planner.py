@@ -14,6 +14,7 @@ from lxdplan.kinds.project import Project, ObservedProject
 from lxdplan.kinds.storage_volume import StorageVolume, ObservedVolume
 from lxdplan.errors import PlanError
 from lxdplan.payloads import MemberState, Remove
+from lxdplan import membership
 from lxdplan.plan import Action, Kind
 from lxdplan.planner import plan
 from lxdplan.planner.order import StepList
@@ -246,7 +247,7 @@ def test_a_removal_is_blocked_only_when_no_staying_member_can_lead(spec, keep, o
     names = tuple(spec)
     observed = cluster(names, members=live_members(*names, **_roles(**spec)))
     steps = by_id(plan(desired(keep), observed))
-    removals = [s for s in steps.values() if s.action == Action.REMOVE]
+    removals = [s for s in steps.values() if s.action == membership.REMOVE]
     assert removals and all((s.blocked is None) == ok for s in removals)
 
 
@@ -261,7 +262,7 @@ def test_a_stand_by_that_is_offline_cannot_take_over():
 def test_force_remove_of_an_online_member_is_graceful():
     observed = cluster(("n1", "n2", "n3", "n4"))
     steps = by_id(plan(desired(force_remove=("n4",)), observed))
-    assert steps["member/n4/remove"].action == Action.REMOVE
+    assert steps["member/n4/remove"].action == membership.REMOVE
 
 
 def test_member_update_keeps_database_roles_and_needs_the_group():

@@ -7,10 +7,11 @@ import threading
 
 from lxdplan.cli.progress import Progress, StillRunning
 from lxdplan.executor import execute
+from lxdplan import membership
 from lxdplan.plan import Action, Kind, Step
 from lxdplan.providers.httplog import loggable
 
-JOIN = Step(id="member/node2/join", action=Action.JOIN, kind=Kind.MEMBER, name="node2", member="node2")
+JOIN = Step(id="member/node2/join", action=membership.JOIN, kind=Kind.MEMBER, name="node2", member="node2")
 DEFINE = Step(id="storage-pool/data/define/node1", action=Action.DEFINE, kind=Kind.STORAGE_POOL,
               name="data", member="node1")
 

@@ -95,6 +95,13 @@ def test_a_string_where_lxd_sends_a_list_is_refused_not_split_into_letters(fake)
      "metadata.environment.server_clustered is a string, expected true or false"),
     ("/1.0/images", {"recursion": 1}, [{"fingerprint": "ab", "aliases": ["x"]}],
      "metadata[0].aliases[0] is a string, expected an object"),
+    # the kinds' own collections and fields (their answer_shape)
+    ("/1.0/networks/br0/forwards", {"recursion": 1}, [{"description": "no address"}],
+     "metadata[0] has no listen_address"),
+    ("/1.0/networks/br0/forwards/10.0.0.9", None, {"listen_address": "10.0.0.9", "ports": "80"},
+     "metadata.ports is a string, expected a list of objects"),
+    ("/1.0/network-zones/lab.example/records", {"recursion": 1}, [{"name": "www", "entries": [1]}],
+     "metadata[0].entries[0] is a number, expected an object"),
 ])
 def test_each_known_field_and_listing_has_its_shape(fake, route, params, metadata, problem):
     fake.script[("GET", route)] = [sync(metadata)]

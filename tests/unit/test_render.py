@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import jsonschema
 
 from lxdplan.desired import Secret
 from lxdplan.payloads import ServerUpdate
+from lxdplan import membership
+from lxdplan.kinds.placement import MOVE
 from lxdplan.plan import Action, Kind, Plan, Step, Unmanaged
 from lxdplan.render import plan_document, render_json, render_markdown, render_text
+from lxdplan.render.planschema import plan_schema
 
-SCHEMA = json.loads((Path(__file__).resolve().parents[2]
-                     / "lxdplan/schema/plan.schema.json").read_text())
+SCHEMA = plan_schema()  # what `lxdplan schema --plan` prints
 
 PLAN = Plan(
     backend="lxd", server_version="5.0.2",
@@ -26,7 +27,7 @@ PLAN = Plan(
         Step("network/br0/define/n2", Action.DEFINE, Kind.NETWORK, "br0", member="n2",
              after={"type": "bridge", "config": {"parent": "eth1"}}, reason="r",
              blocked="n2 is offline"),
-        Step("member/n3/join", Action.JOIN, Kind.MEMBER, "n3", member="n3",
+        Step("member/n3/join", membership.JOIN, Kind.MEMBER, "n3", member="n3",
              depends_on=("network/br0/define/n2",), after={"address": "10.0.0.3:8443"},
              reason="n3 is in the file but not in the cluster"),
         Step("profile/p/delete", Action.DELETE, Kind.PROFILE, "p", before={"config": {"a": "b"}},
@@ -61,13 +62,13 @@ def test_steps_print_in_the_order_they_run_with_one_legend():
     """An object's steps stay where they run (1, 3 for n3 here), each line naming its object;
     the signs are explained once, only those the plan uses."""
     steps = (
-        Step("member/n3/join", Action.JOIN, Kind.MEMBER, "n3", member="n3",
+        Step("member/n3/join", membership.JOIN, Kind.MEMBER, "n3", member="n3",
              after={"address": "10.0.0.3:8443"}, reason="join"),
         Step("member/n1/update", Action.UPDATE, Kind.MEMBER, "n1", before={"roles": []},
              after={"roles": ["event-hub"]}, reason="roles"),
         Step("member/n3/update", Action.UPDATE, Kind.MEMBER, "n3", before={"groups": []},
              after={"groups": ["gpu"]}, reason="groups"),
-        Step("instance/c1/move", Action.MOVE, Kind.INSTANCE, "c1", member="n2",
+        Step("instance/c1/move", MOVE, Kind.INSTANCE, "c1", member="n2",
              before={"member": "n1"}, after={"member": "n2"}, reason="move"),
     )
     text = render_text(Plan("lxd", "5.0.2", steps=steps))

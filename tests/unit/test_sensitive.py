@@ -286,3 +286,32 @@ def test_convert_preseed_references_secrets_in_object_configs():
     assert net["config"]["bgp.peers.up.password"] == {
         "env": "LXDPLAN_NETWORK_BR0_BGP_PEERS_UP_PASSWORD"}
     assert any("LXDPLAN_NETWORK_BR0_BGP_PEERS_UP_PASSWORD" in n for n in converted.notes)
+
+
+def test_each_kind_declares_its_secret_keys_and_the_registry_hands_them_down():
+    import fnmatch
+
+    from lxdplan import registry, sensitive
+
+    declared = {key for k in registry.registry() for key in k.secret_keys}
+    assert {"pure.api.token", "bgp.peers.*.password", "peers.*.key"} <= declared
+    assert "peers.*.key" not in " ".join(sensitive.SENSITIVE_PATTERNS)  # the zone's own
+    for key in ("pure.api.token", "truenas.api_key", "bgp.peers.up1.password", "peers.ns1.key"):
+        assert sensitive_key(key) and any(fnmatch.fnmatchcase(key, p) for p in declared), key
+    assert not sensitive_key("peers.ns1.address") and not sensitive_key("bgp.peers.up1.address")
+
+
+def test_masking_before_the_kinds_declared_their_keys_fails_loudly_instead_of_leaking():
+    import subprocess
+    import sys
+
+    code = ("from lxdplan import sensitive\n"
+            "try:\n    sensitive.sensitive_key('peers.ns1.key')\n"
+            "except RuntimeError as exc:\n    print('refused:', exc)\n"
+            "import lxdplan.registry\n"
+            "print(sensitive.masked({'peers.ns1.key': 'k', 'dns.nameservers': 'ns1'}))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.splitlines() == [
+        "refused: the kinds' secret keys are not declared: import lxdplan.registry before masking "
+        "or exporting anything",
+        "{'peers.ns1.key': '(sensitive)', 'dns.nameservers': 'ns1'}"]

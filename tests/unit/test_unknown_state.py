@@ -8,6 +8,7 @@ import textwrap
 
 from typer.testing import CliRunner
 
+from lxdplan import membership
 from lxdplan.cli import app
 from lxdplan.desired import Secret, Trust
 from lxdplan.state.observed import Standalone
@@ -94,8 +95,8 @@ def test_a_bootstrap_planned_before_the_trust_is_redeemed_does_not_claim_no_clus
 
     want = desired(members=members("n1", "n2", n1={"trust": Trust(password=Secret("env", "PW"))}))
     boot = next(s for s in plan(want, _untrusted(fresh(("n1", "n2")), "n1")).steps
-                if s.action == Action.BOOTSTRAP)
+                if s.action == membership.BOOTSTRAP)
     assert boot.reason == ("if no cluster exists (n1 does not say until it trusts lxdplan), n1, "
                            "the first member in the file, forms it")
-    trusted = next(s for s in plan(want, fresh(("n1", "n2"))).steps if s.action == Action.BOOTSTRAP)
+    trusted = next(s for s in plan(want, fresh(("n1", "n2"))).steps if s.action == membership.BOOTSTRAP)
     assert trusted.reason == "no cluster exists yet: n1, the first member in the file, forms it"

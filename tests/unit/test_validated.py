@@ -100,3 +100,20 @@ def test_plan_on_a_recorded_file_does_not_import_jsonschema(tmp_path):
     runs = [subprocess.run([sys.executable, "-c", code, str(f)], capture_output=True, text=True,
                            env=env, check=True).stdout.strip() for _ in range(2)]
     assert runs == ["True", "False"]
+
+
+def test_a_changed_kind_fragment_checks_the_file_again(record, tmp_path, monkeypatch):
+    """The digest covers every file the schema is assembled from, the kinds' fragments too."""
+    files = loader.schema_files()
+    section, fragment = files[-1]
+    copy = tmp_path / fragment.name
+    copy.write_text(fragment.read_text())
+    monkeypatch.setattr(loader, "schema_files", lambda: [*files[:-1], (section, copy)])
+    f = tmp_path / "a.yaml"
+    f.write_text(GOOD)
+    loader.load(str(f))
+    loader.load(str(f))
+    assert len(record) == 1
+    copy.write_text(fragment.read_text() + "\n")  # the same JSON: the digest goes by the bytes
+    loader.load(str(f))
+    assert len(record) == 2

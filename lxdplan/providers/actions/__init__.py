@@ -19,6 +19,7 @@ from typing import Callable
 from lxdplan.errors import LxdplanError
 from lxdplan.kinds import SingleRequests
 from lxdplan.kinds.twophase import TwoPhaseSpec
+from lxdplan.membership import BOOTSTRAP, EVACUATE, FORCE_REMOVE, JOIN, REMOVE, RESTORE
 from lxdplan.plan import Action, Kind, Step
 from lxdplan.providers.actions import members, single, twophase
 from lxdplan.providers.session import Session
@@ -27,13 +28,13 @@ from lxdplan.registry import registry
 Handler = Callable[[Session, Step], bool]
 
 MEMBERSHIP: dict[tuple[str, Action], Handler] = {
-    (Kind.MEMBER, Action.BOOTSTRAP): members.bootstrap,
-    (Kind.MEMBER, Action.JOIN): members.join,
-    (Kind.MEMBER, Action.REMOVE): members.remove,
-    (Kind.MEMBER, Action.FORCE_REMOVE): members.remove,
+    (Kind.MEMBER, BOOTSTRAP): members.bootstrap,
+    (Kind.MEMBER, JOIN): members.join,
+    (Kind.MEMBER, REMOVE): members.remove,
+    (Kind.MEMBER, FORCE_REMOVE): members.remove,
     (Kind.MEMBER, Action.UPDATE): members.update_member,
-    (Kind.MEMBER, Action.EVACUATE): members.change_state,
-    (Kind.MEMBER, Action.RESTORE): members.change_state,
+    (Kind.MEMBER, EVACUATE): members.change_state,
+    (Kind.MEMBER, RESTORE): members.change_state,
     (Kind.SERVER, Action.UPDATE): members.update_server,
 }
 # What carries out each action of an object kind, by its shape.

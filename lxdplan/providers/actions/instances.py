@@ -18,7 +18,8 @@ from typing import Any
 
 from lxdplan.errors import ApiError
 from lxdplan.kinds.base import SingleRequests, payload_of
-from lxdplan.kinds.instance import NO_IMAGE, Change, Write
+from lxdplan.kinds.instance import NO_IMAGE, START, STOP, Change, Write
+from lxdplan.kinds.placement import MOVE
 from lxdplan.plan import Action, Kind, Step
 from lxdplan.providers.actions.common import get_or_none, gone, precondition, reveal
 from lxdplan.providers.client import Client, path_of
@@ -192,5 +193,5 @@ def delete(s: Session, step: Step) -> bool:
     return gone(lambda: client.delete(path, params=params))
 
 
-HANDLERS = {Action.CREATE: create, Action.UPDATE: update, Action.START: start, Action.STOP: stop,
-            Action.MOVE: move, Action.DELETE: delete}
+HANDLERS = {Action.CREATE: create, Action.UPDATE: update, START: start, STOP: stop,
+            MOVE: move, Action.DELETE: delete}

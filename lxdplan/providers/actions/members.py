@@ -13,8 +13,9 @@ from lxdplan.desired import SENSITIVE
 from lxdplan.errors import ApiError, ConnectError, LxdplanError, PreconditionFailed, TrustError
 from lxdplan.kinds.base import payload_of
 from lxdplan.livedata import clean_config
+from lxdplan.membership import FORCE_REMOVE
 from lxdplan.payloads import Bootstrap, Join, MemberState, MemberUpdate, Remove, ServerUpdate
-from lxdplan.plan import Action, Step
+from lxdplan.plan import Step
 from lxdplan.providers import joining
 from lxdplan.providers.actions.common import get_or_none, gone, precondition, reveal
 from lxdplan.providers.backend import Backend
@@ -236,7 +237,7 @@ def _cluster_address(s: Session, cluster: Client, addresses: list[str]) -> str:
 def remove(s: Session, step: Step) -> bool:
     """Graceful removal, or with force (only of an offline member) for ``force-remove``."""
     name = step.member or step.name
-    force = step.action == Action.FORCE_REMOVE
+    force = step.action == FORCE_REMOVE
     cluster = s.cluster(avoid=name)
     path = path_of("cluster", "members", name)
     live = get_or_none(cluster, path)
