@@ -46,8 +46,8 @@ SERVER_MEMBER_LOCAL_KEYS: dict[str, frozenset[str]] = {
     "incus": frozenset({
         "core.https_address", "cluster.https_address", "core.bgp_address", "core.bgp_routerid",
         "core.debug_address", "core.dns_address", "core.metrics_address",
-        "core.storage_buckets_address", "core.syslog_socket", "storage.backups_volume",
-        "storage.images_volume", "storage.logs_volume",
+        "core.storage_buckets_address", "core.syslog_socket", "network.ovs.connection",
+        "storage.backups_volume", "storage.images_volume", "storage.logs_volume",
     }),
 }
 SERVER_MEMBER_LOCAL_KEYS_ANY: frozenset[str] = frozenset().union(*SERVER_MEMBER_LOCAL_KEYS.values())

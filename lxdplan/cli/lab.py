@@ -53,6 +53,12 @@ def lab_up(
         False, "--image-server", help="Also start a standalone image server on the lab bridge serving "
         "the lab's busybox image publicly (alias busybox), to pull images from a remote server.",
     ),
+    ovn: bool = typer.Option(
+        False, "--ovn", help="Also run OVN: ovn-central in a namespace of its own, Open vSwitch "
+        "(userspace datapath) and ovn-controller per member; the file declares an UPLINK bridge "
+        "for OVN networks and the OVN connections. Needs openvswitch-switch, ovn-central and "
+        "ovn-host.",
+    ),
     _version: bool = VERSION_OPTION,
 ) -> None:
     """Start unclustered daemons and write a ready lxdplan.yaml for them.
@@ -77,7 +83,7 @@ def lab_up(
     try:
         existing = lab.find(name)
         result = lab.up(name=name, backend=backend.value, members=members, out=out_file,
-                        template=template, image_server=image_server or None)
+                        template=template, image_server=image_server or None, ovn=ovn or None)
     except LxdplanError as exc:
         error(str(exc))
         raise typer.Exit(1)
@@ -98,6 +104,11 @@ def lab_up(
     if result.image_server:
         out(f"Image server: {result.image_server_url} (alias busybox, certificate "
             f"{result.image_server_certificate})")
+    if result.ovn:
+        from lxdplan.lab import ovn as lab_ovn
+
+        out(f"OVN: northbound {lab_ovn.northbound(result)}, uplink network {lab_ovn.UPLINK} "
+            f"(create OVN networks with config network: {lab_ovn.UPLINK})")
     own = str(Path(result.dir) / "lxdplan.yaml")
     shown = _shown_path(result.file)
     if result.file in news.kept:

@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from lxdplan.errors import LabError
@@ -57,18 +58,21 @@ def used_networks() -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
 
 
 def pick_subnets(seed: int, taken: list[ipaddress.IPv4Network | ipaddress.IPv6Network],
+                 also: Callable[[ipaddress.IPv4Network], ipaddress.IPv4Network] | None = None,
                  ) -> tuple[ipaddress.IPv4Network, ipaddress.IPv4Network]:
     """Pick a free lab /24 in 10.64-127.x.0 and its lxdbr0 /24 in 10.128-191.x.0.
 
     Starts at a place derived from ``seed`` (the lab name's hash) so the same name tends to get
-    the same subnets, and walks on until neither collides with ``taken``.
+    the same subnets, and walks on until none collides with ``taken``: neither, nor ``also(lab)``
+    when given (one more subnet the lab derives from its own, e.g. for OVN).
     """
     for step in range(64 * 256):
         slot = (seed + step) % (64 * 256)
         x, y = 64 + slot // 256, slot % 256
         lab = ipaddress.IPv4Network(f"10.{x}.{y}.0/24")
         inner = ipaddress.IPv4Network(f"10.{x + 64}.{y}.0/24")
-        if not any(lab.overlaps(t) or inner.overlaps(t) for t in taken):
+        nets = [lab, inner] + ([also(lab)] if also else [])
+        if not any(n.overlaps(t) for n in nets for t in taken):
             return lab, inner
     raise LabError("no free /24 subnet is left in 10.64.0.0/10 for a new lab")
 

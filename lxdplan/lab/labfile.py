@@ -11,7 +11,7 @@ import yaml
 
 from lxdplan import addresses
 from lxdplan.errors import LabError
-from lxdplan.lab import host
+from lxdplan.lab import host, ovn
 from lxdplan.lab.model import Lab
 
 # Server keys an example may carry that a lab reached over unix sockets must not keep:
@@ -57,7 +57,19 @@ def lab_document(lab: Lab) -> dict:
     }
     if lab.image:
         doc["images"] = [image_entry(lab)]
+    if lab.ovn:
+        _add_ovn(lab, doc)
     return doc
+
+
+def _add_ovn(lab: Lab, doc: dict) -> None:
+    """An OVN lab's file: the northbound connection, Incus members' own Open vSwitch socket
+    (LXD finds it through its environment) and the uplink bridge for OVN networks."""
+    doc["cluster"]["config"] = {"network.ovn.northbound_connection": ovn.northbound(lab)}
+    if lab.backend == "incus":
+        for entry, member in zip(doc["cluster"]["members"], lab.members):
+            entry["config"] = {"network.ovs.connection": f"unix:{ovn.ovs_socket(member)}"}
+    doc["networks"].append({"name": ovn.UPLINK, "type": "bridge", "config": ovn.uplink_config(lab)})
 
 
 def image_entry(lab: Lab) -> dict:

@@ -16,6 +16,7 @@ from pathlib import Path
 from lxdplan.errors import LabError
 from lxdplan.lab import host
 from lxdplan.lab import image as lab_image
+from lxdplan.lab import ovn as lab_ovn
 from lxdplan.lab.labfile import render_lab_file, write_text
 from lxdplan.lab.model import (
     LAB_FILE,
@@ -112,6 +113,7 @@ def up(
     timeout: float = READY_TIMEOUT,
     template: dict | None = None,
     image_server: bool | None = None,
+    ovn: bool | None = None,
 ) -> Lab:
     """Start ``members`` (default 3) unclustered daemons, one per network namespace, and write
     the lab file.
@@ -126,7 +128,9 @@ def up(
 
     When a lab of this name already runs with the same backend it is reused, and it grows: more
     ``members`` than it has start the missing daemons (``lab.news.added``), ``image_server``
-    adds the image server. A lab cannot shrink or change backend, and one whose daemons are all
+    adds the image server. With ``ovn`` the lab also runs OVN (``lxdplan.lab.ovn``) and its file
+    declares the uplink network and the OVN connections. A lab cannot shrink or change backend
+    (or gain OVN), and one whose daemons are all
     dead is an error (``lab.news.dead`` lists members that are not running). On any failure
     midway everything created so far (by this call) is torn down before raising.
     """
@@ -134,10 +138,12 @@ def up(
     if members is not None and not 1 <= members <= MAX_MEMBERS:
         raise LabError(f"--members must be between 1 and {MAX_MEMBERS}, not {members}")
     preflight(backend)
+    if ovn:
+        lab_ovn.preflight()
     base = lab_root(root)
     existing = find(name, base)
     if existing is not None:
-        return _reuse(existing, backend, members, out, template, image_server, timeout)
+        return _reuse(existing, backend, members, out, template, image_server, timeout, ovn)
     members = 3 if members is None else members
     labdir = base / name
 
@@ -150,7 +156,9 @@ def up(
         if host.link_exists(bridge):
             raise LabError(f"the bridge {bridge} already exists: run lxdplan lab down --name {name} first")
         seed = int(hashlib.sha256(name.encode()).hexdigest(), 16)
-        subnet, inner = host.pick_subnets(seed, _taken_networks(base))
+        taken = _taken_networks(base)
+        subnet, inner = host.pick_subnets(
+            seed, taken, also=lab_ovn.subnet_of if ovn else None)
         labdir.mkdir(parents=True, mode=0o711)
         lab = Lab(
             name=name,
@@ -161,6 +169,7 @@ def up(
             host_ip=str(list(subnet.hosts())[253]),  # .254
             lxdbr0_address=f"{inner.network_address + 1}/{inner.prefixlen}",
             members=[_new_member(name, labdir, subnet, i) for i in range(1, members + 1)],
+            ovn=bool(ovn),
         )
         if image_server:
             lab.image_server = _new_image_server(name, labdir, subnet)
@@ -175,6 +184,10 @@ def up(
         lab.image_fingerprint = lab_image.fingerprint(lab.image)
         for m in lab.daemons():
             host.create_namespace(m.namespace, m.veth, bridge, m.ip, subnet.prefixlen)
+        if lab.ovn:
+            lab_ovn.start_central(lab)
+            for m in lab.members:
+                lab_ovn.start_member(lab, m)
         _start_daemons(lab)
         lab.save()
         _wait_ready(lab, timeout, lab.daemons())
@@ -238,7 +251,13 @@ def _publish(lab: Lab, out, template: dict | None) -> None:
 
 
 def _reuse(lab: Lab, backend: str, members: int | None, out, template: dict | None = None,
-           image_server: bool | None = None, timeout: float = READY_TIMEOUT) -> Lab:
+           image_server: bool | None = None, timeout: float = READY_TIMEOUT,
+           ovn: bool | None = None) -> Lab:
+    if ovn and not lab.ovn:
+        raise LabError(
+            f"the lab {lab.name} runs without OVN and cannot gain it: run lxdplan lab down --name "
+            f"{lab.name} first, or pick another --name"
+        )
     if lab.backend != backend:
         raise LabError(
             f"a lab named {lab.name} already runs with {lab.backend}: "
@@ -279,6 +298,8 @@ def _grow(lab: Lab, fresh: list[LabMember], timeout: float) -> None:
     try:
         for m in fresh:
             host.create_namespace(m.namespace, m.veth, lab.bridge, m.ip, prefix)
+            if lab.ovn and m.name != "images":
+                lab_ovn.start_member(lab, m)
             _start_daemon(lab, m)
         lab.save()
         _wait_ready(lab, timeout, fresh)
@@ -291,7 +312,9 @@ def _grow(lab: Lab, fresh: list[LabMember], timeout: float) -> None:
             host.signal_pids(host.namespace_pids(m.namespace), 9)
             host.delete_namespace(m.namespace)
             host.delete_link(m.veth)
+            host.delete_link(lab_ovn.tunnel_veth(lab.name, m.index))
             shutil.rmtree(m.daemon_dir, ignore_errors=True)
+            shutil.rmtree(lab_ovn.run_dir(m), ignore_errors=True)
         lab.members = [m for m in lab.members if m not in fresh]
         if lab.image_server in fresh:
             lab.image_server = None
@@ -312,7 +335,7 @@ def _start_daemon(lab: Lab, m: LabMember) -> None:
     with open(m.log, "ab") as log:
         proc = subprocess.Popen(
             ["ip", "netns", "exec", m.namespace, b.daemon, "--group", "root", "--logfile", m.log],
-            env=b.env(m.daemon_dir),
+            env={**b.env(m.daemon_dir), **lab_ovn.daemon_env(lab, m)},
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=log,
@@ -396,7 +419,8 @@ def _teardown(name: str, base: Path, lab: Lab | None) -> bool:
     labdir = base / name
     pattern = re.compile(re.escape(namespace_prefix(name)) + r"\d+$")
     nss = {ns for ns in host.namespaces() if pattern.match(ns)}
-    links = {bridge_name(name)} | {veth_name(name, i) for i in range(0, MAX_MEMBERS + 1)}
+    links = ({bridge_name(name)} | {veth_name(name, i) for i in range(0, MAX_MEMBERS + 1)}
+             | lab_ovn.host_links(name))
     if lab is not None:
         nss |= {m.namespace for m in lab.daemons() if m.namespace in host.namespaces()}
         links |= {lab.bridge} | {m.veth for m in lab.daemons()}

@@ -173,6 +173,9 @@ class Lab:
     # Each desired-state file `lab up` wrote (absolute path) and the SHA-256 of what it wrote:
     # a file whose content no longer matches has the user's edits and is never overwritten.
     written: dict[str, str] = field(default_factory=dict)
+    # OVN (``lab up --ovn``, lxdplan.lab.ovn): ovn-central in a namespace of its own and, per
+    # member, Open vSwitch on the userspace datapath with ovn-controller.
+    ovn: bool = False
     # Not saved (so no field): what the last `lab up` did (lifecycle.News, which imports this).
     news = cast(Any, None)
 

@@ -556,10 +556,11 @@ class Client:
                         f"({getattr(exc, 'lxd_message', exc)})", member=self.member, status=404,
                     ) from None
                 # Newer servers answer a failed operation's wait with an error envelope.
-                raise ApiError(
-                    f"{self.who}: {self.label} refused {what}: {getattr(exc, 'lxd_message', exc)}",
-                    member=self.member, status=exc.status,
-                ) from None
+                said = str(getattr(exc, "lxd_message", exc))
+                failed = ApiError(f"{self.who}: {self.label} refused {what}: {said}",
+                                  member=self.member, status=exc.status)
+                failed.lxd_message = said
+                raise failed from None
             except ConnectError as exc:
                 lost_since = lost_since or asked
                 if time.monotonic() - lost_since >= min(WAIT_GRACE, self.operation_timeout):
@@ -584,9 +585,11 @@ class Client:
                 continue
             if code != 200:
                 err = op.get("err") or op.get("status") or f"status code {code}"
-                raise ApiError(
+                failed = ApiError(
                     f"{self.who}: {self.label} refused {what}: {err}", member=self.member, status=code
                 )
+                failed.lxd_message = str(err)  # LXD's own words, for callers that rephrase
+                raise failed
             return Response(200, op, type="async", operation=op_path, headers=answer.headers)
 
     def _abandon(self, op_path: str, query: dict[str, str], what: str) -> str:

@@ -5,7 +5,8 @@ order (each also runs alone: ``launched`` applies the first file when the cluste
 yet): form the cluster and launch containers in one apply; move one (its data survives), stop
 one, delete one, leave an unmanaged one alone; leave an evacuated member's container in place;
 block the removal of a member that hosts an unmanaged container, then move a kept container off
-a dropped member and remove the member in one apply.
+a dropped member and remove the member in one apply. A virtual machine, which no member here can
+run (no vhost_vsock), is refused in one sentence naming its member.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from applykit import apply_ok, assert_converged, cli, client_cmd, query, write
+from applykit import apply_ok, assert_converged, cli, client_cmd, line_of, one_error, query, write
 from labkit import BACKENDS, lab_root, new_name, require_backend
 from lxdplan import lab as labapi
 from lxdplan.lab.labfile import image_entry, lab_document, pulled_image_entry
@@ -265,3 +266,22 @@ def test_an_instance_from_a_remote_of_the_client_configuration(launched, tmp_pat
     doc["instances"] = [i for i in doc["instances"] if i["name"] != "r1"]
     apply_ok(wl.write(doc))
     assert "r1" not in instances(wl.lab)
+
+
+@pytest.mark.skipif(os.path.exists("/dev/vhost-vsock"), reason="this host can run virtual machines")
+def test_a_virtual_machine_refused_by_its_member_is_one_sentence(launched):
+    """Without vhost_vsock LXD 5.0.2 and Incus 6.0.4 refuse the type on every member; the
+    refusal names the member the VM was declared on (not the one the request went through) and
+    the line of the file, and the containers of the same apply are left as they are."""
+    wl = launched
+    doc = copy.deepcopy(wl.doc)
+    member = wl.lab.members[-1].name  # not the member lxdplan sends its requests to
+    doc["instances"] = doc["instances"] + [
+        {"name": "vm1", "type": "virtual-machine", "image": "none", "member": member}]
+    path = write(doc, Path(wl.path).with_name("vm.yaml"))
+    error = one_error(cli("apply", "-f", path, "--auto-approve"))
+    assert error.startswith(f"{path}:{line_of(path, 'name: vm1')}: ")
+    assert f"member {member} cannot run virtual machines, so instance vm1 was not created" in error
+    assert "vhost_vsock kernel module not loaded" in error and "node1:" not in error
+    assert "vm1" not in instances(wl.lab)
+    assert_converged(wl.write())

@@ -221,3 +221,29 @@ def test_an_instantiate_refused_while_the_object_stays_errored_fails(session):
     with pytest.raises(ApplyFailed) as info:
         execute([step], performer(session))
     assert "Failed to create bridge" in str(info.value)
+
+
+def test_a_move_to_a_member_that_cannot_run_the_type_names_that_member(session):
+    """A virtual machine cannot be made on this machine, so its move to a member without
+    vhost_vsock cannot be staged live (the create's refusal is: test_instances.py); the failed
+    migration operation answers as LXD 5.0.2 does, and the sentence names the target member."""
+    from fakelxd import ASYNC, op_state
+    from lxdplan.kinds.instance import Change
+    from lxdplan.kinds.placement import MOVE
+
+    fake = session.fake
+    fake.script[("GET", "/1.0/operations")] = [sync({"running": []})]
+    fake.script[("GET", "/1.0/instances/vm1")] = [
+        sync({"name": "vm1", "type": "virtual-machine", "status": "Stopped", "location": "node1",
+              "config": {}, "devices": {}, "profiles": ["default"], "description": ""})]
+    fake.script[("POST", "/1.0/instances/vm1")] = [ASYNC]
+    fake.script[("GET", "/1.0/operations/abc/wait")] = [op_state(400, (
+        'Failed creating instance record: Instance type "virtual-machine" is not supported on '
+        'this server: vhost_vsock kernel module not loaded'))]
+    step = Step("instance/vm1/move", MOVE, Kind.INSTANCE, "vm1",
+                payload=Change("vm1", target="node2"))
+    with pytest.raises(ApplyFailed) as info:
+        execute([step], performer(session))
+    said = info.value.failures[0]
+    assert "member node2 cannot run virtual machines, so instance vm1 was not moved" in said
+    assert "vhost_vsock kernel module not loaded" in said and "node1:" not in said

@@ -112,3 +112,34 @@ def test_lab_up_never_overwrites_a_file_with_edits(tmp_path):
     foreign.write_text("version: 1\n")
     _publish(lab, foreign, None)
     assert foreign.read_text() == "version: 1\n" and str(foreign) in lab.news.kept
+
+
+@pytest.mark.parametrize("backend", ["lxd", "incus"])
+def test_an_ovn_lab_file_is_valid_and_declares_the_uplink_and_connections(tmp_path, backend):
+    from lxdplan.lab import ovn
+    from lxdplan.loader import load_text
+
+    lab = _lab(tmp_path, backend)
+    lab.ovn = True
+    text = write_lab_file(lab, tmp_path / "lxdplan.yaml").read_text()
+    load_text(text)  # Incus's network.ovs.connection is member-local: no validation error
+    doc = yaml.safe_load(text)
+    assert doc["cluster"]["config"] == {"network.ovn.northbound_connection": "tcp:10.70.1.252:6641"}
+    sockets = [m.get("config", {}).get("network.ovs.connection") for m in doc["cluster"]["members"]]
+    assert sockets == ([f"unix:{tmp_path}/node{i}-ovs/db.sock" for i in (1, 2)]
+                       if backend == "incus" else [None, None])
+    uplink = doc["networks"][-1]
+    assert (uplink["name"], uplink["type"]) == (ovn.UPLINK, "bridge")
+    assert uplink["config"]["ipv4.address"] == "10.198.1.129/25"
+    assert uplink["config"]["ipv4.ovn.ranges"] == "10.198.1.160-10.198.1.191"
+    assert ovn.daemon_env(lab, lab.members[0]) == {"OVS_RUNDIR": f"{tmp_path}/node1-ovs"}
+    assert ovn.tunnel_ip(lab, lab.members[1]) == "10.198.1.2"
+
+
+def test_an_ovn_lab_also_avoids_a_taken_ovn_subnet():
+    from lxdplan.lab import ovn
+
+    taken = [ipaddress.ip_network("10.192.0.0/24")]
+    assert str(host.pick_subnets(0, taken)[0]) == "10.64.0.0/24"
+    lab, _ = host.pick_subnets(0, taken, also=ovn.subnet_of)
+    assert str(lab) == "10.64.1.0/24" and str(ovn.subnet_of(lab)) == "10.192.1.0/24"

@@ -8,13 +8,16 @@ carries it on) is waited for before anything else is asked of it.
 Facts (LXD 5.0.2 and Incus 6.0.4, shared/LXD-FACTS.md): ``POST /1.0/instances?target=node2`` or
 ``?target=@group`` places it; a container on a local pool moves only stopped, with
 ``POST /1.0/instances/<n>?target=<member>`` and ``{"name": <n>, "migration": true}``.
-A stop asks the container to shut down (30 s), then forces it.
+A stop asks the container to shut down (30 s), then forces it. A member that cannot run the
+instance's type (no ``vhost_vsock`` for a virtual machine) refuses the create or the move with
+"Instance type "virtual-machine" is not supported on this server: …" (``instance_utils.go`` of
+both): the refusal is said as that member's, not as the member the request went through.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, NoReturn
 
 from lxdplan.errors import ApiError
 from lxdplan.kinds.base import SingleRequests, payload_of
@@ -28,6 +31,8 @@ from lxdplan.registry import spec_of
 
 STOP_TIMEOUT = 30
 RUNNING = ("Running", "Frozen")
+UNSUPPORTED = "is not supported on this server"  # LXD's and Incus's words for a type it cannot run
+TYPE_NAMES = {"container": "containers", "virtual-machine": "virtual machines"}
 
 
 def _at(step: Step) -> tuple[str, dict[str, str] | None]:
@@ -83,7 +88,10 @@ def create(s: Session, step: Step) -> bool:
         if p.image != NO_IMAGE:  # else no source: the kind's body says so
             body["source"] = _image_source(s, client, p)
         params = {**(_at(step)[1] or {}), **({"target": p.target} if p.target else {})}
-        client.post("/1.0/instances", reveal(body), params=params or None)
+        try:
+            client.post("/1.0/instances", reveal(body), params=params or None)
+        except ApiError as exc:
+            _cannot_run(client, exc, p.name, p.type, p.target, "created")
         changed = True
         live = _read(client, step) or {}
     return _started(client, step, p, live) or changed
@@ -167,11 +175,35 @@ def move(s: Session, step: Step) -> bool:
         if live.get("status") in RUNNING:
             _state(client, step, "stop")
         path, params = _at(step)
-        client.post(path, {"name": p.name, "migration": True},
-                    params={**(params or {}), "target": p.target})
+        try:
+            client.post(path, {"name": p.name, "migration": True},
+                        params={**(params or {}), "target": p.target})
+        except ApiError as exc:
+            _cannot_run(client, exc, p.name, live.get("type", ""), p.target, "moved")
         changed = True
         live = _read(client, step) or {}
     return _started(client, step, p, live) or changed
+
+
+def _cannot_run(client: Client, exc: ApiError, name: str, kind: str, target: str,
+                done: str) -> NoReturn:
+    """Re-raise ``exc``; when it is a member refusing the instance's type, as one sentence naming
+    that member (the request may have gone through another one)."""
+    said = getattr(exc, "lxd_message", "")
+    if UNSUPPORTED not in said:
+        raise exc
+    if not target:
+        who, member = "the member LXD chose for it", None
+    elif target.startswith("@"):
+        who, member = f"the member of group {target[1:]} LXD chose for it", None
+    else:
+        who, member = f"member {target}", target
+    what = TYPE_NAMES.get(kind, f"instances of type {kind}")
+    raise ApiError(
+        f"{who} cannot run {what}, so instance {name} was not {done} ({client.label} says: "
+        f"{said}): declare it on a member that can run them, or drop it from the file",
+        member=member or exc.member, status=exc.status,
+    ) from None
 
 
 def _arrived(client: Client, location: str, target: str) -> bool:
