@@ -55,16 +55,16 @@ SPECS: tuple[KindSpec, ...] = (
 RANKS = ("rank", "delete_rank", "list_rank", "load_rank")
 
 
-def _checked(kinds: tuple[KindSpec, ...]) -> tuple[KindSpec, ...]:
-    """``kinds`` in ``rank`` order; RuntimeError when two share any of ``RANKS``."""
+def _checked(specs: tuple[KindSpec, ...]) -> tuple[KindSpec, ...]:
+    """``specs`` in ``rank`` order; RuntimeError when two share any of ``RANKS``."""
     for attr in RANKS:
         seen: dict[int, str] = {}
-        for k in kinds:
+        for k in specs:
             value = getattr(k, attr)
             if value in seen:
                 raise RuntimeError(f"kinds {seen[value]} and {k.kind} share {attr} {value}")
             seen[value] = k.kind
-    return tuple(sorted(kinds, key=lambda k: k.rank))
+    return tuple(sorted(specs, key=lambda k: k.rank))
 
 
 SPECS = _checked(SPECS)

@@ -28,17 +28,17 @@ def build(src: Source) -> tuple[Desired, list[Diagnostic]]:
     d = src.data if isinstance(src.data, dict) else {}  # schema-valid: a mapping
     backend = d.get("backend")
     cluster = d.get("cluster") or {}
-    kinds = sorted(registry(), key=lambda s: s.load_rank)
+    specs = sorted(registry(), key=lambda s: s.load_rank)
     declared: dict[str, tuple] = {}
 
-    for spec in (k for k in kinds if k.load_rank < 0):  # what members name
+    for spec in (k for k in specs if k.load_rank < 0):  # what members name
         _load(c, spec, d, declared)
     members = _members(c, cluster, backend, declared)
     declared[MEMBERS] = tuple(members)
     member_names = {m.name for m in members}
     server_cfg = _cluster_config(c, cluster, backend)
     force_remove = _force_remove(c, cluster, member_names)
-    for spec in (k for k in kinds if k.load_rank >= 0):
+    for spec in (k for k in specs if k.load_rank >= 0):
         _load(c, spec, d, declared)
     for spec in registry():  # rank order: projects' references, networks', profiles', images'
         if isinstance(spec, Checked):
@@ -47,7 +47,7 @@ def build(src: Source) -> tuple[Desired, list[Diagnostic]]:
 
     desired = Desired(path=src.path, version=d.get("version", 1), backend=backend, config=server_cfg,
                       force_remove=force_remove, members=tuple(members),
-                      objects={k.section: declared[k.section] for k in kinds},
+                      objects={k.section: declared[k.section] for k in specs},
                       sections=[k.section for k in registry()],
                       config_line=(c.src.key_line(("cluster", "config")) or 0) if "config" in cluster else 0)
     return desired, c.diags

@@ -104,21 +104,21 @@ def plan(desired: Desired, observed: Observed, *, force_remove: Iterable[str] = 
     ``PlanError`` for a change LXD cannot make in place.
     """
     ctx = Context(desired, observed, frozenset(desired.force_remove) | frozenset(force_remove))
-    kinds = registry()
+    specs = registry()
     members.diagnose(ctx)
     members.check_addresses(ctx)
     members.plan_removals(ctx)
     members.plan_bootstrap(ctx)
     members.plan_server_config(ctx)
-    made = [sid for spec in kinds if spec.stage == Stage.BEFORE_JOINS
+    made = [sid for spec in specs if spec.stage == Stage.BEFORE_JOINS
             for sid in spec.plan(ctx) if isinstance(spec, MemberSpecific)]
     members.plan_joins(ctx, made)
     members.plan_view_refresh(ctx)
     members.plan_member_updates(ctx)
-    for spec in kinds:
+    for spec in specs:
         if spec.stage == Stage.AFTER_MEMBERS:
             spec.plan(ctx)
-    for spec in sorted(kinds, key=lambda s: s.delete_rank):
+    for spec in sorted(specs, key=lambda s: s.delete_rank):
         spec.plan_deletes(ctx)
     usage.block_used(ctx)
     dependencies.link(ctx)
@@ -127,7 +127,7 @@ def plan(desired: Desired, observed: Observed, *, force_remove: Iterable[str] = 
     boot = ctx.bootstrap
     if not version and boot is not None and boot.name in observed.standalone:
         version = observed.standalone[boot.name].version
-    listed = {spec.kind: spec.list_rank for spec in kinds}
+    listed = {spec.kind: spec.list_rank for spec in specs}
     unmanaged = sorted(ctx.unmanaged, key=lambda u: (listed[u.kind], u.name))
     return Plan(
         backend=ctx.backend(boot.name if boot else None),

@@ -116,15 +116,15 @@ def _reason(found: KindSpec, live, outside: list[str], kept: list[str]) -> str:
 def _live_index(ctx: Context) -> dict[tuple[str, str], list[tuple[KindSpec, Any]]]:
     """Every live object by its API path and project."""
     index: dict[tuple[str, str], list[tuple[KindSpec, Any]]] = {}
-    for kind in registry():
-        for live in kind.live(ctx.observed).values():
+    for spec in registry():
+        for live in spec.live(ctx.observed).values():
             try:
-                where = kind.where_declared(live)
+                where = spec.where_declared(live)
             except (AttributeError, TypeError, NotImplementedError):
                 continue
             if where.path:
                 key = (where.path, where.params.get("project", DEFAULT))
-                index.setdefault(key, []).append((kind, live))
+                index.setdefault(key, []).append((spec, live))
     return index
 
 
