@@ -483,7 +483,8 @@ class Client:
         did nothing: a member restarted moments ago, for ``NOT_READY_WAIT`` seconds at most); an
         async answer is awaited when ``wait``. An *operation* that fails so is not sent again:
         Incus 6.0.4 may have made part of it (an instance create forwarded to a member restarted
-        moments before left its record: "UNIQUE constraint failed" when sent again)."""
+        moments before left its record: "UNIQUE constraint failed" when sent again); its step
+        waits for the members' links and runs again from its re-read (``providers.links``)."""
         headers = {"If-Match": etag} if etag else {}
         give_up = time.monotonic() + NOT_READY_WAIT
         while True:

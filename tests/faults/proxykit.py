@@ -81,8 +81,11 @@ class AnswerProxy:
                 if rule is None:
                     reply(self, *answer)
                 else:
-                    rule.action(self, answer)
+                    # A wrong answer ends its connection, and says so ("Connection: close"):
+                    # a client that reused it for its next request would meet a connection
+                    # closed without an answer, a fault the test did not ask for.
                     self.close_connection = True
+                    rule.action(self, answer)
 
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
 
@@ -122,6 +125,8 @@ def reply(handler, status: int, headers: list[tuple[str, str]], data: bytes,
         if key.lower() not in HOP:
             handler.send_header(key, value)
     handler.send_header("Content-Length", str(len(data) if length is None else length))
+    if handler.close_connection:
+        handler.send_header("Connection", "close")
     handler.end_headers()
     handler.wfile.write(data)
     handler.wfile.flush()

@@ -21,7 +21,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from applykit import apply_ok, assert_converged, cli, client_cmd, line_of, one_error, query, write
+from applykit import (
+    apply_ok, assert_converged, cli, client_cmd, instance_file, line_of, one_error, query, write,
+)
 from labkit import BACKENDS, lab_root, new_name, require_backend
 from lxdplan import lab as labapi
 from lxdplan.lab.labfile import image_entry, lab_document, pulled_image_entry
@@ -115,7 +117,7 @@ def test_move_stop_delete_and_an_unmanaged_container(launched):
     apply_ok(wl.path)
     live = instances(wl.lab)
     assert (live["c1"]["location"], live["c1"]["status"]) == ("node3", "Running")
-    assert client_cmd(wl.lab, "exec", "c1", "--", "cat", "/root/mark").stdout.strip() == "kept"
+    assert instance_file(wl.lab, "c1", "/root/mark").stdout.strip() == "kept"
     assert live["c2"]["status"] == "Stopped"
     assert "c3" not in live
     assert (live["u1"]["location"], live["u1"]["status"]) == ("node1", "Running")
@@ -171,7 +173,7 @@ def test_a_dropped_member_is_emptied_then_removed(launched):
     assert "node2" not in [m["server_name"] for m in query(wl.lab, "/1.0/cluster/members?recursion=1")]
     live = instances(wl.lab)
     assert (live["c5"]["location"], live["c5"]["status"]) == ("node1", "Running")
-    assert client_cmd(wl.lab, "exec", "c5", "--", "cat", "/root/mark").stdout.strip() == "five"
+    assert instance_file(wl.lab, "c5", "/root/mark").stdout.strip() == "five"
     assert_converged(wl.path)
 
 
@@ -236,7 +238,7 @@ def test_sigkill_during_a_launch_and_a_move_then_apply_converges(launched):
     live = instances(wl.lab)
     assert (live["k1"]["location"], live["k1"]["status"]) == ("node3", "Running")
     assert [n for n in live if n.startswith("k1")] == ["k1"]
-    assert client_cmd(wl.lab, "exec", "k1", "--", "cat", "/root/mark").stdout.strip() == "moved"
+    assert instance_file(wl.lab, "k1", "/root/mark").stdout.strip() == "moved"
     assert_converged(wl.path)
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from applykit import cli, client_cmd, query, wait_for, write
+from applykit import cli, client_cmd, instance_file, query, wait_for, write
 from labkit import BACKENDS, lab_root, new_name, require_backend
 from lxdplan import lab as labapi
 from lxdplan.lab.labfile import lab_document
@@ -74,8 +74,8 @@ def assert_intact(r: Rolled, instances=INSTANCES) -> None:
     live = {i["name"]: i for i in query(r.lab, "/1.0/instances?recursion=1")}
     for name, member in instances.items():
         assert (live[name]["location"], live[name]["status"]) == (member, "Running"), name
-        # a member restarted moments ago answers exec "Server isn't ready yet" for a while
-        mark = wait_for(lambda: _mark(r, name), f"{name} to answer exec", timeout=60)
+        # a member restarted moments ago answers "Server isn't ready yet" for a while
+        mark = wait_for(lambda: _mark(r, name), f"{name}'s mark to be read", timeout=60)
         assert mark == f"{name}-data"
     # the heartbeats of a loaded machine may lag the roll's last restore by a few seconds
     wait_for(lambda: set(r.statuses().values()) == {"Online"}, "every member listed Online",
@@ -85,7 +85,7 @@ def assert_intact(r: Rolled, instances=INSTANCES) -> None:
 
 
 def _mark(r: Rolled, name: str) -> str | None:
-    done = client_cmd(r.lab, "exec", name, "--", "cat", "/root/mark", check=False)
+    done = instance_file(r.lab, name, "/root/mark", check=False)
     if done.returncode != 0:
         assert "isn't ready yet" in done.stderr, done.stderr
         return None

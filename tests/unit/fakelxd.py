@@ -36,7 +36,8 @@ HOLD = "hold"  # take the request and never answer (a daemon waiting for the oth
 
 
 class FakeLXD:
-    """Answers scripted per ``(method, path)``: a list consumed one answer per request."""
+    """Answers scripted per ``(method, path)``: a list consumed one answer per request. A
+    ``path`` with its query answers only that query; one without answers every query."""
 
     def __init__(self, path: str):
         self.script: dict[tuple[str, str], list] = {}
@@ -52,7 +53,8 @@ class FakeLXD:
                     fake.bodies.append((self.command, self.path, self.rfile.read(length)))
                 route = self.path.split("?")[0]
                 fake.seen.append((self.command, self.path, dict(self.headers)))
-                answers = fake.script.get((self.command, route)) or [error("not found", 404)]
+                answers = (fake.script.get((self.command, self.path))  # a query of its own
+                           or fake.script.get((self.command, route)) or [error("not found", 404)])
                 answer = answers.pop(0) if len(answers) > 1 else answers[0]
                 if callable(answer):  # writes its own answer (raw bytes, a trickle, …)
                     answer(self)

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import pytest
 
-from fakelxd import CUT, FakeLXD, error, sync
+from fakelxd import ASYNC, CUT, OP, FakeLXD, error, op_state, sync
 from lxdplan.desired import Desired, Member
 from lxdplan.executor import ApplyFailed, Outcome, execute
 from lxdplan import membership
 from lxdplan.plan import Action, Kind, Step
 from lxdplan.kinds import profile, project
-from lxdplan.payloads import Join, MemberUpdate, ServerUpdate
+from lxdplan.payloads import Join, MemberState, MemberUpdate, ServerUpdate
 from lxdplan.providers.actions import performer
 from lxdplan.providers.client import Client
 from lxdplan.providers.session import Session
@@ -221,6 +221,127 @@ def test_an_instantiate_refused_while_the_object_stays_errored_fails(session):
     with pytest.raises(ApplyFailed) as info:
         execute([step], performer(session))
     assert "Failed to create bridge" in str(info.value)
+
+
+def _evacuate() -> Step:
+    return Step("member/node1/evacuate", membership.EVACUATE, Kind.MEMBER, "node1",
+                member="node1", payload=MemberState("evacuate"))
+
+
+NOT_READY_OP = op_state(400, "Failed transferring image: Server isn't ready yet")
+
+
+def _two_members(fake, link_answers):
+    fake.script[("GET", "/1.0/cluster/members")] = [sync([
+        {"server_name": "node1", "status": "Online"}, {"server_name": "node2", "status": "Online"}])]
+    fake.script[("GET", "/1.0?target=node2")] = link_answers
+
+
+def test_an_operation_failed_not_ready_runs_again_once_the_links_are_back(session):
+    """Incus 6.0.4 fails an operation "Server isn't ready yet" while the member that runs it
+    has no link yet to a member restarted moments before. The step is not sent again at once
+    (the operation may have done part of its work): it waits until a read forwarded through
+    each member to each other goes through, then runs again from its re-read."""
+    fake = session.fake
+    _two_members(fake, [error("Server isn't ready yet", 500), error("Server isn't ready yet", 500),
+                        SERVER])
+    fake.script[("GET", "/1.0/cluster/members/node1")] = [sync({"status": "Online"})]
+    fake.script[("POST", "/1.0/cluster/members/node1/state")] = [ASYNC]
+    fake.script[("GET", OP + "/wait")] = [NOT_READY_OP, op_state(200)]
+    results = execute([_evacuate()], performer(session))
+    assert [r.outcome for r in results] == [Outcome.DONE]
+    posts = [p for m, p, _ in fake.seen if m == "POST"]
+    links = [i for i, (m, p, _) in enumerate(fake.seen) if p == "/1.0?target=node2"]
+    assert len(posts) == 2 and len(links) == 3
+    second = [i for i, (m, p, _) in enumerate(fake.seen) if m == "POST"][1]
+    assert second > links[-1]  # sent again only once the link was back
+
+
+def test_an_operation_failed_not_ready_whose_work_is_done_is_not_sent_again(session):
+    """The second run re-reads first: the member is evacuated already, nothing is sent."""
+    fake = session.fake
+    _two_members(fake, [SERVER])
+    fake.script[("GET", "/1.0/cluster/members/node1")] = [sync({"status": "Online"}),
+                                                          sync({"status": "Evacuated"})]
+    fake.script[("POST", "/1.0/cluster/members/node1/state")] = [ASYNC]
+    fake.script[("GET", OP + "/wait")] = [NOT_READY_OP]
+    results = execute([_evacuate()], performer(session))
+    assert [r.outcome for r in results] == [Outcome.DONE]
+    assert fake.count("POST", "/1.0/cluster/members/node1/state") == 1
+
+
+def test_a_read_refused_for_a_missing_event_connection_runs_the_step_again(session):
+    """Seen live on Incus 6.0.4 right after a member restarted: a read forwarded to it waits
+    10 s for the link, then fails "Missing event connection with target cluster member"."""
+    fake = session.fake
+    _two_members(fake, [SERVER])
+    fake.script[("GET", "/1.0/cluster/members/node1")] = [
+        error("Missing event connection with target cluster member", 500), sync({"status": "Online"})]
+    fake.script[("POST", "/1.0/cluster/members/node1/state")] = [ASYNC]
+    fake.script[("GET", OP + "/wait")] = [op_state(200)]
+    results = execute([_evacuate()], performer(session))
+    assert [r.outcome for r in results] == [Outcome.DONE]
+    assert fake.count("POST", "/1.0/cluster/members/node1/state") == 1
+
+
+def test_an_operation_failed_not_ready_fails_when_the_links_stay_down(session, monkeypatch):
+    from lxdplan.providers import links
+
+    monkeypatch.setattr(links, "LINKS_WAIT", 0.0)
+    fake = session.fake
+    _two_members(fake, [error("Server isn't ready yet", 500)])
+    fake.script[("GET", "/1.0/cluster/members/node1")] = [sync({"status": "Online"})]
+    fake.script[("POST", "/1.0/cluster/members/node1/state")] = [ASYNC]
+    fake.script[("GET", OP + "/wait")] = [NOT_READY_OP]
+    with pytest.raises(ApplyFailed) as info:
+        execute([_evacuate()], performer(session))
+    assert "isn't ready yet" in str(info.value)
+    assert fake.count("POST", "/1.0/cluster/members/node1/state") == 1
+
+
+def test_an_import_refused_because_an_earlier_import_finished_meanwhile_is_done(session, tmp_path):
+    """An apply stopped once its upload was sent leaves LXD to finish the import; the rerun,
+    which read no such image a moment before, is refused "Image with same fingerprint already
+    exists". The image is there: the import is done and its alias is added."""
+    from lxdplan.kinds import image
+    from lxdplan.providers.actions.images import file_fingerprint
+
+    tarball = tmp_path / "busybox.tar.xz"
+    tarball.write_bytes(b"not really an image")
+    fp = file_fingerprint(str(tarball))
+    fake = session.fake
+    fake.script[("PATCH", "/1.0")] = [sync({})]
+    fake.script[("GET", f"/1.0/images/{fp}")] = [
+        error("not found", 404), sync({"fingerprint": fp, "public": False, "auto_update": False,
+                                       "aliases": [], "properties": {}})]
+    fake.script[("POST", "/1.0/images")] = [ASYNC]
+    fake.script[("GET", OP + "/wait")] = [op_state(400, "Image with same fingerprint already exists")]
+    fake.script[("POST", "/1.0/images/aliases")] = [sync({})]
+    step = Step("image/default/busybox/create", Action.CREATE, Kind.IMAGE, "busybox",
+                payload=image.Write("busybox", source={"file": str(tarball)}))
+    results = execute([step], performer(session))
+    assert [r.outcome for r in results] == [Outcome.DONE]
+    assert fake.count("POST", "/1.0/images") == 1
+    assert fake.count("POST", "/1.0/images/aliases") == 1
+
+
+def test_a_restore_left_running_by_a_killed_apply_is_waited_for(session):
+    """LXD and Incus set a member Online as its restore starts, then move and start its
+    instances: a rerun right after an apply killed during the restore waits for that operation
+    before it calls the step done."""
+    fake = session.fake
+    fake.script[("GET", "/1.0/operations")] = [sync({"running": [
+        {"id": "abc", "class": "task", "description": "Restoring cluster member",
+         "status_code": 103}]})]
+    fake.script[("GET", OP + "/wait")] = [op_state(200)]
+    fake.script[("GET", "/1.0/cluster/members/node1")] = [sync({"status": "Online"})]
+    step = Step("member/node1/restore", membership.RESTORE, Kind.MEMBER, "node1",
+                member="node1", payload=MemberState("restore"))
+    results = execute([step], performer(session))
+    assert [r.outcome for r in results] == [Outcome.SKIPPED]
+    paths = [p.split("?")[0] for m, p, _ in fake.seen]
+    assert paths.index(OP + "/wait") < paths.index("/1.0/cluster/members/node1")
+    assert fake.count("POST", "/1.0/cluster/members/node1/state") == 0
 
 
 def test_a_move_to_a_member_that_cannot_run_the_type_names_that_member(session):

@@ -16,11 +16,12 @@ import importlib
 from functools import partial
 from typing import Callable
 
-from lxdplan.errors import LxdplanError
+from lxdplan.errors import ApiError, LxdplanError
 from lxdplan.kinds import SingleRequests
 from lxdplan.kinds.twophase import TwoPhaseSpec
 from lxdplan.membership import BOOTSTRAP, EVACUATE, FORCE_REMOVE, JOIN, REMOVE, RESTORE
 from lxdplan.plan import Action, Kind, Step
+from lxdplan.providers import links
 from lxdplan.providers.actions import members, single, twophase
 from lxdplan.providers.session import Session
 from lxdplan.registry import registry
@@ -69,7 +70,17 @@ def perform(session: Session, step: Step) -> bool:
     if handler is None:
         what = "server config" if step.kind == Kind.SERVER else step.kind.noun
         raise LxdplanError(f"step {step.id}: lxdplan cannot {step.action.value} a {what}")
-    return handler(session, step)
+    try:
+        return handler(session, step)
+    except ApiError as exc:
+        # A member could not reach another one yet (restarted moments ago): a read or an
+        # operation failed. The operation may have done part of its work, so it is not sent
+        # again as it was: once the members reach each other the step runs again, re-reading
+        # first, and does only what is left. What the first run did counts as a change.
+        if not links.link_down(exc) or not links.wait_links(session):
+            raise
+    handler(session, step)
+    return True
 
 
 def performer(session: Session) -> Callable[[Step], bool]:

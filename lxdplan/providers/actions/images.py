@@ -19,7 +19,7 @@ import os
 from contextlib import ExitStack
 from typing import Any
 
-from lxdplan.errors import LxdplanError
+from lxdplan.errors import ApiError, LxdplanError
 from lxdplan.kinds.base import payload_of
 from lxdplan.kinds.image import Delete, Write
 from lxdplan.plan import Action, Step
@@ -129,16 +129,24 @@ def _import_file(client: Client, p: Write, what: str) -> str:
                            f"file pins {p.fingerprint[:12]}; nothing was imported")
     if get_or_none(client, path_of("images", fp), _params(p.project)) is not None:
         return fp
-    with ExitStack() as stack:
-        handles = [stack.enter_context(open(path, "rb")) for path in paths]
-        if len(handles) == 1:
-            answer = client.upload("/1.0/images", content=handles[0], params=_params(p.project),
-                                   headers={"Content-Type": "application/octet-stream"})
-        else:
-            answer = client.upload("/1.0/images", params=_params(p.project), files={
-                "metadata": (os.path.basename(paths[0]), handles[0], "application/octet-stream"),
-                "rootfs": (os.path.basename(paths[1]), handles[1], "application/octet-stream"),
-            })
+    try:
+        with ExitStack() as stack:
+            handles = [stack.enter_context(open(path, "rb")) for path in paths]
+            if len(handles) == 1:
+                answer = client.upload("/1.0/images", content=handles[0], params=_params(p.project),
+                                       headers={"Content-Type": "application/octet-stream"})
+            else:
+                answer = client.upload("/1.0/images", params=_params(p.project), files={
+                    "metadata": (os.path.basename(paths[0]), handles[0], "application/octet-stream"),
+                    "rootfs": (os.path.basename(paths[1]), handles[1], "application/octet-stream"),
+                })
+    except ApiError:
+        # An earlier apply, stopped once its upload was sent, left LXD to finish the import:
+        # this one is then refused "Image with same fingerprint already exists" (LXD 5.0.2
+        # ``lxd/images.go``, Incus 6.0.4 alike). The image is there: the import is done.
+        if get_or_none(client, path_of("images", fp), _params(p.project)) is not None:
+            return fp
+        raise
     made = ((answer.metadata or {}).get("metadata") or {}).get("fingerprint") or fp
     return made
 

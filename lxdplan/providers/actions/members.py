@@ -320,11 +320,16 @@ def _member_fields(md: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+# What LXD 5.0.2 and Incus 6.0.4 call their evacuate and restore tasks (operationtype).
+MEMBER_STATE_TASKS = ("Evacuating cluster member", "Restoring cluster member")
+
+
 def change_state(s: Session, step: Step) -> bool:
     """Evacuate or restore a member (``POST …/state``, awaited)."""
     name = step.member or step.name
     action = payload_of(step, MemberState).action
     cluster = s.cluster()
+    _settle_member_states(s, cluster)
     status = (cluster.get(path_of("cluster", "members", name)).metadata or {}).get("status", "")
     if action == "evacuate" and status in (EVACUATED, "Evacuating"):
         return False
@@ -332,6 +337,26 @@ def change_state(s: Session, step: Step) -> bool:
         return False
     cluster.post(path_of("cluster", "members", name, "state"), {"action": action})
     return True
+
+
+def _settle_member_states(s: Session, cluster: Client) -> None:
+    """Wait for an evacuation or restore still running (an earlier apply, stopped during one,
+    left it to the daemon). Both set the member's status as they start (``api_cluster.go``), so
+    the status alone would say done while instances are still stopped or moved; their
+    operations name no resource, so any running one is waited for."""
+    try:
+        ops = cluster.get("/1.0/operations", {"recursion": 1}).metadata or {}
+    except ApiError:
+        return
+    for op in ops.get("running") or []:
+        if not isinstance(op, dict) or op.get("class") != "task" \
+                or op.get("description") not in MEMBER_STATE_TASKS or not op.get("id"):
+            continue
+        s.note(f"waiting for an earlier {op['description'].split()[0].lower()} of a member to end")
+        try:
+            cluster.wait_operation(str(op["id"]))
+        except ApiError:
+            pass  # it failed: the status read next says what is left
 
 
 # -- server config --------------------------------------------------------------------------------
