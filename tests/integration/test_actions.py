@@ -19,6 +19,7 @@ import yaml
 
 from labkit import BACKENDS, lab_root, new_name, require_backend
 from lxdplan import keys
+from lxdplan import membership as M
 from lxdplan import lab as labapi
 from lxdplan.lab import host
 from lxdplan.errors import ApiError, LxdplanError, PreconditionFailed
@@ -115,7 +116,7 @@ def _objects_for_joins(s: Session) -> list[Step]:
 
 def _bootstrap(cluster) -> Step:
     address = cluster.member["node1"].address
-    return step(A.BOOTSTRAP, K.MEMBER, "node1", "node1", server_name="node1", address=address,
+    return step(M.BOOTSTRAP, K.MEMBER, "node1", "node1", server_name="node1", address=address,
                 config={"core.https_address": address})
 
 
@@ -126,7 +127,7 @@ def _join(cluster, name: str) -> Step:
     member_config = [{"entity": "storage-pool", "name": "epool", "key": "source",
                       "value": str(source)}]
     address = cluster.member[name].address
-    return step(A.JOIN, K.MEMBER, name, name, server_name=name, address=address,
+    return step(M.JOIN, K.MEMBER, name, name, server_name=name, address=address,
                 config={"core.https_address": address}, member_config=member_config)
 
 
@@ -193,7 +194,7 @@ def test_bootstrap_then_joins_with_a_leftover_token(cluster):
     bad = [{"entity": "storage-pool", "name": "epool", "key": "source",
             "value": str(cluster.workdir / "missing")}]
     with pytest.raises(ApiError, match="doesn't exist") as err:
-        perform(s, step(A.JOIN, K.MEMBER, "node2", "node2", server_name="node2",
+        perform(s, step(M.JOIN, K.MEMBER, "node2", "node2", server_name="node2",
                         address=m["node2"].address, config={}, member_config=bad))
     assert "eyJ" not in str(err.value)  # base64 of '{"', how every join token starts
     assert not cluster.unix["node2"].get("/1.0").metadata["environment"]["server_clustered"]
@@ -237,9 +238,9 @@ def test_bootstrap_and_join_over_pinned_https(backend, make_lab, tmp_path, monke
     assert [d for d in diags if d.severity == "error"] == []
     node1, node2 = desired.members
     with Session(desired, Observed(backend=backend)) as s:
-        twice(s, step(A.BOOTSTRAP, K.MEMBER, "node1", "node1", server_name="node1",
+        twice(s, step(M.BOOTSTRAP, K.MEMBER, "node1", "node1", server_name="node1",
                       address=node1.address, config={}))
-        twice(s, step(A.JOIN, K.MEMBER, "node2", "node2", server_name="node2",
+        twice(s, step(M.JOIN, K.MEMBER, "node2", "node2", server_name="node2",
                       address=node2.address, config={}, member_config=[]))
         env = s.client("node2").get("/1.0").metadata["environment"]
     cluster_fp = env["certificate_fingerprint"]
@@ -422,9 +423,9 @@ def test_cluster_group_and_member_attributes(action_cluster):
 def test_evacuate_and_restore(action_cluster):
     cluster = action_cluster
     s = cluster.session
-    twice(s, step(A.EVACUATE, K.MEMBER, "node3", "node3", action="evacuate"))
+    twice(s, step(M.EVACUATE, K.MEMBER, "node3", "node3", action="evacuate"))
     assert cluster.get(path_of("cluster", "members", "node3"))["status"] == "Evacuated"
-    twice(s, step(A.RESTORE, K.MEMBER, "node3", "node3", action="restore"))
+    twice(s, step(M.RESTORE, K.MEMBER, "node3", "node3", action="restore"))
     assert cluster.get(path_of("cluster", "members", "node3"))["status"] == "Online"
 
 
@@ -432,7 +433,7 @@ def test_force_remove_offline_member_then_graceful_remove(with_data):
     cluster = with_data  # it deletes network ebr1 at the end: made here when run alone
     s = cluster.session
     with pytest.raises(LxdplanError, match="removes only offline members"):
-        perform(s, step(A.FORCE_REMOVE, K.MEMBER, "node3", "node3", force=True))
+        perform(s, step(M.FORCE_REMOVE, K.MEMBER, "node3", "node3", force=True))
     twice(s, step(A.UPDATE, K.SERVER, "config", config={"cluster.offline_threshold": "11"}))
     pid = cluster.member["node3"].pid
     host.signal_pids([pid], signal.SIGKILL)
@@ -441,8 +442,8 @@ def test_force_remove_offline_member_then_graceful_remove(with_data):
     while cluster.get(path_of("cluster", "members", "node3"))["status"] != "Offline":
         assert time.monotonic() < deadline, "node3 never became Offline"
         time.sleep(0.5)
-    twice(s, step(A.FORCE_REMOVE, K.MEMBER, "node3", "node3", force=True))
-    twice(s, step(A.REMOVE, K.MEMBER, "node2", "node2", force=False))
+    twice(s, step(M.FORCE_REMOVE, K.MEMBER, "node3", "node3", force=True))
+    twice(s, step(M.REMOVE, K.MEMBER, "node2", "node2", force=False))
     names = [x["server_name"] for x in cluster.get("/1.0/cluster/members", recursion=1)]
     assert names == ["node1"]
     for kind, name in ((K.NETWORK, "ebr1"), (K.NETWORK, "ebr0"), (K.STORAGE_POOL, "epool")):
