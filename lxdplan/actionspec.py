@@ -4,7 +4,7 @@ An action id (``plan.Action``) is only a word in step ids and JSON. What the out
 it is declared next to the rules that plan it: the actions every object kind shares
 (``SHARED``: create, update, delete, define, instantiate) here, membership's in
 ``lxdplan.membership``, a kind's own (an instance's start, stop and move) in its module
-(``ObjectKind.action_specs``, which may also change a shared action's lane). The registry joins
+(``KindSpec.action_specs``, which may also change a shared action's lane). The registry joins
 them (``registry.action_spec``); the summary, renderers, progress, executor lanes and the plan's
 JSON Schema read them there, so a kind with a new action touches no other module. A step whose
 kind declares no such action is refused when it is planned.

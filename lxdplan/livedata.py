@@ -113,11 +113,11 @@ class Recorded:
 
 def etag_reads(kind, ctx: Reading) -> dict[Hashable, Get]:
     """At full detail, the single-object read of each declared object of ``kind`` (collection
-    listings carry no ETags), keyed ``("etag", kind.key(obj))``. At plan detail none: they are read
+    listings carry no ETags), keyed ``("etag", kind.ident(obj))``. At plan detail none: they are read
     after planning, for the objects a step updates (``providers.etags``)."""
     if ctx.lean:
         return {}
-    return {("etag", kind.key(obj)): Get.at(kind.where_declared(obj))
+    return {("etag", kind.ident(obj)): Get.at(kind.where_declared(obj))
             for obj in kind.declared(ctx.desired)}
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from lxdplan.desired import Desired
 from lxdplan.plan import Action, Kind, Step
-from lxdplan.registry import spec
+from lxdplan.registry import find_spec
 
 
 def line_of(desired: Desired, step: Step) -> int | None:
@@ -22,7 +22,7 @@ def line_of(desired: Desired, step: Step) -> int | None:
         return (member.line or None) if member else None
     if step.kind == Kind.SERVER:
         return desired.config_line or None  # cluster.config
-    found = spec(step.kind)
+    found = find_spec(step.kind)
     if found is None:
         return None
     ident = found.step_ident(step)

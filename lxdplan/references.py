@@ -5,7 +5,7 @@ An object that names another one in its config or devices uses it: the used obje
 (or changed to stop using it) before the used object is deleted. The planner walks every
 object's references (``lxdplan.planner.refwalk``) and orders steps by them
 (``lxdplan.planner.dependencies``) and the kinds check, when the file loads,
-that the objects they name are declared (``ObjectKind.check``, ``check_refs``).
+that the objects they name are declared (``Checked.check``, ``Referring.check_refs``).
 
 The functions work on the declared objects (each kind's dataclass) and on the observed ones
 (``lxdplan.state.observed``) alike: both have the same field names.
@@ -20,7 +20,7 @@ is ``(pool, name)`` (a profile names a volume without its member, so it waits fo
 every member); a profile and a network ACL are ``(project, name)``.
 
 A kind may also declare the references other kinds' objects make to it, from its own module
-(``ObjectKind.refs_into``): the network ACLs kind reads ``security.acls`` of networks and nics.
+(``NamedByOthers.refs_into``): the network ACLs kind reads ``security.acls`` of networks and nics.
 """
 
 from __future__ import annotations

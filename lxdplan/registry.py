@@ -1,7 +1,7 @@
 """The registry of object kinds: the one list of the kind modules (``lxdplan.kinds.*``).
 
 Like a Terraform provider's ``Resources()``, the kinds are listed here by hand, once: adding a
-kind is its module plus one line of ``KINDS`` (docs/design.md, "Adding a kind"). Only the upper
+kind is its module plus one line of ``SPECS`` (docs/design.md, "Adding a kind"). Only the upper
 layers import this module (loader, planner, providers, renderers, CLI); the kinds themselves,
 ``Desired`` and ``Observed`` never do: they are handed what they need (the layer contract in
 pyproject.toml keeps it so).
@@ -30,25 +30,25 @@ from lxdplan.kinds import (
     storage_pool,
     storage_volume,
 )
-from lxdplan.kinds.base import ObjectKind
+from lxdplan.kinds.base import KindSpec
 from lxdplan.plan import Action, Kind, Payload
 from lxdplan.state.observed import Observed
 
 # Every object kind, in ``rank`` order (checked below).
-KINDS: tuple[ObjectKind, ...] = (
-    cluster_group.KIND_SPEC,
-    project.KIND_SPEC,
-    storage_pool.KIND_SPEC,
-    network_acl.KIND_SPEC,
-    network_zone.KIND_SPEC,
-    network_zone_record.KIND_SPEC,
-    network.KIND_SPEC,
-    network_forward.KIND_SPEC,
-    profile.KIND_SPEC,
-    storage_volume.KIND_SPEC,
-    image.KIND_SPEC,
-    instance.KIND_SPEC,
-    certificate.KIND_SPEC,
+SPECS: tuple[KindSpec, ...] = (
+    cluster_group.SPEC,
+    project.SPEC,
+    storage_pool.SPEC,
+    network_acl.SPEC,
+    network_zone.SPEC,
+    network_zone_record.SPEC,
+    network.SPEC,
+    network_forward.SPEC,
+    profile.SPEC,
+    storage_volume.SPEC,
+    image.SPEC,
+    instance.SPEC,
+    certificate.SPEC,
 )
 
 
@@ -57,27 +57,27 @@ KINDS: tuple[ObjectKind, ...] = (
 RANKS = ("rank", "delete_rank", "list_rank", "load_rank")
 
 
-def _checked(kinds: tuple[ObjectKind, ...]) -> tuple[ObjectKind, ...]:
-    """``kinds`` in ``rank`` order; RuntimeError when two share any of ``RANKS``."""
+def _checked(specs: tuple[KindSpec, ...]) -> tuple[KindSpec, ...]:
+    """``specs`` in ``rank`` order; RuntimeError when two share any of ``RANKS``."""
     for attr in RANKS:
         seen: dict[int, str] = {}
-        for k in kinds:
+        for k in specs:
             value = getattr(k, attr)
             if value in seen:
                 raise RuntimeError(f"kinds {seen[value]} and {k.kind} share {attr} {value}")
             seen[value] = k.kind
-    return tuple(sorted(kinds, key=lambda k: k.rank))
+    return tuple(sorted(specs, key=lambda k: k.rank))
 
 
-KINDS = _checked(KINDS)
+SPECS = _checked(SPECS)
 
 # What the layers below need of every kind, handed down once here (they never import the registry).
-sensitive.declare(key for k in KINDS for key in k.secret_keys)
+sensitive.declare(key for k in SPECS for key in k.secret_keys)
 
 
 # -- actions (``lxdplan.actionspec``) --------------------------------------------------------
 
-def _kind_actions(k: ObjectKind) -> dict[Action, ActionSpec]:
+def _kind_actions(k: KindSpec) -> dict[Action, ActionSpec]:
     """An object kind's actions: one per payload (its own spec, else the shared one), then any
     it declares without one. RuntimeError for a payload of an action nobody declares."""
     own = {s.action: s for s in k.action_specs}
@@ -123,18 +123,18 @@ def _tallies(actions: Mapping[Kind, Mapping[Action, ActionSpec]]) -> dict[str, T
 
 def actions() -> dict[Kind, dict[Action, ActionSpec]]:
     """Every kind's actions, by kind: membership's (member, server), then each object kind's
-    in registry order. Built again when ``KINDS`` changes (a test adds a kind)."""
-    if _ACTIONS and _ACTIONS[0][0] is KINDS:
+    in registry order. Built again when ``SPECS`` changes (a test adds a kind)."""
+    if _ACTIONS and _ACTIONS[0][0] is SPECS:
         return _ACTIONS[0][1]
     table: dict[Kind, dict[Action, ActionSpec]] = {
         kind: {s.action: s for s in specs} for kind, specs in membership.ACTIONS.items()}
-    for k in KINDS:
+    for k in SPECS:
         table[k.kind] = _kind_actions(k)
-    _ACTIONS[:] = [(KINDS, table)]
+    _ACTIONS[:] = [(SPECS, table)]
     return table
 
 
-_ACTIONS: list[tuple[tuple[ObjectKind, ...], dict[Kind, dict[Action, ActionSpec]]]] = []
+_ACTIONS: list[tuple[tuple[KindSpec, ...], dict[Kind, dict[Action, ActionSpec]]]] = []
 
 
 def action_spec(kind: str, action: str) -> ActionSpec:
@@ -154,19 +154,19 @@ def tallies() -> dict[str, Tally]:
 _tallies(actions())  # refuse conflicting declarations when the registry loads
 
 
-def registry() -> tuple[ObjectKind, ...]:
+def registry() -> tuple[KindSpec, ...]:
     """Every object kind, in ``rank`` order."""
-    return KINDS
+    return SPECS
 
 
-def spec(kind: str) -> ObjectKind | None:
-    """The module of an object kind; None for the membership kinds (member, server)."""
-    return next((s for s in KINDS if s.kind == kind), None)
+def find_spec(kind: str) -> KindSpec | None:
+    """The spec of an object kind; None for the membership kinds (member, server)."""
+    return next((s for s in SPECS if s.kind == kind), None)
 
 
-def of(kind: str) -> ObjectKind:
-    """The module of an object kind that must exist (a step of an object kind, a reference)."""
-    found = spec(kind)
+def spec_of(kind: str) -> KindSpec:
+    """The spec of an object kind that must exist (a step of an object kind, a reference)."""
+    found = find_spec(kind)
     if found is None:
         raise KeyError(f"no object kind {kind}")
     return found
@@ -176,7 +176,7 @@ def payload_type(kind: str, action: Action) -> type[Payload]:
     """The payload class of a step, for reading saved plans back."""
     if (kind, action) in payloads.TYPES:
         return payloads.TYPES[(kind, action)]
-    found = spec(kind)
+    found = find_spec(kind)
     if found is None or Action(action) not in found.payloads:
         raise ValueError(f"no step {kind}/{action.value} exists")
     return found.payloads[action]
@@ -184,12 +184,12 @@ def payload_type(kind: str, action: Action) -> type[Payload]:
 
 def sections() -> list[str]:
     """Every kind's section of ``Desired`` and ``Observed``, in registry order."""
-    return [k.section for k in KINDS]
+    return [k.section for k in SPECS]
 
 
 def observed_types() -> dict[str, type]:
     """Each kind's ``Observed`` section and the type of its objects (``Observed.from_dict``)."""
-    return {k.section: k.observed_type for k in KINDS}
+    return {k.section: k.observed_type for k in SPECS}
 
 
 def desired(**given: Any) -> Desired:

@@ -39,7 +39,7 @@ SENSITIVE_PATTERNS: tuple[str, ...] = (
     "logging.*.target.password",  # Incus logging targets
 )
 _WILD = re.compile(r"[*?\[]")
-# The kinds' secret keys (``ObjectKind.secret_keys``), handed down by the registry: exact keys
+# The kinds' secret keys (``KindSpec.secret_keys``), handed down by the registry: exact keys
 # and fnmatch patterns. None until it is imported.
 _kind_keys: frozenset[str] | None = None
 _kind_patterns: tuple[str, ...] = ()

@@ -2,7 +2,7 @@
 
 Input is plain data that already passed the schema; output is a ``Desired`` and diagnostics.
 Membership and server config (``cluster:``) are checked here; every object kind loads and
-checks its own section (``ObjectKind.load``/``check`` in ``lxdplan.kinds``), in ``load_rank``
+checks its own section (``KindSpec.load``/``check`` in ``lxdplan.kinds``), in ``load_rank``
 order, so this module names no kind.
 """
 
@@ -14,7 +14,8 @@ from lxdplan import addresses, keys, knownkeys, references
 from lxdplan.desired import Desired, Member, Trust
 from lxdplan.errors import Diagnostic, fmt_path
 from lxdplan.filecheck import MEMBERS, Checker, dicts
-from lxdplan.registry import of, registry
+from lxdplan.kinds import Checked
+from lxdplan.registry import registry, spec_of
 from lxdplan.yamlsource import Source
 
 _HOST_PORT = re.compile(r"^(?:\[(?P<v6>[0-9A-Fa-f:.]+(?:%[A-Za-z0-9_.-]+)?)\]|(?P<host>[A-Za-z0-9._-]+))"
@@ -27,36 +28,37 @@ def build(src: Source) -> tuple[Desired, list[Diagnostic]]:
     d = src.data if isinstance(src.data, dict) else {}  # schema-valid: a mapping
     backend = d.get("backend")
     cluster = d.get("cluster") or {}
-    kinds = sorted(registry(), key=lambda s: s.load_rank)
+    specs = sorted(registry(), key=lambda s: s.load_rank)
     declared: dict[str, tuple] = {}
 
-    for spec_ in (k for k in kinds if k.load_rank < 0):  # what members name
-        _load(c, spec_, d, declared)
+    for spec in (k for k in specs if k.load_rank < 0):  # what members name
+        _load(c, spec, d, declared)
     members = _members(c, cluster, backend, declared)
     declared[MEMBERS] = tuple(members)
     member_names = {m.name for m in members}
     server_cfg = _cluster_config(c, cluster, backend)
     force_remove = _force_remove(c, cluster, member_names)
-    for spec_ in (k for k in kinds if k.load_rank >= 0):
-        _load(c, spec_, d, declared)
-    for spec_ in registry():  # rank order: projects' references, networks', profiles', images'
-        spec_.check(c, declared, registry())
+    for spec in (k for k in specs if k.load_rank >= 0):
+        _load(c, spec, d, declared)
+    for spec in registry():  # rank order: projects' references, networks', profiles', images'
+        if isinstance(spec, Checked):
+            spec.check(c, declared, registry())
     knownkeys.check(c, d, backend)  # drivers, network types, keys the servers do not know
 
     desired = Desired(path=src.path, version=d.get("version", 1), backend=backend, config=server_cfg,
                       force_remove=force_remove, members=tuple(members),
-                      objects={k.section: declared[k.section] for k in kinds},
+                      objects={k.section: declared[k.section] for k in specs},
                       sections=[k.section for k in registry()],
                       config_line=(c.src.key_line(("cluster", "config")) or 0) if "config" in cluster else 0)
     return desired, c.diags
 
 
-def _load(c: Checker, spec_, data: dict, declared: dict[str, tuple]) -> None:
+def _load(c: Checker, spec, data: dict, declared: dict[str, tuple]) -> None:
     """Load one kind's section into ``declared``, then check that no identity repeats."""
-    objects = tuple(spec_.load(c, dicts(data.get(spec_.section)), declared))
-    c.unique([(ident, (spec_.section, i, "name")) for i, obj in enumerate(objects)
-              for ident in spec_.file_idents(obj)], spec_.twice or spec_.kind.noun)
-    declared[spec_.section] = objects
+    objects = tuple(spec.load(c, dicts(data.get(spec.section)), declared))
+    c.unique([(ident, (spec.section, i, "name")) for i, obj in enumerate(objects)
+              for ident in spec.file_idents(obj)], spec.twice or spec.kind.noun)
+    declared[spec.section] = objects
 
 
 def _members(c: Checker, cluster: dict, backend: str | None,
@@ -107,7 +109,7 @@ def _members(c: Checker, cluster: dict, backend: str | None,
                 c.error(p + ("groups",), f"{fmt_path(p + ('groups',))} may not be empty (LXD keeps every "
                                          f"member in a group); leave it out or list default")
             for ref in references.member_refs(groups):
-                target = of(ref.kind)
+                target = spec_of(ref.kind)
                 if ref.ident not in target.known(declared):
                     c.error(p + ref.at, f'{fmt_path(p)} ("{m.get("name")}") is in group "{ref.name}", '
                                         f"which is not declared in {target.section}")

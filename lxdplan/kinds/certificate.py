@@ -28,12 +28,22 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from lxdplan.errors import PlanError, fmt_path
-from lxdplan.kinds.base import ObjectKind, Owner, Stage, Where, api_path, payload_of
+from lxdplan.kinds.base import (
+    Checked,
+    KindSpec,
+    ListedOwner,
+    Referring,
+    SingleRequests,
+    Stage,
+    StatusRows,
+    Where,
+    api_path,
+    payload_of,
+)
 from lxdplan.kinds.common import at, leave_after, put_if
 from lxdplan.livedata import AnswerShape, Get, Reading, Recorded, listed_names
 from lxdplan.plan import Action, Kind, Payload, Step, Unmanaged
 from lxdplan.references import Ref
-from lxdplan.state.observed import Observed
 
 if TYPE_CHECKING:
     from lxdplan.filecheck import Checker
@@ -91,7 +101,7 @@ def _der_b64(pem: str) -> str:
     return pem_fingerprint(pem.encode())[1]
 
 
-class CertificateKind(ObjectKind):
+class CertificateSpec(Checked, Referring, SingleRequests, ListedOwner, StatusRows):
     kind = Kind.define("certificate", "certificate")
     section = "certificates"
     answer_shape = AnswerShape({"certificates": "fingerprint"},
@@ -99,7 +109,6 @@ class CertificateKind(ObjectKind):
     etag_after_plan = True
     stage = Stage.BEFORE_JOINS
     rank, delete_rank, list_rank = 90, 2, 90
-    owner = Owner.SERVER_KEY
     owner_key = OWNER_KEY
     actions = "certificates"
     payloads = {Action.CREATE: Write, Action.UPDATE: Write, Action.DELETE: Delete}
@@ -142,14 +151,15 @@ class CertificateKind(ObjectKind):
         return tuple(out)
 
     def check(self, checker: "Checker", declared: Mapping[str, tuple],
-              kinds: Sequence[ObjectKind]) -> None:
-        self.check_refs(checker, declared, kinds, [Kind.PROJECT])
+              specs: Sequence[KindSpec]) -> None:
+        self.check_refs(checker, declared, specs, [Kind.PROJECT])
 
     def refs(self, obj) -> list[Ref]:
         return [Ref(Kind.PROJECT, (p,), ("projects", i)) for i, p in enumerate(obj.projects)]
 
     # The identity is the fingerprint (what the API names a certificate by, the key of the live
-    # map, what the server key lists); the file's names are unique too (``file_idents``).
+    # map, what the server key lists: ``display``); the file's names are unique too
+    # (``file_idents``). Steps are named by the certificate's name, not the label.
     def ident(self, obj) -> tuple[str, ...]:
         return (obj.fingerprint,)
 
@@ -161,18 +171,8 @@ class CertificateKind(ObjectKind):
     def file_idents(self, obj) -> list[tuple]:
         return [(obj.name,)]
 
-    def live_key(self, obj) -> str:
-        return obj.fingerprint
-
-    def display(self, obj) -> str:
-        """What the server key lists (``lxdplan import`` adds it): the fingerprint."""
-        return obj.fingerprint
-
     def adopt_label(self, obj) -> str:
         return f"certificate {obj.name} ({obj.fingerprint[:12]})"
-
-    def adopt_target(self, obj: Any, observed: Observed) -> Any:
-        return self.live(observed).get(obj.fingerprint)
 
     # -- planning ------------------------------------------------------------------------------
 
@@ -375,4 +375,4 @@ def parse_certificate(item: dict[str, Any], managed: frozenset[str]) -> Observed
         managed_by_lxdplan=fp in managed)
 
 
-KIND_SPEC = CertificateKind()
+SPEC = CertificateSpec()

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 from lxdplan import keys
 from lxdplan.compare import desc
-from lxdplan.kinds.base import ObjectKind, Owner, Stage, Where, api_path, payload_of
-from lxdplan.kinds.common import DEFAULT, builtin_description, plan_deletes, put_if
+from lxdplan.kinds.base import EtagReads, ListedOwner, SingleRequests, Stage, Where, api_path, payload_of
+from lxdplan.kinds.common import DEFAULT, builtin_description, put_if
 from lxdplan.livedata import AnswerShape, Get, Reading, Recorded, listed_names
 from lxdplan.plan import Action, Kind, Payload, Step
 from lxdplan.state.observed import Observed
@@ -57,14 +57,13 @@ class Delete(Payload):
     owner_key: str = keys.CLUSTER_GROUPS_OWNER_KEY
 
 
-class ClusterGroupKind(ObjectKind):
+class ClusterGroupSpec(SingleRequests, ListedOwner, EtagReads):
     kind = Kind.CLUSTER_GROUP
     section = "cluster_groups"
     answer_shape = AnswerShape({"cluster/groups": "name"})
     etag_after_plan = True
     stage = Stage.BEFORE_JOINS
     rank, delete_rank, list_rank = 10, 60, 50
-    owner = Owner.SERVER_KEY
     owner_key = keys.CLUSTER_GROUPS_OWNER_KEY
     keep = frozenset({DEFAULT})
     payloads = {Action.CREATE: Create, Action.UPDATE: Update, Action.DELETE: Delete}
@@ -95,8 +94,6 @@ class ClusterGroupKind(ObjectKind):
                 )
         return []
 
-    def plan_deletes(self, ctx: "PlanContext") -> None:
-        plan_deletes(ctx, self)
 
     def delete_waits(self, ctx: "PlanContext") -> list[str]:
         return ctx.steps.ids(kind=Kind.MEMBER, action=Action.UPDATE)  # they empty it first
@@ -139,7 +136,6 @@ class ClusterGroupKind(ObjectKind):
     # -- reading it live ---------------------------------------------------------------------
 
     list_read = Get.listing("/1.0/cluster/groups")
-    etag_reads = True
 
     @property
     def observed_type(self) -> type:
@@ -180,4 +176,4 @@ def _payload(step: Step) -> Create | Update | Delete:
     return step.payload
 
 
-KIND_SPEC = ClusterGroupKind()
+SPEC = ClusterGroupSpec()

@@ -8,7 +8,7 @@ from lxdplan import keys
 from lxdplan.compare import config_views, desc, shown
 
 # Re-exported: the planner pieces every kind uses live in ``base`` (which needs them itself).
-from lxdplan.kinds.base import ObjectKind, Request
+from lxdplan.kinds.base import Adoptable, Request, SingleRequests
 from lxdplan.kinds.base import and_list as and_list
 from lxdplan.kinds.base import leave_after as leave_after
 from lxdplan.kinds.base import plan_deletes as plan_deletes
@@ -83,7 +83,7 @@ def put_if(target: dict[str, Any], key: str, value: Any) -> None:
         target[key] = value
 
 
-class ItemsKind(ObjectKind):
+class ItemsSpec(SingleRequests, Adoptable):
     """A kind whose objects carry, beside their config, one ordered list that LXD stores as
     given (a forward's ``ports``, a zone record's ``entries``): sent whole with every create and
     PUT (a PUT without it would drop it), compared item by item in LXD's form

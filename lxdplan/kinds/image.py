@@ -21,8 +21,18 @@ from typing import TYPE_CHECKING, Any, Hashable, Mapping, Sequence
 from lxdplan.desired import Secret
 from lxdplan.errors import PlanError
 from lxdplan.filecheck import names
-from lxdplan.kinds.base import ObjectKind, Owner, Stage, Where, api_path
-from lxdplan.kinds.common import DEFAULT, at, plan_deletes, scoped
+from lxdplan.kinds.base import (
+    Checked,
+    DependentReads,
+    KindSpec,
+    ListedOwner,
+    Referring,
+    Stage,
+    StatusRows,
+    Where,
+    api_path,
+)
+from lxdplan.kinds.common import DEFAULT, at, scoped
 from lxdplan.livedata import AnswerShape, Get, Reading, Recorded, listed_names, project_items, projects_with
 from lxdplan.plan import Action, Kind, Payload, Step
 from lxdplan.references import Ref
@@ -111,13 +121,12 @@ def source_payload(source: ImageSource, base: str) -> dict[str, Any]:
     return out
 
 
-class ImageKind(ObjectKind):
+class ImageSpec(Checked, Referring, ListedOwner, StatusRows, DependentReads):
     kind = Kind.IMAGE
     section = "images"
     answer_shape = AnswerShape({"images": "fingerprint", "images/aliases": "name"})
     stage = Stage.AFTER_MEMBERS
     rank, delete_rank, list_rank = 70, 8, 70
-    owner = Owner.SERVER_KEY
     owner_key = OWNER_KEY
     actions = "images"
     payloads = {Action.CREATE: Write, Action.UPDATE: Write, Action.DELETE: Delete}
@@ -129,10 +138,11 @@ class ImageKind(ObjectKind):
         return tuple(_load(c, items, projects))
 
     def file_idents(self, obj) -> list[tuple]:
+        """An image is declared once by its name and each alias: they share one namespace."""
         return [(obj.project, name) for name in (obj.name, *obj.aliases)]
 
     def check(self, c: "Checker", declared: Mapping[str, tuple],
-              kinds: Sequence[ObjectKind]) -> None:
+              specs: Sequence[KindSpec]) -> None:
         """Two entries pinned to one fingerprint (after the aliases' uniqueness)."""
         out = declared.get(self.section, ())
         # LXD keeps one image per fingerprint: two entries pinned to the same one would fight over
@@ -157,8 +167,8 @@ class ImageKind(ObjectKind):
         return (step.payload.project, step.payload.name) if isinstance(step.payload, Write) \
             else tuple(step.name.split("/", 1)) if "/" in step.name else (DEFAULT, step.name)
 
-    def display(self, obj) -> str:
-        return scoped(obj.project, obj.name)
+    def label(self, ident: tuple) -> str:
+        return scoped(*ident)  # the project shown when not default
 
     def refs(self, obj) -> list[Ref]:
         return [Ref(Kind.PROJECT, (obj.project,), ("project",))]
@@ -209,8 +219,6 @@ class ImageKind(ObjectKind):
                 )
         return []
 
-    def plan_deletes(self, ctx: "PlanContext") -> None:
-        plan_deletes(ctx, self)
 
     def delete_before(self, live) -> dict[str, Any]:
         return {"fingerprint": live.fingerprint, "aliases": sorted(live.aliases)}
@@ -238,9 +246,6 @@ class ImageKind(ObjectKind):
 
     def adopt_target(self, obj: Any, observed: Observed) -> Any:
         return self.find(observed, obj.project, obj.name)
-
-    def adopt_label(self, obj) -> str:
-        return f"image {self.display(obj)}"
 
     def export(self, live) -> dict[str, Any] | None:
         """No file exists for a live image: it is exported as pulled from the cluster it lives
@@ -393,4 +398,4 @@ def _payload(step: Step) -> Write | Delete:
     return step.payload
 
 
-KIND_SPEC = ImageKind()
+SPEC = ImageSpec()

@@ -25,8 +25,21 @@ from lxdplan.errors import PlanError
 from lxdplan.filecheck import MEMBERS
 from lxdplan.filecheck import names as names_of
 from lxdplan.kinds import placement
-from lxdplan.kinds.base import ObjectKind, Request, Stage, Where, in_project, patch_mark, payload_of
-from lxdplan.kinds.common import DEFAULT, at, export_config, owned, plan_deletes, put_if, scoped
+from lxdplan.kinds.base import (
+    Adoptable,
+    EtagReads,
+    OnMembers,
+    Referring,
+    Request,
+    SingleRequests,
+    Stage,
+    StatusRows,
+    Where,
+    in_project,
+    patch_mark,
+    payload_of,
+)
+from lxdplan.kinds.common import DEFAULT, at, export_config, owned, put_if, scoped
 from lxdplan.kinds.placement import MOVE
 from lxdplan.knownkeys import suggest
 from lxdplan.livedata import AnswerShape, Get, Reading, Recorded, clean_config, marked, with_etag
@@ -93,7 +106,7 @@ def _devices(devices: dict) -> dict[str, dict]:
     return {k: dict(v) for k, v in devices.items()}
 
 
-class InstanceKind(ObjectKind):
+class InstanceSpec(Referring, OnMembers, SingleRequests, Adoptable, StatusRows, EtagReads):
     kind = Kind.INSTANCE
     section = "instances"
     answer_shape = AnswerShape({"instances": "name"})
@@ -139,11 +152,8 @@ class InstanceKind(ObjectKind):
     def step_ident(self, step: Step) -> tuple[str, ...]:
         return (_payload(step).project, _payload(step).name)
 
-    def display(self, obj) -> str:
-        return scoped(obj.project, obj.name)
-
-    def live_key(self, obj) -> str:
-        return f"{obj.project}/{obj.name}"
+    def label(self, ident: tuple) -> str:
+        return scoped(*ident)  # the project shown when not default
 
     def live_member(self, live) -> str | None:
         return live.location or None
@@ -168,7 +178,7 @@ class InstanceKind(ObjectKind):
     def plan(self, ctx: "PlanContext") -> list[str]:
         lives = self.live(ctx.observed)
         for inst in self.declared(ctx.desired):
-            live = lives.get(self.live_key(inst))
+            live = lives.get(self.live_key(self.ident(inst)))
             if live is None:
                 self._check_project(ctx, inst)
                 self._create(ctx, inst)
@@ -177,10 +187,10 @@ class InstanceKind(ObjectKind):
         return []
 
     def _check_project(self, ctx: "PlanContext", inst) -> None:
-        declared = {self.key(i) for i in self.declared(ctx.desired)}
+        declared = {self.ident(i) for i in self.declared(ctx.desired)}
         for other in self.live(ctx.observed).values():
             if (other.name == inst.name and other.managed_by_lxdplan
-                    and self.key(other) not in declared):
+                    and self.ident(other) not in declared):
                 raise PlanError(
                     f"{at(ctx, inst)}instance {inst.name} is in project {other.project} and the "
                     f"file says {inst.project}; LXD cannot move an instance between projects in "
@@ -295,8 +305,6 @@ class InstanceKind(ObjectKind):
                           _devices(inst.devices), inst.description, fresh_etag=bool(move)),
         )
 
-    def plan_deletes(self, ctx: "PlanContext") -> None:
-        plan_deletes(ctx, self)  # a member the file drops leaves after the deletes on it
 
     def delete_before(self, live) -> dict[str, Any]:
         return {"member": live.location, "state": live.status, **desc(live.description),
@@ -393,7 +401,6 @@ class InstanceKind(ObjectKind):
     # -- reading it live ---------------------------------------------------------------------
 
     list_read = Get.listing("/1.0/instances", {"all-projects": "true"})
-    etag_reads = True
 
     @property
     def observed_type(self) -> type:
@@ -403,8 +410,8 @@ class InstanceKind(ObjectKind):
         out = {}
         for item in recorded.metadata(self.section, "listing", []):
             inst = parse_instance(item)
-            out[self.live_key(inst)] = with_etag(
-                inst, recorded.etag(self.section, ("etag", self.key(inst))))
+            out[self.live_key(self.ident(inst))] = with_etag(
+                inst, recorded.etag(self.section, ("etag", self.ident(inst))))
         return out
 
 
@@ -535,4 +542,4 @@ def _payload(step: Step) -> Write | Change:
     return step.payload
 
 
-KIND_SPEC = InstanceKind()
+SPEC = InstanceSpec()

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any, Hashable, Mapping, Sequence
 
 from lxdplan import keys, references
 from lxdplan.errors import fmt_path
-from lxdplan.kinds.base import ObjectKind, api_path
-from lxdplan.kinds.twophase import TwoPhaseKind, two_phase_fields
+from lxdplan.kinds.base import Checked, DependentReads, EarlyReads, KindSpec, Referring, api_path
+from lxdplan.kinds.twophase import TwoPhaseSpec, two_phase_fields
 from lxdplan.livedata import AnswerShape, Get, Reading, Recorded
 from lxdplan.plan import Kind
 
@@ -52,7 +52,7 @@ AUTO_KEYS: dict[str, frozenset[str]] = {
 }
 
 
-class NetworkKind(TwoPhaseKind):
+class NetworkSpec(TwoPhaseSpec, Checked, Referring, EarlyReads, DependentReads):
     kind = Kind.NETWORK
     section = "networks"
     answer_shape = AnswerShape({"networks": "name"})
@@ -79,9 +79,9 @@ class NetworkKind(TwoPhaseKind):
         return raw
 
     def check(self, checker: "Checker", declared: Mapping[str, tuple],
-              kinds: Sequence[ObjectKind]) -> None:
+              specs: Sequence[KindSpec]) -> None:
         """An OVN network's uplink (``network``) is a declared network."""
-        self.check_refs(checker, declared, kinds, (self.kind,))
+        self.check_refs(checker, declared, specs, (self.kind,))
 
     def auto_keys(self, type_: str) -> frozenset[str]:
         return AUTO_KEYS.get(type_, frozenset())
@@ -184,4 +184,4 @@ def parse_network(item: dict[str, Any], per_member: dict[str, dict[str, Any]] | 
     return ObservedNetwork(type=net_type, etag=etag, **fields)
 
 
-KIND_SPEC = NetworkKind()
+SPEC = NetworkSpec()

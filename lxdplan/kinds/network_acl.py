@@ -22,8 +22,22 @@ from typing import TYPE_CHECKING, Any, Hashable, Mapping, Sequence
 from lxdplan.compare import config_views, desc, diff_config, put_config, shown
 from lxdplan.errors import fmt_path
 from lxdplan.filecheck import normalise
-from lxdplan.kinds.base import ObjectKind, Request, Stage, Where, in_project, payload_of
-from lxdplan.kinds.common import DEFAULT, export_config, owned, plan_deletes, put_if, scoped
+from lxdplan.kinds.base import (
+    Adoptable,
+    Checked,
+    DependentReads,
+    EtagReads,
+    KindSpec,
+    NamedByOthers,
+    Referring,
+    Request,
+    SingleRequests,
+    Stage,
+    Where,
+    in_project,
+    payload_of,
+)
+from lxdplan.kinds.common import DEFAULT, export_config, owned, put_if, scoped
 from lxdplan.livedata import (
     AnswerShape,
     Get,
@@ -154,7 +168,8 @@ def _rule_views(live: tuple[Rule, ...], wanted: tuple[Rule, ...]) -> tuple[dict,
     return before, after
 
 
-class NetworkACLKind(ObjectKind):
+class NetworkACLSpec(Checked, Referring, NamedByOthers, SingleRequests, Adoptable, EtagReads,
+                     DependentReads):
     kind = Kind.define("network_acl", "network ACL")
     section = "network_acls"
     answer_shape = AnswerShape({"network-acls": "name"},
@@ -172,13 +187,13 @@ class NetworkACLKind(ObjectKind):
         return tuple(_load(checker, raw, (self.section, i), projects) for i, raw in items)
 
     def check(self, checker: "Checker", declared: Mapping[str, tuple],
-              kinds: Sequence[ObjectKind]) -> None:
+              specs: Sequence[KindSpec]) -> None:
         """The ACLs a declared network, profile or instance names are declared (LXD refuses an
         unknown name), in the project whose ACLs that object uses."""
         known = self.known(declared)
         networks_own = {p.name for p in declared.get("projects", ())
                         if p.config.get("features.networks") == "true"}
-        for user in kinds:
+        for user in specs:
             for i, obj in enumerate(declared.get(user.section, ())):
                 for ref in self.refs_into(user.kind, obj):
                     if not ref.certain:
@@ -225,16 +240,13 @@ class NetworkACLKind(ObjectKind):
                     out.append(Ref(self.kind, (DEFAULT, n), at, certain=False))
         return out
 
-    def display(self, obj) -> str:
-        return scoped(obj.project, obj.name)
-
-    def live_key(self, obj) -> str:
-        return acl_key(obj.project, obj.name)
+    def label(self, ident: tuple) -> str:
+        return scoped(*ident)  # the project shown when not default
 
     def plan(self, ctx: "PlanContext") -> list[str]:
         for acl in self.declared(ctx.desired):
             name = self.display(acl)
-            live = self.live(ctx.observed).get(self.live_key(acl))
+            live = self.live_of(ctx.observed, acl)
             ingress, egress = [dict(r) for r in acl.ingress], [dict(r) for r in acl.egress]
             if live is None:
                 after: dict[str, Any] = {**desc(acl.description), "config": dict(acl.config)}
@@ -267,8 +279,6 @@ class NetworkACLKind(ObjectKind):
             )
         return []
 
-    def plan_deletes(self, ctx: "PlanContext") -> None:
-        plan_deletes(ctx, self)
 
     def delete_before(self, live) -> dict[str, Any]:
         before: dict[str, Any] = {**desc(live.description), "config": shown(live.config)}
@@ -323,7 +333,6 @@ class NetworkACLKind(ObjectKind):
     # the per-project listings serve both). A project without networks of its own answers with
     # the default project's ACLs, so it is not asked.
 
-    etag_reads = True
     needs = (("projects", "listing"),)
     list_read = Get.listing("/1.0/network-acls")
 
@@ -339,8 +348,8 @@ class NetworkACLKind(ObjectKind):
         out = {}
         for project, item in project_items(recorded, self.section):
             acl = parse_acl(item, project=project)
-            acl = with_etag(acl, recorded.etag(self.section, ("etag", self.key(acl))))
-            out[acl_key(acl.project, acl.name)] = acl
+            acl = with_etag(acl, recorded.etag(self.section, ("etag", self.ident(acl))))
+            out[self.live_key(self.ident(acl))] = acl
         return out
 
 
@@ -360,10 +369,6 @@ class ObservedNetworkACL:
     etag: str | None = None
 
 
-def acl_key(project: str, name: str) -> str:
-    """The key of ``Observed.network_acls``."""
-    return f"{project}/{name}"
-
 
 def parse_acl(item: dict[str, Any], project: str | None = None,
               etag: str | None = None) -> ObservedNetworkACL:
@@ -382,4 +387,4 @@ def _payload(step: Step) -> Write | Delete:
     return step.payload
 
 
-KIND_SPEC = NetworkACLKind()
+SPEC = NetworkACLSpec()

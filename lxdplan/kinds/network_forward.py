@@ -27,8 +27,19 @@ from typing import TYPE_CHECKING, Any, Hashable, Mapping, Sequence
 from lxdplan.compare import config_views, desc, diff_config, put_config
 from lxdplan.errors import PlanError, fmt_path
 from lxdplan.filecheck import MEMBERS, normalise
-from lxdplan.kinds.base import ObjectKind, Stage, Where, api_path, payload_of
-from lxdplan.kinds.common import ItemsKind, at, export_config, owned, plan_deletes, put_if
+from lxdplan.kinds.base import (
+    Checked,
+    DependentReads,
+    EtagReads,
+    KindSpec,
+    OnMembers,
+    Referring,
+    Stage,
+    Where,
+    api_path,
+    payload_of,
+)
+from lxdplan.kinds.common import ItemsSpec, at, export_config, owned, put_if
 from lxdplan.livedata import AnswerShape, Get, Reading, Recorded, clean_config, marked, with_etag
 from lxdplan.plan import Action, Kind, Payload, Step
 from lxdplan.references import Ref
@@ -129,7 +140,7 @@ def _port_views(live: tuple[Port, ...], wanted: tuple[Port, ...]) -> tuple[dict,
     return before, after
 
 
-class NetworkForwardKind(ItemsKind):
+class NetworkForwardSpec(ItemsSpec, Checked, Referring, OnMembers, EtagReads, DependentReads):
     kind = Kind.define("network_forward", "network forward")
     section = "network_forwards"
     answer_shape = AnswerShape({"networks/[^/]+/forwards": "listen_address"},
@@ -138,7 +149,7 @@ class NetworkForwardKind(ItemsKind):
     stage = Stage.AFTER_MEMBERS  # on a member: after its join
     rank, delete_rank, list_rank = 45, 35, 28
     payloads = {Action.CREATE: Write, Action.UPDATE: Write, Action.DELETE: Delete}
-    items = "ports"  # ItemsKind: the ordered list beside the config
+    items = "ports"  # ItemsSpec: the ordered list beside the config
     load_rank = 25  # after the networks (their type) and the members
 
     def load(self, checker: "Checker", items, declared: Mapping[str, tuple]) -> tuple:
@@ -147,14 +158,11 @@ class NetworkForwardKind(ItemsKind):
         return tuple(_load(checker, raw, (self.section, i), members, bridges) for i, raw in items)
 
     def check(self, checker: "Checker", declared: Mapping[str, tuple],
-              kinds: Sequence[ObjectKind]) -> None:
-        self.check_refs(checker, declared, kinds, (Kind.NETWORK,))
+              specs: Sequence[KindSpec]) -> None:
+        self.check_refs(checker, declared, specs, (Kind.NETWORK,))
 
     def ident(self, obj) -> tuple[str, ...]:
         return (obj.network, obj.listen_address, obj.member)
-
-    def file_idents(self, obj) -> list[tuple]:
-        return [(obj.network, obj.listen_address, obj.member)]
 
     def step_ident(self, step: Step) -> tuple[str, ...]:
         return (_payload(step).network, _payload(step).listen_address, step.member or "")
@@ -162,11 +170,11 @@ class NetworkForwardKind(ItemsKind):
     def refs(self, obj) -> list[Ref]:
         return [Ref(Kind.NETWORK, (obj.network,), ("network",))]
 
-    def display(self, obj) -> str:
-        return f"{obj.network}/{obj.listen_address}"
+    def label(self, ident: tuple) -> str:
+        return f"{ident[0]}/{ident[1]}"  # the member is the step's own field
 
-    def live_key(self, obj) -> str:
-        return forward_key(obj.network, obj.listen_address, obj.member)
+    def live_key(self, ident: tuple) -> str:
+        return forward_key(*ident)
 
     def live_member(self, live) -> str | None:
         return live.member or None
@@ -178,7 +186,7 @@ class NetworkForwardKind(ItemsKind):
         lives = self.live(ctx.observed)
         for fwd in self.declared(ctx.desired):
             name = self.display(fwd)
-            live = lives.get(self.live_key(fwd))
+            live = lives.get(self.live_key(self.ident(fwd)))
             member = fwd.member or None
             waits = ctx.after_bootstrap() + ctx.joined(member)
             ports = [dict(p) for p in fwd.ports]
@@ -220,8 +228,6 @@ class NetworkForwardKind(ItemsKind):
             )
         return []
 
-    def plan_deletes(self, ctx: "PlanContext") -> None:
-        plan_deletes(ctx, self)
 
     def delete_payload(self, live) -> Delete:
         return Delete(live.network, live.listen_address)
@@ -261,7 +267,6 @@ class NetworkForwardKind(ItemsKind):
     # One listing per managed bridge of the networks' listing (any member's lists every
     # member's forwards, each with its ``location``).
 
-    etag_reads = True
     needs = (("networks", "listing"),)
 
     @property
@@ -280,7 +285,7 @@ class NetworkForwardKind(ItemsKind):
                 continue
             for item in items or ():
                 fwd = parse_forward(item, key[1])
-                etag = recorded.etag(self.section, ("etag", self.key(fwd)))
+                etag = recorded.etag(self.section, ("etag", self.ident(fwd)))
                 out[forward_key(fwd.network, fwd.listen_address, fwd.member)] = with_etag(fwd, etag)
         return out
 
@@ -322,11 +327,11 @@ def parse_forward(item: dict[str, Any], network: str,
         managed_by_lxdplan=marked(config), etag=etag)
 
 
-KIND_SPEC = NetworkForwardKind()
+SPEC = NetworkForwardSpec()
 
 
 def _payload(step: Step) -> "Write | Delete":
     """The step's payload: a create or update (``Write``) or a delete."""
     if not isinstance(step.payload, (Write, Delete)):
-        raise TypeError(f"step {step.id} carries {type(step.payload).__name__}, not a {KIND_SPEC.kind} payload")
+        raise TypeError(f"step {step.id} carries {type(step.payload).__name__}, not a {SPEC.kind} payload")
     return step.payload

@@ -20,8 +20,19 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from lxdplan.compare import config_views, desc, diff_config, put_config
 from lxdplan.errors import fmt_path
-from lxdplan.kinds.base import ObjectKind, Stage, Where, api_path, payload_of
-from lxdplan.kinds.common import export_config, owned, plan_deletes, put_if
+from lxdplan.kinds.base import (
+    Adoptable,
+    Checked,
+    EtagReads,
+    KindSpec,
+    NamedByOthers,
+    SingleRequests,
+    Stage,
+    Where,
+    api_path,
+    payload_of,
+)
+from lxdplan.kinds.common import export_config, owned, put_if
 from lxdplan.livedata import AnswerShape, Get, Reading, Recorded, common_fields, with_etag
 from lxdplan.plan import Action, Kind, Payload, Step
 from lxdplan.references import Ref
@@ -71,7 +82,7 @@ def zone_names(value: Any) -> list[str]:
     return [part.strip() for part in value.split(",") if part.strip()]
 
 
-class NetworkZoneKind(ObjectKind):
+class NetworkZoneSpec(Checked, NamedByOthers, SingleRequests, Adoptable, EtagReads):
     kind = Kind.define("network_zone", "network zone")
     section = "network_zones"
     answer_shape = AnswerShape({"network-zones": "name"})
@@ -103,7 +114,7 @@ class NetworkZoneKind(ObjectKind):
         return tuple(out)
 
     def check(self, checker: "Checker", declared: Mapping[str, tuple],
-              kinds: Sequence[ObjectKind]) -> None:
+              specs: Sequence[KindSpec]) -> None:
         """The zones a declared network names are declared (LXD refuses an unknown name)."""
         known = self.known(declared)
         for i, obj in enumerate(declared.get("networks", ())):
@@ -161,8 +172,6 @@ class NetworkZoneKind(ObjectKind):
                 "zones (the joining member checks dns.zone.* against its own empty database): "
                 "apply without those keys first and add them once the members have joined")
 
-    def plan_deletes(self, ctx: "PlanContext") -> None:
-        plan_deletes(ctx, self)
 
     def delete_payload(self, live) -> Delete:
         return Delete(live.name)
@@ -204,7 +213,6 @@ class NetworkZoneKind(ObjectKind):
     # -- reading it live ---------------------------------------------------------------------
     # The default project's listing (see the module's docstring).
 
-    etag_reads = True
     list_read = Get.listing("/1.0/network-zones")
 
     @property
@@ -237,11 +245,11 @@ def parse_zone(item: dict[str, Any], etag: str | None = None) -> ObservedNetwork
     return ObservedNetworkZone(**common_fields(item, "default"), etag=etag)
 
 
-KIND_SPEC = NetworkZoneKind()
+SPEC = NetworkZoneSpec()
 
 
 def _payload(step: Step) -> "Write | Delete":
     """The step's payload: a create or update (``Write``) or a delete."""
     if not isinstance(step.payload, (Write, Delete)):
-        raise TypeError(f"step {step.id} carries {type(step.payload).__name__}, not a {KIND_SPEC.kind} payload")
+        raise TypeError(f"step {step.id} carries {type(step.payload).__name__}, not a {SPEC.kind} payload")
     return step.payload

@@ -21,8 +21,18 @@ from typing import TYPE_CHECKING, Any, Hashable, Mapping, Sequence
 from lxdplan.compare import config_views, desc, diff_config, put_config
 from lxdplan.errors import fmt_path
 from lxdplan.filecheck import normalise
-from lxdplan.kinds.base import ObjectKind, Stage, Where, api_path, payload_of
-from lxdplan.kinds.common import ItemsKind, export_config, owned, plan_deletes, put_if
+from lxdplan.kinds.base import (
+    Checked,
+    DependentReads,
+    EtagReads,
+    KindSpec,
+    Referring,
+    Stage,
+    Where,
+    api_path,
+    payload_of,
+)
+from lxdplan.kinds.common import ItemsSpec, export_config, owned, put_if
 from lxdplan.livedata import AnswerShape, Get, Reading, Recorded, clean_config, marked, with_etag
 from lxdplan.plan import Action, Kind, Payload, Step
 from lxdplan.references import Ref
@@ -104,7 +114,7 @@ def _entry_views(live: tuple[Entry, ...], wanted: tuple[Entry, ...]) -> tuple[di
     return before, after
 
 
-class NetworkZoneRecordKind(ItemsKind):
+class NetworkZoneRecordSpec(ItemsSpec, Checked, Referring, EtagReads, DependentReads):
     kind = Kind.define("network_zone_record", "network zone record")
     section = "network_zone_records"
     answer_shape = AnswerShape({"network-zones/[^/]+/records": "name"},
@@ -113,7 +123,7 @@ class NetworkZoneRecordKind(ItemsKind):
     stage = Stage.BEFORE_JOINS
     rank, delete_rank, list_rank = 37, 44, 27
     payloads = {Action.CREATE: Write, Action.UPDATE: Write, Action.DELETE: Delete}
-    items = "entries"  # ItemsKind: the ordered list beside the config
+    items = "entries"  # ItemsSpec: the ordered list beside the config
     load_rank = 37  # after the zones
 
     def load(self, checker: "Checker", items, declared: Mapping[str, tuple]) -> tuple:
@@ -132,8 +142,8 @@ class NetworkZoneRecordKind(ItemsKind):
         return tuple(out)
 
     def check(self, checker: "Checker", declared: Mapping[str, tuple],
-              kinds: Sequence[ObjectKind]) -> None:
-        self.check_refs(checker, declared, kinds, (ZONE,))
+              specs: Sequence[KindSpec]) -> None:
+        self.check_refs(checker, declared, specs, (ZONE,))
 
     def ident(self, obj) -> tuple[str, ...]:
         return (obj.zone, obj.name)
@@ -144,16 +154,10 @@ class NetworkZoneRecordKind(ItemsKind):
     def refs(self, obj) -> list[Ref]:
         return [Ref(ZONE, (obj.zone,), ("zone",))]
 
-    def display(self, obj) -> str:
-        return f"{obj.zone}/{obj.name}"
-
-    def live_key(self, obj) -> str:
-        return record_key(obj.zone, obj.name)
-
     def plan(self, ctx: "PlanContext") -> list[str]:
         for record in self.declared(ctx.desired):
             name = self.display(record)
-            live = self.live(ctx.observed).get(self.live_key(record))
+            live = self.live_of(ctx.observed, record)
             entries = [dict(e) for e in record.entries]
             if live is None:
                 after: dict[str, Any] = {**desc(record.description), "config": dict(record.config)}
@@ -184,8 +188,6 @@ class NetworkZoneRecordKind(ItemsKind):
             )
         return []
 
-    def plan_deletes(self, ctx: "PlanContext") -> None:
-        plan_deletes(ctx, self)
 
     def delete_payload(self, live) -> Delete:
         return Delete(live.zone, live.name)
@@ -222,7 +224,6 @@ class NetworkZoneRecordKind(ItemsKind):
     # -- reading it live ---------------------------------------------------------------------
     # One listing per zone of the zones' listing (the default project's: see network_zone).
 
-    etag_reads = True
     needs = (("network_zones", "listing"),)
 
     @property
@@ -241,7 +242,7 @@ class NetworkZoneRecordKind(ItemsKind):
             for item in items or ():
                 record = parse_record(item, key[1])
                 etag = recorded.etag(self.section, ("etag", (record.zone, record.name)))
-                out[record_key(record.zone, record.name)] = with_etag(record, etag)
+                out[self.live_key(self.ident(record))] = with_etag(record, etag)
         return out
 
 
@@ -259,10 +260,6 @@ class ObservedNetworkZoneRecord:
     etag: str | None = None
 
 
-def record_key(zone: str, name: str) -> str:
-    """The key of ``Observed.network_zone_records``."""
-    return f"{zone}/{name}"
-
 
 def parse_record(item: dict[str, Any], zone: str,
                  etag: str | None = None) -> ObservedNetworkZoneRecord:
@@ -273,11 +270,11 @@ def parse_record(item: dict[str, Any], zone: str,
         managed_by_lxdplan=marked(config), etag=etag)
 
 
-KIND_SPEC = NetworkZoneRecordKind()
+SPEC = NetworkZoneRecordSpec()
 
 
 def _payload(step: Step) -> "Write | Delete":
     """The step's payload: a create or update (``Write``) or a delete."""
     if not isinstance(step.payload, (Write, Delete)):
-        raise TypeError(f"step {step.id} carries {type(step.payload).__name__}, not a {KIND_SPEC.kind} payload")
+        raise TypeError(f"step {step.id} carries {type(step.payload).__name__}, not a {SPEC.kind} payload")
     return step.payload

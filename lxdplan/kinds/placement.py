@@ -20,7 +20,7 @@ from lxdplan.plan import Action, Kind, step_id
 from lxdplan.state.observed import EVACUATED, NOT_SERVING, OFFLINE, UNREACHABLE
 
 if TYPE_CHECKING:
-    from lxdplan.kinds.base import ObjectKind
+    from lxdplan.kinds.base import KindSpec
     from lxdplan.kinds.context import PlanContext
 
 MOVE = Action("move")  # an instance's, declared with its others in ``kinds.instance``
@@ -78,7 +78,7 @@ def destination(ctx: "PlanContext", inst, where: str) -> tuple[str, str] | None:
     return None
 
 
-def plan_move(spec: "ObjectKind", ctx: "PlanContext", inst, where: str, deps: list[str]) -> str | None:
+def plan_move(spec: "KindSpec", ctx: "PlanContext", inst, where: str, deps: list[str]) -> str | None:
     """Plan the move of the instance on ``where`` to where the file places it; return the
     step's id, or None when it stays (in place, or for now: a note says why)."""
     dest = destination(ctx, inst, where)
@@ -111,14 +111,14 @@ def plan_move(spec: "ObjectKind", ctx: "PlanContext", inst, where: str, deps: li
     return move
 
 
-def removal_block(spec: "ObjectKind", ctx: "PlanContext", member: str) -> str | None:
+def removal_block(spec: "KindSpec", ctx: "PlanContext", member: str) -> str | None:
     """Why ``member`` cannot be removed yet because of the instances on it, or None."""
     joining = {m.name for m in ctx.joiners}
     pins, later = [], []
     for live in spec.live(ctx.observed).values():
         if live.location != member:
             continue
-        inst = next((i for i in spec.declared(ctx.desired) if spec.key(i) == spec.key(live)), None)
+        inst = next((i for i in spec.declared(ctx.desired) if spec.ident(i) == spec.ident(live)), None)
         if inst is not None:
             if inst.member in joining:
                 later.append((spec.display(live), inst.member))

@@ -15,13 +15,24 @@ from lxdplan import keys, references
 from lxdplan.compare import comparable, desc, diff_config, diff_devices, put_config, shown
 from lxdplan.errors import fmt_path
 from lxdplan.filecheck import names
-from lxdplan.kinds.base import ObjectKind, Stage, Where, in_project, payload_of
+from lxdplan.kinds.base import (
+    Adoptable,
+    Checked,
+    DependentReads,
+    EtagReads,
+    KindSpec,
+    Referring,
+    SingleRequests,
+    Stage,
+    Where,
+    in_project,
+    payload_of,
+)
 from lxdplan.kinds.common import (
     DEFAULT,
     builtin_description,
     export_config,
     owned,
-    plan_deletes,
     plan_update,
     put_if,
     scoped,
@@ -123,7 +134,7 @@ def _nic(c: "Checker", dp: tuple, values: dict[str, str], networks: set[str]) ->
                                   f"and routed nics take a host interface as parent)")
 
 
-class ProfileKind(ObjectKind):
+class ProfileSpec(Checked, Referring, SingleRequests, Adoptable, EtagReads, DependentReads):
     kind = Kind.PROFILE
     section = "profiles"
     answer_shape = AnswerShape({"profiles": "name"})
@@ -142,7 +153,7 @@ class ProfileKind(ObjectKind):
                      for i, raw in items)
 
     def check(self, checker: "Checker", declared: Mapping[str, tuple],
-              kinds: Sequence[ObjectKind]) -> None:
+              specs: Sequence[KindSpec]) -> None:
         """A disk's ``source`` names a declared volume, or one that must exist (a warning: it
         may live in the pool unmanaged)."""
         volumes = {(v.pool, v.name) for v in declared.get("storage_volumes", ())}
@@ -164,16 +175,13 @@ class ProfileKind(ObjectKind):
     def refs(self, obj) -> list[references.Ref]:
         return references.profile_refs(obj.project, obj.devices)
 
-    def display(self, obj) -> str:
-        return scoped(obj.project, obj.name)
-
-    def live_key(self, obj) -> str:
-        return profile_key(obj.project, obj.name)
+    def label(self, ident: tuple) -> str:
+        return scoped(*ident)  # the project shown when not default
 
     def plan(self, ctx: "PlanContext") -> list[str]:
         for profile in self.declared(ctx.desired):
             name = self.display(profile)
-            live = self.live(ctx.observed).get(self.live_key(profile))
+            live = self.live_of(ctx.observed, profile)
             if live is None and ctx.fresh and (profile.project, profile.name) == (DEFAULT, DEFAULT):
                 live = ObservedProfile(DEFAULT, description=ctx.builtin_description(self.kind))
             devices = _devices(profile.devices)
@@ -196,8 +204,6 @@ class ProfileKind(ObjectKind):
                         depends_on=ctx.after_bootstrap())
         return []
 
-    def plan_deletes(self, ctx: "PlanContext") -> None:
-        plan_deletes(ctx, self)
 
     def delete_before(self, live) -> dict[str, Any]:
         return {**desc(live.description), "config": shown(live.config),
@@ -239,7 +245,6 @@ class ProfileKind(ObjectKind):
     # else the default project's and one per project with its own (``features.profiles``).
     # The apply lock (``keys.LOCK_PROFILE`` and its claims) is nobody's to plan or list.
 
-    etag_reads = True
     needs = (("projects", "listing"),)
 
     @property
@@ -263,8 +268,8 @@ class ProfileKind(ObjectKind):
                     and str(item.get("name", "")).startswith(keys.LOCK_PROFILE)):
                 continue
             prof = parse_profile(item, project=project)
-            prof = with_etag(prof, recorded.etag(self.section, ("etag", self.key(prof))))
-            out[profile_key(prof.project, prof.name)] = prof
+            prof = with_etag(prof, recorded.etag(self.section, ("etag", self.ident(prof))))
+            out[self.live_key(self.ident(prof))] = prof
         return out
 
 
@@ -283,10 +288,6 @@ class ObservedProfile:
     etag: str | None = None
 
 
-def profile_key(project: str, name: str) -> str:
-    """The key of ``Observed.profiles``."""
-    return f"{project}/{name}"
-
 
 def parse_profile(item: dict[str, Any], project: str | None = None,
                   etag: str | None = None) -> ObservedProfile:
@@ -303,4 +304,4 @@ def _payload(step: Step) -> Write | Delete:
     return step.payload
 
 
-KIND_SPEC = ProfileKind()
+SPEC = ProfileSpec()

@@ -13,13 +13,23 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from lxdplan import references
 from lxdplan.compare import desc, diff_config, put_config
-from lxdplan.kinds.base import ObjectKind, Stage, Where, api_path, payload_of
+from lxdplan.kinds.base import (
+    Adoptable,
+    Checked,
+    EtagReads,
+    KindSpec,
+    Referring,
+    SingleRequests,
+    Stage,
+    Where,
+    api_path,
+    payload_of,
+)
 from lxdplan.kinds.common import (
     DEFAULT,
     builtin_description,
     export_config,
     owned,
-    plan_deletes,
     plan_update,
     put_if,
 )
@@ -61,7 +71,7 @@ class Delete(Payload):
     """``DELETE /1.0/projects/<name>`` (no fields)."""
 
 
-class ProjectKind(ObjectKind):
+class ProjectSpec(Checked, Referring, SingleRequests, Adoptable, EtagReads):
     kind = Kind.PROJECT
     section = "projects"
     answer_shape = AnswerShape({"projects": "name"})
@@ -79,9 +89,9 @@ class ProjectKind(ObjectKind):
                      for i, p in items)
 
     def check(self, checker: "Checker", declared: Mapping[str, tuple],
-              kinds: Sequence[ObjectKind]) -> None:
+              specs: Sequence[KindSpec]) -> None:
         """``restricted.*`` keys name declared networks and cluster groups."""
-        self.check_refs(checker, declared, kinds, (Kind.NETWORK, Kind.CLUSTER_GROUP))
+        self.check_refs(checker, declared, specs, (Kind.NETWORK, Kind.CLUSTER_GROUP))
 
     def refs(self, obj) -> list[references.Ref]:
         return references.project_refs(obj.config)
@@ -107,8 +117,6 @@ class ProjectKind(ObjectKind):
                         depends_on=ctx.after_bootstrap())
         return []
 
-    def plan_deletes(self, ctx: "PlanContext") -> None:
-        plan_deletes(ctx, self)
 
     def where(self, step: Step) -> Where:
         name = getattr(_payload(step), "name", step.name)
@@ -138,7 +146,6 @@ class ProjectKind(ObjectKind):
     # of their own (``livedata.projects_with``).
 
     list_read = Get.listing("/1.0/projects")
-    etag_reads = True
 
     @property
     def observed_type(self) -> type:
@@ -180,4 +187,4 @@ def _payload(step: Step) -> Create | Update | Delete:
     return step.payload
 
 
-KIND_SPEC = ProjectKind()
+SPEC = ProjectSpec()

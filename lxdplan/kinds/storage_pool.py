@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any, Hashable, Mapping
 
 from lxdplan import keys
-from lxdplan.kinds.twophase import TwoPhaseKind, two_phase_fields
+from lxdplan.kinds.base import DependentReads, EarlyReads
+from lxdplan.kinds.twophase import TwoPhaseSpec, two_phase_fields
 from lxdplan.livedata import AnswerShape, Get, Reading, Recorded, names_of
 from lxdplan.plan import Kind
 
@@ -43,7 +44,7 @@ AUTO_KEYS: dict[str, frozenset[str]] = {
 IMMUTABLE_MEMBER_KEYS = frozenset({"source", "zfs.pool_name"})
 
 
-class StoragePoolKind(TwoPhaseKind):
+class StoragePoolSpec(TwoPhaseSpec, EarlyReads, DependentReads):
     kind = Kind.STORAGE_POOL
     section = "storage_pools"
     answer_shape = AnswerShape({"storage-pools": "name"})
@@ -148,4 +149,4 @@ def parse_pool(item: dict[str, Any], per_member: dict[str, dict[str, Any]] | Non
                         **two_phase_fields(item, keys.pool_member_keys(driver), per_member))
 
 
-KIND_SPEC = StoragePoolKind()
+SPEC = StoragePoolSpec()

@@ -16,8 +16,19 @@ from lxdplan.compare import config_views, desc, diff_config, put_config
 from lxdplan.errors import PlanError, fmt_path
 from lxdplan.filecheck import MEMBERS, names
 from lxdplan.kinds import storage_pool
-from lxdplan.kinds.base import ObjectKind, Stage, Where, api_path, payload_of
-from lxdplan.kinds.common import DEFAULT, at, export_config, owned, plan_deletes, put_if, scoped
+from lxdplan.kinds.base import (
+    Adoptable,
+    DependentReads,
+    EtagReads,
+    OnMembers,
+    Referring,
+    SingleRequests,
+    Stage,
+    Where,
+    api_path,
+    payload_of,
+)
+from lxdplan.kinds.common import DEFAULT, at, export_config, owned, put_if, scoped
 from lxdplan.knownkeys import suggest
 from lxdplan.livedata import AnswerShape, Get, Reading, Recorded, clean_config, marked, names_of, used_by, with_etag
 from lxdplan.plan import Action, Kind, Payload, Step
@@ -90,7 +101,7 @@ def _load(c: "Checker", raw: dict, path: tuple, pool_drivers: dict[str, str],
                          project=project, line=c.src.line(path) or 0)
 
 
-class StorageVolumeKind(ObjectKind):
+class StorageVolumeSpec(Referring, OnMembers, SingleRequests, Adoptable, EtagReads, DependentReads):
     kind = Kind.STORAGE_VOLUME
     section = "storage_volumes"
     answer_shape = AnswerShape({"storage-pools/[^/]+/volumes(/[^/]+)?": "name"})
@@ -108,22 +119,27 @@ class StorageVolumeKind(ObjectKind):
                      for i, raw in items)
 
     def file_idents(self, obj) -> list[tuple]:
+        """The name last: the file checker skips an identity ending in None (a remote pool's
+        volume has no member)."""
         return [(obj.project, obj.pool, obj.member, obj.name)]
 
-    def ident(self, obj) -> tuple[str, ...]:
-        return (obj.pool, obj.name)  # a profile names a volume without its member
-
-    def step_ident(self, step: Step) -> tuple[str, ...]:
-        return (_payload(step).pool, _payload(step).name)
-
-    def key(self, obj) -> tuple:
+    def ident(self, obj) -> tuple:
         return (obj.project, obj.pool, obj.name, obj.type, obj.member)
+
+    def step_ident(self, step: Step) -> tuple:
+        p = _payload(step)
+        return (p.project, p.pool, p.name, p.type, step.member)
+
+    def ref_ident(self, ident: tuple) -> tuple:
+        """A disk device names a volume by pool and name: not its member (each member's volume
+        of that name on a local pool is used), type nor project (LXD resolves it)."""
+        return ident[1:3]
 
     def refs(self, obj) -> list[references.Ref]:
         return references.volume_refs(obj.project, obj.pool)
 
-    def display(self, obj) -> str:
-        return scoped(obj.project, f"{obj.pool}/{obj.name}")
+    def label(self, ident: tuple) -> str:
+        return scoped(ident[0], f"{ident[1]}/{ident[2]}")
 
     def live_member(self, live) -> str | None:
         return live.member
@@ -158,7 +174,7 @@ class StorageVolumeKind(ObjectKind):
                                   owned(vol.config), vol.content_type),
                 )
                 continue
-            defaults = storage_pool.KIND_SPEC.volume_defaults(ctx.desired, ctx.observed, vol.pool)
+            defaults = storage_pool.SPEC.volume_defaults(ctx.desired, ctx.observed, vol.pool)
             changes = diff_config(live.config, vol.config, inherited=defaults)
             b, a = config_views(changes, live.description, vol.description)
             if b or a:
@@ -173,8 +189,6 @@ class StorageVolumeKind(ObjectKind):
                 )
         return []
 
-    def plan_deletes(self, ctx: "PlanContext") -> None:
-        plan_deletes(ctx, self)
 
     def delete_block(self, ctx: "PlanContext", live) -> str | None:
         return ctx.member_block(live.member) if live.member else None
@@ -211,6 +225,7 @@ class StorageVolumeKind(ObjectKind):
                      and (obj.member is None or v.member == obj.member)), None)
 
     def adopt_label(self, obj) -> str:
+        """Import's report has no member column: the member (and project) are in the words."""
         return (f"storage volume {obj.pool}/{obj.name}" + (f" on {obj.member}" if obj.member else "")
                 + (f" in project {obj.project}" if obj.project != DEFAULT else ""))
 
@@ -230,7 +245,6 @@ class StorageVolumeKind(ObjectKind):
     # One listing per pool, every project at once: sent from the pools' cheap name list before
     # their listing arrives; the listing then adds any pool the name list missed.
 
-    etag_reads = True
     early_needs = (("storage_pools", "names"),)
     needs = (("storage_pools", "listing"),)
 
@@ -239,21 +253,21 @@ class StorageVolumeKind(ObjectKind):
         return ObservedVolume
 
     def early_reads(self, ctx: Reading, recorded: Recorded) -> dict[Hashable, Get]:
-        names = names_of(recorded.metadata(storage_pool.KIND_SPEC.section, "names"))
+        names = names_of(recorded.metadata(storage_pool.SPEC.section, "names"))
         return {**{("volumes", p): _volumes(p) for p in names}, **super().early_reads(ctx, recorded)}
 
     def reads(self, ctx: Reading, recorded: Recorded) -> dict[Hashable, Get]:
         return {("volumes", p["name"]): _volumes(p["name"])
-                for p in storage_pool.KIND_SPEC.listed(recorded)}
+                for p in storage_pool.SPEC.listed(recorded)}
 
     def assemble(self, ctx: Reading, recorded: Recorded) -> dict[str, "ObservedVolume"]:
         out = {}
-        for pool in storage_pool.KIND_SPEC.listed(recorded):
+        for pool in storage_pool.SPEC.listed(recorded):
             for item in recorded.metadata(self.section, ("volumes", pool["name"]), []):
                 vol = parse_volume(item, pool["name"])
                 if vol is None:
                     continue
-                vol = with_etag(vol, recorded.etag(self.section, ("etag", self.key(vol))))
+                vol = with_etag(vol, recorded.etag(self.section, ("etag", self.ident(vol))))
                 out[f"{vol.project}/{vol.pool}/{vol.member or ''}/{vol.name}"] = vol
         return out
 
@@ -306,4 +320,4 @@ def _payload(step: Step) -> Write | Delete:
     return step.payload
 
 
-KIND_SPEC = StorageVolumeKind()
+SPEC = StorageVolumeSpec()

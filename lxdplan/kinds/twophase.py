@@ -23,8 +23,17 @@ from lxdplan.compare import (
 )
 from lxdplan.errors import PlanError, fmt_path
 from lxdplan.filecheck import MEMBERS, names
-from lxdplan.kinds.base import ObjectKind, Request, Stage, Where, api_path, patch_mark
-from lxdplan.kinds.common import at, export_config, owned, plan_deletes, put_if, used_by_note
+from lxdplan.kinds.base import (
+    Adoptable,
+    MemberSpecific,
+    Request,
+    Stage,
+    StatusRows,
+    Where,
+    api_path,
+    patch_mark,
+)
+from lxdplan.kinds.common import at, export_config, owned, put_if, used_by_note
 from lxdplan.knownkeys import documented, suggest
 from lxdplan.livedata import Get, Reading, Recorded, clean_config, marked, used_by
 from lxdplan.plan import Action, Payload, Step
@@ -107,11 +116,10 @@ def _created_on(live, member: str) -> bool:
     return live.member_status.get(member, live.status) not in _UNFINISHED
 
 
-class TwoPhaseKind(ObjectKind):
+class TwoPhaseSpec(MemberSpecific, Adoptable, StatusRows):
     """What pools and networks share; their modules set what differs."""
 
     stage = Stage.BEFORE_JOINS
-    joins_wait = True
     type_field: str  # "driver" | "type"
     collection: str  # "storage-pools" | "networks"
     join_entity: str  # the join's member_config entity: "storage-pool" | "network"
@@ -317,8 +325,6 @@ class TwoPhaseKind(ObjectKind):
             payload=Update(config={**current, **declared}),
         )
 
-    def plan_deletes(self, ctx: "PlanContext") -> None:
-        plan_deletes(ctx, self)
 
     def delete_before(self, live) -> dict[str, Any]:
         return {self.type_field: self.type_of(live), **super().delete_before(live)}

@@ -19,8 +19,8 @@ Order (each step's ``depends_on`` names what it waits for; a topological sort ke
    on the members present *now*: ``define`` on each member, then one ``instantiate``; resumption
    of ``Pending`` ones; retry of ``Errored`` ones (after the corrected member-specific keys of the
    members where it is not created yet); updates.
-4. ``join`` of each new member, one at a time, after every instantiate (the kinds whose
-   ``joins_wait`` is set): the joining member brings its member-specific keys in
+4. ``join`` of each new member, one at a time, after every instantiate (the ``MemberSpecific``
+   kinds'): the joining member brings its member-specific keys in
    ``member_config``, exactly as ``lxd init`` does when it joins a member to a cluster that
    already has pools and networks. Choosing "objects first, joins after" means one code path for
    a fresh cluster (bootstrap → objects on the bootstrap member → joins) and for growth (objects
@@ -87,7 +87,7 @@ from typing import Iterable
 
 from lxdplan.desired import Desired
 from lxdplan.errors import PlanError
-from lxdplan.kinds import Stage
+from lxdplan.kinds import MemberSpecific, Stage
 from lxdplan.plan import Plan
 from lxdplan.planner import dependencies, members, usage
 from lxdplan.planner.context import Context
@@ -104,21 +104,21 @@ def plan(desired: Desired, observed: Observed, *, force_remove: Iterable[str] = 
     ``PlanError`` for a change LXD cannot make in place.
     """
     ctx = Context(desired, observed, frozenset(desired.force_remove) | frozenset(force_remove))
-    kinds = registry()
+    specs = registry()
     members.diagnose(ctx)
     members.check_addresses(ctx)
     members.plan_removals(ctx)
     members.plan_bootstrap(ctx)
     members.plan_server_config(ctx)
-    made = [sid for spec in kinds if spec.stage == Stage.BEFORE_JOINS
-            for sid in spec.plan(ctx) if spec.joins_wait]
+    made = [sid for spec in specs if spec.stage == Stage.BEFORE_JOINS
+            for sid in spec.plan(ctx) if isinstance(spec, MemberSpecific)]
     members.plan_joins(ctx, made)
     members.plan_view_refresh(ctx)
     members.plan_member_updates(ctx)
-    for spec in kinds:
+    for spec in specs:
         if spec.stage == Stage.AFTER_MEMBERS:
             spec.plan(ctx)
-    for spec in sorted(kinds, key=lambda s: s.delete_rank):
+    for spec in sorted(specs, key=lambda s: s.delete_rank):
         spec.plan_deletes(ctx)
     usage.block_used(ctx)
     dependencies.link(ctx)
@@ -127,7 +127,7 @@ def plan(desired: Desired, observed: Observed, *, force_remove: Iterable[str] = 
     boot = ctx.bootstrap
     if not version and boot is not None and boot.name in observed.standalone:
         version = observed.standalone[boot.name].version
-    listed = {spec.kind: spec.list_rank for spec in kinds}
+    listed = {spec.kind: spec.list_rank for spec in specs}
     unmanaged = sorted(ctx.unmanaged, key=lambda u: (listed[u.kind], u.name))
     return Plan(
         backend=ctx.backend(boot.name if boot else None),

@@ -22,7 +22,7 @@ from collections import defaultdict
 from lxdplan.plan import Action, Kind, Step
 from lxdplan.planner import refwalk
 from lxdplan.planner.context import Context
-from lxdplan.registry import action_spec, spec
+from lxdplan.registry import action_spec, find_spec
 
 MAKES = frozenset({Action.CREATE, Action.INSTANTIATE, Action.UPDATE})
 
@@ -31,8 +31,8 @@ def identity(step: Step) -> tuple[Kind, tuple[str, ...]] | None:
     """The object a step acts on, as ``lxdplan.references`` names it (its kind says how)."""
     if step.kind == Kind.SERVER:
         return None
-    found = spec(step.kind)
-    return step.kind, (found.step_ident(step) if found else (step.name,))
+    found = find_spec(step.kind)
+    return step.kind, (found.ref_ident(found.step_ident(step)) if found else (step.name,))
 
 
 def link(ctx: Context) -> None:

@@ -8,6 +8,7 @@ from lxdplan import addresses, keys
 from lxdplan.compare import diff_server, split_changes
 from lxdplan.desired import Member
 from lxdplan.errors import PlanError
+from lxdplan.kinds import MemberSpecific, OnMembers, member_of
 from lxdplan.membership import BOOTSTRAP, EVACUATE, FORCE_REMOVE, JOIN, REMOVE, RESTORE
 from lxdplan.payloads import Bootstrap, Join, MemberState, MemberUpdate, Remove, ServerUpdate
 from lxdplan.plan import Action, Kind
@@ -122,7 +123,8 @@ def plan_removals(ctx: Context) -> None:
                 blocked = f"{ctx.not_serving_reason(name)}, and a graceful removal needs it"
             else:
                 blocked = _last_leader_block(ctx, name, declared) or next(
-                    (why for spec in registry() if (why := spec.removal_block(ctx, name))), None)
+                    (why for spec in registry()
+                     if isinstance(spec, OnMembers) and (why := spec.removal_block(ctx, name))), None)
             reason = f"{name} is not in the file"
             # LXD lists an evacuated member as Evacuated even when it stopped answering
             # heartbeats, so the plan cannot tell a dead one: it leaves gracefully, or with force
@@ -149,7 +151,7 @@ def _lost_with(ctx: Context, name: str) -> str:
     """What the cluster forgets when ``name`` is removed with force: the objects that live on
     that member alone (its instances, its volumes of local pools), as a clause of the reason."""
     lost = [f"{spec.kind.noun} {spec.display(live)}" for spec in registry()
-            for live in spec.live(ctx.observed).values() if spec.live_member(live) == name]
+            for live in spec.live(ctx.observed).values() if member_of(spec, live) == name]
     if not lost:
         return ""
     return f"; the cluster forgets what lived only there: {', '.join(lost)}"
@@ -329,8 +331,9 @@ def plan_joins(ctx: Context, wait_for: list[str]) -> None:
 
 def _member_config(ctx: Context, member: str) -> list[dict]:
     """Member-specific keys of every declared object (pools, networks), as LXD's join expects
-    them (each kind says its own: ``ObjectKind.join_member_config``)."""
-    return [entry for spec in registry() for entry in spec.join_member_config(ctx.desired, member)]
+    them (each ``MemberSpecific`` kind says its own: ``join_member_config``)."""
+    return [entry for spec in registry() if isinstance(spec, MemberSpecific)
+            for entry in spec.join_member_config(ctx.desired, member)]
 
 
 def plan_member_updates(ctx: Context) -> None:

@@ -1,6 +1,6 @@
 """The reference walk: every declared or observed object with the references it makes.
 
-The references each kind's objects make are the kinds' business (``ObjectKind.refs`` and
+The references each kind's objects make are the kinds' business (``Referring.refs`` and
 ``refs_into``, built from ``lxdplan.references``); walking all of them is the planner's, which
 reads the registry (``lxdplan.planner.dependencies`` orders steps by them, ``usage`` finds the
 users of an object).
@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator
 
 from lxdplan.desired import Desired
-from lxdplan.kinds.base import ObjectKind
+from lxdplan.kinds import NamedByOthers, Referring
+from lxdplan.kinds.base import KindSpec
 from lxdplan.plan import Kind
 from lxdplan.references import Ref, member_refs
 from lxdplan.registry import registry
@@ -43,19 +44,20 @@ def observed(live: Observed) -> Iterator[Node]:
     yield from _objects(lambda spec: spec.live(live).values())
 
 
-def refs_of(spec: ObjectKind, obj: Any) -> list[Ref]:
+def refs_of(spec: KindSpec, obj: Any) -> list[Ref]:
     """Every reference ``obj`` (an object of ``spec``'s kind) makes: its kind's own (``refs``)
     and those a kind it names declares from its own module (``refs_into``: the network ACLs a
     network's or a nic's ``security.acls`` names)."""
-    refs = list(spec.refs(obj))
+    refs = list(spec.refs(obj)) if isinstance(spec, Referring) else []
     for target in registry():
-        refs.extend(target.refs_into(spec.kind, obj))
+        if isinstance(target, NamedByOthers):
+            refs.extend(target.refs_into(spec.kind, obj))
     return refs
 
 
-def _objects(objects_of: Callable[[ObjectKind], Iterable[Any]]) -> Iterator[Node]:
+def _objects(objects_of: Callable[[KindSpec], Iterable[Any]]) -> Iterator[Node]:
     for spec in registry():
         for obj in objects_of(spec):
             refs = tuple(refs_of(spec, obj))
             if refs:
-                yield Node(spec.kind, spec.ident(obj), refs, getattr(obj, "line", 0))
+                yield Node(spec.kind, spec.ref_ident(spec.ident(obj)), refs, getattr(obj, "line", 0))

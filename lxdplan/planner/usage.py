@@ -7,10 +7,10 @@ and its declared config no longer names the object (an update stops the use). Ot
 delete is blocked, naming the users: those the file does not declare (lxdplan leaves them
 alone) and those it keeps using the object.
 
-Users are matched to live objects by their API path and project (``ObjectKind.where_declared``
+Users are matched to live objects by their API path and project (``KindSpec.where_declared``
 on the live object), a snapshot to the object it belongs to; a user lxdplan does not read (a
 bucket, an object in a project it does not list) is named by its path.
-The kind of the used object says which users LXD removes with it (``ObjectKind.user_blocks``:
+The kind of the used object says which users LXD removes with it (``KindSpec.user_blocks``:
 a pool's image volumes, a project's own default profile), and whether LXD lists users that use
 it only through other users it lists (``users_through_others``: an instance whose profile uses
 a network is listed as the network's user; the profile decides). Pools say no: an instance
@@ -26,12 +26,13 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from lxdplan.kinds.base import ObjectKind
+from lxdplan.kinds import member_of
+from lxdplan.kinds.base import KindSpec
 from lxdplan.kinds.common import DEFAULT, and_list
 from lxdplan.plan import Action, Kind, Step
 from lxdplan.planner import refwalk
 from lxdplan.planner.context import Context
-from lxdplan.registry import registry, spec
+from lxdplan.registry import find_spec, registry
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,7 @@ class User:
     path: str
     project: str = DEFAULT
     target: str | None = None
-    spec: ObjectKind | None = None
+    spec: KindSpec | None = None
     live: Any = None
 
     @classmethod
@@ -63,17 +64,17 @@ def block_used(ctx: Context) -> None:
     for step in ctx.steps.all():
         if step.action != Action.DELETE:
             continue
-        found = spec(step.kind)
+        found = find_spec(step.kind)
         if found is None:
             continue
         live = _live_of(found, ctx, step)
         if live is None:
             continue
-        ident = (found.kind, found.ident(live))
+        ident = (found.kind, found.ref_ident(found.ident(live)))
         users = [u for u in (_resolve(User.parse(url), index)
                              for url in getattr(live, "used_by", ()) or ())
                  if u.live is not live and found.user_blocks(live, u.path, u.project)]
-        listed = {(u.spec.kind, u.spec.ident(u.live)) for u in users if u.spec is not None}
+        listed = {(u.spec.kind, u.spec.ref_ident(u.spec.ident(u.live))) for u in users if u.spec is not None}
         outside, kept = [], []
         for user in users:
             if found.users_through_others and _through_others(user, ident, listed):
@@ -99,10 +100,11 @@ def _through_others(user: User, ident: tuple, listed: set) -> bool:
     if user.spec is None:
         return False
     named = {(r.kind, r.ident) for r in refwalk.refs_of(user.spec, user.live)}
-    return ident not in named and bool(named & (listed - {(user.spec.kind, user.spec.ident(user.live))}))
+    own = (user.spec.kind, user.spec.ref_ident(user.spec.ident(user.live)))
+    return ident not in named and bool(named & (listed - {own}))
 
 
-def _reason(found: ObjectKind, live, outside: list[str], kept: list[str]) -> str:
+def _reason(found: KindSpec, live, outside: list[str], kept: list[str]) -> str:
     name = found.display(live)
     parts = ([f"{and_list(outside)}, which the file does not declare"] if outside else []) + (
         [f"{and_list(kept)}, which the file keeps using it"] if kept else [])
@@ -111,18 +113,18 @@ def _reason(found: ObjectKind, live, outside: list[str], kept: list[str]) -> str
             f"{name} first, or keep {name} in the file")
 
 
-def _live_index(ctx: Context) -> dict[tuple[str, str], list[tuple[ObjectKind, Any]]]:
+def _live_index(ctx: Context) -> dict[tuple[str, str], list[tuple[KindSpec, Any]]]:
     """Every live object by its API path and project."""
-    index: dict[tuple[str, str], list[tuple[ObjectKind, Any]]] = {}
-    for kind in registry():
-        for live in kind.live(ctx.observed).values():
+    index: dict[tuple[str, str], list[tuple[KindSpec, Any]]] = {}
+    for spec in registry():
+        for live in spec.live(ctx.observed).values():
             try:
-                where = kind.where_declared(live)
+                where = spec.where_declared(live)
             except (AttributeError, TypeError, NotImplementedError):
                 continue
             if where.path:
                 key = (where.path, where.params.get("project", DEFAULT))
-                index.setdefault(key, []).append((kind, live))
+                index.setdefault(key, []).append((spec, live))
     return index
 
 
@@ -135,22 +137,22 @@ def _resolve(user: User, index) -> User:
         found = index.get((path, user.project), [])
         path = path.rsplit("/", 1)[0]
     if user.target is not None and len(found) > 1:
-        found = [(k, o) for k, o in found if k.live_member(o) in (user.target, None)]
+        found = [(k, o) for k, o in found if member_of(k, o) in (user.target, None)]
     if len(found) != 1:
         return user
     kind, live = found[0]
     return User(user.path, user.project, user.target, kind, live)
 
 
-def _live_of(found: ObjectKind, ctx: Context, step: Step):
+def _live_of(found: KindSpec, ctx: Context, step: Step):
     return next((o for o in found.live(ctx.observed).values()
-                 if found.display(o) == step.name and found.live_member(o) == step.member), None)
+                 if found.display(o) == step.name and member_of(found, o) == step.member), None)
 
 
 def _steps_on(ctx: Context, user: User, action: Action) -> list[str]:
     if user.spec is None:
         return []
-    name, member = user.spec.display(user.live), user.spec.live_member(user.live)
+    name, member = user.spec.display(user.live), member_of(user.spec, user.live)
     return [s.id for s in ctx.steps.all()
             if (s.kind, s.action, s.name) == (user.spec.kind, action, name)
             and (s.member == member or action != Action.DELETE)]
@@ -170,5 +172,5 @@ def _updates(ctx: Context, user: User) -> list[str]:
 def _declared(ctx: Context, user: User):
     if user.spec is None or user.spec.kind == Kind.MEMBER:
         return None
-    key = user.spec.key(user.live)
-    return next((o for o in user.spec.declared(ctx.desired) if user.spec.key(o) == key), None)
+    key = user.spec.ident(user.live)
+    return next((o for o in user.spec.declared(ctx.desired) if user.spec.ident(o) == key), None)

@@ -14,14 +14,14 @@ from __future__ import annotations
 
 from lxdplan.desired import Desired
 from lxdplan.errors import PreconditionFailed
-from lxdplan.kinds import ObjectKind, Owner
+from lxdplan.kinds import Adoptable, ListedOwner
 from lxdplan.livedata import listed_names
 from lxdplan.providers.client import Client
 from lxdplan.registry import registry
 from lxdplan.state.observed import Observed
 
 
-def _mark(client: Client, spec: ObjectKind, obj) -> None:
+def _mark(client: Client, spec: Adoptable, obj) -> None:
     """Read the declared object and send its kind's adoption request with the ETag just read."""
     where = spec.where_declared(obj)
     answer = client.get(where.path, params=where.params or None)
@@ -34,7 +34,7 @@ def _mark(client: Client, spec: ObjectKind, obj) -> None:
                                  "it; run import again", member=exc.member, status=412) from None
 
 
-def _list(client: Client, spec: ObjectKind, names: list[str]) -> None:
+def _list(client: Client, spec: ListedOwner, names: list[str]) -> None:
     """Add ``names`` to the server key that lists the kind's managed objects, with the ETag of
     the server config just read."""
     answer = client.get("/1.0")
@@ -51,20 +51,23 @@ def _list(client: Client, spec: ObjectKind, names: list[str]) -> None:
 
 
 def adopt(client: Client, desired: Desired, observed: Observed) -> list[str]:
-    """Mark every declared, live, not yet managed object; return their labels."""
+    """Mark every declared, live, not yet managed object of an ``Adoptable`` kind; return their
+    labels."""
     done: list[str] = []
     for spec in registry():
+        if not isinstance(spec, Adoptable):
+            continue
         listed: list[str] = []
         for obj in spec.declared(desired):
             live = spec.adopt_target(obj, observed)
             if live is None or live.managed_by_lxdplan:
                 continue
-            if spec.owner == Owner.SERVER_KEY:
+            if isinstance(spec, ListedOwner):
                 listed.append(spec.display(obj))
                 continue
             _mark(client, spec, obj)
             done.append(spec.adopt_label(obj))
-        if listed:
+        if listed and isinstance(spec, ListedOwner):
             _list(client, spec, listed)
             done.extend(spec.adopt_label(obj) for obj in spec.declared(desired)
                         if spec.display(obj) in listed)

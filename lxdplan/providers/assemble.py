@@ -3,7 +3,7 @@
 ``observe`` does the I/O (which requests, to whom, all in flight together) and records every
 answer as plain data in ``Answers``; ``assemble`` builds the members and the server config (not
 objects of a collection: membership) and asks each kind of the registry to assemble its own
-objects from its recorded answers (``ObjectKind.assemble``). No I/O here: it is tested on
+objects from its recorded answers (``KindSpec.assemble``). No I/O here: it is tested on
 recorded answers.
 """
 

@@ -23,17 +23,17 @@ def read_etags(plan: Plan, observed: Observed, clients: dict[str, Client], *,
     in parallel), so the write is sent with ``If-Match`` and a change made outside lxdplan since
     this read stops it. A read that fails leaves the step without an ETag (the write then
     answers for itself)."""
-    from lxdplan.registry import of, spec
+    from lxdplan.registry import find_spec, spec_of
 
     wanted = [s for s in plan.steps if s.action == Action.UPDATE and s.etag is None
-              and not s.blocked and getattr(spec(s.kind), "etag_after_plan", False)]
+              and not s.blocked and getattr(find_spec(s.kind), "etag_after_plan", False)]
     reader = clients.get(next((m for m, st in observed.standalone.items()
                                if st.reachable and st.trusted and st.clustered), ""), None)
     if not wanted or reader is None:
         return plan
 
     def read(step: Step) -> str | None:
-        where = of(step.kind).where(step)
+        where = spec_of(step.kind).where(step)
         alone = observed.standalone.get(where.member or "")  # the member's own endpoint, if it answers
         client = clients[alone.name] if alone is not None and alone.reachable else reader
         params = dict(where.params)

@@ -3,7 +3,7 @@
 Order: probe every declared endpoint at once (``GET /1.0``); if a member is clustered, read the
 cluster through one of them (the reader) and fan the member-specific reads out to each member's
 own endpoint (``?target=<member>`` sent to that member, else forwarded through the reader), all in
-flight together on a bounded thread pool. Which reads, is each kind's word (``ObjectKind``,
+flight together on a bounded thread pool. Which reads, is each kind's word (``KindSpec``,
 "reading it live"): its listings go out at once; its early reads (the members' views, from a
 cheap name list or the file) as soon as the members are known, not waiting for the costly
 ``recursion=1`` listings; the reads the listings decide when those arrive. Every answer is
@@ -28,6 +28,7 @@ from typing import Any, Hashable
 
 from lxdplan.desired import Desired
 from lxdplan.errors import ApiError, ConnectError, LxdplanError, TrustError
+from lxdplan.kinds import DependentReads, EarlyReads
 from lxdplan.livedata import Get, Reading, Recorded
 from lxdplan.providers import joining, parse, pins
 from lxdplan.providers.assemble import Answers, assemble
@@ -204,7 +205,7 @@ class _Observer:
 
     def read_cluster(self, reader_st: Standalone, standalone: dict[str, Standalone]) -> Observed:
         """Read the cluster through ``reader_st``: the members (membership) and every kind's
-        declared reads, in rounds (``ObjectKind``, "reading it live"): the listings at once, the
+        declared reads, in rounds (``KindSpec``, "reading it live"): the listings at once, the
         early reads once the members are known (before the listings return), then the reads the
         answers decide. Assembly (``providers.assemble``) is pure."""
         reader = self.clients[reader_st.name]
@@ -224,11 +225,13 @@ class _Observer:
         servers = {m: reads.send(Get.of("/1.0", member=m)) for m in names if m not in probed}
         reads.gates = servers  # a forwarded read waits for its member's own GET /1.0 first
         for spec in registry():
-            reads.ask(spec.section, spec.early_reads(ctx, reads.recorded(spec.early_needs)))
+            if isinstance(spec, EarlyReads):
+                reads.ask(spec.section, spec.early_reads(ctx, reads.recorded(spec.early_needs)))
         member_etags = {m.name: reads.send(Get.of(path_of("cluster", "members", m.name)))
                         for m in self.desired.members}
         for spec in registry():
-            reads.ask(spec.section, spec.reads(ctx, reads.recorded(spec.needs)))
+            if isinstance(spec, DependentReads):
+                reads.ask(spec.section, spec.reads(ctx, reads.recorded(spec.needs)))
 
         # Record every answer as plain data; deciding which ones count is assembly (pure).
         answered = {m: probed.get(m) or _server(servers.get(m)) for m in names}
@@ -318,7 +321,7 @@ class _ClusterReads:
 
     def ask_listings(self, ctx: Reading) -> None:
         """Every kind's listings, those some kind's early reads wait for first."""
-        first = {need for spec in registry() for need in spec.early_needs}
+        first = {need for spec in registry() if isinstance(spec, EarlyReads) for need in spec.early_needs}
         listings = [(spec.section, key, get) for spec in registry()
                     for key, get in spec.listings(ctx).items()]
         for section, key, get in sorted(listings, key=lambda r: (r[0], r[1]) not in first):

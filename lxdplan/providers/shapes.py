@@ -11,7 +11,7 @@ found; the client turns that into one sentence naming the member, the method and
 the table does not know are not checked (LXD adds fields over time); absent fields are left to the
 parsers' defaults, except the name that identifies each item of a listing. No I/O here.
 
-Each kind declares its own collections and fields (``ObjectKind.answer_shape``); they join the
+Each kind declares its own collections and fields (``KindSpec.answer_shape``); they join the
 table the first time an answer other than ``GET /1.0`` or an operation is checked, so commands
 that read only those (``auth trust``) never load the kinds.
 """

@@ -1,8 +1,9 @@
-"""`lxdplan status` as text: members, then each kind's section (``ObjectKind.status``)."""
+"""`lxdplan status` as text: members, then each kind's section (``StatusRows.status``)."""
 
 from __future__ import annotations
 
 from lxdplan.desired import Desired
+from lxdplan.kinds import StatusRows
 from lxdplan.registry import registry
 from lxdplan.state.observed import (
     BLOCKED,
@@ -54,7 +55,7 @@ def render_status(desired: Desired, observed: Observed) -> str:
     lines.extend(_table(rows))
 
     for spec in registry():  # each kind's section (pools, networks, images, instances)
-        section = spec.status(observed)
+        section = spec.status(observed) if isinstance(spec, StatusRows) else None
         if section is not None:
             title, rows = section
             lines.append("")

@@ -11,7 +11,6 @@ upgrade); ``--hang-on NAME`` stops NAME's daemon and does not start it (it never
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 

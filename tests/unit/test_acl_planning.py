@@ -9,7 +9,7 @@ import pytest
 
 from lxdplan.errors import ValidationError
 from lxdplan.exporter import export_document
-from lxdplan.registry import spec
+from lxdplan.registry import find_spec
 from lxdplan.kinds.network_acl import NetworkACL, ObservedNetworkACL, normalise_rule
 from lxdplan.kinds.profile import ObservedProfile, Profile
 from lxdplan.kinds.project import ObservedProject, Project
@@ -109,7 +109,7 @@ def test_create_carries_the_mark_and_the_rules_in_order():
     step = by_id(result)["network_acl/web-in/create"]
     assert step.after == {"description": "web", "config": {"user.team": "a"},
                           "ingress": {"0": dict(WEB[0])}}
-    body = spec(Kind("network_acl")).create_body(step)
+    body = find_spec(Kind("network_acl")).create_body(step)
     assert body == {"name": "web-in", "description": "web",
                     "config": {"user.team": "a", "user.lxdplan.managed": "true"},
                     "ingress": [dict(WEB[0])], "egress": []}
@@ -189,7 +189,7 @@ def reading(**kw) -> Reading:
 
 
 def test_reads_list_the_default_project_and_each_with_its_own_networks():
-    kind = spec(Kind("network_acl"))
+    kind = find_spec(Kind("network_acl"))
     assert kind.listings(reading()) == {"listing": Get.listing("/1.0/network-acls")}
     recorded = Recorded({"projects": {"listing": (PROJECTS, None)}})
     assert kind.reads(reading(), recorded) == {
@@ -199,7 +199,7 @@ def test_reads_list_the_default_project_and_each_with_its_own_networks():
 
 
 def test_assemble_takes_the_project_from_the_listing_and_drops_empty_fields():
-    kind = spec(Kind("network_acl"))
+    kind = find_spec(Kind("network_acl"))
     recorded = Recorded({"network_acls": {
         "listing": (LISTED, None),
         ("project", "own"): ([{**LISTED[0], "name": "x", "project": "own", "config": {}}], None),
@@ -239,4 +239,4 @@ def test_a_saved_plan_reads_the_acl_payload_back_typed(tmp_path):
     saved = load_plan(tmp_path / "plan.json")
     step = by_id(saved.plan)["network_acl/own/mine/create"]
     assert step == by_id(result)["network_acl/own/mine/create"]
-    assert spec(Kind("network_acl")).where(step).params == {"project": "own"}
+    assert find_spec(Kind("network_acl")).where(step).params == {"project": "own"}

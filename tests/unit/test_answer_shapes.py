@@ -1,4 +1,4 @@
-"""Each kind declares the shape of its answers (``ObjectKind.answer_shape``: the collections it
+"""Each kind declares the shape of its answers (``KindSpec.answer_shape``: the collections it
 lists with their identity field, its objects' own fields); ``providers.shapes`` checks answers
 against the membership's table plus theirs, and loads the kinds only when an answer needs them."""
 

@@ -17,7 +17,7 @@ from cryptography.x509.oid import NameOID
 
 from lxdplan.errors import PlanError, ValidationError
 from lxdplan.exporter import export_document
-from lxdplan.kinds.certificate import KIND_SPEC, Certificate, Delete, ObservedCertificate, Write, pem_fingerprint
+from lxdplan.kinds.certificate import SPEC, Certificate, Delete, ObservedCertificate, Write, pem_fingerprint
 from lxdplan.livedata import Reading, Recorded
 from lxdplan.loader import load_text
 from lxdplan.plan import Action, Kind, Step
@@ -128,7 +128,7 @@ def test_a_missing_certificate_is_created_after_bootstrap_with_its_der():
     p = planned([declared(restricted=True, projects=("default",))])
     (step,) = [s for s in p.steps if s.kind == CERT]
     assert (step.action, step.name) == (Action.CREATE, "ci")
-    body = KIND_SPEC.create_body(step)
+    body = SPEC.create_body(step)
     assert body["certificate"] == pem_fingerprint(PEM_A.encode())[1] and "BEGIN" not in body["certificate"]
     assert (body["restricted"], body["projects"], "description" not in body) == (True, ["default"], True)
     assert step.after["fingerprint"] == FP_A
@@ -150,7 +150,7 @@ def test_no_change_plans_nothing_and_a_changed_field_is_one_update():
     assert step.action == Action.UPDATE
     assert step.before == {"name": "ci", "restricted": False, "projects": []}
     assert step.after == {"name": "ci2", "restricted": True, "projects": ["default"]}
-    body = KIND_SPEC.put_body(step, {})
+    body = SPEC.put_body(step, {})
     assert body["certificate"] == "" and body["name"] == "ci2"
 
 
@@ -188,7 +188,7 @@ def test_a_description_is_incus_only():
         planned([declared(description="x")], [live()])
     p = planned([declared(description="x")], [live()], backend="incus")
     (step,) = [s for s in p.steps if s.kind == CERT]
-    assert step.after == {"description": "x"} and KIND_SPEC.put_body(step, {})["description"] == "x"
+    assert step.after == {"description": "x"} and SPEC.put_body(step, {})["description"] == "x"
 
 
 # -- reads, export, handlers' checks -----------------------------------------------------------
@@ -202,7 +202,7 @@ def test_the_listing_assembles_by_fingerprint_skips_server_ones_and_reads_the_ma
     ], None)}})
     ctx = Reading(desired=None, backend=None,  # type: ignore[arg-type]
                   server_config={"user.lxdplan.certificates": FP_A})
-    out = KIND_SPEC.assemble(ctx, rec)
+    out = SPEC.assemble(ctx, rec)
     assert list(out) == [FP_A] and out[FP_A].managed_by_lxdplan and out[FP_A].projects == ()
 
 
@@ -222,16 +222,16 @@ def test_export_plans_empty():
 def test_an_update_holds_when_the_server_already_matches():
     step = Step(id="s", action=Action.UPDATE, kind=CERT, name="ci",
                 payload=Write(FP_A, "ci", "client", False, [], None))
-    body = KIND_SPEC.put_body(step, {})
-    assert KIND_SPEC.holds({"name": "ci", "type": "client", "restricted": False, "projects": None}, body)
-    assert not KIND_SPEC.holds({"name": "x", "type": "client", "restricted": False}, body)
+    body = SPEC.put_body(step, {})
+    assert SPEC.holds({"name": "ci", "type": "client", "restricted": False, "projects": None}, body)
+    assert not SPEC.holds({"name": "x", "type": "client", "restricted": False}, body)
 
 
 def test_status_lists_the_trust_store_with_what_lxdplan_manages():
     o = cluster(certificates={FP_A: live(restricted=True, projects=("default",)),
                               FP_B: live(name="alice", fp=FP_B, managed=False)})
-    title, rows = KIND_SPEC.status(o)
+    title, rows = SPEC.status(o)
     assert title == "Certificates" and rows[0][0] == "NAME"
     assert rows[1:] == [["alice", "client", FP_B[:12], "no", "-", "-"],
                         ["ci", "client", FP_A[:12], "yes", "default", "lxdplan"]]
-    assert KIND_SPEC.status(cluster()) is None
+    assert SPEC.status(cluster()) is None

@@ -38,9 +38,7 @@ def test_every_command_has_help_and_version():
 
 def test_schema_prints_the_published_schemas():
     import json
-    from pathlib import Path
 
-    import lxdplan
 
     from lxdplan.loader import schema
     from lxdplan.render.planschema import plan_schema

@@ -74,7 +74,7 @@ def test_defines_run_concurrently_but_other_steps_alone():
 
 
 def test_instance_launches_on_different_members_run_together_and_one_at_a_time_per_member():
-    from lxdplan.kinds.instance import KIND_SPEC as INSTANCE
+    from lxdplan.kinds.instance import SPEC as INSTANCE
 
     def launch(sid, member, action=Action.CREATE):
         return Step(id=sid, action=action, kind=INSTANCE.kind, name=sid, member=member)
@@ -98,7 +98,7 @@ def test_instance_launches_on_different_members_run_together_and_one_at_a_time_p
 
 
 def _launch(sid, member, action=Action.CREATE, deps=()):
-    from lxdplan.kinds.instance import KIND_SPEC as INSTANCE
+    from lxdplan.kinds.instance import SPEC as INSTANCE
 
     return Step(id=sid, action=action, kind=INSTANCE.kind, name=sid, member=member,
                 depends_on=tuple(deps))

@@ -72,7 +72,7 @@ def test_instances_made_by_hand_export_their_image_by_its_declared_name_or_none(
 
 
 def test_an_instance_with_image_none_is_created_with_no_source():
-    from lxdplan.registry import spec
+    from lxdplan.registry import find_spec
     from lxdplan.plan import Action, Kind
 
     base = cases.observed("no_change")
@@ -83,7 +83,7 @@ def test_an_instance_with_image_none_is_created_with_no_source():
     assert warnings == []
     (step,) = [s for s in plan(desired, base).steps if s.kind == Kind.INSTANCE]
     assert step.action == Action.CREATE and step.after["image"] == "none"
-    assert spec(Kind.INSTANCE).create_body(step)["source"] == {"type": "none"}
+    assert find_spec(Kind.INSTANCE).create_body(step)["source"] == {"type": "none"}
 
 
 def test_an_instance_of_a_project_without_its_own_images_names_one_of_default():

@@ -132,7 +132,6 @@ def coherent(draw) -> dict:
         data["projects"] = [{"name": p, **draw(st.fixed_dictionaries({}, optional={"config": st.dictionaries(
             st.sampled_from(["features.networks", "features.images", "features.profiles"]),
             st.sampled_from(["true", "false"]), max_size=2)}))} for p in projects]
-    in_project = st.sampled_from(["default", *projects])
     pools = []
     for pool in some(["data", "fast"], max_size=2):
         driver = draw(st.sampled_from(["dir", "zfs", "lvm"]))

@@ -119,7 +119,6 @@ def test_plans_hide_internal_fields_and_say_a_move_restarts():
 def test_keys_the_file_leaves_out_follow_one_rule():
     """README "Keys the file leaves out": built-in descriptions and the values LXD generates are
     kept (and sent back in a PUT), anything else set live is removed (tests/cases/omitted_keys)."""
-    from lxdplan.state.observed import Observed
 
     desired = cases.desired("omitted_keys")
     data = cases.observed_data("omitted_keys")

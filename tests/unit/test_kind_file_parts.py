@@ -72,7 +72,7 @@ WIDGET_MODULE = '''
 from dataclasses import dataclass
 
 from lxdplan.filecheck import MEMBERS, names
-from lxdplan.kinds.base import ObjectKind
+from lxdplan.kinds.base import KindSpec, Where
 from lxdplan.plan import Kind
 
 
@@ -83,7 +83,7 @@ class Widget:
     line: int = 0
 
 
-class WidgetKind(ObjectKind):
+class WidgetSpec(KindSpec):
     kind = Kind.define("test_widget", "test widget")
     section = "test_widgets"
     rank = load_rank = 990
@@ -98,8 +98,28 @@ class WidgetKind(ObjectKind):
             out.append(Widget(raw.get("name"), raw.get("member"), checker.src.line((self.section, i))))
         return tuple(out)
 
+    # The rest of the core every kind implements (a widget is never planned nor read here).
+    def plan(self, ctx):
+        return []
 
-KIND_SPEC = WidgetKind()
+    def where(self, step):
+        return self.where_declared(step)
+
+    def where_declared(self, obj):
+        return Where("/1.0/widgets", f"/1.0/widgets/{obj.name}")
+
+    def export(self, live):
+        return {"name": live.name}
+
+    @property
+    def observed_type(self):
+        return Widget
+
+    def assemble(self, ctx, recorded):
+        return {}
+
+
+SPEC = WidgetSpec()
 '''
 
 
@@ -110,7 +130,7 @@ def widget_kind(tmp_path, monkeypatch):
     kinds.__path__.append(str(tmp_path))
     try:
         module = importlib.import_module("lxdplan.kinds.widget_for_test")
-        monkeypatch.setattr(registry, "KINDS", registry.KINDS + (module.KIND_SPEC,))
+        monkeypatch.setattr(registry, "SPECS", registry.SPECS + (module.SPEC,))
         yield module
     finally:
         kinds.__path__.remove(str(tmp_path))

@@ -13,7 +13,7 @@ from lxdplan import membership, registry
 from lxdplan.actionspec import ActionSpec, Lane
 from lxdplan.cli.progress import describe_action, still
 from lxdplan.executor import _lane
-from lxdplan.kinds.base import ObjectKind
+from lxdplan.kinds.base import KindSpec, Where
 from lxdplan.kinds.placement import MOVE
 from lxdplan.plan import Action, Kind, Payload, Plan, Step
 from lxdplan.planner.order import StepList
@@ -24,7 +24,7 @@ from lxdplan.render.planschema import plan_schema
 REBUILD = Action("rebuild")
 
 
-class GadgetKind(ObjectKind):
+class GadgetSpec(KindSpec):
     """A test kind: creates, deletes, and rebuilds of its own, several per member at once."""
 
     kind = Kind("test_gadget")  # defined by the fixture
@@ -34,13 +34,36 @@ class GadgetKind(ObjectKind):
     action_specs = (ActionSpec(REBUILD, "rebuilding", "rebuild a gadget from its image",
                                count="rebuild", words="to rebuild", lane=Lane.MEMBER),)
 
+    # The rest of the core every kind implements (unused here).
+    def load(self, checker, items, declared):
+        return ()
+
+    def plan(self, ctx):
+        return []
+
+    def where(self, step):
+        return Where("/1.0/gadgets", f"/1.0/gadgets/{step.name}")
+
+    def where_declared(self, obj):
+        return Where("/1.0/gadgets", f"/1.0/gadgets/{obj.name}")
+
+    def export(self, live):
+        return None
+
+    @property
+    def observed_type(self):
+        return dict
+
+    def assemble(self, ctx, recorded):
+        return {}
+
 
 @pytest.fixture
 def gadget(monkeypatch):
-    """The test kind in the registry's list, as its line in ``KINDS`` would put it; removed after."""
+    """The test kind in the registry's list, as its line in ``SPECS`` would put it; removed after."""
     Kind.define("test_gadget", "test gadget")
-    spec = GadgetKind()
-    monkeypatch.setattr(registry, "KINDS", registry.KINDS + (spec,))
+    spec = GadgetSpec()
+    monkeypatch.setattr(registry, "SPECS", registry.SPECS + (spec,))
     try:
         yield spec
     finally:
@@ -89,11 +112,11 @@ def test_a_step_of_an_action_its_kind_does_not_declare_is_impossible(gadget):
 
 
 def test_a_payload_for_an_action_nobody_declares_is_refused_when_the_registry_reads_it(monkeypatch):
-    class Broken(GadgetKind):
+    class Broken(GadgetSpec):
         action_specs = ()
 
     try:
-        monkeypatch.setattr(registry, "KINDS", registry.KINDS + (Broken(),))
+        monkeypatch.setattr(registry, "SPECS", registry.SPECS + (Broken(),))
         with pytest.raises(RuntimeError, match="payload for rebuild, an action it does not declare"):
             registry.actions()
     finally:
@@ -101,14 +124,14 @@ def test_a_payload_for_an_action_nobody_declares_is_refused_when_the_registry_re
 
 
 def test_two_actions_counted_under_one_key_must_word_it_alike(gadget, monkeypatch):
-    class Clash(GadgetKind):
+    class Clash(GadgetSpec):
         kind = Kind.define("test_clash")
         rank = delete_rank = list_rank = load_rank = 992
         action_specs = (ActionSpec(REBUILD, "rebuilding", "rebuild", count="rebuild",
                                    words="to redo"),)
 
     try:
-        monkeypatch.setattr(registry, "KINDS", registry.KINDS + (Clash(),))
+        monkeypatch.setattr(registry, "SPECS", registry.SPECS + (Clash(),))
         with pytest.raises(RuntimeError, match="counts under 'rebuild'"):
             registry.tallies()
     finally:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from lxdplan import keys
-from lxdplan.registry import spec
+from lxdplan.registry import find_spec
 from lxdplan.kinds.image import OWNER_KEY as IMAGES_KEY
 from lxdplan.livedata import Reading, Recorded
 from lxdplan.providers.assemble import Answers, assemble
@@ -94,7 +94,7 @@ def test_a_network_with_no_view_takes_the_untargeted_etag_and_ovn_its_one_view()
     recorded = Recorded({"networks": {"listing": ([item, ovn], None),
                                       ("etag", "br"): ({}, '"untargeted"'),
                                       ("view", "o", ""): ({"config": {}}, '"ovn"')}})
-    nets = spec("network").assemble(Reading(desired=None, backend=None), recorded)
+    nets = find_spec("network").assemble(Reading(desired=None, backend=None), recorded)
     assert nets["br"].etag == '"untargeted"' and nets["br"].members == {}
     assert nets["o"].etag == '"ovn"' and nets["o"].members == {}
 
@@ -117,7 +117,7 @@ def test_volumes_are_read_for_the_listed_pools_only():
         "storage_volumes": {("volumes", "data"): ([vol, {**vol, "type": "container"}], None),
                             ("volumes", "gone"): ([{**vol, "name": "w"}], None)},
     })
-    volumes = spec("storage_volume").assemble(Reading(desired=None, backend=None), recorded)
+    volumes = find_spec("storage_volume").assemble(Reading(desired=None, backend=None), recorded)
     assert list(volumes) == ["default/data/n1/v"]  # not the container's, not the gone pool's
 
 
@@ -127,7 +127,7 @@ def test_images_are_managed_by_the_server_key_per_project(answers):
                   server_config={IMAGES_KEY: "deb, staging/other"})
     recorded = Recorded({"images": {"listing": ([image], None),
                                     ("project", "staging"): ([image], None)}})
-    images = spec("image").assemble(ctx, recorded)
+    images = find_spec("image").assemble(ctx, recorded)
     assert images[f"default/{'ab' * 32}"].managed_by_lxdplan
     assert not images[f"staging/{'ab' * 32}"].managed_by_lxdplan  # staging manages "other"
     assert images[f"staging/{'ab' * 32}"].name == "deb"
@@ -136,7 +136,7 @@ def test_images_are_managed_by_the_server_key_per_project(answers):
 def test_instances_drop_lxds_keys_and_take_their_etag():
     recorded = Recorded({"instances": {"listing": ([VM], None),
                                        ("etag", ("default", VM["name"])): (None, '"i1"')}})
-    inst = spec("instance").assemble(Reading(desired=None, backend=None), recorded)
+    inst = find_spec("instance").assemble(Reading(desired=None, backend=None), recorded)
     (key, live), = inst.items()
     assert key == f"default/{VM['name']}" and live.etag == '"i1"'
     assert not any(k.startswith(("image.", "volatile.")) for k in live.config)

@@ -10,14 +10,14 @@ from lxdplan import registry
 
 
 def test_the_registry_lists_each_kind_once_in_rank_order():
-    assert [k.rank for k in registry.KINDS] == sorted(k.rank for k in registry.KINDS)
-    assert len({k.kind for k in registry.KINDS}) == len(registry.KINDS)
-    assert len({k.section for k in registry.KINDS}) == len(registry.KINDS)
+    assert [k.rank for k in registry.SPECS] == sorted(k.rank for k in registry.SPECS)
+    assert len({k.kind for k in registry.SPECS}) == len(registry.SPECS)
+    assert len({k.section for k in registry.SPECS}) == len(registry.SPECS)
 
 
 @pytest.mark.parametrize("attr", registry.RANKS)
 def test_two_kinds_sharing_a_rank_are_refused(attr):
-    first, second = registry.KINDS[0], copy.copy(registry.KINDS[1])
+    first, second = registry.SPECS[0], copy.copy(registry.SPECS[1])
     setattr(second, attr, getattr(first, attr))
     with pytest.raises(RuntimeError, match=f"share {attr} "):
         registry._checked((first, second))
@@ -38,7 +38,7 @@ def test_a_kind_id_is_defined_once():
     from lxdplan.kinds import storage_pool
     from lxdplan.plan import Kind
 
-    assert storage_pool.KIND_SPEC.kind is Kind.STORAGE_POOL
+    assert storage_pool.SPEC.kind is Kind.STORAGE_POOL
     with pytest.raises(ValueError, match="'storage_pool' is defined twice"):
         Kind.define("storage_pool", "pool")
     assert Kind.STORAGE_POOL.noun == "storage pool"

@@ -49,11 +49,11 @@ def test_a_broken_fragment_is_an_error_naming_it(tmp_path):
 
 
 WIDGET = '''
-from lxdplan.kinds.base import ObjectKind
+from lxdplan.kinds.base import KindSpec, Where
 from lxdplan.plan import Kind
 
 
-class WidgetKind(ObjectKind):
+class WidgetSpec(KindSpec):
     kind = Kind.define("test_gadget", "test gadget")
     section = "test_gadgets"
     rank = load_rank = delete_rank = list_rank = 991
@@ -61,8 +61,28 @@ class WidgetKind(ObjectKind):
     def load(self, checker, items, declared):
         return tuple(raw["name"] for _, raw in items)
 
+    # The rest of the core every kind implements (unused here).
+    def plan(self, ctx):
+        return []
 
-KIND_SPEC = WidgetKind()
+    def where(self, step):
+        return Where("/1.0/gadgets", f"/1.0/gadgets/{step.name}")
+
+    def where_declared(self, obj):
+        return Where("/1.0/gadgets", f"/1.0/gadgets/{obj.name}")
+
+    def export(self, live):
+        return None
+
+    @property
+    def observed_type(self):
+        return dict
+
+    def assemble(self, ctx, recorded):
+        return {}
+
+
+SPEC = WidgetSpec()
 '''
 FRAGMENT = {
     "description": "Gadgets, for a test.",
@@ -85,7 +105,7 @@ def gadget(tmp_path, monkeypatch):
         import importlib
 
         module = importlib.import_module("lxdplan.kinds.gadget_for_test")
-        monkeypatch.setattr(registry, "KINDS", registry.KINDS + (module.KIND_SPEC,))
+        monkeypatch.setattr(registry, "SPECS", registry.SPECS + (module.SPEC,))
         yield module
     finally:
         kinds.__path__.remove(str(tmp_path))

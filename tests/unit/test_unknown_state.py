@@ -90,7 +90,6 @@ def test_plan_status_and_import_exit_1_with_one_sentence_when_nothing_answers(tm
 
 def test_a_bootstrap_planned_before_the_trust_is_redeemed_does_not_claim_no_cluster_exists():
     """apply's first plan, made before it redeems node1's declared trust."""
-    from lxdplan.plan import Action
     from lxdplan.planner import plan
 
     want = desired(members=members("n1", "n2", n1={"trust": Trust(password=Secret("env", "PW"))}))

@@ -9,7 +9,7 @@ import pytest
 
 from lxdplan.errors import PlanError, ValidationError
 from lxdplan.exporter import export_document
-from lxdplan.registry import spec
+from lxdplan.registry import find_spec
 from lxdplan.kinds.network_forward import NetworkForward, ObservedNetworkForward
 from lxdplan.kinds.network_zone import NetworkZone, ObservedNetworkZone
 from lxdplan.kinds.network_zone_record import NetworkZoneRecord, ObservedNetworkZoneRecord
@@ -207,7 +207,7 @@ def test_record_entries_compare_in_order_and_a_hand_made_record_is_listed():
     steps = by_id(result)
     step = steps["network_zone_record/lab.example/www/update"]
     assert step.before == {"entries": {"0": b, "1": a}} and step.after == {"entries": {"0": a, "1": b}}
-    assert spec(RECORD).put_body(step, {})["entries"] == [a, b]
+    assert find_spec(RECORD).put_body(step, {})["entries"] == [a, b]
     assert [(u.kind, u.name) for u in result.unmanaged] == [(RECORD, "lab.example/mail")]
     # The zone itself was not made by lxdplan: its config is enforced, never its deletion.
     assert "network_zone/lab.example/delete" not in steps
@@ -219,7 +219,7 @@ def test_a_record_is_created_after_its_zone():
                        cluster()))
     assert "network_zone/lab.example/create" in steps[
         "network_zone_record/lab.example/www/create"].depends_on
-    body = spec(RECORD).create_body(steps["network_zone_record/lab.example/www/create"])
+    body = find_spec(RECORD).create_body(steps["network_zone_record/lab.example/www/create"])
     assert body == {"name": "www", "description": "", "config": MARKED, "entries": []}
 
 
@@ -229,10 +229,10 @@ def test_a_forward_is_created_on_its_member_after_its_network():
     step = steps["network_forward/br0/192.0.2.10/create/n2"]
     assert step.member == "n2"
     assert any(d.startswith("network/br0/") for d in step.depends_on)
-    where = spec(FORWARD).where(step)
+    where = find_spec(FORWARD).where(step)
     assert (where.collection, where.path, where.params, where.member) == (
         "/1.0/networks/br0/forwards", "/1.0/networks/br0/forwards/192.0.2.10", {"target": "n2"}, "n2")
-    assert spec(FORWARD).create_body(step) == {
+    assert find_spec(FORWARD).create_body(step) == {
         "listen_address": "192.0.2.10", "description": "", "config": MARKED, "ports": [PORT]}
 
 
@@ -244,7 +244,7 @@ def test_forward_drift_is_an_update_on_its_member_and_one_on_another_member_a_pl
     assert (step.action, step.member, step.etag) == (Action.UPDATE, "n1", "f1")
     assert step.before == {"config": {"target_address": "10.0.0.9"}}
     assert step.after == {"ports": {"0": PORT}}
-    assert spec(FORWARD).where(step).params == {"target": "n1"}
+    assert find_spec(FORWARD).where(step).params == {"target": "n1"}
 
     hand = cluster(networks={"br0": live_net("br0")},
                    network_forwards={"br0/192.0.2.10@n3": live_fwd(member="n3", managed=False)})
@@ -259,7 +259,7 @@ def test_a_dropped_managed_forward_is_deleted_on_its_member_and_a_hand_made_one_
     result = plan(desired(networks=(net("br0"),)), observed)
     (step,) = result.steps
     assert (step.id, step.member) == ("network_forward/br0/192.0.2.10/delete/n2", "n2")
-    assert spec(FORWARD).where(step).params == {"target": "n2"}
+    assert find_spec(FORWARD).where(step).params == {"target": "n2"}
     assert [(u.kind, u.name, u.note) for u in result.unmanaged] == [
         (FORWARD, "br0/192.0.2.11", "on n1")]
 
@@ -287,9 +287,9 @@ def test_records_are_read_per_zone_and_forwards_per_created_bridge():
             {"name": "br0", "type": "bridge", "managed": True, "status": "Created"},
             {"name": "eth0", "type": "physical", "managed": False, "status": ""},
             {"name": "br1", "type": "bridge", "managed": True, "status": "Pending"}], None)}})
-    assert spec(RECORD).reads(reading(), recorded) == {
+    assert find_spec(RECORD).reads(reading(), recorded) == {
         ("zone", "lab.example"): Get.listing("/1.0/network-zones/lab.example/records")}
-    assert spec(FORWARD).reads(reading(), recorded) == {
+    assert find_spec(FORWARD).reads(reading(), recorded) == {
         ("network", "br0"): Get.listing("/1.0/networks/br0/forwards")}
 
 
@@ -303,10 +303,10 @@ def test_assemble_reads_location_ttl_and_marks():
             {"listen_address": "192.0.2.10", "location": "node2", "description": "", "config": {},
              "ports": [{**PORT, "target_port": "", "description": ""}]},
             {"listen_address": "192.0.2.11", "location": "none", "config": MARKED, "ports": []}], None)}})
-    records = spec(RECORD).assemble(reading(), recorded)
+    records = find_spec(RECORD).assemble(reading(), recorded)
     www = records["lab.example/www"]
     assert www.managed_by_lxdplan and www.etag == "r1" and www.entries[1]["ttl"] == 60
-    forwards = spec(FORWARD).assemble(reading(), recorded)
+    forwards = find_spec(FORWARD).assemble(reading(), recorded)
     assert set(forwards) == {"br0/192.0.2.10@node2", "br0/192.0.2.11"}
     assert forwards["br0/192.0.2.10@node2"].ports == (PORT,)
     assert not forwards["br0/192.0.2.10@node2"].managed_by_lxdplan

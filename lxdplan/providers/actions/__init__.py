@@ -17,7 +17,8 @@ from functools import partial
 from typing import Callable
 
 from lxdplan.errors import ApiError, LxdplanError
-from lxdplan.kinds.twophase import TwoPhaseKind
+from lxdplan.kinds import SingleRequests
+from lxdplan.kinds.twophase import TwoPhaseSpec
 from lxdplan.membership import BOOTSTRAP, EVACUATE, FORCE_REMOVE, JOIN, REMOVE, RESTORE
 from lxdplan.plan import Action, Kind, Step
 from lxdplan.providers import links
@@ -38,12 +39,11 @@ MEMBERSHIP: dict[tuple[str, Action], Handler] = {
     (Kind.SERVER, Action.UPDATE): members.update_server,
 }
 # What carries out each action of an object kind, by its shape.
-_SHAPES: dict[bool, dict[Action, Handler]] = {
-    True: {Action.DEFINE: twophase.define, Action.INSTANTIATE: twophase.instantiate,
-           Action.UPDATE: twophase.update, Action.DELETE: twophase.delete},
-    False: {Action.CREATE: single.create, Action.UPDATE: single.update,
-            Action.DELETE: single.delete},
-}
+TWO_PHASE: dict[Action, Handler] = {
+    Action.DEFINE: twophase.define, Action.INSTANTIATE: twophase.instantiate,
+    Action.UPDATE: twophase.update, Action.DELETE: twophase.delete}
+SINGLE: dict[Action, Handler] = {
+    Action.CREATE: single.create, Action.UPDATE: single.update, Action.DELETE: single.delete}
 
 
 def handlers() -> dict[tuple[str, Action], Handler]:
@@ -54,7 +54,12 @@ def handlers() -> dict[tuple[str, Action], Handler]:
             own = importlib.import_module(f"{__name__}.{spec.actions}").HANDLERS
             table.update({(spec.kind, action): own[action] for action in spec.payloads})
             continue
-        shape = _SHAPES[isinstance(spec, TwoPhaseKind)]
+        if isinstance(spec, TwoPhaseSpec):
+            shape = TWO_PHASE
+        elif isinstance(spec, SingleRequests):
+            shape = SINGLE
+        else:
+            continue  # no way to carry out its steps: ``perform`` refuses them
         table.update({(spec.kind, action): shape[action] for action in spec.payloads})
     return table
 

@@ -12,7 +12,7 @@ PUT with an empty ``certificate`` keeps it.
 from __future__ import annotations
 
 from lxdplan.kinds.base import payload_of
-from lxdplan.kinds.certificate import KIND_SPEC, Delete, Write
+from lxdplan.kinds.certificate import SPEC, Delete, Write
 from lxdplan.plan import Action, Step
 from lxdplan.providers.actions.common import get_or_none, gone, precondition
 from lxdplan.providers.actions.single import owned_names, set_owned_names
@@ -33,19 +33,19 @@ def _mark(client: Client, key: str, fingerprint: str, add: bool) -> bool:
 
 def create(s: Session, step: Step) -> bool:
     p = payload_of(step, Write)
-    where, client = KIND_SPEC.where(step), s.cluster()
+    where, client = SPEC.where(step), s.cluster()
     changed = _mark(client, p.owner_key, p.fingerprint, True)
     if get_or_none(client, where.path) is not None:
         return changed
-    client.post(where.collection, KIND_SPEC.create_body(step))
+    client.post(where.collection, SPEC.create_body(step))
     return True
 
 
 def update(s: Session, step: Step) -> bool:
-    where, client = KIND_SPEC.where(step), s.cluster()
+    where, client = SPEC.where(step), s.cluster()
     md = client.get(where.path).metadata or {}
-    body = KIND_SPEC.put_body(step, md)
-    if KIND_SPEC.holds(md, body):
+    body = SPEC.put_body(step, md)
+    if SPEC.holds(md, body):
         return False
     with precondition(step):
         client.put(where.path, body, etag=step.etag)
@@ -54,7 +54,7 @@ def update(s: Session, step: Step) -> bool:
 
 def delete(s: Session, step: Step) -> bool:
     p = payload_of(step, Delete)
-    where, client = KIND_SPEC.where(step), s.cluster()
+    where, client = SPEC.where(step), s.cluster()
     deleted = (get_or_none(client, where.path) is not None
                and gone(lambda: client.delete(where.path)))
     return _mark(client, p.owner_key, p.fingerprint, False) or deleted

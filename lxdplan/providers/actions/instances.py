@@ -20,14 +20,14 @@ import re
 from typing import Any, NoReturn
 
 from lxdplan.errors import ApiError
-from lxdplan.kinds.base import payload_of
+from lxdplan.kinds.base import SingleRequests, payload_of
 from lxdplan.kinds.instance import NO_IMAGE, START, STOP, Change, Write
 from lxdplan.kinds.placement import MOVE
 from lxdplan.plan import Action, Kind, Step
 from lxdplan.providers.actions.common import get_or_none, gone, precondition, reveal
 from lxdplan.providers.client import Client, path_of
 from lxdplan.providers.session import Session
-from lxdplan.registry import of
+from lxdplan.registry import spec_of
 
 STOP_TIMEOUT = 30
 RUNNING = ("Running", "Frozen")
@@ -84,7 +84,7 @@ def create(s: Session, step: Step) -> bool:
     live = _read(client, step)
     changed = False
     if live is None:
-        body = of(Kind.INSTANCE).create_body(step)
+        body = _spec().create_body(step)
         if p.image != NO_IMAGE:  # else no source: the kind's body says so
             body["source"] = _image_source(s, client, p)
         params = {**(_at(step)[1] or {}), **({"target": p.target} if p.target else {})}
@@ -121,15 +121,22 @@ def _image_source(s: Session, client: Client, p: Write) -> dict[str, str]:
     return {"type": "image", "alias": image}
 
 
+def _spec() -> SingleRequests:
+    """The instances' spec, whose create and update bodies these handlers send."""
+    spec = spec_of(Kind.INSTANCE)
+    assert isinstance(spec, SingleRequests), spec
+    return spec
+
+
 def update(s: Session, step: Step) -> bool:
     p = payload_of(step, Write)
     client = s.cluster()
     path, params = _at(step)
     _settle(client, path, params)
     answer = client.get(path, params)
-    kind = of(Kind.INSTANCE)
-    body = kind.put_body(step, answer.metadata or {})
-    if kind.holds(answer.metadata or {}, body):
+    spec = _spec()
+    body = spec.put_body(step, answer.metadata or {})
+    if spec.holds(answer.metadata or {}, body):
         return False
     with precondition(step):
         client.put(path, reveal(body), params=params,

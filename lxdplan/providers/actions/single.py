@@ -9,43 +9,44 @@ interrupted create never leaves an unowned object behind, and dropped from it af
 from __future__ import annotations
 
 from lxdplan import keys
-from lxdplan.kinds import Owner
-from lxdplan.kinds.base import ObjectKind, Where
+from lxdplan.kinds import ListedOwner, SingleRequests, Where
 from lxdplan.livedata import listed_names
 from lxdplan.plan import Step
 from lxdplan.providers.actions.common import get_or_none, gone, precondition, reveal
 from lxdplan.providers.client import Client
 from lxdplan.providers.session import Session
-from lxdplan.registry import of
+from lxdplan.registry import spec_of
 
 
-def _target(s: Session, step: Step) -> tuple[ObjectKind, Where, Client]:
-    kind = of(step.kind)
-    where = kind.where(step)
-    return kind, where, (s.at(where.member) if where.member else s.cluster())
+def _target(s: Session, step: Step) -> tuple[SingleRequests, Where, Client]:
+    spec = spec_of(step.kind)
+    if not isinstance(spec, SingleRequests):
+        raise TypeError(f"{step.kind} is not a kind of single requests (step {step.id})")
+    where = spec.where(step)
+    return spec, where, (s.at(where.member) if where.member else s.cluster())
 
 
 def create(s: Session, step: Step) -> bool:
     """POST unless it exists already (check first: LXD 5.0.2 answers a missing cluster group
     with 500, not 404, so the existence check also guards the delete)."""
-    kind, w, client = _target(s, step)
+    spec, w, client = _target(s, step)
     if get_or_none(client, w.path, w.params or None) is not None:
         return False
-    if kind.owner == Owner.SERVER_KEY:
+    if isinstance(spec, ListedOwner):
         key: str = getattr(step.payload, "owner_key")  # the payload of a kind owned by a server key
         names = owned_names(client, key)
         if step.name not in names:
             set_owned_names(client, names + [step.name], key)
-    client.post(w.collection, reveal(kind.create_body(step)), params=w.params or None)
+    client.post(w.collection, reveal(spec.create_body(step)), params=w.params or None)
     return True
 
 
 def update(s: Session, step: Step) -> bool:
     """PUT the full object (config maps are authoritative) with the plan's ETag."""
-    kind, w, client = _target(s, step)
+    spec, w, client = _target(s, step)
     md = client.get(w.path, w.params or None).metadata or {}
-    body = kind.put_body(step, md)
-    if kind.holds(md, body):
+    body = spec.put_body(step, md)
+    if spec.holds(md, body):
         return False
     with precondition(step):
         client.put(w.path, reveal(body), params=w.params or None, etag=step.etag)
@@ -53,10 +54,10 @@ def update(s: Session, step: Step) -> bool:
 
 
 def delete(s: Session, step: Step) -> bool:
-    kind, w, client = _target(s, step)
+    spec, w, client = _target(s, step)
     deleted = (get_or_none(client, w.path, w.params or None) is not None
                and gone(lambda: client.delete(w.path, params=w.params or None)))
-    if kind.owner != Owner.SERVER_KEY:
+    if not isinstance(spec, ListedOwner):
         return deleted
     key: str = getattr(step.payload, "owner_key")
     names = owned_names(client, key)

@@ -16,7 +16,7 @@ from typing import Any
 
 from lxdplan.errors import ApiError, PreconditionFailed
 from lxdplan.kinds.base import payload_of
-from lxdplan.kinds.twophase import Define, Instantiate, TwoPhaseKind, Update
+from lxdplan.kinds.twophase import Define, Instantiate, TwoPhaseSpec, Update
 from lxdplan.plan import Step
 from lxdplan.providers.actions.common import (
     comparable,
@@ -29,20 +29,20 @@ from lxdplan.providers.actions.common import (
 )
 from lxdplan.providers.client import Client
 from lxdplan.providers.session import Session
-from lxdplan.registry import spec
+from lxdplan.registry import find_spec
 
 
-def _kind(step: Step) -> TwoPhaseKind:
-    found = spec(step.kind)
-    assert isinstance(found, TwoPhaseKind), step.kind
+def _kind(step: Step) -> TwoPhaseSpec:
+    found = find_spec(step.kind)
+    assert isinstance(found, TwoPhaseSpec), step.kind
     return found
 
 
-def _member_keys(k: TwoPhaseKind, live: dict[str, Any]) -> frozenset[str]:
+def _member_keys(k: TwoPhaseSpec, live: dict[str, Any]) -> frozenset[str]:
     return k.member_keys(live.get(k.type_field, ""))
 
 
-def _declared(s: Session, k: TwoPhaseKind, step: Step):
+def _declared(s: Session, k: TwoPhaseSpec, step: Step):
     return next((o for o in k.declared(s.desired) if o.name == step.name), None)
 
 
