@@ -16,6 +16,7 @@ from lxdplan import membership, payloads, sensitive
 from lxdplan.actionspec import HEADLINE, SHARED, ActionSpec
 from lxdplan.desired import Desired
 from lxdplan.kinds import (
+    certificate,
     cluster_group,
     image,
     instance,
@@ -47,6 +48,7 @@ SPECS: tuple[KindSpec, ...] = (
     storage_volume.SPEC,
     image.SPEC,
     instance.SPEC,
+    certificate.SPEC,
 )
 
 

@@ -20,6 +20,7 @@ from lxdplan.cli import (
     plan,  # noqa: E402,F401  (registers `plan`)
     roll,  # noqa: E402,F401  (registers `roll`)
     status,  # noqa: E402,F401  (registers `status`)
+    trusttoken,  # noqa: E402,F401  (registers `trust-token`)
     validate,  # noqa: E402,F401  (registers `validate`)
 )
 from lxdplan.cli.app import app

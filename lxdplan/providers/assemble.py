@@ -34,6 +34,7 @@ class Answers:
     objects: Recorded = field(default_factory=Recorded)  # the kinds' reads, per section
     desired: Any = None  # the file the reads were chosen for
     lean: bool = False  # read at plan detail
+    client_fingerprints: tuple[str, ...] = ()  # the client certificates lxdplan presents
 
 
 def assemble(a: Answers) -> Observed:
@@ -57,6 +58,7 @@ def assemble(a: Answers) -> Observed:
         members=_members(a),
         standalone=a.standalone,
         objects={spec.section: spec.assemble(ctx, a.objects) for spec in registry()},
+        client_fingerprints=a.client_fingerprints,
     )
 
 

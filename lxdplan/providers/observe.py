@@ -33,6 +33,7 @@ from lxdplan.livedata import Get, Reading, Recorded
 from lxdplan.providers import joining, parse, pins
 from lxdplan.providers.assemble import Answers, assemble
 from lxdplan.providers.backend import Backend
+from lxdplan.providers.certs import load_client_cert
 from lxdplan.providers.client import Client, NoAnswer, Response, busy, path_of
 from lxdplan.registry import registry
 from lxdplan.state.observed import Observed, Standalone, not_serving
@@ -183,6 +184,13 @@ class _Observer:
         cluster = Backend.from_server(self.probes[readers[0].name].metadata or {})
         return self.read_cluster(readers[0], self.token_fields(standalone, cluster))
 
+    def client_fingerprints(self) -> tuple[str, ...]:
+        """The client certificates lxdplan presents: its own and each connection's."""
+        own = load_client_cert()
+        certs = [getattr(c, "cert", None) for c in self.clients.values()]
+        found = {cert.fingerprint for cert in certs if cert is not None}
+        return tuple(sorted(found | ({own.fingerprint} if own else set())))
+
     def token_fields(self, standalone: dict[str, Standalone], cluster: Backend) -> dict[str, Standalone]:
         """Each member's join token field, from its own answer; a member that did not say what
         it runs (an untrusted client is not told) is taken to run the declared backend, else the
@@ -238,6 +246,7 @@ class _Observer:
             objects=reads.record(),
             desired=self.desired,
             lean=self.lean,
+            client_fingerprints=self.client_fingerprints(),
         ))
 
 

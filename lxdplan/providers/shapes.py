@@ -122,7 +122,7 @@ WORDS: dict[str, Check] = {"string": _string, "flag": _flag, "number": _number, 
 # Collections lxdplan lists (the membership's; each kind declares its own): their ``metadata`` is
 # a list (URLs, or objects with ``recursion``), and each listed object names itself with this
 # field.
-MEMBERSHIP_COLLECTIONS = {"cluster/members": "server_name", "certificates": "fingerprint"}
+MEMBERSHIP_COLLECTIONS = {"cluster/members": "server_name"}
 
 
 def table(shapes: Iterable[AnswerShape]) -> tuple[list[tuple[re.Pattern[str], str]], dict[str, Check]]:

@@ -139,6 +139,9 @@ class Observed:
     # text, e.g. "profile": "Default LXD profile"), which are not read then.
     builtin_descriptions: dict[str, str] = field(default_factory=dict)
     objects: dict[str, dict[str, Any]] = field(default_factory=dict)  # section -> key -> object
+    # The client certificates lxdplan presents (its own and each connection's, sha256 hex):
+    # never deleted (``kinds.certificate``). Not the cluster's state: left out of the digest.
+    client_fingerprints: tuple[str, ...] = ()
 
     def __init__(self, *, objects: dict[str, dict[str, Any]] | None = None,
                  sections: Iterable[str] | None = None, **given: Any):
@@ -270,7 +273,8 @@ class Observed:
 # ``api_level`` moves with ``version`` and ``no_answer`` with ``reachable``, both hashed; the
 # join token field and the built-in descriptions follow from the backend and its extensions.
 _DIGEST_SKIP = frozenset({"etag", "config_etag", "local_etag", "message", "api_level", "no_answer",
-                          "join_token_field", "builtin_descriptions"})
+                          "join_token_field", "builtin_descriptions",
+                          "client_fingerprints"})
 # Hashed only when set, so the digest of a cluster that shows neither stays what it was.
 _DIGEST_SKIP_UNSET: dict[str, Any] = {"view": None, "joining": False}
 

@@ -23,7 +23,7 @@ COMMANDS = sorted(leaf_commands(typer.main.get_command(app)))
 def test_the_commands_are_those_of_the_spec():
     assert [" ".join(c) for c in COMMANDS] == [
         "apply", "auth init", "auth trust", "convert-preseed", "export", "import", "join-preseed", "lab down", "lab env",
-        "lab status", "lab up", "plan", "roll", "schema", "status", "validate",
+        "lab status", "lab up", "plan", "roll", "schema", "status", "trust-token", "validate",
     ]
 
 

@@ -1,0 +1,63 @@
+"""Certificates (``lxdplan.kinds.certificate``): trust, change, drop a client certificate.
+
+Level-based: the fingerprint is listed as managed (server key ``user.lxdplan.certificates``)
+before the certificate is trusted, so an interrupted create never leaves an unowned one, and
+dropped from it after the delete; a certificate already trusted is not posted again. The key
+lists fingerprints, not names (names are not unique in LXD's trust store), so the generic
+server-key handlers (which list a step's name) do not fit. Facts: LXD 5.0.2
+``lxd/certificates.go``, Incus 6.0.4 ``cmd/incusd/certificates.go``: POST takes base64 DER,
+PUT with an empty ``certificate`` keeps it.
+"""
+
+from __future__ import annotations
+
+from lxdplan.kinds.base import payload_of
+from lxdplan.kinds.certificate import SPEC, Delete, Write
+from lxdplan.plan import Action, Step
+from lxdplan.providers.actions.common import get_or_none, gone, precondition
+from lxdplan.providers.actions.single import owned_names, set_owned_names
+from lxdplan.providers.client import Client
+from lxdplan.providers.session import Session
+
+
+def _mark(client: Client, key: str, fingerprint: str, add: bool) -> bool:
+    names = owned_names(client, key)
+    if add and fingerprint not in names:
+        set_owned_names(client, names + [fingerprint], key)
+        return True
+    if not add and fingerprint in names:
+        set_owned_names(client, [n for n in names if n != fingerprint], key)
+        return True
+    return False
+
+
+def create(s: Session, step: Step) -> bool:
+    p = payload_of(step, Write)
+    where, client = SPEC.where(step), s.cluster()
+    changed = _mark(client, p.owner_key, p.fingerprint, True)
+    if get_or_none(client, where.path) is not None:
+        return changed
+    client.post(where.collection, SPEC.create_body(step))
+    return True
+
+
+def update(s: Session, step: Step) -> bool:
+    where, client = SPEC.where(step), s.cluster()
+    md = client.get(where.path).metadata or {}
+    body = SPEC.put_body(step, md)
+    if SPEC.holds(md, body):
+        return False
+    with precondition(step):
+        client.put(where.path, body, etag=step.etag)
+    return True
+
+
+def delete(s: Session, step: Step) -> bool:
+    p = payload_of(step, Delete)
+    where, client = SPEC.where(step), s.cluster()
+    deleted = (get_or_none(client, where.path) is not None
+               and gone(lambda: client.delete(where.path)))
+    return _mark(client, p.owner_key, p.fingerprint, False) or deleted
+
+
+HANDLERS = {Action.CREATE: create, Action.UPDATE: update, Action.DELETE: delete}
