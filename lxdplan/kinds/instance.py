@@ -41,6 +41,7 @@ from lxdplan.kinds.base import (
 )
 from lxdplan.kinds.common import DEFAULT, at, export_config, owned, put_if, scoped
 from lxdplan.kinds.placement import MOVE
+from lxdplan.kinds.snapshot import Snapshot, load_list
 from lxdplan.knownkeys import suggest
 from lxdplan.livedata import AnswerShape, Get, Reading, Recorded, clean_config, marked, with_etag
 from lxdplan.plan import Action, Kind, Payload, Step
@@ -70,6 +71,7 @@ class Instance:
     state: str = "running"  # running | stopped
     description: str = ""
     line: int = 0
+    snapshots: tuple[Snapshot, ...] = ()  # declared snapshots (``kinds.snapshot``)
 
 
 @dataclass(frozen=True)
@@ -483,7 +485,9 @@ def _load(c: "Checker", items, names: dict[str, Any]) -> list[Instance]:
                                               "image (image.*); remove it", key=True)
         out.append(Instance(name, image, project, raw.get("type", "container"), member, group,
                             profiles, config, devices, raw.get("state", "running"),
-                            raw.get("description", ""), c.src.line(path) or 0))
+                            raw.get("description", ""), c.src.line(path) or 0,
+                            load_list(c, raw.get("snapshots"), path, parent=name or "",
+                                      project=project)))
     return out
 
 

@@ -29,6 +29,7 @@ from lxdplan.kinds.base import (
     payload_of,
 )
 from lxdplan.kinds.common import DEFAULT, at, export_config, owned, put_if, scoped
+from lxdplan.kinds.snapshot import Snapshot, load_list
 from lxdplan.knownkeys import suggest
 from lxdplan.livedata import AnswerShape, Get, Reading, Recorded, clean_config, marked, names_of, used_by, with_etag
 from lxdplan.plan import Action, Kind, Payload, Step
@@ -50,6 +51,7 @@ class StorageVolume:
     config: dict[str, str] = field(default_factory=dict)
     project: str = DEFAULT
     line: int = 0
+    snapshots: tuple[Snapshot, ...] = ()  # declared snapshots (``kinds.snapshot``)
 
 
 @dataclass(frozen=True)
@@ -98,7 +100,10 @@ def _load(c: "Checker", raw: dict, path: tuple, pool_drivers: dict[str, str],
                          content_type=raw.get("content_type", "filesystem"),
                          description=raw.get("description", ""),
                          config=c.object_config(raw.get("config"), path + ("config",)),
-                         project=project, line=c.src.line(path) or 0)
+                         project=project, line=c.src.line(path) or 0,
+                         snapshots=load_list(c, raw.get("snapshots"), path,
+                                             parent=raw.get("name", ""), project=project,
+                                             pool=pool or "", member=member or ""))
 
 
 class StorageVolumeSpec(Referring, OnMembers, SingleRequests, Adoptable, EtagReads, DependentReads):
