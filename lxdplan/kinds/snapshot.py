@@ -269,6 +269,15 @@ class SnapshotSpec(KindSpec):
         return out
 
 
+def exported(observed: Any, project: str, parent: str, pool: str = "", member: str = "") -> list[dict[str, Any]]:
+    """The ``snapshots`` entries of one parent's export: the snapshots lxdplan made, oldest
+    first (the others are LXD's or the user's, and stay out of the file)."""
+    lives = [s for s in observed.section(SPEC.section).values()
+             if (s.project, s.pool, s.member, s.parent) == (project, pool, member, parent)]
+    return [e for s in sorted(lives, key=lambda s: (s.created_at, s.name))
+            if (e := SPEC.export(s)) is not None]
+
+
 def _where(project: str, pool: str, parent: str, name: str, member: str | None) -> Where:
     params = {"project": project} if project != DEFAULT else {}
     if member:

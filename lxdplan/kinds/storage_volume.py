@@ -30,6 +30,7 @@ from lxdplan.kinds.base import (
 )
 from lxdplan.kinds.common import DEFAULT, at, export_config, owned, put_if, scoped
 from lxdplan.kinds.snapshot import Snapshot, load_list
+from lxdplan.kinds.snapshot import exported as snapshot_entries
 from lxdplan.knownkeys import suggest
 from lxdplan.livedata import AnswerShape, Get, Reading, Recorded, clean_config, marked, names_of, used_by, with_etag
 from lxdplan.plan import Action, Kind, Payload, Step
@@ -234,6 +235,16 @@ class StorageVolumeSpec(Referring, OnMembers, SingleRequests, Adoptable, EtagRea
         return (f"storage volume {obj.pool}/{obj.name}" + (f" on {obj.member}" if obj.member else "")
                 + (f" in project {obj.project}" if obj.project != DEFAULT else ""))
 
+    def export_section(self, observed: Observed) -> list[dict[str, Any]]:
+        """Each volume with the snapshots lxdplan made on it (``kinds.snapshot``)."""
+        out = []
+        for live in self.live(observed).values():
+            entry = self.export(live)
+            put_if(entry, "snapshots", snapshot_entries(observed, live.project, live.name,
+                                                        live.pool, live.member or ""))
+            out.append(entry)
+        return out
+
     def export(self, live) -> dict[str, Any]:
         entry: dict[str, Any] = {"pool": live.pool, "name": live.name}
         if live.member:
@@ -300,8 +311,10 @@ class ObservedVolume:
 
 
 def parse_volume(item: dict[str, Any], pool: str, etag: str | None = None) -> ObservedVolume | None:
-    """A custom volume (``None`` for instance/image volumes, which lxdplan does not manage)."""
-    if item.get("type", "custom") != "custom":
+    """A custom volume (``None`` for instance/image volumes, which lxdplan does not manage, and
+    for a volume's snapshots, which the pool's listing gives as ``VOLUME/SNAPSHOT``:
+    ``kinds.snapshot``'s)."""
+    if item.get("type", "custom") != "custom" or "/" in str(item.get("name", "")):
         return None
     config = clean_config(item.get("config"))
     return ObservedVolume(

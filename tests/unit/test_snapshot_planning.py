@@ -170,3 +170,10 @@ def test_the_reads_are_the_declared_parents_and_the_mark_comes_from_the_parent()
         "default///web1/snap0": ObservedSnapshot("snap0", "web1", expires_at="2027-01-01T00:00:00Z"),
         "default/data/n2/vol/n1": ObservedSnapshot("n1", "vol", pool="data", member="n2",
                                                    managed_by_lxdplan=True)}
+
+
+def test_a_volume_snapshot_in_the_pools_listing_is_no_volume():
+    from lxdplan.kinds.storage_volume import parse_volume
+
+    assert parse_volume({"name": "vol/v1", "type": "custom", "config": {}}, "data") is None
+    assert parse_volume({"name": "vol", "type": "custom", "config": {}}, "data") is not None
