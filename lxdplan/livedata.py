@@ -111,14 +111,14 @@ class Recorded:
         return found[1] if found else None
 
 
-def etag_reads(kind, ctx: Reading) -> dict[Hashable, Get]:
+def etag_reads(kind, reading: Reading) -> dict[Hashable, Get]:
     """At full detail, the single-object read of each declared object of ``kind`` (collection
     listings carry no ETags), keyed ``("etag", kind.ident(obj))``. At plan detail none: they are read
     after planning, for the objects a step updates (``providers.etags``)."""
-    if ctx.lean:
+    if reading.lean:
         return {}
     return {("etag", kind.ident(obj)): Get.at(kind.where_declared(obj))
-            for obj in kind.declared(ctx.desired)}
+            for obj in kind.declared(reading.desired)}
 
 
 def project_items(recorded: Recorded, section: str):

@@ -266,12 +266,12 @@ class KindSpec(ABC):
 
     list_read: Get | None = None  # the collection listing (``Get.listing``), if one suffices
 
-    def listings(self, ctx: Reading) -> dict[Hashable, Get]:
+    def listings(self, reading: Reading) -> dict[Hashable, Get]:
         """The collection reads, sent at once (key ``"listing"`` for the main one)."""
         return {"listing": self.list_read} if self.list_read else {}
 
     @abstractmethod
-    def assemble(self, ctx: Reading, recorded: Recorded) -> dict[str, Any]:
+    def assemble(self, reading: Reading, recorded: Recorded) -> dict[str, Any]:
         """The observed objects, by ``Observed`` key, from the recorded answers."""
 
 
@@ -383,7 +383,7 @@ class EarlyReads(KindSpec):
     early_needs: tuple[tuple[str, Hashable], ...] = ()
 
     @abstractmethod
-    def early_reads(self, ctx: Reading, recorded: Recorded) -> dict[Hashable, Get]:
+    def early_reads(self, reading: Reading, recorded: Recorded) -> dict[Hashable, Get]:
         """The reads, once the members are known and ``early_needs`` answered."""
 
 
@@ -391,8 +391,8 @@ class EtagReads(EarlyReads):
     """A kind whose listings carry no ETags: at full detail each declared object is read for
     its ETag while observing (``livedata.etag_reads``)."""
 
-    def early_reads(self, ctx: Reading, recorded: Recorded) -> dict[Hashable, Get]:
-        return etag_reads(self, ctx)
+    def early_reads(self, reading: Reading, recorded: Recorded) -> dict[Hashable, Get]:
+        return etag_reads(self, reading)
 
 
 class DependentReads(KindSpec):
@@ -401,7 +401,7 @@ class DependentReads(KindSpec):
     needs: tuple[tuple[str, Hashable], ...] = ()
 
     @abstractmethod
-    def reads(self, ctx: Reading, recorded: Recorded) -> dict[Hashable, Get]:
+    def reads(self, reading: Reading, recorded: Recorded) -> dict[Hashable, Get]:
         """The reads, once ``needs`` are answered."""
 
 

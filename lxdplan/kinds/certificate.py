@@ -337,8 +337,8 @@ class CertificateSpec(Checked, Referring, SingleRequests, ListedOwner, StatusRow
     def observed_type(self) -> type:
         return ObservedCertificate
 
-    def assemble(self, ctx: Reading, recorded: Recorded) -> dict[str, "ObservedCertificate"]:
-        managed = listed_names(ctx.server_config, OWNER_KEY)
+    def assemble(self, reading: Reading, recorded: Recorded) -> dict[str, "ObservedCertificate"]:
+        managed = listed_names(reading.server_config, OWNER_KEY)
         out = {}
         for item in recorded.metadata(self.section, "listing") or ():
             if item.get("type") not in TYPES:

@@ -141,8 +141,8 @@ class ClusterGroupSpec(SingleRequests, ListedOwner, EtagReads):
     def observed_type(self) -> type:
         return ObservedGroup
 
-    def assemble(self, ctx: Reading, recorded: Recorded) -> dict[str, "ObservedGroup"]:
-        managed = listed_names(ctx.server_config, self.owner_key)
+    def assemble(self, reading: Reading, recorded: Recorded) -> dict[str, "ObservedGroup"]:
+        managed = listed_names(reading.server_config, self.owner_key)
         return {g["name"]: parse_group(g, managed, recorded.etag(self.section, ("etag", (g["name"],))))
                 for g in recorded.metadata(self.section, "listing", [])}
 

@@ -290,12 +290,12 @@ class ImageSpec(Checked, Referring, ListedOwner, StatusRows, DependentReads):
     def observed_type(self) -> type:
         return ObservedImage
 
-    def reads(self, ctx: Reading, recorded: Recorded) -> dict[Hashable, Get]:
+    def reads(self, reading: Reading, recorded: Recorded) -> dict[Hashable, Get]:
         return {("project", p): Get.listing("/1.0/images", {"project": p})
                 for p in projects_with(recorded, "images")}
 
-    def assemble(self, ctx: Reading, recorded: Recorded) -> dict[str, "ObservedImage"]:
-        managed = listed_names(ctx.server_config, OWNER_KEY)
+    def assemble(self, reading: Reading, recorded: Recorded) -> dict[str, "ObservedImage"]:
+        managed = listed_names(reading.server_config, OWNER_KEY)
         out = {}
         for project, item in project_items(recorded, self.section):
             img = parse_image(item, project, managed)

@@ -406,7 +406,7 @@ class InstanceSpec(Referring, OnMembers, SingleRequests, Adoptable, StatusRows, 
     def observed_type(self) -> type:
         return ObservedInstance
 
-    def assemble(self, ctx: Reading, recorded: Recorded) -> dict[str, "ObservedInstance"]:
+    def assemble(self, reading: Reading, recorded: Recorded) -> dict[str, "ObservedInstance"]:
         out = {}
         for item in recorded.metadata(self.section, "listing", []):
             inst = parse_instance(item)

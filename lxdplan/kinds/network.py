@@ -112,33 +112,33 @@ class NetworkSpec(TwoPhaseSpec, Checked, Referring, EarlyReads, DependentReads):
     def observed_type(self) -> type:
         return ObservedNetwork
 
-    def early_reads(self, ctx: Reading, recorded: Recorded) -> dict[Hashable, Get]:
-        keyed = self.keyed(ctx.desired)
+    def early_reads(self, reading: Reading, recorded: Recorded) -> dict[Hashable, Get]:
+        keyed = self.keyed(reading.desired)
         out: dict[Hashable, Get] = {}
-        for n in self.declared(ctx.desired):
+        for n in self.declared(reading.desired):
             if n.type == "ovn":
                 continue
-            for m in ctx.members:
-                if m not in ctx.offline and self.wanted(ctx, keyed, n.name, m):
+            for m in reading.members:
+                if m not in reading.offline and self.wanted(reading, keyed, n.name, m):
                     out[("view", n.name, m)] = self.view(n.name, m)
-            if ctx.lean and not keyed.get(n.name):
+            if reading.lean and not keyed.get(n.name):
                 out[("etag", n.name)] = Get.of(api_path(self.collection, n.name))
         return out
 
-    def reads(self, ctx: Reading, recorded: Recorded) -> dict[Hashable, Get]:
+    def reads(self, reading: Reading, recorded: Recorded) -> dict[Hashable, Get]:
         items = managed_networks(self.listed(recorded))
-        out = self.views_to_read(ctx, [n for n in items if n.get("type") != "ovn"])
-        declared = {n.name for n in self.declared(ctx.desired)}
+        out = self.views_to_read(reading, [n for n in items if n.get("type") != "ovn"])
+        declared = {n.name for n in self.declared(reading.desired)}
         for n in items:
             name = n["name"]
             if n.get("type") == "ovn":
                 out[("view", name, "")] = Get.of(api_path(self.collection, name))
-            elif (ctx.lean and name in declared
+            elif (reading.lean and name in declared
                   and ("view", name) not in {k[:2] for k in out if isinstance(k, tuple)}):
                 out[("etag", name)] = Get.of(api_path(self.collection, name))
         return out
 
-    def assemble(self, ctx: Reading, recorded: Recorded) -> dict[str, "ObservedNetwork"]:
+    def assemble(self, reading: Reading, recorded: Recorded) -> dict[str, "ObservedNetwork"]:
         answers, out = recorded.of(self.section), {}
         for item in managed_networks(self.listed(recorded)):
             name = item["name"]

@@ -340,11 +340,11 @@ class NetworkACLSpec(Checked, Referring, NamedByOthers, SingleRequests, Adoptabl
     def observed_type(self) -> type:
         return ObservedNetworkACL
 
-    def reads(self, ctx: Reading, recorded: Recorded) -> dict[Hashable, Get]:
+    def reads(self, reading: Reading, recorded: Recorded) -> dict[Hashable, Get]:
         return {("project", p): Get.listing("/1.0/network-acls", {"project": p})
                 for p in projects_with(recorded, "networks")}
 
-    def assemble(self, ctx: Reading, recorded: Recorded) -> dict[str, "ObservedNetworkACL"]:
+    def assemble(self, reading: Reading, recorded: Recorded) -> dict[str, "ObservedNetworkACL"]:
         out = {}
         for project, item in project_items(recorded, self.section):
             acl = parse_acl(item, project=project)

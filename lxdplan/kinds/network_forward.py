@@ -273,12 +273,12 @@ class NetworkForwardSpec(ItemsSpec, Checked, Referring, OnMembers, EtagReads, De
     def observed_type(self) -> type:
         return ObservedNetworkForward
 
-    def reads(self, ctx: Reading, recorded: Recorded) -> dict[Hashable, Get]:
+    def reads(self, reading: Reading, recorded: Recorded) -> dict[Hashable, Get]:
         return {("network", n["name"]): Get.listing(api_path("networks", n["name"], "forwards"))
                 for n in recorded.metadata("networks", "listing") or ()
                 if n.get("managed") and n.get("type") == "bridge" and n.get("status") == "Created"}
 
-    def assemble(self, ctx: Reading, recorded: Recorded) -> dict[str, "ObservedNetworkForward"]:
+    def assemble(self, reading: Reading, recorded: Recorded) -> dict[str, "ObservedNetworkForward"]:
         out = {}
         for key, (items, _etag) in recorded.of(self.section).items():
             if not (isinstance(key, tuple) and key[0] == "network"):

@@ -219,7 +219,7 @@ class NetworkZoneSpec(Checked, NamedByOthers, SingleRequests, Adoptable, EtagRea
     def observed_type(self) -> type:
         return ObservedNetworkZone
 
-    def assemble(self, ctx: Reading, recorded: Recorded) -> dict[str, "ObservedNetworkZone"]:
+    def assemble(self, reading: Reading, recorded: Recorded) -> dict[str, "ObservedNetworkZone"]:
         out = {}
         for item in recorded.metadata(self.section, "listing") or ():
             zone = parse_zone(item)

@@ -230,11 +230,11 @@ class NetworkZoneRecordSpec(ItemsSpec, Checked, Referring, EtagReads, DependentR
     def observed_type(self) -> type:
         return ObservedNetworkZoneRecord
 
-    def reads(self, ctx: Reading, recorded: Recorded) -> dict[Hashable, Get]:
+    def reads(self, reading: Reading, recorded: Recorded) -> dict[Hashable, Get]:
         return {("zone", z["name"]): Get.listing(api_path("network-zones", z["name"], "records"))
                 for z in recorded.metadata("network_zones", "listing") or ()}
 
-    def assemble(self, ctx: Reading, recorded: Recorded) -> dict[str, "ObservedNetworkZoneRecord"]:
+    def assemble(self, reading: Reading, recorded: Recorded) -> dict[str, "ObservedNetworkZoneRecord"]:
         out = {}
         for key, (items, _etag) in recorded.of(self.section).items():
             if not (isinstance(key, tuple) and key[0] == "zone"):

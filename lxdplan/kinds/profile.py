@@ -251,17 +251,17 @@ class ProfileSpec(Checked, Referring, SingleRequests, Adoptable, EtagReads, Depe
     def observed_type(self) -> type:
         return ObservedProfile
 
-    def listings(self, ctx: Reading) -> dict[Hashable, Get]:
-        every = {"all-projects": "true"} if ctx.backend.all_projects_profiles else {}
+    def listings(self, reading: Reading) -> dict[Hashable, Get]:
+        every = {"all-projects": "true"} if reading.backend.all_projects_profiles else {}
         return {"listing": Get.listing("/1.0/profiles", every)}
 
-    def reads(self, ctx: Reading, recorded: Recorded) -> dict[Hashable, Get]:
-        if ctx.backend.all_projects_profiles:
+    def reads(self, reading: Reading, recorded: Recorded) -> dict[Hashable, Get]:
+        if reading.backend.all_projects_profiles:
             return {}
         return {("project", p): Get.listing("/1.0/profiles", {"project": p})
                 for p in projects_with(recorded, "profiles")}
 
-    def assemble(self, ctx: Reading, recorded: Recorded) -> dict[str, "ObservedProfile"]:
+    def assemble(self, reading: Reading, recorded: Recorded) -> dict[str, "ObservedProfile"]:
         out = {}
         for project, item in project_items(recorded, self.section):
             if ((item.get("project") or project) == DEFAULT

@@ -151,7 +151,7 @@ class ProjectSpec(Checked, Referring, SingleRequests, Adoptable, EtagReads):
     def observed_type(self) -> type:
         return ObservedProject
 
-    def assemble(self, ctx: Reading, recorded: Recorded) -> dict[str, "ObservedProject"]:
+    def assemble(self, reading: Reading, recorded: Recorded) -> dict[str, "ObservedProject"]:
         return {p["name"]: parse_project(p, recorded.etag(self.section, ("etag", (p["name"],))))
                 for p in recorded.metadata(self.section, "listing", [])}
 

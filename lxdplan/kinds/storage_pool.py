@@ -108,19 +108,19 @@ class StoragePoolSpec(TwoPhaseSpec, EarlyReads, DependentReads):
     def observed_type(self) -> type:
         return ObservedPool
 
-    def listings(self, ctx: Reading) -> dict[Hashable, Get]:
-        return {**super().listings(ctx), "names": Get.of("/1.0/storage-pools")}
+    def listings(self, reading: Reading) -> dict[Hashable, Get]:
+        return {**super().listings(reading), "names": Get.of("/1.0/storage-pools")}
 
-    def early_reads(self, ctx: Reading, recorded: Recorded) -> dict[Hashable, Get]:
-        keyed = self.keyed(ctx.desired)
+    def early_reads(self, reading: Reading, recorded: Recorded) -> dict[Hashable, Get]:
+        keyed = self.keyed(reading.desired)
         return {("view", p, m): self.view(p, m)
                 for p in names_of(recorded.metadata(self.section, "names"))
-                for m in ctx.members if m not in ctx.offline and self.wanted(ctx, keyed, p, m)}
+                for m in reading.members if m not in reading.offline and self.wanted(reading, keyed, p, m)}
 
-    def reads(self, ctx: Reading, recorded: Recorded) -> dict[Hashable, Get]:
-        return self.views_to_read(ctx, self.listed(recorded))
+    def reads(self, reading: Reading, recorded: Recorded) -> dict[Hashable, Get]:
+        return self.views_to_read(reading, self.listed(recorded))
 
-    def assemble(self, ctx: Reading, recorded: Recorded) -> dict[str, "ObservedPool"]:
+    def assemble(self, reading: Reading, recorded: Recorded) -> dict[str, "ObservedPool"]:
         return {p["name"]: parse_pool(p, self.views(recorded, p)) for p in self.listed(recorded)}
 
 

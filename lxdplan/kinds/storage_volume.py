@@ -252,15 +252,15 @@ class StorageVolumeSpec(Referring, OnMembers, SingleRequests, Adoptable, EtagRea
     def observed_type(self) -> type:
         return ObservedVolume
 
-    def early_reads(self, ctx: Reading, recorded: Recorded) -> dict[Hashable, Get]:
+    def early_reads(self, reading: Reading, recorded: Recorded) -> dict[Hashable, Get]:
         names = names_of(recorded.metadata(storage_pool.SPEC.section, "names"))
-        return {**{("volumes", p): _volumes(p) for p in names}, **super().early_reads(ctx, recorded)}
+        return {**{("volumes", p): _volumes(p) for p in names}, **super().early_reads(reading, recorded)}
 
-    def reads(self, ctx: Reading, recorded: Recorded) -> dict[Hashable, Get]:
+    def reads(self, reading: Reading, recorded: Recorded) -> dict[Hashable, Get]:
         return {("volumes", p["name"]): _volumes(p["name"])
                 for p in storage_pool.SPEC.listed(recorded)}
 
-    def assemble(self, ctx: Reading, recorded: Recorded) -> dict[str, "ObservedVolume"]:
+    def assemble(self, reading: Reading, recorded: Recorded) -> dict[str, "ObservedVolume"]:
         out = {}
         for pool in storage_pool.SPEC.listed(recorded):
             for item in recorded.metadata(self.section, ("volumes", pool["name"]), []):

@@ -388,18 +388,18 @@ class TwoPhaseSpec(MemberSpecific, Adoptable, StatusRows):
     # keys and status. At plan detail (``ctx.lean``) a member's view is read only where the file
     # declares member-specific keys for that member or the object is not Created.
 
-    def listings(self, ctx: Reading) -> dict[Hashable, Get]:
+    def listings(self, reading: Reading) -> dict[Hashable, Get]:
         return {"listing": Get.listing(f"/1.0/{self.collection}")}
 
     def keyed(self, desired) -> dict[str, set[str]]:
         """Members whose view of an object the file's member-specific keys need, by object."""
         return {o.name: {m for m, c in o.members.items() if c} for o in self.declared(desired)}
 
-    def wanted(self, ctx: Reading, keyed: dict[str, set[str]], name: str, member: str,
+    def wanted(self, reading: Reading, keyed: dict[str, set[str]], name: str, member: str,
                status: str | None = None) -> bool:
         """Whether to read ``member``'s view of ``name`` (``status`` from the listing; None
         before the listing arrives, when only declared keys justify a read)."""
-        if not ctx.lean or (status is not None and status != CREATED):
+        if not reading.lean or (status is not None and status != CREATED):
             return True
         return member in keyed.get(name, ())
 
@@ -409,14 +409,14 @@ class TwoPhaseSpec(MemberSpecific, Adoptable, StatusRows):
     def listed(self, recorded: Recorded) -> list[dict[str, Any]]:
         return recorded.metadata(self.section, "listing", [])
 
-    def views_to_read(self, ctx: Reading, items: list[dict[str, Any]]) -> dict[Hashable, Get]:
+    def views_to_read(self, reading: Reading, items: list[dict[str, Any]]) -> dict[Hashable, Get]:
         """Each member's view of each listed object the detail wants, keyed ``("view", name,
         member)``; members nothing is asked of are left out."""
-        keyed = self.keyed(ctx.desired)
+        keyed = self.keyed(reading.desired)
         return {("view", item["name"], m): self.view(item["name"], m)
                 for item in items for m in item.get("locations") or ()
-                if m not in ctx.offline
-                and self.wanted(ctx, keyed, item["name"], m, item.get("status", ""))}
+                if m not in reading.offline
+                and self.wanted(reading, keyed, item["name"], m, item.get("status", ""))}
 
     def views(self, recorded: Recorded, item: dict[str, Any]) -> dict[str, dict[str, Any]]:
         """The members' views read of a listed object (a view of a member the object is not

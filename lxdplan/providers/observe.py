@@ -319,11 +319,11 @@ class _ClusterReads:
         for key, get in reads.items():
             self.asked.setdefault(section, {})[key] = (get, self.send(get))
 
-    def ask_listings(self, ctx: Reading) -> None:
+    def ask_listings(self, reading: Reading) -> None:
         """Every kind's listings, those some kind's early reads wait for first."""
         first = {need for spec in registry() if isinstance(spec, EarlyReads) for need in spec.early_needs}
         listings = [(spec.section, key, get) for spec in registry()
-                    for key, get in spec.listings(ctx).items()]
+                    for key, get in spec.listings(reading).items()]
         for section, key, get in sorted(listings, key=lambda r: (r[0], r[1]) not in first):
             self.ask(section, {key: get})
 
