@@ -207,7 +207,10 @@ class SnapshotSpec(KindSpec):
         return _where(p.project, p.pool, p.parent, p.name, step.member)
 
     def where_declared(self, obj) -> Where:
-        return _where(obj.project, obj.pool, obj.parent, obj.name, obj.member or None)
+        """None: a snapshot is part of its parent, and goes with it. ``planner/usage.py`` resolves
+        a ``used_by`` entry naming one to the parent (and skips a kind that has no such path);
+        nothing else asks (snapshots are read by ``listings``, not adopted yet)."""
+        raise NotImplementedError("a snapshot is found through its parent")
 
     # -- export --------------------------------------------------------------------------------
 

@@ -177,3 +177,19 @@ def test_a_volume_snapshot_in_the_pools_listing_is_no_volume():
 
     assert parse_volume({"name": "vol/v1", "type": "custom", "config": {}}, "data") is None
     assert parse_volume({"name": "vol", "type": "custom", "config": {}}, "data") is not None
+
+
+def test_a_used_by_entry_naming_a_read_snapshot_still_resolves_to_its_parent():
+    """A snapshot goes with its parent (``planner/usage.py``): one this kind read is no user of
+    its own, so a pool used by a deleted instance's snapshot is not blocked by it."""
+    from lxdplan.kinds.instance import ObservedInstance as Inst
+    from plan_helpers import by_id, live_pool
+
+    mark = {"user.lxdplan.managed": "true"}
+    o = cluster(storage_pools={"data": live_pool(managed_by_lxdplan=True, config=dict(mark), used_by=(
+        "/1.0/instances/c1", "/1.0/instances/c1/snapshots/snap0"))},
+        instances={"default/c1": Inst("c1", location="n1", status="Stopped",
+                                      managed_by_lxdplan=True, config=dict(mark))},
+        snapshots={"default///c1/snap0": ObservedSnapshot("snap0", "c1", managed_by_lxdplan=True)})
+    pool = by_id(plan(desired(), o))["storage_pool/data/delete"]
+    assert pool.blocked is None and "instance/c1/delete/n1" in pool.depends_on
