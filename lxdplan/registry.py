@@ -27,7 +27,6 @@ from lxdplan.kinds import (
     network_zone_record,
     profile,
     project,
-    snapshot,
     storage_pool,
     storage_volume,
 )
@@ -49,7 +48,6 @@ SPECS: tuple[KindSpec, ...] = (
     storage_volume.SPEC,
     image.SPEC,
     instance.SPEC,
-    snapshot.SPEC,
     certificate.SPEC,
 )
 
