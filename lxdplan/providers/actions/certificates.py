@@ -15,26 +15,14 @@ from lxdplan.kinds.base import payload_of
 from lxdplan.kinds.certificate import SPEC, Delete, Write
 from lxdplan.plan import Action, Step
 from lxdplan.providers.actions.common import get_or_none, gone, precondition
-from lxdplan.providers.actions.single import owned_names, set_owned_names
-from lxdplan.providers.client import Client
+from lxdplan.providers.actions.single import mark_owned
 from lxdplan.providers.session import Session
-
-
-def _mark(client: Client, key: str, fingerprint: str, add: bool) -> bool:
-    names = owned_names(client, key)
-    if add and fingerprint not in names:
-        set_owned_names(client, names + [fingerprint], key)
-        return True
-    if not add and fingerprint in names:
-        set_owned_names(client, [n for n in names if n != fingerprint], key)
-        return True
-    return False
 
 
 def create(s: Session, step: Step) -> bool:
     p = payload_of(step, Write)
     where, client = SPEC.where(step), s.cluster()
-    changed = _mark(client, p.owner_key, p.fingerprint, True)
+    changed = mark_owned(client, p.owner_key, p.fingerprint, add=True)
     if get_or_none(client, where.path) is not None:
         return changed
     client.post(where.collection, SPEC.create_body(step))
@@ -57,7 +45,7 @@ def delete(s: Session, step: Step) -> bool:
     where, client = SPEC.where(step), s.cluster()
     deleted = (get_or_none(client, where.path) is not None
                and gone(lambda: client.delete(where.path)))
-    return _mark(client, p.owner_key, p.fingerprint, False) or deleted
+    return mark_owned(client, p.owner_key, p.fingerprint, add=False) or deleted
 
 
 HANDLERS = {Action.CREATE: create, Action.UPDATE: update, Action.DELETE: delete}

@@ -24,7 +24,7 @@ from lxdplan.kinds.base import payload_of
 from lxdplan.kinds.image import Delete, Write
 from lxdplan.plan import Action, Step
 from lxdplan.providers.actions.common import get_or_none, gone, reveal
-from lxdplan.providers.actions.single import owned_names, set_owned_names
+from lxdplan.providers.actions.single import mark_owned
 from lxdplan.providers.client import Client, path_of
 from lxdplan.providers.session import Session
 
@@ -47,15 +47,7 @@ def _params(project: str) -> dict[str, str] | None:
 
 
 def _mark(client: Client, step: Step, add: bool) -> bool:
-    key, name = str(getattr(step.payload, "owner_key")), step.name
-    names = owned_names(client, key)
-    if add and name not in names:
-        set_owned_names(client, names + [name], key)
-        return True
-    if not add and name in names:
-        set_owned_names(client, [n for n in names if n != name], key)
-        return True
-    return False
+    return mark_owned(client, str(getattr(step.payload, "owner_key")), step.name, add=add)
 
 
 def _alias_target(client: Client, alias: str, project: str) -> str | None:

@@ -34,9 +34,7 @@ def create(s: Session, step: Step) -> bool:
         return False
     if isinstance(spec, ListedOwner):
         key: str = getattr(step.payload, "owner_key")  # the payload of a kind owned by a server key
-        names = owned_names(client, key)
-        if step.name not in names:
-            set_owned_names(client, names + [step.name], key)
+        mark_owned(client, key, step.name, add=True)
     client.post(w.collection, reveal(spec.create_body(step)), params=w.params or None)
     return True
 
@@ -60,11 +58,7 @@ def delete(s: Session, step: Step) -> bool:
     if not isinstance(spec, ListedOwner):
         return deleted
     key: str = getattr(step.payload, "owner_key")
-    names = owned_names(client, key)
-    if step.name in names:
-        set_owned_names(client, [n for n in names if n != step.name], key)
-        return True
-    return deleted
+    return mark_owned(client, key, step.name, add=False) or deleted
 
 
 # -- ownership through a server key ---------------------------------------------------------------
@@ -77,3 +71,13 @@ def owned_names(client: Client, key: str = keys.CLUSTER_GROUPS_OWNER_KEY) -> lis
 
 def set_owned_names(client: Client, names: list[str], key: str = keys.CLUSTER_GROUPS_OWNER_KEY) -> None:
     client.patch("/1.0", {"config": {key: ",".join(sorted(set(names)))}})
+
+
+def mark_owned(client: Client, key: str, name: str, *, add: bool) -> bool:
+    """Add ``name`` to (or drop it from) the server key ``key`` listing what lxdplan manages;
+    whether the list changed."""
+    names = owned_names(client, key)
+    if add == (name in names):
+        return False
+    set_owned_names(client, names + [name] if add else [n for n in names if n != name], key)
+    return True
