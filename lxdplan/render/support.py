@@ -88,6 +88,8 @@ SUPPORT: tuple[Support, ...] = (
     # This machine's kernel has no vhost_vsock: both servers refuse the type (README, "The file").
     Support("instance", "instances (virtual machines)", "`instances:` `type: virtual-machine`",
             "virtual-machine", servers=NEITHER),
+    Support("snapshot", "snapshots", "`snapshots:` of an instance or custom volume", "snapshots",
+            tests=("test_snapshots.py",)),
     Support("certificate", "certificates (trust store)", "`certificates:`", "certificates",
             tests=("test_certificates.py",)),
 )

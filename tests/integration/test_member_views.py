@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from applykit import apply_ok, assert_converged, cli, query, write
 from labkit import BACKENDS
 

@@ -14,7 +14,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from applykit import apply_ok, assert_converged, cli, query, write
 from labkit import BACKENDS
 from upgradekit import blocked_member

@@ -14,6 +14,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from loaderkit import HEAD
+from plan_helpers import cluster, desired
 
 from lxdplan.errors import PlanError, ValidationError
 from lxdplan.exporter import export_document
@@ -22,8 +24,6 @@ from lxdplan.livedata import Reading, Recorded
 from lxdplan.loader import load_text
 from lxdplan.plan import Action, Kind, Step
 from lxdplan.planner import plan
-from loaderkit import HEAD
-from plan_helpers import cluster, desired
 
 CERT = Kind("certificate")
 
