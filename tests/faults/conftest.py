@@ -23,16 +23,8 @@ if str(_INTEGRATION) not in sys.path:
     sys.path.insert(0, str(_INTEGRATION))  # labkit, applykit, … as the integration tests use them
 
 from labkit import (  # noqa: E402,F401  (the integration fixtures)
-    finish_session,
-    incus_lab,
-    lab,
-    lab_env,
-    lab_name,
-    lxd_lab,
-    make_lab,
-    private_lxdplan_dirs,
+    finish_session, incus_lab, lab, lab_env, lab_name, lxd_lab, make_lab, private_lxdplan_dirs,
 )
-
 # A cluster1 one-member cluster per backend with a proxy in front of it (test_answers, test_network).
 from proxykit import cluster1, proxy  # noqa: E402,F401
 

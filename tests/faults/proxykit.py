@@ -20,9 +20,9 @@ from typing import Callable
 import pytest
 import unixhttp
 import yaml
+
 from applykit import apply_ok, query, write
 from labkit import BACKENDS, lab_root, new_name, require_backend
-
 from lxdplan import lab as labapi
 from lxdplan.lab.labfile import lab_document
 

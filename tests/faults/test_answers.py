@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 
 import pytest
+
 from applykit import apply_ok, assert_converged, cli
 from proxykit import endless, html, metadata, one_sentence, running, trickle, truncated
 

@@ -7,6 +7,7 @@ import os
 import subprocess
 
 import pytest
+
 from applykit import cli
 
 # A saved plan file that is not one, each a different kind of damage.

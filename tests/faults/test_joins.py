@@ -22,9 +22,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from applykit import cli, client_cmd, query, wait_for, write
 from labkit import BACKENDS
-
 from lxdplan.errors import LabError
 from lxdplan.lab import host, restart_member
 

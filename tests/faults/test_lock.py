@@ -18,14 +18,14 @@ import sys
 from contextlib import contextmanager
 from typing import Iterator
 
-import hooked
 import pytest
 import yaml
-from applykit import cli, client_cmd, query, wait_for
 
+import hooked
+from applykit import cli, client_cmd, query, wait_for
 from lxdplan.errors import LockError
 from lxdplan.providers.client import Client
-from lxdplan.providers.lock import PARAMS, PATH, ClusterLock, Holder
+from lxdplan.providers.lock import PATH, PARAMS, ClusterLock, Holder
 
 HOURS_2 = 2 * 3600
 

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from applykit import cli, client_cmd, write
 from labkit import BACKENDS, lab_root, new_name, require_backend
-
 from lxdplan import lab as labapi
 from lxdplan.lab.labfile import lab_document
 

@@ -14,9 +14,9 @@ import subprocess
 from pathlib import Path
 
 import yaml
+
 from applykit import cli, query
 from handform import unix
-
 from lxdplan.providers.certs import fingerprint
 from lxdplan.providers.client import probe_certificate
 

@@ -26,15 +26,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from labkit import (  # noqa: F401  (fixtures; tests/integration is on sys.path, rootdir-relative)
-    finish_session,
-    incus_lab,
-    lab,
-    lab_env,
-    lab_name,
-    lxd_lab,
-    make_lab,
-    private_lxdplan_dirs,
+    finish_session, incus_lab, lab, lab_env, lab_name, lxd_lab, make_lab, private_lxdplan_dirs,
 )
 
 

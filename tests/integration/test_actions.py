@@ -16,23 +16,23 @@ from pathlib import Path
 
 import pytest
 import yaml
-from labkit import BACKENDS, lab_root, new_name, require_backend
 
+from labkit import BACKENDS, lab_root, new_name, require_backend
 from lxdplan import keys
-from lxdplan import lab as labapi
 from lxdplan import membership as M
-from lxdplan.desired import Secret
-from lxdplan.errors import ApiError, LxdplanError, PreconditionFailed
+from lxdplan import lab as labapi
 from lxdplan.lab import host
+from lxdplan.errors import ApiError, LxdplanError, PreconditionFailed
+from lxdplan.desired import Secret
 from lxdplan.loader import load
 from lxdplan.plan import Action, Kind, Step
-from lxdplan.providers import pins
 from lxdplan.providers.actions import members as member_actions
 from lxdplan.providers.actions import perform
+from lxdplan.registry import payload_type
+from lxdplan.providers import pins
 from lxdplan.providers.certs import ensure_client_cert
 from lxdplan.providers.client import Client, path_of
 from lxdplan.providers.session import Session
-from lxdplan.registry import payload_type
 from lxdplan.state.observed import Observed
 
 A = Action

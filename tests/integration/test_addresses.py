@@ -14,6 +14,7 @@ import copy
 from pathlib import Path
 
 import pytest
+
 from applykit import add_interface, apply_ok, assert_converged, cli, one_error, query, write
 from labkit import BACKENDS, start_lab
 
@@ -53,7 +54,6 @@ class Formed:
 @pytest.fixture(scope="module", params=BACKENDS)
 def addr_cluster(request, tmp_path_factory):
     from labkit import lab_root
-
     from lxdplan import lab as labapi
 
     lab = start_lab(request.param, f"addr-{request.param}", 2)

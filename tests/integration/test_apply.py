@@ -12,16 +12,9 @@ import copy
 from pathlib import Path
 
 import pytest
+
 from applykit import (
-    add_interface,
-    apply_ok,
-    assert_converged,
-    cli,
-    client_cmd,
-    member_status,
-    query,
-    walkthrough,
-    write,
+    add_interface, apply_ok, assert_converged, cli, client_cmd, member_status, query, walkthrough, write,
 )
 from labkit import BACKENDS, start_lab
 
@@ -43,7 +36,6 @@ class Walk:
 @pytest.fixture(scope="module", params=BACKENDS)
 def walk(request, tmp_path_factory):
     from labkit import lab_root
-
     from lxdplan import lab as labapi
 
     lab = start_lab(request.param, f"walk-{request.param}")

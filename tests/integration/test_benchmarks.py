@@ -15,8 +15,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from labkit import lab_root, names, new_name, require_backend
 
+from labkit import lab_root, names, new_name, require_backend
 from lxdplan import lab as labapi
 
 REPO = Path(__file__).resolve().parents[2]

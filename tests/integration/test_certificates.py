@@ -28,13 +28,13 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
-from applykit import apply_ok, assert_converged, cli, client_cmd, one_error, query, write
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from labkit import BACKENDS, lab_root, start_lab
 
+from applykit import apply_ok, assert_converged, cli, client_cmd, one_error, query, write
+from labkit import BACKENDS, lab_root, start_lab
 from lxdplan import lab as labapi
 
 OWNER_KEY = "user.lxdplan.certificates"

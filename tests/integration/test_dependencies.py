@@ -15,6 +15,7 @@ import copy
 from pathlib import Path
 
 import pytest
+
 from applykit import apply_ok, assert_converged, cli, line_of, one_error, query, write
 from labkit import BACKENDS, start_lab
 
@@ -48,7 +49,6 @@ class Deps:
 @pytest.fixture(scope="module", params=BACKENDS)
 def deps(request, tmp_path_factory):
     from labkit import lab_root
-
     from lxdplan import lab as labapi
 
     lab = start_lab(request.param, f"dep-{request.param}", 2)

@@ -23,21 +23,12 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from applykit import (
-    apply_ok,
-    assert_converged,
-    cli,
-    client_cmd,
-    line_of,
-    member_status,
-    one_error,
-    query,
-    wait_for,
-    write,
+    apply_ok, assert_converged, cli, client_cmd, line_of, member_status, one_error, query, wait_for, write,
 )
 from handform import trust_token, unix
 from labkit import BACKENDS, start_lab
-
 from lxdplan.lab import host
 from lxdplan.providers import pins
 from lxdplan.providers.certs import ensure_client_cert, fingerprint
@@ -89,7 +80,6 @@ class Errs:
 @pytest.fixture(scope="module", params=BACKENDS)
 def errs(request, tmp_path_factory):
     from labkit import lab_root
-
     from lxdplan import lab as labapi
 
     lab = start_lab(request.param, f"err-{request.param}", 2)

@@ -53,12 +53,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-import rollkit
+
 from applykit import member_status, wait_for
 from labkit import lab_root, new_name, require_backend
 from upgradekit import blocked_member
-
 from lxdplan import lab as labapi
+import rollkit
 from lxdplan.lab import host
 from lxdplan.lab.model import bridge_name, namespace_prefix
 

@@ -20,19 +20,11 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from applykit import (
-    apply_ok,
-    assert_converged,
-    cli,
-    client_cmd,
-    instance_file,
-    line_of,
-    one_error,
-    query,
-    write,
+    apply_ok, assert_converged, cli, client_cmd, instance_file, line_of, one_error, query, write,
 )
 from labkit import BACKENDS, lab_root, new_name, require_backend
-
 from lxdplan import lab as labapi
 from lxdplan.lab.labfile import image_entry, lab_document, pulled_image_entry
 

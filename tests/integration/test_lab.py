@@ -12,12 +12,13 @@ from pathlib import Path
 
 import pytest
 import yaml
-from labkit import lab_root, require_backend
-from unixhttp import request
 
 from lxdplan import lab as labapi
 from lxdplan.errors import LabError
 from lxdplan.lab import host
+
+from labkit import lab_root, require_backend
+from unixhttp import request
 from lxdplan.lab.model import bridge_name
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from applykit import apply_ok, assert_converged, cli, query, write
 from labkit import BACKENDS
 

@@ -4,8 +4,8 @@ that name (none here), never the collection or /1.0 the dot segments would colla
 from __future__ import annotations
 
 import pytest
-from handform import unix
 
+from handform import unix
 from lxdplan.errors import ApiError
 from lxdplan.providers.client import path_of
 

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from applykit import apply_ok, assert_converged, cli, client_cmd, query, write
 from labkit import BACKENDS, start_lab
 
@@ -40,7 +41,6 @@ def acl(lab, name: str, project: str = "default") -> dict:
 @pytest.fixture(scope="module", params=BACKENDS)
 def acl_lab(request, tmp_path_factory):
     from labkit import lab_root
-
     from lxdplan import lab as labapi
 
     lab = start_lab(request.param, f"acl-{request.param}", 1)

@@ -26,9 +26,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from applykit import cli, client_cmd, query, write
 from labkit import BACKENDS, lab_root, start_lab
-
 from lxdplan import lab as labapi
 
 MARK = "user.lxdplan.managed"

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from applykit import apply_ok, assert_converged, client_cmd, query, wait_for, write
 from labkit import BACKENDS, lab_root, new_name, require_backend
-
 from lxdplan import lab as labapi
 from lxdplan.errors import LabError
 from lxdplan.lab import ovn

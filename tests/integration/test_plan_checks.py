@@ -19,9 +19,9 @@ import signal
 from pathlib import Path
 
 import pytest
+
 from applykit import apply_ok, cli, client_cmd, one_error, query, write
 from labkit import BACKENDS, lab_root, start_lab
-
 from lxdplan import lab as labapi
 from lxdplan.lab import host
 from lxdplan.lab.labfile import lab_document

@@ -13,10 +13,10 @@ from pathlib import Path
 import jsonschema
 import pytest
 import yaml
+
 from applykit import apply_ok, assert_converged, cli, query, write
 from handform import form_cluster, unix
 from labkit import BACKENDS, start_lab
-
 from lxdplan.keys import LOCK_PROFILE
 from lxdplan.render.planschema import plan_schema
 
@@ -28,7 +28,6 @@ def hand(request, tmp_path_factory):
     """A 3-member cluster formed by hand: a dir pool with per-member sources, a bridge, a
     profile using both, a project, a volume on node2, a cluster group."""
     from labkit import lab_root
-
     from lxdplan import lab as labapi
 
     lab = start_lab(request.param, f"hand-{request.param}")

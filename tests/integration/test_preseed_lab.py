@@ -10,8 +10,8 @@ import textwrap
 
 import pytest
 import yaml
-from applykit import cli, client_cmd
 
+from applykit import cli, client_cmd
 from lxdplan import lab as labapi
 
 

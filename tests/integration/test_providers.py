@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from handform import form_cluster, trust_token, unix
 
+from handform import form_cluster, trust_token, unix
 from lxdplan.desired import Desired, Member
 from lxdplan.errors import ApiError, LxdplanError
 from lxdplan.kinds.cluster_group import ClusterGroup
@@ -23,12 +23,12 @@ from lxdplan.kinds.project import Project
 from lxdplan.kinds.storage_pool import StoragePool
 from lxdplan.kinds.storage_volume import StorageVolume
 from lxdplan.loader import load
-from lxdplan.plan import Action, Kind
-from lxdplan.planner import plan as compute
 from lxdplan.providers import pins
 from lxdplan.providers.certs import fingerprint
 from lxdplan.providers.client import Client, probe_certificate
 from lxdplan.providers.observe import FULL, PLAN, observe
+from lxdplan.planner import plan as compute
+from lxdplan.plan import Action, Kind
 from lxdplan.workflow import make_plan
 
 ROOT = Path(__file__).resolve().parents[2]

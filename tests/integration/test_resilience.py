@@ -14,22 +14,14 @@ import sys
 import time
 from pathlib import Path
 
-import hooked
 import pytest
 import yaml
+
+import hooked
 from applykit import (
-    add_interface,
-    apply_ok,
-    assert_converged,
-    cli,
-    member_status,
-    query,
-    wait_for,
-    walkthrough,
-    write,
+    add_interface, apply_ok, assert_converged, cli, member_status, query, wait_for, walkthrough, write,
 )
 from labkit import BACKENDS
-
 from lxdplan.lab import host
 from lxdplan.lab.labfile import image_entry
 
@@ -259,9 +251,8 @@ def test_two_applies_at_once_never_interleave(backend, make_lab, tmp_path):
 
     # A lock held by an apply elsewhere is reported and breakable; an earlier version's server
     # key user.lxdplan.lock is ignored.
-    from applykit import client_cmd
-
     from lxdplan.providers.lock import Holder
+    from applykit import client_cmd
     now = time.time()
     stale = Holder("dead", "someone@elsewhere pid 1", now - 60, now + 3600, "elsewhere", 1).dump()
     client_cmd(lab, "config", "set", "user.lxdplan.lock", stale)

@@ -19,13 +19,13 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from applykit import cli, client_cmd, instance_file, query, wait_for, write
 from labkit import BACKENDS, lab_root, new_name, require_backend
-from rollkit import command
-from upgradekit import sql_global
-
 from lxdplan import lab as labapi
 from lxdplan.lab.labfile import lab_document
+from rollkit import command
+from upgradekit import sql_global
 
 INSTANCES = {"c1": "node1", "c2": "node2", "c3": "node3"}
 

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from applykit import add_interface, cli, client_cmd, query, write
 from handform import join_token, unix
 from labkit import BACKENDS, lab_root, new_name, require_backend
-
 from lxdplan import lab as labapi
 from lxdplan.providers.backend import Backend
 

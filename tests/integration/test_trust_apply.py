@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from applykit import cli
 from handform import trust_token, unix
 from labkit import BACKENDS
-
 from lxdplan.providers.certs import fingerprint
 from lxdplan.providers.client import probe_certificate
 

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from applykit import apply_ok, assert_converged, cli, query, write
 from labkit import BACKENDS
 from upgradekit import blocked_member

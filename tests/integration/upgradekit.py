@@ -18,7 +18,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from applykit import client_cmd, member_status, wait_for
-
 from lxdplan.lab import restart_member
 from lxdplan.lab.model import backend as lab_backend
 

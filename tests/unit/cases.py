@@ -13,9 +13,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+from lxdplan.registry import observed_from_dict
 from lxdplan.desired import Desired
 from lxdplan.loader import load_text
-from lxdplan.registry import observed_from_dict
 from lxdplan.state.observed import Observed
 
 CASES = Path(__file__).resolve().parent.parent / "cases"

@@ -4,8 +4,8 @@ recorded.py, cases.py, plan_helpers.py; a test module never imports another test
 from __future__ import annotations
 
 import pytest
-from fakelxd import FakeLXD
 
+from fakelxd import FakeLXD
 from lxdplan.providers.client import Client
 
 

@@ -6,11 +6,10 @@ from __future__ import annotations
 import textwrap
 
 import pytest
-from loaderkit import HEAD  # the loader tests' three-member header
-from plan_helpers import by_id, cluster, desired, live_net, net
 
 from lxdplan.errors import ValidationError
 from lxdplan.exporter import export_document
+from lxdplan.registry import find_spec
 from lxdplan.kinds.network_acl import NetworkACL, ObservedNetworkACL, normalise_rule
 from lxdplan.kinds.profile import ObservedProfile, Profile
 from lxdplan.kinds.project import ObservedProject, Project
@@ -18,7 +17,8 @@ from lxdplan.livedata import Get, Reading, Recorded
 from lxdplan.loader import load_text
 from lxdplan.plan import Action, Kind
 from lxdplan.planner import plan
-from lxdplan.registry import find_spec
+from plan_helpers import by_id, cluster, desired, live_net, net
+from loaderkit import HEAD  # the loader tests' three-member header
 
 WEB = ({"action": "allow", "state": "enabled", "protocol": "tcp", "destination_port": "80,443"},)
 

@@ -8,9 +8,9 @@ import json
 
 import pytest
 
-from lxdplan import membership
 from lxdplan.desired import Secret
 from lxdplan.errors import PreconditionFailed
+from lxdplan import membership
 from lxdplan.plan import Action, Kind, Step
 from lxdplan.providers.actions import handlers, perform
 from lxdplan.providers.actions.common import owned, precondition, reveal, same_config

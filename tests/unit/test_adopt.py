@@ -4,7 +4,6 @@ and marked with its kind's one adoption request, sent with the ETag of that read
 from __future__ import annotations
 
 import pytest
-from plan_helpers import cluster, desired, live_pool, pool
 
 from lxdplan.errors import PreconditionFailed
 from lxdplan.kinds.image import Image, ObservedImage
@@ -14,6 +13,7 @@ from lxdplan.kinds.profile import ObservedProfile, Profile
 from lxdplan.kinds.storage_volume import ObservedVolume, StorageVolume
 from lxdplan.providers.adopt import adopt
 from lxdplan.providers.client import Response
+from plan_helpers import cluster, desired, live_pool, pool
 
 MARK = {"user.lxdplan.managed": "true"}
 

@@ -8,14 +8,14 @@ socket (``FakeLXD`` of fakelxd.py) answers; the real actions, session and execut
 from __future__ import annotations
 
 import pytest
-from fakelxd import ASYNC, CUT, OP, FakeLXD, error, op_state, sync
 
-from lxdplan import membership
+from fakelxd import ASYNC, CUT, OP, FakeLXD, error, op_state, sync
 from lxdplan.desired import Desired, Member
 from lxdplan.executor import ApplyFailed, Outcome, execute
+from lxdplan import membership
+from lxdplan.plan import Action, Kind, Step
 from lxdplan.kinds import profile, project
 from lxdplan.payloads import Join, MemberState, MemberUpdate, ServerUpdate
-from lxdplan.plan import Action, Kind, Step
 from lxdplan.providers.actions import performer
 from lxdplan.providers.client import Client
 from lxdplan.providers.session import Session
@@ -123,8 +123,8 @@ def test_after_a_failure_independent_steps_are_sent_dependents_not_and_all_failu
 def test_unset_secrets_stop_the_apply_before_any_step(monkeypatch):
     from lxdplan.desired import Secret
     from lxdplan.errors import LxdplanError
-    from lxdplan.plan import Plan
     from lxdplan.workflow import check_secrets
+    from lxdplan.plan import Plan
 
     monkeypatch.delenv("H_NOPE", raising=False)
     monkeypatch.setenv("H_SET", "v")
@@ -349,7 +349,6 @@ def test_a_move_to_a_member_that_cannot_run_the_type_names_that_member(session):
     vhost_vsock cannot be staged live (the create's refusal is: test_instances.py); the failed
     migration operation answers as LXD 5.0.2 does, and the sentence names the target member."""
     from fakelxd import ASYNC, op_state
-
     from lxdplan.kinds.instance import Change
     from lxdplan.kinds.placement import MOVE
 

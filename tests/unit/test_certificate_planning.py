@@ -14,8 +14,6 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from loaderkit import HEAD
-from plan_helpers import cluster, desired
 
 from lxdplan.errors import PlanError, ValidationError
 from lxdplan.exporter import export_document
@@ -24,6 +22,8 @@ from lxdplan.livedata import Reading, Recorded
 from lxdplan.loader import load_text
 from lxdplan.plan import Action, Kind, Step
 from lxdplan.planner import plan
+from loaderkit import HEAD
+from plan_helpers import cluster, desired
 
 CERT = Kind("certificate")
 

@@ -39,6 +39,7 @@ def test_every_command_has_help_and_version():
 def test_schema_prints_the_published_schemas():
     import json
 
+
     from lxdplan.loader import schema
     from lxdplan.render.planschema import plan_schema
 
@@ -73,6 +74,7 @@ def test_every_schema_property_is_described_and_the_schemas_have_ids():
     from pathlib import Path
 
     import lxdplan
+
     from lxdplan.loader import schema as file_schema
     from lxdplan.render.planschema import plan_schema
 

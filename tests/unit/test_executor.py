@@ -6,11 +6,12 @@ import threading
 
 import pytest
 
-from lxdplan import membership
 from lxdplan.errors import ApiError
 from lxdplan.executor import ApplyFailed, Outcome, execute
+from lxdplan import membership
 from lxdplan.kinds.instance import START
 from lxdplan.plan import Action, Kind, Step
+
 
 # The kind that declares each action (a step of an action its kind lacks is refused).
 KIND_OF = {Action.DEFINE: Kind.STORAGE_POOL, Action.INSTANTIATE: Kind.STORAGE_POOL,

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import json
 
-import cases
 import pytest
 import yaml
 
-from lxdplan.desired import Desired
+import cases
+from lxdplan.registry import observed_from_dict
 from lxdplan.exporter import export_document
 from lxdplan.loader import load_text
 from lxdplan.planner import plan
-from lxdplan.registry import observed_from_dict
+from lxdplan.desired import Desired
 from lxdplan.state.observed import Observed
+
 
 
 @pytest.mark.parametrize("case", ["no_change", "drift", "unmanaged"])
@@ -71,8 +72,8 @@ def test_instances_made_by_hand_export_their_image_by_its_declared_name_or_none(
 
 
 def test_an_instance_with_image_none_is_created_with_no_source():
-    from lxdplan.plan import Action, Kind
     from lxdplan.registry import find_spec
+    from lxdplan.plan import Action, Kind
 
     base = cases.observed("no_change")
     member = next(iter(base.members))

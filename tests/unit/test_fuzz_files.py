@@ -30,10 +30,10 @@ import pytest
 import yaml
 
 hypothesis = pytest.importorskip("hypothesis")
-import cases  # noqa: E402
 from hypothesis import HealthCheck, event, given, seed, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
+import cases  # noqa: E402
 from lxdplan.errors import LxdplanError, ValidationError  # noqa: E402
 from lxdplan.loader import load_text  # noqa: E402
 from lxdplan.planner import plan  # noqa: E402

@@ -20,13 +20,13 @@ import os
 import re
 from pathlib import Path
 
-import cases
 import jsonschema
 import pytest
 
+import cases
+from lxdplan.registry import observed_from_dict
 from lxdplan.errors import PlanError
 from lxdplan.planner import plan
-from lxdplan.registry import observed_from_dict
 from lxdplan.render import render_json, render_text
 from lxdplan.render.planschema import plan_schema
 

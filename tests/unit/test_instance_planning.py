@@ -7,7 +7,6 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from plan_helpers import by_id, cluster, desired, live_members, net
 
 from lxdplan.errors import PlanError
 from lxdplan.exporter import export_document
@@ -15,6 +14,8 @@ from lxdplan.kinds.image import Image, ImageSource, ObservedImage, parse_image
 from lxdplan.kinds.instance import Instance, ObservedInstance, parse_instance
 from lxdplan.kinds.profile import ObservedProfile
 from lxdplan.planner import plan
+
+from plan_helpers import by_id, cluster, desired, live_members, net
 
 DATA = Path(__file__).parent / "data" / "instances"
 IMAGE = Image("busybox", ImageSource(file="busybox.tar.xz"))

@@ -7,17 +7,17 @@ import textwrap
 from dataclasses import dataclass, field
 
 import pytest
-from plan_helpers import cluster, live_members, live_pool, members
 
 from lxdplan import kinds, registry
 from lxdplan.kinds import KindSpec, Where
 from lxdplan.loader import load_text
 from lxdplan.origin import origin
-from lxdplan.plan import Action, Kind, Payload
 from lxdplan.planner import plan
 from lxdplan.planner.refwalk import refs_of
-from lxdplan.providers.adopt import adopt
+from lxdplan.plan import Action, Kind, Payload
 from lxdplan.render.status import render_status
+from lxdplan.providers.adopt import adopt
+from plan_helpers import cluster, live_members, live_pool, members
 
 CAPABILITIES = [getattr(kinds, name) for name in kinds.__all__
                 if isinstance(getattr(kinds, name), type) and issubclass(getattr(kinds, name), KindSpec)

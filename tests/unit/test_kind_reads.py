@@ -12,14 +12,14 @@ from types import SimpleNamespace
 
 import pytest
 
-from lxdplan.errors import ApiError, ConnectError
 from lxdplan.kinds import EarlyReads
+from lxdplan.registry import registry, find_spec
 from lxdplan.livedata import Get, Reading, Recorded
 from lxdplan.loader import load_text
-from lxdplan.providers import shapes
 from lxdplan.providers.client import NoAnswer, Response
+from lxdplan.providers import shapes
 from lxdplan.providers.observe import FULL, PLAN, _Observer
-from lxdplan.registry import find_spec, registry
+from lxdplan.errors import ApiError, ConnectError
 
 FILE = """
 version: 1

@@ -7,15 +7,15 @@ from __future__ import annotations
 import textwrap
 
 import pytest
-from plan_helpers import cluster, live_pool
 
-from lxdplan import membership
 from lxdplan.errors import ApiError, PlanError, ValidationError
 from lxdplan.executor import ApplyFailed, execute
 from lxdplan.loader import load_text
 from lxdplan.origin import origin
+from lxdplan import membership
 from lxdplan.plan import Action, Kind, Step
 from lxdplan.planner import plan
+from plan_helpers import cluster, live_pool
 
 HEAD = """\
 version: 1

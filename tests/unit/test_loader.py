@@ -8,8 +8,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from loaderkit import HEAD, assert_error, doc, errors_of, ok
 
+from loaderkit import HEAD, assert_error, doc, errors_of, ok
 from lxdplan.desired import Secret
 from lxdplan.errors import LxdplanError, ValidationError
 from lxdplan.loader import load

@@ -8,13 +8,14 @@ import re
 
 import httpx
 import pytest
-from loaderkit import HEAD  # the loader tests' three-member header: lines 1-6; objects on line 8
 
 from lxdplan.errors import ApiError, ValidationError
 from lxdplan.kinds.base import api_path
 from lxdplan.loader import PATTERN_WORDS, load_text, schema
 from lxdplan.providers.actions.members import _cancel
 from lxdplan.providers.client import Client, operation_path, path_of
+from loaderkit import HEAD  # the loader tests' three-member header: lines 1-6; objects on line 8
+
 
 # One object per kind, its name (or a reference) given by NAME.
 OBJECTS = {

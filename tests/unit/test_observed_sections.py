@@ -6,12 +6,12 @@ from __future__ import annotations
 import dataclasses
 import json
 
-import cases
 import pytest
 
-from lxdplan.kinds.network import ObservedNetwork
-from lxdplan.registry import observed as registry_observed
+import cases
 from lxdplan.registry import observed_from_dict, registry
+from lxdplan.registry import observed as registry_observed
+from lxdplan.kinds.network import ObservedNetwork
 from lxdplan.state.observed import Observed
 
 

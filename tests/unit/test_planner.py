@@ -5,31 +5,23 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from plan_helpers import (
-    by_id,
-    cluster,
-    desired,
-    fresh,
-    live_members,
-    live_net,
-    live_pool,
-    members,
-    net,
-    pool,
-)
 
-from lxdplan import keys, membership
+from lxdplan import keys
 from lxdplan.desired import Secret
-from lxdplan.errors import PlanError
 from lxdplan.kinds.cluster_group import ClusterGroup, ObservedGroup
-from lxdplan.kinds.profile import ObservedProfile, Profile
-from lxdplan.kinds.project import ObservedProject, Project
-from lxdplan.kinds.storage_volume import ObservedVolume, StorageVolume
+from lxdplan.kinds.profile import Profile, ObservedProfile
+from lxdplan.kinds.project import Project, ObservedProject
+from lxdplan.kinds.storage_volume import StorageVolume, ObservedVolume
+from lxdplan.errors import PlanError
 from lxdplan.payloads import MemberState, Remove
+from lxdplan import membership
 from lxdplan.plan import Action, Kind
 from lxdplan.planner import plan
 from lxdplan.planner.order import StepList
 from lxdplan.state.observed import Standalone
+from plan_helpers import (
+    by_id, cluster, desired, fresh, live_members, live_net, live_pool, members, net, pool,
+)
 
 
 def test_matching_cluster_plans_nothing():

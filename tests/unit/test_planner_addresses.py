@@ -4,12 +4,12 @@ the comparison of every live member's ``url`` with its declared ``address``."""
 from __future__ import annotations
 
 import pytest
-from loaderkit import HEAD, assert_error, ok
-from plan_helpers import by_id, cluster, desired, fresh, live_members, members
 
 from lxdplan import addresses
 from lxdplan.errors import PlanError
 from lxdplan.planner import plan
+from plan_helpers import by_id, cluster, desired, fresh, live_members, members
+from loaderkit import HEAD, assert_error, ok
 
 
 def _boot_config(member_overrides: dict, **standalone_kw) -> dict:

@@ -5,12 +5,12 @@ immutable (issue 7, item 2)."""
 from __future__ import annotations
 
 import pytest
-from plan_helpers import by_id, cluster, desired, live_pool, net, pool
 
 from lxdplan.errors import PlanError
-from lxdplan.kinds.network import ObservedNetwork
 from lxdplan.plan import Action
 from lxdplan.planner import plan
+from lxdplan.kinds.network import ObservedNetwork
+from plan_helpers import by_id, cluster, desired, live_pool, net, pool
 
 SOURCES = {"n1": {"source": "/srv/new-n1"}, "n2": {"source": "/srv/data-n2"},
            "n3": {"source": "/srv/data-n3"}}

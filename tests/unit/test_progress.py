@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import threading
 
-from lxdplan import membership
 from lxdplan.cli.progress import Progress, StillRunning
 from lxdplan.executor import execute
+from lxdplan import membership
 from lxdplan.plan import Action, Kind, Step
 from lxdplan.providers.httplog import loggable
 

@@ -14,8 +14,8 @@ from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
-from fakelxd import ASYNC, CUT, HOLD, OP, error, op_state, sync
 
+from fakelxd import ASYNC, CUT, HOLD, OP, error, op_state, sync
 from lxdplan.errors import AnswerError, ApiError, ConnectError
 from lxdplan.providers import client as client_module
 from lxdplan.providers import parse, shapes

@@ -8,14 +8,14 @@ import json
 from pathlib import Path
 
 import pytest
-from recorded import BACKENDS, rec
 
 from lxdplan import keys
+from lxdplan.registry import find_spec
 from lxdplan.kinds.image import OWNER_KEY as IMAGES_KEY
 from lxdplan.livedata import Reading, Recorded
 from lxdplan.providers.assemble import Answers, assemble
 from lxdplan.providers.backend import Backend
-from lxdplan.registry import find_spec
+from recorded import BACKENDS, rec
 
 VM = json.loads((Path(__file__).parent / "data" / "instances" / "vm.json").read_text())
 

@@ -10,6 +10,7 @@ import subprocess
 import sys
 
 import pytest
+
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 

@@ -7,11 +7,12 @@ of an operation, a 412, error envelopes); everything else is tested against real
 from __future__ import annotations
 
 import pytest
-from fakelxd import ASYNC, CUT, HOLD, OP, error, op_state, sync
 
+from fakelxd import ASYNC, CUT, HOLD, OP, error, op_state, sync
 from lxdplan.errors import ApiError, ConnectError, PreconditionFailed
 from lxdplan.providers import client as client_module
 from lxdplan.providers.client import Client, NoAnswer
+
 
 
 def test_operation_wait_survives_a_connection_cut(fake):

@@ -10,7 +10,6 @@ volume on node2 and a cluster group ``gpu``. Each file is ``{"path", "etag", "bo
 from __future__ import annotations
 
 import pytest
-from recorded import BACKENDS, rec
 
 from lxdplan import keys
 from lxdplan.kinds.cluster_group import parse_group
@@ -22,6 +21,7 @@ from lxdplan.kinds.storage_volume import parse_volume
 from lxdplan.livedata import clean_config, listed_names, names_of
 from lxdplan.providers import parse
 from lxdplan.providers.backend import Backend
+from recorded import BACKENDS, rec
 
 
 @pytest.fixture(params=sorted(BACKENDS))

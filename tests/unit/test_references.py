@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from plan_helpers import by_id, cluster, desired, fresh, live_net, live_pool, net, pool
-
 from lxdplan import references
 from lxdplan.kinds.cluster_group import ClusterGroup
 from lxdplan.kinds.network import Network, ObservedNetwork
-from lxdplan.kinds.profile import ObservedProfile, Profile
-from lxdplan.kinds.project import ObservedProject, Project
+from lxdplan.kinds.profile import Profile, ObservedProfile
+from lxdplan.kinds.project import Project, ObservedProject
 from lxdplan.kinds.storage_volume import StorageVolume
 from lxdplan.plan import Kind
 from lxdplan.planner import plan
+from plan_helpers import by_id, cluster, desired, fresh, live_net, live_pool, net, pool
 
 
 def order(result) -> list[str]:

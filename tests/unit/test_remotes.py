@@ -11,11 +11,7 @@ import yaml
 from lxdplan.desired import Desired, Member
 from lxdplan.providers.certs import ensure_client_cert
 from lxdplan.providers.remotes import (
-    RemoteError,
-    config_dirs,
-    image_source,
-    member_client,
-    resolve,
+    RemoteError, config_dirs, image_source, member_client, resolve,
 )
 
 

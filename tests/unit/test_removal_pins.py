@@ -5,10 +5,10 @@ member holds instances or custom volumes of a local pool."""
 
 from __future__ import annotations
 
-from plan_helpers import by_id, cluster, desired, live_pool, pool
-
 from lxdplan.kinds.storage_volume import ObservedVolume, StorageVolume
 from lxdplan.planner import plan
+
+from plan_helpers import by_id, cluster, desired, live_pool, pool
 
 
 def _volume(name: str, member: str, managed: bool = True) -> ObservedVolume:

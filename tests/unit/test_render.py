@@ -6,10 +6,10 @@ import json
 
 import jsonschema
 
-from lxdplan import membership
 from lxdplan.desired import Secret
-from lxdplan.kinds.placement import MOVE
 from lxdplan.payloads import ServerUpdate
+from lxdplan import membership
+from lxdplan.kinds.placement import MOVE
 from lxdplan.plan import Action, Kind, Plan, Step, Unmanaged
 from lxdplan.render import plan_document, render_json, render_markdown, render_text
 from lxdplan.render.planschema import plan_schema

@@ -5,15 +5,7 @@ from __future__ import annotations
 import json
 
 from lxdplan.rolling import (
-    DOWN,
-    WAITING,
-    Record,
-    RollInstance,
-    RollMember,
-    RollState,
-    plan_roll,
-    render_text,
-    skew,
+    DOWN, WAITING, Record, RollInstance, RollMember, RollState, plan_roll, render_text, skew,
 )
 from lxdplan.rollout import fill, run_command
 

@@ -132,11 +132,11 @@ def test_write_private_failure_is_one_sentence_and_leaves_nothing(tmp_path):
 # -- secrets in object configs, and their rotation ----------------------------------------------
 
 def _instance_plan(live_env: str | None, rotate: list[str] = ()):
-    from plan_helpers import cluster, desired
-
     from lxdplan.desired import with_rotation
     from lxdplan.kinds.instance import Instance, ObservedInstance
     from lxdplan.planner import plan
+
+    from plan_helpers import cluster, desired
 
     config = {"user.lxdplan.managed": "true", "user.lxdplan.image": "busybox"}
     if live_env is not None:
@@ -209,10 +209,10 @@ def test_printing_scrubs_every_resolved_secret(monkeypatch, capsys):
 
 
 def test_export_writes_secret_keys_as_references():
-    from plan_helpers import cluster
-
     from lxdplan.exporter import export_document
     from lxdplan.kinds.profile import ObservedProfile
+
+    from plan_helpers import cluster
 
     observed = cluster(config={"loki.auth.password": LIVE, "core.trust_password": "true",
                                "images.auto_update_interval": "15"},
@@ -241,11 +241,11 @@ def test_convert_preseed_writes_secret_keys_as_references():
 
 
 def test_export_with_a_file_keeps_the_files_references():
-    from plan_helpers import cluster, desired
-
     from lxdplan.exporter import export_document
     from lxdplan.kinds.profile import ObservedProfile, Profile
     from lxdplan.sensitive import file_references
+
+    from plan_helpers import cluster, desired
 
     want = desired(config={"candid.api.key": Secret("file", "/k")},
                    profiles=(Profile("p", config={"user.greeting": Secret("env", "GREET")}),))

@@ -5,10 +5,9 @@ from __future__ import annotations
 from dataclasses import replace
 
 import cases
-from plan_helpers import cluster, desired, fresh, live_members, live_pool
-
 from lxdplan.render.status import render_status
 from lxdplan.state.observed import NOT_SERVING, Standalone
+from plan_helpers import cluster, desired, fresh, live_members, live_pool
 
 
 def test_cluster_status_flags_offline_and_unreachable_members():

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import textwrap
 
-from plan_helpers import cluster, desired, fresh, members
 from typer.testing import CliRunner
 
 from lxdplan import membership
@@ -14,6 +13,8 @@ from lxdplan.cli import app
 from lxdplan.desired import Secret, Trust
 from lxdplan.state.observed import Standalone
 from lxdplan.workflow import unknown_state
+
+from plan_helpers import cluster, desired, fresh, members
 
 REFUSED = "cannot reach member {} at https://10.9.0.{}:8443: Connection refused"
 

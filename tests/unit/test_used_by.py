@@ -4,14 +4,14 @@ network is currently in use") without saying what uses it."""
 
 from __future__ import annotations
 
-from plan_helpers import by_id, cluster, desired, live_net, live_pool
-
 from lxdplan.kinds.instance import ObservedInstance
 from lxdplan.kinds.network_acl import ObservedNetworkACL
 from lxdplan.kinds.profile import ObservedProfile, Profile
 from lxdplan.kinds.project import ObservedProject
 from lxdplan.kinds.storage_volume import ObservedVolume
 from lxdplan.planner import plan
+
+from plan_helpers import by_id, cluster, desired, live_net, live_pool
 
 MARK = {"user.lxdplan.managed": "true"}
 NIC = {"eth0": {"type": "nic", "name": "eth0", "nictype": "bridged", "parent": "lxdbr0"}}

@@ -5,12 +5,12 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from plan_helpers import by_id, cluster, desired, fresh, live_members
 
+from lxdplan.registry import observed_from_dict
 from lxdplan.plan import Action, Kind
 from lxdplan.planner import plan
-from lxdplan.registry import observed_from_dict
 from lxdplan.state.observed import Observed
+from plan_helpers import by_id, cluster, desired, fresh, live_members
 
 WIDE = {"cluster.offline_threshold": "11", "images.auto_update_interval": "15"}
 

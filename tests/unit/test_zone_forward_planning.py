@@ -6,11 +6,10 @@ from __future__ import annotations
 import textwrap
 
 import pytest
-from loaderkit import HEAD  # the loader tests' three-member header
-from plan_helpers import by_id, cluster, desired, live_net, net
 
 from lxdplan.errors import PlanError, ValidationError
 from lxdplan.exporter import export_document
+from lxdplan.registry import find_spec
 from lxdplan.kinds.network_forward import NetworkForward, ObservedNetworkForward
 from lxdplan.kinds.network_zone import NetworkZone, ObservedNetworkZone
 from lxdplan.kinds.network_zone_record import NetworkZoneRecord, ObservedNetworkZoneRecord
@@ -18,8 +17,9 @@ from lxdplan.livedata import Get, Reading, Recorded
 from lxdplan.loader import load_text
 from lxdplan.plan import Action, Kind
 from lxdplan.planner import plan
-from lxdplan.registry import find_spec
 from lxdplan.sensitive import sensitive_key
+from plan_helpers import by_id, cluster, desired, live_net, net
+from loaderkit import HEAD  # the loader tests' three-member header
 
 ZONE, RECORD, FORWARD = Kind("network_zone"), Kind("network_zone_record"), Kind("network_forward")
 MARKED = {"user.lxdplan.managed": "true"}
