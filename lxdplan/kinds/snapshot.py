@@ -22,10 +22,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Hashable, Mapping
 
 from lxdplan.errors import PlanError
-from lxdplan.kinds.base import KindSpec, Stage, Where, api_path, payload_of
+from lxdplan.kinds.base import DependentReads, Stage, Where, api_path, payload_of
 from lxdplan.kinds.common import DEFAULT, at, scoped
 from lxdplan.livedata import AnswerShape, Get, Reading, Recorded
 from lxdplan.plan import Action, Kind, Payload, Step, Unmanaged
+from lxdplan.state.observed import NOT_SERVING, OFFLINE, UNREACHABLE
 
 if TYPE_CHECKING:
     from lxdplan.desired import Desired
@@ -109,7 +110,7 @@ def _label(path: tuple) -> str:
     return fmt_path(path)
 
 
-class SnapshotSpec(KindSpec):
+class SnapshotSpec(DependentReads):
     kind = Kind.define("snapshot", "snapshot")
     section = "snapshots"
     answer_shape = AnswerShape({"instances/[^/]+/snapshots": "name",
@@ -151,8 +152,15 @@ class SnapshotSpec(KindSpec):
 
     def plan(self, ctx: "PlanContext") -> list[str]:
         lives = self.live(ctx.observed)
+        noted: set[str] = set()
         for snap in self.declared(ctx.desired):
             name = self.display(snap)
+            unread = _unread(ctx, snap)
+            if unread:
+                if unread not in noted:
+                    noted.add(unread)
+                    ctx.diagnostics.append(unread)
+                continue
             live = lives.get(self.live_key(self.ident(snap)))
             if live is None:
                 member = snap.member or None
@@ -230,28 +238,42 @@ class SnapshotSpec(KindSpec):
 
     # -- reading it live -----------------------------------------------------------------------
     # Only the declared parents' snapshots matter (a parent the file drops is deleted with its
-    # snapshots, or is not lxdplan's): one read per declared instance and volume, sent at once
-    # (an absent parent answers "not found": no snapshots).
+    # snapshots, or is not lxdplan's), read on the parent's member once the instances' listing
+    # says where each instance is: nothing is asked of a member that is offline or does not
+    # serve (as for every member-specific read, ``livedata.Get``), and an instance that
+    # declares no snapshot and lists none in its mark is not asked at all. Volumes: each
+    # declared custom volume (its member is declared), sent at once.
+
+    needs = (("instances", "listing"),)
 
     @property
     def observed_type(self) -> type:
         return ObservedSnapshot
 
-    def listings(self, reading: Reading) -> dict[Hashable, Get]:
+    def reads(self, reading: Reading, recorded: Recorded) -> dict[Hashable, Get]:
         out: dict[Hashable, Get] = {}
+        listed = {(item.get("project") or DEFAULT, item.get("name")): item
+                  for item in recorded.metadata("instances", "listing") or ()}
         for parent in reading.desired.section("instances"):
-            params = {"recursion": 1, **({"project": parent.project} if parent.project != DEFAULT else {})}
-            out[("instance", parent.project, parent.name)] = Get.of(
-                api_path("instances", parent.name, "snapshots"), params)
-        for parent in reading.desired.section("storage_volumes"):
-            if parent.type != "custom":
+            item = listed.get((parent.project, parent.name))
+            if item is None:
+                continue  # not there yet: its snapshots are taken after it
+            if not parent.snapshots and not _listed((item.get("config") or {}).get(OWNER_KEY, "")):
+                continue  # nothing declared, nothing lxdplan took: nothing to plan
+            location = item.get("location") or ""
+            member = location if location in reading.members else None
+            if member in reading.offline:
                 continue
             params = {"recursion": 1, **({"project": parent.project} if parent.project != DEFAULT else {})}
-            if parent.member:
-                params["target"] = parent.member
+            out[("instance", parent.project, parent.name)] = Get.of(
+                api_path("instances", parent.name, "snapshots"), params, member=member)
+        for parent in reading.desired.section("storage_volumes"):
+            if parent.type != "custom" or (parent.member and parent.member in reading.offline):
+                continue
+            params = {"recursion": 1, **({"project": parent.project} if parent.project != DEFAULT else {})}
             out[("volume", parent.project, parent.pool, parent.member or "", parent.name)] = Get.of(
                 api_path("storage-pools", parent.pool, "volumes", "custom", parent.name, "snapshots"),
-                params, member=parent.member)
+                params, member=parent.member or None)
         return out
 
     def assemble(self, reading: Reading, recorded: Recorded) -> dict[str, "ObservedSnapshot"]:
@@ -304,6 +326,36 @@ def _parent_steps(ctx: "PlanContext", snap: Snapshot) -> list[str]:
     label = scoped(snap.project, f"{snap.pool}/{snap.parent}" if snap.pool else snap.parent)
     return [s.id for s in ctx.steps.all()
             if s.kind == kind and s.name == label and s.action != Action.DELETE]
+
+
+# Members whose snapshot reads the observer does not send, or that fail as absent.
+UNREAD = frozenset({OFFLINE, UNREACHABLE, NOT_SERVING})
+
+
+def _unread(ctx: "PlanContext", snap: Snapshot) -> str | None:
+    """Why the parent's snapshots were not read (it exists on a member that is offline, cannot
+    be reached or does not serve), as a note; None when they were, or when the parent does not
+    exist or is made again this run (its snapshots are then taken after it). Nothing is planned
+    for them meanwhile, as for an instance on such a member (``kinds.placement``)."""
+    if _parent_steps(ctx, snap):
+        return None
+    if snap.pool:
+        what = f"storage volume {snap.pool}/{snap.parent}"
+        live = ctx.observed.section("storage_volumes").get(
+            f"{snap.project}/{snap.pool}/{snap.member}/{snap.parent}")
+        member = snap.member
+    else:
+        what = f"instance {snap.parent}"
+        live = next((i for i in ctx.observed.section("instances").values()
+                     if (i.project, i.name) == (snap.project, snap.parent)), None)
+        member = getattr(live, "location", "") or ""
+    if live is None or not member:
+        return None
+    status = ctx.observed.member_status(member)
+    if status not in UNREAD:
+        return None
+    return (f"snapshots of {scoped(snap.project, what)} are not read: {member} is "
+            f"{status.lower()}; they are planned once it is back")
 
 
 def _immutable(ctx: "PlanContext", snap: Snapshot, live: "ObservedSnapshot", name: str) -> None:

@@ -150,13 +150,16 @@ def test_a_volume_snapshot_is_sent_to_its_member_under_the_volume():
 
 def test_the_reads_are_the_declared_parents_and_the_mark_comes_from_the_parent():
     d = desired(instances=(inst(),), storage_volumes=(StorageVolume("data", "vol", "n2"),))
-    reading = Reading(desired=d, backend=None)  # type: ignore[arg-type]
-    reads = SPEC.listings(reading)
-    assert sorted(g.path for g in reads.values()) == [
-        "/1.0/instances/web1/snapshots", "/1.0/storage-pools/data/volumes/custom/vol/snapshots"]
+    reading = Reading(desired=d, backend=None, members=("n1", "n2", "n3"))  # type: ignore[arg-type]
+    listing = [{"name": "web1", "project": "default", "location": "n1",
+                "config": {"user.lxdplan.snapshots": "a, b"}}]
+    assert SPEC.listings(reading) == {}
+    reads = SPEC.reads(reading, Recorded({"instances": {"listing": (listing, None)}}))
+    assert sorted((g.path, g.member) for g in reads.values()) == [
+        ("/1.0/instances/web1/snapshots", "n1"),
+        ("/1.0/storage-pools/data/volumes/custom/vol/snapshots", "n2")]
     rec = Recorded({
-        "instances": {"listing": ([{"name": "web1", "project": "default",
-                                    "config": {"user.lxdplan.snapshots": "a, b"}}], None)},
+        "instances": {"listing": (listing, None)},
         "storage_volumes": {("volumes", "data"): ([{"name": "vol", "type": "custom", "location": "n2",
                                                     "config": {"user.lxdplan.snapshots": "n1"}}], None)},
         "snapshots": {
@@ -193,3 +196,45 @@ def test_a_used_by_entry_naming_a_read_snapshot_still_resolves_to_its_parent():
         snapshots={"default///c1/snap0": ObservedSnapshot("snap0", "c1", managed_by_lxdplan=True)})
     pool = by_id(plan(desired(), o))["storage_pool/data/delete"]
     assert pool.blocked is None and "instance/c1/delete/n1" in pool.depends_on
+
+
+def test_no_snapshot_read_is_asked_of_an_offline_member_nor_for_a_parent_with_none():
+    """A parent on an Offline member failed the whole plan (forwarded, LXD answered "Missing
+    event connection with target cluster member"): its read is on its member, which the
+    observer asks nothing of; an instance that is not there, or declares none and has no mark,
+    is not read at all."""
+    d = desired(instances=(inst(snap("s1")), inst(snap("s1"), name="away"), inst(name="bare"),
+                           inst(snap("s1"), name="new")),
+                storage_volumes=(StorageVolume("data", "vol", "n3"), StorageVolume("data", "v2", "n1")))
+    reading = Reading(desired=d, backend=None, members=("n1", "n2", "n3"),  # type: ignore[arg-type]
+                      offline=frozenset({"n3"}))
+    listing = [{"name": "web1", "location": "n2"}, {"name": "away", "location": "n3"},
+               {"name": "bare", "location": "n1", "config": {}}]
+    reads = SPEC.reads(reading, Recorded({"instances": {"listing": (listing, None)}}))
+    assert sorted((g.path, g.member) for g in reads.values()) == [
+        ("/1.0/instances/web1/snapshots", "n2"),
+        ("/1.0/storage-pools/data/volumes/custom/v2/snapshots", "n1")]
+
+
+@pytest.mark.parametrize("status", ["Offline", "Not serving"])
+def test_snapshots_of_a_parent_on_an_unread_member_are_left_with_a_note(status):
+    """Nothing is planned for them (their reads were not sent), as for the instance itself."""
+    d = desired(instances=(inst(snap("s1")),),
+                storage_volumes=(StorageVolume("data", "vol", "n3", snapshots=(
+                    Snapshot("v1", "vol", pool="data", member="n3", line=3),)),))
+    from lxdplan.kinds.storage_volume import ObservedVolume
+    from plan_helpers import live_members
+    o = cluster(members=live_members("n1", "n2", "n3", status={"n3": status}),
+                instances={"default/web1": ObservedInstance(
+                    name="web1", status="Running", location="n3",
+                    config={"user.lxdplan.managed": "true", IMAGE_KEY: "busybox"},
+                    managed_by_lxdplan=True)},
+                storage_volumes={"default/data/n3/vol": ObservedVolume(
+                    "data", "vol", member="n3", managed_by_lxdplan=True)})
+    p = plan(d, o)
+    assert snap_steps(p) == []
+    notes = [n for n in p.diagnostics if n.startswith("snapshots of")]
+    assert notes == [f"snapshots of instance web1 are not read: n3 is {status.lower()}; they are "
+                     "planned once it is back",
+                     f"snapshots of storage volume data/vol are not read: n3 is {status.lower()}; "
+                     "they are planned once it is back"], p.diagnostics
