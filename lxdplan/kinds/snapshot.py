@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Hashable, Mapping
 
 from lxdplan.errors import PlanError
-from lxdplan.kinds.base import DependentReads, Stage, Where, api_path, payload_of
+from lxdplan.kinds.base import Adoptable, DependentReads, Request, Stage, Where, api_path, payload_of
 from lxdplan.kinds.common import DEFAULT, at, scoped
 from lxdplan.livedata import AnswerShape, Get, Reading, Recorded
 from lxdplan.plan import Action, Kind, Payload, Step, Unmanaged
@@ -110,7 +110,7 @@ def _label(path: tuple) -> str:
     return fmt_path(path)
 
 
-class SnapshotSpec(DependentReads):
+class SnapshotSpec(DependentReads, Adoptable):
     kind = Kind.define("snapshot", "snapshot")
     section = "snapshots"
     answer_shape = AnswerShape({"instances/[^/]+/snapshots": "name",
@@ -220,6 +220,21 @@ class SnapshotSpec(DependentReads):
         nothing else asks (snapshots are read by ``listings``, not adopted yet)."""
         raise NotImplementedError("a snapshot is found through its parent")
 
+    # -- import --------------------------------------------------------------------------------
+    # A declared snapshot that exists unmarked (made by hand) is adopted by adding its name to
+    # the parent's mark: the parent is read and PATCHed with the ETag of that read.
+
+    def adopt_where(self, obj) -> Where:
+        where = _where(obj.project, obj.pool, obj.parent, obj.name, obj.member or None)
+        return Where(where.collection, parent_path(where.collection), where.params, where.member)
+
+    def adopt_request(self, obj, md: dict[str, Any]) -> Request:
+        where = self.adopt_where(obj)
+        raw = str((md.get("config") or {}).get(OWNER_KEY, ""))
+        names = [n.strip() for n in raw.split(",") if n.strip()]
+        names += [] if obj.name in names else [obj.name]
+        return Request("PATCH", where.path, dict(where.params), {"config": {OWNER_KEY: ",".join(names)}})
+
     # -- export --------------------------------------------------------------------------------
 
     def export(self, live) -> dict[str, Any] | None:
@@ -312,6 +327,10 @@ def _where(project: str, pool: str, parent: str, name: str, member: str | None) 
     else:
         base = api_path("instances", parent, "snapshots")
     return Where(base, f"{base}/{name}", params, member)
+
+
+def parent_path(collection: str) -> str:
+    return collection.rsplit("/", 1)[0]  # …/instances/NAME/snapshots -> …/instances/NAME
 
 
 def _declared_parents(desired: "Desired") -> set[tuple[str, str, str, str]]:

@@ -7,7 +7,8 @@ One 1-member lab per backend (module scope), one scenario per backend:
 - a managed snapshot deleted outside lxdplan shows as a create, and apply takes it again;
 - a changed ``expires_at`` is a plan error saying how to replace it;
 - dropping a managed snapshot deletes it (and its name leaves the mark), the hand-made one stays;
-- the export declares the managed snapshots on their parents and plans empty.
+- the export declares the managed snapshots on their parents and plans empty;
+- import adopts the hand-made one once the file declares it (then dropping it deletes it).
 """
 
 from __future__ import annotations
@@ -107,3 +108,17 @@ def test_snapshots_create_drift_unmanaged_immutable_delete_and_export(snap_lab):
     (vol,) = [v for v in data["storage_volumes"] if v["name"] == "vol"]
     assert box["snapshots"] == [{"name": "s2"}] and vol["snapshots"] == [{"name": "v1"}]
     assert_converged(str(exported))
+
+    # Declared, the hand-made one is adopted by import: its name joins the mark, and it is
+    # lxdplan's from then on (dropped, it is deleted).
+    dropped["instances"][0]["snapshots"] = [{"name": "s2"}, {"name": "hand"}]
+    write(dropped, Path(path))
+    done = cli("import", "-f", path)
+    assert done.returncode == 0 and "snapshot box/hand" in done.stdout, done.stdout + done.stderr
+    assert mark(lab, "/1.0/instances/box") == {"s2", "hand"}
+    assert_converged(path)
+    dropped["instances"][0]["snapshots"] = [{"name": "s2"}]
+    write(dropped, Path(path))
+    out = apply_ok(path)
+    assert 'done: delete snapshot "box/hand"' in out, out
+    assert names(lab, "/1.0/instances/box") == {"s2"}

@@ -15,15 +15,11 @@ from __future__ import annotations
 from typing import Any
 
 from lxdplan.kinds.base import payload_of
-from lxdplan.kinds.snapshot import SPEC, Write
+from lxdplan.kinds.snapshot import SPEC, Write, parent_path
 from lxdplan.plan import Action, Step
 from lxdplan.providers.actions.common import get_or_none, gone
 from lxdplan.providers.client import Client
 from lxdplan.providers.session import Session
-
-
-def _parent_path(where_collection: str) -> str:
-    return where_collection.rsplit("/", 1)[0]  # …/instances/NAME/snapshots -> …/instances/NAME
 
 
 def _mark(client: Client, path: str, params: dict[str, Any] | None, key: str, name: str,
@@ -45,7 +41,7 @@ def create(s: Session, step: Step) -> bool:
     p = payload_of(step, Write)
     where, client = SPEC.where(step), s.cluster()
     params = dict(where.params) or None
-    changed = _mark(client, _parent_path(where.collection), params, p.owner_key, p.name, True)
+    changed = _mark(client, parent_path(where.collection), params, p.owner_key, p.name, True)
     if get_or_none(client, where.path, params) is not None:
         return changed
     body: dict[str, Any] = {"name": p.name}
@@ -63,7 +59,7 @@ def delete(s: Session, step: Step) -> bool:
     params = dict(where.params) or None
     deleted = (get_or_none(client, where.path, params) is not None
                and gone(lambda: client.delete(where.path, params=params)))
-    return _mark(client, _parent_path(where.collection), params, p.owner_key, p.name, False) or deleted
+    return _mark(client, parent_path(where.collection), params, p.owner_key, p.name, False) or deleted
 
 
 HANDLERS = {Action.CREATE: create, Action.DELETE: delete}
