@@ -215,10 +215,10 @@ class SnapshotSpec(DependentReads, Adoptable):
         return _where(p.project, p.pool, p.parent, p.name, step.member)
 
     def where_declared(self, obj) -> Where:
-        """None: a snapshot is part of its parent, and goes with it. ``planner/usage.py`` resolves
-        a ``used_by`` entry naming one to the parent (and skips a kind that has no such path);
-        nothing else asks (snapshots are read by ``listings``, not adopted yet)."""
-        raise NotImplementedError("a snapshot is found through its parent")
+        """No path of its own: a snapshot is part of its parent, and goes with it.
+        ``planner/usage.py`` resolves a ``used_by`` entry naming one to the parent (it skips a
+        live object with no path); ``import`` reads the parent (``adopt_where``)."""
+        return Where("", "")
 
     # -- import --------------------------------------------------------------------------------
     # A declared snapshot that exists unmarked (made by hand) is adopted by adding its name to
