@@ -283,8 +283,9 @@ class SnapshotSpec(DependentReads, Adoptable):
             out[("instance", parent.project, parent.name)] = Get.of(
                 api_path("instances", parent.name, "snapshots"), params, member=member)
         for parent in reading.desired.section("storage_volumes"):
-            if parent.type != "custom" or (parent.member and parent.member in reading.offline):
-                continue
+            if parent.type != "custom" or (parent.member and (
+                    parent.member in reading.offline or parent.member not in reading.members)):
+                continue  # a member not in the cluster yet (joined this run) has no volume yet
             params = {"recursion": 1, **({"project": parent.project} if parent.project != DEFAULT else {})}
             out[("volume", parent.project, parent.pool, parent.member or "", parent.name)] = Get.of(
                 api_path("storage-pools", parent.pool, "volumes", "custom", parent.name, "snapshots"),

@@ -202,10 +202,11 @@ def test_no_snapshot_read_is_asked_of_an_offline_member_nor_for_a_parent_with_no
     """A parent on an Offline member failed the whole plan (forwarded, LXD answered "Missing
     event connection with target cluster member"): its read is on its member, which the
     observer asks nothing of; an instance that is not there, or declares none and has no mark,
-    is not read at all."""
+    and a volume on a member not in the cluster yet, are not read at all."""
     d = desired(instances=(inst(snap("s1")), inst(snap("s1"), name="away"), inst(name="bare"),
                            inst(snap("s1"), name="new")),
-                storage_volumes=(StorageVolume("data", "vol", "n3"), StorageVolume("data", "v2", "n1")))
+                storage_volumes=(StorageVolume("data", "vol", "n3"), StorageVolume("data", "v2", "n1"),
+                                 StorageVolume("data", "v4", "n4")))  # n4 joins this run
     reading = Reading(desired=d, backend=None, members=("n1", "n2", "n3"),  # type: ignore[arg-type]
                       offline=frozenset({"n3"}))
     listing = [{"name": "web1", "location": "n2"}, {"name": "away", "location": "n3"},
