@@ -98,6 +98,20 @@ class NetworkSpec(TwoPhaseSpec, Checked, Referring, EarlyReads, DependentReads):
     def joins_with_keys(self, obj) -> bool:
         return obj.type != "ovn"
 
+    def delete_block(self, ctx, live) -> str | None:
+        """LXD refuses to delete a network a peer (``network_peers``) links while both sides
+        exist: a peer lxdplan leaves in place (not managed, or declared on a network the file
+        keeps) on it or targeting it blocks the delete."""
+        declared = {(p.network, p.name) for p in ctx.desired.section("network_peers")}
+        stuck = sorted(
+            f"{p.network}/{p.name}" for p in ctx.observed.section("network_peers").values()
+            if live.name in (p.network, p.target_network) and p.target_project == "default"
+            and (not p.managed_by_lxdplan or (p.network, p.name) in declared))
+        if stuck:
+            return (f"network peer {', '.join(stuck)} links it, and the server does not delete a "
+                    "peered network: drop the peer (or delete it by hand) first")
+        return super().delete_block(ctx, live)
+
     def refs(self, obj) -> list[references.Ref]:
         return references.network_refs(obj.name, obj.config, obj.members)
 
