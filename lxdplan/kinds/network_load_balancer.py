@@ -119,7 +119,7 @@ def _load(c: "Checker", raw: dict, path: tuple, networks: dict[str, Any]) -> Net
     net = networks.get(network)
     if net is not None and net.type != "ovn":
         c.error(path + ("network",), f'{fmt_path(path)} is on network "{network}" of type '
-                                     f"{net.type}; load balancers are OVN networks'")
+                                     f"{net.type}; lxdplan manages load balancers of OVN networks")
     elif net is not None:
         check_uplink_routes(c, path, address, net, networks)
     config = c.object_config(raw.get("config"), path + ("config",))

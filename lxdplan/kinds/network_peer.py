@@ -79,7 +79,7 @@ def _load(c: "Checker", raw: dict, path: tuple, networks: dict[str, str]) -> Net
     network = str(raw.get("network") or "")
     if networks.get(network, "ovn") != "ovn":
         c.error(path + ("network",), f'{fmt_path(path)} is on network "{network}" of type '
-                                     f"{networks[network]}; network peers are OVN networks'")
+                                     f"{networks[network]}; a network peer links OVN networks")
     target_project = str(raw.get("target_project") or DEFAULT)
     target = str(raw.get("target_network") or "")
     if target_project == DEFAULT and target == network:

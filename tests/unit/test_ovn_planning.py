@@ -124,8 +124,8 @@ def test_peers_load_and_their_file_errors_name_their_line():
           - {network: ov, name: p5, target_network: elsewhere, target_project: other}
           - {network: ov, name: p5, target_network: ov2}
         """)) == [
-        (12, 'network_peers[0] is on network "UPLINK" of type bridge; network peers are OVN '
-             "networks'"),
+        (12, 'network_peers[0] is on network "UPLINK" of type bridge; a network peer links OVN '
+             "networks"),
         (13, 'network_peers[1] peers network "ov" with itself'),
         (14, 'network_peers[2] targets network "UPLINK" of type bridge; a peer targets an OVN '
              "network"),
@@ -225,8 +225,8 @@ def test_load_balancers_load_and_their_file_errors_name_their_line():
             backends: [{name: b1, target_address: 10.0.0.5}, {name: b1, target_address: 10.0.0.6}]
             ports: [{protocol: tcp, listen_port: 80, target_backend: [b2]}]
         """)) == [
-        (12, 'network_load_balancers[0] is on network "UPLINK" of type bridge; load balancers '
-             "are OVN networks'"),
+        (12, 'network_load_balancers[0] is on network "UPLINK" of type bridge; lxdplan manages '
+             "load balancers of OVN networks"),
         (13, 'network_load_balancers[1].listen_address: 198.51.100.8 is not in ipv4.routes of '
              'uplink network "UPLINK" (an OVN network listens on its uplink\'s routes)'),
         (13, '"x" in network_load_balancers[1].config is not a key a network load balancer '
