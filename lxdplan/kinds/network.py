@@ -82,6 +82,7 @@ class NetworkSpec(TwoPhaseSpec, Checked, Referring, EarlyReads, DependentReads):
               specs: Sequence[KindSpec]) -> None:
         """An OVN network's uplink (``network``) is a declared network."""
         self.check_refs(checker, declared, specs, (self.kind,))
+        check_uplinks(checker, declared.get(self.section, ()))
 
     def auto_keys(self, type_: str) -> frozenset[str]:
         return AUTO_KEYS.get(type_, frozenset())
@@ -165,6 +166,31 @@ class NetworkSpec(TwoPhaseSpec, Checked, Referring, EarlyReads, DependentReads):
                                        or recorded.etag(self.section, ("etag", name)))
             out[name] = parse_network(item, {} if ovn else self.views(recorded, item), etag)
         return out
+
+
+UPLINK_TYPES = ("bridge", "physical")
+
+
+def check_uplinks(checker: "Checker", networks: Sequence[Network]) -> None:
+    """A declared OVN network's uplink is a bridge or physical network (both servers refuse
+    others), and a bridge uplink with IPv4 declares ``ipv4.ovn.ranges``: the OVN router's uplink
+    address comes from it (lxd-5.0.2 ``lxd/network/driver_ovn.go``: "Missing required
+    \"ipv4.ovn.ranges\" config key on uplink network"; Incus 6.0.4 alike)."""
+    by_name = {n.name: n for n in networks}
+    for i, net in enumerate(networks):
+        uplink = by_name.get(str(net.config.get("network", ""))) if net.type == "ovn" else None
+        if uplink is None:
+            continue
+        where = ("networks", i, "config", "network")
+        if uplink.type not in UPLINK_TYPES:
+            checker.error(where, f'{fmt_path(where)} names network "{uplink.name}" of type '
+                                 f"{uplink.type}; an OVN network's uplink is a bridge or a "
+                                 "physical network", key=True)
+        elif (uplink.type == "bridge" and uplink.config.get("ipv4.address") != "none"
+              and not uplink.config.get("ipv4.ovn.ranges")):
+            checker.error(where, f'{fmt_path(where)} names uplink network "{uplink.name}", which '
+                                 "declares no ipv4.ovn.ranges (the OVN router takes its uplink "
+                                 "address from them)", key=True)
 
 
 # -- reading it live ---------------------------------------------------------------------------

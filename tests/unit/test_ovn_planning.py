@@ -339,3 +339,21 @@ def test_mutually_peered_networks_are_deleted_after_their_peers_without_a_cycle(
     (delete,) = [s for sid, s in steps.items() if sid.startswith("network/ov/delete")]
     assert delete.blocked == ("network peer ov2/b links it, and the server does not delete a "
                               "peered network: drop the peer (or delete it by hand) first")
+
+
+def test_an_ovn_uplink_is_a_bridge_with_ovn_ranges_or_a_physical_network():
+    assert errors_of(doc("""\
+        networks:
+          - {name: br0, config: {ipv4.address: 10.1.0.1/24}}
+          - {name: br6, config: {ipv4.address: none, ipv6.address: fd00::1/64}}
+          - {name: ph, type: physical}
+          - {name: ov, type: ovn, config: {network: br0}}
+          - {name: ov2, type: ovn, config: {network: ov}}
+          - {name: ov3, type: ovn, config: {network: br6}}
+          - {name: ov4, type: ovn, config: {network: ph}}
+        """)) == [
+        (11, 'networks[3].config.network names uplink network "br0", which declares no '
+             "ipv4.ovn.ranges (the OVN router takes its uplink address from them)"),
+        (12, 'networks[4].config.network names network "ov" of type ovn; an OVN network\'s '
+             "uplink is a bridge or a physical network"),
+    ]

@@ -90,6 +90,8 @@ def test_file_errors_are_one_sentence_at_their_line():
         """) == [
         (8, 'networks[0].config["dns.zone.forward"] names network zone "nope", which is not '
             "declared in network_zones"),
+        (9, 'networks[1].config.network names uplink network "br0", which declares no '
+            "ipv4.ovn.ranges (the OVN router takes its uplink address from them)"),
         (12, '"dns.bogus" in network_zones[0].config is not a key a network zone takes '
              "(dns.nameservers, network.nat, peers.NAME.address, peers.NAME.key, user.*)"),
         (13, 'network_zones[1].name: "bad..name" is not a DNS zone name (dot-separated labels '
