@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Mapping
 
-from lxdplan import references
+from lxdplan import keys, references
 from lxdplan.actionspec import CREATE, DELETE, ActionSpec, Lane
 from lxdplan.compare import comparable, desc, diff_config, diff_devices, put_config, shown
 from lxdplan.errors import PlanError
@@ -89,6 +89,7 @@ class Write(Payload):
     description: str = ""
     start: bool = False
     fresh_etag: bool = False  # an update after a move in the same run: the plan's ETag is old
+    restart: bool = False  # an update a running instance refuses: stopped, updated, started again
 
 
 @dataclass(frozen=True)
@@ -100,6 +101,9 @@ class Change(Payload):
     project: str = DEFAULT
     target: str = ""
     start: bool = False
+
+
+_TYPE_WORDS = {"virtual-machine": "virtual machine"}
 
 
 def _devices(devices: dict) -> dict[str, dict]:
@@ -254,28 +258,58 @@ class InstanceSpec(Referring, OnMembers, SingleRequests, Adoptable, StatusRows, 
             return
         deps = ctx.after_bootstrap() + waits
         move = placement.plan_move(self, ctx, inst, where, deps)
-        update = self._update(ctx, inst, live, deps, move)
-        if move:
-            return  # the move stops it and starts it again when it should run
         running = live.status in ("Running", "Frozen")
+        notes, refused = self._while_running(ctx, inst, live) if running and not move else ({}, [])
         action = None
         if inst.state == "running" and not running:
             action = START
         elif inst.state == "stopped" and running:
             action = STOP
+        if refused and action == STOP:  # stopped first, then updated
+            stop = self._state_step(ctx, inst, live, STOP, deps)
+            self._update(ctx, inst, live, deps + [stop], move)
+            return
+        update = self._update(ctx, inst, live, deps, move, notes=notes, restart=refused)
+        if move:
+            return  # the move stops it and starts it again when it should run
         if action:
-            ctx.steps.add(
-                action, self.kind, name, member=where,
-                depends_on=deps + ([update] if update else []),
-                before={"state": live.status}, after={"state": inst.state},
-                reason=f"instance {name} is {live.status.lower()} and the file wants it {inst.state}",
-                blocked=ctx.member_block(where),
-                payload=Change(inst.name, inst.project),
-            )
+            self._state_step(ctx, inst, live, action, deps + ([update] if update else []))
 
-    def _update(self, ctx: "PlanContext", inst, live, deps: list[str], move: str | None) -> str | None:
+    def _state_step(self, ctx: "PlanContext", inst, live, action: Action, deps: list[str]) -> str:
+        name = self.display(inst)
+        return ctx.steps.add(
+            action, self.kind, name, member=live.location,
+            depends_on=deps,
+            before={"state": live.status}, after={"state": inst.state},
+            reason=f"instance {name} is {live.status.lower()} and the file wants it {inst.state}",
+            blocked=ctx.member_block(live.location),
+            payload=Change(inst.name, inst.project),
+        )
+
+    def _while_running(self, ctx: "PlanContext", inst, live) -> tuple[dict[str, str], list[str]]:
+        """The changed config keys of a running instance its server applies only at its next
+        start (as notes on their plan lines) and those it refuses while it runs
+        (``lxdplan.keys.while_running``)."""
+        backend = ctx.desired.backend or ctx.observed.backend or "lxd"
+        hugepages = str(inst.config.get("limits.memory.hugepages", "")).lower() == "true"
+        notes: dict[str, str] = {}
+        refused: list[str] = []
+        for k, (old, new) in diff_config(live.config, inst.config).items():
+            how = keys.while_running(backend, inst.type, k, None if old is None else str(old),
+                                     None if new is None else str(new), hugepages=hugepages)
+            if how == keys.NEXT_START:
+                notes[f'config["{k}"]'] = "applied at next start"
+            elif how == keys.REFUSED:
+                refused.append(k)
+        return notes, refused
+
+    def _update(self, ctx: "PlanContext", inst, live, deps: list[str], move: str | None, *,
+                notes: dict[str, str] | None = None, restart: list[str] | tuple[str, ...] = (),
+                ) -> str | None:
         """The update of config, description, profiles and devices (after the move, if any,
-        which leaves it on another member); its id, or None when they match."""
+        which leaves it on another member); its id, or None when they match. ``notes`` on its
+        config lines; ``restart``: the keys its running server refuses, so the update stops the
+        instance and starts it again (when the file wants it running)."""
         name, where = self.display(inst), live.location
         before: dict[str, Any] = {}
         after: dict[str, Any] = {}
@@ -295,14 +329,25 @@ class InstanceSpec(Referring, OnMembers, SingleRequests, Adoptable, StatusRows, 
             after["devices"] = dev_after
         if not (before or after):
             return None
+        reason = f"instance {name} differs from the file"
+        if restart:
+            server = "Incus" if (ctx.desired.backend or ctx.observed.backend) == "incus" else "LXD"
+            listed = ", ".join(restart)
+            reason += (f"; {server} refuses {listed} while a {_TYPE_WORDS.get(inst.type, inst.type)} "
+                       "runs, so the update stops it and starts it again")
+            notes = {f'config["{k}"]': "restarts the instance" for k in restart}
+        elif notes:
+            reason += "; what is marked (applied at next start) takes effect when it next starts"
         return ctx.steps.add(
             Action.UPDATE, self.kind, name, member=None if move else where,
             depends_on=deps + ([move] if move else []),
-            before=before, after=after, reason=f"instance {name} differs from the file",
+            before=before, after=after, reason=reason,
             blocked=ctx.member_block(where), etag=live.etag,
             payload=Write(inst.name, inst.project, inst.type, inst.image, "",
                           list(inst.profiles), put_config(live.config, inst.config),
-                          _devices(inst.devices), inst.description, fresh_etag=bool(move)),
+                          _devices(inst.devices), inst.description, fresh_etag=bool(move),
+                          start=bool(restart) and inst.state == "running", restart=bool(restart)),
+            notes=notes,
         )
 
 
