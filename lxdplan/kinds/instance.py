@@ -265,10 +265,6 @@ class InstanceSpec(Referring, OnMembers, SingleRequests, Adoptable, StatusRows, 
             action = START
         elif inst.state == "stopped" and running:
             action = STOP
-        if refused and action == STOP:  # stopped first, then updated
-            stop = self._state_step(ctx, inst, live, STOP, deps)
-            self._update(ctx, inst, live, deps + [stop], move)
-            return
         update = self._update(ctx, inst, live, deps, move, notes=notes, restart=refused)
         if move:
             return  # the move stops it and starts it again when it should run
@@ -333,8 +329,9 @@ class InstanceSpec(Referring, OnMembers, SingleRequests, Adoptable, StatusRows, 
         if restart:
             server = "Incus" if (ctx.desired.backend or ctx.observed.backend) == "incus" else "LXD"
             listed = ", ".join(restart)
+            again = " and starts it again" if inst.state == "running" else ""
             reason += (f"; {server} refuses {listed} while a {_TYPE_WORDS.get(inst.type, inst.type)} "
-                       "runs, so the update stops it and starts it again")
+                       f"runs, so the update stops it{again}")
             notes = {f'config["{k}"]': "restarts the instance" for k in restart}
         elif notes:
             reason += "; what is marked (applied at next start) takes effect when it next starts"
