@@ -259,13 +259,13 @@ class InstanceSpec(Referring, OnMembers, SingleRequests, Adoptable, StatusRows, 
         deps = ctx.after_bootstrap() + waits
         move = placement.plan_move(self, ctx, inst, where, deps)
         running = live.status in ("Running", "Frozen")
-        notes, refused = self._while_running(ctx, inst, live) if running and not move else ({}, [])
+        later, refused = self._while_running(ctx, inst, live) if running and not move else ([], [])
         action = None
         if inst.state == "running" and not running:
             action = START
         elif inst.state == "stopped" and running:
             action = STOP
-        update = self._update(ctx, inst, live, deps, move, notes=notes, restart=refused)
+        update = self._update(ctx, inst, live, deps, move, later=later, restart=refused)
         if move:
             return  # the move stops it and starts it again when it should run
         if action:
@@ -282,30 +282,30 @@ class InstanceSpec(Referring, OnMembers, SingleRequests, Adoptable, StatusRows, 
             payload=Change(inst.name, inst.project),
         )
 
-    def _while_running(self, ctx: "PlanContext", inst, live) -> tuple[dict[str, str], list[str]]:
+    def _while_running(self, ctx: "PlanContext", inst, live) -> tuple[list[str], list[str]]:
         """The changed config keys of a running instance its server applies only at its next
-        start (as notes on their plan lines) and those it refuses while it runs
-        (``lxdplan.keys.while_running``)."""
+        start and those it refuses while it runs (``lxdplan.keys.while_running``)."""
         backend = ctx.desired.backend or ctx.observed.backend or "lxd"
         hugepages = str(inst.config.get("limits.memory.hugepages", "")).lower() == "true"
-        notes: dict[str, str] = {}
+        later: list[str] = []
         refused: list[str] = []
         for k, (old, new) in diff_config(live.config, inst.config).items():
             how = keys.while_running(backend, inst.type, k, None if old is None else str(old),
                                      None if new is None else str(new), hugepages=hugepages)
             if how == keys.NEXT_START:
-                notes[f'config["{k}"]'] = "applied at next start"
+                later.append(k)
             elif how == keys.REFUSED:
                 refused.append(k)
-        return notes, refused
+        return later, refused
 
     def _update(self, ctx: "PlanContext", inst, live, deps: list[str], move: str | None, *,
-                notes: dict[str, str] | None = None, restart: list[str] | tuple[str, ...] = (),
-                ) -> str | None:
+                later: list[str] | tuple[str, ...] = (),
+                restart: list[str] | tuple[str, ...] = ()) -> str | None:
         """The update of config, description, profiles and devices (after the move, if any,
-        which leaves it on another member); its id, or None when they match. ``notes`` on its
-        config lines; ``restart``: the keys its running server refuses, so the update stops the
-        instance and starts it again (when the file wants it running)."""
+        which leaves it on another member); its id, or None when they match. ``later``: the
+        config keys its running server applies at its next start; ``restart``: those it refuses
+        while running, so the update stops the instance and starts it again (when the file
+        wants it running). Both are marked on their lines and named in the reason."""
         name, where = self.display(inst), live.location
         before: dict[str, Any] = {}
         after: dict[str, Any] = {}
@@ -326,6 +326,7 @@ class InstanceSpec(Referring, OnMembers, SingleRequests, Adoptable, StatusRows, 
         if not (before or after):
             return None
         reason = f"instance {name} differs from the file"
+        notes: dict[str, str] = {}
         if restart:
             server = "Incus" if (ctx.desired.backend or ctx.observed.backend) == "incus" else "LXD"
             listed = ", ".join(restart)
@@ -333,8 +334,9 @@ class InstanceSpec(Referring, OnMembers, SingleRequests, Adoptable, StatusRows, 
             reason += (f"; {server} refuses {listed} while a {_TYPE_WORDS.get(inst.type, inst.type)} "
                        f"runs, so the update stops it{again}")
             notes = {f'config["{k}"]': "restarts the instance" for k in restart}
-        elif notes:
-            reason += "; what is marked (applied at next start) takes effect when it next starts"
+        elif later:
+            reason += f"; {', '.join(later)} takes effect when it next starts"
+            notes = {f'config["{k}"]': "applied at next start" for k in later}
         return ctx.steps.add(
             Action.UPDATE, self.kind, name, member=None if move else where,
             depends_on=deps + ([move] if move else []),

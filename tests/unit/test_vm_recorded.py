@@ -194,7 +194,8 @@ def test_a_next_start_key_is_marked_and_sent_live(vm):
     text = render_text(p)
     assert ('~ config["security.secureboot"] = "false" -> "true" (applied at next start)'
             in text)
-    assert "takes effect when it next starts" in p.steps[0].reason
+    assert p.steps[0].reason == ("instance vm1 differs from the file; security.secureboot takes "
+                                 "effect when it next starts")
     apply(vm, p)
     assert changes(vm) == [("PUT", "/1.0/instances/vm1")]
     assert vm.instances["vm1"]["status"] == "Running"
@@ -267,3 +268,17 @@ def test_recorded_vm_answers_parse_as_vms():
         assert (live.type, live.status, live.location) == ("virtual-machine", "Running", "node1")
         assert not [k for k in live.config if k.startswith(("volatile.", "image."))]
         assert live.managed_by_lxdplan and live.base_image.startswith("6d0f5e2b4a1c")
+
+
+def test_a_saved_plan_keeps_the_restart_and_the_marks(vm, tmp_path):
+    from lxdplan.state.saved import load_plan, save_plan
+
+    vm.add()
+    p = planned(vm, declared(vm, config={"raw.qemu": "-S", "security.secureboot": "true"}))
+    (update,) = p.steps
+    assert update.payload.restart and update.notes == {
+        'config["raw.qemu"]': "restarts the instance"}  # restarted: applied at once, no mark
+    desired_file = tmp_path / "lxdplan.yaml"
+    desired_file.write_text("version: 1\n")
+    save_plan(p, cluster(names=MEMBERS), desired_file, tmp_path / "plan.json")
+    assert load_plan(tmp_path / "plan.json").plan.steps == p.steps
