@@ -132,6 +132,14 @@ CONTAINER_NEXT_START_KEYS = frozenset({
 })
 
 
+def root_size_while_running(instance_type: str) -> str:
+    """A changed ``size`` of a running instance's root disk: a VM's root is a block volume, which
+    no driver grows while in use ("We don't allow online resizing of block volumes"): the server
+    records ``volatile.apply_quota`` and grows it at the next start (``device/disk.go`` Update).
+    A container's filesystem quota is set live."""
+    return NEXT_START if instance_type == "virtual-machine" else LIVE
+
+
 def _plain_count(value: str | None) -> bool:
     """A ``limits.cpu`` a running VM can hotplug to: a count (or unset), not a pinning."""
     return value is None or value == "" or value.isdigit()

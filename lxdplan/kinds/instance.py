@@ -106,6 +106,14 @@ class Change(Payload):
 _TYPE_WORDS = {"virtual-machine": "virtual machine"}
 
 
+def _label(key: str) -> str:
+    """The plan's label of a config key, or of a device's ``devices.NAME.size`` (the whole
+    device is one line)."""
+    if key.startswith("devices.") and key.endswith(".size"):
+        return f'devices["{key[len("devices."):-len(".size")]}"]'
+    return f'config["{key}"]'
+
+
 def _devices(devices: dict) -> dict[str, dict]:
     return {k: dict(v) for k, v in devices.items()}
 
@@ -289,6 +297,12 @@ class InstanceSpec(Referring, OnMembers, SingleRequests, Adoptable, StatusRows, 
         hugepages = str(inst.config.get("limits.memory.hugepages", "")).lower() == "true"
         later: list[str] = []
         refused: list[str] = []
+        for dev, new in inst.devices.items():
+            old = live.devices.get(dev) or {}
+            if (new.get("type") == "disk" and new.get("path") == "/" and old
+                    and old.get("size") != new.get("size")
+                    and keys.root_size_while_running(inst.type) == keys.NEXT_START):
+                later.append(f"devices.{dev}.size")
         for k, (old, new) in diff_config(live.config, inst.config).items():
             how = keys.while_running(backend, inst.type, k, None if old is None else str(old),
                                      None if new is None else str(new), hugepages=hugepages)
@@ -335,8 +349,10 @@ class InstanceSpec(Referring, OnMembers, SingleRequests, Adoptable, StatusRows, 
                        f"runs, so the update stops it{again}")
             notes = {f'config["{k}"]': "restarts the instance" for k in restart}
         elif later:
-            reason += f"; {', '.join(later)} takes effect when it next starts"
-            notes = {f'config["{k}"]': "applied at next start" for k in later}
+            verb = "takes" if len(later) == 1 else "take"
+            reason += f"; {', '.join(later)} {verb} effect when it next starts"
+            notes = {_label(k): ("size " if k.startswith("devices.") else "")
+                     + "applied at next start" for k in later}
         return ctx.steps.add(
             Action.UPDATE, self.kind, name, member=None if move else where,
             depends_on=deps + ([move] if move else []),

@@ -282,3 +282,16 @@ def test_a_saved_plan_keeps_the_restart_and_the_marks(vm, tmp_path):
     desired_file.write_text("version: 1\n")
     save_plan(p, cluster(names=MEMBERS), desired_file, tmp_path / "plan.json")
     assert load_plan(tmp_path / "plan.json").plan.steps == p.steps
+
+
+def test_a_bigger_root_disk_of_a_running_vm_is_marked_for_its_next_start(vm):
+    """disk.go: a block volume in use is not resized; ``volatile.apply_quota`` defers it."""
+    vm.add()
+    bigger = {"root": {**ROOT["root"], "size": "20GiB"}}
+    p = planned(vm, declared(vm, devices=bigger))
+    assert 'size = "20GiB", type = "disk"} (size applied at next start)' in render_text(p)
+    assert p.steps[0].notes == {'devices["root"]': "size applied at next start"}
+    assert "devices.root.size takes effect when it next starts" in p.steps[0].reason
+    apply(vm, p)
+    assert changes(vm) == [("PUT", "/1.0/instances/vm1")]
+    assert vm.instances["vm1"]["devices"]["root"]["size"] == "20GiB"
