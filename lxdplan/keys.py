@@ -47,6 +47,8 @@ SERVER_MEMBER_LOCAL_KEYS: dict[str, frozenset[str]] = {
         "core.https_address", "cluster.https_address", "core.bgp_address", "core.bgp_routerid",
         "core.debug_address", "core.dns_address", "core.metrics_address",
         "core.storage_buckets_address", "core.syslog_socket", "network.ovs.connection",
+        # storage.logs_volume: from Incus 6.0.6 (a 6.0.4 server does not know it; listed so a
+        # file for a newer 6.0 LTS release is not told to move it to the cluster-wide config).
         "storage.backups_volume", "storage.images_volume", "storage.logs_volume",
     }),
 }

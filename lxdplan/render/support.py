@@ -14,10 +14,9 @@ table is regenerated.
 
 from __future__ import annotations
 
-import dis
 import enum
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from typing import Mapping, Sequence
 
 from lxdplan import membership, registry
 from lxdplan.kinds.base import Adoptable, KindSpec
@@ -98,14 +97,6 @@ SUPPORT: tuple[Support, ...] = (
 )
 
 
-def returns_nothing(fn: Callable[..., Any]) -> bool:
-    """Whether ``fn``'s body only returns None (a docstring at most): an ``export`` that exports
-    nothing."""
-    ops = [(i.opname, i.argval) for i in dis.get_instructions(fn)
-           if i.opname not in ("RESUME", "NOP", "CACHE")]
-    return ops in ([("LOAD_CONST", None), ("RETURN_VALUE", None)], [("RETURN_CONST", None)])
-
-
 def kind_operations(spec: KindSpec) -> dict[str, bool]:
     """What lxdplan does with an object kind, read from its spec."""
     steps = set(spec.payloads)
@@ -113,7 +104,7 @@ def kind_operations(spec: KindSpec) -> dict[str, bool]:
             "update": Action.UPDATE in steps,
             "delete": Action.DELETE in steps,
             "drift": Action.UPDATE in steps,
-            "export": not returns_nothing(type(spec).export),
+            "export": spec.exports,
             "import": isinstance(spec, Adoptable)}
 
 
