@@ -347,7 +347,8 @@ class InstanceSpec(Referring, OnMembers, SingleRequests, Adoptable, StatusRows, 
             again = " and starts it again" if inst.state == "running" else ""
             reason += (f"; {server} refuses {listed} while a {_TYPE_WORDS.get(inst.type, inst.type)} "
                        f"runs, so the update stops it{again}")
-            notes = {f'config["{k}"]': "restarts the instance" for k in restart}
+            what = "restarts the instance" if again else "stops the instance first"
+            notes = {f'config["{k}"]': what for k in restart}
         elif later:
             verb = "takes" if len(later) == 1 else "take"
             reason += f"; {', '.join(later)} {verb} effect when it next starts"

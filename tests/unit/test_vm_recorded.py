@@ -170,6 +170,8 @@ def test_a_refused_key_of_a_vm_the_file_stops_is_updated_after_the_stop(vm):
     steps = by_id(p)
     assert list(steps) == ["instance/vm1/update/node1", "instance/vm1/stop/node1"]
     assert steps["instance/vm1/update/node1"].reason.endswith("so the update stops it")
+    assert steps["instance/vm1/update/node1"].notes == {
+        'config["raw.qemu"]': "stops the instance first"}
     apply(vm, p)
     assert changes(vm) == [("PUT", "/1.0/instances/vm1/state stop"), ("PUT", "/1.0/instances/vm1")]
     assert vm.instances["vm1"]["status"] == "Stopped"
