@@ -63,6 +63,14 @@ def test_each_tested_live_claim_names_a_module_that_writes_the_kind(row):
         assert row.mentions in module.read_text(), f"{row.label}: {name} never mentions {row.mentions}"
 
 
+@pytest.mark.parametrize("row", [r for r in SUPPORT if r.recorded], ids=lambda r: r.label)
+def test_each_recorded_claim_names_a_unit_module_that_writes_the_variant(row):
+    for name in row.recorded:
+        module = ROOT / "tests" / "unit" / name
+        assert module.is_file(), f"{row.label}: {name} is not in tests/unit"
+        assert row.mentions in module.read_text(), f"{row.label}: {name} never mentions {row.mentions}"
+
+
 def test_operations_are_read_from_the_spec():
     """A kind that is not ``Adoptable`` has no import; one that says it ``exports`` nothing has
     no export; one with only creates and deletes has no update and no drift."""
