@@ -29,6 +29,7 @@ from lxdplan.kinds import (
     network_zone_record,
     profile,
     project,
+    snapshot,
     storage_pool,
     storage_volume,
 )
@@ -52,6 +53,7 @@ SPECS: tuple[KindSpec, ...] = (
     storage_volume.SPEC,
     image.SPEC,
     instance.SPEC,
+    snapshot.SPEC,
     certificate.SPEC,
 )
 

@@ -101,6 +101,8 @@ SUPPORT: tuple[Support, ...] = (
     # run on recorded answers.
     Support("instance", "instances (virtual machines)", "`instances:` `type: virtual-machine`",
             "virtual-machine", servers=NEITHER, recorded=("test_vm_recorded.py",)),
+    Support("snapshot", "snapshots", "`snapshots:` of an instance or custom volume", "snapshots",
+            tests=("test_snapshots.py",)),
     Support("certificate", "certificates (trust store)", "`certificates:`", "certificates",
             tests=("test_certificates.py",)),
 )
