@@ -330,3 +330,84 @@ def test_a_member_answering_too_late_while_it_starts_is_waiting_not_an_error():
     assert cluster.probe("node1", {"status": "Online"}) == (WAITING, "")
     assert cluster.probe("node1", {"status": "Offline"}) == (DOWN, "")
     assert cluster.member_operations("node1") == []
+
+
+class _NoneServes:
+    """Every request through a serving member fails as no member serves, ``outage`` times."""
+
+    def __init__(self, outage: int):
+        self.outage, self.saved = outage, 0
+
+    def save_record(self, record):
+        from lxdplan.errors import ConnectError
+
+        if self.outage:
+            self.outage -= 1
+            raise ConnectError("no declared member of the cluster serves its API (n1: [Errno 2])")
+        self.saved += 1
+
+
+def test_a_record_write_while_no_member_serves_says_it_waits_once_then_goes_on(monkeypatch):
+    from lxdplan import rollout
+    from lxdplan.rolling import RollPlan
+
+    monkeypatch.setattr(rollout, "POLL", 0.0)
+    cluster = _NoneServes(outage=3)
+    said: list[str] = []
+    roller = rollout.Roller(cluster, RollPlan(()), command="true", timeout=30, say=said.append,
+                            record=Record())
+    roller.save(phase="ran")
+    assert cluster.saved == 1
+    assert said == ["waiting for a member to serve its API to record the roll's progress…"]
+
+
+def test_no_member_serving_within_the_timeout_stops_the_roll_with_one_sentence(monkeypatch):
+    import pytest
+
+    from lxdplan import rollout
+    from lxdplan.rolling import RollPlan
+
+    monkeypatch.setattr(rollout, "POLL", 0.0)
+    said: list[str] = []
+    roller = rollout.Roller(_NoneServes(outage=10**9), RollPlan(()), command="true",
+                            timeout=0.05, say=said.append, record=Record(current="n1"))
+    with pytest.raises(rollout.RollFailed) as failed:
+        roller.save(phase="ran")
+    assert str(failed.value) == (
+        "no member of the cluster served its API for 0.05 s while the roll waited to record the "
+        "roll's progress (no declared member of the cluster serves its API (n1: [Errno 2])); n1 "
+        "was being rolled: bring the members back, then run the same `lxdplan roll` again to "
+        "continue")
+    assert said == ["waiting for a member to serve its API to record the roll's progress…"]
+
+
+class _Lock:
+    def __init__(self):
+        self.held = False
+
+    def acquire(self):
+        self.held = True
+
+    def release(self):
+        from lxdplan.errors import ConnectError
+
+        raise ConnectError("no declared member of the cluster serves its API")
+
+
+def test_a_lock_release_that_fails_never_replaces_the_rolls_own_error(capsys):
+    import pytest
+
+    from lxdplan.cli.roll import released
+    from lxdplan.rollout import RollFailed
+
+    with pytest.raises(RollFailed) as failed:
+        with released(_Lock()):  # type: ignore[arg-type]
+            raise RollFailed("the command failed on n2 (exit status 3)")
+    assert str(failed.value) == "the command failed on n2 (exit status 3)"
+    assert failed.value.__notes__ == [
+        "the cluster lock could not be released (no declared member of the cluster serves its "
+        "API); the next roll or apply from this host takes it over, one from elsewhere needs "
+        "`--break-lock`"]
+    with released(_Lock()):  # type: ignore[arg-type]
+        pass  # a roll that succeeded: the failed release is a warning after its summary
+    assert "the cluster lock could not be released" in capsys.readouterr().err
