@@ -268,7 +268,7 @@ def test_blocked_members_are_progress(rolled):
     sql_global(rolled.lab, 0, "UPDATE nodes SET schema=schema-1")
     # The last member starts late: until it serves, no member does (the others wait for it),
     # and the roll says that it waits for one instead of going silent.
-    done = rolled.roll(run=command(rolled.lab) + f" --slow-start-on {taken[-1]} 8")
+    done = rolled.roll(run=command(rolled.lab) + f" --slow-start-on {taken[-1]} 20")
     assert done.returncode == 0, done.stdout + done.stderr
     for member in taken[:-1]:
         assert f"{member}: waits for the other members to be upgraded (Blocked); going on" in done.stdout

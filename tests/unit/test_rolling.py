@@ -69,6 +69,23 @@ def test_emptying_a_failure_domain_that_holds_the_only_copies_is_refused():
     assert plan_roll(state, only=["n2"]).refusals == ()
 
 
+def test_a_roll_stopped_at_its_last_member_continues_though_the_others_are_evacuated():
+    """Blocked path: the roll evacuated n2 and n3 (they wait for n1) and stopped at n1 while its
+    command ran; all instances sit on n1. Run again, it continues with n1, which is out already."""
+    members = (m("n1", "database-leader", "database"), m("n2", "database", status="Evacuated"),
+               m("n3", "database", status="Evacuated"))
+    declared = {"default": ("c1", "c2", "c3")}
+    for phase in ("running", "ran"):
+        record = Record(done=("n2", "n3"), evacuated=("n2", "n3"), current="n1", phase=phase)
+        plan = plan_roll(RollState("incus", members, record=record, declared_in_domain=declared))
+        assert plan.refusals == ()
+    # not yet taken out: emptying the domain is refused as before
+    record = Record(done=("n2", "n3"), evacuated=("n2", "n3"))
+    plan = plan_roll(RollState("incus", members, record=record, declared_in_domain=declared))
+    assert plan.refusals == ("taking n1 out would empty failure domain default, which holds the "
+                             "only copies of c1, c2 and c3 (placed there by the file)",)
+
+
 def test_instances_that_cannot_move_are_named_with_their_mode():
     insts = (RollInstance("c1", "default", "n2", "Running", "auto", "default", "dir",
                           fixed_by="eth0"),
