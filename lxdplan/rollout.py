@@ -158,8 +158,14 @@ class Roller:
 
     def check_quorum(self, member: str) -> None:
         """Refuse to take ``member`` out when, as the cluster is now, that would leave fewer
-        running database voters than its quorum (a voter may have gone down since the plan)."""
-        listed = self._listing()
+        running database voters than its quorum (a voter may have gone down since the plan).
+        While no member serves, it waits: a check skipped for want of a listing checks nothing."""
+        try:
+            listed = self.statuses()
+        except RollFailed:
+            raise
+        except LxdplanError:
+            listed = {}
         members = tuple(RollMember(n, roles=tuple(m.get("roles") or ()),
                                    status=str(m.get("status", "")),
                                    health=DOWN if m.get("status") == "Offline" else SERVING)

@@ -226,6 +226,37 @@ def test_a_voter_gone_down_during_the_roll_stops_it_before_the_next_voter():
         roller.one("n3", "")
 
 
+class _ListedLate(_Listed):
+    """No member serves for the first two listings (the last one restarting, the others
+    waiting for it)."""
+
+    def __init__(self):
+        self.outage = 2
+
+    def statuses(self):
+        from lxdplan.errors import ConnectError
+
+        if self.outage:
+            self.outage -= 1
+            raise ConnectError("no declared member of the cluster serves its API")
+        return super().statuses()
+
+
+def test_the_quorum_check_waits_for_a_listing_instead_of_skipping(monkeypatch):
+    import pytest
+
+    from lxdplan import rollout
+    from lxdplan.rolling import RollPlan
+
+    monkeypatch.setattr(rollout, "POLL", 0.0)
+    said: list[str] = []
+    roller = rollout.Roller(_ListedLate(), RollPlan(()), command="true", timeout=30,
+                            say=said.append, record=None)
+    with pytest.raises(rollout.RollFailed, match="the roll stopped before n3: taking n3 out"):
+        roller.check_quorum("n3")
+    assert said == ["waiting for a member to serve its API to read the members' status…"]
+
+
 class _RestoreRefusedOnce(_Cluster):
     """A cluster that refuses the first restore as Incus does right after the member waited for
     the others (no heartbeat yet), and puts the member back to Evacuated."""
