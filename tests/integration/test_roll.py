@@ -279,7 +279,11 @@ def test_the_last_member_of_a_blocked_roll_not_back(rolled):
     waiting for it. The roll says it waits, then stops with its own sentence. (Before, it waited
     silently, then stopped with "no declared member of the cluster serves its API", the lock's
     release failing the same way replacing any other error of the roll: the failure seen once in
-    CI.) Once the member is back, the same roll finishes."""
+    CI.) Once the member is back, the same roll finishes. On Incus only, where it was seen: the
+    code is the same for both servers, and LXD's waiting members (settled after 10 s each) make
+    this case cost 140 s there."""
+    if rolled.lab.backend != "incus":
+        pytest.skip("run on Incus only (its cost on LXD: see the docstring)")
     last = order(rolled)[-1]
     sql_global(rolled.lab, 0, "UPDATE nodes SET schema=schema-1")
     try:
