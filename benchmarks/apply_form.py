@@ -2,7 +2,7 @@
 """`apply` forming the walkthrough cluster against a hand script and against the apply floor.
 
 Usage (root): python3 benchmarks/apply_form.py [--backend lxd|incus] [--runs N] [--smoke]
-                                              [--name PREFIX] [--results DIR]
+                                              [--name PREFIX] [--results DIR] [--orders-only]
 
 The walkthrough is ``examples/seed-walkthrough.yaml`` fitted to a fresh 3-member lab (what
 ``lxdplan lab up --from`` does): bootstrap, 2 joins, 2 pools, 2 bridges, a cluster group, a
@@ -24,6 +24,7 @@ from its file) and two containers: the same work in all three variants.
       and the cluster certificate, which differ per cluster, are fresh (minted and read as the
       writes go).
    After every variant a no-change `lxdplan plan` (exit 0) proves it did the same work.
+``--orders-only`` runs a and a' alone (no recording, script or floor), alternated.
 Prints medians and ``RATIO`` lines: apply / floor (target <= 1.10), apply / hand script
 (target <= 0.85) and joins first / objects first. Exits 0 whatever the numbers; 1 when a
 variant fails or does not converge.
@@ -215,10 +216,55 @@ def run_floor(lab, writes: list) -> float:
 
 # -- driver ---------------------------------------------------------------------------------------
 
+def orders_only(args) -> int:
+    """``--orders-only``: the two forming orders alone, alternated run after run (more runs of
+    what decides the planner's order in the time of a full run)."""
+    res = Result("apply_form_orders", args.backend, args.runs, args.smoke)
+    name = f"{args.name}-a{args.backend[0]}"
+    variants = ["lxdplan", "objects-first"]
+    runners = {"lxdplan": run_lxdplan, "objects-first": run_objects_first}
+    times: dict[str, list[float]] = {v: [] for v in variants}
+    with private_dirs():
+        try:
+            for i in range(args.runs):
+                for v in rotate(variants, i):
+                    lab = fresh(name, args.backend)
+                    try:
+                        times[v].append(runners[v](lab))
+                        converged(lab, NAMES[v])
+                    finally:
+                        labapi.down(name, missing_ok=True)
+                print(f"run {i + 1}/{args.runs}: " + ", ".join(
+                    f"{v} {times[v][-1]:.2f} s" for v in variants), flush=True)
+        except Failed as exc:
+            print(f"FAILED: {exc}", file=sys.stderr)
+            return 1
+    res.row("lxdplan apply, joins first (as planned)", times["lxdplan"])
+    res.row("lxdplan apply, objects first (joins carry member_config)", times["objects-first"])
+    res.table()
+    _order_ratio(res, times)
+    print(f"wrote {res.save(args.results, f'apply_form_orders-{args.backend}')}")
+    return 0
+
+
+def _order_ratio(res: Result, times: dict[str, list[float]]) -> None:
+    from statistics import median as m
+    a, o = m(times["lxdplan"]), m(times["objects-first"])
+    paired = m([x / y for x, y in zip(times["lxdplan"], times["objects-first"])])
+    res.ratio("joins first/objects first", a / o, target="< 1 (the planned order is the faster)",
+              met=a / o < 1, detail=f"({a:.2f} s against {o:.2f} s; the median of each run's own "
+                                    f"ratio: {paired:.2f})")
+
+
 def main() -> int:
-    args = parser(__doc__).parse_args()
+    ap = parser(__doc__)
+    ap.add_argument("--orders-only", action="store_true",
+                    help="only the two forming orders of lxdplan's apply, alternated")
+    args = ap.parse_args()
     settle(args)
     need_root("apply_form.py")
+    if args.orders_only:
+        return orders_only(args)
     res = Result("apply_form", args.backend, args.runs, args.smoke)
     name = f"{args.name}-a{args.backend[0]}"
     times: dict[str, list[float]] = {v: [] for v in VARIANTS}
@@ -258,12 +304,11 @@ def main() -> int:
     res.row("apply floor (same writes + waits, warm client)", times["floor"])
     res.table()
     from statistics import median as m
-    a, o, h, f = m(times["lxdplan"]), m(times["objects-first"]), m(times["hand"]), m(times["floor"])
+    a, h, f = m(times["lxdplan"]), m(times["hand"]), m(times["floor"])
     res.ratio("apply/floor", a / f, target="<= 1.10", met=a / f <= 1.1,
               detail=f"(lxdplan's own share: {a - f:.2f} s of {a:.2f} s)")
     res.ratio("apply/hand", a / h, target="<= 0.85", met=a / h <= 0.85)
-    res.ratio("joins first/objects first", a / o, target="< 1 (the planned order is the faster)",
-              met=a / o < 1, detail=f"({a:.2f} s against {o:.2f} s)")
+    _order_ratio(res, times)
     res.ratio("apply requests/writes", len(requests) / max(1, len(writes)),
               detail=f"({len(requests)} requests: {len(writes)} writes, {waits} waits, {gets} reads)")
     res.extra = {"requests": len(requests), "writes": len(writes), "waits": waits, "reads": gets}
