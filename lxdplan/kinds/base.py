@@ -350,8 +350,11 @@ class SingleRequests(KindSpec):
 
 class MemberSpecific(KindSpec):
     """A kind with member-specific keys (pools, networks: ``TwoPhaseSpec``): a joining member
-    brings its keys in the join's ``member_config``, so joins wait for the steps that create
-    the kind's objects (``plan``'s return)."""
+    brings its keys of the objects that exist already in the join's ``member_config``; the
+    kind's new objects are planned after the joins and defined on the joiners too
+    (``PlanContext.joined_first``), or, when joining first is not safe, the joins wait for the
+    steps that create them (``plan``'s return) and carry the keys of all of them
+    (``planner.members.choose_order``)."""
 
     @abstractmethod
     def join_member_config(self, desired: Desired, member: str) -> list[dict[str, str]]:

@@ -367,19 +367,20 @@ def test_removing_the_last_member_able_to_lead(backend, make_lab, tmp_path):
 # Kills inside a request the server carries on with: read from the --debug request log, each
 # line written when a request ends. The instantiate's POST follows its re-read at once and runs
 # about 0.6 s (a bridge on every member); a join's PUT /1.0/cluster answers 202 at once and the
-# join goes on inside the joining member's daemon.
+# join goes on inside the joining member's daemon. In plan order: the members join first, then
+# the pools and networks are made on all of them (``planner.members.choose_order``).
 KILL_DURING = [
-    ('start: instantiate network "lxdbr1"', "debug: node1 GET /1.0/networks/lxdbr1 -> 200"),
     ('start: join member "node2"', "debug: node2 PUT /1.0/cluster -> 202"),
     ('start: join member "node3"', "debug: node3 PUT /1.0/cluster -> 202"),
+    ('start: instantiate network "lxdbr1"', "debug: node1 GET /1.0/networks/lxdbr1 -> 200"),
 ]
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_apply_killed_during_an_instantiate_and_during_joins_is_rerun_at_once(
         backend, make_lab, tmp_path):
-    """Issue 16 item 2: SIGKILL while a network is being instantiated, then while node2 and
-    while node3 join (each join goes on inside the joining daemon), each time running apply
+    """Issue 16 item 2: SIGKILL while node2 and while node3 join (each join goes on inside the
+    joining daemon), then while a network is being instantiated, each time running apply
     again at once; the last run converges, with nothing left Pending or Errored."""
     lab, _doc, path = fresh_walkthrough(make_lab, backend, tmp_path)
     argv = [sys.executable, "-m", "lxdplan", "--debug", "apply", "-f", path, "--auto-approve"]
