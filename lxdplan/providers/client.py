@@ -434,6 +434,12 @@ class Client:
         try:
             return httplog.logged(self.who, method, path, options.get("params"),
                                   lambda: self._exchange(http, method, path, options))
+        except RuntimeError:
+            # Closed by another thread (``Session.reconnect`` while the lock's lease renewal
+            # sends) between taking the connection and sending on it: nothing was sent; open a
+            # new one. A closed connection this client still holds is a real error.
+            if http is self._http or not http.is_closed:
+                raise
         except httpx.ConnectError as exc:
             if http is not self._known_http or "CERTIFICATE_VERIFY_FAILED" not in str(exc):
                 raise

@@ -320,3 +320,25 @@ def test_any_other_refusal_of_a_change_is_never_sent_again(fake):
     with pytest.raises(ApiError):
         fake.client.post("/1.0/profiles", {"name": "p"})
     assert [m for m, p, _ in fake.seen if p == "/1.0/profiles"] == ["POST"]
+
+
+def test_a_connection_closed_by_another_thread_before_sending_is_opened_again(fake, monkeypatch):
+    """``Session.reconnect`` closes a member's client while the lock's lease renewal may be about
+    to send on it (roll probes members while it holds the lock): httpx refuses to send on a
+    closed client with a RuntimeError, which killed the renewal thread silently. Nothing was sent,
+    so the request goes out on a new connection."""
+    fake.script[("GET", "/1.0")] = [sync(SERVER)]
+    client = fake.client
+    client.get("/1.0")  # connected
+    exchange = client._exchange
+    closed: list = []
+
+    def closed_first(http, method, path, options):
+        if not closed:
+            closed.append(http)
+            client.close()  # what the other thread's reconnect does, at the worst moment
+        return exchange(http, method, path, options)
+
+    monkeypatch.setattr(client, "_exchange", closed_first)
+    assert client.get("/1.0").metadata["environment"]["server_name"] == "node2"
+    assert closed and closed[0].is_closed
