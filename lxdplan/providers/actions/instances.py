@@ -102,7 +102,7 @@ def create(s: Session, step: Step) -> bool:
         if start_now:  # the create's operation started it: nothing is left to read or ask
             return True
         changed = True
-        live = _read(client, step) or {}
+        live = {}  # just created, so stopped: no operations of its own to wait for, no read
     return _started(client, step, p, live) or changed
 
 
