@@ -109,8 +109,8 @@ def where_time_goes(lines: str, count: int, width: int, seconds: float) -> str:
     posts = sum(ms for method, path, ms in reqs if method in ("POST", "PUT") and "/1.0/instances" in path)
     total = sum(ms for *_, ms in reqs)
     return (f"{count} containers, {width} per member, one apply --debug: {seconds:.1f} s, "
-            f"{len(reqs) / count:.1f} requests per launch (the apply's reads included); the server's time per launch "
-            f"{(ops + posts) / count / 1000:.2f} s (its operations waited for {ops / count / 1000:.2f} s, "
+            f"{len(reqs) / count:.1f} requests per launch (the apply's reads included); the server's "
+            f"time per launch {(ops + posts) / count / 1000:.2f} s (its operations waited for {ops / count / 1000:.2f} s, "
             f"the create/start requests {posts / count / 1000:.2f} s); on average "
             f"{total / 1000 / seconds:.1f} requests in the server's hands at once")
 
