@@ -126,6 +126,8 @@ class Step:
     ``blocked`` is None when the step can run now, else the one-sentence reason it cannot.
     ``etag`` is the ETag read at plan time, sent as ``If-Match`` by the executor where LXD gives one.
     ``payload`` carries what the executor needs that is not for display (e.g. member_config).
+    ``notes`` says more about one changed attribute, by its label in the plan
+    (``config["security.secureboot"]``: ``"applied at next start"``).
     """
 
     id: str
@@ -140,6 +142,7 @@ class Step:
     blocked: str | None = None
     etag: str | None = None
     payload: Payload = field(default_factory=Payload)
+    notes: dict[str, str] | None = None
 
 
 @dataclass(frozen=True)

@@ -242,6 +242,10 @@ class KindSpec(ABC):
 
     # -- export ------------------------------------------------------------------------------
 
+    # False for a kind ``lxdplan export`` leaves out (its ``export`` then returns None); the
+    # README's support table reads it.
+    exports: bool = True
+
     @abstractmethod
     def export(self, live: Any) -> dict[str, Any] | None:
         """The file entry that declares ``live`` as it is (None: not exported)."""

@@ -22,7 +22,6 @@ lxdplan presents (its own client certificate and the one each connection uses:
 
 from __future__ import annotations
 
-import base64
 import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
@@ -42,6 +41,7 @@ from lxdplan.kinds.base import (
 )
 from lxdplan.kinds.common import at, leave_after, put_if
 from lxdplan.livedata import AnswerShape, Get, Reading, Recorded, listed_names
+from lxdplan.pem import check_certificate, der_base64
 from lxdplan.plan import Action, Kind, Payload, Step, Unmanaged
 from lxdplan.references import Ref
 
@@ -87,20 +87,6 @@ class Delete(Payload):
     owner_key: str = OWNER_KEY
 
 
-def pem_fingerprint(pem: bytes) -> tuple[str, str]:
-    """(fingerprint, base64 DER) of a PEM certificate; ValueError when it is none."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-
-    cert = x509.load_pem_x509_certificate(pem)
-    der = cert.public_bytes(serialization.Encoding.DER)
-    return cert.fingerprint(hashes.SHA256()).hex(), base64.b64encode(der).decode()
-
-
-def _der_b64(pem: str) -> str:
-    return pem_fingerprint(pem.encode())[1]
-
-
 class CertificateSpec(Checked, Referring, SingleRequests, ListedOwner, StatusRows):
     kind = Kind.define("certificate", "certificate")
     section = "certificates"
@@ -131,7 +117,7 @@ class CertificateSpec(Checked, Referring, SingleRequests, ListedOwner, StatusRow
                 else:
                     with open(full, "rb") as fh:
                         data = fh.read()
-                fp, _ = pem_fingerprint(data)
+                fp = check_certificate(data)
                 pem = data.decode()
             except OSError as exc:
                 checker.error(path + ("certificate",), f"{fmt_path(path + ('certificate',))}: cannot "
@@ -206,7 +192,7 @@ class CertificateSpec(Checked, Referring, SingleRequests, ListedOwner, StatusRow
                     blocked=ctx.serving_block(f"recording certificate {cert.name} as managed "
                                               "(a server config write)"),
                     payload=Write(cert.fingerprint, cert.name, cert.type, cert.restricted,
-                                  sorted(cert.projects), description, _der_b64(cert.pem)),
+                                  sorted(cert.projects), description, der_base64(cert.pem)),
                 )
                 continue
             current = {"name": live.name, "type": live.type, "restricted": live.restricted,

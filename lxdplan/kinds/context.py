@@ -28,7 +28,8 @@ class StepSink(Protocol):
     def add(self, action: Action, kind: Kind, name: str, *, member: str | None = None,
             depends_on: tuple[str, ...] | list[str] = (), before: dict[str, Any] | None = None,
             after: dict[str, Any] | None = None, reason: str = "", blocked: str | None = None,
-            etag: str | None = None, payload: Payload | None = None) -> str:
+            etag: str | None = None, payload: Payload | None = None,
+            notes: dict[str, str] | None = None) -> str:
         """Add a step; its id."""
         ...
 

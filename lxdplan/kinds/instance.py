@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Mapping
 
-from lxdplan import references
+from lxdplan import keys, references
 from lxdplan.actionspec import CREATE, DELETE, ActionSpec, Lane
 from lxdplan.compare import comparable, desc, diff_config, diff_devices, put_config, shown
 from lxdplan.errors import PlanError
@@ -89,6 +89,7 @@ class Write(Payload):
     description: str = ""
     start: bool = False
     fresh_etag: bool = False  # an update after a move in the same run: the plan's ETag is old
+    restart: bool = False  # an update a running instance refuses: stopped, updated, started again
 
 
 @dataclass(frozen=True)
@@ -100,6 +101,17 @@ class Change(Payload):
     project: str = DEFAULT
     target: str = ""
     start: bool = False
+
+
+_TYPE_WORDS = {"virtual-machine": "virtual machine"}
+
+
+def _label(key: str) -> str:
+    """The plan's label of a config key, or of a device's ``devices.NAME.size`` (the whole
+    device is one line)."""
+    if key.startswith("devices.") and key.endswith(".size"):
+        return f'devices["{key[len("devices."):-len(".size")]}"]'
+    return f'config["{key}"]'
 
 
 def _devices(devices: dict) -> dict[str, dict]:
@@ -254,28 +266,60 @@ class InstanceSpec(Referring, OnMembers, SingleRequests, Adoptable, StatusRows, 
             return
         deps = ctx.after_bootstrap() + waits
         move = placement.plan_move(self, ctx, inst, where, deps)
-        update = self._update(ctx, inst, live, deps, move)
-        if move:
-            return  # the move stops it and starts it again when it should run
         running = live.status in ("Running", "Frozen")
+        later, refused = self._while_running(ctx, inst, live) if running and not move else ([], [])
         action = None
         if inst.state == "running" and not running:
             action = START
         elif inst.state == "stopped" and running:
             action = STOP
+        update = self._update(ctx, inst, live, deps, move, later=later, restart=refused)
+        if move:
+            return  # the move stops it and starts it again when it should run
         if action:
-            ctx.steps.add(
-                action, self.kind, name, member=where,
-                depends_on=deps + ([update] if update else []),
-                before={"state": live.status}, after={"state": inst.state},
-                reason=f"instance {name} is {live.status.lower()} and the file wants it {inst.state}",
-                blocked=ctx.member_block(where),
-                payload=Change(inst.name, inst.project),
-            )
+            self._state_step(ctx, inst, live, action, deps + ([update] if update else []))
 
-    def _update(self, ctx: "PlanContext", inst, live, deps: list[str], move: str | None) -> str | None:
+    def _state_step(self, ctx: "PlanContext", inst, live, action: Action, deps: list[str]) -> str:
+        name = self.display(inst)
+        return ctx.steps.add(
+            action, self.kind, name, member=live.location,
+            depends_on=deps,
+            before={"state": live.status}, after={"state": inst.state},
+            reason=f"instance {name} is {live.status.lower()} and the file wants it {inst.state}",
+            blocked=ctx.member_block(live.location),
+            payload=Change(inst.name, inst.project),
+        )
+
+    def _while_running(self, ctx: "PlanContext", inst, live) -> tuple[list[str], list[str]]:
+        """The changed config keys of a running instance its server applies only at its next
+        start and those it refuses while it runs (``lxdplan.keys.while_running``)."""
+        backend = ctx.desired.backend or ctx.observed.backend or "lxd"
+        hugepages = str(inst.config.get("limits.memory.hugepages", "")).lower() == "true"
+        later: list[str] = []
+        refused: list[str] = []
+        for dev, new in inst.devices.items():
+            old = live.devices.get(dev) or {}
+            if (new.get("type") == "disk" and new.get("path") == "/" and old
+                    and old.get("size") != new.get("size")
+                    and keys.root_size_while_running(inst.type) == keys.NEXT_START):
+                later.append(f"devices.{dev}.size")
+        for k, (old, new) in diff_config(live.config, inst.config).items():
+            how = keys.while_running(backend, inst.type, k, None if old is None else str(old),
+                                     None if new is None else str(new), hugepages=hugepages)
+            if how == keys.NEXT_START:
+                later.append(k)
+            elif how == keys.REFUSED:
+                refused.append(k)
+        return later, refused
+
+    def _update(self, ctx: "PlanContext", inst, live, deps: list[str], move: str | None, *,
+                later: list[str] | tuple[str, ...] = (),
+                restart: list[str] | tuple[str, ...] = ()) -> str | None:
         """The update of config, description, profiles and devices (after the move, if any,
-        which leaves it on another member); its id, or None when they match."""
+        which leaves it on another member); its id, or None when they match. ``later``: the
+        config keys its running server applies at its next start; ``restart``: those it refuses
+        while running, so the update stops the instance and starts it again (when the file
+        wants it running). Both are marked on their lines and named in the reason."""
         name, where = self.display(inst), live.location
         before: dict[str, Any] = {}
         after: dict[str, Any] = {}
@@ -295,14 +339,31 @@ class InstanceSpec(Referring, OnMembers, SingleRequests, Adoptable, StatusRows, 
             after["devices"] = dev_after
         if not (before or after):
             return None
+        reason = f"instance {name} differs from the file"
+        notes: dict[str, str] = {}
+        if restart:
+            server = "Incus" if (ctx.desired.backend or ctx.observed.backend) == "incus" else "LXD"
+            listed = ", ".join(restart)
+            again = " and starts it again" if inst.state == "running" else ""
+            reason += (f"; {server} refuses {listed} while a {_TYPE_WORDS.get(inst.type, inst.type)} "
+                       f"runs, so the update stops it{again}")
+            what = "restarts the instance" if again else "stops the instance first"
+            notes = {f'config["{k}"]': what for k in restart}
+        elif later:
+            verb = "takes" if len(later) == 1 else "take"
+            reason += f"; {', '.join(later)} {verb} effect when it next starts"
+            notes = {_label(k): ("size " if k.startswith("devices.") else "")
+                     + "applied at next start" for k in later}
         return ctx.steps.add(
             Action.UPDATE, self.kind, name, member=None if move else where,
             depends_on=deps + ([move] if move else []),
-            before=before, after=after, reason=f"instance {name} differs from the file",
+            before=before, after=after, reason=reason,
             blocked=ctx.member_block(where), etag=live.etag,
             payload=Write(inst.name, inst.project, inst.type, inst.image, "",
                           list(inst.profiles), put_config(live.config, inst.config),
-                          _devices(inst.devices), inst.description, fresh_etag=bool(move)),
+                          _devices(inst.devices), inst.description, fresh_etag=bool(move),
+                          start=bool(restart) and inst.state == "running", restart=bool(restart)),
+            notes=notes,
         )
 
 

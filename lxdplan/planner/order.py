@@ -39,6 +39,7 @@ class StepList:
         blocked: str | None = None,
         etag: str | None = None,
         payload: Payload | None = None,
+        notes: dict[str, str] | None = None,
     ) -> str:
         action_spec(kind, action)  # KeyError: the kind declares no such action
         sid = step_id(kind, name, action, None if kind == Kind.MEMBER else member)
@@ -48,6 +49,7 @@ class StepList:
             id=sid, action=action, kind=kind, name=name, member=member,
             depends_on=tuple(dict.fromkeys(depends_on)), before=before, after=after,
             reason=reason, blocked=blocked, etag=etag, payload=payload or Payload(),
+            notes=notes or None,
         )
         return sid
 

@@ -118,10 +118,7 @@ def _live_index(ctx: Context) -> dict[tuple[str, str], list[tuple[KindSpec, Any]
     index: dict[tuple[str, str], list[tuple[KindSpec, Any]]] = {}
     for spec in registry():
         for live in spec.live(ctx.observed).values():
-            try:
-                where = spec.where_declared(live)
-            except (AttributeError, TypeError, NotImplementedError):
-                continue
+            where = spec.where_declared(live)
             if where.path:
                 key = (where.path, where.params.get("project", DEFAULT))
                 index.setdefault(key, []).append((spec, live))

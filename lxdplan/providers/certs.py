@@ -8,7 +8,6 @@ in the config directory (``$LXDPLAN_CONFIG_DIR`` or ``~/.config/lxdplan``) as ``
 from __future__ import annotations
 
 import datetime
-import hashlib
 import os
 import socket
 import ssl
@@ -17,6 +16,9 @@ from pathlib import Path
 
 from lxdplan.errors import LxdplanError
 from lxdplan.files import write_private
+from lxdplan.pem import fingerprint
+
+__all__ = ["fingerprint"]  # callers take it from here with the client's certificate
 
 CERT_NAME = "client.crt"
 KEY_NAME = "client.key"
@@ -37,15 +39,6 @@ class ClientCert:
     key_path: Path
     fingerprint: str
     created: bool = False  # True when this call made it
-
-
-def fingerprint(cert: str | bytes) -> str:
-    """SHA-256 of a certificate's DER form, lowercase hex; accepts PEM (str/bytes) or DER."""
-    if isinstance(cert, str):
-        cert = cert.encode()
-    if cert.lstrip().startswith(b"-----BEGIN"):
-        cert = ssl.PEM_cert_to_DER_cert(cert.decode())
-    return hashlib.sha256(cert).hexdigest()
 
 
 def normalize_fingerprint(value: str) -> str:

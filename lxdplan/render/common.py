@@ -69,22 +69,25 @@ def views(step: Step) -> tuple[Any, Any]:
 
 
 def change_lines(step: Step) -> list[tuple[str, str]]:
-    """``(sign, text)`` per changed attribute: ``+`` added, ``~`` changed, ``-`` removed.
+    """``(sign, text)`` per changed attribute: ``+`` added, ``~`` changed, ``-`` removed, with
+    the step's note on it in parentheses (``(applied at next start)``).
     Sensitive values show as ``(sensitive)`` on both sides; one present on both sides is a
     change (the planner lists only changed keys, and two hidden values cannot be compared)."""
     raw_before, raw_after = _flatten(step.before), _flatten(step.after)
     shown_before, shown_after = views(step)
     before, after = _flatten(shown_before), _flatten(shown_after)
     lines = []
+    notes = step.notes or {}
     for label in list(dict.fromkeys([*before, *after])):
+        note = f" ({notes[label]})" if label in notes else ""
         if label in before and label in after:
             hidden = before[label] == after[label] == SENSITIVE
             if hidden or raw_before[label] != raw_after[label]:
-                lines.append(("~", f"{label} = {show(before[label])} -> {show(after[label])}"))
+                lines.append(("~", f"{label} = {show(before[label])} -> {show(after[label])}{note}"))
         elif label in after:
-            lines.append(("+", f"{label} = {show(after[label])}"))
+            lines.append(("+", f"{label} = {show(after[label])}{note}"))
         else:
-            lines.append(("-", f"{label} = {show(before[label])}"))
+            lines.append(("-", f"{label} = {show(before[label])}{note}"))
     return lines
 
 

@@ -76,6 +76,7 @@ def _step_dict(step: Step) -> dict[str, Any]:
         "member": step.member, "depends_on": list(step.depends_on),
         "before": _encode(before), "after": _encode(after), "reason": step.reason,
         "blocked": step.blocked, "etag": step.etag, "payload": _encode(step.payload),
+        **({"notes": step.notes} if step.notes else {}),
     }
 
 
@@ -87,6 +88,7 @@ def _step(data: dict[str, Any]) -> Step:
         before=_decode(data["before"]), after=_decode(data["after"]), reason=data["reason"],
         blocked=data["blocked"], etag=data["etag"],
         payload=payload_type(kind, action)(**_decode(data["payload"])),
+        notes=data.get("notes") or None,
     )
 
 

@@ -17,9 +17,10 @@ from cryptography.x509.oid import NameOID
 
 from lxdplan.errors import PlanError, ValidationError
 from lxdplan.exporter import export_document
-from lxdplan.kinds.certificate import SPEC, Certificate, Delete, ObservedCertificate, Write, pem_fingerprint
+from lxdplan.kinds.certificate import SPEC, Certificate, Delete, ObservedCertificate, Write
 from lxdplan.livedata import Reading, Recorded
 from lxdplan.loader import load_text
+from lxdplan.pem import der_base64, fingerprint
 from lxdplan.plan import Action, Kind, Step
 from lxdplan.planner import plan
 from loaderkit import HEAD
@@ -40,11 +41,11 @@ def make_pem(cn: str = "ci") -> str:
 
 
 PEM_A, PEM_B = make_pem("a"), make_pem("b")
-FP_A, FP_B = pem_fingerprint(PEM_A.encode())[0], pem_fingerprint(PEM_B.encode())[0]
+FP_A, FP_B = fingerprint(PEM_A), fingerprint(PEM_B)
 
 
 def declared(name="ci", pem=PEM_A, **kw) -> Certificate:
-    return Certificate(name=name, pem=pem, fingerprint=pem_fingerprint(pem.encode())[0],
+    return Certificate(name=name, pem=pem, fingerprint=fingerprint(pem),
                        file="ci.crt", **kw)
 
 
@@ -129,7 +130,7 @@ def test_a_missing_certificate_is_created_after_bootstrap_with_its_der():
     (step,) = [s for s in p.steps if s.kind == CERT]
     assert (step.action, step.name) == (Action.CREATE, "ci")
     body = SPEC.create_body(step)
-    assert body["certificate"] == pem_fingerprint(PEM_A.encode())[1] and "BEGIN" not in body["certificate"]
+    assert body["certificate"] == der_base64(PEM_A) and "BEGIN" not in body["certificate"]
     assert (body["restricted"], body["projects"], "description" not in body) == (True, ["default"], True)
     assert step.after["fingerprint"] == FP_A
 

@@ -165,3 +165,14 @@ def test_image_aliases_and_flags_are_updated_and_a_dropped_image_deleted():
     assert update.before == {"aliases": [], "public": False}
     assert update.after == {"aliases": ["bb"], "public": True}
     assert list(by_id(plan(desired(), observed()))) == ["image/busybox/delete"]
+
+
+def test_a_running_container_takes_every_key_some_at_its_next_start():
+    """driver_lxc.go Update takes every key on a running container; ``security.privileged``
+    (the id map) is applied when it next starts: marked so, and no restart is planned."""
+    d = desired(images=(IMAGE,), instances=(Instance(
+        "c1", "busybox", member="n1", config={"security.privileged": "true", "limits.cpu": "2"}),))
+    (update,) = plan(d, observed(live())).steps
+    assert update.notes == {'config["security.privileged"]': "applied at next start"}
+    assert not update.payload.restart
+    assert update.reason.endswith("; security.privileged takes effect when it next starts")

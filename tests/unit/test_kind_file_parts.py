@@ -72,7 +72,7 @@ WIDGET_MODULE = '''
 from dataclasses import dataclass
 
 from lxdplan.filecheck import MEMBERS, names
-from lxdplan.kinds.base import KindSpec, Where
+from kindkit import StubKind
 from lxdplan.plan import Kind
 
 
@@ -83,7 +83,8 @@ class Widget:
     line: int = 0
 
 
-class WidgetSpec(KindSpec):
+class WidgetSpec(StubKind):
+    collection = "widgets"
     kind = Kind.define("test_widget", "test widget")
     section = "test_widgets"
     rank = load_rank = 990
@@ -98,25 +99,12 @@ class WidgetSpec(KindSpec):
             out.append(Widget(raw.get("name"), raw.get("member"), checker.src.line((self.section, i))))
         return tuple(out)
 
-    # The rest of the core every kind implements (a widget is never planned nor read here).
-    def plan(self, ctx):
-        return []
-
-    def where(self, step):
-        return self.where_declared(step)
-
-    def where_declared(self, obj):
-        return Where("/1.0/widgets", f"/1.0/widgets/{obj.name}")
-
     def export(self, live):
         return {"name": live.name}
 
     @property
     def observed_type(self):
         return Widget
-
-    def assemble(self, ctx, recorded):
-        return {}
 
 
 SPEC = WidgetSpec()

@@ -7,17 +7,18 @@ import textwrap
 from dataclasses import dataclass, field
 
 import pytest
+from kindkit import StubKind
+from plan_helpers import cluster, live_members, live_pool, members
 
 from lxdplan import kinds, registry
-from lxdplan.kinds import KindSpec, Where
+from lxdplan.kinds import KindSpec
 from lxdplan.loader import load_text
 from lxdplan.origin import origin
+from lxdplan.plan import Action, Kind, Payload
 from lxdplan.planner import plan
 from lxdplan.planner.refwalk import refs_of
-from lxdplan.plan import Action, Kind, Payload
-from lxdplan.render.status import render_status
 from lxdplan.providers.adopt import adopt
-from plan_helpers import cluster, live_members, live_pool, members
+from lxdplan.render.status import render_status
 
 CAPABILITIES = [getattr(kinds, name) for name in kinds.__all__
                 if isinstance(getattr(kinds, name), type) and issubclass(getattr(kinds, name), KindSpec)
@@ -40,7 +41,7 @@ class ObservedGadget:
     etag: str | None = None
 
 
-class GadgetSpec(KindSpec):
+class GadgetSpec(StubKind):
     """A kind with the core alone: no capability."""
 
     kind = Kind("test_gadget")
@@ -51,24 +52,12 @@ class GadgetSpec(KindSpec):
     def load(self, checker, items, declared):
         return tuple(Gadget(raw["name"]) for _i, raw in items)
 
-    def plan(self, ctx):
-        return []
-
-    def where(self, step):
-        return Where("/1.0/gadgets", f"/1.0/gadgets/{step.name}")
-
-    def where_declared(self, obj):
-        return Where("/1.0/gadgets", f"/1.0/gadgets/{obj.name}")
-
     def export(self, live):
         return {"name": live.name}
 
     @property
     def observed_type(self):
         return ObservedGadget
-
-    def assemble(self, ctx, recorded):
-        return {}
 
 
 @pytest.fixture

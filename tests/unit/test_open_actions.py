@@ -8,12 +8,12 @@ import json
 
 import jsonschema
 import pytest
+from kindkit import StubKind
 
 from lxdplan import membership, registry
 from lxdplan.actionspec import ActionSpec, Lane
 from lxdplan.cli.progress import describe_action, still
 from lxdplan.executor import _lane
-from lxdplan.kinds.base import KindSpec, Where
 from lxdplan.kinds.placement import MOVE
 from lxdplan.plan import Action, Kind, Payload, Plan, Step
 from lxdplan.planner.order import StepList
@@ -24,7 +24,7 @@ from lxdplan.render.planschema import plan_schema
 REBUILD = Action("rebuild")
 
 
-class GadgetSpec(KindSpec):
+class GadgetSpec(StubKind):
     """A test kind: creates, deletes, and rebuilds of its own, several per member at once."""
 
     kind = Kind("test_gadget")  # defined by the fixture
@@ -33,29 +33,6 @@ class GadgetSpec(KindSpec):
     payloads = {Action.CREATE: Payload, Action.DELETE: Payload, REBUILD: Payload}
     action_specs = (ActionSpec(REBUILD, "rebuilding", "rebuild a gadget from its image",
                                count="rebuild", words="to rebuild", lane=Lane.MEMBER),)
-
-    # The rest of the core every kind implements (unused here).
-    def load(self, checker, items, declared):
-        return ()
-
-    def plan(self, ctx):
-        return []
-
-    def where(self, step):
-        return Where("/1.0/gadgets", f"/1.0/gadgets/{step.name}")
-
-    def where_declared(self, obj):
-        return Where("/1.0/gadgets", f"/1.0/gadgets/{obj.name}")
-
-    def export(self, live):
-        return None
-
-    @property
-    def observed_type(self):
-        return dict
-
-    def assemble(self, ctx, recorded):
-        return {}
 
 
 @pytest.fixture

@@ -49,37 +49,17 @@ def test_a_broken_fragment_is_an_error_naming_it(tmp_path):
 
 
 WIDGET = '''
-from lxdplan.kinds.base import KindSpec, Where
+from kindkit import StubKind
 from lxdplan.plan import Kind
 
 
-class WidgetSpec(KindSpec):
+class WidgetSpec(StubKind):
     kind = Kind.define("test_gadget", "test gadget")
     section = "test_gadgets"
     rank = load_rank = delete_rank = list_rank = 991
 
     def load(self, checker, items, declared):
         return tuple(raw["name"] for _, raw in items)
-
-    # The rest of the core every kind implements (unused here).
-    def plan(self, ctx):
-        return []
-
-    def where(self, step):
-        return Where("/1.0/gadgets", f"/1.0/gadgets/{step.name}")
-
-    def where_declared(self, obj):
-        return Where("/1.0/gadgets", f"/1.0/gadgets/{obj.name}")
-
-    def export(self, live):
-        return None
-
-    @property
-    def observed_type(self):
-        return dict
-
-    def assemble(self, ctx, recorded):
-        return {}
 
 
 SPEC = WidgetSpec()

@@ -63,12 +63,22 @@ def test_each_tested_live_claim_names_a_module_that_writes_the_kind(row):
         assert row.mentions in module.read_text(), f"{row.label}: {name} never mentions {row.mentions}"
 
 
+@pytest.mark.parametrize("row", [r for r in SUPPORT if r.recorded], ids=lambda r: r.label)
+def test_each_recorded_claim_names_a_unit_module_that_writes_the_variant(row):
+    for name in row.recorded:
+        module = ROOT / "tests" / "unit" / name
+        assert module.is_file(), f"{row.label}: {name} is not in tests/unit"
+        assert row.mentions in module.read_text(), f"{row.label}: {name} never mentions {row.mentions}"
+
+
 def test_operations_are_read_from_the_spec():
-    """A kind that is not ``Adoptable`` has no import; one whose ``export`` returns nothing has
+    """A kind that is not ``Adoptable`` has no import; one that says it ``exports`` nothing has
     no export; one with only creates and deletes has no update and no drift."""
     from lxdplan.plan import Action
 
     class NotExported(type(cluster_group.SPEC)):  # type: ignore[misc]
+        exports = False
+
         def export(self, live: Any) -> dict[str, Any] | None:
             """Nothing to export."""
             return None
@@ -86,11 +96,11 @@ def test_operations_are_read_from_the_spec():
 
 
 def test_a_kind_that_is_not_adoptable_has_no_import():
-    """The bare core: no capability, and ``export`` as ``KindSpec`` leaves it (returns None)."""
+    """The bare core: no capability, no payloads."""
     plain = type("Plain", (KindSpec,), {"kind": "plain", "payloads": {}})
     plain.__abstractmethods__ = frozenset()
     ops = support.kind_operations(plain())
-    assert (ops["import"], ops["export"], ops["create"]) == (False, False, False)
+    assert (ops["import"], ops["create"], ops["update"]) == (False, False, False)
 
 
 def test_membership_rows_read_membership_actions():

@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from typing import Any, NoReturn
 
-from lxdplan.errors import ApiError
+from lxdplan.errors import ApiError, PreconditionFailed
 from lxdplan.kinds.base import SingleRequests, payload_of
 from lxdplan.kinds.instance import NO_IMAGE, START, STOP, Change, Write
 from lxdplan.kinds.placement import MOVE
@@ -146,11 +146,20 @@ def update(s: Session, step: Step) -> bool:
     spec = _spec()
     body = spec.put_body(step, answer.metadata or {})
     if spec.holds(answer.metadata or {}, body):
-        return False
+        return _started(client, step, p, answer.metadata or {}) if p.restart else False
+    etag = answer.etag if p.fresh_etag else step.etag
+    if p.restart and (answer.metadata or {}).get("status") in RUNNING:
+        # A running VM refuses these keys: stopped first. The stop rewrites LXD's volatile
+        # keys, so the ETag to send is the one read after it, once the plan's still held.
+        with precondition(step):
+            if etag and answer.etag and etag != answer.etag:
+                raise PreconditionFailed("the ETag changed", member=client.member, status=412)
+        _state(client, step, "stop")
+        answer = client.get(path, params)
+        body, etag = spec.put_body(step, answer.metadata or {}), answer.etag
     with precondition(step):
-        client.put(path, reveal(body), params=params,
-                   etag=answer.etag if p.fresh_etag else step.etag)
-    return True
+        client.put(path, reveal(body), params=params, etag=etag)
+    return _started(client, step, p, answer.metadata or {}) or True
 
 
 def start(s: Session, step: Step) -> bool:
