@@ -2,11 +2,13 @@
 `lxc` (or `incus admin init --preseed` and `incus`), as an operator would type it.
 
 ``hand_script(lab, doc)`` returns a bash script for a fresh lab (unclustered daemons) and the
-fitted walkthrough document ``doc``: a bootstrap preseed on the first member (server config,
-pools with its member keys, networks, profiles, project), the cluster-only server key, the
-cluster group, then each join (a token from ``cluster add``, a join preseed carrying the member's
-keys), then the member attributes, roles, groups and volumes, the images (`image import`) and
-the containers (`launch`/`init --target`). It makes what lxdplan's `apply`
+fitted walkthrough document ``doc``, in the order of LXD's clustering docs and of an operator's
+script (issue 22): a bootstrap preseed on the first member (server config only), the project,
+the cluster-only server key, the cluster group, then each member joins empty (a token from
+``cluster add``, a join preseed), then each pool and network is created on every member
+(``create --target``, its member keys) and instantiated once (the server fans it out to every
+member at once), the profiles, then the member attributes, roles, groups and volumes, the
+images (`image import`) and the containers (`launch`/`init --target`). It makes what lxdplan's `apply`
 makes, including lxdplan's ownership marks (``user.lxdplan.managed``, the server key listing
 managed groups), so a no-change `plan` afterwards proves the two did the same work.
 """
@@ -56,16 +58,6 @@ def hand_script(lab, doc: dict) -> str:
     if images:  # likewise the images it manages
         boot_cfg["user.lxdplan.images"] = ",".join(sorted(i["name"] for i in images))
     boot_cfg["core.https_address"] = members[0]["address"]
-    pools = []
-    for p in doc.get("storage_pools") or []:
-        cfg = {**_cfg(p.get("config")), **_cfg((p.get("members") or {}).get(first)), **MANAGED}
-        pools.append({"name": p["name"], "driver": p["driver"], "description": p.get("description", ""),
-                      "config": cfg})
-    nets = []
-    for n in doc.get("networks") or []:
-        cfg = {**_cfg(n.get("config")), **_cfg((n.get("members") or {}).get(first)), **MANAGED}
-        nets.append({"name": n["name"], "type": n["type"], "description": n.get("description", ""),
-                     "config": cfg})
     profiles = []
     for p in doc.get("profiles") or []:
         marks = {} if p["name"] == "default" else MANAGED
@@ -73,8 +65,7 @@ def hand_script(lab, doc: dict) -> str:
                          "config": {**_cfg(p.get("config")), **marks}, "devices": p.get("devices") or {}})
     projects = [{"name": p["name"], "description": p.get("description", ""),
                  "config": {**_cfg(p.get("config")), **MANAGED}} for p in doc.get("projects") or []]
-    heredoc(init, {"config": boot_cfg, "cluster": {"server_name": first, "enabled": True},
-                   "storage_pools": pools, "networks": nets, "profiles": profiles})
+    heredoc(init, {"config": boot_cfg, "cluster": {"server_name": first, "enabled": True}})
     for p in projects:  # LXD 5.0's preseed has no projects
         heredoc(f"{cli} project create {shlex.quote(p['name'])} && {cli} project edit "
                 f"{shlex.quote(p['name'])}", {"description": p["description"], "config": p["config"]})
@@ -86,19 +77,34 @@ def hand_script(lab, doc: dict) -> str:
             heredoc(f"{cli} cluster group edit {shlex.quote(g['name'])}",
                     {"description": g["description"], "members": []})
 
-    for m in members[1:]:
+    for m in members[1:]:  # empty members join first, as the clustering docs do it
         name = m["name"]
-        member_config = []
-        for kind, entity in (("storage_pools", "storage-pool"), ("networks", "network")):
-            for obj in doc.get(kind) or []:
-                for key, value in _cfg((obj.get("members") or {}).get(name)).items():
-                    member_config.append({"entity": entity, "name": obj["name"], "key": key, "value": value})
         lines.append(f"token=$({cli} cluster add {shlex.quote(name)} | tail -n 1)")
         join = {"cluster": {"enabled": True, "server_name": name, "server_address": m["address"],
-                            "cluster_address": members[0]["address"], "cluster_token": "@TOKEN@",
-                            "member_config": member_config}}
+                            "cluster_address": members[0]["address"], "cluster_token": "@TOKEN@"}}
         text = yaml.safe_dump(join, sort_keys=False).replace("'@TOKEN@'", '"$token"')
         lines.append(f"{dirvar}={shlex.quote(dirs[name])} {init} <<EOF\n{text.rstrip()}\nEOF")
+
+    # then each pool and network: defined on every member (its member keys), instantiated once
+    for kind, cmd, type_field, objs in (("storage_pools", "storage", "driver", doc.get("storage_pools")),
+                                        ("networks", "network", "type", doc.get("networks"))):
+        for o in objs or []:
+            name = shlex.quote(o["name"])
+            kind_arg = shlex.quote(o[type_field]) if cmd == "storage" else f"--type {shlex.quote(o[type_field])}"
+            for m in members:
+                keys = _cfg((o.get("members") or {}).get(m["name"]))
+                args = "".join(f" {shlex.quote(f'{k}={v}')}" for k, v in keys.items())
+                lines.append(f"{cli} {cmd} create {name} {kind_arg}{args} --target {shlex.quote(m['name'])}")
+            cfg = {**_cfg(o.get("config")), **MANAGED}
+            args = "".join(f" {shlex.quote(f'{k}={v}')}" for k, v in cfg.items())
+            lines.append(f"{cli} {cmd} create {name} {kind_arg}{args}")
+            if o.get("description"):  # LXD 5.0's create takes no description: one PUT
+                heredoc(f"{cli} {cmd} edit {name}", {"description": o["description"], "config": cfg})
+    for p in profiles:
+        name = shlex.quote(p["name"])
+        make = "" if p["name"] == "default" else f"{cli} profile create {name} && "
+        heredoc(f"{make}{cli} profile edit {name}",
+                {"description": p["description"], "config": p["config"], "devices": p["devices"]})
 
     wide = {k: v for k, v in {**boot_cfg, **later_cfg}.items() if k not in _MEMBER_LOCAL}
     if lxd and wide and len(members) > 1:

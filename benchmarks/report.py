@@ -17,10 +17,11 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-ORDER = ["plan_read", "apply_form", "launch", "scale", "startup"]
+ORDER = ["plan_read", "apply_form", "apply_form_orders", "launch", "scale", "startup"]
 TITLES = {
     "plan_read": "No-change plan against the floor and sequential client calls (`benchmarks/plan_read.py`)",
     "apply_form": "Apply of the walkthrough against the hand script and the apply floor (`benchmarks/apply_form.py`)",
+    "apply_form_orders": "Forming order: joins first against objects first (`benchmarks/apply_form.py --orders-only`)",
     "launch": "Launching a workload against lxc launch loops (`benchmarks/launch.py`)",
     "scale": "Plan as the cluster grows, with 20 ms per request (`benchmarks/scale.py`)",
     "startup": "Start-up (`benchmarks/startup.py`)",
@@ -127,7 +128,7 @@ def update(old: str, docs: list[dict], analysis: str) -> str:
     for b in blocks:
         head = b[0]
         if head == "## Machine":
-            kept = [p for p in "\n".join(b).split("\n\n") if p.strip() and not (
+            kept = [p.strip() for p in "\n".join(b).split("\n\n") if p.strip() and not (
                 p.startswith("The sections for") and all(f"`{s}.py`" in p for s in scripts))]
             out.append("\n\n".join(kept + [said]).splitlines() + [""])
         elif head == "## Targets":

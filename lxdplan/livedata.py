@@ -72,6 +72,8 @@ class BackendFacts(Protocol):
     @property
     def all_projects_profiles(self) -> bool: ...
 
+    def has(self, extension: str) -> bool: ...
+
 
 @dataclass(frozen=True)
 class Reading:

@@ -23,10 +23,13 @@ from lxdplan.kinds import (
     network,
     network_acl,
     network_forward,
+    network_load_balancer,
+    network_peer,
     network_zone,
     network_zone_record,
     profile,
     project,
+    snapshot,
     storage_pool,
     storage_volume,
 )
@@ -44,10 +47,13 @@ SPECS: tuple[KindSpec, ...] = (
     network_zone_record.SPEC,
     network.SPEC,
     network_forward.SPEC,
+    network_peer.SPEC,
+    network_load_balancer.SPEC,
     profile.SPEC,
     storage_volume.SPEC,
     image.SPEC,
     instance.SPEC,
+    snapshot.SPEC,
     certificate.SPEC,
 )
 

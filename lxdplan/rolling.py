@@ -285,7 +285,10 @@ def plan_roll(state: RollState, *, only: list[str] | None = None, expect_version
         if m.health == DOWN and not resumed:
             refusals.append(f"{m.name} is {m.status if m.status != 'Online' else 'not reachable'}"
                             ": bring it back before rolling")
-        for why in (quorum_refusal(state, m), _domain_refusal(state, m)):
+        # A member the roll stopped at after taking it out (its command ran or was to run) is out
+        # already: the domain's other members, evacuated by this roll, are restored at its end.
+        out = record is not None and m.name == record.current and record.phase in ("running", "ran")
+        for why in (quorum_refusal(state, m), None if out else _domain_refusal(state, m)):
             if why:
                 refusals.append(why)
     if record is not None:

@@ -21,7 +21,7 @@ import subprocess
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable
+from typing import Callable, TypeVar
 
 from lxdplan.errors import ConnectError, LxdplanError
 from lxdplan.rolling import (
@@ -52,6 +52,7 @@ class RollFailed(LxdplanError):
 
 
 Say = Callable[[str], None]
+T = TypeVar("T")
 
 
 def fill(command: str, *, member: str, address: str, version: str) -> str:
@@ -98,15 +99,31 @@ class Roller:
 
     def save(self, **changes) -> None:
         self.record = dataclasses.replace(self.record, **changes)
+        self.reach("record the roll's progress", lambda: self.cluster.save_record(self.record))
+
+    def reach(self, what: str, call: Callable[[], T]) -> T:
+        """``call``, a request through whichever member serves, asked again while none does:
+        right after a member restarts, the others may all wait for it (Blocked), and it does not
+        serve until it has started. The wait is said once when it starts and bounded by the
+        roll's timeout; then the roll stops with one sentence."""
         deadline = time.monotonic() + self.timeout
-        while True:  # right after the last member restarts, no member may serve for a while
+        said = False
+        while True:
             try:
-                self.cluster.save_record(self.record)
-                return
-            except ConnectError:
+                return call()
+            except ConnectError as exc:
                 if time.monotonic() > deadline:
-                    raise
-                time.sleep(POLL)
+                    current = self.record.current
+                    raise RollFailed(
+                        f"no member of the cluster served its API for {self.timeout:g} s while "
+                        f"the roll waited to {what} ({exc})"
+                        f"{'; ' + current + ' was being rolled' if current else ''}: bring the "
+                        "members back, then run the same `lxdplan roll` again to continue"
+                    ) from exc
+                if not said:
+                    self.say(f"waiting for a member to serve its API to {what}…")
+                    said = True
+            time.sleep(POLL)
 
     def run(self) -> list[str]:
         """Roll every member not done; the lines of the summary."""
@@ -141,8 +158,14 @@ class Roller:
 
     def check_quorum(self, member: str) -> None:
         """Refuse to take ``member`` out when, as the cluster is now, that would leave fewer
-        running database voters than its quorum (a voter may have gone down since the plan)."""
-        listed = self._listing()
+        running database voters than its quorum (a voter may have gone down since the plan).
+        While no member serves, it waits: a check skipped for want of a listing checks nothing."""
+        try:
+            listed = self.statuses()
+        except RollFailed:
+            raise
+        except LxdplanError:
+            listed = {}
         members = tuple(RollMember(n, roles=tuple(m.get("roles") or ()),
                                    status=str(m.get("status", "")),
                                    health=DOWN if m.get("status") == "Offline" else SERVING)
@@ -153,11 +176,14 @@ class Roller:
             raise RollFailed(f"the roll stopped before {member}: {why}; bring the other voters "
                              "back, then run the same `lxdplan roll` again")
 
+    def statuses(self) -> dict:
+        return self.reach("read the members' status", self.cluster.statuses)
+
     def status(self, member: str) -> str:
-        return str(self.cluster.statuses().get(member, {}).get("status", ""))
+        return str(self.statuses().get(member, {}).get("status", ""))
 
     def evacuate(self, member: str, *, resumed: bool) -> None:
-        listed = self.cluster.statuses()
+        listed = self.statuses()
         status = str(listed.get(member, {}).get("status", ""))
         if status not in ("Evacuated", "Evacuating") and not any(
                 n != member and m.get("status") in ("Online", "Blocked") for n, m in listed.items()):
@@ -192,10 +218,12 @@ class Roller:
         said = False
         while time.monotonic() < deadline:
             running = self.cluster.member_operations(member)
-            if self.status(member) != transient and not running:
+            status = self.status(member)
+            if status != transient and not running:
                 return
-            if running and not said:
-                self.say(f"{member}: waiting for the evacuation or restore already under way")
+            if not said:
+                self.say(f"{member}: waiting for the evacuation or restore already under way"
+                         if running else f"{member}: waiting while it is {status}")
                 said = True
             time.sleep(POLL)
 
@@ -289,7 +317,9 @@ class Roller:
 
     def _instances(self) -> tuple:
         try:
-            return self.cluster.instances()
+            return self.reach("read the instances", self.cluster.instances)
+        except RollFailed:
+            raise
         except LxdplanError:
             return ()
 
@@ -305,7 +335,10 @@ class Roller:
                 self.say(f"{member}: {inst.name} ran before the evacuation and the restore left it "
                          "stopped: starting it")
                 try:
-                    self.cluster.start_instance(inst.project, inst.name)
+                    self.reach(f"start {inst.name}",
+                               lambda: self.cluster.start_instance(inst.project, inst.name))
+                except RollFailed:
+                    raise
                 except LxdplanError as exc:
                     raise RollFailed(f"starting {inst.name} after restoring {member} failed "
                                      f"({exc}); start it, then run the same `lxdplan roll` "
@@ -368,4 +401,4 @@ class Roller:
             time.sleep(POLL)
         for member in self.record.evacuated:
             self.restore(member)
-        self.cluster.delete_record()
+        self.reach("forget the roll's record", self.cluster.delete_record)

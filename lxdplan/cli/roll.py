@@ -9,14 +9,18 @@ from __future__ import annotations
 import enum
 import json
 import sys
-from typing import Optional
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Iterator, Optional
 
 import typer
 
 from lxdplan.cli.app import DEBUG_OPTION, FILE_OPTION, VERSION_OPTION, app
 from lxdplan.cli.common import fail, load_or_exit
-from lxdplan.cli.output import error, out
+from lxdplan.cli.output import error, out, warn
 from lxdplan.errors import LxdplanError
+
+if TYPE_CHECKING:
+    from lxdplan.providers.lock import ClusterLock
 
 PROMPT = "Do you want to roll these members? Only 'yes' will be accepted: "
 
@@ -24,6 +28,36 @@ PROMPT = "Do you want to roll these members? Only 'yes' will be accepted: "
 class RollFormat(str, enum.Enum):
     text = "text"
     json = "json"
+
+
+@contextmanager
+def released(lock: "ClusterLock") -> Iterator[None]:
+    """Hold ``lock`` for the block. A failure to release it never replaces the roll's own
+    outcome: the roll may stop while no member serves (the member in hand restarting, the others
+    waiting for it), when the release cannot reach the cluster either. It becomes a warning,
+    after the roll's error (a note on it) or after its summary."""
+    lock.acquire()
+    try:
+        yield
+    except BaseException as exc:
+        note = _release(lock)
+        if note and isinstance(exc, LxdplanError):
+            exc.add_note(note)
+        elif note:
+            warn(note)
+        raise
+    note = _release(lock)
+    if note:
+        warn(note)
+
+
+def _release(lock: "ClusterLock") -> str | None:
+    try:
+        lock.release()
+    except Exception as failure:  # noqa: BLE001 - reported as a warning by the caller
+        return (f"the cluster lock could not be released ({failure}); the next roll or apply "
+                "from this host takes it over, one from elsewhere needs `--break-lock`")
+    return None
 
 
 @app.command()
@@ -74,8 +108,9 @@ def roll(
             if plan.refusals:
                 raise typer.Exit(1)
             return
-        with ClusterLock(ServingClient(cluster),  # type: ignore[arg-type]  # has what the lock uses
-                         break_lock=break_lock):
+        lock = ClusterLock(ServingClient(cluster),  # type: ignore[arg-type]  # has what the lock uses
+                           break_lock=break_lock)
+        with released(lock):
             plan = make_plan()  # again under the lock: another run may have moved it on
             out(render_text(plan))
             if plan.refusals:
@@ -95,8 +130,7 @@ def roll(
             for line in roller.run():
                 out(line)
     except RollFailed as exc:
-        error(str(exc))
-        raise typer.Exit(1)
+        raise fail(exc)
     except LxdplanError as exc:
         raise fail(exc)
     finally:

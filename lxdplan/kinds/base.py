@@ -350,8 +350,11 @@ class SingleRequests(KindSpec):
 
 class MemberSpecific(KindSpec):
     """A kind with member-specific keys (pools, networks: ``TwoPhaseSpec``): a joining member
-    brings its keys in the join's ``member_config``, so joins wait for the steps that create
-    the kind's objects (``plan``'s return)."""
+    brings its keys of the objects that exist already in the join's ``member_config``; the
+    kind's new objects are planned after the joins and defined on the joiners too
+    (``PlanContext.joined_first``), or, when joining first is not safe, the joins wait for the
+    steps that create them (``plan``'s return) and carry the keys of all of them
+    (``planner.members.choose_order``)."""
 
     @abstractmethod
     def join_member_config(self, desired: Desired, member: str) -> list[dict[str, str]]:
@@ -416,7 +419,7 @@ class Adoptable(KindSpec):
 
     def adopt_request(self, obj: Any, md: dict[str, Any]) -> Request:
         """The request that marks the declared object ``obj``, read as ``md`` from
-        ``where_declared(obj)`` (its path and query): the adopter sends it with the ETag of
+        ``adopt_where(obj)`` (its path and query): the adopter sends it with the ETag of
         that read (``If-Match``). Default: a ``PUT`` of its writable fields as read with the
         mark added to its config (LXD 5.0 treats a project ``PATCH``'s config as the whole
         config); a kind with more writable fields sends them back (network ACLs: their rules),
@@ -427,6 +430,12 @@ class Adoptable(KindSpec):
         if "devices" in md:
             body["devices"] = md["devices"]
         return Request("PUT", where.path, dict(where.params), body)
+
+    def adopt_where(self, obj: Any) -> Where:
+        """Where the object carrying ``obj``'s mark is read and sent ``adopt_request``: the
+        object itself (``where_declared``), unless its mark is another object's (snapshots:
+        their parent's)."""
+        return self.where_declared(obj)
 
     def adopt_target(self, obj: Any, observed: Observed) -> Any:
         """The live object a declared one adopts (None: nothing to adopt)."""

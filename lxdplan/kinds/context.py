@@ -84,6 +84,11 @@ class PlanContext(Protocol):
         """Members in the cluster when pools and networks are defined."""
         ...
 
+    @property
+    def joined_first(self) -> list[str]:
+        """Members that join before new pools and networks are created (defined there too)."""
+        ...
+
     def member_block(self, name: str) -> str | None:
         """Why a step on this member cannot run now, or None."""
         ...

@@ -41,6 +41,8 @@ from lxdplan.kinds.base import (
 )
 from lxdplan.kinds.common import DEFAULT, at, export_config, owned, put_if, scoped
 from lxdplan.kinds.placement import MOVE
+from lxdplan.kinds.snapshot import Snapshot, load_list
+from lxdplan.kinds.snapshot import exported as snapshot_entries
 from lxdplan.knownkeys import suggest
 from lxdplan.livedata import AnswerShape, Get, Reading, Recorded, clean_config, marked, with_etag
 from lxdplan.plan import Action, Kind, Payload, Step
@@ -70,6 +72,7 @@ class Instance:
     state: str = "running"  # running | stopped
     description: str = ""
     line: int = 0
+    snapshots: tuple[Snapshot, ...] = ()  # declared snapshots (``kinds.snapshot``)
 
 
 @dataclass(frozen=True)
@@ -423,7 +426,12 @@ class InstanceSpec(Referring, OnMembers, SingleRequests, Adoptable, StatusRows, 
         its ``volatile.base_image`` fingerprint in the project it draws images from)."""
         named = {(img.project, img.fingerprint): img.name
                  for img in observed.section("images").values() if img.aliases}
-        return [self.export(live, named) for live in self.live(observed).values()]
+        out = []
+        for live in self.live(observed).values():
+            entry = self.export(live, named)
+            put_if(entry, "snapshots", snapshot_entries(observed, live.project, live.name))
+            out.append(entry)
+        return out
 
     def export(self, live, images: Mapping[tuple[str, str], str] | None = None) -> dict[str, Any]:
         """``images``: exported image names by (project, fingerprint). An instance lxdplan did
@@ -544,7 +552,9 @@ def _load(c: "Checker", items, names: dict[str, Any]) -> list[Instance]:
                                               "image (image.*); remove it", key=True)
         out.append(Instance(name, image, project, raw.get("type", "container"), member, group,
                             profiles, config, devices, raw.get("state", "running"),
-                            raw.get("description", ""), c.src.line(path) or 0))
+                            raw.get("description", ""), c.src.line(path) or 0,
+                            load_list(c, raw.get("snapshots"), path, parent=name or "",
+                                      project=project)))
     return out
 
 

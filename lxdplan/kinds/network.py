@@ -82,6 +82,7 @@ class NetworkSpec(TwoPhaseSpec, Checked, Referring, EarlyReads, DependentReads):
               specs: Sequence[KindSpec]) -> None:
         """An OVN network's uplink (``network``) is a declared network."""
         self.check_refs(checker, declared, specs, (self.kind,))
+        check_uplinks(checker, declared.get(self.section, ()))
 
     def auto_keys(self, type_: str) -> frozenset[str]:
         return AUTO_KEYS.get(type_, frozenset())
@@ -97,6 +98,20 @@ class NetworkSpec(TwoPhaseSpec, Checked, Referring, EarlyReads, DependentReads):
 
     def joins_with_keys(self, obj) -> bool:
         return obj.type != "ovn"
+
+    def delete_block(self, ctx, live) -> str | None:
+        """LXD refuses to delete a network a peer (``network_peers``) links while both sides
+        exist: a peer lxdplan leaves in place (not managed, or declared on a network the file
+        keeps) on it or targeting it blocks the delete."""
+        declared = {(p.network, p.name) for p in ctx.desired.section("network_peers")}
+        stuck = sorted(
+            f"{p.network}/{p.name}" for p in ctx.observed.section("network_peers").values()
+            if live.name in (p.network, p.target_network) and p.target_project == "default"
+            and (not p.managed_by_lxdplan or (p.network, p.name) in declared))
+        if stuck:
+            return (f"network peer {', '.join(stuck)} links it, and the server does not delete a "
+                    "peered network: drop the peer (or delete it by hand) first")
+        return super().delete_block(ctx, live)
 
     def refs(self, obj) -> list[references.Ref]:
         return references.network_refs(obj.name, obj.config, obj.members)
@@ -151,6 +166,31 @@ class NetworkSpec(TwoPhaseSpec, Checked, Referring, EarlyReads, DependentReads):
                                        or recorded.etag(self.section, ("etag", name)))
             out[name] = parse_network(item, {} if ovn else self.views(recorded, item), etag)
         return out
+
+
+UPLINK_TYPES = ("bridge", "physical")
+
+
+def check_uplinks(checker: "Checker", networks: Sequence[Network]) -> None:
+    """A declared OVN network's uplink is a bridge or physical network (both servers refuse
+    others), and a bridge uplink with IPv4 declares ``ipv4.ovn.ranges``: the OVN router's uplink
+    address comes from it (lxd-5.0.2 ``lxd/network/driver_ovn.go``: "Missing required
+    \"ipv4.ovn.ranges\" config key on uplink network"; Incus 6.0.4 alike)."""
+    by_name = {n.name: n for n in networks}
+    for i, net in enumerate(networks):
+        uplink = by_name.get(str(net.config.get("network", ""))) if net.type == "ovn" else None
+        if uplink is None:
+            continue
+        where = ("networks", i, "config", "network")
+        if uplink.type not in UPLINK_TYPES:
+            checker.error(where, f'{fmt_path(where)} names network "{uplink.name}" of type '
+                                 f"{uplink.type}; an OVN network's uplink is a bridge or a "
+                                 "physical network", key=True)
+        elif (uplink.type == "bridge" and uplink.config.get("ipv4.address") != "none"
+              and not uplink.config.get("ipv4.ovn.ranges")):
+            checker.error(where, f'{fmt_path(where)} names uplink network "{uplink.name}", which '
+                                 "declares no ipv4.ovn.ranges (the OVN router takes its uplink "
+                                 "address from them)", key=True)
 
 
 # -- reading it live ---------------------------------------------------------------------------

@@ -1,5 +1,5 @@
-"""Network forwards: an address a bridge listens on, forwarded to addresses in the bridge's
-subnet (``lxc network forward``), created with the ownership mark in their config, PUT whole.
+"""Network forwards: an address a bridge (or an OVN network) listens on, forwarded to addresses
+in the network's subnet (``lxc network forward``), created with the ownership mark in their config, PUT whole.
 
 A forward is named by its bridge and ``listen_address``. On a cluster a bridge's forward lives
 on one member (LXD keeps it per member: ``memberSpecific`` in lxd-5.0.2
@@ -15,7 +15,12 @@ LXD takes any listen address that does not overlap another network's subnet or a
 ``listen_port`` and ``target_address`` (required), ``target_port`` and ``description``; it keeps
 the ports in the order given.
 
-References: its network (certain; a bridge of the file).
+An OVN network's forward is cluster-wide (no ``location``, no ``?target=``: a forward of an OVN
+network declares no member) and listens on an address in its uplink's ``ipv4.routes`` or
+``ipv6.routes`` (both servers refuse others: "Uplink network doesn't contain ... in its routes";
+checked when the file declares the uplink).
+
+References: its network (certain; a bridge or OVN network of the file).
 """
 
 from __future__ import annotations
@@ -48,6 +53,7 @@ if TYPE_CHECKING:
     from lxdplan.filecheck import Checker
     from lxdplan.kinds.context import PlanContext
 
+FORWARDED = ("bridge", "ovn")  # the network types whose forwards lxdplan reads and manages
 PORT_FIELDS = ("protocol", "listen_port", "target_address", "target_port", "description")
 Port = dict[str, str]
 
@@ -96,15 +102,24 @@ class Delete(Payload):
 
 
 def _load(c: "Checker", raw: dict, path: tuple, members: list[str],
-          bridges: dict) -> NetworkForward:
+          networks: dict[str, Any]) -> NetworkForward:
     address = str(raw.get("listen_address") or "")
     try:
         ipaddress.ip_address(address)
     except ValueError:
         c.error(path + ("listen_address",), f'{fmt_path(path + ("listen_address",))}: "{address}" '
                                             "is not an IP address (a forward listens on one)")
+    network = str(raw.get("network") or "")
+    net = networks.get(network)
+    net_type = net.type if net is not None else ""
     member = raw.get("member") or ""
-    if not member and len(members) == 1:
+    if net_type == "ovn":
+        if member:
+            c.error(path + ("member",), f'{fmt_path(path)} is on OVN network "{network}": an OVN '
+                                        "network's forward is cluster-wide; remove member")
+        member = ""
+        check_uplink_routes(c, path, address, net, networks)
+    elif not member and len(members) == 1:
         member = members[0]
     elif not member:
         c.error(path, f"{fmt_path(path)} needs member: a bridge's forward lives on one member "
@@ -112,10 +127,10 @@ def _load(c: "Checker", raw: dict, path: tuple, members: list[str],
     elif member not in members:
         c.error(path + ("member",), f'{fmt_path(path)} is on member "{member}", which is not in '
                                     "cluster.members")
-    network = str(raw.get("network") or "")
-    if network in bridges and bridges[network] != "bridge":
+    if net_type not in ("", "bridge", "ovn"):
         c.error(path + ("network",), f'{fmt_path(path)} is on network "{network}" of type '
-                                     f"{bridges[network]}; lxdplan manages forwards of bridges")
+                                     f"{net_type}; lxdplan manages forwards of bridges and OVN "
+                                     "networks")
     config = c.object_config(raw.get("config"), path + ("config",))
     for key in config:
         if key != "target_address" and not key.startswith("user."):
@@ -125,6 +140,31 @@ def _load(c: "Checker", raw: dict, path: tuple, members: list[str],
     ports = tuple(normalise_port(p) for p in raw.get("ports") or () if isinstance(p, dict))
     return NetworkForward(network, address, member, raw.get("description", ""), config, ports,
                           c.src.line(path) or 0)
+
+
+def check_uplink_routes(c: "Checker", path: tuple, address: str, net: Any,
+                         networks: dict[str, Any]) -> None:
+    """An OVN network's forward (or load balancer) listens on an address in its declared
+    uplink's ``ipv4.routes``/``ipv6.routes`` (both servers refuse others: "Uplink network
+    doesn't contain ... in its routes"). Unchecked when the uplink is not declared."""
+    uplink = networks.get(net.config.get("network", ""))
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return
+    if uplink is None:
+        return
+    key = f"ipv{ip.version}.routes"
+    routes = []
+    for text in str(uplink.config.get(key, "")).split(","):
+        try:
+            routes.append(ipaddress.ip_network(text.strip(), strict=False))
+        except ValueError:
+            continue
+    if not any(ip in r for r in routes):
+        c.error(path + ("listen_address",),
+                f'{fmt_path(path + ("listen_address",))}: {address} is not in {key} of uplink '
+                f'network "{uplink.name}" (an OVN network listens on its uplink\'s routes)')
 
 
 def _port_views(live: tuple[Port, ...], wanted: tuple[Port, ...]) -> tuple[dict, dict]:
@@ -154,8 +194,8 @@ class NetworkForwardSpec(ItemsSpec, Checked, Referring, OnMembers, EtagReads, De
 
     def load(self, checker: "Checker", items, declared: Mapping[str, tuple]) -> tuple:
         members = [m.name for m in declared.get(MEMBERS, ())]
-        bridges = {n.name: n.type for n in declared.get("networks", ())}
-        return tuple(_load(checker, raw, (self.section, i), members, bridges) for i, raw in items)
+        networks = {n.name: n for n in declared.get("networks", ())}
+        return tuple(_load(checker, raw, (self.section, i), members, networks) for i, raw in items)
 
     def check(self, checker: "Checker", declared: Mapping[str, tuple],
               specs: Sequence[KindSpec]) -> None:
@@ -264,7 +304,7 @@ class NetworkForwardSpec(ItemsSpec, Checked, Referring, OnMembers, EtagReads, De
         return entry
 
     # -- reading it live ---------------------------------------------------------------------
-    # One listing per managed bridge of the networks' listing (any member's lists every
+    # One listing per managed bridge or OVN network of the networks' listing (any member's lists every
     # member's forwards, each with its ``location``).
 
     needs = (("networks", "listing"),)
@@ -276,7 +316,8 @@ class NetworkForwardSpec(ItemsSpec, Checked, Referring, OnMembers, EtagReads, De
     def reads(self, reading: Reading, recorded: Recorded) -> dict[Hashable, Get]:
         return {("network", n["name"]): Get.listing(api_path("networks", n["name"], "forwards"))
                 for n in recorded.metadata("networks", "listing") or ()
-                if n.get("managed") and n.get("type") == "bridge" and n.get("status") == "Created"}
+                if n.get("managed") and n.get("type") in FORWARDED
+                and n.get("status") == "Created"}
 
     def assemble(self, reading: Reading, recorded: Recorded) -> dict[str, "ObservedNetworkForward"]:
         out = {}

@@ -29,6 +29,8 @@ from lxdplan.kinds.base import (
     payload_of,
 )
 from lxdplan.kinds.common import DEFAULT, at, export_config, owned, put_if, scoped
+from lxdplan.kinds.snapshot import Snapshot, load_list
+from lxdplan.kinds.snapshot import exported as snapshot_entries
 from lxdplan.knownkeys import suggest
 from lxdplan.livedata import AnswerShape, Get, Reading, Recorded, clean_config, marked, names_of, used_by, with_etag
 from lxdplan.plan import Action, Kind, Payload, Step
@@ -50,6 +52,7 @@ class StorageVolume:
     config: dict[str, str] = field(default_factory=dict)
     project: str = DEFAULT
     line: int = 0
+    snapshots: tuple[Snapshot, ...] = ()  # declared snapshots (``kinds.snapshot``)
 
 
 @dataclass(frozen=True)
@@ -98,7 +101,10 @@ def _load(c: "Checker", raw: dict, path: tuple, pool_drivers: dict[str, str],
                          content_type=raw.get("content_type", "filesystem"),
                          description=raw.get("description", ""),
                          config=c.object_config(raw.get("config"), path + ("config",)),
-                         project=project, line=c.src.line(path) or 0)
+                         project=project, line=c.src.line(path) or 0,
+                         snapshots=load_list(c, raw.get("snapshots"), path,
+                                             parent=raw.get("name", ""), project=project,
+                                             pool=pool or "", member=member or ""))
 
 
 class StorageVolumeSpec(Referring, OnMembers, SingleRequests, Adoptable, EtagReads, DependentReads):
@@ -229,6 +235,16 @@ class StorageVolumeSpec(Referring, OnMembers, SingleRequests, Adoptable, EtagRea
         return (f"storage volume {obj.pool}/{obj.name}" + (f" on {obj.member}" if obj.member else "")
                 + (f" in project {obj.project}" if obj.project != DEFAULT else ""))
 
+    def export_section(self, observed: Observed) -> list[dict[str, Any]]:
+        """Each volume with the snapshots lxdplan made on it (``kinds.snapshot``)."""
+        out = []
+        for live in self.live(observed).values():
+            entry = self.export(live)
+            put_if(entry, "snapshots", snapshot_entries(observed, live.project, live.name,
+                                                        live.pool, live.member or ""))
+            out.append(entry)
+        return out
+
     def export(self, live) -> dict[str, Any]:
         entry: dict[str, Any] = {"pool": live.pool, "name": live.name}
         if live.member:
@@ -295,8 +311,10 @@ class ObservedVolume:
 
 
 def parse_volume(item: dict[str, Any], pool: str, etag: str | None = None) -> ObservedVolume | None:
-    """A custom volume (``None`` for instance/image volumes, which lxdplan does not manage)."""
-    if item.get("type", "custom") != "custom":
+    """A custom volume (``None`` for instance/image volumes, which lxdplan does not manage, and
+    for a volume's snapshots, which the pool's listing gives as ``VOLUME/SNAPSHOT``:
+    ``kinds.snapshot``'s)."""
+    if item.get("type", "custom") != "custom" or "/" in str(item.get("name", "")):
         return None
     config = clean_config(item.get("config"))
     return ObservedVolume(

@@ -219,8 +219,9 @@ class TwoPhaseSpec(MemberSpecific, Adoptable, StatusRows):
 
     def _define(self, ctx: "PlanContext", obj, type_: str, member: str, reason: str) -> str:
         config = dict(obj.members.get(member, {}))
+        after = [*ctx.after_membership(), *(ctx.joined(member) if member in ctx.joined_first else [])]
         return ctx.steps.add(
-            Action.DEFINE, self.kind, obj.name, member=member, depends_on=ctx.after_membership(),
+            Action.DEFINE, self.kind, obj.name, member=member, depends_on=after,
             after={self.type_field: type_, **({"config": config} if config else {})},
             reason=reason, blocked=ctx.member_block(member), payload=Define(type_, config),
         )
@@ -237,10 +238,13 @@ class TwoPhaseSpec(MemberSpecific, Adoptable, StatusRows):
 
     def _create(self, ctx: "PlanContext", obj, type_: str) -> str:
         noun = self.kind.noun
+        targets = self.define_targets(ctx, type_)
+        if targets:  # members joining first take their definition after their join
+            targets = [*targets, *(m for m in ctx.joined_first if m not in targets)]
         defines = [
             self._define(ctx, obj, type_, m, f"{noun} {obj.name} does not exist: define it on "
                          "each member first")
-            for m in self.define_targets(ctx, type_)
+            for m in targets
         ]
         return self._instantiate(ctx, obj, type_, defines,
                                  f"{noun} {obj.name} is in the file but not in the cluster")

@@ -19,12 +19,22 @@ Order (each step's ``depends_on`` names what it waits for; a topological sort ke
    on the members present *now*: ``define`` on each member, then one ``instantiate``; resumption
    of ``Pending`` ones; retry of ``Errored`` ones (after the corrected member-specific keys of the
    members where it is not created yet); updates.
-4. ``join`` of each new member, one at a time, after every instantiate (the ``MemberSpecific``
-   kinds'): the joining member brings its member-specific keys in
-   ``member_config``, exactly as ``lxd init`` does when it joins a member to a cluster that
-   already has pools and networks. Choosing "objects first, joins after" means one code path for
-   a fresh cluster (bootstrap → objects on the bootstrap member → joins) and for growth (objects
-   → joins), and a joining member never needs a separate ``define``. On LXD, when the file
+4. ``join`` of each new member, one at a time. Two orders (``members.choose_order``), measured
+   with ``benchmarks/apply_form.py`` (docs/performance.md):
+
+   - *Joins first* (planned whenever safe): the joins come before the pools and networks (the
+     ``MemberSpecific`` kinds) are planned; each new one is then defined on every member, a
+     joiner's define after its join, and instantiated once, which the server fans out to every
+     member at once (0.75x the time of the other order forming the walkthrough on LXD 5.0.2).
+     A joiner's ``member_config`` holds its keys of the objects that exist already: LXD
+     creates those during the join, and a pool's ``source`` cannot change afterwards.
+   - *Objects first*, when a join is blocked (the objects must not wait for a member that cannot
+     join) or a pool or network is left Pending or Errored by an earlier apply: every join comes
+     after every instantiate, and the joining member brings its member-specific keys of all of
+     them in ``member_config``, exactly as ``lxd init`` does when it joins a member to a cluster
+     that already has pools and networks.
+
+   On LXD, when the file
    declares cluster-wide keys, ``server/views/update`` follows the joins: a member that joins
    does not load the keys written before, and the step makes every member load them again where
    one's own view differs (also planned, on any server, for a member whose view differs now while
@@ -110,9 +120,19 @@ def plan(desired: Desired, observed: Observed, *, force_remove: Iterable[str] = 
     members.plan_removals(ctx)
     members.plan_bootstrap(ctx)
     members.plan_server_config(ctx)
-    made = [sid for spec in specs if spec.stage == Stage.BEFORE_JOINS
-            for sid in spec.plan(ctx) if isinstance(spec, MemberSpecific)]
-    members.plan_joins(ctx, made)
+    members.choose_order(ctx)
+    before = [s for s in specs if s.stage == Stage.BEFORE_JOINS]
+    if ctx.joined_first:  # joins, then the new pools and networks defined on every member
+        for spec in before:
+            if not isinstance(spec, MemberSpecific):
+                spec.plan(ctx)
+        members.plan_joins(ctx, [])
+        for spec in before:
+            if isinstance(spec, MemberSpecific):
+                spec.plan(ctx)
+    else:
+        made = [sid for spec in before for sid in spec.plan(ctx) if isinstance(spec, MemberSpecific)]
+        members.plan_joins(ctx, made)
     members.plan_view_refresh(ctx)
     members.plan_member_updates(ctx)
     for spec in specs:

@@ -28,6 +28,10 @@ class Context:
     forced_out: dict[str, str] = field(default_factory=dict)
     join_steps: dict[str, str] = field(default_factory=dict)  # member -> join/bootstrap step id
     wide_update: str | None = None  # the step writing changed cluster-wide keys, if any
+    # Members that join before new pools and networks are created (``members.choose_order``):
+    # their joins carry member-specific keys only for objects that exist already, and each new
+    # object is defined on them too, after their join.
+    joined_first: list[str] = field(default_factory=list)
 
     @property
     def fresh(self) -> bool:

@@ -298,6 +298,38 @@ def _server_update(ctx, live, desired, *, etag, depends_on, reason, member=None,
     )
 
 
+# Which forming order the planner takes when members join in this apply (issue 22, measured by
+# benchmarks/apply_form.py on the walkthrough; docs/performance.md). True: the joiners join
+# first, empty of the objects the file adds, and each new pool and network is then defined on
+# every member and instantiated once, which the server fans out to all members at once. False:
+# the objects are made on the members present, then each joiner creates every one of them
+# during its own join, one member after another (``member_config``).
+JOINS_FIRST = True
+
+_UNFINISHED = frozenset({"Pending", "Errored"})
+
+
+def choose_order(ctx: Context) -> None:
+    """Set ``ctx.joined_first``: the joiners, when joining before the new pools and networks
+    are created is safe, else none (the objects first, then the joins).
+
+    Safe when every join can run (none blocked) and no pool or network is left unfinished
+    (Pending or Errored) from an earlier apply: those are finished on the members present,
+    before the joins, as before. A joiner still brings, in its join's ``member_config``, its
+    keys of every declared object that exists already (``_member_config``)."""
+    if not JOINS_FIRST or not ctx.joiners:
+        return
+    if any(_standalone_block(ctx, m) for m in ctx.joiners) or ctx.serving_block("a join"):
+        return
+    for spec in registry():
+        if isinstance(spec, MemberSpecific):
+            for live in spec.live(ctx.observed).values():
+                states = {getattr(live, "status", ""), *getattr(live, "member_status", {}).values()}
+                if states & _UNFINISHED:
+                    return
+    ctx.joined_first = [m.name for m in ctx.joiners]
+
+
 def plan_joins(ctx: Context, wait_for: list[str]) -> None:
     """Joins, after the pools and networks exist on the current members.
 
@@ -331,9 +363,11 @@ def plan_joins(ctx: Context, wait_for: list[str]) -> None:
 
 def _member_config(ctx: Context, member: str) -> list[dict]:
     """Member-specific keys of every declared object (pools, networks), as LXD's join expects
-    them (each ``MemberSpecific`` kind says its own: ``join_member_config``)."""
+    them (each ``MemberSpecific`` kind says its own: ``join_member_config``); for a member that
+    joins first, of those that exist already (the new ones are defined on it after its join)."""
     return [entry for spec in registry() if isinstance(spec, MemberSpecific)
-            for entry in spec.join_member_config(ctx.desired, member)]
+            for entry in spec.join_member_config(ctx.desired, member)
+            if member not in ctx.joined_first or entry["name"] in spec.live(ctx.observed)]
 
 
 def plan_member_updates(ctx: Context) -> None:

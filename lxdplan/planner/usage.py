@@ -73,7 +73,8 @@ def block_used(ctx: Context) -> None:
         ident = (found.kind, found.ref_ident(found.ident(live)))
         users = [u for u in (_resolve(User.parse(url), index)
                              for url in getattr(live, "used_by", ()) or ())
-                 if u.live is not live and found.user_blocks(live, u.path, u.project)]
+                 if u.live is not live and found.user_blocks(live, u.path, u.project)
+                 and not _mutual(found, live, u)]
         listed = {(u.spec.kind, u.spec.ref_ident(u.spec.ident(u.live))) for u in users if u.spec is not None}
         outside, kept = [], []
         for user in users:
@@ -92,6 +93,17 @@ def block_used(ctx: Context) -> None:
                 ctx.steps.add_dependency(step.id, *_updates(ctx, user))
         if outside or kept:
             ctx.steps.block(step.id, _reason(found, live, outside, kept))
+
+
+def _mutual(found: KindSpec, live: Any, user: User) -> bool:
+    """Whether ``user`` lists the object back as its own user: two OVN networks peered both ways
+    list each other (seen live, LXD 5.0.2), a use through their peers, which the peers'
+    references order (the peers are deleted first) and the network's ``delete_block`` blocks
+    when lxdplan leaves a peer in place."""
+    if user.live is None:
+        return False
+    path = found.where_declared(live).path
+    return any(User.parse(url).path == path for url in getattr(user.live, "used_by", ()) or ())
 
 
 def _through_others(user: User, ident: tuple, listed: set) -> bool:

@@ -4,10 +4,10 @@ The mark is ``user.lxdplan.managed: "true"`` in the object's own config (cluster
 images, which have none, are listed in a server key such as ``user.lxdplan.cluster_groups``).
 Once adopted, an object dropped from the file is planned for deletion like one lxdplan created.
 
-Each object is read where the file declares it (``where_declared``: its path with its
-``project``/``target`` query) and marked with the one request its kind returns
-(``adopt_request``), sent with the ETag of that read: an object changed in between is not
-overwritten.
+Each object is read where the file declares it (``adopt_where``, by default ``where_declared``:
+its path with its ``project``/``target`` query; for a snapshot its parent, which carries its
+mark) and marked with the one request its kind returns (``adopt_request``), sent with the ETag
+of that read: an object changed in between is not overwritten.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from lxdplan.state.observed import Observed
 
 def _mark(client: Client, spec: Adoptable, obj) -> None:
     """Read the declared object and send its kind's adoption request with the ETag just read."""
-    where = spec.where_declared(obj)
+    where = spec.adopt_where(obj)
     answer = client.get(where.path, params=where.params or None)
     request = spec.adopt_request(obj, answer.metadata or {})
     try:

@@ -72,6 +72,7 @@ CONNECT_TIMEOUT = 5.0
 # it did anything (seen on Incus 6.0.4 right after a restart): the change is asked again.
 NOT_READY = "isn't ready yet"
 NOT_READY_WAIT = 30.0
+NOT_READY_PAUSE = 1.0
 # Changes (POST/PUT/PATCH/DELETE) may legitimately take long: instantiating a bridge, a join.
 READ_TIMEOUT = 60.0
 # Reads of state are sized for what LXD answers. A member's own ``GET /1.0`` answers in
@@ -145,6 +146,11 @@ def probe_certificate(endpoint: str, timeout: float = CONNECT_TIMEOUT) -> str:
 # LXD 5.0.2 at 500 objects on 2 cores: "Failed to begin transaction: context deadline exceeded"):
 # a read that got this is asked again.
 _BUSY = ("Failed to begin transaction", "database is locked")
+
+
+def not_ready(exc: ApiError) -> bool:
+    """Whether the member refused the request as not ready yet (it did nothing)."""
+    return NOT_READY in str(exc).lower()
 
 
 def busy(exc: ApiError) -> bool:
@@ -359,7 +365,20 @@ class Client:
         """A read of state, bounded by ``timeout`` (default: PROBE_TIMEOUT for ``/1.0``, else
         SERVING_TIMEOUT once the member answered its ``/1.0``, else STATE_TIMEOUT). Retried
         (bounded) on errors that come at once; a timeout, which already waited long enough, is
-        not retried, and a read timeout raises ``NoAnswer``."""
+        not retried, and a read timeout raises ``NoAnswer``. Refused as not ready yet (a member
+        restarted moments ago, or one it forwards to), it is asked again as a change is
+        (``send``: ``NOT_READY_WAIT`` seconds at most)."""
+        give_up = time.monotonic() + NOT_READY_WAIT
+        while True:
+            try:
+                return self._get(path, params, timeout)
+            except ApiError as exc:
+                if not not_ready(exc) or time.monotonic() >= give_up:
+                    raise
+            time.sleep(NOT_READY_PAUSE)
+
+    def _get(self, path: str, params: dict[str, Any] | None, timeout: float | None) -> Response:
+        """One ``get``, retried only on errors that come at once and a busy database."""
         if timeout is None:
             timeout = PROBE_TIMEOUT if path == "/1.0" else (
                 SERVING_TIMEOUT if self.serving else STATE_TIMEOUT)
@@ -496,9 +515,9 @@ class Client:
                 response = self._answer(method, path, raw)
                 break
             except ApiError as exc:
-                if NOT_READY not in str(exc).lower() or time.monotonic() >= give_up:
+                if not not_ready(exc) or time.monotonic() >= give_up:
                     raise
-            time.sleep(1.0)
+            time.sleep(NOT_READY_PAUSE)
         if response.type == "async" and wait and response.operation:
             return self.wait_operation(response.operation, method=method, path=path)
         return response
@@ -548,8 +567,10 @@ class Client:
             asked = time.monotonic()
             wait = max(1, min(OPERATION_WAIT, int(deadline - asked) + 1))
             try:
-                answer = self.get(f"{op_path}/wait", params={**query, "timeout": wait},
-                                  timeout=wait + READ_TIMEOUT / 4)
+                # ``_get``: a failed operation's "not ready yet" is its result, not a refusal
+                # of the read, and asking again would answer the same.
+                answer = self._get(f"{op_path}/wait", {**query, "timeout": wait},
+                                   wait + READ_TIMEOUT / 4)
             except ApiError as exc:
                 if exc.status == 404:
                     raise ApiError(

@@ -9,6 +9,7 @@ Fixtures (every test under tests/integration/ is marked ``integration``):
 - ``lab_name(suffix) -> str`` (function): a lab name unique to this session, for tests that drive
   ``lxdplan lab`` through the CLI; anything left under that name is torn down after the test.
 - ``lab_env`` (session): the environment for CLI subprocesses (``LXDPLAN_LAB_ROOT`` set).
+- ``daemon_logs`` (function, opt-in): a failed test's report shows its labs' daemon log tails.
 
 Each yielded ``Lab`` has ``.backend``, ``.name``, ``.file`` (the generated lxdplan.yaml) and
 ``.members``; each member has ``.name``, ``.address`` (ip:8443), ``.ip``, ``.socket``,
@@ -28,7 +29,8 @@ from pathlib import Path
 import pytest
 
 from labkit import (  # noqa: F401  (fixtures; tests/integration is on sys.path, rootdir-relative)
-    finish_session, incus_lab, lab, lab_env, lab_name, lxd_lab, make_lab, private_lxdplan_dirs,
+    add_daemon_logs, daemon_logs, finish_session, incus_lab, lab, lab_env, lab_name, lxd_lab,
+    make_lab, private_lxdplan_dirs,
 )
 
 
@@ -37,6 +39,12 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if here in Path(item.fspath).parents:
             item.add_marker(pytest.mark.integration)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    add_daemon_logs(item, outcome.get_result())  # a failed test using ``daemon_logs``
 
 
 def pytest_sessionfinish(session, exitstatus):

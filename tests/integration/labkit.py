@@ -187,3 +187,50 @@ def finish_session(session) -> None:
     if left:
         print(f"\nlxdplan integration session left behind (now removed): {', '.join(left)}", file=sys.stderr)
         session.exitstatus = 1
+
+
+# -- daemon logs in the report of a failed test -----------------------------------------------------
+
+LOG_LINES = 40
+_WATCHED = pytest.StashKey[list]()
+
+
+@pytest.fixture
+def daemon_logs(request):
+    """Opt in (a test, or an autouse fixture of a module, asks for it): when the test fails, its
+    pytest report shows the last ``LOG_LINES`` lines of every member's daemon log, and whether
+    the daemon runs, for the labs of its fixtures (a ``Lab``, or a value with a ``.lab``) and those
+    given to the ``watch(lab)`` this yields (a lab the test makes itself and a fixture tears down
+    after the report)."""
+    watched: list = []
+    request.node.stash[_WATCHED] = watched
+    yield watched.append
+
+
+def log_tails(lab, lines: int = LOG_LINES) -> str:
+    """The tail of each member's daemon log of ``lab``, as the lab's state records it now (a
+    restarted member has another pid)."""
+    now = labapi.find(lab.name, lab_root()) or lab
+    parts = []
+    for m in now.members:
+        state = "runs" if m.pid and host.pid_alive(m.pid) else "does not run"
+        try:
+            text = "\n".join(Path(m.log).read_text(errors="replace").splitlines()[-lines:])
+        except OSError as exc:
+            text = f"(no log: {exc.strerror})"
+        parts.append(f"--- {m.name}: daemon pid {m.pid} {state}; {m.log}:\n{text}")
+    return "\n".join(parts)
+
+
+def add_daemon_logs(item, report) -> None:
+    """For ``pytest_runtest_makereport``: the daemon log tails of a failed test that opted in."""
+    if not report.failed or _WATCHED not in item.stash:
+        return
+    labs = list(item.stash[_WATCHED])
+    for value in (getattr(item, "funcargs", None) or {}).values():
+        found = value if isinstance(value, labapi.Lab) else getattr(value, "lab", None)
+        if isinstance(found, labapi.Lab):
+            labs.append(found)
+    for name in dict.fromkeys(lab.name for lab in labs):
+        lab = next(lab for lab in labs if lab.name == name)
+        report.sections.append((f"daemon logs of lab {name} ({report.when})", log_tails(lab)))

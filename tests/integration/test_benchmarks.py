@@ -25,7 +25,8 @@ RATIO = re.compile(r"^RATIO (?P<name>.+?) = (?P<value>-?\d+\.\d+)", re.M)
 # script, lab names it derives from --name (none: no lab), ratio lines it must print
 SCRIPTS = [
     ("plan_read.py", ["-pl"], ["plan/floor", "sequential-cli/plan", "plan requests/minimum"]),
-    ("apply_form.py", ["-al"], ["apply/floor", "apply/hand", "apply requests/writes"]),
+    ("apply_form.py", ["-al"], ["apply/floor", "apply/hand", "joins first/objects first",
+                               "apply requests/writes"]),
     ("scale.py", ["-sl3", "-ol"], ["plan 3/3 members with latency", "peak RSS MB at 10 objects"]),
     ("launch.py", ["-wl"], ["apply/loop at 6", "apply/parallel loop at 6", "apply/one per member at 6"]),
     ("startup.py", [], ["editable --version seconds", "editable validate 1000 objects seconds",

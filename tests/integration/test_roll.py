@@ -45,10 +45,13 @@ class Rolled:
                 for m in query(self.lab, "/1.0/cluster/members?recursion=1")}
 
 
-def formed_lab(backend: str, workdir: Path, members: int = 3, instances=INSTANCES) -> Rolled:
+def formed_lab(backend: str, workdir: Path, made: list, members: int = 3,
+               instances=INSTANCES) -> Rolled:
+    """A formed lab with ``instances``; added to ``made`` (for its teardown) as soon as it runs."""
     require_backend(backend)
     lab = labapi.up(name=new_name(f"roll-{backend}{members}"), backend=backend, members=members,
                     root=lab_root())
+    made.append(lab)
     doc = lab_document(lab)
     doc["instances"] = [{"name": n, "image": "busybox", "member": m} for n, m in instances.items()]
     path = write(doc, workdir / "lxdplan.yaml")
@@ -61,13 +64,36 @@ def formed_lab(backend: str, workdir: Path, members: int = 3, instances=INSTANCE
 
 @pytest.fixture(scope="module", params=BACKENDS)
 def rolled(request, tmp_path_factory):
-    r = None
+    made: list = []
     try:
-        r = formed_lab(request.param, tmp_path_factory.mktemp(f"roll-{request.param}"))
-        yield r
+        yield formed_lab(request.param, tmp_path_factory.mktemp(f"roll-{request.param}"), made)
     finally:
-        if r is not None:
-            labapi.down(r.lab.name, root=lab_root(), missing_ok=True)
+        for lab in made:
+            labapi.down(lab.name, root=lab_root(), missing_ok=True)
+
+
+@pytest.fixture(autouse=True)
+def _logs(daemon_logs):
+    """A failed case's report shows the members' daemon log tails (``labkit.daemon_logs``)."""
+    return daemon_logs
+
+
+@pytest.fixture
+def fresh(tmp_path, daemon_logs):
+    """``fresh(backend, members, instances) -> Rolled``: a lab of this case alone, torn down
+    after its report (which shows its daemon logs when the case failed)."""
+    made: list = []
+
+    def make(backend: str, members: int, instances) -> Rolled:
+        r = formed_lab(backend, tmp_path, made, members=members, instances=instances)
+        daemon_logs(r.lab)
+        return r
+
+    try:
+        yield make
+    finally:
+        for lab in made:
+            labapi.down(lab.name, root=lab_root(), missing_ok=True)
 
 
 def assert_intact(r: Rolled, instances=INSTANCES) -> None:
@@ -248,38 +274,70 @@ def test_blocked_members_are_progress(rolled):
     assert_intact(rolled)
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_a_roll_that_would_break_quorum_is_refused(backend, tmp_path):
-    r = formed_lab(backend, tmp_path, members=2, instances={})
+def test_the_last_member_of_a_blocked_roll_not_back(rolled):
+    """The last member of a Blocked roll does not come back: no member serves, the others
+    waiting for it. The roll says it waits, then stops with its own sentence. (Before, it waited
+    silently, then stopped with "no declared member of the cluster serves its API", the lock's
+    release failing the same way replacing any other error of the roll: the failure seen once in
+    CI.) Once the member is back, the same roll finishes. On Incus only, where it was seen: the
+    code is the same for both servers, and LXD's waiting members (settled after 10 s each) make
+    this case cost 140 s there."""
+    if rolled.lab.backend != "incus":
+        pytest.skip("run on Incus only (its cost on LXD: see the docstring)")
+    last = order(rolled)[-1]
+    sql_global(rolled.lab, 0, "UPDATE nodes SET schema=schema-1")
     try:
-        roles = {m["server_name"]: m["roles"] for m in
-                 query(r.lab, "/1.0/cluster/members?recursion=1")}
-        voters = [n for n, rs in roles.items() if "database" in rs]
-        done = r.roll()
-        assert done.returncode == 1
-        assert (f"of the cluster's {len(voters)} database voters running, fewer than the "
-                f"{len(voters) // 2 + 1} its quorum needs") in done.stderr
-        assert "roll refused: taking" in done.stderr and "Traceback" not in done.stderr
-        assert "evacuating" not in done.stdout and "restarting" not in done.stdout
-        assert set(r.statuses().values()) == {"Online"}
+        first = rolled.roll(run=command(rolled.lab) + f" --hang-on {last}", timeout=20)
+        assert first.returncode == 1, first.stdout + first.stderr
+        tail = first.stdout.split(f"{last} | restarting {last}", 1)[1]
+        assert tail.lstrip().startswith("waiting for a member to serve its API to record the "
+                                        "roll's progress…"), first.stdout + first.stderr
+        assert ("error: no member of the cluster served its API for 20 s while the roll waited "
+                "to record the roll's progress (") in first.stderr, first.stderr
+        assert (f"; {last} was being rolled: bring the members back, then run the same "
+                "`lxdplan roll` again to continue") in first.stderr, first.stderr
+        assert "Traceback" not in first.stderr
     finally:
-        labapi.down(r.lab.name, root=lab_root(), missing_ok=True)
+        labapi.restart_member(labapi.find(rolled.lab.name, lab_root()), last)
+    # The members that waited serve again once it is back, listed Offline until the next
+    # heartbeat reaches them: rolled again before that, the plan counts them down (quorum).
+    via = [m.name for m in rolled.lab.members].index(last)
+    wait_for(lambda: "Offline" not in {m["status"] for m in query(
+        rolled.lab, "/1.0/cluster/members?recursion=1", member=via)},
+        "no member listed Offline", timeout=120)
+    again = rolled.roll()
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert evacuations(again.stdout) == [] and f"{last} | restarting {last}" in again.stdout
+    assert_intact(rolled)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_a_five_member_roll(backend, tmp_path):
+def test_a_roll_that_would_break_quorum_is_refused(backend, fresh):
+    r = fresh(backend, 2, {})
+    roles = {m["server_name"]: m["roles"] for m in
+             query(r.lab, "/1.0/cluster/members?recursion=1")}
+    voters = [n for n, rs in roles.items() if "database" in rs]
+    done = r.roll()
+    assert done.returncode == 1
+    assert (f"of the cluster's {len(voters)} database voters running, fewer than the "
+            f"{len(voters) // 2 + 1} its quorum needs") in done.stderr
+    assert "roll refused: taking" in done.stderr and "Traceback" not in done.stderr
+    assert "evacuating" not in done.stdout and "restarting" not in done.stdout
+    assert set(r.statuses().values()) == {"Online"}
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_five_member_roll(backend, fresh):
     """Stand-bys before voters, the leader last; every member evacuated and restored."""
     instances = {"c4": "node4"}
-    r = formed_lab(backend, tmp_path, members=5, instances=instances)
-    try:
-        plan = json.loads(cli("roll", "-f", r.path, "--plan", "--format", "json").stdout)
-        roles = [s["role"] for s in plan["order"]]
-        rank = {"none": 0, "stand-by": 1, "voter": 2, "leader": 3}
-        assert roles == sorted(roles, key=rank.get) and roles[-1] == "leader"
-        assert roles.count("stand-by") == 2 and roles.count("voter") == 2
-        done = r.roll()
-        assert done.returncode == 0, done.stdout + done.stderr
-        assert sorted(evacuations(done.stdout)) == [f"node{i}" for i in range(1, 6)]
-        assert_intact(r, instances)
-    finally:
-        labapi.down(r.lab.name, root=lab_root(), missing_ok=True)
+    r = fresh(backend, 5, instances)
+    plan = json.loads(cli("roll", "-f", r.path, "--plan", "--format", "json").stdout)
+    roles = [s["role"] for s in plan["order"]]
+    rank = {"none": 0, "stand-by": 1, "voter": 2, "leader": 3}
+    assert roles == sorted(roles, key=rank.get) and roles[-1] == "leader"
+    assert roles.count("stand-by") == 2 and roles.count("voter") == 2
+    done = r.roll()
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert sorted(evacuations(done.stdout)) == [f"node{i}" for i in range(1, 6)]
+    assert_intact(r, instances)
+

@@ -95,3 +95,34 @@ def test_an_image_of_a_project_is_listed_by_project_with_the_server_configs_etag
     assert client.sent == [("PATCH", "/1.0", None,
                             {"config": {"user.lxdplan.images": "other,staging/busybox"}},
                             "etag /1.0 None")]
+
+
+def test_a_hand_made_snapshot_the_file_declares_is_added_to_its_parents_mark():
+    """A snapshot's mark is its parent's ``user.lxdplan.snapshots`` (issue 21 item 2): import
+    reads the parent where it is and PATCHes the list with the snapshot added, with that ETag."""
+    from lxdplan.kinds.snapshot import ObservedSnapshot, Snapshot
+
+    d = desired(instances=(Instance("web1", "busybox", project="staging", snapshots=(
+        Snapshot("hand", "web1", project="staging"), Snapshot("mine", "web1", project="staging"))),),
+                storage_pools=(pool("data"),),
+                storage_volumes=(StorageVolume("data", "vol", member="n2", snapshots=(
+                    Snapshot("v1", "vol", pool="data", member="n2"),)),))
+    o = cluster(instances={"staging/web1": ObservedInstance("web1", "staging", managed_by_lxdplan=True,
+                                                            config=dict(MARK))},
+                storage_pools={"data": live_pool(managed_by_lxdplan=True, config=dict(MARK))},
+                storage_volumes={"default/data/n2/vol": ObservedVolume("data", "vol", member="n2",
+                                                                       managed_by_lxdplan=True)},
+                snapshots={"staging///web1/hand": ObservedSnapshot("hand", "web1", "staging"),
+                           "staging///web1/mine": ObservedSnapshot("mine", "web1", "staging",
+                                                                   managed_by_lxdplan=True),
+                           "default/data/n2/vol/v1": ObservedSnapshot("v1", "vol", pool="data",
+                                                                      member="n2")})
+    client = Recorder({"config": {"user.lxdplan.snapshots": "mine"}})
+    assert adopt(client, d, o) == ["snapshot staging/web1/hand", "snapshot data/vol/v1"]
+    vol = "/1.0/storage-pools/data/volumes/custom/vol"
+    assert client.sent == [
+        ("PATCH", "/1.0/instances/web1", {"project": "staging"},
+         {"config": {"user.lxdplan.snapshots": "mine,hand"}},
+         "etag /1.0/instances/web1 {'project': 'staging'}"),
+        ("PATCH", vol, {"target": "n2"}, {"config": {"user.lxdplan.snapshots": "mine,v1"}},
+         f"etag {vol} {{'target': 'n2'}}")]

@@ -57,7 +57,8 @@ def rec(name: str):
 
 
 def ctx(lean: bool = True, offline=(), every_project: bool = False) -> Reading:
-    return Reading(desired=DESIRED, backend=SimpleNamespace(all_projects_profiles=every_project),
+    return Reading(desired=DESIRED, backend=SimpleNamespace(all_projects_profiles=every_project,
+                                                   has=lambda extension: True),
                    lean=lean, members=MEMBERS, offline=frozenset(offline))
 
 

@@ -60,15 +60,78 @@ def test_fresh_cluster_bootstraps_then_sets_cluster_keys_then_joins_in_turn():
     assert boot.payload.config == {"core.https_address": "10.9.0.1:8443", "images.x": "1"}
     assert steps["server/config/update"].depends_on == ("member/n1/bootstrap",)
     assert steps["server/config/update"].payload.config == {"cluster.offline_threshold": "30"}
-    assert "storage_pool/data/define/n2" not in steps  # n2 brings its keys in the join
     join2, join3 = steps["member/n2/join"], steps["member/n3/join"]
-    assert "storage_pool/data/instantiate" in join2.depends_on
     assert join3.depends_on == join2.depends_on  # a failed join does not hold the next one
     order = [s for s in steps]
     assert order.index("member/n2/join") < order.index("member/n3/join")  # still in file order
-    assert join2.payload.member_config == [
-        {"entity": "storage-pool", "name": "data", "key": "source", "value": "/srv/b"}]
     assert join2.payload.token_field == "cluster_password"
+
+
+def test_fresh_cluster_joins_empty_members_first_then_defines_each_pool_on_every_member():
+    # The faster forming order (benchmarks/apply_form.py): the members join before the pool
+    # exists, so each gets its own definition, with its keys, after its join; one instantiate
+    # then creates the pool on every member at once.
+    want = desired(storage_pools=(pool(members={"n2": {"source": "/srv/b"}}),),
+                   networks=(net(members={"n3": {"bridge.external_interfaces": "eth9"}}),))
+    result = plan(want, fresh())
+    steps, order = by_id(result), [s.id for s in result.steps]
+    for joiner in ("n2", "n3"):
+        join = steps[f"member/{joiner}/join"]
+        assert join.payload.member_config == [] and "member_config" not in join.after
+        assert "storage_pool/data/instantiate" not in join.depends_on
+        for kind, name in (("storage_pool", "data"), ("network", "br0")):
+            define = steps[f"{kind}/{name}/define/{joiner}"]
+            assert join.id in define.depends_on
+            assert order.index(join.id) < order.index(define.id)
+    assert steps["storage_pool/data/define/n2"].payload.config == {"source": "/srv/b"}
+    assert steps["network/br0/define/n3"].payload.config == {"bridge.external_interfaces": "eth9"}
+    assert set(steps["storage_pool/data/instantiate"].depends_on) >= {
+        "storage_pool/data/define/n1", "storage_pool/data/define/n2", "storage_pool/data/define/n3"}
+    assert order.index("member/n3/join") < order.index("storage_pool/data/instantiate")
+
+
+def test_growing_cluster_joins_with_the_keys_of_existing_pools_and_defines_only_new_ones():
+    # An existing pool is created on the joiner by its join: its source must be in member_config
+    # (it cannot be set afterwards). A pool the same apply adds is defined on it after the join.
+    want = desired(storage_pools=(pool(members={"n3": {"source": "/srv/data-n3"}}),
+                                  pool("fast", members={"n3": {"source": "/srv/fast-n3"}})))
+    observed = cluster(("n1", "n2"), storage_pools={"data": live_pool(members=("n1", "n2"))},
+                       standalone={"n3": Standalone(name="n3", reachable=True)})
+    steps = by_id(plan(want, observed))
+    join = steps["member/n3/join"]
+    assert join.payload.member_config == [
+        {"entity": "storage-pool", "name": "data", "key": "source", "value": "/srv/data-n3"}]
+    assert "storage_pool/data/define/n3" not in steps and "storage_pool/data/update/n3" not in steps
+    assert steps["storage_pool/fast/define/n3"].depends_on == ("member/n3/join",)
+    assert steps["storage_pool/fast/define/n3"].payload.config == {"source": "/srv/fast-n3"}
+
+
+def test_an_unfinished_pool_is_finished_first_and_the_joins_carry_its_keys():
+    # A Pending pool from an interrupted apply: finished on the members present, then the
+    # joiner creates it in its join (the objects-first order), as before.
+    live = live_pool(status="Pending", members=("n1",), member_status={"n1": "Pending"})
+    want = desired(storage_pools=(pool(members={"n3": {"source": "/srv/c"}}),))
+    observed = cluster(("n1", "n2"), storage_pools={"data": live},
+                       standalone={"n3": Standalone(name="n3", reachable=True)})
+    steps = by_id(plan(want, observed))
+    join = steps["member/n3/join"]
+    assert "storage_pool/data/instantiate" in join.depends_on
+    assert join.payload.member_config == [
+        {"entity": "storage-pool", "name": "data", "key": "source", "value": "/srv/c"}]
+    assert "storage_pool/data/define/n3" not in steps
+
+
+def test_a_blocked_join_keeps_the_objects_first_order():
+    # A joiner that cannot be reached must not hold back the pools of the members present.
+    observed = fresh()
+    observed.standalone["n3"] = Standalone(name="n3", reachable=False, error="connection refused")
+    want = desired(storage_pools=(pool(members={"n2": {"source": "/srv/b"}}),))
+    steps = by_id(plan(want, observed))
+    assert steps["member/n3/join"].blocked == "n3 cannot be reached: connection refused"
+    assert steps["storage_pool/data/instantiate"].blocked is None
+    assert "storage_pool/data/define/n2" not in steps
+    assert steps["member/n2/join"].payload.member_config == [
+        {"entity": "storage-pool", "name": "data", "key": "source", "value": "/srv/b"}]
 
 
 def test_join_token_field_is_the_one_observed_on_the_joining_server():

@@ -265,6 +265,37 @@ def test_a_change_refused_as_not_ready_yet_is_asked_again_until_the_member_takes
     assert [m for m, p, _ in fake.seen if p == "/1.0/profiles"] == ["POST"] * 3
 
 
+def test_a_read_refused_as_not_ready_yet_is_asked_again_until_the_member_answers(fake, monkeypatch):
+    """Right after a member restarted (guide page 09), Incus 6.0.4 refused a plan's read of an
+    instance's snapshots "Server isn't ready yet" and the whole plan failed: a read is asked
+    again within the same bound as a change."""
+    monkeypatch.setattr(client_module, "NOT_READY_PAUSE", 0.01)
+    path = "/1.0/instances/c1/snapshots"
+    fake.script[("GET", path)] = [error("Server isn't ready yet", 503),
+                                  error("Server isn't ready yet", 503), sync([])]
+    assert fake.client.get(path, {"recursion": 1}).metadata == []
+    assert fake.count("GET", path) == 3
+
+
+def test_a_read_still_not_ready_after_the_bound_fails_with_the_servers_words(fake, monkeypatch):
+    monkeypatch.setattr(client_module, "NOT_READY_WAIT", 0.0)
+    fake.script[("GET", "/1.0/instances/c1")] = [error("Server isn't ready yet", 503), sync({})]
+    with pytest.raises(ApiError, match="isn't ready yet"):
+        fake.client.get("/1.0/instances/c1")
+    assert fake.count("GET", "/1.0/instances/c1") == 1
+
+
+def test_an_operations_wait_failed_as_not_ready_yet_is_its_result_not_asked_again(fake, monkeypatch):
+    """Newer servers answer a failed operation's wait with an error envelope: its "not ready
+    yet" is what the operation did, and the wait is not repeated."""
+    monkeypatch.setattr(client_module, "NOT_READY_PAUSE", 0.01)
+    fake.script[("POST", "/1.0/instances")] = [ASYNC]
+    fake.script[("GET", OP + "/wait")] = [error("Server isn't ready yet", 400), op_state(200)]
+    with pytest.raises(ApiError, match="isn't ready yet"):
+        fake.client.post("/1.0/instances", {"name": "c1"})
+    assert fake.count("GET", OP + "/wait") == 1
+
+
 def test_an_operation_failed_as_not_ready_yet_is_not_sent_again(fake):
     """Incus 6.0.4 failed a create forwarded to a member restarted moments before, at once, with
     "Server isn't ready yet", having made the instance's record: sent again, it was refused as

@@ -69,6 +69,23 @@ def test_emptying_a_failure_domain_that_holds_the_only_copies_is_refused():
     assert plan_roll(state, only=["n2"]).refusals == ()
 
 
+def test_a_roll_stopped_at_its_last_member_continues_though_the_others_are_evacuated():
+    """Blocked path: the roll evacuated n2 and n3 (they wait for n1) and stopped at n1 while its
+    command ran; all instances sit on n1. Run again, it continues with n1, which is out already."""
+    members = (m("n1", "database-leader", "database"), m("n2", "database", status="Evacuated"),
+               m("n3", "database", status="Evacuated"))
+    declared = {"default": ("c1", "c2", "c3")}
+    for phase in ("running", "ran"):
+        record = Record(done=("n2", "n3"), evacuated=("n2", "n3"), current="n1", phase=phase)
+        plan = plan_roll(RollState("incus", members, record=record, declared_in_domain=declared))
+        assert plan.refusals == ()
+    # not yet taken out: emptying the domain is refused as before
+    record = Record(done=("n2", "n3"), evacuated=("n2", "n3"))
+    plan = plan_roll(RollState("incus", members, record=record, declared_in_domain=declared))
+    assert plan.refusals == ("taking n1 out would empty failure domain default, which holds the "
+                             "only copies of c1, c2 and c3 (placed there by the file)",)
+
+
 def test_instances_that_cannot_move_are_named_with_their_mode():
     insts = (RollInstance("c1", "default", "n2", "Running", "auto", "default", "dir",
                           fixed_by="eth0"),
@@ -209,6 +226,37 @@ def test_a_voter_gone_down_during_the_roll_stops_it_before_the_next_voter():
         roller.one("n3", "")
 
 
+class _ListedLate(_Listed):
+    """No member serves for the first two listings (the last one restarting, the others
+    waiting for it)."""
+
+    def __init__(self):
+        self.outage = 2
+
+    def statuses(self):
+        from lxdplan.errors import ConnectError
+
+        if self.outage:
+            self.outage -= 1
+            raise ConnectError("no declared member of the cluster serves its API")
+        return super().statuses()
+
+
+def test_the_quorum_check_waits_for_a_listing_instead_of_skipping(monkeypatch):
+    import pytest
+
+    from lxdplan import rollout
+    from lxdplan.rolling import RollPlan
+
+    monkeypatch.setattr(rollout, "POLL", 0.0)
+    said: list[str] = []
+    roller = rollout.Roller(_ListedLate(), RollPlan(()), command="true", timeout=30,
+                            say=said.append, record=None)
+    with pytest.raises(rollout.RollFailed, match="the roll stopped before n3: taking n3 out"):
+        roller.check_quorum("n3")
+    assert said == ["waiting for a member to serve its API to read the members' status…"]
+
+
 class _RestoreRefusedOnce(_Cluster):
     """A cluster that refuses the first restore as Incus does right after the member waited for
     the others (no heartbeat yet), and puts the member back to Evacuated."""
@@ -330,3 +378,84 @@ def test_a_member_answering_too_late_while_it_starts_is_waiting_not_an_error():
     assert cluster.probe("node1", {"status": "Online"}) == (WAITING, "")
     assert cluster.probe("node1", {"status": "Offline"}) == (DOWN, "")
     assert cluster.member_operations("node1") == []
+
+
+class _NoneServes:
+    """Every request through a serving member fails as no member serves, ``outage`` times."""
+
+    def __init__(self, outage: int):
+        self.outage, self.saved = outage, 0
+
+    def save_record(self, record):
+        from lxdplan.errors import ConnectError
+
+        if self.outage:
+            self.outage -= 1
+            raise ConnectError("no declared member of the cluster serves its API (n1: [Errno 2])")
+        self.saved += 1
+
+
+def test_a_record_write_while_no_member_serves_says_it_waits_once_then_goes_on(monkeypatch):
+    from lxdplan import rollout
+    from lxdplan.rolling import RollPlan
+
+    monkeypatch.setattr(rollout, "POLL", 0.0)
+    cluster = _NoneServes(outage=3)
+    said: list[str] = []
+    roller = rollout.Roller(cluster, RollPlan(()), command="true", timeout=30, say=said.append,
+                            record=Record())
+    roller.save(phase="ran")
+    assert cluster.saved == 1
+    assert said == ["waiting for a member to serve its API to record the roll's progress…"]
+
+
+def test_no_member_serving_within_the_timeout_stops_the_roll_with_one_sentence(monkeypatch):
+    import pytest
+
+    from lxdplan import rollout
+    from lxdplan.rolling import RollPlan
+
+    monkeypatch.setattr(rollout, "POLL", 0.0)
+    said: list[str] = []
+    roller = rollout.Roller(_NoneServes(outage=10**9), RollPlan(()), command="true",
+                            timeout=0.05, say=said.append, record=Record(current="n1"))
+    with pytest.raises(rollout.RollFailed) as failed:
+        roller.save(phase="ran")
+    assert str(failed.value) == (
+        "no member of the cluster served its API for 0.05 s while the roll waited to record the "
+        "roll's progress (no declared member of the cluster serves its API (n1: [Errno 2])); n1 "
+        "was being rolled: bring the members back, then run the same `lxdplan roll` again to "
+        "continue")
+    assert said == ["waiting for a member to serve its API to record the roll's progress…"]
+
+
+class _Lock:
+    def __init__(self):
+        self.held = False
+
+    def acquire(self):
+        self.held = True
+
+    def release(self):
+        from lxdplan.errors import ConnectError
+
+        raise ConnectError("no declared member of the cluster serves its API")
+
+
+def test_a_lock_release_that_fails_never_replaces_the_rolls_own_error(capsys):
+    import pytest
+
+    from lxdplan.cli.roll import released
+    from lxdplan.rollout import RollFailed
+
+    with pytest.raises(RollFailed) as failed:
+        with released(_Lock()):  # type: ignore[arg-type]
+            raise RollFailed("the command failed on n2 (exit status 3)")
+    assert str(failed.value) == "the command failed on n2 (exit status 3)"
+    assert failed.value.__notes__ == [
+        "the cluster lock could not be released (no declared member of the cluster serves its "
+        "API); the next roll or apply from this host takes it over, one from elsewhere needs "
+        "`--break-lock`"]
+    with released(_Lock()):  # type: ignore[arg-type]
+        pass  # a roll that succeeded: the failed release is a warning after its summary
+    assert "the cluster lock could not be released" in capsys.readouterr().err

@@ -44,8 +44,8 @@ def test_a_kind_without_a_row_is_named():
 
 
 def test_a_row_for_a_kind_the_registry_lacks_is_refused():
-    with pytest.raises(KeyError, match="'snapshot'"):
-        support.table([Support("snapshot", "snapshots", "`snapshots:`", "snapshots")])
+    with pytest.raises(KeyError, match="'test_widget'"):
+        support.table([Support("test_widget", "widgets", "`widgets:`", "widgets")])
 
 
 def test_every_server_has_a_cell_and_tests_match_the_claims():

@@ -90,6 +90,8 @@ def test_file_errors_are_one_sentence_at_their_line():
         """) == [
         (8, 'networks[0].config["dns.zone.forward"] names network zone "nope", which is not '
             "declared in network_zones"),
+        (9, 'networks[1].config.network names uplink network "br0", which declares no '
+            "ipv4.ovn.ranges (the OVN router takes its uplink address from them)"),
         (12, '"dns.bogus" in network_zones[0].config is not a key a network zone takes '
              "(dns.nameservers, network.nat, peers.NAME.address, peers.NAME.key, user.*)"),
         (13, 'network_zones[1].name: "bad..name" is not a DNS zone name (dot-separated labels '
@@ -107,8 +109,10 @@ def test_file_errors_are_one_sentence_at_their_line():
         (20, 'network_forwards[2] is on member "node9", which is not in cluster.members'),
         (20, '"listen" in network_forwards[2].config is not a key a network forward takes '
              "(target_address, user.*)"),
-        (21, 'network_forwards[3] is on network "ov" of type ovn; lxdplan manages forwards of '
-             "bridges"),
+        (21, 'network_forwards[3] is on OVN network "ov": an OVN network\'s forward is '
+             "cluster-wide; remove member"),
+        (21, 'network_forwards[3].listen_address: 192.0.2.3 is not in ipv4.routes of uplink '
+             'network "br0" (an OVN network listens on its uplink\'s routes)'),
         (22, 'network_forwards[4].network names network "gone", which is not declared in '
              "networks"),
     ]
