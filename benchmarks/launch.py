@@ -18,6 +18,10 @@ Usage (root): python3 benchmarks/launch.py [--backend lxd|incus] [--runs N] [--s
    c. the same loop split per member, the three loops run at once.
    Each variant must leave N running containers (checked, untimed); they are deleted between
    variants (untimed).
+   d. untimed, one ``apply --debug`` at width 1 and one at ``executor.PER_MEMBER``: where the
+      time goes (a NOTE each): requests per launch, the server's time per launch (its create
+      and start operations, waited for) and how many launches were in the server's hands at
+      once on average (the requests' summed time over the apply's wall time).
 Prints medians and ``RATIO`` lines: apply (at ``executor.PER_MEMBER``) / loop (target <= 0.5),
 apply / parallel loop (target <= 1.1), apply / apply at width 1, and apply at each other width /
 apply at width 1 (how many launches a member takes at once before it slows). ``--smoke``: 6 containers, widths 1 and the
@@ -26,6 +30,7 @@ default, one run. Exits 0 whatever the numbers: a measurement, not a test.
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -94,6 +99,22 @@ def clean(cli: str, env: dict, count: int) -> None:
             raise SystemExit(f"deleting the workload failed: {err.strip()}")
 
 
+DEBUG = re.compile(r"^debug: (\S+) (GET|POST|PUT|PATCH|DELETE) (\S+) -> \d+ \((\d+) ms\)")
+
+
+def where_time_goes(lines: str, count: int, width: int, seconds: float) -> str:
+    """A NOTE from one ``apply --debug`` of ``count`` launches at ``width`` per member."""
+    reqs = [(m.group(2), m.group(3), int(m.group(4))) for m in map(DEBUG.match, lines.splitlines()) if m]
+    ops = sum(ms for method, path, ms in reqs if path.startswith("/1.0/operations/") and "/wait" in path)
+    posts = sum(ms for method, path, ms in reqs if method in ("POST", "PUT") and "/1.0/instances" in path)
+    total = sum(ms for *_, ms in reqs)
+    return (f"{count} containers, {width} per member, one apply --debug: {seconds:.1f} s, "
+            f"{len(reqs) / count:.1f} requests per launch (the apply's reads included); the server's "
+            f"time per launch {(ops + posts) / count / 1000:.2f} s (its operations waited for {ops / count / 1000:.2f} s, "
+            f"the create/start requests {posts / count / 1000:.2f} s); on average "
+            f"{total / 1000 / seconds:.1f} requests in the server's hands at once")
+
+
 def main() -> int:
     ap = parser(__doc__)
     ap.add_argument("--keep", action="store_true", help="leave the lab running afterwards")
@@ -153,6 +174,13 @@ def measure(args, counts: list[int], widths: list[int]) -> int:
                     clean(b.client, env, count)
             for label, xs in times.items():
                 res.row(label, xs)
+            for w in sorted({1, executor.PER_MEMBER}):  # untimed: where the time goes
+                done = run([PYTHON, "-c", APPLY, str(w), "apply", "--auto-approve", "--debug", "-f", str(file)],
+                           env=cli_env(**{b.dir_env: str(lab.members[0].daemon_dir)}))
+                if done.code == 0:
+                    res.note(where_time_goes(done.output, count, w, done.seconds))
+                    print(f"NOTE: {res.notes[-1]}", flush=True)
+                clean(b.client, env, count)
             at = {w: med(times[f"apply, {count} containers, {w} per member at once"]) for w in widths}
             apply_t = at[executor.PER_MEMBER]
             loop_t = med(times[f"lxc launch loop, {count} containers"])

@@ -2,7 +2,11 @@
 """Regenerate ``docs/performance.md`` from the suite's results (``benchmarks/results/*.json``)
 and the hand-written analysis (``benchmarks/analysis.md``).
 
-Usage: python3 benchmarks/report.py [--results DIR] [--out FILE]
+Usage: python3 benchmarks/report.py [--results DIR] [--out FILE] [--update]
+
+``--update``: a partial run (e.g. ``run_all.py --only plan_read.py,startup.py``) replaces only its
+own scripts' sections and target rows in the existing FILE, and says in the machine section when
+and under what load they were measured; every other section is kept as it was.
 """
 
 from __future__ import annotations
@@ -78,14 +82,84 @@ def render(docs: list[dict], analysis: str) -> str:
     return "\n".join(out) + "\n" + analysis
 
 
+def machine_line(docs: list[dict]) -> str:
+    m = docs[0]["machine"]
+    return (f"measured {min(d['when'] for d in docs)} to {max(d['when'] for d in docs)} on "
+            f"{m['os']}, kernel {m['kernel']}, {m['cores']} cores ({m['cpu']}), {m['memory_mb']} MB, "
+            f"Python {m['python']}, LXD {m['lxd']}, Incus {m['incus']}; 1-minute load "
+            + ", ".join(f"{d['script']}/{d['backend']} {d['machine']['load_1min_at_start']}" for d in docs)
+            + " at the start of each script.")
+
+
+def _blocks(text: str) -> list[list[str]]:
+    """``text`` cut before each ``## `` heading (the first block: what precedes the first)."""
+    blocks: list[list[str]] = [[]]
+    for line in text.splitlines():
+        if line.startswith("## "):
+            blocks.append([])
+        blocks[-1].append(line)
+    return blocks
+
+
+def _key(line: str) -> tuple[str, ...] | None:
+    """A targets row's target and backend, or None for any other line."""
+    cells = [c.strip() for c in line.split("|")[1:3]]
+    return tuple(cells) if line.startswith("| ") and cells[0] not in ("target", "---") else None
+
+
+def update(old: str, docs: list[dict], analysis: str) -> str:
+    """``old`` (a generated performance.md) with the sections and target rows of ``docs``'
+    scripts replaced by theirs (``--update``)."""
+    fresh = _blocks(render(docs, ""))
+    first = analysis.splitlines()[0] if analysis.strip() else None
+    lines = old.splitlines()
+    cut = lines.index(first) if first in lines else len(lines)
+    blocks = _blocks("\n".join(lines[:cut]))
+    scripts = sorted({d["script"] for d in docs}, key=lambda s: ORDER.index(s) if s in ORDER else 99)
+    sections = [b for b in fresh if b[0].startswith("## ") and b[0] not in ("## Machine", "## Targets")]
+    heads = {b[0] for b in sections}
+    new_rows = {_key(line): line for b in fresh if b[0] == "## Targets" for line in b if _key(line)}
+    said = (f"The sections for {', '.join(f'`{s}.py`' for s in scripts)} and their rows in the "
+            f"targets below come from a later run (issue 22): {machine_line(docs)} Other engineers' "
+            "labs shared the machine: the ratios, measured side by side in one run, are what counts; "
+            "absolute times are context.")
+    out: list[list[str]] = []
+    placed = False
+    for b in blocks:
+        head = b[0]
+        if head == "## Machine":
+            kept = [p.strip() for p in "\n".join(b).split("\n\n") if p.strip() and not (
+                p.startswith("The sections for") and all(f"`{s}.py`" in p for s in scripts))]
+            out.append("\n\n".join(kept + [said]).splitlines() + [""])
+        elif head == "## Targets":
+            rows = [new_rows.pop(_key(line), line) if _key(line) in new_rows else line for line in b]
+            end = max(i for i, line in enumerate(rows) if line.startswith("|")) + 1
+            out.append(rows[:end] + list(new_rows.values()) + rows[end:])
+        elif head in heads:
+            if not placed:  # the new sections where the first old one they replace stood
+                out += sections
+                placed = True
+        else:
+            out.append(b)
+    if not placed:
+        out += sections
+    return "\n".join(line for b in out for line in b).rstrip("\n") + "\n\n" + analysis
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--results", type=Path, default=REPO / "benchmarks" / "results")
     ap.add_argument("--out", type=Path, default=REPO / "docs" / "performance.md")
+    ap.add_argument("--update", action="store_true",
+                    help="replace only the sections of the scripts in --results in the existing --out")
     args = ap.parse_args()
     analysis_path = REPO / "benchmarks" / "analysis.md"
     analysis = analysis_path.read_text() if analysis_path.exists() else ""
-    args.out.write_text(render(load(args.results), analysis))
+    docs = load(args.results)
+    if args.update and args.out.exists() and docs:
+        args.out.write_text(update(args.out.read_text(), docs, analysis))
+    else:
+        args.out.write_text(render(docs, analysis))
     print(f"wrote {args.out}")
     return 0
 

@@ -9,7 +9,8 @@ Usage (root): .venv/bin/python benchmarks/run_all.py [--runs N] [--backends lxd,
 Runs, one after the other (never two labs' worth of load at once): plan_read.py,
 apply_form.py and launch.py on each backend, scale.py on LXD (and on Incus with ``--scale-incus``), and
 startup.py; then report.py (which reads every result in ``--results``, so a script run on its
-own earlier, e.g. ``--only scale.py``, is reported with the rest). Each script is a
+own earlier, e.g. ``--only scale.py``, is reported with the rest; with ``--only`` the report
+is updated in place, ``report.py --update``, keeping the other scripts' sections). Each script is a
 subprocess, so one failing does not stop the rest; the exit code is 1 when any failed. About
 25 minutes on a 2-core machine with the defaults, over 30 more with scale.py's 500 objects on
 LXD 5.0.2; ``--smoke`` (one run, smallest sizes, no report) about 2 minutes.
@@ -61,7 +62,9 @@ def main() -> int:
         if done.returncode != 0:
             failed.append(" ".join(job))
     if not args.smoke:
-        subprocess.run([sys.executable, str(HERE / "report.py"), "--results", str(args.results)], check=True)
+        # a partial run (--only) replaces only its own sections of the existing report
+        subprocess.run([sys.executable, str(HERE / "report.py"), "--results", str(args.results),
+                        *(["--update"] if args.only else [])], check=True)
     if failed:
         print(f"failed: {'; '.join(failed)}", file=sys.stderr)
         return 1

@@ -6,6 +6,7 @@ No printing here: the CLI passes callbacks for confirmation and progress and ren
 from __future__ import annotations
 
 import hashlib
+import threading
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -104,15 +105,81 @@ def file_digest(path: str) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
+# -- a plan's read started before the command layer is imported (issue 22) --------------------
+
+
+@dataclass
+class _Early:
+    """A file loaded, and its cluster being observed in ``thread``, for the `plan` to come."""
+
+    file: str
+    desired: Desired
+    warnings: list[Any]
+    clients: dict[str, Any]
+    thread: threading.Thread
+    observed: Observed | None = None  # None until the thread ends, and if the read failed
+
+
+_early: _Early | None = None
+
+
+def read_early(file: str, desired: Desired, warnings: list[Any]) -> None:
+    """Start observing the cluster of ``desired`` (loaded from ``file`` with ``warnings``) in a
+    thread, for a `plan` whose command layer (typer and the CLI modules) is imported next: those
+    imports then overlap the servers' answers instead of coming before the first request. Any
+    failure leaves nothing behind, and the command reads again as usual, so every message and
+    exit code stays its own (``early_load``, ``make_plan``)."""
+    global _early
+    from lxdplan.providers.observe import PLAN, make_clients, observe
+
+    try:
+        clients = make_clients(desired)
+    except Exception:  # the command meets the same problem and says it its own way
+        return
+
+    def work() -> None:
+        try:
+            early.observed = observe(desired, detail=PLAN, clients=clients)
+        except Exception:  # noqa: S110  (make_plan reads again and raises it as usual)
+            pass
+
+    early = _Early(file, desired, list(warnings), clients,
+                   threading.Thread(target=work, name="lxdplan-early-read", daemon=True))
+    early.thread.start()
+    _early = early
+
+
+def early_load(file: str) -> tuple[Desired, list[Any]] | None:
+    """The file ``read_early`` loaded and its warnings, when it loaded ``file``."""
+    early = _early
+    return (early.desired, early.warnings) if early is not None and early.file == file else None
+
+
+def _take_early(desired: Desired) -> tuple[dict[str, Any], Observed] | None:
+    """The clients and observation ``read_early`` made of ``desired`` (once), or None (another
+    file, or a read that failed: its clients are closed)."""
+    global _early
+    early, _early = _early, None
+    if early is None:
+        return None
+    early.thread.join()
+    if early.desired is desired and early.observed is not None:
+        return early.clients, early.observed
+    for client in early.clients.values():
+        client.close()
+    return None
+
+
 def make_plan(desired: Desired, *, force_remove: Iterable[str] = ()) -> PlanResult:
-    """Read the live cluster and plan against it."""
+    """Read the live cluster and plan against it (with the read ``read_early`` began, if any)."""
     from lxdplan.planner import plan as compute
     from lxdplan.providers.etags import read_etags
     from lxdplan.providers.observe import PLAN, make_clients, observe
 
-    clients = make_clients(desired)
+    early = _take_early(desired)
+    clients = early[0] if early else make_clients(desired)
     try:
-        observed = observe(desired, detail=PLAN, clients=clients)
+        observed = early[1] if early else observe(desired, detail=PLAN, clients=clients)
         require_known(desired, observed)
         plan = read_etags(compute(desired, observed, force_remove=force_remove), observed, clients)
         note = lock_holder(observed, clients)

@@ -13,9 +13,10 @@ def load_with_warnings(file: str) -> tuple[Desired, list[str]]:
     """Load the desired-state file and return its warnings as sentences; print every problem
     and exit 1 when it is invalid."""
     from lxdplan.loader import load
+    from lxdplan.workflow import early_load
 
     try:
-        desired, warnings = load(file)
+        desired, warnings = early_load(file) or load(file)
     except ValidationError as exc:
         for diag in exc.diagnostics:
             (error if diag.severity == "error" else warn)(str(diag))

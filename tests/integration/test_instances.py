@@ -287,3 +287,25 @@ def test_a_virtual_machine_refused_by_its_member_is_one_sentence(launched):
     assert "vhost_vsock kernel module not loaded" in error and "node1:" not in error
     assert "vm1" not in instances(wl.lab)
     assert_converged(wl.write())
+
+
+def test_a_launch_is_one_operation_where_the_server_starts_in_the_create(launched):
+    """Incus (``instance_create_start``) starts a container in its create's own operation: a
+    launch sends no start of its own (issue 22, workloads); LXD 5.0.2, without the extension,
+    creates then starts. Neither reads the instance nor the operations again after its create
+    (the operations only once, before it). Either way it ends running, converged."""
+    wl = launched
+    doc = copy.deepcopy(wl.doc)
+    doc["instances"] = doc["instances"] + [{"name": "c9", "image": "busybox", "member": "node1"}]
+    done = cli("apply", "-f", wl.write(doc), "--auto-approve", "--debug")
+    assert done.returncode == 0, done.stderr
+    requests = [line for line in done.stderr.splitlines() if line.startswith("debug: ") and "/c9" in line]
+    started_apart = any(" PUT /1.0/instances/c9/state" in line for line in requests)
+    assert started_apart == (wl.lab.backend == "lxd"), requests
+    assert sum(" GET /1.0/instances/c9 " in line for line in requests) == 1, requests
+    assert done.stderr.count(" GET /1.0/operations?recursion=1 ") == 1, done.stderr
+    assert instances(wl.lab)["c9"]["status"] == "Running"
+    assert_converged(wl.path)
+    doc["instances"] = [i for i in doc["instances"] if i["name"] != "c9"]
+    apply_ok(wl.write(doc))
+    assert "c9" not in instances(wl.lab)
