@@ -59,6 +59,14 @@ def test_a_restore_is_planned_only_when_asked_after_every_other_step_and_counted
     assert '± 2. restore snapshot "web1/before"' in render_text(p)
 
 
+def test_the_json_plan_counts_it_on_its_own_not_as_a_member_restore():
+    from lxdplan.render.json import plan_document
+
+    p = planned(["web1/before"], snaps=[ObservedSnapshot("before", "web1")])
+    summary = plan_document(p)["summary"]
+    assert (summary["restore_snapshot"], summary["restore"], summary["other"]) == (1, 0, 0)
+
+
 def test_the_plan_says_a_running_container_is_stopped_and_started_again():
     p = planned(["web1/before"], lives=[live_inst(status="Running")],
                 snaps=[ObservedSnapshot("before", "web1")])
