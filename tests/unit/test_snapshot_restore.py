@@ -60,10 +60,15 @@ def test_a_restore_is_planned_only_when_asked_after_every_other_step_and_counted
 
 
 def test_the_json_plan_counts_it_on_its_own_not_as_a_member_restore():
+    import jsonschema
+
     from lxdplan.render.json import plan_document
+    from lxdplan.render.planschema import plan_schema
 
     p = planned(["web1/before"], snaps=[ObservedSnapshot("before", "web1")])
-    summary = plan_document(p)["summary"]
+    document = plan_document(p)
+    jsonschema.Draft202012Validator(plan_schema()).validate(document)  # `lxdplan schema --plan`
+    summary = document["summary"]
     assert (summary["restore_snapshot"], summary["restore"], summary["other"]) == (1, 0, 0)
 
 
