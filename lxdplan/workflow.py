@@ -351,7 +351,7 @@ def run_apply(
     from lxdplan.planner import plan as compute
     from lxdplan.providers.actions import performer
     from lxdplan.providers.etags import read_etags
-    from lxdplan.providers.joining import wait_for_joins
+    from lxdplan.providers.joining import listed_statuses, wait_for_heartbeats, wait_for_joins
     from lxdplan.providers.observe import PLAN, observe, probe
     from lxdplan.providers.session import Session
 
@@ -376,6 +376,12 @@ def run_apply(
             wait_for_joins(observed.joins_in_progress(), session.client, on_note)
             for name in observed.joins_in_progress():
                 session.reconnect(name)
+            observed = observe(desired, detail=PLAN, clients=clients)
+        if observed.offline_but_answering():
+            # Listed Offline yet answering: the cluster has not seen their heartbeat yet (an
+            # apply run again at once after its leader restarted): wait for it, then read again.
+            stale = observed.offline_but_answering()
+            wait_for_heartbeats(stale, lambda: listed_statuses(clients[stale[0]]), on_note)
             observed = observe(desired, detail=PLAN, clients=clients)
         if saved_digest is not None and observed.digest() != saved_digest:
             raise StalePlan("saved plan is stale: the cluster changed since it was made; run plan again")

@@ -108,3 +108,44 @@ def mint_token(cluster: Client, name: str, on_note: Callable[[str], None] = lamb
 
 def _and(names: list[str]) -> str:
     return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
+HEARTBEAT_WAIT = 60.0  # seconds a member listed Offline that answers is waited for (LXD's
+# heartbeat round runs every few seconds; the default offline threshold is 20 s)
+
+
+def listed_statuses(client: Client) -> dict[str, str]:
+    """The cluster's status of each member, through ``client`` (empty when it cannot be read)."""
+    try:
+        members = client.get("/1.0/cluster/members", {"recursion": 1}).metadata
+    except (ApiError, ConnectError):
+        return {}
+    return {str(m.get("server_name")): str(m.get("status")) for m in members or ()
+            if isinstance(m, dict)}
+
+
+def wait_for_heartbeats(names: list[str], statuses: Callable[[], dict[str, str]],
+                        on_note: Callable[[str], None] = lambda text: None, *,
+                        timeout: float = HEARTBEAT_WAIT, clock: Callable[[], float] = time.monotonic,
+                        sleep: Callable[[float], None] = time.sleep) -> None:
+    """Wait until the cluster (``statuses``: its listing) no longer lists any of ``names``
+    Offline — members that answered their own ``GET /1.0`` as members of it, so the cluster has
+    only not seen their heartbeat yet (an apply run again at once after the leader was killed
+    and restarted). One line says so. After ``timeout`` it returns: the plan then shows them
+    offline, as the cluster does, and blocks what needs them."""
+    pending = list(names)
+    start = clock()
+    on_note(f"{_and(pending)} {'is' if len(pending) == 1 else 'are'} listed offline but "
+            f"answer{'s' if len(pending) == 1 else ''}: waiting for the cluster to see "
+            f"{'its' if len(pending) == 1 else 'their'} heartbeat (its leader restarted moments "
+            "ago?)")
+    while True:
+        listed = statuses()
+        pending = [n for n in pending if listed.get(n, "Offline") == "Offline"]
+        if not pending:
+            on_note(f"done waiting: the cluster lists {_and(names)} online again "
+                    f"({int(clock() - start)}s)")
+            return
+        if clock() - start >= timeout:
+            return
+        sleep(POLL)

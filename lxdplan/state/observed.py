@@ -210,6 +210,14 @@ class Observed:
         """The declared members that are joining the cluster now (``join_in_progress``)."""
         return [n for n in self.standalone if self.join_in_progress(n)]
 
+    def offline_but_answering(self) -> list[str]:
+        """Members the cluster lists Offline whose own endpoint answered as a cluster member: a
+        heartbeat the cluster has not seen yet (right after its leader restarted, every member is
+        listed Offline for a while), not a member that is down."""
+        return sorted(n for n, m in self.members.items()
+                      if m.status == OFFLINE and (alone := self.standalone.get(n)) is not None
+                      and alone.reachable and alone.clustered)
+
     def not_serving(self) -> set[str]:
         """Cluster members that hold every API request without an answer (see ``not_serving``)."""
         return not_serving(

@@ -42,17 +42,28 @@ def test_a_failed_join_after_auth_trust_reaches_the_member_next_time(make_lab, t
     listen(lab, **{"core.trust_password": "tls-pw"})
     sources = {m.name: tmp_path / f"data-{m.name}" for m in lab.members}
     sources["node1"].mkdir()  # node2's is missing: its join fails creating the pool
-    members = [{"name": m.name, "address": m.address, "endpoint": f"https://{m.address}",
-                "trust": {"password": {"env": "TLS_PW"}}} for m in lab.members]
     path = tmp_path / "lxdplan.yaml"
-    path.write_text(yaml.safe_dump({
-        "version": 1, "backend": "lxd", "cluster": {"members": members},
-        "storage_pools": [{"name": "data", "driver": "dir",
-                           "members": {n: {"source": str(s)} for n, s in sources.items()}}]}))
+
+    def write(names: list[str]) -> None:
+        members = [{"name": m.name, "address": m.address, "endpoint": f"https://{m.address}",
+                    "trust": {"password": {"env": "TLS_PW"}}} for m in lab.members if m.name in names]
+        path.write_text(yaml.safe_dump({
+            "version": 1, "backend": "lxd", "cluster": {"members": members},
+            "storage_pools": [{"name": "data", "driver": "dir",
+                               "members": {n: {"source": str(s)} for n, s in sources.items()
+                                           if n in names}}]}))
+
+    write(["node1", "node2"])
     env = {"LXDPLAN_CONFIG_DIR": str(tmp_path / "config"), "TLS_PW": "tls-pw"}
     trusted = cli("auth", "trust", "-f", str(path), "--yes", env=env)
     assert trusted.returncode == 0 and trusted.stdout.count("certificate accepted") == 2, trusted.stderr
 
+    # The pool exists before node2 joins, so its join carries node2's source (member_config) and
+    # fails there (a forming apply joins empty members first).
+    write(["node1"])
+    formed = cli("apply", "-f", str(path), "--auto-approve", env=env)
+    assert formed.returncode == 0, formed.stdout + formed.stderr
+    write(["node1", "node2"])
     failed = cli("apply", "-f", str(path), "--auto-approve", env=env)
     assert failed.returncode == 1, failed.stdout + failed.stderr
     assert "(join on node2) failed" in failed.stderr, failed.stderr

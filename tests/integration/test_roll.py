@@ -113,7 +113,10 @@ def assert_intact(r: Rolled, instances=INSTANCES) -> None:
 def _mark(r: Rolled, name: str) -> str | None:
     done = instance_file(r.lab, name, "/root/mark", check=False)
     if done.returncode != 0:
-        assert "isn't ready yet" in done.stderr, done.stderr
+        # A member just restored: not ready yet (Incus), or LXD's event link to the instance's
+        # member not up again yet. Asked again until it answers.
+        assert ("isn't ready yet" in done.stderr
+                or "Missing event connection with target cluster member" in done.stderr), done.stderr
         return None
     return done.stdout.strip()
 
