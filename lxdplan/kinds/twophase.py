@@ -189,7 +189,7 @@ class TwoPhaseSpec(MemberSpecific, Adoptable, StatusRows):
         """Create, resume and update the declared objects; return the instantiates."""
         made: list[str] = []
         for obj in self.declared(ctx.desired):
-            live = self.live(ctx.observed).get(obj.name)
+            live = self.live_of(ctx.observed, obj)
             type_ = self.type_of(obj)
             if live is None:
                 made.append(self._create(ctx, obj, type_))
@@ -221,7 +221,7 @@ class TwoPhaseSpec(MemberSpecific, Adoptable, StatusRows):
         config = dict(obj.members.get(member, {}))
         after = [*ctx.after_membership(), *(ctx.joined(member) if member in ctx.joined_first else [])]
         return ctx.steps.add(
-            Action.DEFINE, self.kind, obj.name, member=member, depends_on=after,
+            Action.DEFINE, self.kind, self.display(obj), member=member, depends_on=after,
             after={self.type_field: type_, **({"config": config} if config else {})},
             reason=reason, blocked=ctx.member_block(member), payload=Define(type_, config),
         )
@@ -229,7 +229,8 @@ class TwoPhaseSpec(MemberSpecific, Adoptable, StatusRows):
     def _instantiate(self, ctx: "PlanContext", obj, type_: str, deps: list[str], reason: str) -> str:
         config = dict(obj.config)
         return ctx.steps.add(
-            Action.INSTANTIATE, self.kind, obj.name, depends_on=ctx.after_membership() + deps,
+            Action.INSTANTIATE, self.kind, self.display(obj),
+            depends_on=ctx.after_membership() + deps,
             after={self.type_field: type_, **desc(obj.description), "config": config},
             reason=reason,
             blocked=ctx.all_members_block(f"creating {self.kind.noun} {obj.name}"),
@@ -270,8 +271,8 @@ class TwoPhaseSpec(MemberSpecific, Adoptable, StatusRows):
         failed = sorted(m for m, s in live.member_status.items() if s in _UNFINISHED)
         on = f" on {', '.join(failed)}" if failed else ""
         return ctx.steps.add(
-            Action.INSTANTIATE, self.kind, obj.name, depends_on=ctx.after_membership() + deps,
-            before={"status": "Errored"}, after={"status": "Created"},
+            Action.INSTANTIATE, self.kind, self.display(obj),
+            depends_on=ctx.after_membership() + deps, before={"status": "Errored"}, after={"status": "Created"},
             reason=(f"{self.kind.noun} {obj.name} is Errored{on}: retry the create without "
                     "cluster-wide config, as LXD requires"),
             blocked=ctx.all_members_block(f"retrying {self.kind.noun} {obj.name}"),
@@ -287,7 +288,7 @@ class TwoPhaseSpec(MemberSpecific, Adoptable, StatusRows):
         b, a = config_views(changes, live.description, obj.description)
         if b or a:
             ctx.steps.add(
-                Action.UPDATE, self.kind, obj.name, depends_on=after, before=b, after=a,
+                Action.UPDATE, self.kind, self.display(obj), depends_on=after, before=b, after=a,
                 reason=f"cluster-wide config of {self.kind.noun} {obj.name} differs from the file",
                 blocked=ctx.all_members_block(f"updating {self.kind.noun} {obj.name}"),
                 etag=live.etag,
@@ -321,7 +322,7 @@ class TwoPhaseSpec(MemberSpecific, Adoptable, StatusRows):
                     )
         before, new = split_changes(changes)
         return ctx.steps.add(
-            Action.UPDATE, self.kind, obj.name, member=member, depends_on=list(after),
+            Action.UPDATE, self.kind, self.display(obj), member=member, depends_on=list(after),
             before={"config": before} if before else {}, after={"config": new},
             reason=f"{member}'s keys of {noun} {obj.name} differ from the file",
             blocked=ctx.member_block(member),
@@ -340,6 +341,10 @@ class TwoPhaseSpec(MemberSpecific, Adoptable, StatusRows):
         return used_by_note(live.used_by)
 
     # -- the API -----------------------------------------------------------------------------
+
+    def object_name(self, step: Step) -> str:
+        """The name of the object a step acts on (its label may show more: a project)."""
+        return step.name
 
     def where(self, step: Step) -> Where:
         return Where(f"/1.0/{self.collection}", api_path(self.collection, step.name),
