@@ -164,7 +164,9 @@ class NetworkSpec(TwoPhaseSpec, Checked, Referring, EarlyReads, DependentReads):
         return super().delete_block(ctx, live)
 
     def refs(self, obj) -> list[references.Ref]:
-        refs = references.network_refs(obj.name, obj.config, obj.members)
+        # A project's network may be named as its uplink (which is the default project's).
+        own = obj.name if obj.project == DEFAULT else ""
+        refs = references.network_refs(own, obj.config, obj.members)
         if obj.project != DEFAULT:  # its uplink is the default project's; its project is one
             refs.append(references.Ref(Kind.PROJECT, (obj.project,), ("project",)))
         return refs
@@ -241,7 +243,7 @@ def check_uplinks(checker: "Checker", networks: Sequence[Network]) -> None:
     others), and a bridge uplink with IPv4 declares ``ipv4.ovn.ranges``: the OVN router's uplink
     address comes from it (lxd-5.0.2 ``lxd/network/driver_ovn.go``: "Missing required
     \"ipv4.ovn.ranges\" config key on uplink network"; Incus 6.0.4 alike)."""
-    by_name = {n.name: n for n in networks}
+    by_name = {n.name: n for n in networks if n.project == DEFAULT}  # uplinks are default's
     for i, net in enumerate(networks):
         uplink = by_name.get(str(net.config.get("network", ""))) if net.type == "ovn" else None
         if uplink is None:
