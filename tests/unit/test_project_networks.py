@@ -13,7 +13,7 @@ from lxdplan.loader import load_text
 from lxdplan.plan import Action, Kind
 from lxdplan.planner import plan
 from lxdplan.registry import find_spec
-from plan_helpers import cluster, live_net
+from plan_helpers import cluster, desired, live_net
 
 MARKED = {"user.lxdplan.managed": "true"}
 BASE = """\
@@ -173,3 +173,15 @@ def test_a_profile_on_a_project_network_is_created_after_it():
     steps = {s.name: s for s in plan(desired, observed()).steps}
     net_step = steps["tenant/ov"]
     assert net_step.id in steps["tenant/p1"].depends_on
+
+
+def test_an_ovn_network_is_created_after_the_cluster_wide_server_config():
+    """The northbound connection written in the same apply comes first (seen live: LXD 5.0.2
+    fails the create with "database connection failed" otherwise); a bridge does not wait."""
+    nets = (dataclasses.replace(loaded().networks[0]), loaded().networks[1])
+    wanted = desired(networks=nets, projects=loaded().projects,
+                     config={"network.ovn.northbound_connection": "tcp:10.0.0.9:6641"})
+    steps = {s.id: s for s in plan(wanted, cluster(projects=_projects())).steps}
+    (server,) = [s for s in steps.values() if s.kind == Kind.SERVER]
+    assert server.id in steps["network/tenant/ov/instantiate"].depends_on
+    assert server.id not in steps["network/UPLINK/instantiate"].depends_on
