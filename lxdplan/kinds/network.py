@@ -182,6 +182,12 @@ class NetworkSpec(TwoPhaseSpec, Checked, Referring, EarlyReads, DependentReads):
     def observed_type(self) -> type:
         return ObservedNetwork
 
+    def keyed(self, desired) -> dict[str, set[str]]:
+        """As for pools, of the default project's networks (another project's is OVN, without
+        members' views, and may share a default network's name)."""
+        return {n.name: {m for m, c in n.members.items() if c}
+                for n in self.declared(desired) if n.project == DEFAULT}
+
     def early_reads(self, reading: Reading, recorded: Recorded) -> dict[Hashable, Get]:
         keyed = self.keyed(reading.desired)
         out: dict[Hashable, Get] = {}

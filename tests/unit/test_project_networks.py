@@ -185,3 +185,11 @@ def test_an_ovn_network_is_created_after_the_cluster_wide_server_config():
     (server,) = [s for s in steps.values() if s.kind == Kind.SERVER]
     assert server.id in steps["network/tenant/ov/instantiate"].depends_on
     assert server.id not in steps["network/UPLINK/instantiate"].depends_on
+
+
+def test_a_project_network_named_as_a_default_bridge_leaves_its_member_reads_alone():
+    text = doc(BASE.replace("{name: ov, type: ovn", "{name: UPLINK, type: ovn")).replace(
+        "ipv4.ovn.ranges: 10.1.0.100-10.1.0.120}}",
+        "ipv4.ovn.ranges: 10.1.0.100-10.1.0.120}, members: {node1: {bridge.external_interfaces: eth9}}}")
+    desired, _ = load_text(text)
+    assert SPEC.keyed(desired) == {"UPLINK": {"node1"}}
