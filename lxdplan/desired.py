@@ -167,12 +167,14 @@ class Desired:
     members: tuple[Member, ...] = ()
     objects: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)  # section -> objects
     config_line: int = 0  # where cluster.config is, for messages about server config
+    restore: tuple[str, ...] = ()  # the command line's --restore targets (one-off restores)
 
     def __init__(self, path: str, version: int = 1, backend: str | None = None,
                  config: Config | None = None, force_remove: tuple[str, ...] = (),
                  members: tuple[Member, ...] = (),
                  objects: Mapping[str, tuple[Any, ...]] | None = None,
                  config_line: int = 0, sections: Iterable[str] | None = None,
+                 restore: tuple[str, ...] = (),
                  **given_sections: tuple[Any, ...]):
         given = {**(objects or {}), **given_sections}
         known = list(given) if sections is None else list(sections)
@@ -183,7 +185,7 @@ class Desired:
                   "config": {} if config is None else config, "force_remove": tuple(force_remove),
                   "members": tuple(members),
                   "objects": {s: tuple(given.get(s, ())) for s in known},
-                  "config_line": config_line}
+                  "config_line": config_line, "restore": tuple(restore)}
         for name, value in values.items():
             object.__setattr__(self, name, value)
 

@@ -88,6 +88,14 @@ ROTATE_OPTION = typer.Option(
          "after changing its value (a shell pattern: environment.*; repeatable).",
 )
 
+# `--restore TARGET` (plan and apply): a one-off restore after the plan's own steps (README
+# "Snapshots"); a saved plan carries it.
+RESTORE_OPTION = typer.Option(
+    [], "--restore", metavar="TARGET",
+    help="Also restore INSTANCE/SNAPSHOT (or POOL/VOLUME/SNAPSHOT; PROJECT/ first when the name "
+         "is in several projects) after the plan's other steps (repeatable).",
+)
+
 # `--force-remove NAME` (plan and apply), completing member names from the file.
 FORCE_REMOVE_OPTION = typer.Option(
     [], "--force-remove", help="Allow force-removing this offline member (repeatable).",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import signal
 import sys
 from contextlib import contextmanager
@@ -9,7 +10,14 @@ from typing import Iterator, List, Optional
 
 import typer
 
-from lxdplan.cli.app import DEBUG_OPTION, FORCE_REMOVE_OPTION, ROTATE_OPTION, VERSION_OPTION, app
+from lxdplan.cli.app import (
+    DEBUG_OPTION,
+    FORCE_REMOVE_OPTION,
+    RESTORE_OPTION,
+    ROTATE_OPTION,
+    VERSION_OPTION,
+    app,
+)
 from lxdplan.cli.common import fail, load_or_exit, rotating
 from lxdplan.cli.output import error, note, out, plural, warn
 from lxdplan.cli.progress import Progress
@@ -61,6 +69,7 @@ def apply(
     auto_approve: bool = typer.Option(False, "--auto-approve", help="Do not ask for confirmation."),
     force_remove: List[str] = FORCE_REMOVE_OPTION,
     rotate: List[str] = ROTATE_OPTION,
+    restore: List[str] = RESTORE_OPTION,
     break_lock: bool = typer.Option(
         False, "--break-lock", help="Take the cluster lock even if another apply holds it (a dead one)."
     ),
@@ -70,20 +79,23 @@ def apply(
     """Carry out the steps that make the cluster match the file (or a saved plan)."""
     saved_digest = None
     if plan_file is not None:
-        file, saved_digest, carried, carried_rotate = _saved_plan(plan_file, file)
+        file, saved_digest, carried, carried_rotate, carried_restore = _saved_plan(plan_file, file)
         force_remove = list(force_remove) + carried
         rotate = list(dict.fromkeys([*rotate, *carried_rotate]))
+        restore = list(dict.fromkeys([*restore, *carried_restore]))
     file = file or "lxdplan.yaml"
-    desired = rotating(load_or_exit(file), rotate, file)
+    desired = dataclasses.replace(rotating(load_or_exit(file), rotate, file), restore=tuple(restore))
     result = _run(file, desired, force_remove=force_remove, saved_digest=saved_digest,
                   auto_approve=auto_approve, break_lock=break_lock)
     _report(result)
 
 
-def _saved_plan(plan_file: str, file: Optional[str]) -> tuple[str, str, list[str], list[str]]:
+def _saved_plan(plan_file: str, file: Optional[str]) -> tuple[str, str, list[str], list[str], list[str]]:
     """(the file the saved plan was made from, its observed digest, the force-removes it
-    carries: a plan made with --force-remove allows them when applied, and its --rotate keys);
+    carries: a plan made with --force-remove allows them when applied, its --rotate keys, and
+    its --restore targets, read from its restore steps);
     exits when the plan cannot be read, names another file, or its file changed since."""
+    from lxdplan.kinds.snapshot import Restore
     from lxdplan.membership import FORCE_REMOVE
     from lxdplan.state.saved import load_plan
     from lxdplan.workflow import file_digest
@@ -105,7 +117,8 @@ def _saved_plan(plan_file: str, file: Optional[str]) -> tuple[str, str, list[str
         error(f"{file}, which {plan_file} was made from, cannot be read: {exc.strerror}")
         raise typer.Exit(1)
     carried = [s.name for s in saved.plan.steps if s.action == FORCE_REMOVE]
-    return file, saved.observed_digest, carried, list(saved.rotate)
+    restores = [s.payload.target for s in saved.plan.steps if isinstance(s.payload, Restore)]
+    return file, saved.observed_digest, carried, list(saved.rotate), restores
 
 
 def _run(file: str, desired, *, force_remove, saved_digest, auto_approve: bool, break_lock: bool):

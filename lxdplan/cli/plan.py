@@ -13,6 +13,7 @@ from lxdplan.cli.app import (
     DEBUG_OPTION,
     FILE_OPTION,
     FORCE_REMOVE_OPTION,
+    RESTORE_OPTION,
     ROTATE_OPTION,
     VERSION_OPTION,
     app,
@@ -50,6 +51,7 @@ def plan(
     ),
     force_remove: List[str] = FORCE_REMOVE_OPTION,
     rotate: List[str] = ROTATE_OPTION,
+    restore: List[str] = RESTORE_OPTION,
     _version: bool = VERSION_OPTION,
     _debug_log: bool = DEBUG_OPTION,
 ) -> None:
@@ -57,7 +59,7 @@ def plan(
     from lxdplan.workflow import make_plan
 
     desired, warnings = load_with_warnings(file)
-    desired = rotating(desired, rotate, file)
+    desired = dataclasses.replace(rotating(desired, rotate, file), restore=tuple(restore))
     if fmt == Format.text:
         for sentence in warnings:
             warn(sentence)

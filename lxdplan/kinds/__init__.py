@@ -20,6 +20,7 @@ from lxdplan.kinds.base import (
     OnMembers,
     Referring,
     Request,
+    Requested,
     SingleRequests,
     Stage,
     StatusRows,
@@ -29,4 +30,4 @@ from lxdplan.kinds.base import (
 
 __all__ = ["Adoptable", "Checked", "DependentReads", "EarlyReads", "EtagReads", "KindSpec",
            "ListedOwner", "MemberSpecific", "NamedByOthers", "OnMembers", "Referring", "Request",
-           "SingleRequests", "Stage", "StatusRows", "Where", "member_of"]
+           "Requested", "SingleRequests", "Stage", "StatusRows", "Where", "member_of"]

@@ -412,6 +412,16 @@ class DependentReads(KindSpec):
         """The reads, once ``needs`` are answered."""
 
 
+class Requested(KindSpec):
+    """A kind with one-off actions the command line asks for (``--restore``), never planned
+    from the file alone: the planner asks for them after every other step is planned."""
+
+    @abstractmethod
+    def plan_requested(self, ctx: "PlanContext") -> None:
+        """Add the steps ``ctx.desired`` asks for (its ``restore`` targets), each after the
+        plan's own; a ``PlanError`` naming a request that cannot be honoured."""
+
+
 class Adoptable(KindSpec):
     """A kind whose live objects ``lxdplan import`` marks as managed when the file declares them
     (``providers.adopt``): by ``adopt_request``, or, for a ``ListedOwner``, by listing their

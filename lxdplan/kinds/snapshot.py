@@ -21,8 +21,18 @@ import datetime
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Hashable, Mapping
 
+from lxdplan.actionspec import ActionSpec
 from lxdplan.errors import PlanError
-from lxdplan.kinds.base import Adoptable, DependentReads, Request, Stage, Where, api_path, payload_of
+from lxdplan.kinds.base import (
+    Adoptable,
+    DependentReads,
+    Request,
+    Requested,
+    Stage,
+    Where,
+    api_path,
+    payload_of,
+)
 from lxdplan.kinds.common import DEFAULT, at, scoped
 from lxdplan.livedata import AnswerShape, Get, Reading, Recorded
 from lxdplan.plan import Action, Kind, Payload, Step, Unmanaged
@@ -34,6 +44,8 @@ if TYPE_CHECKING:
     from lxdplan.kinds.context import PlanContext
 
 OWNER_KEY = "user.lxdplan.snapshots"
+# A one-off restore of the parent to a snapshot, asked with ``--restore`` (never from the file).
+RESTORE = Action("restore")
 # What LXD answers for "never expires" (Go's zero time).
 NEVER = "0001-01-01T00:00:00Z"
 
@@ -65,6 +77,14 @@ class Write(Payload):
     expires_at: str = ""
     stateful: bool = False
     owner_key: str = OWNER_KEY
+
+
+@dataclass(frozen=True)
+class Restore(Write):
+    """A restore of the parent to snapshot ``name`` (``PUT`` of the parent with ``restore``);
+    ``target`` is the ``--restore`` argument as given, which a saved plan carries to apply."""
+
+    target: str = ""
 
 
 def instant(value: str) -> datetime.datetime | None:
@@ -110,7 +130,7 @@ def _label(path: tuple) -> str:
     return fmt_path(path)
 
 
-class SnapshotSpec(DependentReads, Adoptable):
+class SnapshotSpec(DependentReads, Adoptable, Requested):
     kind = Kind.define("snapshot", "snapshot")
     section = "snapshots"
     answer_shape = AnswerShape({"instances/[^/]+/snapshots": "name",
@@ -119,7 +139,12 @@ class SnapshotSpec(DependentReads, Adoptable):
     stage = Stage.AFTER_MEMBERS
     rank, delete_rank, list_rank = 85, 3, 85
     actions = "snapshots"
-    payloads = {Action.CREATE: Write, Action.DELETE: Write}
+    payloads = {Action.CREATE: Write, Action.DELETE: Write, RESTORE: Restore}
+    action_specs = (
+        ActionSpec(RESTORE, "restoring", "restore an instance or a custom volume to one of its "
+                   "snapshots (asked with --restore, after the plan's other steps)",
+                   count="restore_snapshot", words="to restore"),
+    )
     load_rank = 75  # after the instances and volumes that carry them
 
     def load(self, checker: "Checker", items, declared: Mapping[str, tuple]) -> tuple:
@@ -202,6 +227,37 @@ class SnapshotSpec(DependentReads, Adoptable):
                 payload=Write(live.parent, live.name, live.project, live.pool),
             )
 
+    def plan_requested(self, ctx: "PlanContext") -> None:
+        """One ``restore`` step per ``--restore`` target, after every other step of the plan
+        (the parent's and the snapshot's own included)."""
+        others = [s.id for s in ctx.steps.all()]
+        lives = self.live(ctx.observed)
+        for target in dict.fromkeys(ctx.desired.restore):
+            snap = resolve_target(ctx.desired, target)
+            name = self.display(snap)
+            unread = _unread(ctx, snap)
+            if unread:
+                raise PlanError(f"--restore {target}: {unread.split(';')[0]}, so the "
+                                f"snapshot cannot be checked; restore it once the member is back")
+            made = [s.id for s in ctx.steps.all() if s.kind == self.kind and s.name == name
+                    and s.action == Action.CREATE and s.member == (snap.member or None)]
+            live = lives.get(self.live_key(self.ident(snap)))
+            what = _parent_words(snap)
+            if live is None and not made:
+                known = sorted(s.name for s in lives.values()
+                               if (s.project, s.pool, s.member, s.parent)
+                               == (snap.project, snap.pool, snap.member, snap.parent))
+                has = f" (it has {', '.join(known)})" if known else " (it has none)"
+                raise PlanError(f"--restore {target}: {what} has no snapshot {snap.name}"
+                                f"{has}, and the file does not declare one to take first")
+            reason = f"restore {what} to snapshot {snap.name} (--restore {target})"
+            reason += _restore_effect(ctx, snap)
+            ctx.steps.add(
+                RESTORE, self.kind, name, member=snap.member or None,
+                depends_on=others, reason=reason,
+                payload=Restore(snap.parent, snap.name, snap.project, snap.pool, target=target),
+            )
+
     def delete_before(self, live) -> dict[str, Any]:
         return {"expires_at": live.expires_at} if live.expires_at else {}
 
@@ -269,12 +325,14 @@ class SnapshotSpec(DependentReads, Adoptable):
         out: dict[Hashable, Get] = {}
         listed = {(item.get("project") or DEFAULT, item.get("name")): item
                   for item in recorded.metadata("instances", "listing") or ()}
+        restored = _restored(reading.desired)
         for parent in reading.desired.section("instances"):
             item = listed.get((parent.project, parent.name))
             if item is None:
                 continue  # not there yet: its snapshots are taken after it
-            if not parent.snapshots and not _listed((item.get("config") or {}).get(OWNER_KEY, "")):
-                continue  # nothing declared, nothing lxdplan took: nothing to plan
+            if (not parent.snapshots and not _listed((item.get("config") or {}).get(OWNER_KEY, ""))
+                    and (parent.project, "", "", parent.name) not in restored):
+                continue  # nothing declared, nothing lxdplan took, no restore: nothing to plan
             location = item.get("location") or ""
             member = location if location in reading.members else None
             if member in reading.offline:
@@ -308,6 +366,67 @@ class SnapshotSpec(DependentReads, Adoptable):
                 snap = parse_snapshot(item, parent, project, pool, member, managed)
                 out[self.live_key(self.ident(snap))] = snap
         return out
+
+
+def resolve_target(desired: "Desired", target: str) -> Snapshot:
+    """The snapshot a ``--restore`` target names: ``INSTANCE/SNAPSHOT``,
+    ``POOL/VOLUME/SNAPSHOT`` (a custom volume), and with ``PROJECT/`` before either when the
+    name is declared in more than one project; ``PlanError`` when it names no declared parent
+    or more than one."""
+    parts = target.split("/")
+    if len(parts) < 2 or not all(parts) or len(parts) > 4:
+        raise PlanError(f"--restore {target}: name INSTANCE/SNAPSHOT or POOL/VOLUME/SNAPSHOT "
+                        "(PROJECT/ before either when the name is in several projects)")
+    *head, snap = parts
+    found: list[Snapshot] = []
+    for inst in desired.section("instances"):
+        if [inst.name] == head or [inst.project, inst.name] == head:
+            found.append(Snapshot(snap, inst.name, inst.project))
+    for vol in desired.section("storage_volumes"):
+        if vol.type == "custom" and ([vol.pool, vol.name] == head
+                                     or [vol.project, vol.pool, vol.name] == head):
+            found.append(Snapshot(snap, vol.name, vol.project, vol.pool, vol.member or ""))
+    if not found:
+        raise PlanError(f"--restore {target}: the file declares no instance or custom volume "
+                        f"{'/'.join(head)}")
+    if len(found) > 1:
+        where = sorted({_parent_words(f) + (f" on {f.member}" if f.member else "") for f in found})
+        raise PlanError(f"--restore {target} names more than one: {', '.join(where)}; add the "
+                        "project before it (PROJECT/...), or restore a volume of a local pool "
+                        "by hand (lxc storage volume restore --target MEMBER)")
+    return found[0]
+
+
+def _restored(desired: "Desired") -> set[tuple[str, str, str, str]]:
+    """The parents the ``--restore`` targets name (read even when they declare no snapshot)."""
+    out = set()
+    for target in desired.restore:
+        try:
+            snap = resolve_target(desired, target)
+        except PlanError:
+            continue  # said when planned
+        out.add((snap.project, snap.pool, snap.member, snap.parent))
+    return out
+
+
+def _parent_words(snap: Snapshot) -> str:
+    if snap.pool:
+        return f"storage volume {scoped(snap.project, f'{snap.pool}/{snap.parent}')}"
+    return f"instance {scoped(snap.project, snap.parent)}"
+
+
+def _restore_effect(ctx: "PlanContext", snap: Snapshot) -> str:
+    """What the servers do beside the restore, for the plan line: a running container is
+    stopped, restored and started again (LXD 5.0.2 and Incus 6.0.4 ``driver_lxc.go``
+    ``Restore``); a volume an instance running uses is refused (``RestoreCustomVolume``)."""
+    if snap.pool:
+        return ("; refused while an instance using the volume runs; its config is kept")
+    live = next((i for i in ctx.observed.section("instances").values()
+                 if (i.project, i.name) == (snap.project, snap.parent)), None)
+    said = "; its config comes back as the snapshot has it (the next plan shows the file's)"
+    if live is not None and getattr(live, "status", "") in ("Running", "Frozen"):
+        return "; it is running: the server stops it, restores it and starts it again" + said
+    return said
 
 
 def exported(observed: Any, project: str, parent: str, pool: str = "", member: str = "") -> list[dict[str, Any]]:

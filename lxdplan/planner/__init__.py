@@ -97,7 +97,7 @@ from typing import Iterable
 
 from lxdplan.desired import Desired
 from lxdplan.errors import PlanError
-from lxdplan.kinds import MemberSpecific, Stage
+from lxdplan.kinds import MemberSpecific, Requested, Stage
 from lxdplan.plan import Plan
 from lxdplan.planner import dependencies, members, usage
 from lxdplan.planner.context import Context
@@ -143,6 +143,9 @@ def plan(desired: Desired, observed: Observed, *, force_remove: Iterable[str] = 
         spec.plan_deletes(ctx)
     usage.block_used(ctx)
     dependencies.link(ctx)
+    for spec in specs:  # one-off steps the command line asks for (--restore): after all others
+        if isinstance(spec, Requested):
+            spec.plan_requested(ctx)
 
     version = observed.server_version
     boot = ctx.bootstrap

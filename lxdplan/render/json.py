@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from lxdplan.membership import EVACUATE, RESTORE
-from lxdplan.plan import FORMAT_VERSION, Plan
+from lxdplan.plan import FORMAT_VERSION, Kind, Plan
 from lxdplan.render.common import counts, jsonable, summary_line, views
 
 
@@ -44,8 +44,9 @@ def plan_document(plan: Plan) -> dict[str, Any]:
 
 def _other(plan: Plan) -> int:
     """Format 1.0's ``other``: evacuate and restore steps together. Each has had its own count
-    since; ``other`` stays for the readers of format 1.x (a key is never taken away within it)."""
-    return sum(1 for s in plan.steps if s.action in (EVACUATE, RESTORE))
+    since; ``other`` stays for the readers of format 1.x (a key is never taken away within it).
+    A member's only: a snapshot's ``restore`` (``--restore``) is another action of that word."""
+    return sum(1 for s in plan.steps if s.kind == Kind.MEMBER and s.action in (EVACUATE, RESTORE))
 
 
 def render_json(plan: Plan) -> str:

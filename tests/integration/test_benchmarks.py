@@ -1,5 +1,7 @@
 """The benchmark suite's smoke run: each script under benchmarks/ runs with ``--smoke`` (one run,
-smallest sizes) against real labs and prints its ratio lines, so none of them rots.
+smallest sizes) against real labs and prints its ratio lines, so none of them rots. The scripts
+that measure a cluster's work (plan, forming, launches) run on both servers, as issue 22 measures
+them; the ones about lxdplan alone (start-up, growth) on LXD.
 
 No timing is asserted: the numbers are measurements for docs/performance.md, not pass marks.
 The scripts tear their labs down themselves; anything left under this test's lab names is torn
@@ -16,13 +18,14 @@ from pathlib import Path
 
 import pytest
 
-from labkit import lab_root, names, new_name, require_backend
+from labkit import BACKENDS, lab_root, names, new_name, require_backend
 from lxdplan import lab as labapi
 
 REPO = Path(__file__).resolve().parents[2]
 RATIO = re.compile(r"^RATIO (?P<name>.+?) = (?P<value>-?\d+\.\d+)", re.M)
 
 # script, lab names it derives from --name (none: no lab), ratio lines it must print
+BOTH_SERVERS = ("plan_read.py", "apply_form.py", "launch.py")
 SCRIPTS = [
     ("plan_read.py", ["-pl"], ["plan/floor", "sequential-cli/plan", "plan requests/minimum"]),
     ("apply_form.py", ["-al"], ["apply/floor", "apply/hand", "joins first/objects first",
@@ -34,17 +37,22 @@ SCRIPTS = [
 ]
 
 
-@pytest.mark.parametrize("script,suffixes,ratios", SCRIPTS, ids=[s[0] for s in SCRIPTS])
-def test_benchmark_smoke_run_prints_its_ratios(script, suffixes, ratios, lab_env, tmp_path):
-    prefix = new_name(f"b{script[:2]}")
+RUNS = [(script, backend, suffixes, ratios) for script, suffixes, ratios in SCRIPTS
+        for backend in (BACKENDS if script in BOTH_SERVERS else ("lxd",))]
+
+
+@pytest.mark.parametrize("script,backend,suffixes,ratios", RUNS,
+                         ids=[f"{r[0]}-{r[1]}" for r in RUNS])
+def test_benchmark_smoke_run_prints_its_ratios(script, backend, suffixes, ratios, lab_env, tmp_path):
+    prefix = new_name(f"b{script[:2]}{backend[0]}")
     derived = [f"{prefix}{s}" for s in suffixes]
     names.update(derived)  # the session's leftover check looks for these labs' bridges
     if derived:
-        require_backend("lxd")
+        require_backend(backend)
     try:
         done = subprocess.run(
             [sys.executable, str(REPO / "benchmarks" / script), "--smoke", "--name", prefix,
-             "--results", str(tmp_path)],
+             "--results", str(tmp_path), "--backend", backend],
             cwd=REPO, env=lab_env, capture_output=True, text=True, stdin=subprocess.DEVNULL,
         )
     finally:

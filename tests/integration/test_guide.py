@@ -30,7 +30,8 @@ What the harness runs, in page order (``NN-*.md``), one after the other on that 
   word of a line (table columns). Apply's ``start:``/``done:``/``blocked:`` lines
   of steps that run side by side come in any order: each run of them is compared sorted.
 - ``<!-- guide-run: kill MEMBER -->`` SIGKILLs a member's daemon, ``<!-- guide-run: wait MEMBER
-  STATUS -->`` waits until the cluster lists it with that status, ``<!-- guide-run: block
+  STATUS -->`` waits until the cluster lists it with that status and every other member Online
+  (a loaded machine can miss a heartbeat of a member the page shows Online), ``<!-- guide-run: block
   MEMBER -->`` / ``unblock MEMBER`` make the member wait for the others to be upgraded and undo
   it (``upgradekit.blocked_member``): events a page describes that no command of an operator
   causes.
@@ -54,7 +55,7 @@ from pathlib import Path
 
 import pytest
 
-from applykit import member_status, wait_for
+from applykit import query, wait_for
 from labkit import lab_root, new_name, require_backend
 from upgradekit import blocked_member
 from lxdplan import lab as labapi
@@ -251,7 +252,12 @@ class Runner:
             os.kill(member.pid, signal.SIGKILL)
             host.wait_gone([member.pid], 30)
         elif verb == "wait":
-            wait_for(lambda: member_status(lab, args[0]) == args[1], f"{args[0]} to be {args[1]}",
+            def settled() -> bool:
+                statuses = {m["server_name"]: m["status"]
+                            for m in query(lab, "/1.0/cluster/members?recursion=1")}
+                return statuses.get(args[0]) == args[1] and all(
+                    status == "Online" for name, status in statuses.items() if name != args[0])
+            wait_for(settled, f"{args[0]} to be {args[1]} and the other members Online",
                      timeout=120)
         elif verb == "block":
             self.blocked[args[0]] = stack = self.events.enter_context(contextlib.ExitStack())

@@ -8,7 +8,11 @@ One 1-member lab per backend (module scope), one scenario per backend:
 - a changed ``expires_at`` is a plan error saying how to replace it;
 - dropping a managed snapshot deletes it (and its name leaves the mark), the hand-made one stays;
 - the export declares the managed snapshots on their parents and plans empty;
-- import adopts the hand-made one once the file declares it (then dropping it deletes it).
+- import adopts the hand-made one once the file declares it (then dropping it deletes it);
+- ``--restore``: a file written into a stopped container, snapshotted by hand, changed, comes
+  back through a saved ``plan --restore … --out`` applied, and again with it running (it runs
+  after); a volume restore keeps its mark; a missing snapshot is one sentence; the file's plan
+  has no restore step.
 """
 
 from __future__ import annotations
@@ -19,10 +23,20 @@ from pathlib import Path
 
 import pytest
 import yaml
-from applykit import apply_ok, assert_converged, cli, client_cmd, one_error, query, write
+from applykit import (
+    apply_ok,
+    assert_converged,
+    cli,
+    client_cmd,
+    instance_file,
+    one_error,
+    query,
+    write,
+)
 from labkit import BACKENDS, lab_root, start_lab
 
 from lxdplan import lab as labapi
+from lxdplan.lab import labfile
 
 OWNER_KEY = "user.lxdplan.snapshots"
 VOL = "/1.0/storage-pools/data/volumes/custom/vol"
@@ -46,19 +60,23 @@ def mark(lab, path: str) -> set[str]:
     return {n for n in raw.split(",") if n}
 
 
+def base_doc(lab) -> dict:
+    m = lab.members[0]
+    return {"version": 1, "backend": lab.backend,
+            "cluster": {"members": [{"name": m.name, "address": m.address, "endpoint": m.endpoint}]},
+            "storage_pools": [{"name": "data", "driver": "dir"}],
+            "storage_volumes": [{"pool": "data", "name": "vol", "member": m.name,
+                                 "snapshots": [{"name": "v1"}]}],
+            "instances": [{"name": "box", "image": "none", "state": "stopped",
+                           "devices": {"root": {"type": "disk", "path": "/", "pool": "data"}},
+                           "snapshots": [{"name": "s1", "expires_at": "2030-01-01T00:00:00Z"},
+                                         {"name": "s2"}]}]}
+
+
 def test_snapshots_create_drift_unmanaged_immutable_delete_and_export(snap_lab):
     lab, workdir = snap_lab
     path = str(workdir / "lxdplan.yaml")
-    m = lab.members[0]
-    doc = {"version": 1, "backend": lab.backend,
-           "cluster": {"members": [{"name": m.name, "address": m.address, "endpoint": m.endpoint}]},
-           "storage_pools": [{"name": "data", "driver": "dir"}],
-           "storage_volumes": [{"pool": "data", "name": "vol", "member": m.name,
-                                "snapshots": [{"name": "v1"}]}],
-           "instances": [{"name": "box", "image": "none", "state": "stopped",
-                          "devices": {"root": {"type": "disk", "path": "/", "pool": "data"}},
-                          "snapshots": [{"name": "s1", "expires_at": "2030-01-01T00:00:00Z"},
-                                        {"name": "s2"}]}]}
+    doc = base_doc(lab)
     write(doc, Path(path))
 
     out = apply_ok(path)
@@ -122,3 +140,56 @@ def test_snapshots_create_drift_unmanaged_immutable_delete_and_export(snap_lab):
     out = apply_ok(path)
     assert 'done: delete snapshot "box/hand"' in out, out
     assert names(lab, "/1.0/instances/box") == {"s2"}
+
+
+def test_restore_an_instance_and_a_volume_to_a_snapshot(snap_lab):
+    lab, workdir = snap_lab
+    path = str(workdir / "restore.yaml")
+    doc = base_doc(lab)
+    doc["instances"][0]["snapshots"] = [{"name": "s2"}]
+    # A container with a root filesystem (an empty one has none to write in on LXD 5.0.2); it
+    # declares no snapshot: its snapshots are read because --restore names it.
+    doc["images"] = [labfile.image_entry(lab)]
+    doc["instances"].append({"name": "rbox", "image": "busybox", "state": "stopped",
+                             "devices": {"root": {"type": "disk", "path": "/", "pool": "data"}}})
+    write(doc, Path(path))
+    apply_ok(path)
+    content = workdir / "hello.txt"
+
+    def push(text: str) -> None:
+        content.write_text(text)
+        client_cmd(lab, "file", "push", str(content), "rbox/root/hello.txt")
+
+    push("before\n")
+    client_cmd(lab, "query", "--wait", "-X", "POST", "/1.0/instances/rbox/snapshots",
+               "--data", json.dumps({"name": "r1"}))
+    push("after\n")
+    assert instance_file(lab, "rbox", "/root/hello.txt").stdout == "after\n"
+
+    missing = one_error(cli("plan", "-f", path, "--restore", "rbox/nope"))
+    assert missing.startswith("--restore rbox/nope: instance rbox has no snapshot nope"), missing
+
+    saved = str(workdir / "restore.plan")
+    done = cli("plan", "-f", path, "--restore", "rbox/r1", "--out", saved)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert 'restore snapshot "rbox/r1"' in done.stdout, done.stdout
+    assert "1 snapshot to restore" in done.stdout, done.stdout
+    applied = cli("apply", saved)
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    assert 'done: restore snapshot "rbox/r1"' in applied.stdout, applied.stdout
+    assert instance_file(lab, "rbox", "/root/hello.txt").stdout == "before\n"
+
+    # Running: both servers stop it, restore it and start it again, as the plan says.
+    doc["instances"][1]["state"] = "running"
+    write(doc, Path(path))
+    apply_ok(path)
+    push("after\n")
+    out = apply_ok(path, "--restore", "rbox/r1")
+    assert "it is running: the server stops it, restores it and starts it again" in out, out
+    assert instance_file(lab, "rbox", "/root/hello.txt").stdout == "before\n"
+    assert query(lab, "/1.0/instances/rbox")["status"] == "Running"
+
+    out = apply_ok(path, "--restore", "data/vol/v1")
+    assert 'done: restore snapshot "data/vol/v1"' in out, out
+    assert mark(lab, VOL) == {"v1"}
+    assert_converged(path)  # nothing is restored without the flag

@@ -8,6 +8,12 @@ delete; a snapshot that exists already is not taken again. Facts: LXD 5.0.2
 ``lxd/instance_snapshot.go`` and ``lxd/storage_volumes_snapshot.go`` (Incus 6.0.4 the same under
 ``cmd/incusd/``): ``POST …/snapshots`` takes ``name``, ``expires_at`` and (instances)
 ``stateful``; both answer with an operation.
+
+A restore (``--restore``) is ``PUT`` of the parent with ``{"restore": SNAPSHOT}`` alone
+(``instance_put.go``: an operation; ``storage_volumes.go``: a volume's is synchronous and keeps
+its config when none is sent). An instance gets the snapshot's config back, marks included:
+the parent's ``user.lxdplan.snapshots`` as it was before is written again after, so the
+snapshots taken since stay lxdplan's.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ from __future__ import annotations
 from typing import Any
 
 from lxdplan.kinds.base import payload_of
-from lxdplan.kinds.snapshot import SPEC, Write, parent_path
+from lxdplan.kinds.snapshot import RESTORE, SPEC, Restore, Write, parent_path
 from lxdplan.plan import Action, Step
 from lxdplan.providers.actions.common import get_or_none, gone
 from lxdplan.providers.client import Client
@@ -62,4 +68,19 @@ def delete(s: Session, step: Step) -> bool:
     return _mark(client, parent_path(where.collection), params, p.owner_key, p.name, False) or deleted
 
 
-HANDLERS = {Action.CREATE: create, Action.DELETE: delete}
+def restore(s: Session, step: Step) -> bool:
+    p = payload_of(step, Restore)
+    where, client = SPEC.where(step), s.cluster()
+    params = dict(where.params) or None
+    path = parent_path(where.collection)
+    before = get_or_none(client, path, params)
+    mark = str((((before.metadata if before else None) or {}).get("config") or {}).get(p.owner_key, ""))
+    client.put(path, {"restore": p.name}, params=params)
+    after = get_or_none(client, path, params)
+    now = str((((after.metadata if after else None) or {}).get("config") or {}).get(p.owner_key, ""))
+    if now != mark:
+        client.patch(path, {"config": {p.owner_key: mark}}, params=params)
+    return True
+
+
+HANDLERS = {Action.CREATE: create, Action.DELETE: delete, RESTORE: restore}
