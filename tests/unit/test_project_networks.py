@@ -193,3 +193,11 @@ def test_a_project_network_named_as_a_default_bridge_leaves_its_member_reads_alo
         "ipv4.ovn.ranges: 10.1.0.100-10.1.0.120}, members: {node1: {bridge.external_interfaces: eth9}}}")
     desired, _ = load_text(text)
     assert SPEC.keyed(desired) == {"UPLINK": {"node1"}}
+
+
+def test_a_forward_on_a_network_declared_only_in_a_project_is_a_file_error():
+    assert errors_of(doc(BASE + """\
+        network_forwards:
+          - {network: ov, listen_address: 192.0.2.5}
+        """)) == [(15, 'network_forwards[0].network names network "ov", which is not declared '
+                       "in networks")]
