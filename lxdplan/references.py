@@ -26,7 +26,7 @@ A kind may also declare the references other kinds' objects make to it, from its
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 from lxdplan.plan import Kind
 
@@ -105,10 +105,32 @@ def profile_refs(project: str, devices: dict) -> list[Ref]:
                 refs.append(Ref(Kind.STORAGE_VOLUME, (pool, volume), at + ("source",), False))
         if device.get("type") == "nic":
             if device.get("network"):
+                # In another project: that project's network if it has networks of its own,
+                # else default's; both are referenced (the order is right either way).
                 refs.append(Ref(Kind.NETWORK, (device["network"],), at + ("network",)))
+                if project != "default":
+                    refs.append(Ref(Kind.NETWORK, (project, device["network"]),
+                                    at + ("network",), False))
             elif device.get("parent") and device.get("nictype") not in HOST_PARENT_NICTYPES:
                 refs.append(Ref(Kind.NETWORK, (device["parent"],), at + ("parent",), False))
     return refs
+
+
+def nic_network(project: str, network: str, own: Iterable[str]) -> tuple[str, ...]:
+    """The identity of the network a nic of an object in ``project`` names: the project's own
+    where it has ``features.networks`` (``own``: such projects), else the default project's
+    (``(name,)``), as both servers resolve it."""
+    return (project, network) if project != "default" and project in own else (network,)
+
+
+def network_scope(declared: Mapping[str, tuple]) -> tuple[set[tuple[str, ...]], set[str]]:
+    """The declared networks' identities and the declared projects with networks of their own
+    (``features.networks: "true"``): what a nic's ``network`` resolves against."""
+    idents: set[tuple[str, ...]] = {(n.name,) if n.project == "default" else (n.project, n.name)
+                                    for n in declared.get("networks", ())}
+    own = {p.name for p in declared.get("projects", ())
+           if p.config.get("features.networks") == "true"}
+    return idents, own
 
 
 def volume_refs(project: str, pool: str) -> list[Ref]:

@@ -158,6 +158,7 @@ class InstanceSpec(Referring, OnMembers, SingleRequests, Adoptable, StatusRows, 
                                if str(p.config.get("features.images", "")).lower() == "false"},
             "pools": names_of(declared, "storage_pools"),
             "networks": names_of(declared, "networks"),
+            "network_scope": references.network_scope(declared),
         }
         return tuple(_load(checker, items, names))
 
@@ -542,9 +543,14 @@ def _load(c: "Checker", items, names: dict[str, Any]) -> list[Instance]:
             if "pool" in values and values["pool"] not in names["pools"]:
                 c.error(dp + ("pool",), f'{label} device {dev_name} uses storage pool '
                                         f'"{values["pool"]}", which is not declared in storage_pools')
-            if "network" in values and values["network"] not in names["networks"]:
+            idents, own = names["network_scope"]
+            if "network" in values and (net := references.nic_network(
+                    project, values["network"], own)) not in idents:
+                in_project = (f' (project "{project}", which has networks of its own)'
+                              if len(net) == 2 else "")
                 c.error(dp + ("network",), f'{label} device {dev_name} uses network '
-                                           f'"{values["network"]}", which is not declared in networks')
+                                           f'"{values["network"]}", which is not declared in '
+                                           f"networks{in_project}")
         config = c.object_config(raw.get("config"), path + ("config",))
         for k in config:
             if k.startswith("image."):

@@ -10,15 +10,24 @@ generated at create: enforced only when declared. An OVN network takes no per-me
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Hashable, Mapping, Sequence
 
 from lxdplan import keys, references
 from lxdplan.errors import fmt_path
-from lxdplan.kinds.base import Checked, DependentReads, EarlyReads, KindSpec, Referring, api_path
+from lxdplan.kinds.base import (
+    Checked,
+    DependentReads,
+    EarlyReads,
+    KindSpec,
+    Referring,
+    Where,
+    api_path,
+)
+from lxdplan.kinds.common import DEFAULT, scoped
 from lxdplan.kinds.twophase import TwoPhaseSpec, two_phase_fields
-from lxdplan.livedata import AnswerShape, Get, Reading, Recorded
-from lxdplan.plan import Kind
+from lxdplan.livedata import AnswerShape, Get, Reading, Recorded, project_items, projects_with
+from lxdplan.plan import Kind, Step
 
 if TYPE_CHECKING:
     from lxdplan.filecheck import Checker
@@ -34,6 +43,7 @@ class Network:
     line: int = 0
     # Lines of the keys under ``members:`` ((member, key) -> line), for messages about one key.
     key_lines: dict[tuple[str, str], int] = field(default_factory=dict, compare=False, repr=False)
+    project: str = DEFAULT  # outside default: an OVN network of a project with features.networks
 
 
 _INTERFACE_NAME = re.compile(r"[-_a-zA-Z0-9.]{2,15}")  # LXD's IsInterfaceName
@@ -65,6 +75,12 @@ class NetworkSpec(TwoPhaseSpec, Checked, Referring, EarlyReads, DependentReads):
     load_rank = 20
     secret_keys = frozenset({"bgp.peers.*.password"})  # bridge and physical networks
 
+    def load(self, checker: "Checker", items, declared: Mapping[str, tuple]) -> tuple:
+        items = list(items)
+        loaded = super().load(checker, items, declared)
+        return tuple(replace(net, project=raw.get("project", DEFAULT))
+                     for net, (_i, raw) in zip(loaded, items))
+
     def load_checks(self, checker: "Checker", raw: dict, path: tuple, type_: str) -> dict:
         name = raw.get("name")
         if type_ == "bridge" and isinstance(name, str) and not _INTERFACE_NAME.fullmatch(name):
@@ -83,6 +99,38 @@ class NetworkSpec(TwoPhaseSpec, Checked, Referring, EarlyReads, DependentReads):
         """An OVN network's uplink (``network``) is a declared network."""
         self.check_refs(checker, declared, specs, (self.kind,))
         check_uplinks(checker, declared.get(self.section, ()))
+        check_projects(checker, declared)
+
+    # -- identity: a default-project network is ``(name,)`` (what every reference to it names,
+    # and its key in ``Observed``), one of another project ``(project, name)``, shown
+    # ``project/name`` as profiles and instances are.
+
+    def ident(self, obj) -> tuple[str, ...]:
+        project = getattr(obj, "project", DEFAULT)
+        return (obj.name,) if project == DEFAULT else (project, obj.name)
+
+    def step_ident(self, step: Step) -> tuple[str, ...]:
+        project, sep, name = step.name.partition("/")  # a project name has no "/"
+        return (project, name) if sep else (step.name,)
+
+    def object_name(self, step: Step) -> str:
+        return self.step_ident(step)[-1]
+
+    def label(self, ident: tuple) -> str:
+        return scoped(*ident) if len(ident) == 2 else ident[0]
+
+    def where(self, step: Step) -> Where:
+        ident = self.step_ident(step)
+        return _where(ident[-1], ident[0] if len(ident) == 2 else DEFAULT, step.member)
+
+    def where_declared(self, obj) -> Where:
+        return _where(obj.name, getattr(obj, "project", DEFAULT))
+
+    def export(self, live) -> dict[str, Any]:
+        entry = super().export(live)
+        if live.project == DEFAULT:
+            return entry
+        return {"name": entry.pop("name"), "project": live.project, **entry}
 
     def auto_keys(self, type_: str) -> frozenset[str]:
         return AUTO_KEYS.get(type_, frozenset())
@@ -104,6 +152,8 @@ class NetworkSpec(TwoPhaseSpec, Checked, Referring, EarlyReads, DependentReads):
         exist: a peer lxdplan leaves in place (not managed, or declared on a network the file
         keeps) on it or targeting it blocks the delete."""
         declared = {(p.network, p.name) for p in ctx.desired.section("network_peers")}
+        if live.project != DEFAULT:
+            return super().delete_block(ctx, live)  # peers live on default-project networks
         stuck = sorted(
             f"{p.network}/{p.name}" for p in ctx.observed.section("network_peers").values()
             if live.name in (p.network, p.target_network) and p.target_project == "default"
@@ -114,24 +164,35 @@ class NetworkSpec(TwoPhaseSpec, Checked, Referring, EarlyReads, DependentReads):
         return super().delete_block(ctx, live)
 
     def refs(self, obj) -> list[references.Ref]:
-        return references.network_refs(obj.name, obj.config, obj.members)
+        # A project's network may be named as its uplink (which is the default project's).
+        own = obj.name if obj.project == DEFAULT else ""
+        refs = references.network_refs(own, obj.config, obj.members)
+        if obj.project != DEFAULT:  # its uplink is the default project's; its project is one
+            refs.append(references.Ref(Kind.PROJECT, (obj.project,), ("project",)))
+        return refs
 
     # -- reading it live ---------------------------------------------------------------------
     # Each member's views of the declared networks go out before the listing arrives. An OVN
     # network has one view (no target). At plan detail a declared network no member's view is
     # read of gets its ETag from one untargeted GET (``("etag", name)``).
 
-    needs = (("networks", "listing"),)
+    needs = (("networks", "listing"), ("projects", "listing"))
 
     @property
     def observed_type(self) -> type:
         return ObservedNetwork
 
+    def keyed(self, desired) -> dict[str, set[str]]:
+        """As for pools, of the default project's networks (another project's is OVN, without
+        members' views, and may share a default network's name)."""
+        return {n.name: {m for m, c in n.members.items() if c}
+                for n in self.declared(desired) if n.project == DEFAULT}
+
     def early_reads(self, reading: Reading, recorded: Recorded) -> dict[Hashable, Get]:
         keyed = self.keyed(reading.desired)
         out: dict[Hashable, Get] = {}
         for n in self.declared(reading.desired):
-            if n.type == "ovn":
+            if n.type == "ovn" or n.project != DEFAULT:
                 continue
             for m in reading.members:
                 if m not in reading.offline and self.wanted(reading, keyed, n.name, m):
@@ -143,7 +204,13 @@ class NetworkSpec(TwoPhaseSpec, Checked, Referring, EarlyReads, DependentReads):
     def reads(self, reading: Reading, recorded: Recorded) -> dict[Hashable, Get]:
         items = managed_networks(self.listed(recorded))
         out = self.views_to_read(reading, [n for n in items if n.get("type") != "ovn"])
-        declared = {n.name for n in self.declared(reading.desired)}
+        declared = {n.name for n in self.declared(reading.desired) if n.project == DEFAULT}
+        # A project with networks of its own: its listing, and each declared network's own
+        # GET (its ETag); a project without them lists the default project's, so is not asked.
+        own = projects_with(recorded, "networks")
+        out.update({("project", p): Get.listing("/1.0/networks", {"project": p}) for p in own})
+        out.update({("pview", n.project, n.name): Get.at(self.where_declared(n))
+                    for n in self.declared(reading.desired) if n.project in own})
         for n in items:
             name = n["name"]
             if n.get("type") == "ovn":
@@ -165,6 +232,12 @@ class NetworkSpec(TwoPhaseSpec, Checked, Referring, EarlyReads, DependentReads):
             etag = ovn[1] if ovn else (next(iter(targeted), None)
                                        or recorded.etag(self.section, ("etag", name)))
             out[name] = parse_network(item, {} if ovn else self.views(recorded, item), etag)
+        for project, item in project_items(recorded, self.section):
+            if project == DEFAULT or not item.get("managed"):
+                continue
+            net = parse_network(item, {}, recorded.etag(self.section,
+                                                        ("pview", project, item["name"])), project)
+            out[self.live_key(self.ident(net))] = net
         return out
 
 
@@ -176,7 +249,7 @@ def check_uplinks(checker: "Checker", networks: Sequence[Network]) -> None:
     others), and a bridge uplink with IPv4 declares ``ipv4.ovn.ranges``: the OVN router's uplink
     address comes from it (lxd-5.0.2 ``lxd/network/driver_ovn.go``: "Missing required
     \"ipv4.ovn.ranges\" config key on uplink network"; Incus 6.0.4 alike)."""
-    by_name = {n.name: n for n in networks}
+    by_name = {n.name: n for n in networks if n.project == DEFAULT}  # uplinks are default's
     for i, net in enumerate(networks):
         uplink = by_name.get(str(net.config.get("network", ""))) if net.type == "ovn" else None
         if uplink is None:
@@ -209,6 +282,7 @@ class ObservedNetwork:
     used_by: tuple[str, ...] = ()
     managed_by_lxdplan: bool = False
     etag: str | None = None
+    project: str = DEFAULT
 
 
 def managed_networks(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -217,11 +291,39 @@ def managed_networks(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def parse_network(item: dict[str, Any], per_member: dict[str, dict[str, Any]] | None = None,
-                  etag: str | None = None) -> ObservedNetwork:
+                  etag: str | None = None, project: str = DEFAULT) -> ObservedNetwork:
     """A managed network from the collection plus each member's ``?target=`` answer."""
     net_type = item.get("type", "")
     fields = two_phase_fields(item, keys.network_member_keys(net_type), per_member)
-    return ObservedNetwork(type=net_type, etag=etag, **fields)
+    return ObservedNetwork(type=net_type, etag=etag, project=project, **fields)
+
+
+def _where(name: str, project: str, member: str | None = None) -> Where:
+    return Where("/1.0/networks", api_path("networks", name),
+                 {"project": project} if project != DEFAULT else {}, member=member)
+
+
+def check_projects(checker: "Checker", declared: Mapping[str, tuple]) -> None:
+    """A network outside the default project is an OVN network of a declared project with
+    ``features.networks: "true"``: only there does the server keep networks of the project's
+    own, and of those it creates only OVN networks (lxd-5.0.2 ``lxd/networks.go``, Incus 6.0.4
+    ``cmd/incusd/networks.go``: "Network type does not support non-default projects")."""
+    projects = {p.name: p.config for p in declared.get("projects", ())}
+    for i, net in enumerate(declared.get("networks", ())):
+        if net.project == DEFAULT:
+            continue
+        where = ("networks", i, "project")
+        if net.project not in projects:
+            checker.error(where, f'{fmt_path(where[:2])} is in project "{net.project}", which is '
+                                 "not declared in projects")
+        elif projects[net.project].get("features.networks") != "true":
+            checker.error(where, f'{fmt_path(where[:2])} is in project "{net.project}", whose '
+                                 'config does not set features.networks: "true" (without it the '
+                                 "project uses the default project's networks)")
+        elif net.type != "ovn":
+            checker.error(where, f'{fmt_path(where[:2])} is a {net.type} network in project '
+                                 f'"{net.project}"; a project\'s own networks are OVN networks '
+                                 "(other types live in the default project only)")
 
 
 SPEC = NetworkSpec()

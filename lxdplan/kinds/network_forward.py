@@ -44,7 +44,7 @@ from lxdplan.kinds.base import (
     api_path,
     payload_of,
 )
-from lxdplan.kinds.common import ItemsSpec, at, export_config, owned, put_if
+from lxdplan.kinds.common import DEFAULT, ItemsSpec, at, export_config, owned, put_if
 from lxdplan.livedata import AnswerShape, Get, Reading, Recorded, clean_config, marked, with_etag
 from lxdplan.plan import Action, Kind, Payload, Step
 from lxdplan.references import Ref
@@ -121,10 +121,10 @@ def _load(c: "Checker", raw: dict, path: tuple, members: list[str],
         check_uplink_routes(c, path, address, net, networks)
     elif not member and len(members) == 1:
         member = members[0]
-    elif not member:
+    elif not member and net is not None:  # an undeclared network is its own error (check)
         c.error(path, f"{fmt_path(path)} needs member: a bridge's forward lives on one member "
                       f"of the cluster, and the file declares {len(members)}", key=True)
-    elif member not in members:
+    elif member and member not in members:
         c.error(path + ("member",), f'{fmt_path(path)} is on member "{member}", which is not in '
                                     "cluster.members")
     if net_type not in ("", "bridge", "ovn"):
@@ -194,7 +194,7 @@ class NetworkForwardSpec(ItemsSpec, Checked, Referring, OnMembers, EtagReads, De
 
     def load(self, checker: "Checker", items, declared: Mapping[str, tuple]) -> tuple:
         members = [m.name for m in declared.get(MEMBERS, ())]
-        networks = {n.name: n for n in declared.get("networks", ())}
+        networks = {n.name: n for n in declared.get("networks", ()) if n.project == DEFAULT}
         return tuple(_load(checker, raw, (self.section, i), members, networks) for i, raw in items)
 
     def check(self, checker: "Checker", declared: Mapping[str, tuple],

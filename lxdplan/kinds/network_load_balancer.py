@@ -37,7 +37,7 @@ from lxdplan.kinds.base import (
     api_path,
     payload_of,
 )
-from lxdplan.kinds.common import at, export_config, owned, put_if
+from lxdplan.kinds.common import DEFAULT, at, export_config, owned, put_if
 from lxdplan.kinds.network_forward import check_uplink_routes
 from lxdplan.livedata import AnswerShape, Get, Reading, Recorded, clean_config, marked, with_etag
 from lxdplan.plan import Action, Kind, Payload, Step
@@ -185,7 +185,7 @@ class NetworkLoadBalancerSpec(Checked, Referring, SingleRequests, Adoptable, Eta
     load_rank = 27  # after the networks (their type and uplink)
 
     def load(self, checker: "Checker", items, declared: Mapping[str, tuple]) -> tuple:
-        networks = {n.name: n for n in declared.get("networks", ())}
+        networks = {n.name: n for n in declared.get("networks", ()) if n.project == DEFAULT}
         return tuple(_load(checker, raw, (self.section, i), networks) for i, raw in items)
 
     def check(self, checker: "Checker", declared: Mapping[str, tuple],

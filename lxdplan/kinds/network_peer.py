@@ -110,7 +110,7 @@ class NetworkPeerSpec(Checked, Referring, SingleRequests, Adoptable, EtagReads, 
     load_rank = 26  # after the networks (their type)
 
     def load(self, checker: "Checker", items, declared: Mapping[str, tuple]) -> tuple:
-        networks = {n.name: n.type for n in declared.get("networks", ())}
+        networks = {n.name: n.type for n in declared.get("networks", ()) if n.project == DEFAULT}
         return tuple(_load(checker, raw, (self.section, i), networks) for i, raw in items)
 
     def check(self, checker: "Checker", declared: Mapping[str, tuple],

@@ -88,7 +88,7 @@ def _devices(devices: dict) -> dict[str, dict]:
 
 
 def _load(c: "Checker", raw: dict, path: tuple, pools: set[str], networks: set[str],
-          projects: set[str]) -> Profile:
+          projects: set[str], scope: tuple[set[tuple[str, ...]], set[str]]) -> Profile:
     project = raw.get("project", DEFAULT)
     if project == DEFAULT and str(raw.get("name", "")).startswith(keys.LOCK_PROFILE):
         c.error(path + ("name",), f'{fmt_path(path)}: the profile name "{keys.LOCK_PROFILE}" is '
@@ -109,16 +109,19 @@ def _load(c: "Checker", raw: dict, path: tuple, pools: set[str], networks: set[s
             c.error(dp + ("pool",), f'{fmt_path(dp)} uses storage pool "{values["pool"]}", which is '
                                     f"not declared in storage_pools")
         if dev_type == "nic":
-            _nic(c, dp, values, networks)
+            _nic(c, dp, values, networks, project, scope)
     return Profile(raw.get("name", ""), raw.get("description", ""),
                    c.object_config(raw.get("config"), path + ("config",)), devices, project,
                    c.src.line(path) or 0)
 
 
-def _nic(c: "Checker", dp: tuple, values: dict[str, str], networks: set[str]) -> None:
-    if "network" in values and values["network"] not in networks:
+def _nic(c: "Checker", dp: tuple, values: dict[str, str], networks: set[str], project: str,
+         scope: tuple[set[tuple[str, ...]], set[str]]) -> None:
+    idents, own = scope
+    if "network" in values and (net := references.nic_network(project, values["network"], own)
+                                ) not in idents:
         c.error(dp + ("network",), f'{fmt_path(dp)} uses network "{values["network"]}", which '
-                                   f"is not declared in networks")
+                                   f"is not declared in networks{_of_project(net)}")
     nictype = values.get("nictype")
     undeclared = ("parent" in values and "network" not in values
                   and nictype not in references.HOST_PARENT_NICTYPES
@@ -132,6 +135,11 @@ def _nic(c: "Checker", dp: tuple, values: dict[str, str], networks: set[str]) ->
         c.error(dp + ("parent",), f'{fmt_path(dp)} has parent "{values["parent"]}", which is not '
                                   f"declared in networks (only physical, macvlan, sriov, ipvlan "
                                   f"and routed nics take a host interface as parent)")
+
+
+def _of_project(ident: tuple[str, ...]) -> str:
+    """Which project's networks a nic's network was looked for in, when not default's."""
+    return f' (project "{ident[0]}", which has networks of its own)' if len(ident) == 2 else ""
 
 
 class ProfileSpec(Checked, Referring, SingleRequests, Adoptable, EtagReads, DependentReads):
@@ -149,7 +157,8 @@ class ProfileSpec(Checked, Referring, SingleRequests, Adoptable, EtagReads, Depe
     def load(self, checker: "Checker", items, declared: Mapping[str, tuple]) -> tuple:
         pools, networks = names(declared, "storage_pools"), names(declared, "networks")
         projects = names(declared, "projects", DEFAULT)
-        return tuple(_load(checker, raw, (self.section, i), pools, networks, projects)
+        scope = references.network_scope(declared)
+        return tuple(_load(checker, raw, (self.section, i), pools, networks, projects, scope)
                      for i, raw in items)
 
     def check(self, checker: "Checker", declared: Mapping[str, tuple],

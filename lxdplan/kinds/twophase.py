@@ -189,7 +189,7 @@ class TwoPhaseSpec(MemberSpecific, Adoptable, StatusRows):
         """Create, resume and update the declared objects; return the instantiates."""
         made: list[str] = []
         for obj in self.declared(ctx.desired):
-            live = self.live(ctx.observed).get(obj.name)
+            live = self.live_of(ctx.observed, obj)
             type_ = self.type_of(obj)
             if live is None:
                 made.append(self._create(ctx, obj, type_))
@@ -198,7 +198,7 @@ class TwoPhaseSpec(MemberSpecific, Adoptable, StatusRows):
             if live_type != type_:
                 noun, field_ = self.kind.noun, self.type_field
                 raise PlanError(
-                    f"{at(ctx, obj)}{noun} {obj.name} has {field_} {live_type} and the file says "
+                    f"{at(ctx, obj)}{noun} {self.display(obj)} has {field_} {live_type} and the file says "
                     f"{type_}; LXD cannot change a {noun}'s {field_} in place, so delete "
                     f"and recreate it by hand or keep {field_} {live_type}"
                 )
@@ -221,7 +221,7 @@ class TwoPhaseSpec(MemberSpecific, Adoptable, StatusRows):
         config = dict(obj.members.get(member, {}))
         after = [*ctx.after_membership(), *(ctx.joined(member) if member in ctx.joined_first else [])]
         return ctx.steps.add(
-            Action.DEFINE, self.kind, obj.name, member=member, depends_on=after,
+            Action.DEFINE, self.kind, self.display(obj), member=member, depends_on=after,
             after={self.type_field: type_, **({"config": config} if config else {})},
             reason=reason, blocked=ctx.member_block(member), payload=Define(type_, config),
         )
@@ -229,10 +229,11 @@ class TwoPhaseSpec(MemberSpecific, Adoptable, StatusRows):
     def _instantiate(self, ctx: "PlanContext", obj, type_: str, deps: list[str], reason: str) -> str:
         config = dict(obj.config)
         return ctx.steps.add(
-            Action.INSTANTIATE, self.kind, obj.name, depends_on=ctx.after_membership() + deps,
+            Action.INSTANTIATE, self.kind, self.display(obj),
+            depends_on=ctx.after_membership() + deps,
             after={self.type_field: type_, **desc(obj.description), "config": config},
             reason=reason,
-            blocked=ctx.all_members_block(f"creating {self.kind.noun} {obj.name}"),
+            blocked=ctx.all_members_block(f"creating {self.kind.noun} {self.display(obj)}"),
             payload=Instantiate(type_, obj.description, owned(config)),
         )
 
@@ -242,12 +243,12 @@ class TwoPhaseSpec(MemberSpecific, Adoptable, StatusRows):
         if targets:  # members joining first take their definition after their join
             targets = [*targets, *(m for m in ctx.joined_first if m not in targets)]
         defines = [
-            self._define(ctx, obj, type_, m, f"{noun} {obj.name} does not exist: define it on "
+            self._define(ctx, obj, type_, m, f"{noun} {self.display(obj)} does not exist: define it on "
                          "each member first")
             for m in targets
         ]
         return self._instantiate(ctx, obj, type_, defines,
-                                 f"{noun} {obj.name} is in the file but not in the cluster")
+                                 f"{noun} {self.display(obj)} is in the file but not in the cluster")
 
     def _resume_pending(self, ctx: "PlanContext", obj, live, type_: str) -> str:
         """A create interrupted between the defines and the instantiate: define what is
@@ -257,24 +258,24 @@ class TwoPhaseSpec(MemberSpecific, Adoptable, StatusRows):
         targets = self.define_targets(ctx, type_)
         for member in (m for m in targets if m not in defined):
             deps.append(self._define(ctx, obj, type_, member,
-                                     f"{noun} {obj.name} is pending and not yet defined on {member}"))
+                                     f"{noun} {self.display(obj)} is pending and not yet defined on {member}"))
         for member in (m for m in targets if m in defined):
             sid = self._member_update(ctx, obj, live, member, pending=True)
             if sid:
                 deps.append(sid)
         have = ", ".join(sorted(m for m in defined if m in ctx.present)) or "no member"
         return self._instantiate(ctx, obj, type_, deps,
-                                 f"{noun} {obj.name} is pending (defined on {have}): finish creating it")
+                                 f"{noun} {self.display(obj)} is pending (defined on {have}): finish creating it")
 
     def _retry_errored(self, ctx: "PlanContext", obj, live, type_: str, deps: list[str]) -> str:
         failed = sorted(m for m, s in live.member_status.items() if s in _UNFINISHED)
         on = f" on {', '.join(failed)}" if failed else ""
         return ctx.steps.add(
-            Action.INSTANTIATE, self.kind, obj.name, depends_on=ctx.after_membership() + deps,
-            before={"status": "Errored"}, after={"status": "Created"},
-            reason=(f"{self.kind.noun} {obj.name} is Errored{on}: retry the create without "
+            Action.INSTANTIATE, self.kind, self.display(obj),
+            depends_on=ctx.after_membership() + deps, before={"status": "Errored"}, after={"status": "Created"},
+            reason=(f"{self.kind.noun} {self.display(obj)} is Errored{on}: retry the create without "
                     "cluster-wide config, as LXD requires"),
-            blocked=ctx.all_members_block(f"retrying {self.kind.noun} {obj.name}"),
+            blocked=ctx.all_members_block(f"retrying {self.kind.noun} {self.display(obj)}"),
             payload=Instantiate(type_, "", {}, retry=True),
         )
 
@@ -287,9 +288,9 @@ class TwoPhaseSpec(MemberSpecific, Adoptable, StatusRows):
         b, a = config_views(changes, live.description, obj.description)
         if b or a:
             ctx.steps.add(
-                Action.UPDATE, self.kind, obj.name, depends_on=after, before=b, after=a,
-                reason=f"cluster-wide config of {self.kind.noun} {obj.name} differs from the file",
-                blocked=ctx.all_members_block(f"updating {self.kind.noun} {obj.name}"),
+                Action.UPDATE, self.kind, self.display(obj), depends_on=after, before=b, after=a,
+                reason=f"cluster-wide config of {self.kind.noun} {self.display(obj)} differs from the file",
+                blocked=ctx.all_members_block(f"updating {self.kind.noun} {self.display(obj)}"),
                 etag=live.etag,
                 payload=Update(type_, obj.description,
                                {**kept, **put_config(live.config, obj.config, auto)}),
@@ -313,17 +314,17 @@ class TwoPhaseSpec(MemberSpecific, Adoptable, StatusRows):
                     line = getattr(obj, "key_lines", {}).get((member, key)) or obj.line
                     where = f"{ctx.desired.path}:{line}: " if line else f"{ctx.desired.path}: "
                     raise PlanError(
-                        f"{where}{noun} {obj.name} has {key} {current[key]} on {member} and the "
+                        f"{where}{noun} {self.display(obj)} has {key} {current[key]} on {member} and the "
                         f"file says {declared[key]}; LXD cannot change {key} after the {noun} is "
                         f"created: keep {key} {current[key]} for {member}, or declare a new "
                         f"{noun} with the new {key}, or remove {member} from the cluster and join "
-                        f"it again (its join defines {obj.name} there anew)"
+                        f"it again (its join defines {self.display(obj)} there anew)"
                     )
         before, new = split_changes(changes)
         return ctx.steps.add(
-            Action.UPDATE, self.kind, obj.name, member=member, depends_on=list(after),
+            Action.UPDATE, self.kind, self.display(obj), member=member, depends_on=list(after),
             before={"config": before} if before else {}, after={"config": new},
-            reason=f"{member}'s keys of {noun} {obj.name} differ from the file",
+            reason=f"{member}'s keys of {noun} {self.display(obj)} differ from the file",
             blocked=ctx.member_block(member),
             etag=live.etag if self.member_update_etag else None,
             payload=Update(config={**current, **declared}),
@@ -334,12 +335,16 @@ class TwoPhaseSpec(MemberSpecific, Adoptable, StatusRows):
         return {self.type_field: self.type_of(live), **super().delete_before(live)}
 
     def delete_block(self, ctx: "PlanContext", live) -> str | None:
-        return ctx.all_members_block(f"deleting {self.kind.noun} {live.name}")
+        return ctx.all_members_block(f"deleting {self.kind.noun} {self.display(live)}")
 
     def unmanaged_note(self, live) -> str:
         return used_by_note(live.used_by)
 
     # -- the API -----------------------------------------------------------------------------
+
+    def object_name(self, step: Step) -> str:
+        """The name of the object a step acts on (its label may show more: a project)."""
+        return step.name
 
     def where(self, step: Step) -> Where:
         return Where(f"/1.0/{self.collection}", api_path(self.collection, step.name),

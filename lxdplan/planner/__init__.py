@@ -134,6 +134,7 @@ def plan(desired: Desired, observed: Observed, *, force_remove: Iterable[str] = 
         made = [sid for spec in before for sid in spec.plan(ctx) if isinstance(spec, MemberSpecific)]
         members.plan_joins(ctx, made)
     members.plan_view_refresh(ctx)
+    members.ovn_after_server_config(ctx)
     members.plan_member_updates(ctx)
     for spec in specs:
         if spec.stage == Stage.AFTER_MEMBERS:

@@ -9,6 +9,7 @@ from lxdplan.compare import diff_server, split_changes
 from lxdplan.desired import Member
 from lxdplan.errors import PlanError
 from lxdplan.kinds import MemberSpecific, OnMembers, member_of
+from lxdplan.kinds.twophase import Instantiate
 from lxdplan.membership import BOOTSTRAP, EVACUATE, FORCE_REMOVE, JOIN, REMOVE, RESTORE
 from lxdplan.payloads import Bootstrap, Join, MemberState, MemberUpdate, Remove, ServerUpdate
 from lxdplan.plan import Action, Kind
@@ -498,6 +499,35 @@ def plan_view_refresh(ctx: Context) -> None:
 
 
 VIEWS = "views"  # the name of the refresh step: server/views/update
+
+
+def ovn_after_server_config(ctx: Context) -> None:
+    """An OVN network's create waits for this plan's cluster-wide server config writes (the
+    update and the views' refresh): the server creates it in OVN's databases through
+    ``network.ovn.northbound_connection``, on every member. Seen live on LXD 5.0.2: created
+    while a member that just joined had not loaded the connection, the create fails "failed
+    to notify peer …: ovn-nbctl … database connection failed". A create a write waits for
+    itself (joins wait for new networks when the joiners bring their member-specific keys)
+    keeps its order: no cycle."""
+    steps = {s.id: s for s in ctx.steps.all()}
+    writes = [sid for sid, s in steps.items() if s.kind == Kind.SERVER and not s.member]
+    for step in steps.values():
+        if (step.kind == Kind.NETWORK and step.action == Action.INSTANTIATE
+                and isinstance(step.payload, Instantiate) and step.payload.type == "ovn"):
+            ctx.steps.add_dependency(step.id, *(w for w in writes
+                                                if step.id not in _waits_for(steps, w)))
+
+
+def _waits_for(steps: dict[str, Any], sid: str) -> set[str]:
+    """Every step ``sid`` waits for, directly or not."""
+    seen: set[str] = set()
+    todo = [sid]
+    while todo:
+        for dep in steps[todo.pop()].depends_on:
+            if dep not in seen and dep in steps:
+                seen.add(dep)
+                todo.append(dep)
+    return seen
 
 
 def _and(names: list[str]) -> str:

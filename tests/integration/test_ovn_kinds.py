@@ -239,3 +239,72 @@ def load_balancers(lab, workdir: Path, exported: dict, listen: list[str]) -> dic
     assert hand["config"][MARK] == "true" and hand["backends"][0]["name"] == "h1"
     assert_converged(str(exported_path))
     return data
+
+
+def test_an_ovn_network_of_a_project_converges_drifts_exports_adopts_deletes(ovn_kinds_lab):
+    """A restricted project with features.networks (what MicroCloud runs) and an OVN network
+    of its own on the uplink the project allows, used by a nic of the project's profile: it is
+    created with ``?project=``, changed, drift is put back, a hand-made one is exported and
+    adopted, and dropping them deletes the profile, the networks, then the project."""
+    lab, workdir = ovn_kinds_lab
+    doc = yaml.safe_load(Path(lab.file).read_text())
+    doc["projects"] = [{"name": "mc", "config": {
+        "features.networks": "true", "features.profiles": "true", "restricted": "true",
+        "restricted.networks.uplinks": ovn.UPLINK}}]
+    doc["networks"].append({"name": "mcnet", "type": "ovn", "project": "mc", "config": {
+        "network": ovn.UPLINK, "ipv4.address": "10.250.20.1/24", "ipv4.nat": "true",
+        "ipv6.address": "none"}})
+    doc["profiles"] = [{"name": "mcweb", "project": "mc",
+                        "devices": {"eth0": {"type": "nic", "network": "mcnet"}}}]
+    path = write(doc, workdir / "project-net.yaml")
+    apply_ok(path)
+    assert_converged(path)
+    net = query(lab, "/1.0/networks/mcnet?project=mc")
+    assert (net["type"], net["status"], net["config"][MARK]) == ("ovn", "Created", "true")
+    assert "mcnet" not in {n["name"] for n in query(lab, "/1.0/networks?recursion=1")}
+    assert "/1.0/profiles/mcweb?project=mc" in net["used_by"]
+
+    # A changed key: one update, named with its project.
+    doc["networks"][-1]["config"]["dns.domain"] = "mc.lab"
+    write(doc, Path(path))
+    assert changes(path) == [("update", "network", "mc/mcnet")]
+    apply_ok(path)
+    assert query(lab, "/1.0/networks/mcnet?project=mc")["config"]["dns.domain"] == "mc.lab"
+    assert_converged(path)
+
+    # Drift made by hand shows in the plan; apply puts it back.
+    client_cmd(lab, "network", "set", "mcnet", "dns.domain=hand.lab", "--project", "mc")
+    (step,) = plan_json(path)["steps"]
+    assert (step["name"], step["before"]) == ("mc/mcnet", {"config": {"dns.domain": "hand.lab"}})
+    apply_ok(path)
+    assert_converged(path)
+
+    # Made by hand in the project: listed and left alone; export plans empty; import adopts.
+    client_cmd(lab, "network", "create", "mcnet2", "--type=ovn", f"network={ovn.UPLINK}",
+               "ipv4.address=10.250.21.1/24", "ipv4.nat=true", "ipv6.address=none",
+               "--project", "mc")
+    listed = cli("plan", "-f", path)
+    assert "No changes." in listed.stdout and "mc/mcnet2" in listed.stdout, listed.stdout
+    exported = workdir / "project-net-exported.yaml"
+    done = cli("export", "-f", path, "-o", str(exported))
+    assert done.returncode == 0, done.stderr
+    data = yaml.safe_load(exported.read_text())
+    assert sorted((n.get("project"), n["name"]) for n in data["networks"]
+                  if n.get("project")) == [("mc", "mcnet"), ("mc", "mcnet2")]
+    assert_converged(str(exported))
+    done = cli("import", "-f", str(exported))
+    assert done.returncode == 0, done.stderr + done.stdout
+    assert query(lab, "/1.0/networks/mcnet2?project=mc")["config"][MARK] == "true"
+    assert_converged(str(exported))
+
+    # Dropping them: the profile, then the networks, then the project.
+    data["networks"] = [n for n in data["networks"] if not n.get("project")]
+    data["profiles"] = [p for p in data.get("profiles", []) if p.get("project") != "mc"]
+    data["projects"] = [p for p in data["projects"] if p["name"] != "mc"]
+    write(data, exported)
+    out = apply_ok(str(exported))
+    assert out.index('done: delete profile "mc/mcweb"') < out.index(
+        'done: delete network "mc/mcnet"') < out.index('done: delete project "mc"')
+    assert out.index('done: delete network "mc/mcnet2"') < out.index('done: delete project "mc"')
+    assert "mc" not in {p["name"] for p in query(lab, "/1.0/projects?recursion=1")}
+    assert_converged(str(exported))

@@ -45,7 +45,8 @@ def test_the_table_reads_every_kind_of_reference():
     assert [(r.kind, r.name, r.certain) for r in references.profile_refs("p", devices)] == [
         (Kind.PROJECT, "p", True), (Kind.STORAGE_POOL, "data", True),
         (Kind.STORAGE_POOL, "data", True), (Kind.STORAGE_VOLUME, "data/web", False),
-        (Kind.NETWORK, "br0", True), (Kind.NETWORK, "hostbr", False)]
+        (Kind.NETWORK, "br0", True), (Kind.NETWORK, "p/br0", False),  # p's own, if it has
+        (Kind.NETWORK, "hostbr", False)]
 
 
 def test_project_naming_a_new_network_and_group_is_created_after_them():

@@ -43,7 +43,7 @@ def _member_keys(k: TwoPhaseSpec, live: dict[str, Any]) -> frozenset[str]:
 
 
 def _declared(s: Session, k: TwoPhaseSpec, step: Step):
-    return next((o for o in k.declared(s.desired) if o.name == step.name), None)
+    return next((o for o in k.declared(s.desired) if k.display(o) == step.name), None)
 
 
 def define(s: Session, step: Step) -> bool:
@@ -54,7 +54,7 @@ def define(s: Session, step: Step) -> bool:
     live = get_or_none(client, where.path, {"target": member})
     if live is not None and member in ((live.metadata or {}).get("locations") or ()):
         return False
-    body = k.define_body(step.name, p.type, reveal(p.config))
+    body = k.define_body(k.object_name(step), p.type, reveal(p.config))
     client.post(where.collection, body, params={"target": member})
     return True
 
@@ -65,12 +65,12 @@ def instantiate(s: Session, step: Step) -> bool:
     that failed."""
     k, p = _kind(step), payload_of(step, Instantiate)
     where = k.where(step)
-    client = s.cluster()
-    live = get_or_none(client, where.path)
+    client, params = s.cluster(), where.params
+    live = get_or_none(client, where.path, params)
     status = (live.metadata or {}).get("status", "") if live else ""
     if status == "Created":
         return False
-    body: dict[str, Any] = {"name": step.name, k.type_field: p.type}
+    body: dict[str, Any] = {"name": k.object_name(step), k.type_field: p.type}
     if status == "Errored":
         # No cluster-wide config (LXD refuses it), but the description as it is: a retry
         # without one resets it to "".
@@ -85,27 +85,27 @@ def instantiate(s: Session, step: Step) -> bool:
         body["config"] = reveal(owned(config))
         body["description"] = description
     try:
-        client.post(where.collection, body)
+        client.post(where.collection, body, params=params)
     except ApiError as exc:
-        if _created_meanwhile(client, where.path):
+        if _created_meanwhile(client, where.path, params):
             return False
         raise _name_failed_members(s, step, exc) from None
     if body.get("description"):
         # LXD keeps the description of the pending record and ignores the instantiate's one.
-        after = client.get(where.path)
+        after = client.get(where.path, params)
         md = after.metadata or {}
         if (md.get("description") or "") != body["description"]:
             client.patch(where.path, {"description": body["description"], "config": {}},
-                         etag=after.etag)
+                         params=params, etag=after.etag)
     return True
 
 
-def _created_meanwhile(client: Client, path: str) -> bool:
+def _created_meanwhile(client: Client, path: str, params: dict[str, str]) -> bool:
     """A refused instantiate of an object that is Created now: an earlier apply, stopped while
     its create ran, left the request to finish inside the daemon (LXD marks the object Errored
     until every member has it). Seen on LXD 5.0.2 as "The network already exists" for a rerun
     that read Errored a moment before the earlier create completed."""
-    live = get_or_none(client, path)
+    live = get_or_none(client, path, params)
     return live is not None and (live.metadata or {}).get("status") == "Created"
 
 
@@ -133,8 +133,8 @@ def update(s: Session, step: Step) -> bool:
         return _update_member(s, step)
     k, p = _kind(step), payload_of(step, Update)
     client = s.cluster()
-    path = k.where(step).path
-    live = client.get(path)
+    path, params = k.where(step).path, k.where(step).params
+    live = client.get(path, params)
     md = live.metadata or {}
     wanted, description = p.config, p.description
     specific = _member_keys(k, md)
@@ -143,7 +143,8 @@ def update(s: Session, step: Step) -> bool:
         return False
     etag = _checked_etag(s, client, step, live.etag, md)
     with precondition(step):
-        client.put(path, {"description": description, "config": reveal(wanted)}, etag=etag)
+        client.put(path, {"description": description, "config": reveal(wanted)}, params=params,
+                   etag=etag)
     return True
 
 
@@ -155,7 +156,8 @@ def _checked_etag(s: Session, client: Client, step: Step, live_etag: str | None,
     if not step.etag or not live_etag or step.etag == live_etag or not _kind(step).etag_per_view:
         return step.etag
     for member in md.get("locations") or ():
-        view = get_or_none(client, _kind(step).where(step).path, {"target": member})
+        where = _kind(step).where(step)
+        view = get_or_none(client, where.path, {**where.params, "target": member})
         if view is not None and view.etag == step.etag:
             return live_etag
     with precondition(step):
@@ -182,11 +184,11 @@ def _update_member(s: Session, step: Step) -> bool:
 
 
 def delete(s: Session, step: Step) -> bool:
-    path = _kind(step).where(step).path
+    where = _kind(step).where(step)
     client = s.cluster()
-    if get_or_none(client, path) is None:
+    if get_or_none(client, where.path, where.params) is None:
         return False
-    return gone(lambda: client.delete(path))
+    return gone(lambda: client.delete(where.path, params=where.params))
 
 
 __all__ = ["define", "instantiate", "update", "delete"]
