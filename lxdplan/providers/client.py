@@ -18,7 +18,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable, TypeVar
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 
@@ -151,6 +151,22 @@ _BUSY = ("Failed to begin transaction", "database is locked")
 def not_ready(exc: ApiError) -> bool:
     """Whether the member refused the request as not ready yet (it did nothing)."""
     return NOT_READY in str(exc).lower()
+
+
+_T = TypeVar("_T")
+
+
+def asked_again_while_not_ready(attempt: Callable[[], _T]) -> _T:
+    """``attempt()``, and again while the member refuses it as not ready yet (a member restarted
+    moments ago, or one it forwards to), for ``NOT_READY_WAIT`` seconds at most."""
+    give_up = time.monotonic() + NOT_READY_WAIT
+    while True:
+        try:
+            return attempt()
+        except ApiError as exc:
+            if not not_ready(exc) or time.monotonic() >= give_up:
+                raise
+        time.sleep(NOT_READY_PAUSE)
 
 
 def busy(exc: ApiError) -> bool:
@@ -368,14 +384,7 @@ class Client:
         not retried, and a read timeout raises ``NoAnswer``. Refused as not ready yet (a member
         restarted moments ago, or one it forwards to), it is asked again as a change is
         (``send``: ``NOT_READY_WAIT`` seconds at most)."""
-        give_up = time.monotonic() + NOT_READY_WAIT
-        while True:
-            try:
-                return self._get(path, params, timeout)
-            except ApiError as exc:
-                if not not_ready(exc) or time.monotonic() >= give_up:
-                    raise
-            time.sleep(NOT_READY_PAUSE)
+        return asked_again_while_not_ready(lambda: self._get(path, params, timeout))
 
     def _get(self, path: str, params: dict[str, Any] | None, timeout: float | None) -> Response:
         """One ``get``, retried only on errors that come at once and a busy database."""
@@ -511,19 +520,15 @@ class Client:
         moments before left its record: "UNIQUE constraint failed" when sent again); its step
         waits for the members' links and runs again from its re-read (``providers.links``)."""
         headers = {"If-Match": etag} if etag else {}
-        give_up = time.monotonic() + NOT_READY_WAIT
-        while True:
+
+        def attempt() -> Response:
             try:
                 raw = self._request(method, path, json=json, params=_params(params), headers=headers)
             except (httpx.TransportError, OSError) as exc:
                 raise self._connect_error(exc) from None
-            try:
-                response = self._answer(method, path, raw)
-                break
-            except ApiError as exc:
-                if not not_ready(exc) or time.monotonic() >= give_up:
-                    raise
-            time.sleep(NOT_READY_PAUSE)
+            return self._answer(method, path, raw)
+
+        response = asked_again_while_not_ready(attempt)
         if response.type == "async" and wait and response.operation:
             return self.wait_operation(response.operation, method=method, path=path)
         return response

@@ -14,6 +14,7 @@ from typing import Any, Callable
 
 from lxdplan.errors import ApiError, ConnectError, LxdplanError
 from lxdplan.providers.client import Client
+from lxdplan.state.observed import OFFLINE
 
 # The description LXD 5.0 and Incus 6.0 give the task a join runs as (operation type ClusterJoin).
 JOIN_TASK = "Joining cluster"
@@ -141,7 +142,7 @@ def wait_for_heartbeats(names: list[str], statuses: Callable[[], dict[str, str]]
             "ago?)")
     while True:
         listed = statuses()
-        pending = [n for n in pending if listed.get(n, "Offline") == "Offline"]
+        pending = [n for n in pending if listed.get(n, OFFLINE) == OFFLINE]
         if not pending:
             on_note(f"done waiting: the cluster lists {_and(names)} online again "
                     f"({int(clock() - start)}s)")
