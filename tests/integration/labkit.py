@@ -57,6 +57,18 @@ def require_backend(backend: str) -> None:
         pytest.skip(f"cannot start the {backend} lab: {exc}")
 
 
+def require_ovn() -> None:
+    """Skip (or fail under CI=true) when this host cannot run an OVN lab (``lab up --ovn``)."""
+    from lxdplan.lab import ovn
+
+    try:
+        ovn.preflight()
+    except LabError as exc:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true and the OVN lab cannot start: {exc}", pytrace=False)
+        pytest.skip(f"cannot start an OVN lab: {exc}")
+
+
 def start_lab(backend: str, suffix: str, members: int = 3, image_server: bool = False) -> labapi.Lab:
     """A lab of this session named ``<tag>-<suffix>`` (skipped, or failed under CI=true, when
     the host cannot run ``backend``); the caller tears it down (``labapi.down``), and the

@@ -21,28 +21,17 @@ from __future__ import annotations
 import copy
 import ipaddress
 import json
-import os
 from pathlib import Path
 
 import pytest
 import yaml
 
 from applykit import apply_ok, assert_converged, cli, client_cmd, line_of, one_error, query, write
-from labkit import BACKENDS, lab_root, new_name, require_backend
+from labkit import BACKENDS, lab_root, new_name, require_backend, require_ovn
 from lxdplan import lab as labapi
 from lxdplan.lab import ovn
-from lxdplan.errors import LabError
 
 MARK = "user.lxdplan.managed"
-
-
-def require_ovn() -> None:
-    try:
-        ovn.preflight()
-    except LabError as exc:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI=true and the OVN lab cannot start: {exc}", pytrace=False)
-        pytest.skip(f"cannot start an OVN lab: {exc}")
 
 
 @pytest.fixture(scope="module", params=BACKENDS)

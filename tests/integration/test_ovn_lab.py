@@ -20,19 +20,9 @@ import pytest
 import yaml
 
 from applykit import apply_ok, assert_converged, client_cmd, query, wait_for, write
-from labkit import BACKENDS, lab_root, new_name, require_backend
+from labkit import BACKENDS, lab_root, new_name, require_backend, require_ovn
 from lxdplan import lab as labapi
-from lxdplan.errors import LabError
 from lxdplan.lab import ovn
-
-
-def require_ovn() -> None:
-    try:
-        ovn.preflight()
-    except LabError as exc:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI=true and the OVN lab cannot start: {exc}", pytrace=False)
-        pytest.skip(f"cannot start an OVN lab: {exc}")
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
