@@ -216,6 +216,21 @@ def run_floor(lab, writes: list) -> float:
 
 # -- driver ---------------------------------------------------------------------------------------
 
+def alternate(name: str, args, variants: list[str], runners, times: dict[str, list[float]]) -> None:
+    """``args.runs`` rounds, each variant once per round on a fresh lab in rotated order, its time
+    appended to ``times`` and its cluster checked; ``Failed`` when one does not converge."""
+    for i in range(args.runs):
+        for v in rotate(variants, i):
+            lab = fresh(name, args.backend)
+            try:
+                times[v].append(runners[v](lab))
+                converged(lab, NAMES[v])
+            finally:
+                labapi.down(name, missing_ok=True)
+        print(f"run {i + 1}/{args.runs}: " + ", ".join(
+            f"{v} {times[v][-1]:.2f} s" for v in variants), flush=True)
+
+
 def orders_only(args) -> int:
     """``--orders-only``: the two forming orders alone, alternated run after run (more runs of
     what decides the planner's order in the time of a full run)."""
@@ -226,16 +241,7 @@ def orders_only(args) -> int:
     times: dict[str, list[float]] = {v: [] for v in variants}
     with private_dirs():
         try:
-            for i in range(args.runs):
-                for v in rotate(variants, i):
-                    lab = fresh(name, args.backend)
-                    try:
-                        times[v].append(runners[v](lab))
-                        converged(lab, NAMES[v])
-                    finally:
-                        labapi.down(name, missing_ok=True)
-                print(f"run {i + 1}/{args.runs}: " + ", ".join(
-                    f"{v} {times[v][-1]:.2f} s" for v in variants), flush=True)
+            alternate(name, args, variants, runners, times)
         except Failed as exc:
             print(f"FAILED: {exc}", file=sys.stderr)
             return 1
@@ -284,16 +290,7 @@ def main() -> int:
                   flush=True)
             runners = {"lxdplan": run_lxdplan, "objects-first": run_objects_first, "hand": run_hand,
                        "floor": lambda lab: run_floor(lab, writes)}
-            for i in range(args.runs):
-                for v in rotate(VARIANTS, i):
-                    lab = fresh(name, args.backend)
-                    try:
-                        times[v].append(runners[v](lab))
-                        converged(lab, NAMES[v])
-                    finally:
-                        labapi.down(name, missing_ok=True)
-                print(f"run {i + 1}/{args.runs}: " + ", ".join(
-                    f"{v} {times[v][-1]:.2f} s" for v in VARIANTS), flush=True)
+            alternate(name, args, VARIANTS, runners, times)
         except Failed as exc:
             print(f"FAILED: {exc}", file=sys.stderr)
             return 1
