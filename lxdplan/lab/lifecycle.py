@@ -9,6 +9,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -329,13 +330,37 @@ def _start_daemons(lab: Lab) -> None:
         _start_daemon(lab, m)
 
 
-def _start_daemon(lab: Lab, m: LabMember) -> None:
+def _start_daemon(lab: Lab, m: LabMember, *, kept: bool = False) -> None:
+    """Start ``m``'s daemon in its namespace and record its pid; ``kept``: under a keeper that
+    starts it again when it crashes, as systemd does (``lxdplan.lab.keeper``)."""
     b = get_backend(lab.backend)
     os.makedirs(m.daemon_dir, mode=0o711, exist_ok=True)
+    daemon = [b.daemon, "--group", "root", "--logfile", m.log]
+    env = {**b.env(m.daemon_dir), **lab_ovn.daemon_env(lab, m)}
+    if kept:
+        package_parent = str(Path(__file__).resolve().parents[2])
+        keeper = [sys.executable, "-m", "lxdplan.lab.keeper", str(lab.state_path), m.name, m.log,
+                  "--"]
+        proc = subprocess.Popen(
+            ["ip", "netns", "exec", m.namespace, *keeper, *daemon],
+            env={**env, "PYTHONPATH": package_parent}, stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True,
+            cwd=lab.dir,
+        )
+        assert proc.stdout is not None
+        line = proc.stdout.readline().strip()  # the keeper prints its daemon's pid, then closes
+        proc.stdout.close()
+        if not line.isdigit():
+            proc.wait()
+            raise LabError(f"the keeper of {m.name}'s daemon did not start it (exit status "
+                           f"{proc.returncode}; see {m.log})")
+        _children[int(line)] = proc  # reaped when the keeper ends; the daemon is its child
+        m.pid = int(line)
+        return
     with open(m.log, "ab") as log:
         proc = subprocess.Popen(
-            ["ip", "netns", "exec", m.namespace, b.daemon, "--group", "root", "--logfile", m.log],
-            env={**b.env(m.daemon_dir), **lab_ovn.daemon_env(lab, m)},
+            ["ip", "netns", "exec", m.namespace, *daemon],
+            env=env,
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=log,
@@ -347,13 +372,16 @@ def _start_daemon(lab: Lab, m: LabMember) -> None:
 
 
 def restart_member(lab: Lab, name: str, *, wait_ready: bool = True,
-                   grace: float = RESTART_GRACE, timeout: float = READY_TIMEOUT) -> LabMember:
+                   grace: float = RESTART_GRACE, timeout: float = READY_TIMEOUT,
+                   kept: bool = False) -> LabMember:
     """Stop one member's daemon by its recorded pid and start it again in its namespace.
 
     The lab state is saved with the new pid. With ``wait_ready`` this returns once the daemon
     answers ``/internal/ready``; without, as soon as it runs (for a daemon expected to wait, such
     as a member that waits for the others to be upgraded). Processes the daemon started (dnsmasq)
-    are left alone: the daemon takes them over again.
+    are left alone: the daemon takes them over again. ``kept``: the new daemon runs under a
+    keeper that starts it again when it crashes (a member "upgraded" by a roll test, as systemd
+    runs a packaged daemon).
     """
     member = next((m for m in lab.members if m.name == name), None)
     if member is None:
@@ -361,7 +389,7 @@ def restart_member(lab: Lab, name: str, *, wait_ready: bool = True,
     if member.pid and host.pid_alive(member.pid):
         host.stop_pids([member.pid], grace=grace)
     _children.pop(member.pid or 0, None)
-    _start_daemon(lab, member)
+    _start_daemon(lab, member, kept=kept)
     lab.save()
     if wait_ready:
         _wait_ready(lab, timeout, [member])

@@ -205,7 +205,8 @@ class Lab:
         if self.image_server is not None:
             data["image_server"]["address"] = self.image_server.address
             data["image_server"]["socket"] = self.image_server.socket
-        tmp = self.state_path.with_suffix(".tmp")
+        # A temporary name of its own: a member's keeper (lxdplan.lab.keeper) may save at once.
+        tmp = self.state_path.with_suffix(f".{os.getpid()}.tmp")
         tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
         os.replace(tmp, self.state_path)
 

@@ -5,7 +5,9 @@
 stops the member's daemon by its recorded pid and starts it again on the same data directory
 (``lxdplan.lab.restart_member``), without waiting for it to serve: a member restarted while the
 cluster database records the others behind waits for them, as a member upgraded to a newer
-version does (``upgradekit``). ``--fail-on NAME`` exits 3 without touching NAME (a failed
+version does (``upgradekit``). The new daemon runs under a keeper that starts it again if it
+crashes, as systemd does for a packaged one (``lxdplan.lab.keeper``: Incus 6.0 sometimes panics
+when told the others are upgraded). ``--fail-on NAME`` exits 3 without touching NAME (a failed
 upgrade); ``--hang-on NAME`` stops NAME's daemon and does not start it (it never comes back).
 """
 
@@ -49,7 +51,7 @@ def main(argv: list[str]) -> int:
         m = next(m for m in found.members if m.name == member)
         host.stop_pids([m.pid], grace=0)
         return 0
-    labapi.restart_member(found, member, wait_ready=False, grace=0)
+    labapi.restart_member(found, member, wait_ready=False, grace=0, kept=True)
     return 0
 
 

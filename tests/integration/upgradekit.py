@@ -27,15 +27,21 @@ WAIT_LINE = "Wait for other cluster nodes to upgrade their versions"
 
 
 def sql_global(lab, member_index: int, statement: str) -> str:
-    """Run ``statement`` on the cluster database through a member's unix socket."""
+    """Run ``statement`` on the cluster database through a member's unix socket. A database
+    busy with another transaction (a cluster just formed writes for a while) answers "database
+    is locked": the statement is run again until it is not, for up to 30 s."""
     b = lab_backend(lab.backend)
     argv = ["lxd", "sql", "global", statement] if lab.backend == "lxd" else \
         ["incus", "admin", "sql", "global", statement]
-    done = subprocess.run(argv, env=b.env(lab.members[member_index].daemon_dir),
-                          capture_output=True, text=True, stdin=subprocess.DEVNULL)
-    if done.returncode != 0:
-        raise AssertionError(f"{' '.join(argv[:3])} failed: {done.stderr.strip()}")
-    return done.stdout
+    deadline = time.monotonic() + 30
+    while True:
+        done = subprocess.run(argv, env=b.env(lab.members[member_index].daemon_dir),
+                              capture_output=True, text=True, stdin=subprocess.DEVNULL)
+        if done.returncode == 0:
+            return done.stdout
+        if "database is locked" not in done.stderr or time.monotonic() > deadline:
+            raise AssertionError(f"{' '.join(argv[:3])} failed: {done.stderr.strip()}")
+        time.sleep(0.2)  # until the other transaction ends
 
 
 def _log_size(path: str) -> int:
