@@ -64,7 +64,7 @@ def render(docs: list[dict], analysis: str) -> str:
                 out.append(f"| {r['name']} {r['target']} | {d['backend']} | {r['value']:.2f} | {verdict(r['met'])} |")
     out.append("")
     for d in docs:
-        out += [f"## {TITLES.get(d['script'], d['script'])} — {d['backend']}", "",
+        out += [f"## {TITLES.get(d['script'], d['script'])} — {d['backend']}{sizes(d)}", "",
                 f"Medians of {d['runs']} runs per variant (startup: of at least 5).", "",
                 "| measurement | median ms | min ms | peak RSS |", "| --- | ---: | ---: | ---: |"]
         for r in d["rows"]:
@@ -80,6 +80,13 @@ def render(docs: list[dict], analysis: str) -> str:
             out.append(f"- sizes and counts: `{json.dumps(d['extra'], sort_keys=True)}`")
         out.append("")
     return "\n".join(out) + "\n" + analysis
+
+
+def sizes(d: dict) -> str:
+    """What sets one run of a script apart from another on the same backend (scale.py is run
+    once with the default counts and once with ``--counts 100,500``)."""
+    counts = (d.get("extra") or {}).get("counts")
+    return f", {counts[0]} to {counts[-1]} objects" if d["script"] == "scale" and counts else ""
 
 
 def machine_line(docs: list[dict]) -> str:
