@@ -59,7 +59,9 @@ def plan(
     from lxdplan.workflow import make_plan
 
     desired, warnings = load_with_warnings(file)
-    desired = dataclasses.replace(rotating(desired, rotate, file), restore=tuple(restore))
+    desired = rotating(desired, rotate, file)
+    if restore:  # else the model `entry` loaded and began reading stays the one planned
+        desired = dataclasses.replace(desired, restore=tuple(restore))
     if fmt == Format.text:
         for sentence in warnings:
             warn(sentence)

@@ -285,9 +285,10 @@ def test_a_read_refused_for_a_missing_event_connection_runs_the_step_again(sessi
 
 
 def test_an_operation_failed_not_ready_fails_when_the_links_stay_down(session, monkeypatch):
-    from lxdplan.providers import links
+    from lxdplan.providers import client, links
 
     monkeypatch.setattr(links, "LINKS_WAIT", 0.0)
+    monkeypatch.setattr(client, "NOT_READY_WAIT", 0.0)  # the member keeps saying not ready
     fake = session.fake
     _two_members(fake, [error("Server isn't ready yet", 500)])
     fake.script[("GET", "/1.0/cluster/members/node1")] = [sync({"status": "Online"})]

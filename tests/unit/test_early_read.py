@@ -119,6 +119,19 @@ def test_plan_uses_the_read_started_early_once(fake_reads):
     assert fake_reads["calls"] == ["lxdplan-early-read", threading.current_thread().name]
 
 
+def test_the_plan_command_plans_on_the_read_started_early(fake_reads, monkeypatch):
+    """Through the command itself (``entry.main``): a plain `plan` line reads once, early. The
+    command once rebuilt the model it was handed (for ``--restore``, even when not given), so
+    every plain plan read the cluster twice."""
+    from lxdplan import entry
+
+    monkeypatch.setattr(sys, "argv", ["lxdplan", "plan", "-f", fake_reads["file"]])
+    monkeypatch.setenv("LXDPLAN_DEBUG", "1")  # the command lets the fake's stop through
+    with pytest.raises(_Stop):
+        entry.main()
+    assert fake_reads["calls"] == ["lxdplan-early-read"]
+
+
 def test_another_file_or_model_reads_again(fake_reads):
     load_and_read(fake_reads["file"])
     assert workflow.early_load("other.yaml") is None
