@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -114,6 +115,25 @@ def _key(line: str) -> tuple[str, ...] | None:
     return tuple(cells) if line.startswith("| ") and cells[0] not in ("target", "---") else None
 
 
+def _superseded(paragraph: str, scripts: list[str]) -> str:
+    """A "The sections for ..." paragraph of an earlier ``--update`` without the ``scripts`` a
+    later run replaces ("" when it replaces them all); any other paragraph as it is. The scripts
+    a paragraph covers are those of its load list ("1-minute load plan_read/lxd 3.4, ...")."""
+    head, sep, rest = paragraph.partition(" and their rows in the targets below")
+    if not head.startswith("The sections for") or not sep:
+        return paragraph
+    loads = rest.partition("1-minute load ")[2]
+    covered = list(dict.fromkeys(re.findall(r"(\w+)/[\w-]+ [\d.]+", loads)))
+    left = [s for s in covered if s not in scripts]
+    if not left:
+        return ""
+    return f"The sections for {', '.join(_named(s) for s in left)}{sep}{rest}"
+
+
+def _named(script: str) -> str:
+    return "`apply_form.py --orders-only`" if script == "apply_form_orders" else f"`{script}.py`"
+
+
 def update(old: str, docs: list[dict], analysis: str) -> str:
     """``old`` (a generated performance.md) with the sections and target rows of ``docs``'
     scripts replaced by theirs (``--update``)."""
@@ -127,16 +147,16 @@ def update(old: str, docs: list[dict], analysis: str) -> str:
     heads = {b[0] for b in sections}
     new_rows = {_key(line): line for b in fresh if b[0] == "## Targets" for line in b if _key(line)}
     said = (f"The sections for {', '.join(f'`{s}.py`' for s in scripts)} and their rows in the "
-            f"targets below come from a later run (issue 22): {machine_line(docs)} Other engineers' "
-            "labs shared the machine: the ratios, measured side by side in one run, are what counts; "
-            "absolute times are context.")
+            f"targets below come from a later run (issue 22): {machine_line(docs)} Whatever else ran "
+            "on the machine raised the load: the ratios, measured side by side in one run, are what "
+            "counts; absolute times are context.")
     out: list[list[str]] = []
     placed = False
     for b in blocks:
         head = b[0]
         if head == "## Machine":
-            kept = [p.strip() for p in "\n".join(b).split("\n\n") if p.strip() and not (
-                p.startswith("The sections for") and all(f"`{s}.py`" in p for s in scripts))]
+            kept = [q for p in "\n".join(b).split("\n\n") if p.strip()
+                    if (q := _superseded(p.strip(), scripts))]
             out.append("\n\n".join(kept + [said]).splitlines() + [""])
         elif head == "## Targets":
             rows = [new_rows.pop(_key(line), line) if _key(line) in new_rows else line for line in b]
