@@ -156,10 +156,11 @@ def not_ready(exc: ApiError) -> bool:
 _T = TypeVar("_T")
 
 
-def asked_again_while_not_ready(attempt: Callable[[], _T]) -> _T:
+def asked_again_while_not_ready(attempt: Callable[[], _T], wait: float | None = None) -> _T:
     """``attempt()``, and again while the member refuses it as not ready yet (a member restarted
-    moments ago, or one it forwards to), for ``NOT_READY_WAIT`` seconds at most."""
-    give_up = time.monotonic() + NOT_READY_WAIT
+    moments ago, or one it forwards to), for ``wait`` (default ``NOT_READY_WAIT``) seconds at
+    most."""
+    give_up = time.monotonic() + (NOT_READY_WAIT if wait is None else wait)
     while True:
         try:
             return attempt()
@@ -377,14 +378,14 @@ class Client:
     # -- requests ---------------------------------------------------------------------------------
 
     def get(self, path: str, params: dict[str, Any] | None = None, *,
-            timeout: float | None = None) -> Response:
+            timeout: float | None = None, not_ready_wait: float | None = None) -> Response:
         """A read of state, bounded by ``timeout`` (default: PROBE_TIMEOUT for ``/1.0``, else
         SERVING_TIMEOUT once the member answered its ``/1.0``, else STATE_TIMEOUT). Retried
         (bounded) on errors that come at once; a timeout, which already waited long enough, is
         not retried, and a read timeout raises ``NoAnswer``. Refused as not ready yet (a member
         restarted moments ago, or one it forwards to), it is asked again as a change is
-        (``send``: ``NOT_READY_WAIT`` seconds at most)."""
-        return asked_again_while_not_ready(lambda: self._get(path, params, timeout))
+        (``send``: ``not_ready_wait``, default ``NOT_READY_WAIT``, seconds at most)."""
+        return asked_again_while_not_ready(lambda: self._get(path, params, timeout), not_ready_wait)
 
     def _get(self, path: str, params: dict[str, Any] | None, timeout: float | None) -> Response:
         """One ``get``, retried only on errors that come at once and a busy database."""

@@ -91,12 +91,13 @@ class _Observer:
         self.lean = detail == PLAN
         self.probes: dict[str, Response] = {}
 
-    def fetch(self, client: Client, path: str, params: dict[str, Any] | None = None) -> Response:
+    def fetch(self, client: Client, path: str, params: dict[str, Any] | None = None,
+              not_ready_wait: float | None = None) -> Response:
         """``client.get`` within that endpoint's share of the concurrency."""
         with self.gates_lock:
             gate = self.gates.setdefault(id(client), threading.BoundedSemaphore(PER_MEMBER))
         with gate:
-            return client.get(path, params)
+            return client.get(path, params, not_ready_wait=not_ready_wait)
 
     # -- probing ----------------------------------------------------------------------------------
 
@@ -222,7 +223,14 @@ class _Observer:
         standalone = self.joining(standalone, names)
         probed = reads.meet_members(standalone, members_raw, backend)
         ctx = dataclasses.replace(ctx, members=tuple(names), offline=frozenset(reads.offline))
-        servers = {m: reads.send(Get.of("/1.0", member=m)) for m in names if m not in probed}
+        # A member the file no longer declares is leaving: its own view is asked once. Incus
+        # refuses a read forwarded to a member it cannot reach "Server isn't ready yet", which
+        # is also what a member restarted moments ago gets until the next heartbeat: only a
+        # declared member is worth NOT_READY_WAIT (an evacuated member that died is listed
+        # Evacuated, not Offline, and cost every plan and apply that wait).
+        servers = {m: reads.send(Get.of("/1.0", member=m),
+                                 not_ready_wait=None if self.desired.member(m) else 0.0)
+                   for m in names if m not in probed}
         reads.gates = servers  # a forwarded read waits for its member's own GET /1.0 first
         for spec in registry():
             if isinstance(spec, EarlyReads):
@@ -292,8 +300,10 @@ class _ClusterReads:
         return {st.server_name: probes[st.name] for st in standalone.values()
                 if st.server_name in self.direct}
 
-    def send(self, get: Get) -> Future | None:
-        """Send ``get`` unless it was sent already or its member is offline (None)."""
+    def send(self, get: Get, not_ready_wait: float | None = None) -> Future | None:
+        """Send ``get`` unless it was sent already or its member is offline (None);
+        ``not_ready_wait`` bounds how long a forwarded read refused as not ready is asked again
+        (``Client.get``)."""
         if get.member in self.offline:
             return None
         if get in self.sent:
@@ -309,7 +319,8 @@ class _ClusterReads:
             def forwarded() -> Response:
                 if gate is not None and gate.exception() is not None:
                     raise MemberDown(str(gate.exception()), member=get.member)
-                return fetch(self.reader, get.path, {**params, "target": get.member})
+                return fetch(self.reader, get.path, {**params, "target": get.member},
+                             not_ready_wait)
 
             fut = submit(forwarded)
         self.sent[get] = fut

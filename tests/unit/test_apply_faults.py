@@ -369,3 +369,31 @@ def test_a_move_to_a_member_that_cannot_run_the_type_names_that_member(session):
     said = info.value.failures[0]
     assert "member node2 cannot run virtual machines, so instance vm1 was not moved" in said
     assert "vhost_vsock kernel module not loaded" in said and "node1:" not in said
+
+
+def test_an_evacuated_member_the_cluster_cannot_reach_is_removed_with_force_soon(session,
+                                                                                   monkeypatch):
+    """Incus refuses a read forwarded to a member it cannot reach "Server isn't ready yet" for
+    as long as the member is down. After the graceful removal of an evacuated member failed,
+    that refusal is asked again for ``ANSWERS_WAIT`` only (not the client's whole not-ready
+    budget), then the member is removed with force, as force_remove allows."""
+    from lxdplan.payloads import Remove
+    from lxdplan.providers import client
+    from lxdplan.providers.actions import members
+
+    monkeypatch.setattr(members, "ANSWERS_WAIT", 0.3)
+    monkeypatch.setattr(client, "NOT_READY_PAUSE", 0.05)
+    fake = session.fake
+    fake.script[("GET", "/1.0/cluster/members/node3")] = [sync({"status": "Evacuated"})]
+    fake.script[("DELETE", "/1.0/cluster/members/node3")] = [
+        error("Failed to leave the cluster: Unable to connect to: 10.9.0.3:8443", 500)]
+    fake.script[("DELETE", "/1.0/cluster/members/node3?force=1")] = [sync({})]
+    fake.script[("GET", "/1.0?target=node3")] = [error("Server isn't ready yet", 500)]
+    step = Step("member/node3/remove", membership.REMOVE, Kind.MEMBER, "node3", member="node3",
+                payload=Remove(force=False, force_if_unreachable=True))
+    results = execute([step], performer(session))
+    assert [r.outcome for r in results] == [Outcome.DONE]
+    deletes = [p for m, p, _ in fake.seen if m == "DELETE"]
+    assert deletes == ["/1.0/cluster/members/node3", "/1.0/cluster/members/node3?force=1"]
+    asked = fake.count("GET", "/1.0") - 1  # the session's own GET /1.0 of node1
+    assert 2 <= asked <= 12  # again for ANSWERS_WAIT (0.3 s every 0.05 s), not for 30 s

@@ -189,7 +189,7 @@ class Recording:
         self.name, self.pool, self.log, self.offline = name, pool, log, offline
         self.endpoint, self.serving = f"unix:///{name}", True
 
-    def get(self, path, params=None):
+    def get(self, path, params=None, not_ready_wait=None):
         params = {k: v for k, v in (params or {}).items() if v is not None}
         self.log.append((path, params, self.pool.running[-1]))
         if self.name in self.offline and path == "/1.0" and "target" not in params:
@@ -253,7 +253,7 @@ class Failing(Recording):
 
     fail: dict = {}
 
-    def get(self, path, params=None):
+    def get(self, path, params=None, not_ready_wait=None):
         error = self.fail.get((path, (params or {}).get("target")))
         if error is not None:
             self.log.append((path, dict(params or {}), self.pool.running[-1]))

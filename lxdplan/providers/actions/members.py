@@ -262,10 +262,16 @@ def remove(s: Session, step: Step) -> bool:
     return True
 
 
+# How long a read forwarded to an evacuated member whose graceful removal failed is asked again
+# while refused "not ready" (Incus's word for a member it cannot reach, and for one restarted
+# moments ago, until the next heartbeat reaches it) before it is deemed unreachable.
+ANSWERS_WAIT = 10.0
+
+
 def _answers(cluster: Client, name: str) -> bool:
     """Whether the cluster reaches member ``name`` (a read forwarded to it)."""
     try:
-        cluster.get("/1.0", {"target": name})
+        cluster.get("/1.0", {"target": name}, not_ready_wait=ANSWERS_WAIT)
     except (ApiError, ConnectError):
         return False
     return True
