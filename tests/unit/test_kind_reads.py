@@ -5,6 +5,7 @@ before a listing was first waited on is exact, with no threads and no timing).""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from concurrent.futures import Future
 from pathlib import Path
@@ -287,3 +288,28 @@ def test_a_member_that_cannot_be_connected_to_is_read_as_down():
     down = ConnectError("cannot reach member node2: Connection refused", member="node2")
     observed = observe_failing({("/1.0/storage-pools/data", "node2"): down})
     assert "node2" not in observed.storage_pools["data"].members
+
+
+class Patience(Recording):
+    """A recording that notes how long each ``GET /1.0`` forwarded to a member may be asked again
+    while refused as not ready."""
+
+    waits: dict = {}
+
+    def get(self, path, params=None, not_ready_wait=None):
+        if path == "/1.0" and (params or {}).get("target"):
+            self.waits[params["target"]] = not_ready_wait
+        return super().get(path, params)
+
+
+def test_a_leaving_members_own_view_is_asked_once():
+    """Incus refuses a read forwarded to a member it cannot reach as "not ready" for as long as
+    the member is down, and a dead evacuated member is listed Evacuated, not Offline: the view
+    of a member the file no longer declares is asked once, not for the client's not-ready wait
+    (which stays the default for everything else)."""
+    pool, log = LazyPool(), []
+    two = dataclasses.replace(DESIRED, members=DESIRED.members[:2])
+    clients = {m: Patience(m, pool, log, set()) for m in ("node1", "node2")}
+    Patience.waits = {}
+    _Observer(two, clients, pool, PLAN).run()
+    assert Patience.waits == {"node3": 0.0}
