@@ -44,6 +44,8 @@ POLL = 1.0
 # Between two asks of a restore the cluster refused because it deems the member offline: the
 # leader heartbeats every member about every 10 s.
 HEARTBEAT_WAIT = 2.0
+# How long a quorum check waits for voters listed Offline that serve (a heartbeat or a few).
+QUORUM_WAIT = 60.0
 PROGRESS_EVERY = 30.0
 
 
@@ -159,22 +161,39 @@ class Roller:
     def check_quorum(self, member: str) -> None:
         """Refuse to take ``member`` out when, as the cluster is now, that would leave fewer
         running database voters than its quorum (a voter may have gone down since the plan).
-        While no member serves, it waits: a check skipped for want of a listing checks nothing."""
-        try:
-            listed = self.statuses()
-        except RollFailed:
-            raise
-        except LxdplanError:
-            listed = {}
-        members = tuple(RollMember(n, roles=tuple(m.get("roles") or ()),
-                                   status=str(m.get("status", "")),
-                                   health=DOWN if m.get("status") == "Offline" else SERVING)
-                        for n, m in listed.items())
-        me = next((m for m in members if m.name == member), None)
-        why = quorum_refusal(RollState(self.cluster.backend, members), me) if me else None
-        if why:
-            raise RollFailed(f"the roll stopped before {member}: {why}; bring the other voters "
-                             "back, then run the same `lxdplan roll` again")
+        While no member serves, it waits: a check skipped for want of a listing checks nothing.
+        A voter listed Offline that serves its own API (restarted moments ago: the cluster
+        counts it again at the leader's next heartbeat) is waited for, ``QUORUM_WAIT`` at most."""
+        deadline = time.monotonic() + QUORUM_WAIT
+        said = False
+        while True:
+            try:
+                listed = self.statuses()
+            except RollFailed:
+                raise
+            except LxdplanError:
+                listed = {}
+            members = tuple(RollMember(n, roles=tuple(m.get("roles") or ()),
+                                       status=str(m.get("status", "")),
+                                       health=DOWN if m.get("status") == "Offline" else SERVING)
+                            for n, m in listed.items())
+            me = next((m for m in members if m.name == member), None)
+            why = quorum_refusal(RollState(self.cluster.backend, members), me) if me else None
+            if not why:
+                return
+            lagging = sorted(n for n, m in listed.items() if n != member
+                             and m.get("status") == "Offline"
+                             and self.cluster.probe(n, m)[0] == SERVING)
+            if not lagging or time.monotonic() > deadline:
+                raise RollFailed(f"the roll stopped before {member}: {why}; bring the other "
+                                 "voters back, then run the same `lxdplan roll` again")
+            if not said:
+                self.say(f"{', '.join(lagging)} serve{'s' if len(lagging) == 1 else ''} but "
+                         f"{'is' if len(lagging) == 1 else 'are'} listed Offline (restarted "
+                         f"moments ago); waiting for the cluster to count "
+                         f"{'it' if len(lagging) == 1 else 'them'} before {member}")
+                said = True
+            time.sleep(HEARTBEAT_WAIT)
 
     def statuses(self) -> dict:
         return self.reach("read the members' status", self.cluster.statuses)

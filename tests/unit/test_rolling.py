@@ -213,6 +213,11 @@ class _Listed(_Cluster):
                 "n2": {"roles": ["database"], "status": "Offline"},
                 "n3": {"roles": ["database"], "status": "Online"}}
 
+    def probe(self, member, listed=None):
+        from lxdplan.rolling import DOWN
+
+        return DOWN, ""  # n2 is down for real: its own endpoint does not answer
+
 
 def test_a_voter_gone_down_during_the_roll_stops_it_before_the_next_voter():
     import pytest
@@ -224,6 +229,54 @@ def test_a_voter_gone_down_during_the_roll_stops_it_before_the_next_voter():
     with pytest.raises(RollFailed, match="the roll stopped before n3: taking n3 out would leave 1 "
                                          "of the cluster's 3 database voters running"):
         roller.one("n3", "")
+
+
+class _ListedLagging(_Listed):
+    """n2 was restarted moments ago: it serves, and the cluster lists it Offline for the first
+    ``lag`` listings (until the leader's next heartbeat reaches it)."""
+
+    def __init__(self, lag: int):
+        self.lag = lag
+
+    def statuses(self):
+        listed = super().statuses()
+        if self.lag:
+            self.lag -= 1
+        else:
+            listed["n2"]["status"] = "Online"
+        return listed
+
+    def probe(self, member, listed=None):
+        from lxdplan.rolling import SERVING
+
+        return SERVING, "5.0.2"
+
+
+def test_a_voter_listed_offline_that_serves_is_waited_for_before_the_next_voter(monkeypatch):
+    from lxdplan import rollout
+    from lxdplan.rolling import RollPlan
+
+    monkeypatch.setattr(rollout, "HEARTBEAT_WAIT", 0.0)
+    said: list[str] = []
+    roller = rollout.Roller(_ListedLagging(lag=3), RollPlan(()), command="true", timeout=30,
+                            say=said.append, record=None)
+    roller.check_quorum("n3")  # no refusal: n2 is counted once the cluster lists it Online
+    assert said == ["n2 serves but is listed Offline (restarted moments ago); waiting for the "
+                    "cluster to count it before n3"]
+
+
+def test_a_voter_listed_offline_too_long_stops_the_roll_even_if_it_serves(monkeypatch):
+    import pytest
+
+    from lxdplan import rollout
+    from lxdplan.rolling import RollPlan
+
+    monkeypatch.setattr(rollout, "HEARTBEAT_WAIT", 0.0)
+    monkeypatch.setattr(rollout, "QUORUM_WAIT", 0.0)
+    roller = rollout.Roller(_ListedLagging(lag=10**6), RollPlan(()), command="true", timeout=30,
+                            say=lambda line: None, record=None)
+    with pytest.raises(rollout.RollFailed, match="the roll stopped before n3: taking n3 out"):
+        roller.check_quorum("n3")
 
 
 class _ListedLate(_Listed):
