@@ -223,13 +223,15 @@ class _Observer:
         standalone = self.joining(standalone, names)
         probed = reads.meet_members(standalone, members_raw, backend)
         ctx = dataclasses.replace(ctx, members=tuple(names), offline=frozenset(reads.offline))
-        # A member the file no longer declares is leaving: its own view is asked once. Incus
-        # refuses a read forwarded to a member it cannot reach "Server isn't ready yet", which
-        # is also what a member restarted moments ago gets until the next heartbeat: only a
-        # declared member is worth NOT_READY_WAIT (an evacuated member that died is listed
-        # Evacuated, not Offline, and cost every plan and apply that wait).
-        servers = {m: reads.send(Get.of("/1.0", member=m),
-                                 not_ready_wait=None if self.desired.member(m) else 0.0)
+        # Incus refuses a read forwarded to a member it cannot reach "Server isn't ready yet",
+        # which is also what a member restarted moments ago gets until the next heartbeat. Only
+        # a declared member whose own endpoint did not refuse the connection is worth
+        # NOT_READY_WAIT; the view of a member the file no longer declares (leaving) or whose
+        # endpoint is down is asked once (a dead member stays listed Online until the offline
+        # threshold, an evacuated one Evacuated for good, and each cost every plan that wait).
+        down = {n for n, st in standalone.items() if not st.reachable and not st.no_answer}
+        servers = {m: reads.send(Get.of("/1.0", member=m), not_ready_wait=(
+                       None if self.desired.member(m) and m not in down else 0.0))
                    for m in names if m not in probed}
         reads.gates = servers  # a forwarded read waits for its member's own GET /1.0 first
         for spec in registry():

@@ -313,3 +313,15 @@ def test_a_leaving_members_own_view_is_asked_once():
     Patience.waits = {}
     _Observer(two, clients, pool, PLAN).run()
     assert Patience.waits == {"node3": 0.0}
+
+
+def test_a_declared_member_whose_endpoint_is_down_is_asked_once_through_another():
+    """A member whose daemon died is listed Online until the offline threshold passes; its own
+    endpoint refuses the connection. Its view, read through another member, is asked once."""
+    pool, log = LazyPool(), []
+    clients = {"node1": Patience("node1", pool, log, set()),
+               "node2": Patience("node2", pool, log, {"node2"}),  # its own GET /1.0 fails
+               "node3": Patience("node3", pool, log, set())}
+    Patience.waits = {}
+    _Observer(DESIRED, clients, pool, PLAN).run()
+    assert Patience.waits == {"node2": 0.0}
