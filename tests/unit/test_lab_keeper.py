@@ -11,6 +11,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from lxdplan.lab.model import Lab, LabMember
 
 # Exits with the status named in its first argument the first N times it runs (N: second
@@ -75,22 +77,18 @@ def test_a_crashed_daemon_is_started_again_and_its_pid_recorded(tmp_path):
         keeper.wait()
 
 
-def test_a_daemon_that_fails_otherwise_is_not_started_again(tmp_path):
-    keeper, lab, first = _keeper(tmp_path, status=1, times=1)
-    try:
-        assert keeper.wait(timeout=30) == 0
-        assert (tmp_path / "runs").read_text() == "1"
-        assert _recorded_pid(lab) is None
-    finally:
-        keeper.kill()
-        keeper.wait()
-
-
-def test_a_daemon_crashing_again_and_again_is_given_up(tmp_path):
-    keeper, lab, first = _keeper(tmp_path, status=2, times=99)
+@pytest.mark.parametrize("status, times, runs", [
+    (1, 1, "1"),  # a failure other than a crash: not started again
+    (2, 99, "4"),  # crashing again and again: the first start and three more, then given up
+])
+def test_the_keeper_ends_when_the_daemon_ends_otherwise_or_crashes_too_often(tmp_path, status,
+                                                                              times, runs):
+    keeper, lab, first = _keeper(tmp_path, status=status, times=times)
     try:
         assert keeper.wait(timeout=60) == 0
-        assert (tmp_path / "runs").read_text() == "4"  # the first start and three more
+        assert (tmp_path / "runs").read_text() == runs
+        if status != 2:
+            assert _recorded_pid(lab) is None  # no restart, nothing recorded
     finally:
         keeper.kill()
         keeper.wait()
