@@ -133,6 +133,12 @@ def network_scope(declared: Mapping[str, tuple]) -> tuple[set[tuple[str, ...]], 
     return idents, own
 
 
+def network_scope_note(ident: tuple[str, ...]) -> str:
+    """Which project's networks a nic's network (``nic_network``) was looked for in, when not
+    the default project's: said after "is not declared in networks"."""
+    return f' (project "{ident[0]}", which has networks of its own)' if len(ident) == 2 else ""
+
+
 def volume_refs(project: str, pool: str) -> list[Ref]:
     return [Ref(Kind.STORAGE_POOL, (pool,), ("pool",)), Ref(Kind.PROJECT, (project,), ("project",))]
 

@@ -546,11 +546,9 @@ def _load(c: "Checker", items, names: dict[str, Any]) -> list[Instance]:
             idents, own = names["network_scope"]
             if "network" in values and (net := references.nic_network(
                     project, values["network"], own)) not in idents:
-                in_project = (f' (project "{project}", which has networks of its own)'
-                              if len(net) == 2 else "")
                 c.error(dp + ("network",), f'{label} device {dev_name} uses network '
                                            f'"{values["network"]}", which is not declared in '
-                                           f"networks{in_project}")
+                                           f"networks{references.network_scope_note(net)}")
         config = c.object_config(raw.get("config"), path + ("config",))
         for k in config:
             if k.startswith("image."):

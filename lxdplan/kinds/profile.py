@@ -121,7 +121,7 @@ def _nic(c: "Checker", dp: tuple, values: dict[str, str], networks: set[str], pr
     if "network" in values and (net := references.nic_network(project, values["network"], own)
                                 ) not in idents:
         c.error(dp + ("network",), f'{fmt_path(dp)} uses network "{values["network"]}", which '
-                                   f"is not declared in networks{_of_project(net)}")
+                                   f"is not declared in networks{references.network_scope_note(net)}")
     nictype = values.get("nictype")
     undeclared = ("parent" in values and "network" not in values
                   and nictype not in references.HOST_PARENT_NICTYPES
@@ -135,11 +135,6 @@ def _nic(c: "Checker", dp: tuple, values: dict[str, str], networks: set[str], pr
         c.error(dp + ("parent",), f'{fmt_path(dp)} has parent "{values["parent"]}", which is not '
                                   f"declared in networks (only physical, macvlan, sriov, ipvlan "
                                   f"and routed nics take a host interface as parent)")
-
-
-def _of_project(ident: tuple[str, ...]) -> str:
-    """Which project's networks a nic's network was looked for in, when not default's."""
-    return f' (project "{ident[0]}", which has networks of its own)' if len(ident) == 2 else ""
 
 
 class ProfileSpec(Checked, Referring, SingleRequests, Adoptable, EtagReads, DependentReads):
