@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import signal
 import sys
 from contextlib import contextmanager
@@ -18,7 +17,7 @@ from lxdplan.cli.app import (
     VERSION_OPTION,
     app,
 )
-from lxdplan.cli.common import fail, load_or_exit, rotating
+from lxdplan.cli.common import fail, load_or_exit, restoring, rotating
 from lxdplan.cli.output import error, note, out, plural, warn
 from lxdplan.cli.progress import Progress
 from lxdplan.errors import LxdplanError
@@ -84,7 +83,7 @@ def apply(
         rotate = list(dict.fromkeys([*rotate, *carried_rotate]))
         restore = list(dict.fromkeys([*restore, *carried_restore]))
     file = file or "lxdplan.yaml"
-    desired = dataclasses.replace(rotating(load_or_exit(file), rotate, file), restore=tuple(restore))
+    desired = restoring(rotating(load_or_exit(file), rotate, file), restore)
     result = _run(file, desired, force_remove=force_remove, saved_digest=saved_digest,
                   auto_approve=auto_approve, break_lock=break_lock)
     _report(result)

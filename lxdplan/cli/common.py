@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import typer
 
 from lxdplan.cli.output import error, warn
@@ -48,6 +50,12 @@ def rotating(desired: Desired, rotate: list[str], file: str) -> Desired:
                   "({env: NAME} or {file: PATH}); only secrets are rotated")
         raise typer.Exit(1)
     return desired
+
+
+def restoring(desired: Desired, restore: list[str]) -> Desired:
+    """``desired`` with the ``--restore`` targets, the very same model when there are none (a
+    plain `plan` plans on the model ``entry`` loaded and began reading: ``workflow.make_plan``)."""
+    return dataclasses.replace(desired, restore=tuple(restore)) if restore else desired
 
 
 def fail(exc: LxdplanError) -> typer.Exit:

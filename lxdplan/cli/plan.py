@@ -18,7 +18,14 @@ from lxdplan.cli.app import (
     VERSION_OPTION,
     app,
 )
-from lxdplan.cli.common import fail, load_with_warnings, rotating, unreachable, warn_unreachable
+from lxdplan.cli.common import (
+    fail,
+    load_with_warnings,
+    restoring,
+    rotating,
+    unreachable,
+    warn_unreachable,
+)
 from lxdplan.cli.output import out, use_colour, warn
 from lxdplan.errors import LxdplanError
 
@@ -59,9 +66,7 @@ def plan(
     from lxdplan.workflow import make_plan
 
     desired, warnings = load_with_warnings(file)
-    desired = rotating(desired, rotate, file)
-    if restore:  # else the model `entry` loaded and began reading stays the one planned
-        desired = dataclasses.replace(desired, restore=tuple(restore))
+    desired = restoring(rotating(desired, rotate, file), restore)
     if fmt == Format.text:
         for sentence in warnings:
             warn(sentence)
