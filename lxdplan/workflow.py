@@ -377,10 +377,10 @@ def run_apply(
             for name in observed.joins_in_progress():
                 session.reconnect(name)
             observed = observe(desired, detail=PLAN, clients=clients)
-        if observed.offline_but_answering():
+        stale = observed.offline_but_answering()
+        if stale:
             # Listed Offline yet answering: the cluster has not seen their heartbeat yet (an
             # apply run again at once after its leader restarted): wait for it, then read again.
-            stale = observed.offline_but_answering()
             wait_for_heartbeats(stale, lambda: listed_statuses(clients[stale[0]]), on_note)
             observed = observe(desired, detail=PLAN, clients=clients)
         if saved_digest is not None and observed.digest() != saved_digest:

@@ -88,7 +88,7 @@ def roll(
     from lxdplan.providers.lock import ClusterLock
     from lxdplan.providers.roll import RollCluster, ServingClient
     from lxdplan.rolling import RollPlan, plan_roll, render_text
-    from lxdplan.rollout import Roller, RollFailed
+    from lxdplan.rollout import Roller
 
     if not plan_only and not run:
         error("roll needs the command to run on each member: --run 'COMMAND' (or --plan to "
@@ -129,9 +129,7 @@ def roll(
                             record=cluster.read_record())
             for line in roller.run():
                 out(line)
-    except RollFailed as exc:
-        raise fail(exc)
-    except LxdplanError as exc:
+    except LxdplanError as exc:  # RollFailed included
         raise fail(exc)
     finally:
         cluster.close()
