@@ -7,7 +7,7 @@ Usage (root): python3 benchmarks/apply_form.py [--backend lxd|incus] [--runs N] 
 The walkthrough is ``examples/seed-walkthrough.yaml`` fitted to a fresh 3-member lab (what
 ``lxdplan lab up --from`` does): bootstrap, 2 joins, 2 pools, 2 bridges, a cluster group, a
 project, 2 profiles, 2 volumes, server config and member attributes, the busybox image (uploaded
-from its file) and two containers: the same work in all three variants.
+from its file) and two containers: the same work in every variant.
 
 1. Recording (not timed): one `lxdplan apply` through a recording proxy in front of each
    member's unix socket: every HTTP request it made, by kind, and its writes in order.

@@ -178,8 +178,7 @@ def measure(args, counts: list[int], widths: list[int]) -> int:
                 done = run([PYTHON, "-c", APPLY, str(w), "apply", "--auto-approve", "--debug", "-f", str(file)],
                            env=cli_env(**{b.dir_env: str(lab.members[0].daemon_dir)}))
                 if done.code == 0:
-                    res.note(where_time_goes(done.output, count, w, done.seconds))
-                    print(f"NOTE: {res.notes[-1]}", flush=True)
+                    res.note(where_time_goes(done.output, count, w, done.seconds))  # printed too
                 clean(b.client, env, count)
             at = {w: med(times[f"apply, {count} containers, {w} per member at once"]) for w in widths}
             apply_t = at[executor.PER_MEMBER]

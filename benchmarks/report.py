@@ -50,14 +50,10 @@ def render(docs: list[dict], analysis: str) -> str:
     if not docs:
         out += ["No results yet: run `benchmarks/run_all.py` (see the README's Speed section).", ""]
         return "\n".join(out) + analysis
-    m = docs[0]["machine"]
     out += ["## Machine", "",
-            f"Measured {min(d['when'] for d in docs)} to {max(d['when'] for d in docs)} on "
-            f"{m['os']}, kernel {m['kernel']}, {m['cores']} cores ({m['cpu']}), {m['memory_mb']} MB, "
-            f"Python {m['python']}, LXD {m['lxd']}, Incus {m['incus']}; 1-minute load "
-            + ", ".join(f"{d['script']}/{d['backend']} {d['machine']['load_1min_at_start']}" for d in docs)
-            + " at the start of each script. Other engineers' labs shared the machine: the ratios, "
-              "measured side by side in one run, are what counts; absolute times are context.", ""]
+            machine_line(docs, "Measured") + " Other engineers' labs shared the machine: the "
+            "ratios, measured side by side in one run, are what counts; absolute times are "
+            "context.", ""]
     out += ["## Targets", "", "| target | backend | ratio | result |", "| --- | --- | --- | --- |"]
     for d in docs:
         for r in d["ratios"]:
@@ -90,9 +86,9 @@ def sizes(d: dict) -> str:
     return f", {counts[0]} to {counts[-1]} objects" if d["script"] == "scale" and counts else ""
 
 
-def machine_line(docs: list[dict]) -> str:
+def machine_line(docs: list[dict], lead: str = "measured") -> str:
     m = docs[0]["machine"]
-    return (f"measured {min(d['when'] for d in docs)} to {max(d['when'] for d in docs)} on "
+    return (f"{lead} {min(d['when'] for d in docs)} to {max(d['when'] for d in docs)} on "
             f"{m['os']}, kernel {m['kernel']}, {m['cores']} cores ({m['cpu']}), {m['memory_mb']} MB, "
             f"Python {m['python']}, LXD {m['lxd']}, Incus {m['incus']}; 1-minute load "
             + ", ".join(f"{d['script']}/{d['backend']} {d['machine']['load_1min_at_start']}" for d in docs)
@@ -146,7 +142,7 @@ def update(old: str, docs: list[dict], analysis: str) -> str:
     sections = [b for b in fresh if b[0].startswith("## ") and b[0] not in ("## Machine", "## Targets")]
     heads = {b[0] for b in sections}
     new_rows = {_key(line): line for b in fresh if b[0] == "## Targets" for line in b if _key(line)}
-    said = (f"The sections for {', '.join(f'`{s}.py`' for s in scripts)} and their rows in the "
+    said = (f"The sections for {', '.join(_named(s) for s in scripts)} and their rows in the "
             f"targets below come from a later run (issue 22): {machine_line(docs)} Whatever else ran "
             "on the machine raised the load: the ratios, measured side by side in one run, are what "
             "counts; absolute times are context.")
