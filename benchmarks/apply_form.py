@@ -42,20 +42,20 @@ from pathlib import Path
 
 import yaml
 
-from common import PYTHON, REPO, Result, cli_env, lxdplan, need_root, parser, private_dirs, rotate, run, settle
+from common import PYTHON, REPO, Result, cli_env, lxdplan, med, need_root, parser, private_dirs, rotate, run, settle
 from handscript import dump, hand_script
 from proxy import Proxy
 
 from lxdplan import lab as labapi  # noqa: E402  (common put the repo on sys.path)
 
 WALKTHROUGH = REPO / "examples" / "seed-walkthrough.yaml"
-VARIANTS = ["lxdplan", "objects-first", "hand", "floor"]
 NAMES = {"lxdplan": "apply", "objects-first": "objects-first apply", "hand": "hand script",
          "floor": "floor"}
 # The other forming order (issue 22): the planner's choice switched off for this one process,
 # so the objects are made on the first member and each member creates them in its own join.
 OBJECTS_FIRST = ("import lxdplan.planner.members as m; m.JOINS_FIRST = False; "
                  "from lxdplan.entry import main; main()")
+OBJECTS_FIRST_ROW = "lxdplan apply, objects first (joins carry member_config)"
 
 
 class Failed(Exception):
@@ -216,9 +216,16 @@ def run_floor(lab, writes: list) -> float:
 
 # -- driver ---------------------------------------------------------------------------------------
 
-def alternate(name: str, args, variants: list[str], runners, times: dict[str, list[float]]) -> None:
-    """``args.runs`` rounds, each variant once per round on a fresh lab in rotated order, its time
-    appended to ``times`` and its cluster checked; ``Failed`` when one does not converge."""
+def lab_name(args) -> str:
+    return f"{args.name}-a{args.backend[0]}"
+
+
+def alternate(args, runners) -> dict[str, list[float]]:
+    """``args.runs`` rounds, each variant of ``runners`` (name -> run on a lab, in seconds) once
+    per round on a fresh lab in rotated order, its cluster checked; ``Failed`` when one does not
+    converge. The times per variant, in ``runners``' order."""
+    name, variants = lab_name(args), list(runners)
+    times: dict[str, list[float]] = {v: [] for v in variants}
     for i in range(args.runs):
         for v in rotate(variants, i):
             lab = fresh(name, args.backend)
@@ -229,24 +236,16 @@ def alternate(name: str, args, variants: list[str], runners, times: dict[str, li
                 labapi.down(name, missing_ok=True)
         print(f"run {i + 1}/{args.runs}: " + ", ".join(
             f"{v} {times[v][-1]:.2f} s" for v in variants), flush=True)
+    return times
 
 
 def orders_only(args) -> int:
     """``--orders-only``: the two forming orders alone, alternated run after run (more runs of
     what decides the planner's order in the time of a full run)."""
     res = Result("apply_form_orders", args.backend, args.runs, args.smoke)
-    name = f"{args.name}-a{args.backend[0]}"
-    variants = ["lxdplan", "objects-first"]
-    runners = {"lxdplan": run_lxdplan, "objects-first": run_objects_first}
-    times: dict[str, list[float]] = {v: [] for v in variants}
-    with private_dirs():
-        try:
-            alternate(name, args, variants, runners, times)
-        except Failed as exc:
-            print(f"FAILED: {exc}", file=sys.stderr)
-            return 1
+    times = alternate(args, {"lxdplan": run_lxdplan, "objects-first": run_objects_first})
     res.row("lxdplan apply, joins first (as planned)", times["lxdplan"])
-    res.row("lxdplan apply, objects first (joins carry member_config)", times["objects-first"])
+    res.row(OBJECTS_FIRST_ROW, times["objects-first"])
     res.table()
     _order_ratio(res, times)
     print(f"wrote {res.save(args.results, f'apply_form_orders-{args.backend}')}")
@@ -254,54 +253,39 @@ def orders_only(args) -> int:
 
 
 def _order_ratio(res: Result, times: dict[str, list[float]]) -> None:
-    from statistics import median as m
-    a, o = m(times["lxdplan"]), m(times["objects-first"])
-    paired = m([x / y for x, y in zip(times["lxdplan"], times["objects-first"])])
+    a, o = med(times["lxdplan"]), med(times["objects-first"])
+    paired = med([x / y for x, y in zip(times["lxdplan"], times["objects-first"])])
     res.ratio("joins first/objects first", a / o, target="< 1 (the planned order is the faster)",
               met=a / o < 1, detail=f"({a:.2f} s against {o:.2f} s; the median of each run's own "
                                     f"ratio: {paired:.2f})")
 
 
-def main() -> int:
-    ap = parser(__doc__)
-    ap.add_argument("--orders-only", action="store_true",
-                    help="only the two forming orders of lxdplan's apply, alternated")
-    args = ap.parse_args()
-    settle(args)
-    need_root("apply_form.py")
-    if args.orders_only:
-        return orders_only(args)
+def form(args) -> int:
+    """The default run: the four variants alternated, after one recorded apply (the floor's
+    writes)."""
     res = Result("apply_form", args.backend, args.runs, args.smoke)
-    name = f"{args.name}-a{args.backend[0]}"
-    times: dict[str, list[float]] = {v: [] for v in VARIANTS}
-    with private_dirs():
-        try:
-            lab = fresh(name, args.backend)
-            try:
-                requests = record(lab)
-                converged(lab, "recorded apply")
-            finally:
-                labapi.down(name, missing_ok=True)
-            writes = floor_writes(requests)
-            waits = sum(1 for r in requests if is_wait(r))
-            gets = sum(1 for r in requests if r.method == "GET") - waits
-            print(f"lxdplan apply made {len(requests)} requests: {len(writes)} writes, {waits} "
-                  f"operation waits, {gets} other reads; the floor sends the {len(writes)} writes",
-                  flush=True)
-            runners = {"lxdplan": run_lxdplan, "objects-first": run_objects_first, "hand": run_hand,
-                       "floor": lambda lab: run_floor(lab, writes)}
-            alternate(name, args, VARIANTS, runners, times)
-        except Failed as exc:
-            print(f"FAILED: {exc}", file=sys.stderr)
-            return 1
+    name = lab_name(args)
+    lab = fresh(name, args.backend)
+    try:
+        requests = record(lab)
+        converged(lab, "recorded apply")
+    finally:
+        labapi.down(name, missing_ok=True)
+    writes = floor_writes(requests)
+    waits = sum(1 for r in requests if is_wait(r))
+    gets = sum(1 for r in requests if r.method == "GET") - waits
+    print(f"lxdplan apply made {len(requests)} requests: {len(writes)} writes, {waits} "
+          f"operation waits, {gets} other reads; the floor sends the {len(writes)} writes",
+          flush=True)
+    times = alternate(args, {"lxdplan": run_lxdplan, "objects-first": run_objects_first,
+                             "hand": run_hand, "floor": lambda lab: run_floor(lab, writes)})
     res.row("lxdplan apply (subprocess; joins first, as planned)", times["lxdplan"])
-    res.row("lxdplan apply, objects first (joins carry member_config)", times["objects-first"])
+    res.row(OBJECTS_FIRST_ROW, times["objects-first"])
     res.row(f"hand script ({'lxd init --preseed + lxc' if args.backend == 'lxd' else 'incus admin init --preseed + incus'})",
             times["hand"])
     res.row("apply floor (same writes + waits, warm client)", times["floor"])
     res.table()
-    from statistics import median as m
-    a, h, f = m(times["lxdplan"]), m(times["hand"]), m(times["floor"])
+    a, h, f = med(times["lxdplan"]), med(times["hand"]), med(times["floor"])
     res.ratio("apply/floor", a / f, target="<= 1.10", met=a / f <= 1.1,
               detail=f"(lxdplan's own share: {a - f:.2f} s of {a:.2f} s)")
     res.ratio("apply/hand", a / h, target="<= 0.85", met=a / h <= 0.85)
@@ -311,6 +295,21 @@ def main() -> int:
     res.extra = {"requests": len(requests), "writes": len(writes), "waits": waits, "reads": gets}
     print(f"wrote {res.save(args.results, f'apply_form-{args.backend}')}")
     return 0
+
+
+def main() -> int:
+    ap = parser(__doc__)
+    ap.add_argument("--orders-only", action="store_true",
+                    help="only the two forming orders of lxdplan's apply, alternated")
+    args = ap.parse_args()
+    settle(args)
+    need_root("apply_form.py")
+    with private_dirs():
+        try:
+            return orders_only(args) if args.orders_only else form(args)
+        except Failed as exc:
+            print(f"FAILED: {exc}", file=sys.stderr)
+            return 1
 
 
 if __name__ == "__main__":
