@@ -40,6 +40,18 @@ def assert_converged(path: str, env: dict[str, str] | None = None) -> str:
     return plan.stdout
 
 
+def plan_json(path: str) -> dict:
+    """The file's plan as ``--format json`` gives it (the plan must succeed)."""
+    done = cli("plan", "-f", path, "--format", "json")
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def changes(path: str) -> list[tuple]:
+    """The file's planned steps as sorted (action, kind, name)."""
+    return sorted((s["action"], s["kind"], s["name"]) for s in plan_json(path)["steps"])
+
+
 def one_error(done: subprocess.CompletedProcess) -> str:
     """The single ``error:`` line of a failed command (exit 1, no traceback), without its prefix."""
     assert done.returncode == 1, f"exit {done.returncode}:\n{done.stdout}\n{done.stderr}"

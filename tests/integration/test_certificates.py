@@ -33,7 +33,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from applykit import apply_ok, assert_converged, cli, client_cmd, one_error, query, write
+from applykit import apply_ok, assert_converged, cli, client_cmd, one_error, plan_json, query, write
 from labkit import BACKENDS, lab_root, start_lab
 from lxdplan import lab as labapi
 
@@ -53,12 +53,6 @@ def make_cert(cn: str, key: ec.EllipticCurvePrivateKey | None = None) -> tuple[s
     der = cert.public_bytes(serialization.Encoding.DER)
     return (cert.public_bytes(serialization.Encoding.PEM).decode(),
             cert.fingerprint(hashes.SHA256()).hex(), base64.b64encode(der).decode())
-
-
-def plan_json(path: str) -> dict:
-    done = cli("plan", "-f", path, "--format", "json")
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
 
 
 def trusted(lab) -> dict[str, dict]:

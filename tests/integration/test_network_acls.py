@@ -16,22 +16,15 @@ not depend on other tests or their order:
 from __future__ import annotations
 
 import copy
-import json
 from pathlib import Path
 
 import pytest
 import yaml
 
-from applykit import apply_ok, assert_converged, cli, client_cmd, query, write
+from applykit import apply_ok, assert_converged, cli, client_cmd, plan_json, query, write
 from labkit import BACKENDS, start_lab
 
 MARK = "user.lxdplan.managed"
-
-
-def plan_json(path: str) -> dict:
-    done = cli("plan", "-f", path, "--format", "json")
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
 
 
 def acl(lab, name: str, project: str = "default") -> dict:

@@ -21,13 +21,12 @@ not depend on other tests or their order:
 from __future__ import annotations
 
 import copy
-import json
 from pathlib import Path
 
 import pytest
 import yaml
 
-from applykit import cli, client_cmd, query, write
+from applykit import cli, client_cmd, plan_json, query, write
 from labkit import BACKENDS, lab_root, start_lab
 from lxdplan import lab as labapi
 
@@ -39,12 +38,6 @@ def apply_ok(path: str) -> str:
     assert done.returncode == 0, f"apply failed:\n{done.stdout}\n{done.stderr}"
     assert "Traceback" not in done.stderr
     return done.stdout
-
-
-def plan_json(path: str) -> dict:
-    done = cli("plan", "-f", path, "--format", "json")
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
 
 
 def assert_converged(path: str) -> None:

@@ -20,13 +20,23 @@ from __future__ import annotations
 
 import copy
 import ipaddress
-import json
 from pathlib import Path
 
 import pytest
 import yaml
 
-from applykit import apply_ok, assert_converged, cli, client_cmd, line_of, one_error, query, write
+from applykit import (
+    apply_ok,
+    assert_converged,
+    changes,
+    cli,
+    client_cmd,
+    line_of,
+    one_error,
+    plan_json,
+    query,
+    write,
+)
 from labkit import BACKENDS, lab_root, new_name, require_backend, require_ovn
 from lxdplan import lab as labapi
 from lxdplan.lab import ovn
@@ -44,16 +54,6 @@ def ovn_kinds_lab(request, tmp_path_factory):
         yield lab, tmp_path_factory.mktemp(f"ovnk-{request.param}")
     finally:
         labapi.down(lab.name, root=lab_root(), missing_ok=True)
-
-
-def plan_json(path: str) -> dict:
-    done = cli("plan", "-f", path, "--format", "json")
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
-
-
-def changes(path: str) -> list[tuple]:
-    return sorted((s["action"], s["kind"], s["name"]) for s in plan_json(path)["steps"])
 
 
 def test_ovn_networks_forwards_peers_converge_drift_export_adopt_delete(ovn_kinds_lab):

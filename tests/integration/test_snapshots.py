@@ -26,6 +26,7 @@ import yaml
 from applykit import (
     apply_ok,
     assert_converged,
+    changes,
     cli,
     client_cmd,
     instance_file,
@@ -93,10 +94,7 @@ def test_snapshots_create_drift_unmanaged_immutable_delete_and_export(snap_lab):
 
     # A managed one deleted outside lxdplan: created again.
     client_cmd(lab, "query", "--wait", "-X", "DELETE", "/1.0/instances/box/snapshots/s2")
-    done = cli("plan", "-f", path, "--format", "json")
-    assert done.returncode == 0, done.stderr
-    steps = json.loads(done.stdout)["steps"]
-    assert [(s["action"], s["kind"], s["name"]) for s in steps] == [("create", "snapshot", "box/s2")]
+    assert changes(path) == [("create", "snapshot", "box/s2")]
     apply_ok(path)
     assert names(lab, "/1.0/instances/box") == {"s1", "s2", "hand"}
 
