@@ -51,20 +51,22 @@ def _recorded_pid(lab: Lab) -> int | None:
     return Lab.load(lab.state_path).members[0].pid
 
 
-def _wait_for_runs(tmp_path: Path, runs: int, keeper: subprocess.Popen) -> None:
-    counter = tmp_path / "runs"
-    while not (counter.exists() and counter.read_text() == str(runs)):
-        assert keeper.poll() is None, "the keeper ended before the daemon ran again"
+def _until(condition, keeper: subprocess.Popen, what: str, bound: float = 30.0) -> None:
+    """Poll ``condition`` while the keeper runs (a hung keeper fails after ``bound`` s)."""
+    give_up = time.monotonic() + bound
+    while not condition():
+        assert keeper.poll() is None, f"the keeper ended before {what}"
+        assert time.monotonic() < give_up, f"no {what} after {bound:g} s"
         time.sleep(0.02)  # polls the condition above
 
 
 def test_a_crashed_daemon_is_started_again_and_its_pid_recorded(tmp_path):
     keeper, lab, first = _keeper(tmp_path, status=2, times=2)
     try:
-        _wait_for_runs(tmp_path, 3, keeper)
-        while _recorded_pid(lab) in (None, first):  # saved right after the start
-            assert keeper.poll() is None
-            time.sleep(0.02)  # polls the condition above
+        runs = tmp_path / "runs"
+        _until(lambda: runs.exists() and runs.read_text() == "3", keeper, "the third run")
+        _until(lambda: _recorded_pid(lab) not in (None, first), keeper,  # saved after the start
+               "the new pid recorded")
         now = _recorded_pid(lab)
         assert now is not None and now != first
         os.kill(now, 0)  # the daemon that runs now
@@ -83,7 +85,7 @@ def test_a_crashed_daemon_is_started_again_and_its_pid_recorded(tmp_path):
 ])
 def test_the_keeper_ends_when_the_daemon_ends_otherwise_or_crashes_too_often(tmp_path, status,
                                                                               times, runs):
-    keeper, lab, first = _keeper(tmp_path, status=status, times=times)
+    keeper, lab, _first = _keeper(tmp_path, status=status, times=times)
     try:
         assert keeper.wait(timeout=60) == 0
         assert (tmp_path / "runs").read_text() == runs

@@ -45,10 +45,10 @@ def live_tenant_ov(**kw):
 
 
 def observed(**networks):
-    return cluster(networks={"UPLINK": dataclasses.replace(
-        live_net("UPLINK", managed_by_lxdplan=True, status="Created",
-                 config={"ipv4.address": "10.1.0.1/24", "ipv4.ovn.ranges": "10.1.0.100-10.1.0.120",
-                         **MARKED})), **networks}, projects=_projects())
+    return cluster(networks={"UPLINK": live_net(
+        "UPLINK", managed_by_lxdplan=True, status="Created",
+        config={"ipv4.address": "10.1.0.1/24", "ipv4.ovn.ranges": "10.1.0.100-10.1.0.120",
+                **MARKED}), **networks}, projects=_projects())
 
 
 def _projects():
@@ -178,8 +178,8 @@ def test_a_profile_on_a_project_network_is_created_after_it():
 def test_an_ovn_network_is_created_after_the_cluster_wide_server_config():
     """The northbound connection written in the same apply comes first (seen live: LXD 5.0.2
     fails the create with "database connection failed" otherwise); a bridge does not wait."""
-    nets = (dataclasses.replace(loaded().networks[0]), loaded().networks[1])
-    wanted = desired(networks=nets, projects=loaded().projects,
+    file = loaded()
+    wanted = desired(networks=file.networks, projects=file.projects,
                      config={"network.ovn.northbound_connection": "tcp:10.0.0.9:6641"})
     steps = {s.id: s for s in plan(wanted, cluster(projects=_projects())).steps}
     (server,) = [s for s in steps.values() if s.kind == Kind.SERVER]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from lxdplan.rolling import (
-    DOWN, WAITING, Record, RollInstance, RollMember, RollState, plan_roll, render_text, skew,
+    DOWN, SERVING, WAITING, Record, RollInstance, RollMember, RollState, plan_roll, render_text, skew,
 )
 from lxdplan.rollout import fill, run_command
 
@@ -214,8 +214,6 @@ class _Listed(_Cluster):
                 "n3": {"roles": ["database"], "status": "Online"}}
 
     def probe(self, member, listed=None):
-        from lxdplan.rolling import DOWN
-
         return DOWN, ""  # n2 is down for real: its own endpoint does not answer
 
 
@@ -247,8 +245,6 @@ class _ListedLagging(_Listed):
         return listed
 
     def probe(self, member, listed=None):
-        from lxdplan.rolling import SERVING
-
         return SERVING, "5.0.2"
 
 

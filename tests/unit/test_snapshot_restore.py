@@ -117,7 +117,7 @@ def test_a_volume_restore_is_sent_to_its_member():
     vol = StorageVolume(pool="data", name="vol", member="n2")
     p = planned(["data/vol/v1"], volumes=[vol],
                 snaps=[ObservedSnapshot("v1", "vol", pool="data", member="n2")])
-    (step,) = [s for s in p.steps if s.action == RESTORE]
+    (step,) = restores(p)
     assert (step.name, step.member) == ("data/vol/v1", "n2")
     assert "refused while an instance using the volume runs" in step.reason
 
